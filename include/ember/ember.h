@@ -1,0 +1,196 @@
+/* ember.h -- the one public header of ember's job API (version 1).
+ *
+ * A job is a shared object built against this header alone. ember-submit loads it, calls its
+ * entry point `ember_main`, and the entry point builds datasets and runs actions:
+ *
+ *     int ember_main(ember_ctx *ctx, int argc, char **argv)
+ *     {
+ *         ember_dataset *lines = ember_kafka_topic(ctx, "taxi");
+ *         ember_dataset *bad   = ember_filter(lines, is_malformed, NULL, 0);
+ *         int64_t n;
+ *         if (ember_count(bad, &n) != EMBER_OK) return 1;
+ *         printf("%lld malformed lines\n", (long long)n);
+ *         return 0;
+ *     }
+ *
+ * Datasets are lazy nodes of a lineage graph; an action (count, collect, save) ships the graph
+ * to the driver, which cuts it into stages of one task per partition and runs them on the
+ * executors. User functions run on the executors, which load the same .so: every function
+ * passed to this API must therefore be an exported (non-static) symbol of the job; a static
+ * function is refused when the dataset is built, with a clear message.
+ *
+ * Errors are sticky: a call that fails returns NULL or a negative ember_err, and the context
+ * keeps the first message (ember_last_error). Datasets built from a failed dataset fail too.
+ * Datasets belong to their context and are freed with it; a job never frees them.
+ */
+#ifndef EMBER_EMBER_H
+#define EMBER_EMBER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EMBER_API_VERSION 1
+
+/* EMBER_ERRORS lists every error code once: name, value, message. */
+#define EMBER_ERRORS(X)                                                                    \
+    X(EMBER_OK, 0, "success")                                                              \
+    X(EMBER_ERR_NOMEM, -1, "out of memory")                                                \
+    X(EMBER_ERR_INVALID, -2, "invalid argument")                                           \
+    X(EMBER_ERR_MALFORMED, -3, "malformed or corrupt data")                                \
+    X(EMBER_ERR_TOO_LARGE, -4, "size limit exceeded")                                      \
+    X(EMBER_ERR_IO, -5, "input/output error")                                              \
+    X(EMBER_ERR_NOT_FOUND, -6, "not found")                                                \
+    X(EMBER_ERR_TIMEOUT, -7, "timed out")                                                  \
+    X(EMBER_ERR_CONNECT, -8, "cannot reach peer")                                          \
+    X(EMBER_ERR_PROTOCOL, -9, "protocol violation")                                        \
+    X(EMBER_ERR_UNAUTHENTICATED, -10, "connection not authenticated")                      \
+    X(EMBER_ERR_SYMBOL, -11, "user function is not an exported symbol of the job")         \
+    X(EMBER_ERR_LIBRARY, -12, "job library cannot be loaded")                              \
+    X(EMBER_ERR_KAFKA, -13, "kafka error")                                                 \
+    X(EMBER_ERR_USER, -14, "user function failed")                                         \
+    X(EMBER_ERR_JOB_FAILED, -15, "job failed")                                             \
+    X(EMBER_ERR_EXECUTOR_LOST, -16, "executor lost")                                       \
+    X(EMBER_ERR_CANCELLED, -17, "cancelled")                                               \
+    X(EMBER_ERR_STATE, -18, "operation not valid in this state")                           \
+    X(EMBER_ERR_DATA_LOST, -19, "input data no longer available")
+
+/* ember_err: EMBER_OK or a negative error code. */
+typedef enum ember_err {
+#define EMBER_ERR_ENUM_(name, value, msg) name = value,
+    EMBER_ERRORS(EMBER_ERR_ENUM_)
+#undef EMBER_ERR_ENUM_
+} ember_err;
+
+/* ember_strerror returns the fixed message of an error code. */
+const char *ember_strerror(int err);
+/* ember_err_name returns the symbolic name of an error code, e.g. "EMBER_ERR_KAFKA". */
+const char *ember_err_name(int err);
+
+/* ember_record: one record, a view into memory owned by ember (valid during the call only).
+ * Keys and values are byte strings, not NUL-terminated. timestamp is in milliseconds since the
+ * epoch (Kafka's message timestamp for Kafka sources, 0 when unknown). */
+typedef struct ember_record {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    int64_t timestamp;
+} ember_record;
+
+typedef struct ember_ctx ember_ctx;         /* one per job run, given to ember_main */
+typedef struct ember_dataset ember_dataset; /* a lazy node of the lineage graph */
+typedef struct ember_task ember_task;       /* the running task, as user functions see it */
+typedef struct ember_iter ember_iter;       /* a partition's records, for map_partitions */
+
+/* ---- User functions (run on executors) --------------------------------------------------
+ * Every function returns EMBER_OK (0) on success or a negative value on failure; a failure
+ * fails the task with the message set by ember_task_fail (or a generic one). */
+
+/* ember_map_fn: for map (exactly one ember_emit per input) and flat_map (zero or more). */
+typedef int (*ember_map_fn)(ember_task *task, const ember_record *in);
+/* ember_filter_fn returns 1 to keep the record, 0 to drop it, negative to fail. */
+typedef int (*ember_filter_fn)(ember_task *task, const ember_record *in);
+/* ember_partition_fn reads its input with ember_next and emits with ember_emit. */
+typedef int (*ember_partition_fn)(ember_task *task, ember_iter *in);
+
+/* ember_emit passes a record downstream; the record is copied or consumed before it returns,
+ * so it may point to the function's own stack. Returns EMBER_OK or a negative error. */
+int ember_emit(ember_task *task, const ember_record *rec);
+/* ember_emit_kv is ember_emit for a record given field by field. */
+int ember_emit_kv(ember_task *task, const void *key, size_t key_len, const void *value,
+                  size_t value_len, int64_t timestamp);
+/* ember_next fills *rec with the next input record; returns 1, or 0 at the end. */
+int ember_next(ember_iter *in, ember_record *rec);
+/* ember_task_arg returns the argument bytes given when the operation was added (or NULL). */
+const void *ember_task_arg(ember_task *task, size_t *len);
+/* ember_task_partition returns the index of the partition this task computes. */
+int ember_task_partition(ember_task *task);
+/* ember_task_fail records why the task fails (printf format) and returns EMBER_ERR_USER,
+ * so a function can `return ember_task_fail(task, "bad input at %d", i);`. */
+int ember_task_fail(ember_task *task, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- Sources (run in ember-submit) ------------------------------------------------------ */
+
+/* ember_kafka_topic reads every partition of `topic` from its low to its high watermark at
+ * the moment the action runs: one task per topic-partition. The broker is the one given to
+ * ember-submit with --kafka, else the driver's default. */
+ember_dataset *ember_kafka_topic(ember_ctx *ctx, const char *topic);
+
+/* ember_kafka_range: one partition of a topic read from offset `from` up to `until` (exclusive). */
+typedef struct ember_kafka_range {
+    int32_t partition;
+    int64_t from;
+    int64_t until;
+} ember_kafka_range;
+
+/* ember_kafka_ranges reads exactly the given offset ranges: one task per range. */
+ember_dataset *ember_kafka_ranges(ember_ctx *ctx, const char *topic,
+                                  const ember_kafka_range *ranges, size_t n_ranges);
+
+/* ember_parallelize splits records held by the submitter into `partitions` contiguous parts.
+ * The records are copied. */
+ember_dataset *ember_parallelize(ember_ctx *ctx, const ember_record *records, size_t n,
+                                 int partitions);
+
+/* ember_range yields the integers [start, end) split into `partitions` contiguous parts; each
+ * record has an empty key and an 8-byte little-endian int64 value (see ember_value_i64). */
+ember_dataset *ember_range(ember_ctx *ctx, int64_t start, int64_t end, int partitions);
+
+/* ember_value_i64 decodes a value written by ember_range (or any 8-byte little-endian int). */
+int64_t ember_value_i64(const ember_record *rec);
+
+/* ---- Narrow operations: pipelined in one task, partition by partition -------------------
+ * `arg` (arg_len bytes, may be NULL) is copied and given to every call via ember_task_arg. */
+
+ember_dataset *ember_map(ember_dataset *parent, ember_map_fn fn, const void *arg,
+                         size_t arg_len);
+ember_dataset *ember_flat_map(ember_dataset *parent, ember_map_fn fn, const void *arg,
+                              size_t arg_len);
+ember_dataset *ember_filter(ember_dataset *parent, ember_filter_fn fn, const void *arg,
+                            size_t arg_len);
+ember_dataset *ember_map_partitions(ember_dataset *parent, ember_partition_fn fn,
+                                    const void *arg, size_t arg_len);
+
+/* ---- Actions: run the graph on the cluster and wait ------------------------------------ */
+
+/* ember_count stores the number of records in *count. */
+int ember_count(ember_dataset *ds, int64_t *count);
+
+/* ember_collected: records of a collect, in partition order, valid until ember_main returns. */
+typedef struct ember_collected {
+    const ember_record *records;
+    size_t n;
+} ember_collected;
+
+/* ember_collect brings every record to the submitter (bounded by the driver's result cap). */
+int ember_collect(ember_dataset *ds, ember_collected *out);
+
+/* ember_save_kafka produces every record (key, value, timestamp) to `topic` on the job's
+ * broker and waits until all are acknowledged; *written (may be NULL) gets the count. */
+int ember_save_kafka(ember_dataset *ds, const char *topic, int64_t *written);
+
+/* ember_save_text writes each partition to `dir`/part-NNNNN on the executor that computes it,
+ * one record value per line; *written (may be NULL) gets the record count. */
+int ember_save_text(ember_dataset *ds, const char *dir, int64_t *written);
+
+/* ---- Context ---------------------------------------------------------------------------- */
+
+/* ember_last_error returns the first error message of this job run, or "" if none. */
+const char *ember_last_error(ember_ctx *ctx);
+
+/* ember_set_job_name names the following actions' jobs on the status endpoint. */
+void ember_set_job_name(ember_ctx *ctx, const char *name);
+
+/* The entry point every job defines (exported): argc/argv are the arguments after `--`. */
+typedef int (*ember_main_fn)(ember_ctx *ctx, int argc, char **argv);
+#define EMBER_ENTRY_POINT "ember_main"
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EMBER_EMBER_H */
