@@ -1,0 +1,90 @@
+/* em_frame.h -- the envelope of every ember message on the wire.
+ *
+ * A frame is a 24-byte header, a protobuf-c control message, then optional raw data (record
+ * batches, .so bytes):
+ *   offset 0  u32 magic "EMBF"   offset 4  u8 version   offset 5  u8 message type
+ *   offset 6  u16 flags (0)      offset 8  u32 protobuf bytes   offset 12 u32 data bytes
+ *   offset 16 u64 XXH3 (em_hash seed) of header bytes 0..15, protobuf bytes and data bytes
+ * protobuf-c can decode garbage into a valid-looking message, so nothing is unpacked until
+ * the checksum matches and the lengths add up to the message size exactly.
+ */
+#ifndef EM_FRAME_H
+#define EM_FRAME_H
+
+#include <nng/nng.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ember.pb-c.h"
+
+#define EM_FRAME_MAGIC 0x46424d45u /* "EMBF" little-endian */
+#define EM_FRAME_VERSION 1
+#define EM_FRAME_HEADER 24
+
+/* EM_MESSAGES lists every message type once: name, number, protobuf-c descriptor. */
+#define EM_MESSAGES(X)                                                                     \
+    X(HELLO, 1, ember__hello__descriptor)                                                  \
+    X(HELLO_REPLY, 2, ember__hello_reply__descriptor)                                      \
+    X(ERROR, 3, ember__error_reply__descriptor)                                            \
+    X(HAS_LIBRARY, 4, ember__has_library__descriptor)                                      \
+    X(HAS_LIBRARY_REPLY, 5, ember__has_library_reply__descriptor)                          \
+    X(PUT_LIBRARY, 6, ember__put_library__descriptor)                                      \
+    X(SUBMIT_JOB, 7, ember__submit_job__descriptor)                                        \
+    X(JOB_RESULT, 8, ember__job_result__descriptor)                                        \
+    X(REGISTER, 9, ember__register__descriptor)                                            \
+    X(REGISTERED, 10, ember__registered__descriptor)                                       \
+    X(POLL, 11, ember__poll__descriptor)                                                   \
+    X(TASKS, 12, ember__tasks__descriptor)                                                 \
+    X(REPORT, 13, ember__report__descriptor)                                               \
+    X(REPORT_REPLY, 14, ember__report_reply__descriptor)                                   \
+    X(FETCH_LIBRARY, 15, ember__fetch_library__descriptor)                                 \
+    X(LIBRARY_DATA, 16, ember__library_data__descriptor)                                   \
+    X(FETCH_BLOCK, 17, ember__fetch_block__descriptor)                                     \
+    X(BLOCK_DATA, 18, ember__block_data__descriptor)
+
+typedef enum em_msg_type {
+    EM_MSG_NONE = 0,
+#define EM_MSG_ENUM_(name, num, desc) EM_MSG_##name = num,
+    EM_MESSAGES(EM_MSG_ENUM_)
+#undef EM_MSG_ENUM_
+    EM_MSG_COUNT
+} em_msg_type;
+
+/* em_msg_name returns "HELLO", "SUBMIT_JOB"... or "UNKNOWN". */
+const char *em_msg_name(int type);
+
+/* em_frame: a validated frame; proto and data point into the message it was parsed from. */
+typedef struct em_frame {
+    em_msg_type type;
+    const uint8_t *proto;
+    size_t proto_len;
+    const uint8_t *data;
+    size_t data_len;
+} em_frame;
+
+/* em_iov: one piece of a frame's data part. */
+typedef struct em_iov {
+    const void *p;
+    size_t len;
+} em_iov;
+
+/* em_frame_parse validates [buf, buf+len) as exactly one frame.
+ * Returns EMBER_OK, or EMBER_ERR_MALFORMED with a reason in err. */
+int em_frame_parse(const void *buf, size_t len, em_frame *f, char *err, size_t errlen);
+
+/* em_frame_append packs `pb` (may be NULL for an empty message) and the data pieces as one
+ * frame at the end of msg's body; msg's header (nng routing) is left alone. */
+int em_frame_append(nng_msg *msg, em_msg_type type, const ProtobufCMessage *pb,
+                    const em_iov *data, size_t n_data);
+
+/* em_frame_new is em_frame_append into a new message, which the caller owns. */
+int em_frame_new(nng_msg **out, em_msg_type type, const ProtobufCMessage *pb, const em_iov *data,
+                 size_t n_data);
+
+/* em_frame_unpack decodes the frame's protobuf part if its type is `expect`; NULL otherwise.
+ * Free the result with em_pb_free. */
+void *em_frame_unpack(const em_frame *f, em_msg_type expect);
+void em_pb_free(void *pb);
+
+#endif

@@ -1,0 +1,145 @@
+/* em_graph.c -- validation of job graphs received from the network (see em_graph.h). */
+#include "em_graph.h"
+
+#include <ember/ember.h>
+#include <stdio.h>
+#include <string.h>
+
+#define FAIL(...)                                                                          \
+    do {                                                                                   \
+        snprintf(err, errlen, __VA_ARGS__);                                                \
+        return EMBER_ERR_INVALID;                                                          \
+    } while (0)
+
+const char *em_node_kind_name(Ember__NodeKind kind)
+{
+    switch (kind) {
+    case EMBER__NODE_KIND__NODE_KAFKA: return "kafka";
+    case EMBER__NODE_KIND__NODE_PARALLELIZE: return "parallelize";
+    case EMBER__NODE_KIND__NODE_RANGE: return "range";
+    case EMBER__NODE_KIND__NODE_MAP: return "map";
+    case EMBER__NODE_KIND__NODE_FLAT_MAP: return "flat_map";
+    case EMBER__NODE_KIND__NODE_FILTER: return "filter";
+    case EMBER__NODE_KIND__NODE_MAP_PARTITIONS: return "map_partitions";
+    default: return "unknown";
+    }
+}
+
+const char *em_action_kind_name(Ember__ActionKind kind)
+{
+    switch (kind) {
+    case EMBER__ACTION_KIND__ACTION_COUNT: return "count";
+    case EMBER__ACTION_KIND__ACTION_COLLECT: return "collect";
+    case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA: return "save_kafka";
+    case EMBER__ACTION_KIND__ACTION_SAVE_TEXT: return "save_text";
+    default: return "unknown";
+    }
+}
+
+int em_node_is_source(Ember__NodeKind kind)
+{
+    return kind == EMBER__NODE_KIND__NODE_KAFKA || kind == EMBER__NODE_KIND__NODE_PARALLELIZE ||
+           kind == EMBER__NODE_KIND__NODE_RANGE;
+}
+
+int em_node_is_wide(Ember__NodeKind kind)
+{
+    (void)kind; /* job API v1 has narrow operations only; shuffles arrive with wide ops */
+    return 0;
+}
+
+static int is_narrow_op(Ember__NodeKind kind)
+{
+    return kind == EMBER__NODE_KIND__NODE_MAP || kind == EMBER__NODE_KIND__NODE_FLAT_MAP ||
+           kind == EMBER__NODE_KIND__NODE_FILTER || kind == EMBER__NODE_KIND__NODE_MAP_PARTITIONS;
+}
+
+static int bounded_string(const char *s, size_t max) { return s && strnlen(s, max + 1) <= max; }
+
+static int validate_source(const Ember__Node *n, size_t data_len, char *err, size_t errlen)
+{
+    switch (n->kind) {
+    case EMBER__NODE_KIND__NODE_KAFKA:
+        if (!bounded_string(n->topic, 249) || !n->topic[0]) FAIL("node %u: bad topic name", n->id);
+        if (!bounded_string(n->bootstrap, 1024) || !n->bootstrap[0])
+            FAIL("node %u: kafka source without a broker address", n->id);
+        if (n->n_ranges == 0 || n->n_ranges > EM_GRAPH_MAX_PARTITIONS)
+            FAIL("node %u: kafka source with %zu ranges", n->id, n->n_ranges);
+        for (size_t i = 0; i < n->n_ranges; i++) {
+            const Ember__KafkaRange *r = n->ranges[i];
+            if (r->partition < 0 || r->from < 0 || r->until < r->from)
+                FAIL("node %u: bad kafka range [%lld, %lld) of partition %d", n->id,
+                     (long long)r->from, (long long)r->until, r->partition);
+        }
+        return EMBER_OK;
+    case EMBER__NODE_KIND__NODE_PARALLELIZE:
+        if (n->partitions == 0 || n->partitions > EM_GRAPH_MAX_PARTITIONS ||
+            n->n_data_offsets != (size_t)n->partitions + 1)
+            FAIL("node %u: parallelize with %u partitions and %zu offsets", n->id, n->partitions,
+                 n->n_data_offsets);
+        for (size_t i = 0; i < n->partitions; i++)
+            if (n->data_offsets[i] > n->data_offsets[i + 1]) FAIL("node %u: bad offsets", n->id);
+        if (n->data_offsets[n->partitions] > data_len)
+            FAIL("node %u: parallelized data beyond the %zu bytes sent", n->id, data_len);
+        return EMBER_OK;
+    case EMBER__NODE_KIND__NODE_RANGE:
+        if (n->partitions == 0 || n->partitions > EM_GRAPH_MAX_PARTITIONS)
+            FAIL("node %u: range with %u partitions (1..%d)", n->id, n->partitions,
+                 EM_GRAPH_MAX_PARTITIONS);
+        if (n->range_end < n->range_start) FAIL("node %u: range end before start", n->id);
+        return EMBER_OK;
+    default: FAIL("node %u: unknown kind %d", n->id, (int)n->kind);
+    }
+}
+
+static int validate_action(const Ember__Action *a, char *err, size_t errlen)
+{
+    if (!a) FAIL("graph without an action");
+    switch (a->kind) {
+    case EMBER__ACTION_KIND__ACTION_COUNT:
+    case EMBER__ACTION_KIND__ACTION_COLLECT: return EMBER_OK;
+    case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
+        if (!bounded_string(a->topic, 249) || !a->topic[0] || !bounded_string(a->bootstrap, 1024) ||
+            !a->bootstrap[0])
+            FAIL("save_kafka needs a topic and a broker address");
+        return EMBER_OK;
+    case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
+        if (!bounded_string(a->path, 4000) || !a->path[0]) FAIL("save_text needs a directory");
+        return EMBER_OK;
+    default: FAIL("unknown action %d", (int)a->kind);
+    }
+}
+
+int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size_t errlen)
+{
+    if (g->n_nodes == 0 || g->n_nodes > EM_GRAPH_MAX_NODES)
+        FAIL("graph with %zu nodes (1..%d)", g->n_nodes, EM_GRAPH_MAX_NODES);
+    if (g->target >= g->n_nodes) FAIL("action on node %u of %zu", g->target, g->n_nodes);
+    if (g->library_sha256.len != 32) FAIL("graph without a job library hash");
+    if (!bounded_string(g->library_name, 255)) FAIL("bad library name");
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Ember__Node *n = g->nodes[i];
+        if (n->id != i) FAIL("node %zu has id %u", i, n->id);
+        for (size_t p = 0; p < n->n_parents; p++)
+            if (n->parents[p] >= i) FAIL("node %zu has a parent %u not before it", i, n->parents[p]);
+        if (em_node_is_source(n->kind)) {
+            if (n->n_parents != 0) FAIL("source node %zu has parents", i);
+            int rc = validate_source(n, data_len, err, errlen);
+            if (rc != EMBER_OK) return rc;
+        } else if (is_narrow_op(n->kind)) {
+            if (n->n_parents != 1) FAIL("node %zu (%s) needs one parent", i, em_node_kind_name(n->kind));
+            if (!bounded_string(n->fn_symbol, EM_SYMBOL_MAX) || !n->fn_symbol[0])
+                FAIL("node %zu (%s) without a function symbol", i, em_node_kind_name(n->kind));
+        } else {
+            FAIL("node %zu has unknown kind %d", i, (int)n->kind);
+        }
+    }
+    return validate_action(g->action, err, errlen);
+}
+
+uint32_t em_node_partitions(const Ember__JobGraph *g, uint32_t node)
+{
+    const Ember__Node *n = g->nodes[node];
+    while (!em_node_is_source(n->kind)) n = g->nodes[n->parents[0]];
+    return n->kind == EMBER__NODE_KIND__NODE_KAFKA ? (uint32_t)n->n_ranges : n->partitions;
+}

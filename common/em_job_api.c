@@ -1,0 +1,334 @@
+/* em_job_api.c -- datasets as graph nodes, and actions handed to a runner (see em_job_api.h).
+ *
+ * Invariants: ctx->nodes[i]->id == i and parents of a node precede it; a dataset whose
+ * construction failed has failed = 1 and every dataset derived from it fails the same way.
+ * The context owns nodes, datasets, parallelized data and collected results.
+ */
+#include "em_job_api.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "em_batch.h"
+#include "em_graph.h"
+#include "em_job_ctx.h"
+#include "em_log.h"
+
+ember_ctx *em_ctx_new(void *lib, const char *lib_path, const uint8_t sha256[32],
+                      const char *kafka_bootstrap, const em_job_runner *runner)
+{
+    ember_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return NULL;
+    ctx->lib = lib;
+    if (!realpath(lib_path, ctx->lib_path)) snprintf(ctx->lib_path, sizeof ctx->lib_path, "%s", lib_path);
+    const char *slash = strrchr(ctx->lib_path, '/');
+    ctx->lib_name = slash ? slash + 1 : ctx->lib_path;
+    memcpy(ctx->sha256, sha256, 32);
+    snprintf(ctx->kafka, sizeof ctx->kafka, "%s", kafka_bootstrap ? kafka_bootstrap : "");
+    if (runner) ctx->runner = *runner;
+    snprintf(ctx->job_name, sizeof ctx->job_name, "%s", ctx->lib_name);
+    return ctx;
+}
+
+static void node_free(Ember__Node *n)
+{
+    free(n->parents);
+    free(n->fn_symbol);
+    free(n->fn_arg.data);
+    free(n->topic);
+    free(n->bootstrap);
+    for (size_t i = 0; i < n->n_ranges; i++) free(n->ranges[i]);
+    free(n->ranges);
+    free(n->data_offsets);
+    free(n);
+}
+
+void em_ctx_free(ember_ctx *ctx)
+{
+    if (!ctx) return;
+    for (size_t i = 0; i < ctx->n_nodes; i++) node_free(ctx->nodes[i]);
+    free(ctx->nodes);
+    for (size_t i = 0; i < ctx->n_datasets; i++) free(ctx->datasets[i]);
+    free(ctx->datasets);
+    em_buf_free(&ctx->data);
+    while (ctx->results) {
+        collected *c = ctx->results;
+        ctx->results = c->next;
+        em_buf_free(&c->batches);
+        free(c->records);
+        free(c);
+    }
+    em_buf_free(&ctx->last.batches);
+    free(ctx);
+}
+
+int em_ctx_fail(ember_ctx *ctx, int code, const char *fmt, ...)
+{
+    if (ctx->error_code == EMBER_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+        va_end(ap);
+        ctx->error_code = code;
+    }
+    return code;
+}
+
+int em_ctx_error_code(const ember_ctx *ctx) { return ctx->error_code; }
+const em_job_outcome *em_ctx_last_outcome(const ember_ctx *ctx) { return &ctx->last; }
+
+void em_ctx_totals(const ember_ctx *ctx, em_job_outcome *sum, int *actions)
+{
+    *sum = ctx->total;
+    *actions = ctx->actions;
+}
+
+const char *ember_last_error(ember_ctx *ctx) { return ctx ? ctx->error : "no context"; }
+
+void ember_set_job_name(ember_ctx *ctx, const char *name)
+{
+    if (ctx && name) snprintf(ctx->job_name, sizeof ctx->job_name, "%s", name);
+}
+
+/* ---- building nodes -------------------------------------------------------------------- */
+
+static ember_dataset *failed_dataset(ember_ctx *ctx)
+{
+    static ember_dataset nomem = {NULL, 0, 1};
+    ember_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds) return &nomem;
+    ds->ctx = ctx;
+    ds->failed = 1;
+    if (ctx->n_datasets == ctx->cap_datasets) {
+        size_t cap = ctx->cap_datasets ? 2 * ctx->cap_datasets : 16;
+        ember_dataset **p = realloc(ctx->datasets, cap * sizeof *p);
+        if (!p) {
+            free(ds);
+            return &nomem;
+        }
+        ctx->datasets = p;
+        ctx->cap_datasets = cap;
+    }
+    ctx->datasets[ctx->n_datasets++] = ds;
+    return ds;
+}
+
+/* new_node appends a node of `kind` (with an optional parent) and its dataset. */
+static ember_dataset *new_node(ember_ctx *ctx, Ember__NodeKind kind, const ember_dataset *parent,
+                               Ember__Node **out)
+{
+    if (ctx->n_nodes >= EM_GRAPH_MAX_NODES) {
+        em_ctx_fail(ctx, EMBER_ERR_TOO_LARGE, "job graph larger than %d datasets", EM_GRAPH_MAX_NODES);
+        return failed_dataset(ctx);
+    }
+    if (ctx->n_nodes == ctx->cap_nodes) {
+        size_t cap = ctx->cap_nodes ? 2 * ctx->cap_nodes : 16;
+        Ember__Node **p = realloc(ctx->nodes, cap * sizeof *p);
+        if (!p) goto nomem;
+        ctx->nodes = p;
+        ctx->cap_nodes = cap;
+    }
+    Ember__Node *n = calloc(1, sizeof *n);
+    if (!n) goto nomem;
+    ember__node__init(n);
+    n->id = (uint32_t)ctx->n_nodes;
+    n->kind = kind;
+    if (parent) {
+        if (!(n->parents = malloc(sizeof *n->parents))) {
+            free(n);
+            goto nomem;
+        }
+        n->parents[0] = parent->node;
+        n->n_parents = 1;
+    }
+    ember_dataset *ds = failed_dataset(ctx);
+    if (!ds->ctx) {
+        node_free(n);
+        goto nomem;
+    }
+    ds->failed = 0;
+    ds->node = n->id;
+    ctx->nodes[ctx->n_nodes++] = n;
+    *out = n;
+    return ds;
+nomem:
+    em_ctx_fail(ctx, EMBER_ERR_NOMEM, "out of memory building the job graph");
+    return failed_dataset(ctx);
+}
+
+static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
+
+ember_dataset *ember_kafka_topic(ember_ctx *ctx, const char *topic)
+{
+    return ember_kafka_ranges(ctx, topic, NULL, 0);
+}
+
+ember_dataset *ember_kafka_ranges(ember_ctx *ctx, const char *topic,
+                                  const ember_kafka_range *ranges, size_t n_ranges)
+{
+    if (!ctx) return NULL;
+    if (!topic || !topic[0] || strlen(topic) > 249) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID, "kafka source: bad topic name");
+        return failed_dataset(ctx);
+    }
+    Ember__Node *n;
+    ember_dataset *ds = new_node(ctx, EMBER__NODE_KIND__NODE_KAFKA, NULL, &n);
+    if (ds->failed) return ds;
+    n->topic = dup_or_empty(topic);
+    n->bootstrap = dup_or_empty(ctx->kafka);
+    if (n_ranges > 0 && (n->ranges = calloc(n_ranges, sizeof *n->ranges))) {
+        for (size_t i = 0; i < n_ranges; i++) {
+            Ember__KafkaRange *r = malloc(sizeof *r);
+            if (!r) break;
+            ember__kafka_range__init(r);
+            r->partition = ranges[i].partition;
+            r->from = ranges[i].from;
+            r->until = ranges[i].until;
+            n->ranges[n->n_ranges++] = r;
+        }
+    }
+    if (!n->topic || !n->bootstrap || n->n_ranges != n_ranges) {
+        em_ctx_fail(ctx, EMBER_ERR_NOMEM, "out of memory building the job graph");
+        ds->failed = 1;
+    }
+    return ds;
+}
+
+ember_dataset *ember_parallelize(ember_ctx *ctx, const ember_record *records, size_t n,
+                                 int partitions)
+{
+    if (!ctx) return NULL;
+    if (partitions < 1 || partitions > EM_GRAPH_MAX_PARTITIONS || (n > 0 && !records)) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID, "parallelize: %d partitions (1..%d)", partitions,
+                    EM_GRAPH_MAX_PARTITIONS);
+        return failed_dataset(ctx);
+    }
+    Ember__Node *node;
+    ember_dataset *ds = new_node(ctx, EMBER__NODE_KIND__NODE_PARALLELIZE, NULL, &node);
+    if (ds->failed) return ds;
+    node->partitions = (uint32_t)partitions;
+    node->data_offsets = calloc((size_t)partitions + 1, sizeof *node->data_offsets);
+    if (!node->data_offsets) goto nomem;
+    node->n_data_offsets = (size_t)partitions + 1;
+    em_batch_writer w = {.buf = ctx->data};
+    for (int p = 0; p < partitions; p++) {
+        node->data_offsets[p] = w.buf.len;
+        size_t lo = n * (size_t)p / (size_t)partitions, hi = n * (size_t)(p + 1) / (size_t)partitions;
+        int rc = em_batch_begin(&w);
+        for (size_t i = lo; rc == EMBER_OK && i < hi; i++) rc = em_batch_add(&w, &records[i]);
+        if (rc == EMBER_OK) rc = em_batch_finish(&w);
+        if (rc != EMBER_OK) {
+            ctx->data = w.buf;
+            goto nomem;
+        }
+    }
+    node->data_offsets[partitions] = w.buf.len;
+    ctx->data = w.buf;
+    return ds;
+nomem:
+    em_ctx_fail(ctx, EMBER_ERR_NOMEM, "parallelize: out of memory copying %zu records", n);
+    ds->failed = 1;
+    return ds;
+}
+
+ember_dataset *ember_range(ember_ctx *ctx, int64_t start, int64_t end, int partitions)
+{
+    if (!ctx) return NULL;
+    if (partitions < 1 || partitions > EM_GRAPH_MAX_PARTITIONS || end < start) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID, "range [%lld, %lld) in %d partitions is invalid",
+                    (long long)start, (long long)end, partitions);
+        return failed_dataset(ctx);
+    }
+    Ember__Node *n;
+    ember_dataset *ds = new_node(ctx, EMBER__NODE_KIND__NODE_RANGE, NULL, &n);
+    if (ds->failed) return ds;
+    n->range_start = start;
+    n->range_end = end;
+    n->partitions = (uint32_t)partitions;
+    return ds;
+}
+
+int em_symbol_of(void *lib, const char *lib_path, const void *fn, char *name, size_t name_len,
+                 char *err, size_t errlen)
+{
+    Dl_info info;
+    char want[PATH_MAX], got[PATH_MAX];
+    if (!fn) {
+        snprintf(err, errlen, "NULL function");
+        return EMBER_ERR_INVALID;
+    }
+    if (!dladdr(fn, &info) || !info.dli_fname || !realpath(info.dli_fname, got) ||
+        !realpath(lib_path, want) || strcmp(got, want) != 0) {
+        snprintf(err, errlen, "function at %p is not part of the job library %s", fn, lib_path);
+        return EMBER_ERR_SYMBOL;
+    }
+    if (!info.dli_sname || info.dli_saddr != fn) {
+        snprintf(err, errlen,
+                 "function at %p (near '%s') is not an exported symbol of %s: executors find "
+                 "user functions by name, so it must not be static (and must have default "
+                 "visibility)",
+                 fn, info.dli_sname ? info.dli_sname : "?", lib_path);
+        return EMBER_ERR_SYMBOL;
+    }
+    if (strlen(info.dli_sname) > EM_SYMBOL_MAX || dlsym(lib, info.dli_sname) != fn) {
+        snprintf(err, errlen, "symbol '%s' of %s does not resolve back to the function",
+                 info.dli_sname, lib_path);
+        return EMBER_ERR_SYMBOL;
+    }
+    snprintf(name, name_len, "%s", info.dli_sname);
+    return EMBER_OK;
+}
+
+static ember_dataset *add_op(ember_dataset *parent, Ember__NodeKind kind, const void *fn,
+                             const void *arg, size_t arg_len)
+{
+    if (!parent || !parent->ctx) return parent;
+    ember_ctx *ctx = parent->ctx;
+    if (parent->failed) return failed_dataset(ctx);
+    char symbol[EM_SYMBOL_MAX + 1], why[1024];
+    int rc = em_symbol_of(ctx->lib, ctx->lib_path, fn, symbol, sizeof symbol, why, sizeof why);
+    if (rc != EMBER_OK) {
+        em_ctx_fail(ctx, rc, "%s: %s", em_node_kind_name(kind), why);
+        return failed_dataset(ctx);
+    }
+    Ember__Node *n;
+    ember_dataset *ds = new_node(ctx, kind, parent, &n);
+    if (ds->failed) return ds;
+    n->fn_symbol = strdup(symbol);
+    if (arg_len > 0 && (n->fn_arg.data = malloc(arg_len))) {
+        memcpy(n->fn_arg.data, arg, arg_len);
+        n->fn_arg.len = arg_len;
+    }
+    if (!n->fn_symbol || n->fn_arg.len != arg_len) {
+        em_ctx_fail(ctx, EMBER_ERR_NOMEM, "out of memory building the job graph");
+        ds->failed = 1;
+    }
+    return ds;
+}
+
+ember_dataset *ember_map(ember_dataset *parent, ember_map_fn fn, const void *arg, size_t arg_len)
+{
+    return add_op(parent, EMBER__NODE_KIND__NODE_MAP, (const void *)fn, arg, arg_len);
+}
+
+ember_dataset *ember_flat_map(ember_dataset *parent, ember_map_fn fn, const void *arg,
+                              size_t arg_len)
+{
+    return add_op(parent, EMBER__NODE_KIND__NODE_FLAT_MAP, (const void *)fn, arg, arg_len);
+}
+
+ember_dataset *ember_filter(ember_dataset *parent, ember_filter_fn fn, const void *arg,
+                            size_t arg_len)
+{
+    return add_op(parent, EMBER__NODE_KIND__NODE_FILTER, (const void *)fn, arg, arg_len);
+}
+
+ember_dataset *ember_map_partitions(ember_dataset *parent, ember_partition_fn fn,
+                                    const void *arg, size_t arg_len)
+{
+    return add_op(parent, EMBER__NODE_KIND__NODE_MAP_PARTITIONS, (const void *)fn, arg, arg_len);
+}

@@ -1,0 +1,53 @@
+/* em_job_api.h -- the graph-building side of the public API, as ember-submit hosts it.
+ *
+ * ember_ctx records datasets as graph nodes (parents first) and, on an action, extracts the
+ * nodes the action needs into a JobGraph and hands it to the context's runner. The runner is
+ * the host's business: ember-submit sends the graph to the driver; other processes that load
+ * job libraries (executors) have none, and actions there fail with EMBER_ERR_STATE.
+ */
+#ifndef EM_JOB_API_H
+#define EM_JOB_API_H
+
+#include <ember/ember.h>
+
+#include "em_buf.h"
+#include "ember.pb-c.h"
+
+/* em_job_outcome: what an action's job produced. The runner fills it; batches is owned. */
+typedef struct em_job_outcome {
+    uint64_t job_id;
+    int64_t records_in, records_out;
+    uint32_t tasks, stages;
+    int64_t duration_us;
+    em_buf batches; /* collect: record batches in partition order */
+} em_job_outcome;
+
+/* em_job_runner runs one action's graph; `data` is the parallelized records it refers to. */
+typedef struct em_job_runner {
+    int (*run)(void *arg, const Ember__JobGraph *graph, const char *job_name, const em_buf *data,
+               em_job_outcome *out, char *err, size_t errlen);
+    /* resolve_kafka fills a kafka node's bootstrap and ranges (all partitions of its topic) */
+    int (*resolve_kafka)(void *arg, Ember__Node *node, char *err, size_t errlen);
+    void *arg;
+} em_job_runner;
+
+/* em_ctx_new makes the context for one job library: `lib` is its dlopen handle and
+ * lib_path its file (user functions must be exported symbols of that file). */
+ember_ctx *em_ctx_new(void *lib, const char *lib_path, const uint8_t sha256[32],
+                      const char *kafka_bootstrap, const em_job_runner *runner);
+void em_ctx_free(ember_ctx *ctx);
+/* em_ctx_fail records an error (the first one sticks) and returns code. */
+int em_ctx_fail(ember_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* em_ctx_error_code returns the code of the first error, or EMBER_OK. */
+int em_ctx_error_code(const ember_ctx *ctx);
+/* em_ctx_last_outcome is the outcome of the last successful action (for summaries). */
+const em_job_outcome *em_ctx_last_outcome(const ember_ctx *ctx);
+/* em_ctx_totals adds up every action of the run. */
+void em_ctx_totals(const ember_ctx *ctx, em_job_outcome *sum, int *actions);
+
+/* em_symbol_of finds the exported symbol name of fn within the library at lib_path.
+ * Returns EMBER_ERR_SYMBOL with a message if fn is static or from elsewhere. */
+int em_symbol_of(void *lib, const char *lib_path, const void *fn, char *name, size_t name_len,
+                 char *err, size_t errlen);
+
+#endif

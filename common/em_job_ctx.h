@@ -1,0 +1,43 @@
+/* em_job_ctx.h -- the private layout of ember_ctx and ember_dataset, shared by
+ * em_job_api.c (building datasets) and em_job_actions.c (running actions). */
+#ifndef EM_JOB_CTX_H
+#define EM_JOB_CTX_H
+
+#include <limits.h>
+
+#include "em_job_api.h"
+
+struct ember_dataset {
+    ember_ctx *ctx;
+    uint32_t node; /* index into ctx->nodes */
+    int failed;
+};
+
+/* collected: the records of one collect action, kept until the context is freed. */
+typedef struct collected {
+    em_buf batches;
+    ember_record *records;
+    struct collected *next;
+} collected;
+
+struct ember_ctx {
+    void *lib;
+    char lib_path[PATH_MAX];
+    const char *lib_name; /* points into lib_path */
+    uint8_t sha256[32];
+    char kafka[1024];
+    em_job_runner runner;
+    char job_name[128];
+    Ember__Node **nodes;
+    size_t n_nodes, cap_nodes;
+    ember_dataset **datasets;
+    size_t n_datasets, cap_datasets;
+    em_buf data; /* parallelized records, as record batches */
+    collected *results;
+    int error_code;
+    char error[1024];
+    em_job_outcome last, total;
+    int actions;
+};
+
+#endif

@@ -1,0 +1,294 @@
+/* em_pipeline.c -- record-by-record execution of narrow operations (see em_pipeline.h). */
+#include "em_pipeline.h"
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "em_batch.h"
+#include "em_graph.h"
+
+/* em_op: one resolved operation of the chain (read-only once built). */
+typedef struct em_op {
+    Ember__NodeKind kind;
+    const char *symbol; /* for messages */
+    void *fn;           /* ember_map_fn, ember_filter_fn or ember_partition_fn */
+    const void *arg;
+    size_t arg_len;
+} em_op;
+
+struct em_pipeline {
+    const Ember__Node *source;
+    size_t n_ops;
+    em_op ops[]; /* source's child first */
+};
+
+typedef struct em_run em_run;
+
+/* ember_task: one operation's state within one run; user functions receive it. */
+struct ember_task {
+    const em_op *op;
+    em_run *run;
+    ember_task *next;          /* downstream operation; NULL means the sink */
+    uint32_t emitted;          /* emits during the current call (map checks for exactly 1) */
+    em_batch_writer buffered;  /* map_partitions: the input partition */
+};
+
+struct ember_iter {
+    em_batch_reader reader;
+    int failed;
+};
+
+struct em_run {
+    uint32_t partition;
+    em_record_fn sink;
+    void *sink_arg;
+    em_run_stats *stats;
+    char *err;
+    size_t errlen;
+    int failed;           /* err holds the first failure */
+    ember_task tasks[];
+};
+
+static int run_fail(em_run *run, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int run_fail(em_run *run, int code, const char *fmt, ...)
+{
+    if (!run->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(run->err, run->errlen, fmt, ap);
+        va_end(ap);
+        run->failed = 1;
+    }
+    return code;
+}
+
+int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, void *lib, em_pipeline **out,
+                    char *err, size_t errlen)
+{
+    size_t n_ops = 0;
+    for (uint32_t id = target; !em_node_is_source(g->nodes[id]->kind); id = g->nodes[id]->parents[0])
+        n_ops++;
+    em_pipeline *pl = calloc(1, sizeof *pl + n_ops * sizeof(em_op));
+    if (!pl) return EMBER_ERR_NOMEM;
+    pl->n_ops = n_ops;
+    uint32_t id = target;
+    for (size_t i = n_ops; i-- > 0; id = g->nodes[id]->parents[0]) {
+        const Ember__Node *n = g->nodes[id];
+        em_op *op = &pl->ops[i];
+        op->kind = n->kind;
+        op->symbol = n->fn_symbol;
+        op->arg = n->fn_arg.len ? n->fn_arg.data : NULL;
+        op->arg_len = n->fn_arg.len;
+        op->fn = lib ? dlsym(lib, n->fn_symbol) : NULL;
+        if (!op->fn) {
+            snprintf(err, errlen, "job library has no symbol '%s' (used by %s)", n->fn_symbol,
+                     em_node_kind_name(n->kind));
+            free(pl);
+            return EMBER_ERR_SYMBOL;
+        }
+    }
+    pl->source = g->nodes[id];
+    *out = pl;
+    return EMBER_OK;
+}
+
+void em_pipeline_free(em_pipeline *pl) { free(pl); }
+
+const Ember__Node *em_pipeline_source(const em_pipeline *pl) { return pl->source; }
+
+/* user_failed turns a negative return of a user function into the run's error. */
+static int user_failed(ember_task *task, int rc)
+{
+    return run_fail(task->run, rc, "%s function '%s' failed (returned %d) on partition %u",
+                    em_node_kind_name(task->op->kind), task->op->symbol, rc,
+                    task->run->partition);
+}
+
+/* push delivers one record to `task` (or to the sink when task is NULL). */
+static int push(em_run *run, ember_task *task, const ember_record *rec)
+{
+    if (run->failed) return EMBER_ERR_CANCELLED;
+    if (!task) {
+        run->stats->records_out++;
+        int rc = run->sink(run->sink_arg, rec);
+        return rc == EMBER_OK ? rc : run_fail(run, rc, "sink failed: %s", ember_strerror(rc));
+    }
+    int rc;
+    switch (task->op->kind) {
+    case EMBER__NODE_KIND__NODE_MAP:
+        task->emitted = 0;
+        rc = ((ember_map_fn)task->op->fn)(task, rec);
+        if (rc < 0) return user_failed(task, rc);
+        if (task->emitted != 1)
+            return run_fail(run, EMBER_ERR_USER,
+                            "map function '%s' emitted %u records for one input (exactly 1 "
+                            "expected; use ember_flat_map for 0 or more)",
+                            task->op->symbol, task->emitted);
+        return EMBER_OK;
+    case EMBER__NODE_KIND__NODE_FLAT_MAP:
+        rc = ((ember_map_fn)task->op->fn)(task, rec);
+        return rc < 0 ? user_failed(task, rc) : EMBER_OK;
+    case EMBER__NODE_KIND__NODE_FILTER:
+        rc = ((ember_filter_fn)task->op->fn)(task, rec);
+        if (rc < 0) return user_failed(task, rc);
+        return rc ? push(run, task->next, rec) : EMBER_OK;
+    case EMBER__NODE_KIND__NODE_MAP_PARTITIONS:
+        rc = em_batch_add(&task->buffered, rec);
+        return rc == EMBER_OK ? rc : run_fail(run, rc, "cannot buffer partition for '%s': %s",
+                                              task->op->symbol, ember_strerror(rc));
+    default: return run_fail(run, EMBER_ERR_INVALID, "unexpected operation in pipeline");
+    }
+}
+
+static int push_from_source(void *arg, const ember_record *rec)
+{
+    em_run *run = arg;
+    run->stats->records_in++;
+    return push(run, run->tasks[0].op ? &run->tasks[0] : NULL, rec);
+}
+
+/* drain_partition_op runs a map_partitions function over its buffered input. */
+static int drain_partition_op(ember_task *task)
+{
+    em_batch_finish(&task->buffered);
+    ember_iter it = {0};
+    if (em_batch_open(task->buffered.buf.data, task->buffered.buf.len, &it.reader, NULL) != EMBER_OK)
+        return run_fail(task->run, EMBER_ERR_MALFORMED, "buffered partition is corrupt");
+    int rc = ((ember_partition_fn)task->op->fn)(task, &it);
+    if (rc < 0) return user_failed(task, rc);
+    return it.failed ? run_fail(task->run, EMBER_ERR_MALFORMED, "buffered partition is corrupt")
+                     : EMBER_OK;
+}
+
+int em_pipeline_run(const em_pipeline *pl, uint32_t partition, em_source_fn source, void *src,
+                    em_record_fn sink, void *sink_arg, em_run_stats *stats, char *err,
+                    size_t errlen)
+{
+    em_run *run = calloc(1, sizeof *run + (pl->n_ops + 1) * sizeof(ember_task));
+    if (!run) return EMBER_ERR_NOMEM;
+    *stats = (em_run_stats){0};
+    *run = (em_run){.partition = partition, .sink = sink, .sink_arg = sink_arg, .stats = stats,
+                    .err = err, .errlen = errlen};
+    for (size_t i = 0; i < pl->n_ops; i++) {
+        ember_task *task = &run->tasks[i];
+        task->op = &pl->ops[i];
+        task->run = run;
+        task->next = i + 1 < pl->n_ops ? &run->tasks[i + 1] : NULL;
+        if (task->op->kind == EMBER__NODE_KIND__NODE_MAP_PARTITIONS) em_batch_begin(&task->buffered);
+    }
+    char src_err[512] = "";
+    int rc = source(src, push_from_source, run, src_err, sizeof src_err);
+    if (rc != EMBER_OK && !run->failed) run_fail(run, rc, "%s", src_err);
+    for (size_t i = 0; rc == EMBER_OK && i < pl->n_ops; i++)
+        if (run->tasks[i].op->kind == EMBER__NODE_KIND__NODE_MAP_PARTITIONS)
+            rc = drain_partition_op(&run->tasks[i]);
+    for (size_t i = 0; i < pl->n_ops; i++) em_buf_free(&run->tasks[i].buffered.buf);
+    free(run);
+    return rc;
+}
+
+/* ---- the task side of the public API ---------------------------------------------------- */
+
+int ember_emit(ember_task *task, const ember_record *rec)
+{
+    if (!task || !rec) return EMBER_ERR_INVALID;
+    task->emitted++;
+    return push(task->run, task->next, rec);
+}
+
+int ember_emit_kv(ember_task *task, const void *key, size_t key_len, const void *value,
+                  size_t value_len, int64_t timestamp)
+{
+    ember_record rec = {key, key_len, value, value_len, timestamp};
+    return ember_emit(task, &rec);
+}
+
+int ember_next(ember_iter *in, ember_record *rec)
+{
+    if (!in || in->failed) return 0;
+    int rc = em_batch_next(&in->reader, rec);
+    if (rc < 0) in->failed = 1;
+    return rc > 0;
+}
+
+const void *ember_task_arg(ember_task *task, size_t *len)
+{
+    if (len) *len = task ? task->op->arg_len : 0;
+    return task ? task->op->arg : NULL;
+}
+
+int ember_task_partition(ember_task *task) { return task ? (int)task->run->partition : -1; }
+
+int ember_task_fail(ember_task *task, const char *fmt, ...)
+{
+    if (!task || task->run->failed) return EMBER_ERR_USER;
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return run_fail(task->run, EMBER_ERR_USER, "%s function '%s' failed on partition %u: %s",
+                    em_node_kind_name(task->op->kind), task->op->symbol, task->run->partition,
+                    msg);
+}
+
+int64_t ember_value_i64(const ember_record *rec)
+{
+    uint64_t v = 0;
+    const uint8_t *p = rec->value;
+    for (size_t i = 0; i < 8 && i < rec->value_len; i++) v |= (uint64_t)p[i] << (8 * i);
+    return (int64_t)v;
+}
+
+/* ---- sources that need no outside system ------------------------------------------------ */
+
+void em_range_bounds(int64_t start, int64_t end, uint32_t n, uint32_t p, int64_t *lo, int64_t *hi)
+{
+    uint64_t total = (uint64_t)end - (uint64_t)start, base = total / n, extra = total % n;
+    uint64_t first = base * p + (p < extra ? p : extra);
+    *lo = (int64_t)((uint64_t)start + first);
+    *hi = (int64_t)((uint64_t)*lo + base + (p < extra ? 1 : 0));
+}
+
+int em_range_source(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen)
+{
+    em_range_source_arg *a = src;
+    int64_t lo, hi;
+    em_range_bounds(a->node->range_start, a->node->range_end, a->node->partitions, a->partition,
+                    &lo, &hi);
+    uint8_t value[8];
+    ember_record rec = {NULL, 0, value, sizeof value, 0};
+    for (int64_t v = lo; v < hi; v++) {
+        for (int i = 0; i < 8; i++) value[i] = (uint8_t)((uint64_t)v >> (8 * i));
+        int rc = emit(emit_arg, &rec);
+        if (rc != EMBER_OK) return rc;
+    }
+    return EMBER_OK;
+}
+
+int em_batches_source(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen)
+{
+    em_batches_source_arg *a = src;
+    const uint8_t *p = a->data;
+    size_t left = a->len;
+    while (left > 0) {
+        em_batch_reader r;
+        size_t used;
+        ember_record rec;
+        int rc = em_batch_open(p, left, &r, &used);
+        while (rc == EMBER_OK && (rc = em_batch_next(&r, &rec)) > 0)
+            if ((rc = emit(emit_arg, &rec)) != EMBER_OK) return rc;
+        if (rc < 0) {
+            snprintf(err, errlen, "parallelized input is corrupt");
+            return EMBER_ERR_MALFORMED;
+        }
+        p += used;
+        left -= used;
+    }
+    return EMBER_OK;
+}

@@ -1,0 +1,67 @@
+/* em_pipeline.h -- runs a stage's chain of narrow operations over one partition.
+ *
+ * A pipeline is built once per stage (user functions resolved by symbol in the job library)
+ * and is then read-only, so several slot threads may run tasks of it at once. A run pushes
+ * each source record through the chain record by record (map, flat_map, filter call the next
+ * operation directly: nothing is materialized), except that map_partitions buffers its input
+ * partition to give its function an iterator. Records are views; nothing is allocated per
+ * record. This file also implements the task side of the public API (ember_emit & co).
+ */
+#ifndef EM_PIPELINE_H
+#define EM_PIPELINE_H
+
+#include <ember/ember.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ember.pb-c.h"
+
+/* em_record_fn receives one record; non-zero stops the run and is returned by it. */
+typedef int (*em_record_fn)(void *arg, const ember_record *rec);
+
+/* em_source_fn feeds the records of one partition to emit; returns EMBER_OK or an error
+ * (with err filled), or whatever emit returned. */
+typedef int (*em_source_fn)(void *src, em_record_fn emit, void *emit_arg, char *err,
+                            size_t errlen);
+
+typedef struct em_pipeline em_pipeline;
+
+/* em_pipeline_new resolves the chain that ends at `target` of a validated graph; `lib` is the
+ * dlopen handle of the job library (may be NULL for a chain without functions). */
+int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, void *lib, em_pipeline **out,
+                    char *err, size_t errlen);
+void em_pipeline_free(em_pipeline *pl);
+/* em_pipeline_source returns the chain's source node. */
+const Ember__Node *em_pipeline_source(const em_pipeline *pl);
+
+typedef struct em_run_stats {
+    int64_t records_in;  /* records read from the source */
+    int64_t records_out; /* records given to the sink */
+} em_run_stats;
+
+/* em_pipeline_run computes one partition: source -> operations -> sink. */
+int em_pipeline_run(const em_pipeline *pl, uint32_t partition, em_source_fn source, void *src,
+                    em_record_fn sink, void *sink_arg, em_run_stats *stats, char *err,
+                    size_t errlen);
+
+/* Sources that need no outside system. */
+
+/* em_range_source_arg: partition `partition` of a range node. */
+typedef struct em_range_source_arg {
+    const Ember__Node *node;
+    uint32_t partition;
+} em_range_source_arg;
+int em_range_source(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen);
+
+/* em_batches_source_arg: records held in consecutive record batches (parallelize input). */
+typedef struct em_batches_source_arg {
+    const void *data;
+    size_t len;
+} em_batches_source_arg;
+int em_batches_source(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen);
+
+/* em_range_bounds gives partition p's part [*lo, *hi) of [start, end) split n ways. */
+void em_range_bounds(int64_t start, int64_t end, uint32_t n, uint32_t p, int64_t *lo,
+                     int64_t *hi);
+
+#endif

@@ -1,0 +1,187 @@
+/* em_rpc.c -- request/reply client over nng req0 (see em_rpc.h). */
+#include "em_rpc.h"
+
+#include <ember/ember.h>
+#include <malloc.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "em_log.h"
+
+#define EM_PROTOCOL_VERSION 1
+
+void em_process_init(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+}
+
+int em_socket_limit(nng_socket sock, size_t max_recv)
+{
+    return nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, max_recv) == 0 ? EMBER_OK
+                                                                        : EMBER_ERR_INVALID;
+}
+
+static int nng_to_ember(int rv)
+{
+    switch (rv) {
+    case 0: return EMBER_OK;
+    case NNG_ETIMEDOUT: return EMBER_ERR_TIMEOUT;
+    case NNG_ENOMEM: return EMBER_ERR_NOMEM;
+    case NNG_EMSGSIZE: return EMBER_ERR_TOO_LARGE;
+    case NNG_ECANCELED: return EMBER_ERR_CANCELLED;
+    default: return EMBER_ERR_CONNECT;
+    }
+}
+
+int em_rpc_chan_open(em_rpc *rpc, em_rpc_chan *ch)
+{
+    if (nng_ctx_open(&ch->ctx, rpc->sock) != 0) return EMBER_ERR_NOMEM;
+    if (nng_aio_alloc(&ch->aio, NULL, NULL) != 0) {
+        nng_ctx_close(ch->ctx);
+        return EMBER_ERR_NOMEM;
+    }
+    return EMBER_OK;
+}
+
+void em_rpc_chan_close(em_rpc_chan *ch)
+{
+    if (ch->aio) {
+        nng_aio_stop(ch->aio);
+        nng_aio_free(ch->aio);
+        ch->aio = NULL;
+        nng_ctx_close(ch->ctx);
+    }
+}
+
+void em_rpc_reply_free(em_rpc_reply *reply)
+{
+    if (reply->msg) nng_msg_free(reply->msg);
+    reply->msg = NULL;
+}
+
+/* exchange sends one frame and receives one validated reply frame. */
+static int exchange(em_rpc *rpc, em_rpc_chan *ch, nng_msg *req, int timeout_ms,
+                    em_rpc_reply *reply, char *err, size_t errlen)
+{
+    nng_aio_set_timeout(ch->aio, timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
+    nng_aio_set_msg(ch->aio, req);
+    nng_ctx_send(ch->ctx, ch->aio);
+    nng_aio_wait(ch->aio);
+    int rv = nng_aio_result(ch->aio);
+    if (rv != 0) {
+        nng_msg_free(req);
+        snprintf(err, errlen, "%s: %s", rpc->url, nng_strerror(rv));
+        return nng_to_ember(rv);
+    }
+    nng_ctx_recv(ch->ctx, ch->aio);
+    nng_aio_wait(ch->aio);
+    if ((rv = nng_aio_result(ch->aio)) != 0) {
+        snprintf(err, errlen, "%s: %s", rpc->url,
+                 rv == NNG_ECONNRESET ? "connection lost" : nng_strerror(rv));
+        return nng_to_ember(rv);
+    }
+    reply->msg = nng_aio_get_msg(ch->aio);
+    int rc = em_frame_parse(nng_msg_body(reply->msg), nng_msg_len(reply->msg), &reply->frame,
+                            err, errlen);
+    if (rc != EMBER_OK) {
+        em_rpc_reply_free(reply);
+        return rc;
+    }
+    if (reply->frame.type != EM_MSG_ERROR) return EMBER_OK;
+    Ember__ErrorReply *er = em_frame_unpack(&reply->frame, EM_MSG_ERROR);
+    rc = er && er->code < 0 ? er->code : EMBER_ERR_PROTOCOL;
+    snprintf(err, errlen, "%s", er ? er->message : "unreadable error reply");
+    em_pb_free(er);
+    em_rpc_reply_free(reply);
+    return rc;
+}
+
+static int call_once(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
+                     const em_iov *data, size_t n_data, int timeout_ms, em_rpc_reply *reply,
+                     char *err, size_t errlen)
+{
+    nng_msg *req;
+    int rc = em_frame_new(&req, type, pb, data, n_data);
+    if (rc != EMBER_OK) {
+        snprintf(err, errlen, "cannot build %s request: %s", em_msg_name(type),
+                 ember_strerror(rc));
+        return rc;
+    }
+    return exchange(rpc, ch, req, timeout_ms, reply, err, errlen);
+}
+
+static int hello(em_rpc *rpc, em_rpc_chan *ch, int timeout_ms, char *err, size_t errlen)
+{
+    Ember__Hello h = EMBER__HELLO__INIT;
+    h.protocol_version = EM_PROTOCOL_VERSION;
+    h.role = rpc->role;
+    em_rpc_reply reply = {0};
+    int rc = call_once(rpc, ch, EM_MSG_HELLO, &h.base, NULL, 0, timeout_ms, &reply, err, errlen);
+    if (rc != EMBER_OK) return rc;
+    Ember__HelloReply *hr = em_frame_unpack(&reply.frame, EM_MSG_HELLO_REPLY);
+    if (!hr || hr->protocol_version != EM_PROTOCOL_VERSION) {
+        snprintf(err, errlen, "%s: unexpected answer to Hello (not an ember server of protocol %d?)",
+                 rpc->url, EM_PROTOCOL_VERSION);
+        rc = EMBER_ERR_PROTOCOL;
+    } else {
+        snprintf(rpc->kafka, sizeof rpc->kafka, "%s", hr->kafka_bootstrap);
+    }
+    em_pb_free(hr);
+    em_rpc_reply_free(&reply);
+    return rc;
+}
+
+int em_rpc_call(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
+                const em_iov *data, size_t n_data, int timeout_ms, em_rpc_reply *reply,
+                char *err, size_t errlen)
+{
+    reply->msg = NULL;
+    int rc = call_once(rpc, ch, type, pb, data, n_data, timeout_ms, reply, err, errlen);
+    if (rc != EMBER_ERR_UNAUTHENTICATED) return rc;
+    /* the connection was re-established since our Hello: say it again, then retry once */
+    if ((rc = hello(rpc, ch, timeout_ms, err, errlen)) != EMBER_OK) return rc;
+    return call_once(rpc, ch, type, pb, data, n_data, timeout_ms, reply, err, errlen);
+}
+
+int em_rpc_open(em_rpc *rpc, const char *url, const char *role, size_t max_recv,
+                int connect_timeout_ms, char *err, size_t errlen)
+{
+    memset(rpc, 0, sizeof *rpc);
+    snprintf(rpc->url, sizeof rpc->url, "%s", url);
+    snprintf(rpc->role, sizeof rpc->role, "%s", role);
+    int rv = nng_req0_open(&rpc->sock);
+    if (rv != 0) {
+        snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
+        return EMBER_ERR_NOMEM;
+    }
+    em_socket_limit(rpc->sock, max_recv);
+    nng_socket_set_ms(rpc->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_socket_set_ms(rpc->sock, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(rpc->sock, NNG_OPT_RECONNMAXT, 1000);
+    int rc = EMBER_ERR_CONNECT;
+    nng_time deadline = nng_clock() + (nng_time)(connect_timeout_ms > 0 ? connect_timeout_ms : 0);
+    for (;;) {
+        rv = nng_dial(rpc->sock, url, NULL, 0);
+        if (rv == 0) break;
+        if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || nng_clock() >= deadline) {
+            snprintf(err, errlen, "cannot reach %s: %s", url, nng_strerror(rv));
+            if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP) rc = EMBER_ERR_INVALID;
+            nng_close(rpc->sock);
+            return rc;
+        }
+        nng_msleep(100);
+    }
+    em_rpc_chan ch = {0};
+    if ((rc = em_rpc_chan_open(rpc, &ch)) == EMBER_OK) {
+        rc = hello(rpc, &ch, connect_timeout_ms > 0 ? connect_timeout_ms : 5000, err, errlen);
+        em_rpc_chan_close(&ch);
+    }
+    if (rc != EMBER_OK) nng_close(rpc->sock);
+    return rc;
+}
+
+void em_rpc_close(em_rpc *rpc) { nng_close(rpc->sock); }

@@ -1,0 +1,62 @@
+/* em_rpc.h -- request/reply over nng for ember's clients (executors and ember-submit).
+ *
+ * One em_rpc is one req socket dialed to a server (the driver, or another executor). Every
+ * connection starts with Hello; em_rpc_call redoes the Hello once by itself when the server
+ * says the connection is unknown (after a reconnect). Requests are never resent by nng: a
+ * dropped connection fails the pending call with EMBER_ERR_CONNECT.
+ *
+ * Threads: em_rpc_call may be called from several threads at once, each with its own
+ * em_rpc_chan (a channel is one outstanding request; channels are not shared).
+ */
+#ifndef EM_RPC_H
+#define EM_RPC_H
+
+#include <nng/nng.h>
+#include <stddef.h>
+
+#include "em_frame.h"
+
+typedef struct em_rpc {
+    nng_socket sock;     /* req0 socket */
+    char url[256];       /* server address */
+    char role[16];       /* sent in Hello */
+    char kafka[256];     /* the server's default Kafka bootstrap, from HelloReply */
+} em_rpc;
+
+/* em_rpc_chan: one request context and its aio. */
+typedef struct em_rpc_chan {
+    nng_ctx ctx;
+    nng_aio *aio;
+} em_rpc_chan;
+
+/* em_rpc_reply: a validated reply; frame points into msg. */
+typedef struct em_rpc_reply {
+    nng_msg *msg;
+    em_frame frame;
+} em_rpc_reply;
+
+/* em_rpc_open dials `url` (waiting up to connect_timeout_ms for the server) and says Hello.
+ * On failure nothing is left open and err says why. */
+int em_rpc_open(em_rpc *rpc, const char *url, const char *role, size_t max_recv,
+                int connect_timeout_ms, char *err, size_t errlen);
+void em_rpc_close(em_rpc *rpc);
+
+int em_rpc_chan_open(em_rpc *rpc, em_rpc_chan *ch);
+void em_rpc_chan_close(em_rpc_chan *ch);
+
+/* em_rpc_call sends one request and waits for its reply (timeout_ms < 0: no limit).
+ * An ErrorReply from the server becomes its code and message (in err). On success the caller
+ * owns reply->msg (em_rpc_reply_free). */
+int em_rpc_call(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
+                const em_iov *data, size_t n_data, int timeout_ms, em_rpc_reply *reply,
+                char *err, size_t errlen);
+void em_rpc_reply_free(em_rpc_reply *reply);
+
+/* em_socket_limit sets the maximum message size a socket accepts (nng's default is none). */
+int em_socket_limit(nng_socket sock, size_t max_recv);
+
+/* em_process_init prepares a daemon or tool: SIGPIPE ignored, large nng messages kept out of
+ * glibc's mmap path (see FACTS.md: 8 MiB mmap threshold). */
+void em_process_init(void);
+
+#endif

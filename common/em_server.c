@@ -1,0 +1,224 @@
+/* em_server.c -- raw rep0 server with Hello handling and frame validation (see em_server.h). */
+#include "em_server.h"
+
+#include <ember/ember.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "em_log.h"
+
+#define EM_PROTOCOL_VERSION 1
+#define CLOSED_MAX 1024
+
+struct em_server {
+    nng_socket sock;       /* raw rep0 */
+    nng_listener listener;
+    nng_aio *aio;          /* owner's receive aio */
+    char kafka[256];       /* announced in HelloReply */
+    uint32_t *hello_pipes; /* connections that said Hello; owner thread only */
+    size_t n_hello, cap_hello;
+    pthread_mutex_t lock;  /* guards closed[] */
+    uint32_t closed[CLOSED_MAX];
+    int n_closed;
+    atomic_uint_fast64_t rejected;
+};
+
+static void on_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    em_server *srv = arg;
+    pthread_mutex_lock(&srv->lock);
+    if (srv->n_closed < CLOSED_MAX) srv->closed[srv->n_closed++] = nng_pipe_id(p);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+int em_server_open(em_server **out, const char *url, size_t max_recv, const char *kafka_default,
+                   char *bound_url, size_t bound_len, char *err, size_t errlen)
+{
+    em_server *srv = calloc(1, sizeof *srv);
+    if (!srv) return EMBER_ERR_NOMEM;
+    pthread_mutex_init(&srv->lock, NULL);
+    atomic_init(&srv->rejected, 0);
+    snprintf(srv->kafka, sizeof srv->kafka, "%s", kafka_default ? kafka_default : "");
+    int rv = nng_rep0_open_raw(&srv->sock);
+    if (rv != 0 || nng_aio_alloc(&srv->aio, NULL, NULL) != 0) {
+        snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
+        if (rv == 0) nng_close(srv->sock);
+        pthread_mutex_destroy(&srv->lock);
+        free(srv);
+        return EMBER_ERR_NOMEM;
+    }
+    nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, max_recv);
+    nng_socket_set_int(srv->sock, NNG_OPT_RECVBUF, 1024);
+    nng_socket_set_int(srv->sock, NNG_OPT_SENDBUF, 1024);
+    nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, on_pipe_removed, srv);
+    if ((rv = nng_listen(srv->sock, url, &srv->listener, 0)) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+        em_server_close(srv);
+        return rv == NNG_EADDRINUSE ? EMBER_ERR_IO : EMBER_ERR_INVALID;
+    }
+    int port = 0;
+    nng_listener_get_int(srv->listener, NNG_OPT_TCP_BOUND_PORT, &port);
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    const char *colon = strrchr(host, ':');
+    int host_len = colon ? (int)(colon - host) : (int)strlen(host);
+    snprintf(bound_url, bound_len, "tcp://%.*s:%d", host_len, host, port);
+    *out = srv;
+    return EMBER_OK;
+}
+
+void em_server_close(em_server *srv)
+{
+    if (!srv) return;
+    nng_close(srv->sock);
+    nng_aio_free(srv->aio);
+    pthread_mutex_destroy(&srv->lock);
+    free(srv->hello_pipes);
+    free(srv);
+}
+
+static int pipe_said_hello(em_server *srv, uint32_t pipe)
+{
+    for (size_t i = 0; i < srv->n_hello; i++)
+        if (srv->hello_pipes[i] == pipe) return 1;
+    return 0;
+}
+
+static void forget_pipe(em_server *srv, uint32_t pipe)
+{
+    for (size_t i = 0; i < srv->n_hello; i++)
+        if (srv->hello_pipes[i] == pipe) {
+            srv->hello_pipes[i] = srv->hello_pipes[--srv->n_hello];
+            return;
+        }
+}
+
+int em_server_closed_pipes(em_server *srv, uint32_t *pipes, int max)
+{
+    pthread_mutex_lock(&srv->lock);
+    int n = srv->n_closed < max ? srv->n_closed : max;
+    memcpy(pipes, srv->closed, (size_t)n * sizeof *pipes);
+    memmove(srv->closed, srv->closed + n, (size_t)(srv->n_closed - n) * sizeof *pipes);
+    srv->n_closed -= n;
+    pthread_mutex_unlock(&srv->lock);
+    for (int i = 0; i < n; i++) forget_pipe(srv, pipes[i]);
+    return n;
+}
+
+void em_server_close_pipe(em_server *srv, uint32_t pipe)
+{
+    nng_pipe p = NNG_PIPE_INITIALIZER;
+    p.id = pipe;
+    nng_pipe_close(p);
+}
+
+uint64_t em_server_rejected(em_server *srv) { return atomic_load(&srv->rejected); }
+
+void em_server_drop(em_request *req)
+{
+    if (req->msg) nng_msg_free(req->msg);
+    req->msg = NULL;
+}
+
+int em_server_reply(em_server *srv, em_request *req, em_msg_type type, const ProtobufCMessage *pb,
+                    const em_iov *data, size_t n_data)
+{
+    nng_msg_clear(req->msg); /* keeps the routing header */
+    int rc = em_frame_append(req->msg, type, pb, data, n_data);
+    if (rc == EMBER_OK && nng_sendmsg(srv->sock, req->msg, 0) == 0) {
+        req->msg = NULL;
+        return EMBER_OK;
+    }
+    em_server_drop(req);
+    return rc == EMBER_OK ? EMBER_ERR_CONNECT : rc;
+}
+
+int em_server_reply_error(em_server *srv, em_request *req, int code, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    Ember__ErrorReply er = EMBER__ERROR_REPLY__INIT;
+    er.code = code;
+    er.message = text;
+    return em_server_reply(srv, req, EM_MSG_ERROR, &er.base, NULL, 0);
+}
+
+static void reject(em_server *srv, em_request *req, const char *why)
+{
+    uint64_t n = atomic_fetch_add(&srv->rejected, 1) + 1;
+    if (n <= 10 || n % 1000 == 0)
+        em_warn("rejected message pipe=%u reason=\"%s\" rejected_total=%llu", req->pipe, why,
+                (unsigned long long)n);
+}
+
+/* answer_hello accepts a connection. The cluster secret's check goes here: a Hello whose
+ * auth does not prove the secret will be refused like a malformed frame. */
+static void answer_hello(em_server *srv, em_request *req)
+{
+    Ember__Hello *h = em_frame_unpack(&req->frame, EM_MSG_HELLO);
+    if (!h || h->protocol_version != EM_PROTOCOL_VERSION) {
+        reject(srv, req, h ? "unsupported protocol version" : "unreadable Hello");
+        em_server_reply_error(srv, req, EMBER_ERR_PROTOCOL, "unsupported protocol (want %d)",
+                              EM_PROTOCOL_VERSION);
+        em_pb_free(h);
+        return;
+    }
+    em_pb_free(h);
+    if (!pipe_said_hello(srv, req->pipe)) {
+        if (srv->n_hello == srv->cap_hello) {
+            size_t cap = srv->cap_hello ? srv->cap_hello * 2 : 64;
+            uint32_t *p = realloc(srv->hello_pipes, cap * sizeof *p);
+            if (!p) {
+                em_server_drop(req);
+                return;
+            }
+            srv->hello_pipes = p;
+            srv->cap_hello = cap;
+        }
+        srv->hello_pipes[srv->n_hello++] = req->pipe;
+    }
+    Ember__HelloReply hr = EMBER__HELLO_REPLY__INIT;
+    hr.protocol_version = EM_PROTOCOL_VERSION;
+    hr.kafka_bootstrap = srv->kafka;
+    em_server_reply(srv, req, EM_MSG_HELLO_REPLY, &hr.base, NULL, 0);
+}
+
+int em_server_recv(em_server *srv, em_request *req, int timeout_ms)
+{
+    for (;;) {
+        nng_aio_set_timeout(srv->aio, timeout_ms);
+        nng_recv_aio(srv->sock, srv->aio);
+        nng_aio_wait(srv->aio);
+        int rv = nng_aio_result(srv->aio);
+        if (rv == NNG_ETIMEDOUT) return EMBER_ERR_TIMEOUT;
+        if (rv != 0) return EMBER_ERR_CANCELLED;
+        req->msg = nng_aio_get_msg(srv->aio);
+        req->pipe = nng_pipe_id(nng_msg_get_pipe(req->msg));
+        char why[256];
+        if (em_frame_parse(nng_msg_body(req->msg), nng_msg_len(req->msg), &req->frame, why,
+                           sizeof why) != EMBER_OK) {
+            reject(srv, req, why);
+            em_server_close_pipe(srv, req->pipe);
+            em_server_drop(req);
+            continue;
+        }
+        if (req->frame.type == EM_MSG_HELLO) {
+            answer_hello(srv, req);
+            continue;
+        }
+        if (!pipe_said_hello(srv, req->pipe)) {
+            reject(srv, req, "request before Hello");
+            em_server_reply_error(srv, req, EMBER_ERR_UNAUTHENTICATED,
+                                  "connection has not said Hello");
+            continue;
+        }
+        return EMBER_OK;
+    }
+}

@@ -1,0 +1,57 @@
+/* em_server.h -- the serving side of ember's request/reply wire (driver, executor blocks).
+ *
+ * An em_server is a raw rep0 socket listening on one address. It hands its owner only
+ * requests that are whole frames with a good checksum, on connections that said Hello first;
+ * it answers Hello itself. A malformed frame is logged, counted and costs the sender its
+ * connection; a request before Hello gets EMBER_ERR_UNAUTHENTICATED. Replies may be sent
+ * later than the request arrived (long polls, job completion): a request keeps its routing
+ * header until em_server_reply.
+ *
+ * Threads: one owner thread calls em_server_recv/reply; nng's threads only queue pipe
+ * events, which the owner drains with em_server_closed_pipes.
+ */
+#ifndef EM_SERVER_H
+#define EM_SERVER_H
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "em_frame.h"
+
+typedef struct em_server em_server;
+
+/* em_request: one validated request. Owns msg until replied to or dropped. */
+typedef struct em_request {
+    nng_msg *msg;   /* routing header + frame */
+    uint32_t pipe;  /* connection id */
+    em_frame frame; /* points into msg */
+} em_request;
+
+/* em_server_open listens on url ("tcp://127.0.0.1:0" picks a free port); bound_url gets the
+ * address actually bound. kafka_default is announced in HelloReply (may be ""). */
+int em_server_open(em_server **out, const char *url, size_t max_recv, const char *kafka_default,
+                   char *bound_url, size_t bound_len, char *err, size_t errlen);
+void em_server_close(em_server *srv);
+
+/* em_server_recv waits up to timeout_ms for the next request.
+ * Returns EMBER_OK, EMBER_ERR_TIMEOUT, or EMBER_ERR_CANCELLED once closed. */
+int em_server_recv(em_server *srv, em_request *req, int timeout_ms);
+
+/* em_server_reply sends a reply frame for req and releases it. */
+int em_server_reply(em_server *srv, em_request *req, em_msg_type type, const ProtobufCMessage *pb,
+                    const em_iov *data, size_t n_data);
+/* em_server_reply_error answers with an ErrorReply (code, printf message). */
+int em_server_reply_error(em_server *srv, em_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* em_server_drop releases a request without answering (its client then times out). */
+void em_server_drop(em_request *req);
+
+/* em_server_closed_pipes moves up to max ids of connections closed since the last call. */
+int em_server_closed_pipes(em_server *srv, uint32_t *pipes, int max);
+/* em_server_close_pipe ends one connection (a misbehaving peer). */
+void em_server_close_pipe(em_server *srv, uint32_t pipe);
+/* em_server_rejected counts frames refused (malformed, unauthenticated, unexpected). */
+uint64_t em_server_rejected(em_server *srv);
+
+#endif

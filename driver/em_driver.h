@@ -1,0 +1,165 @@
+/* em_driver.h -- the driver's state: executors, jobs, stages, tasks, and its configuration.
+ *
+ * The driver is one event loop (em_driver_run) that owns every structure here; nothing else
+ * touches them. The status endpoint reads only the JSON snapshot the loop publishes
+ * (em_status.h), so HTTP requests never block scheduling. The driver runs no user code.
+ *
+ * Task ids carry their coordinates: stage_id << 24 | attempt << 20 | partition, so a result
+ * finds its task without a lookup table and a stale attempt's result is recognised.
+ */
+#ifndef EM_DRIVER_H
+#define EM_DRIVER_H
+
+#include <stdint.h>
+
+#include "em_buf.h"
+#include "em_dag.h"
+#include "em_server.h"
+
+#define EM_TASK_ID(stage, attempt, part) ((uint64_t)(stage) << 24 | (uint64_t)(attempt) << 20 | (part))
+#define EM_TASK_STAGE(id) ((id) >> 24)
+#define EM_TASK_ATTEMPT(id) ((uint32_t)((id) >> 20) & 15u)
+#define EM_TASK_PART(id) ((uint32_t)(id) & 0xfffffu)
+#define EM_MAX_ATTEMPTS_LIMIT 15
+#define EM_KNOWN_STAGES 32  /* stage definitions the driver remembers sending to an executor */
+#define EM_LAUNCH_MAX 512   /* tasks per Tasks message */
+#define EM_FINISHED_JOBS_KEPT 100
+
+typedef struct em_driver_config {
+    char listen[256];          /* nng address for executors and submitters */
+    char status[256];          /* host:port of the HTTP status endpoint ("" = off) */
+    char kafka[1024];          /* default Kafka bootstrap announced to clients */
+    char ready_file[1024];     /* written once listening: bound addresses */
+    uint32_t heartbeat_ms;     /* long-poll period = executor heartbeat */
+    uint32_t executor_timeout_ms;
+    uint32_t max_attempts;     /* launches of one task before its job fails */
+    uint32_t queue_depth;      /* extra tasks per slot queued on executors for short tasks */
+    uint64_t max_message;      /* largest message accepted */
+    uint64_t max_result;       /* largest collect result per job */
+} em_driver_config;
+
+typedef enum em_exec_state { EM_EXEC_ALIVE, EM_EXEC_LOST } em_exec_state;
+
+/* em_exec: one registered executor (kept after loss for the status endpoint). */
+typedef struct em_exec {
+    uint32_t id;
+    uint32_t pipe;               /* its connection */
+    char address[256];
+    char host[128];
+    int32_t pid;
+    uint32_t slots;
+    uint64_t memory_cap, memory_used;
+    em_exec_state state;
+    char lost_reason[128];
+    int64_t registered_us, last_seen_us;
+    uint32_t assigned;           /* tasks launched and not yet reported */
+    uint64_t tasks_completed, tasks_failed;
+    int has_poll;                /* a Poll waits in `poll` for tasks */
+    em_request poll;
+    int64_t poll_since_us;
+    uint64_t known_stages[EM_KNOWN_STAGES]; /* ring of stage ids whose StageDef it has */
+    uint32_t known_next;
+} em_exec;
+
+typedef enum em_task_state { EM_TASK_PENDING, EM_TASK_RUNNING, EM_TASK_DONE } em_task_state;
+
+typedef struct em_task {
+    uint32_t executor;  /* executor of the current attempt */
+    uint8_t state;      /* em_task_state */
+    uint8_t attempt;    /* 0-based attempt of the current launch */
+    int64_t launched_us;
+} em_task;
+
+typedef enum em_run_state { EM_RUN_WAITING, EM_RUN_RUNNING, EM_RUN_SUCCEEDED, EM_RUN_FAILED } em_run_state;
+
+struct em_job;
+
+/* em_stage: the tasks of one planned stage. Pending partitions wait in a ring queue. */
+typedef struct em_stage {
+    uint64_t id;
+    struct em_job *job;
+    em_stage_plan plan;
+    em_run_state state;
+    em_task *tasks;        /* one per partition */
+    uint32_t *queue;       /* ring of pending partitions, capacity plan.partitions */
+    uint32_t q_head, q_len;
+    uint32_t n_done, n_running;
+    int64_t task_us_total; /* summed durations of finished tasks */
+    int64_t started_us, finished_us;
+} em_stage;
+
+typedef struct em_job {
+    uint64_t id;
+    char name[128];
+    char submitter[128];
+    em_run_state state;
+    em_request reply;      /* the SubmitJob request, answered when the job ends */
+    int has_reply;
+    struct Ember__SubmitJob *submit; /* the job's graph (owned) */
+    em_buf data;           /* parallelized records */
+    em_stage *stages;
+    size_t n_stages;
+    em_buf *results;       /* collect: one batch buffer per partition of the last stage */
+    uint64_t result_bytes;
+    int64_t records_in, records_out;
+    uint32_t tasks_total, tasks_done;
+    int64_t submitted_us, finished_us;
+    int code;
+    char error[1024];
+    struct em_job *next;
+} em_job;
+
+typedef struct em_libstore em_libstore;
+typedef struct em_status em_status;
+
+typedef struct em_driver {
+    em_driver_config cfg;
+    char bound_url[256];
+    em_server *srv;
+    em_exec *execs;            /* index = id - 1 */
+    size_t n_execs, cap_execs;
+    em_job *jobs;              /* running jobs, oldest first */
+    em_job *finished;          /* finished jobs, newest first, at most EM_FINISHED_JOBS_KEPT */
+    size_t n_finished;
+    uint64_t next_job_id, next_stage_id;
+    em_libstore *libs;
+    em_status *status;
+    int dirty;                 /* something changed since the last snapshot */
+    int64_t snapshot_us;
+    uint64_t jobs_succeeded, jobs_failed, tasks_launched, tasks_relaunched;
+    volatile int stop;
+} em_driver;
+
+static inline em_exec *em_exec_get(em_driver *d, uint32_t id)
+{
+    return id >= 1 && id <= d->n_execs ? &d->execs[id - 1] : 0;
+}
+
+int64_t em_now_us(void);
+
+/* em_driver.c */
+int em_driver_start(em_driver *d, char *err, size_t errlen);
+void em_driver_run(em_driver *d);
+void em_driver_stop(em_driver *d);
+
+/* em_executors.c */
+int em_exec_register(em_driver *d, em_request *req);
+void em_exec_lost(em_driver *d, em_exec *ex, const char *why);
+void em_exec_check_timeouts(em_driver *d, int64_t now);
+em_exec *em_exec_by_pipe(em_driver *d, uint32_t pipe);
+
+/* em_jobs.c */
+int em_job_submit(em_driver *d, em_request *req);
+void em_job_task_result(em_driver *d, em_exec *ex, const struct Ember__TaskResult *res,
+                        const uint8_t *data);
+void em_job_requeue_lost(em_driver *d, em_exec *ex);
+void em_job_submitter_gone(em_driver *d, uint32_t pipe);
+void em_job_free(em_job *job);
+void em_jobs_free_all(em_driver *d);
+
+/* em_dispatch.c */
+void em_dispatch(em_driver *d);
+void em_dispatch_expire_polls(em_driver *d, int64_t now);
+void em_dispatch_answer_poll(em_driver *d, em_exec *ex, em_request *req);
+
+#endif

@@ -1,0 +1,123 @@
+/* main.c -- ember-driver: command line, signals, and the driver loop. */
+#include <ember/ember.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "em_args.h"
+#include "em_driver.h"
+#include "em_log.h"
+#include "em_rpc.h"
+#include "em_status.h"
+
+static em_driver driver;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    driver.stop = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ember-driver [options]\n"
+            "  --listen URL              executors and submitters connect here (tcp://127.0.0.1:7077)\n"
+            "  --status HOST:PORT        HTTP status endpoint (127.0.0.1:4040; 'off' disables)\n"
+            "  --kafka BOOTSTRAP         default Kafka brokers for jobs (host:port[,...])\n"
+            "  --heartbeat-ms N          executor heartbeat period (1000)\n"
+            "  --executor-timeout-ms N   an executor silent this long is lost (10000)\n"
+            "  --max-attempts N          launches of a task whose executor is lost (4)\n"
+            "  --queue-depth N           extra short tasks queued per executor slot (64)\n"
+            "  --max-message-mb N        largest message accepted (256)\n"
+            "  --max-result-mb N         largest collect() result per job (256)\n"
+            "  --ready-file PATH         write bound addresses here once listening\n");
+}
+
+static int parse_args(int argc, char **argv, em_driver_config *cfg)
+{
+    static const struct option opts[] = {
+        {"listen", 1, 0, 'l'},         {"status", 1, 0, 's'},      {"kafka", 1, 0, 'k'},
+        {"heartbeat-ms", 1, 0, 'h'},   {"executor-timeout-ms", 1, 0, 't'},
+        {"max-attempts", 1, 0, 'a'},   {"queue-depth", 1, 0, 'q'}, {"max-message-mb", 1, 0, 'm'},
+        {"max-result-mb", 1, 0, 'r'},  {"ready-file", 1, 0, 'f'},  {"help", 0, 0, 'H'},
+        {0, 0, 0, 0}};
+    char err[512] = "";
+    uint32_t mb;
+    int c, rc = EMBER_OK;
+    while (rc == EMBER_OK && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': rc = em_arg_string("--listen", optarg, cfg->listen, sizeof cfg->listen, err, sizeof err); break;
+        case 's':
+            if (strcmp(optarg, "off") == 0) cfg->status[0] = '\0';
+            else rc = em_arg_hostport("--status", optarg, cfg->status, sizeof cfg->status, err, sizeof err);
+            break;
+        case 'k': rc = em_arg_string("--kafka", optarg, cfg->kafka, sizeof cfg->kafka, err, sizeof err); break;
+        case 'h': rc = em_arg_u32("--heartbeat-ms", optarg, 10, 60000, &cfg->heartbeat_ms, err, sizeof err); break;
+        case 't': rc = em_arg_u32("--executor-timeout-ms", optarg, 100, 3600000, &cfg->executor_timeout_ms, err, sizeof err); break;
+        case 'a': rc = em_arg_u32("--max-attempts", optarg, 1, EM_MAX_ATTEMPTS_LIMIT, &cfg->max_attempts, err, sizeof err); break;
+        case 'q': rc = em_arg_u32("--queue-depth", optarg, 0, 1024, &cfg->queue_depth, err, sizeof err); break;
+        case 'm':
+            rc = em_arg_u32("--max-message-mb", optarg, 1, 2047, &mb, err, sizeof err);
+            cfg->max_message = (uint64_t)mb << 20;
+            break;
+        case 'r':
+            rc = em_arg_u32("--max-result-mb", optarg, 1, 4096, &mb, err, sizeof err);
+            cfg->max_result = (uint64_t)mb << 20;
+            break;
+        case 'f': rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err, sizeof err); break;
+        case 'H': usage(stdout); exit(0);
+        default: usage(stderr); return EMBER_ERR_INVALID;
+        }
+    }
+    if (rc == EMBER_OK && optind < argc) {
+        snprintf(err, sizeof err, "unexpected argument '%s'", argv[optind]);
+        rc = EMBER_ERR_INVALID;
+    }
+    if (rc == EMBER_OK && cfg->heartbeat_ms * 2 > cfg->executor_timeout_ms) {
+        snprintf(err, sizeof err, "--executor-timeout-ms must be at least twice --heartbeat-ms");
+        rc = EMBER_ERR_INVALID;
+    }
+    if (rc != EMBER_OK && err[0]) fprintf(stderr, "ember-driver: %s\n", err);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    em_driver_config *cfg = &driver.cfg;
+    snprintf(cfg->listen, sizeof cfg->listen, "tcp://127.0.0.1:7077");
+    snprintf(cfg->status, sizeof cfg->status, "127.0.0.1:4040");
+    cfg->heartbeat_ms = 1000;
+    cfg->executor_timeout_ms = 10000;
+    cfg->max_attempts = 4;
+    cfg->queue_depth = 64;
+    cfg->max_message = 256u << 20;
+    cfg->max_result = 256u << 20;
+    em_log_init("driver", EM_LOG_INFO);
+    if (parse_args(argc, argv, cfg) != EMBER_OK) return 2;
+    em_process_init();
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    char err[512];
+    if (em_driver_start(&driver, err, sizeof err) != EMBER_OK) {
+        fprintf(stderr, "ember-driver: %s\n", err);
+        em_driver_stop(&driver);
+        return 1;
+    }
+    if (cfg->ready_file[0]) {
+        char text[512];
+        snprintf(text, sizeof text, "driver %s\nstatus %s\n", driver.bound_url,
+                 driver.status ? em_status_url(driver.status) : "off");
+        if (em_write_file_atomic(cfg->ready_file, text, err, sizeof err) != EMBER_OK) {
+            fprintf(stderr, "ember-driver: %s\n", err);
+            em_driver_stop(&driver);
+            return 1;
+        }
+    }
+    em_driver_run(&driver);
+    em_info("driver stopping");
+    em_driver_stop(&driver);
+    return 0;
+}
