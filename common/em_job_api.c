@@ -34,13 +34,19 @@ ember_ctx *em_ctx_new(void *lib, const char *lib_path, const uint8_t sha256[32],
     return ctx;
 }
 
+/* free_string frees a string field unless it is protobuf-c's shared empty default. */
+static void free_string(char *s)
+{
+    if (s != protobuf_c_empty_string) free(s);
+}
+
 static void node_free(Ember__Node *n)
 {
     free(n->parents);
-    free(n->fn_symbol);
+    free_string(n->fn_symbol);
     free(n->fn_arg.data);
-    free(n->topic);
-    free(n->bootstrap);
+    free_string(n->topic);
+    free_string(n->bootstrap);
     for (size_t i = 0; i < n->n_ranges; i++) free(n->ranges[i]);
     free(n->ranges);
     free(n->data_offsets);

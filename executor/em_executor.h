@@ -1,0 +1,92 @@
+/* em_executor.h -- an executor's shared state: configuration, task queue, stage cache.
+ *
+ * Threads of an executor:
+ *   poller   (em_comm.c)   keeps one Poll parked at the driver, queues the tasks it gets;
+ *   reporter (em_comm.c)   sends finished task results to the driver in batches;
+ *   slots    (em_runner.c) N threads that run tasks from the queue;
+ *   blocks   (em_block_service.c) serves block fetches from other executors.
+ * They share the structures below only through the queues and caches' own locks.
+ */
+#ifndef EM_EXECUTOR_H
+#define EM_EXECUTOR_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "em_blockstore.h"
+#include "em_buf.h"
+#include "em_pipeline.h"
+#include "em_rpc.h"
+
+typedef struct em_executor_config {
+    char driver[256];         /* driver URL */
+    char listen[256];         /* block service address */
+    char work_dir[1024];      /* job library cache and scratch */
+    char ready_file[1024];
+    uint32_t slots;
+    uint64_t memory_cap;      /* block store cap, bytes */
+    uint32_t connect_timeout_ms;
+    uint32_t kafka_stall_ms;  /* a Kafka read that makes no progress this long fails */
+} em_executor_config;
+
+/* ex_task: one task to run (owned by the queue, then by its slot). */
+typedef struct ex_task {
+    uint64_t task_id, stage_id;
+    uint32_t partition, attempt;
+    uint8_t *data;            /* parallelize input (owned) */
+    size_t data_len;
+    struct ex_task *next;
+} ex_task;
+
+/* ex_result: one finished task, waiting for the reporter. */
+typedef struct ex_result {
+    uint64_t task_id;
+    int code;
+    char message[1024];
+    int64_t records_in, records_out, duration_us;
+    em_buf data;              /* collect output */
+    struct ex_result *next;
+} ex_result;
+
+/* ex_stage: a stage definition received from the driver, and its pipeline once built. */
+typedef struct ex_stage {
+    uint64_t stage_id;
+    Ember__StageDef *def;     /* owned */
+    pthread_mutex_t lock;     /* guards pipeline and lib construction */
+    em_pipeline *pipeline;
+    void *lib;                /* dlopen handle (owned by the library cache) */
+    int refs;                 /* running tasks using it; guarded by the cache lock */
+    int64_t last_used;
+} ex_stage;
+
+#define EX_STAGE_CACHE 64
+
+typedef struct em_executor {
+    em_executor_config cfg;
+    char bound_url[256];
+    em_rpc rpc;               /* to the driver */
+    pthread_mutex_t reg_lock; /* guards executor_id and re-registration */
+    uint32_t executor_id;
+    uint32_t heartbeat_ms;
+    pthread_mutex_t lock;     /* guards the task queue, results, stage cache */
+    pthread_cond_t task_ready, result_ready;
+    ex_task *tasks_head, *tasks_tail;
+    ex_result *results;
+    ex_stage *stages[EX_STAGE_CACHE];
+    int64_t stage_clock;
+    volatile int stop;
+    em_blockstore *blocks;
+    struct em_libcache *libs;
+} em_executor;
+
+/* em_comm.c */
+int em_comm_register(em_executor *ex, char *err, size_t errlen);
+void *em_comm_poller(void *arg);
+void *em_comm_reporter(void *arg);
+
+/* em_runner.c */
+void *em_runner_slot(void *arg);
+void em_stage_cache_put(em_executor *ex, Ember__StageDef *def);
+void em_stage_cache_free(em_executor *ex);
+
+#endif

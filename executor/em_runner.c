@@ -1,0 +1,352 @@
+/* em_runner.c -- slot threads: run tasks from the queue, source -> pipeline -> sink.
+ *
+ * A slot keeps its own Kafka consumer and producer (created on first use, reused by every
+ * later task of the same broker), so a task costs no connection setup. Stage definitions
+ * wait in a small cache (EX_STAGE_CACHE, larger than the EM_KNOWN_STAGES the driver assumes
+ * we hold); a stage's pipeline is built by the first task that needs it.
+ */
+#include <ember/ember.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "em_batch.h"
+#include "em_executor.h"
+#include "em_kafka.h"
+#include "em_libcache.h"
+#include "em_log.h"
+
+/* slot: one slot thread's reusable clients */
+typedef struct slot {
+    em_executor *ex;
+    rd_kafka_t *consumer, *producer;
+    char consumer_bootstrap[1024], producer_bootstrap[1024];
+} slot;
+
+/* ---- stage cache ------------------------------------------------------------------------ */
+
+static void stage_free(ex_stage *st)
+{
+    if (!st) return;
+    em_pipeline_free(st->pipeline);
+    em_pb_free(st->def);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+void em_stage_cache_put(em_executor *ex, Ember__StageDef *def)
+{
+    ex_stage *st = calloc(1, sizeof *st);
+    if (!st) {
+        em_pb_free(def);
+        return;
+    }
+    st->stage_id = def->stage_id;
+    st->def = def;
+    pthread_mutex_init(&st->lock, NULL);
+    pthread_mutex_lock(&ex->lock);
+    int victim = -1;
+    for (int i = 0; i < EX_STAGE_CACHE; i++) {
+        ex_stage *s = ex->stages[i];
+        if (!s || s->stage_id == st->stage_id) {
+            victim = i;
+            break;
+        }
+        if (s->refs == 0 && (victim < 0 || s->last_used < ex->stages[victim]->last_used)) victim = i;
+    }
+    if (victim < 0) { /* every cached stage is running: keep the cache as it is */
+        pthread_mutex_unlock(&ex->lock);
+        stage_free(st);
+        return;
+    }
+    ex_stage *old = ex->stages[victim];
+    st->last_used = ++ex->stage_clock;
+    ex->stages[victim] = st;
+    pthread_mutex_unlock(&ex->lock);
+    stage_free(old);
+}
+
+void em_stage_cache_free(em_executor *ex)
+{
+    for (int i = 0; i < EX_STAGE_CACHE; i++) {
+        stage_free(ex->stages[i]);
+        ex->stages[i] = NULL;
+    }
+}
+
+static ex_stage *stage_acquire(em_executor *ex, uint64_t stage_id)
+{
+    pthread_mutex_lock(&ex->lock);
+    ex_stage *found = NULL;
+    for (int i = 0; i < EX_STAGE_CACHE && !found; i++)
+        if (ex->stages[i] && ex->stages[i]->stage_id == stage_id) found = ex->stages[i];
+    if (found) {
+        found->refs++;
+        found->last_used = ++ex->stage_clock;
+    }
+    pthread_mutex_unlock(&ex->lock);
+    return found;
+}
+
+static void stage_release(em_executor *ex, ex_stage *st)
+{
+    pthread_mutex_lock(&ex->lock);
+    st->refs--;
+    pthread_mutex_unlock(&ex->lock);
+}
+
+/* stage_pipeline loads the job library and builds the pipeline once per stage. */
+static int stage_pipeline(em_executor *ex, ex_stage *st, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&st->lock);
+    int rc = EMBER_OK;
+    const Ember__JobGraph *g = st->def->graph;
+    if (!st->pipeline) {
+        if (!g || g->library_sha256.len != 32) {
+            snprintf(err, errlen, "stage %llu arrived without a job graph", (unsigned long long)st->stage_id);
+            rc = EMBER_ERR_PROTOCOL;
+        }
+        if (rc == EMBER_OK && !st->lib)
+            rc = em_libcache_get(ex->libs, g->library_sha256.data, g->library_name, &st->lib, err, errlen);
+        if (rc == EMBER_OK) rc = em_pipeline_new(g, g->target, st->lib, &st->pipeline, err, errlen);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+/* ---- sources ---------------------------------------------------------------------------- */
+
+typedef struct kafka_source {
+    slot *sl;
+    const Ember__Node *node;
+    const Ember__KafkaRange *range;
+} kafka_source;
+
+static int kafka_read(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen)
+{
+    kafka_source *ks = src;
+    slot *sl = ks->sl;
+    if (!sl->consumer || strcmp(sl->consumer_bootstrap, ks->node->bootstrap) != 0) {
+        if (sl->consumer) rd_kafka_destroy(sl->consumer);
+        sl->consumer = NULL;
+        int rc = em_kafka_consumer_new(ks->node->bootstrap, &sl->consumer, err, errlen);
+        if (rc != EMBER_OK) return rc;
+        snprintf(sl->consumer_bootstrap, sizeof sl->consumer_bootstrap, "%s", ks->node->bootstrap);
+    }
+    int64_t n = 0;
+    return em_kafka_read_range(sl->consumer, ks->node->topic, ks->range->partition, ks->range->from,
+                               ks->range->until, (int)sl->ex->cfg.kafka_stall_ms, emit, emit_arg,
+                               &n, err, errlen);
+}
+
+/* ---- sinks ------------------------------------------------------------------------------ */
+
+typedef struct sink {
+    Ember__ActionKind kind;
+    em_batch_writer collect;
+    em_kafka_sink *kafka;
+    FILE *file;
+    char err[512];
+} sink;
+
+static int sink_record(void *arg, const ember_record *rec)
+{
+    sink *s = arg;
+    switch (s->kind) {
+    case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_add(&s->collect, rec);
+    case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
+        return em_kafka_sink_write(s->kafka, rec, s->err, sizeof s->err);
+    case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
+        if (fwrite(rec->value, 1, rec->value_len, s->file) != rec->value_len || putc('\n', s->file) == EOF) {
+            snprintf(s->err, sizeof s->err, "write failed: %s", strerror(errno));
+            return EMBER_ERR_IO;
+        }
+        return EMBER_OK;
+    default: return EMBER_OK; /* count */
+    }
+}
+
+static int mkdirs(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int sink_open(slot *sl, sink *s, const Ember__Action *a, uint32_t part, char *tmp_path,
+                     size_t tmp_len, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = a->kind;
+    switch (a->kind) {
+    case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_begin(&s->collect);
+    case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
+        if (!sl->producer || strcmp(sl->producer_bootstrap, a->bootstrap) != 0) {
+            if (sl->producer) rd_kafka_destroy(sl->producer);
+            sl->producer = NULL;
+            int rc = em_kafka_producer_new(a->bootstrap, &sl->producer, err, errlen);
+            if (rc != EMBER_OK) return rc;
+            snprintf(sl->producer_bootstrap, sizeof sl->producer_bootstrap, "%s", a->bootstrap);
+        }
+        return em_kafka_sink_open(sl->producer, a->topic, &s->kafka, err, errlen);
+    case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
+        snprintf(tmp_path, tmp_len, "%s/.part-%05u.tmp-%d", a->path, part, (int)getpid());
+        if (mkdirs(a->path) != 0 || !(s->file = fopen(tmp_path, "w"))) {
+            snprintf(err, errlen, "cannot write to %s: %s", a->path, strerror(errno));
+            return EMBER_ERR_IO;
+        }
+        return EMBER_OK;
+    default: return EMBER_OK;
+    }
+}
+
+/* sink_close finishes the output; on success collect's batch moves to out. */
+static int sink_close(sink *s, const Ember__Action *a, uint32_t part, const char *tmp_path, int ok,
+                      em_buf *out, char *err, size_t errlen)
+{
+    int rc = EMBER_OK;
+    int64_t delivered = 0;
+    switch (s->kind) {
+    case EMBER__ACTION_KIND__ACTION_COLLECT:
+        if (ok) {
+            em_batch_finish(&s->collect);
+            *out = s->collect.buf;
+        } else {
+            em_buf_free(&s->collect.buf);
+        }
+        break;
+    case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
+        if (s->kafka) rc = em_kafka_sink_close(s->kafka, 60000, &delivered, err, errlen);
+        break;
+    case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
+        if (s->file && fclose(s->file) != 0 && ok) {
+            snprintf(err, errlen, "cannot write %s: %s", tmp_path, strerror(errno));
+            rc = EMBER_ERR_IO;
+        }
+        if (ok && rc == EMBER_OK) {
+            char final_path[4200];
+            snprintf(final_path, sizeof final_path, "%s/part-%05u", a->path, part);
+            if (rename(tmp_path, final_path) != 0) {
+                snprintf(err, errlen, "cannot rename %s: %s", tmp_path, strerror(errno));
+                rc = EMBER_ERR_IO;
+            }
+        } else {
+            unlink(tmp_path);
+        }
+        break;
+    default: break;
+    }
+    return rc;
+}
+
+/* ---- running a task --------------------------------------------------------------------- */
+
+static int64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* compute runs the task's partition through its stage; fills res (code, counts, data). */
+static void compute(slot *sl, ex_task *task, ex_result *res)
+{
+    char err[1024] = "";
+    ex_stage *st = stage_acquire(sl->ex, task->stage_id);
+    int rc = EMBER_ERR_PROTOCOL;
+    if (!st) snprintf(err, sizeof err, "stage %llu is not known to this executor", (unsigned long long)task->stage_id);
+    else rc = stage_pipeline(sl->ex, st, err, sizeof err);
+    if (rc == EMBER_OK) {
+        const Ember__JobGraph *g = st->def->graph;
+        const Ember__Node *src = em_pipeline_source(st->pipeline);
+        kafka_source ks = {sl, src, NULL};
+        em_range_source_arg rs = {src, task->partition};
+        em_batches_source_arg bs = {task->data, task->data_len};
+        em_source_fn source_fn = em_range_source;
+        void *source_arg = &rs;
+        if (src->kind == EMBER__NODE_KIND__NODE_KAFKA) {
+            ks.range = src->ranges[task->partition];
+            source_fn = kafka_read;
+            source_arg = &ks;
+        } else if (src->kind == EMBER__NODE_KIND__NODE_PARALLELIZE) {
+            source_fn = em_batches_source;
+            source_arg = &bs;
+        }
+        sink out;
+        char tmp_path[4200] = "";
+        em_run_stats stats = {0};
+        rc = sink_open(sl, &out, g->action, task->partition, tmp_path, sizeof tmp_path, err, sizeof err);
+        if (rc == EMBER_OK) {
+            rc = em_pipeline_run(st->pipeline, task->partition, source_fn, source_arg, sink_record,
+                                 &out, &stats, err, sizeof err);
+            if (rc != EMBER_OK && out.err[0]) snprintf(err, sizeof err, "%s", out.err); /* the cause */
+            char close_err[512] = "";
+            int crc = sink_close(&out, g->action, task->partition, tmp_path, rc == EMBER_OK,
+                                 &res->data, close_err, sizeof close_err);
+            if (rc == EMBER_OK && crc != EMBER_OK) {
+                rc = crc;
+                snprintf(err, sizeof err, "%s", close_err);
+            }
+        }
+        res->records_in = stats.records_in;
+        res->records_out = stats.records_out;
+    }
+    if (st) stage_release(sl->ex, st);
+    res->code = rc;
+    snprintf(res->message, sizeof res->message, "%s", rc == EMBER_OK ? "" : err);
+}
+
+static void run_task(slot *sl, ex_task *task)
+{
+    em_executor *ex = sl->ex;
+    ex_result *res = calloc(1, sizeof *res);
+    if (!res) return; /* unreported: the driver reschedules it if this executor is lost */
+    int64_t start = monotonic_us();
+    res->task_id = task->task_id;
+    compute(sl, task, res);
+    res->duration_us = monotonic_us() - start;
+    if (res->code != EMBER_OK)
+        em_warn("task failed task=%llu stage=%llu partition=%u attempt=%u error=%s message=\"%s\"",
+                (unsigned long long)task->task_id, (unsigned long long)task->stage_id,
+                task->partition, task->attempt + 1, ember_err_name(res->code), res->message);
+    pthread_mutex_lock(&ex->lock);
+    res->next = ex->results;
+    ex->results = res;
+    pthread_cond_signal(&ex->result_ready);
+    pthread_mutex_unlock(&ex->lock);
+}
+
+void *em_runner_slot(void *arg)
+{
+    slot sl = {.ex = arg};
+    em_executor *ex = sl.ex;
+    pthread_mutex_lock(&ex->lock);
+    while (!ex->stop) {
+        ex_task *task = ex->tasks_head;
+        if (!task) {
+            pthread_cond_wait(&ex->task_ready, &ex->lock);
+            continue;
+        }
+        ex->tasks_head = task->next;
+        if (!ex->tasks_head) ex->tasks_tail = NULL;
+        pthread_mutex_unlock(&ex->lock);
+        run_task(&sl, task);
+        free(task->data);
+        free(task);
+        pthread_mutex_lock(&ex->lock);
+    }
+    pthread_mutex_unlock(&ex->lock);
+    if (sl.consumer) rd_kafka_destroy(sl.consumer);
+    if (sl.producer) rd_kafka_destroy(sl.producer);
+    return NULL;
+}

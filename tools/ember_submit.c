@@ -1,0 +1,275 @@
+/* ember_submit.c -- ember-submit: runs a job library against a cluster (client mode).
+ *
+ * Loads job.so, uploads it to the driver (content-addressed, once), and calls its
+ * ember_main. Each action the job calls sends its graph to the driver and waits for the
+ * result (em_job_runner below). Kafka sources over whole topics are resolved here, at the
+ * moment of the action, into one offset range per partition [low, high).
+ * Exit status: 0 when ember_main returned 0 and no action failed; 1 with a one-line cause
+ * otherwise; 2 for bad arguments.
+ */
+#include <dlfcn.h>
+#include <ember/ember.h>
+#include <errno.h>
+#include <getopt.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "em_args.h"
+#include "em_job_api.h"
+#include "em_kafka.h"
+#include "em_log.h"
+#include "em_rpc.h"
+#include "em_sha256.h"
+
+typedef struct submitter {
+    em_rpc rpc;
+    em_rpc_chan ch;
+    char identity[128];
+    rd_kafka_t *kafka;        /* metadata client, created on first Kafka source */
+    char kafka_bootstrap[1024];
+    int timeout_ms;
+} submitter;
+
+static int run_job(void *arg, const Ember__JobGraph *graph, const char *job_name,
+                   const em_buf *data, em_job_outcome *out, char *err, size_t errlen)
+{
+    submitter *s = arg;
+    Ember__SubmitJob sj = EMBER__SUBMIT_JOB__INIT;
+    sj.graph = (Ember__JobGraph *)graph;
+    sj.name = (char *)job_name;
+    sj.submitter = s->identity;
+    em_iov iov = {data->data, data->len};
+    em_rpc_reply reply = {0};
+    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_SUBMIT_JOB, &sj.base, &iov, 1, s->timeout_ms,
+                         &reply, err, errlen);
+    if (rc != EMBER_OK) return rc;
+    Ember__JobResult *r = em_frame_unpack(&reply.frame, EM_MSG_JOB_RESULT);
+    if (!r) {
+        snprintf(err, errlen, "driver sent an unreadable job result");
+        rc = EMBER_ERR_PROTOCOL;
+    } else if (r->code != EMBER_OK) {
+        snprintf(err, errlen, "%s", r->message);
+        rc = r->code < 0 ? r->code : EMBER_ERR_JOB_FAILED;
+    } else {
+        out->job_id = r->job_id;
+        out->records_in = r->records_in;
+        out->records_out = r->records_out;
+        out->tasks = r->tasks;
+        out->stages = r->stages;
+        out->duration_us = r->duration_us;
+        rc = em_buf_append(&out->batches, reply.frame.data, reply.frame.data_len);
+    }
+    em_pb_free(r);
+    em_rpc_reply_free(&reply);
+    return rc;
+}
+
+static int resolve_kafka(void *arg, Ember__Node *node, char *err, size_t errlen)
+{
+    submitter *s = arg;
+    if (s->kafka && strcmp(s->kafka_bootstrap, node->bootstrap) != 0) {
+        rd_kafka_destroy(s->kafka);
+        s->kafka = NULL;
+    }
+    if (!s->kafka) {
+        int rc = em_kafka_consumer_new(node->bootstrap, &s->kafka, err, errlen);
+        if (rc != EMBER_OK) return rc;
+        snprintf(s->kafka_bootstrap, sizeof s->kafka_bootstrap, "%s", node->bootstrap);
+    }
+    int32_t *parts = NULL;
+    int n = 0;
+    int rc = em_kafka_partitions(s->kafka, node->topic, 10000, &parts, &n, err, errlen);
+    if (rc != EMBER_OK) return rc;
+    Ember__KafkaRange **ranges = calloc((size_t)n, sizeof *ranges);
+    for (int i = 0; ranges && rc == EMBER_OK && i < n; i++) {
+        int64_t low, high;
+        rc = em_kafka_watermarks(s->kafka, node->topic, parts[i], 10000, &low, &high, err, errlen);
+        if (rc == EMBER_OK && !(ranges[i] = malloc(sizeof **ranges))) rc = EMBER_ERR_NOMEM;
+        if (rc != EMBER_OK) break;
+        ember__kafka_range__init(ranges[i]);
+        ranges[i]->partition = parts[i];
+        ranges[i]->from = low;
+        ranges[i]->until = high;
+    }
+    free(parts);
+    if (!ranges || rc != EMBER_OK) {
+        for (int i = 0; ranges && i < n; i++) free(ranges[i]);
+        free(ranges);
+        if (rc == EMBER_OK) snprintf(err, errlen, "out of memory");
+        return rc == EMBER_OK ? EMBER_ERR_NOMEM : rc;
+    }
+    node->ranges = ranges;
+    node->n_ranges = (size_t)n;
+    return EMBER_OK;
+}
+
+static int read_file(const char *path, em_buf *out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return EMBER_ERR_IO;
+    }
+    char chunk[65536];
+    size_t n;
+    int rc = EMBER_OK;
+    while (rc == EMBER_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0) rc = em_buf_append(out, chunk, n);
+    if (ferror(f)) rc = EMBER_ERR_IO;
+    fclose(f);
+    if (rc != EMBER_OK) snprintf(err, errlen, "cannot read %s", path);
+    return rc;
+}
+
+/* upload_library sends the job library unless the driver already has it. */
+static int upload_library(submitter *s, const em_buf *bytes, const uint8_t sha[32], const char *name,
+                          char *err, size_t errlen)
+{
+    Ember__HasLibrary h = EMBER__HAS_LIBRARY__INIT;
+    h.sha256.data = (uint8_t *)sha;
+    h.sha256.len = 32;
+    em_rpc_reply reply = {0};
+    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_HAS_LIBRARY, &h.base, NULL, 0, 10000, &reply, err, errlen);
+    if (rc != EMBER_OK) return rc;
+    Ember__HasLibraryReply *hr = em_frame_unpack(&reply.frame, EM_MSG_HAS_LIBRARY_REPLY);
+    int present = hr && hr->present;
+    em_pb_free(hr);
+    em_rpc_reply_free(&reply);
+    if (present) return EMBER_OK;
+    Ember__PutLibrary p = EMBER__PUT_LIBRARY__INIT;
+    p.sha256 = h.sha256;
+    p.name = (char *)name;
+    em_iov iov = {bytes->data, bytes->len};
+    rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_PUT_LIBRARY, &p.base, &iov, 1, 60000, &reply, err, errlen);
+    em_rpc_reply_free(&reply);
+    return rc;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ember-submit [options] job.so [-- job arguments]\n"
+            "  --driver URL      the driver (EMBER_DRIVER, else tcp://127.0.0.1:7077)\n"
+            "  --kafka BOOTSTRAP Kafka brokers for the job (default: the driver's)\n"
+            "  --name NAME       job name on the status endpoint (default: the file name)\n"
+            "  --timeout-s N     give up on an action after N seconds (default: wait)\n"
+            "  --quiet           no summary line on stderr\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"driver", 1, 0, 'd'}, {"kafka", 1, 0, 'k'},
+                                         {"name", 1, 0, 'n'},   {"timeout-s", 1, 0, 't'},
+                                         {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "";
+    const char *env_driver = getenv("EMBER_DRIVER");
+    snprintf(driver, sizeof driver, "%s", env_driver && *env_driver ? env_driver : "tcp://127.0.0.1:7077");
+    uint32_t timeout_s = 0;
+    int quiet = 0, c, rc = EMBER_OK;
+    em_log_init("submit", EM_LOG_WARN);
+    while (rc == EMBER_OK && (c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = em_arg_string("--driver", optarg, driver, sizeof driver, err, sizeof err); break;
+        case 'k': rc = em_arg_string("--kafka", optarg, kafka, sizeof kafka, err, sizeof err); break;
+        case 'n': rc = em_arg_string("--name", optarg, name, sizeof name, err, sizeof err); break;
+        case 't': rc = em_arg_u32("--timeout-s", optarg, 1, 86400 * 365, &timeout_s, err, sizeof err); break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (rc == EMBER_OK && optind >= argc) {
+        snprintf(err, sizeof err, "missing job library (job.so)");
+        rc = EMBER_ERR_INVALID;
+    }
+    if (rc != EMBER_OK) {
+        fprintf(stderr, "ember-submit: %s\n", err);
+        return 2;
+    }
+    const char *lib_path = argv[optind++];
+    if (optind < argc && strcmp(argv[optind], "--") == 0) optind++;
+    em_process_init();
+
+    em_buf bytes = {0};
+    uint8_t sha[32];
+    if (read_file(lib_path, &bytes, err, sizeof err) != EMBER_OK) {
+        fprintf(stderr, "ember-submit: %s\n", err);
+        return 1;
+    }
+    em_sha256(bytes.data, bytes.len, sha);
+    char lib_arg[4096];
+    snprintf(lib_arg, sizeof lib_arg, "%s%s", strchr(lib_path, '/') ? "" : "./", lib_path);
+    void *lib = dlopen(lib_arg, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        fprintf(stderr, "ember-submit: cannot load job library %s: %s\n", lib_path, dlerror());
+        em_buf_free(&bytes);
+        return 1;
+    }
+    ember_main_fn entry = (ember_main_fn)dlsym(lib, EMBER_ENTRY_POINT);
+    if (!entry) {
+        fprintf(stderr,
+                "ember-submit: %s has no entry point '%s': define and export "
+                "int ember_main(ember_ctx *ctx, int argc, char **argv)\n",
+                lib_path, EMBER_ENTRY_POINT);
+        dlclose(lib);
+        em_buf_free(&bytes);
+        return 1;
+    }
+    submitter s = {.timeout_ms = timeout_s ? (int)(timeout_s * 1000) : -1};
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    const char *user = getenv("USER");
+    snprintf(s.identity, sizeof s.identity, "%s@%s:%d", user ? user : "?", host, (int)getpid());
+    const char *slash = strrchr(lib_path, '/');
+    const char *lib_name = slash ? slash + 1 : lib_path;
+    if (em_rpc_open(&s.rpc, driver, "submitter", 1u << 30, 5000, err, sizeof err) != EMBER_OK ||
+        em_rpc_chan_open(&s.rpc, &s.ch) != EMBER_OK ||
+        upload_library(&s, &bytes, sha, lib_name, err, sizeof err) != EMBER_OK) {
+        fprintf(stderr, "ember-submit: cannot submit to the driver: %s\n", err);
+        dlclose(lib);
+        em_buf_free(&bytes);
+        return 1;
+    }
+    em_buf_free(&bytes);
+    /* the job sees argv[0] = its library, then the arguments after `--` */
+    int job_argc = argc - optind + 1;
+    char **job_argv = calloc((size_t)job_argc + 1, sizeof *job_argv);
+        job_argv[0] = (char *)lib_path;
+    for (int i = 1; i < job_argc; i++) job_argv[i] = argv[optind + i - 1];
+    em_job_runner runner = {run_job, resolve_kafka, &s};
+    ember_ctx *ctx = em_ctx_new(lib, lib_arg, sha, kafka[0] ? kafka : s.rpc.kafka, &runner);
+    if (name[0]) ember_set_job_name(ctx, name);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int job_rc = job_argv && ctx ? entry(ctx, job_argc, job_argv) : 1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int status = 0;
+    if (em_ctx_error_code(ctx) != EMBER_OK) {
+        fprintf(stderr, "ember-submit: job failed: %s\n", ember_last_error(ctx));
+        status = 1;
+    } else if (job_rc != 0) {
+        fprintf(stderr, "ember-submit: job failed: ember_main returned %d\n", job_rc);
+        status = 1;
+    } else if (!quiet) {
+        em_job_outcome sum;
+        int actions;
+        em_ctx_totals(ctx, &sum, &actions);
+        fprintf(stderr,
+                "ember-submit: %s succeeded: %d action%s, %u tasks, %lld records in, %lld "
+                "records out, %.3f s\n",
+                lib_name, actions, actions == 1 ? "" : "s", sum.tasks, (long long)sum.records_in,
+                (long long)sum.records_out,
+                (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    }
+    em_ctx_free(ctx);
+    if (s.kafka) rd_kafka_destroy(s.kafka);
+    em_rpc_chan_close(&s.ch);
+    em_rpc_close(&s.rpc);
+    dlclose(lib);
+    free(job_argv);
+    return status;
+}
