@@ -247,6 +247,7 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int job_rc = job_argv && ctx ? entry(ctx, job_argc, job_argv) : 1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    fflush(stdout); /* the job's own output first, then our summary */
     int status = 0;
     if (em_ctx_error_code(ctx) != EMBER_OK) {
         fprintf(stderr, "ember-submit: job failed: %s\n", ember_last_error(ctx));

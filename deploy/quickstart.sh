@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# quickstart.sh -- ember in one command: installs what is missing, builds (Release), starts
+# the embedded Kafka broker, a driver and two executors on loopback, loads 100,000 sample taxi
+# GPS lines, runs the taxi_alerts example through ember-submit, prints its result, and stops
+# everything it started.
+#
+#   deploy/quickstart.sh           run the demo, then stop the cluster
+#   deploy/quickstart.sh --keep    leave the cluster running and print how to reach and stop it
+#   deploy/quickstart.sh --stop    stop a cluster left running by --keep
+#
+# Ports: driver 127.0.0.1:${EMBER_DRIVER_PORT:-7077}, status 127.0.0.1:${EMBER_STATUS_PORT:-4040}.
+# Exit status 0 only when the job succeeded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+work=${EMBER_WORK:-$root/work/quickstart}
+build=${EMBER_BUILD:-$root/build/release}
+driver_port=${EMBER_DRIVER_PORT:-7077}
+status_port=${EMBER_STATUS_PORT:-4040}
+lines=${EMBER_SAMPLE_LINES:-100000}
+keep=0
+
+stop_cluster() {
+    [ -f "$work/pids" ] || return 0
+    local pid
+    while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done <"$work/pids"
+    for _ in $(seq 50); do
+        local alive=0
+        while read -r pid; do kill -0 "$pid" 2>/dev/null && alive=1; done <"$work/pids"
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done <"$work/pids"
+    rm -f "$work/pids"
+}
+
+case "${1:-}" in
+--keep) keep=1 ;;
+--stop) stop_cluster; echo "ember quickstart cluster stopped"; exit 0 ;;
+"") ;;
+*) echo "usage: deploy/quickstart.sh [--keep | --stop]" >&2; exit 2 ;;
+esac
+
+step() { printf '\n== %s\n' "$*"; }
+die() { echo "quickstart: $*" >&2; exit 1; }
+wait_file() { # FILE WHAT [LOG]
+    for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done
+    [ -n "${3:-}" ] && tail -n 5 "$3" >&2
+    die "$2 did not start (log: ${3:-none})"
+}
+
+step "installing missing packages"
+deploy/install-deps.sh
+
+step "building ember (Release) in $build"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j "$(nproc)" >/dev/null
+bin=$build/bin
+
+[ -f "$work/pids" ] && stop_cluster
+rm -rf "$work"
+mkdir -p "$work"
+[ "$keep" = 1 ] || trap stop_cluster EXIT
+
+step "starting ember-kafka, ember-driver and two ember-executors (logs in $work)"
+"$bin/ember-kafka" --topic taxi:8 --topic taxi-alerts:4 --topic taxi-dead-letter:1 \
+    --bootstrap-file "$work/kafka.addr" >"$work/kafka.log" 2>&1 &
+echo $! >>"$work/pids"
+wait_file "$work/kafka.addr" ember-kafka "$work/kafka.log"
+kafka=$(cat "$work/kafka.addr")
+"$bin/ember-driver" --listen "tcp://127.0.0.1:$driver_port" --status "127.0.0.1:$status_port" \
+    --kafka "$kafka" --ready-file "$work/driver.ready" >"$work/driver.log" 2>&1 &
+echo $! >>"$work/pids"
+wait_file "$work/driver.ready" ember-driver "$work/driver.log"
+driver=$(awk '$1 == "driver" {print $2}' "$work/driver.ready")
+status=$(awk '$1 == "status" {print $2}' "$work/driver.ready")
+for ex in 1 2; do
+    "$bin/ember-executor" --driver "$driver" --slots 2 --work-dir "$work/executor-$ex" \
+        --ready-file "$work/executor-$ex.ready" >"$work/executor-$ex.log" 2>&1 &
+    echo $! >>"$work/pids"
+done
+wait_file "$work/executor-1.ready" "executor 1" "$work/executor-1.log"
+wait_file "$work/executor-2.ready" "executor 2" "$work/executor-2.log"
+echo "kafka $kafka, driver $driver, status $status"
+
+step "loading $lines sample taxi lines into topic 'taxi' (8 partitions)"
+"$bin/taxi-data" --lines "$lines" | "$bin/ember-topic" produce --bootstrap "$kafka" --topic taxi
+
+step "running examples/taxi_alerts.c: ember-submit taxi_alerts.so"
+"$bin/ember-submit" --driver "$driver" "$build/jobs/taxi_alerts.so" -- \
+    --in taxi --alerts taxi-alerts --dead-letter taxi-dead-letter ||
+    die "the job failed (logs in $work)"
+
+step "first alerts in topic 'taxi-alerts' (partition, offset, taxi, line)"
+{ "$bin/ember-topic" dump --bootstrap "$kafka" --topic taxi-alerts || true; } | head -n 5
+
+step "jobs as the driver reports them ($status/api/v1/jobs)"
+curl -sf "$status/api/v1/jobs" |
+    jq -r '.[] | "job \(.id) \(.name): \(.state), \(.tasks) tasks, \(.records_in) records in, \(.records_out) out, \(.duration_ms | floor) ms"'
+
+if [ "$keep" = 1 ]; then
+    step "cluster left running"
+    echo "status:  $status/api/v1/executors  $status/api/v1/jobs"
+    echo "submit:  $bin/ember-submit --driver $driver $build/jobs/taxi_alerts.so"
+    echo "stop:    deploy/quickstart.sh --stop"
+else
+    step "stopping the cluster"
+fi
