@@ -1,6 +1,6 @@
 /* em_status.c -- JSON snapshot and HTTP handlers of the status endpoint (see em_status.h).
  *
- * Paths: /api/v1/executors, /api/v1/jobs. JSON is built with jansson (escaping by the library).
+ * Paths: /api/v1/driver (totals), /api/v1/executors, /api/v1/jobs. JSON is built with jansson (escaping by the library).
  */
 #include "em_status.h"
 
@@ -18,8 +18,9 @@
 #include "em_graph.h"
 #include "em_log.h"
 
-enum { DOC_EXECUTORS, DOC_JOBS, DOC_COUNT };
-static const char *const doc_paths[DOC_COUNT] = {"/api/v1/executors", "/api/v1/jobs"};
+enum { DOC_DRIVER, DOC_EXECUTORS, DOC_JOBS, DOC_COUNT };
+static const char *const doc_paths[DOC_COUNT] = {"/api/v1/driver", "/api/v1/executors",
+                                                 "/api/v1/jobs"};
 
 struct em_status {
     nng_http_server *server;
@@ -100,12 +101,24 @@ static json_t *jobs_json(em_driver *d, int64_t now)
     return arr;
 }
 
+static json_t *driver_json(em_driver *d, uint64_t rejected)
+{
+    size_t alive = 0, running = 0;
+    for (size_t i = 0; i < d->n_execs; i++) alive += d->execs[i].state == EM_EXEC_ALIVE;
+    for (em_job *job = d->jobs; job; job = job->next) running++;
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "url", d->bound_url,
+                     "executors_alive", (json_int_t)alive, "jobs_running", (json_int_t)running,
+                     "jobs_succeeded", (json_int_t)d->jobs_succeeded, "jobs_failed",
+                     (json_int_t)d->jobs_failed, "tasks_launched", (json_int_t)d->tasks_launched,
+                     "tasks_relaunched", (json_int_t)d->tasks_relaunched, "rejected_messages",
+                     (json_int_t)rejected);
+}
+
 void em_status_publish(em_driver *d, uint64_t rejected)
 {
     em_status *st = d->status;
     int64_t now = em_now_us();
-    json_t *docs[DOC_COUNT] = {executors_json(d, now), jobs_json(d, now)};
-    (void)rejected;
+    json_t *docs[DOC_COUNT] = {driver_json(d, rejected), executors_json(d, now), jobs_json(d, now)};
     for (int i = 0; i < DOC_COUNT; i++) {
         char *text = json_dumps(docs[i], JSON_COMPACT);
         json_decref(docs[i]);

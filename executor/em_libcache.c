@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "em_buf.h"
+#include "em_elf.h"
 #include "em_log.h"
 #include "em_sha256.h"
 
@@ -53,9 +54,10 @@ void em_libcache_free(em_libcache *lc)
     free(lc);
 }
 
-/* file_matches says whether path exists and hashes to sha256. */
+/* file_matches says whether path exists, hashes to sha256 and is a whole ELF object. */
 static int file_matches(const char *path, const uint8_t sha256[32])
 {
+    char why[256];
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
     em_buf b = {0};
@@ -66,8 +68,9 @@ static int file_matches(const char *path, const uint8_t sha256[32])
     fclose(f);
     uint8_t got[32];
     em_sha256(b.data, b.len, got);
+    int ok = memcmp(got, sha256, 32) == 0 && em_elf_check(b.data, b.len, why, sizeof why) == EMBER_OK;
     em_buf_free(&b);
-    return memcmp(got, sha256, 32) == 0;
+    return ok;
 }
 
 /* fetch downloads the library from the driver into path (temp file + rename). */
@@ -91,6 +94,12 @@ static int fetch(em_libcache *lc, const uint8_t sha256[32], const char *name, co
         snprintf(err, errlen, "job library %s from the driver does not match its SHA-256", name);
         em_rpc_reply_free(&reply);
         return EMBER_ERR_MALFORMED;
+    }
+    char why[256];
+    if (em_elf_check(reply.frame.data, reply.frame.data_len, why, sizeof why) != EMBER_OK) {
+        snprintf(err, errlen, "job library %s cannot be loaded: %s", name, why);
+        em_rpc_reply_free(&reply);
+        return EMBER_ERR_LIBRARY;
     }
     char tmp[1300];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());

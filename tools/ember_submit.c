@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "em_args.h"
+#include "em_elf.h"
 #include "em_job_api.h"
 #include "em_kafka.h"
 #include "em_log.h"
@@ -201,6 +202,11 @@ int main(int argc, char **argv)
         return 1;
     }
     em_sha256(bytes.data, bytes.len, sha);
+    if (em_elf_check(bytes.data, bytes.len, err, sizeof err) != EMBER_OK) {
+        fprintf(stderr, "ember-submit: cannot load job library %s: %s\n", lib_path, err);
+        em_buf_free(&bytes);
+        return 1;
+    }
     char lib_arg[4096];
     snprintf(lib_arg, sizeof lib_arg, "%s%s", strchr(lib_path, '/') ? "" : "./", lib_path);
     void *lib = dlopen(lib_arg, RTLD_NOW | RTLD_LOCAL);
