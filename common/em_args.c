@@ -13,8 +13,9 @@ int em_arg_u64(const char *opt, const char *val, uint64_t min, uint64_t max, uin
 {
     char *end;
     errno = 0;
-    unsigned long long v = val && *val && *val != '-' ? strtoull(val, &end, 10) : 0;
-    if (!val || !*val || *val == '-' || errno || *end || v < min || v > max) {
+    int digits = val && *val >= '0' && *val <= '9'; /* no sign, no space */
+    unsigned long long v = digits ? strtoull(val, &end, 10) : 0;
+    if (!digits || errno || *end || v < min || v > max) {
         snprintf(err, errlen, "%s: '%s' is not a whole number in %llu..%llu", opt,
                  val ? val : "", (unsigned long long)min, (unsigned long long)max);
         return EMBER_ERR_INVALID;

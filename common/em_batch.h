@@ -3,7 +3,7 @@
  * A batch is a 24-byte header followed by its records:
  *   offset 0  u32 magic "EMRB"      offset 4  u32 record count
  *   offset 8  u32 payload bytes     offset 12 u32 reserved (0)
- *   offset 16 u64 em_hash64(payload)
+ *   offset 16 u64 XXH3 (em_hash seed) of header bytes 0..15 and the payload
  * Each record is varint key_len, varint value_len, zigzag varint timestamp, key, value.
  * All integers little-endian. Readers validate every length against the buffer, so a
  * truncated or corrupt batch is an error (EMBER_ERR_MALFORMED), never a crash.
@@ -49,6 +49,9 @@ typedef struct em_batch_reader {
 int em_batch_open(const void *buf, size_t len, em_batch_reader *r, size_t *consumed);
 /* em_batch_next fills *rec and returns 1, returns 0 at the end, or EMBER_ERR_MALFORMED. */
 int em_batch_next(em_batch_reader *r, ember_record *rec);
+/* em_batch_checksum is the checksum stored at offset 16: it covers the header's count and
+ * lengths as well as the payload. */
+uint64_t em_batch_checksum(const uint8_t *header, const uint8_t *payload, size_t payload_len);
 /* em_batch_count validates a sequence of batches and returns the total number of records
  * through *count. */
 int em_batch_count(const void *buf, size_t len, int64_t *count);

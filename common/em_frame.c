@@ -28,6 +28,9 @@ const char *em_msg_name(int type)
 static uint64_t frame_checksum(const uint8_t *header, const uint8_t *body, size_t body_len)
 {
     XXH3_state_t st;
+    /* xxHash 0.8.1 keeps a stale secret when the uninitialized state happens to hold our
+     * seed already: start from zeros so the secret is always derived afresh */
+    memset(&st, 0, sizeof st);
     XXH3_64bits_reset_withSeed(&st, EM_HASH_SEED);
     XXH3_64bits_update(&st, header, 16);
     XXH3_64bits_update(&st, body, body_len);
@@ -50,8 +53,12 @@ int em_frame_parse(const void *buf, size_t len, em_frame *f, char *err, size_t e
         snprintf(err, errlen, "frame lengths %u+%u do not match its size %zu", plen, dlen, len);
         return EMBER_ERR_MALFORMED;
     }
-    if (h[5] == EM_MSG_NONE || h[5] >= EM_MSG_COUNT || em_get_u32le(h + 4) >> 16 != 0) {
+    if (h[5] == EM_MSG_NONE || h[5] >= EM_MSG_COUNT) {
         snprintf(err, errlen, "unknown message type %u", h[5]);
+        return EMBER_ERR_MALFORMED;
+    }
+    if (h[6] != 0 || h[7] != 0) {
+        snprintf(err, errlen, "unknown frame flags 0x%02x%02x", h[7], h[6]);
         return EMBER_ERR_MALFORMED;
     }
     if (frame_checksum(h, h + EM_FRAME_HEADER, len - EM_FRAME_HEADER) != em_get_u64le(h + 16)) {

@@ -182,9 +182,11 @@ int ember_collect(ember_dataset *ds, ember_collected *out)
         em_batch_reader r;
         size_t used;
         em_batch_open(c->batches.data + off, c->batches.len - off, &r, &used);
-        while (em_batch_next(&r, &c->records[i]) > 0) i++;
+        while (i < (size_t)n && em_batch_next(&r, &c->records[i]) > 0) i++;
         off += used;
     }
+    if (i != (size_t)n)
+        return em_ctx_fail(ctx, EMBER_ERR_MALFORMED, "collect: result batches are corrupt");
     if (out) {
         out->records = c->records;
         out->n = i;

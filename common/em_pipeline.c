@@ -48,7 +48,8 @@ struct em_run {
     em_run_stats *stats;
     char *err;
     size_t errlen;
-    int failed;           /* err holds the first failure */
+    int failed;           /* err and code hold the first failure */
+    int code;
     ember_task tasks[];
 };
 
@@ -63,6 +64,7 @@ static int run_fail(em_run *run, int code, const char *fmt, ...)
         vsnprintf(run->err, run->errlen, fmt, ap);
         va_end(ap);
         run->failed = 1;
+        run->code = code;
     }
     return code;
 }
@@ -184,9 +186,11 @@ int em_pipeline_run(const em_pipeline *pl, uint32_t partition, em_source_fn sour
     char src_err[512] = "";
     int rc = source(src, push_from_source, run, src_err, sizeof src_err);
     if (rc != EMBER_OK && !run->failed) run_fail(run, rc, "%s", src_err);
-    for (size_t i = 0; rc == EMBER_OK && i < pl->n_ops; i++)
+    for (size_t i = 0; !run->failed && i < pl->n_ops; i++)
         if (run->tasks[i].op->kind == EMBER__NODE_KIND__NODE_MAP_PARTITIONS)
-            rc = drain_partition_op(&run->tasks[i]);
+            drain_partition_op(&run->tasks[i]);
+    /* the first failure wins, even if a user function ignored ember_emit's error */
+    rc = run->failed ? run->code : EMBER_OK;
     for (size_t i = 0; i < pl->n_ops; i++) em_buf_free(&run->tasks[i].buffered.buf);
     free(run);
     return rc;

@@ -57,7 +57,7 @@ static void evict_lru(em_libstore *ls, size_t need)
     while (ls->libs && ls->bytes + need > ls->cap) {
         em_lib **oldest = &ls->libs;
         for (em_lib **p = &ls->libs; *p; p = &(*p)->next)
-            if ((*p)->used_us < (*oldest)->used_us) oldest = p;
+            if ((*p)->used_us <= (*oldest)->used_us) oldest = p; /* ties: the older entry */
         em_lib *l = *oldest;
         *oldest = l->next;
         ls->bytes -= l->len;

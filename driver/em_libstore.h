@@ -2,7 +2,8 @@
  *
  * Submitters upload a job .so once (PutLibrary); executors fetch it once (FetchLibrary) and
  * cache it on disk. The store keeps libraries in memory up to a byte cap, evicting the least
- * recently used library that no running job needs.
+ * recently used library (an executor that has not fetched an evicted library yet fails its
+ * task with a clear "not held by the driver"; submitting again uploads it anew).
  */
 #ifndef EM_LIBSTORE_H
 #define EM_LIBSTORE_H

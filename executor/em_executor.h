@@ -25,6 +25,7 @@ typedef struct em_executor_config {
     char ready_file[1024];
     uint32_t slots;
     uint64_t memory_cap;      /* block store cap, bytes */
+    uint64_t max_message;     /* largest message the block service accepts */
     uint32_t connect_timeout_ms;
     uint32_t kafka_stall_ms;  /* a Kafka read that makes no progress this long fails */
 } em_executor_config;

@@ -33,6 +33,7 @@ static void usage(FILE *out)
             "  --work-dir DIR          job library cache and scratch (/tmp/ember-executor-<pid>)\n"
             "  --connect-timeout-ms N  how long to wait for the driver at start (30000)\n"
             "  --kafka-stall-ms N      a Kafka read with no progress this long fails (30000)\n"
+            "  --max-message-mb N      largest message the block service accepts (256)\n"
             "  --ready-file PATH       write the block service address here once registered\n");
 }
 
@@ -41,7 +42,7 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
     static const struct option opts[] = {
         {"driver", 1, 0, 'd'},  {"listen", 1, 0, 'l'},  {"slots", 1, 0, 's'},
         {"memory-mb", 1, 0, 'm'}, {"work-dir", 1, 0, 'w'}, {"connect-timeout-ms", 1, 0, 'c'},
-        {"kafka-stall-ms", 1, 0, 'k'}, {"ready-file", 1, 0, 'f'}, {"help", 0, 0, 'h'},
+        {"kafka-stall-ms", 1, 0, 'k'}, {"ready-file", 1, 0, 'f'}, {"max-message-mb", 1, 0, 'x'}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     char err[512] = "";
     uint32_t mb;
@@ -58,6 +59,10 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
         case 'w': rc = em_arg_string("--work-dir", optarg, cfg->work_dir, sizeof cfg->work_dir, err, sizeof err); break;
         case 'c': rc = em_arg_u32("--connect-timeout-ms", optarg, 0, 3600000, &cfg->connect_timeout_ms, err, sizeof err); break;
         case 'k': rc = em_arg_u32("--kafka-stall-ms", optarg, 100, 3600000, &cfg->kafka_stall_ms, err, sizeof err); break;
+        case 'x':
+            rc = em_arg_u32("--max-message-mb", optarg, 1, 2047, &mb, err, sizeof err);
+            cfg->max_message = (uint64_t)mb << 20;
+            break;
         case 'f': rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err, sizeof err); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return EMBER_ERR_INVALID;
@@ -90,6 +95,7 @@ int main(int argc, char **argv)
     cfg->memory_cap = 1024u << 20;
     cfg->connect_timeout_ms = 30000;
     cfg->kafka_stall_ms = 30000;
+    cfg->max_message = 256u << 20;
     em_log_init("executor", EM_LOG_INFO);
     if (parse_args(argc, argv, cfg) != EMBER_OK) return 2;
     em_process_init();
@@ -103,7 +109,7 @@ int main(int argc, char **argv)
     pthread_cond_init(&ex->task_ready, NULL);
     pthread_cond_init(&ex->result_ready, NULL);
     ex->blocks = em_blockstore_new(cfg->memory_cap);
-    if (em_server_open(&srv, cfg->listen, 256u << 20, "", ex->bound_url, sizeof ex->bound_url, err,
+    if (em_server_open(&srv, cfg->listen, cfg->max_message, "", ex->bound_url, sizeof ex->bound_url, err,
                        sizeof err) != EMBER_OK ||
         em_rpc_open(&ex->rpc, cfg->driver, "executor", 1u << 30, (int)cfg->connect_timeout_ms, err,
                     sizeof err) != EMBER_OK ||

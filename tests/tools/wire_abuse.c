@@ -37,6 +37,7 @@ static int open_req(const char *url, nng_socket *s)
     nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, 300);
     nng_socket_set_ms(*s, NNG_OPT_SENDTIMEO, 1000);
     nng_socket_set_ms(*s, NNG_OPT_RECONNMINT, 10);
+    nng_socket_set_ms(*s, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     if (nng_dial(*s, url, NULL, 0) != 0) {
         fprintf(stderr, "wire_abuse: cannot dial %s\n", url);
         return -1;

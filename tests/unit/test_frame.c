@@ -237,7 +237,8 @@ static void test_every_truncation_rejected(void **state)
     const uint8_t *body = nng_msg_body(msg);
     size_t len = nng_msg_len(msg);
     for (size_t cut = 0; cut < len; cut++)
-        expect_malformed(body, cut, cut < EM_FRAME_HEADER ? "shorter than its header" : "do not match");
+        expect_malformed(body, cut,
+                         cut < EM_FRAME_HEADER ? "shorter than its header" : "do not match");
     nng_msg_free(msg);
 }
 
@@ -403,7 +404,8 @@ static void test_random_buffers_never_parse(void **state)
             em_frame f;
             char err[256] = "";
             int rc = em_frame_parse(buf, len, &f, err, sizeof err);
-            if (rc != EMBER_ERR_MALFORMED) fail_msg("random buffer %d of %zu bytes parsed", tried, len);
+            if (rc != EMBER_ERR_MALFORMED)
+                fail_msg("random buffer %d of %zu bytes parsed", tried, len);
             assert_true(err[0] != '\0');
             free(buf);
             tried++;
