@@ -7,14 +7,7 @@
 
 uint64_t em_batch_checksum(const uint8_t *header, const uint8_t *payload, size_t len)
 {
-    XXH3_state_t st;
-    /* xxHash 0.8.1 keeps a stale secret when the uninitialized state happens to hold our
-     * seed already: start from zeros so the secret is always derived afresh */
-    memset(&st, 0, sizeof st);
-    XXH3_64bits_reset_withSeed(&st, EM_HASH_SEED);
-    XXH3_64bits_update(&st, header, 16);
-    XXH3_64bits_update(&st, payload, len);
-    return XXH3_64bits_digest(&st);
+    return em_hash64_sealed(header, payload, len);
 }
 
 int em_batch_begin(em_batch_writer *w)

@@ -25,17 +25,6 @@ const char *em_msg_name(int type)
     return "UNKNOWN";
 }
 
-static uint64_t frame_checksum(const uint8_t *header, const uint8_t *body, size_t body_len)
-{
-    XXH3_state_t st;
-    /* xxHash 0.8.1 keeps a stale secret when the uninitialized state happens to hold our
-     * seed already: start from zeros so the secret is always derived afresh */
-    memset(&st, 0, sizeof st);
-    XXH3_64bits_reset_withSeed(&st, EM_HASH_SEED);
-    XXH3_64bits_update(&st, header, 16);
-    XXH3_64bits_update(&st, body, body_len);
-    return XXH3_64bits_digest(&st);
-}
 
 int em_frame_parse(const void *buf, size_t len, em_frame *f, char *err, size_t errlen)
 {
@@ -61,7 +50,7 @@ int em_frame_parse(const void *buf, size_t len, em_frame *f, char *err, size_t e
         snprintf(err, errlen, "unknown frame flags 0x%02x%02x", h[7], h[6]);
         return EMBER_ERR_MALFORMED;
     }
-    if (frame_checksum(h, h + EM_FRAME_HEADER, len - EM_FRAME_HEADER) != em_get_u64le(h + 16)) {
+    if (em_hash64_sealed(h, h + EM_FRAME_HEADER, len - EM_FRAME_HEADER) != em_get_u64le(h + 16)) {
         snprintf(err, errlen, "frame checksum mismatch (%s)", em_msg_name(h[5]));
         return EMBER_ERR_MALFORMED;
     }
@@ -94,7 +83,7 @@ int em_frame_append(nng_msg *msg, em_msg_type type, const ProtobufCMessage *pb,
     h[6] = h[7] = 0;
     em_put_u32le(h + 8, (uint32_t)plen);
     em_put_u32le(h + 12, (uint32_t)dlen);
-    em_put_u64le(h + 16, frame_checksum(h, h + EM_FRAME_HEADER, plen + dlen));
+    em_put_u64le(h + 16, em_hash64_sealed(h, h + EM_FRAME_HEADER, plen + dlen));
     return EMBER_OK;
 }
 

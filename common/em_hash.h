@@ -19,4 +19,8 @@ static inline uint64_t em_hash64(const void *p, size_t n)
     return XXH3_64bits_withSeed(p, n, EM_HASH_SEED);
 }
 
+/* em_hash64_sealed hashes a header's first 16 bytes and then a body: the checksum of frames
+ * and record batches, which must cover their counts and lengths as well as their contents. */
+uint64_t em_hash64_sealed(const uint8_t header[16], const void *body, size_t body_len);
+
 #endif
