@@ -41,7 +41,9 @@
     X(FETCH_LIBRARY, 15, ember__fetch_library__descriptor)                                 \
     X(LIBRARY_DATA, 16, ember__library_data__descriptor)                                   \
     X(FETCH_BLOCK, 17, ember__fetch_block__descriptor)                                     \
-    X(BLOCK_DATA, 18, ember__block_data__descriptor)
+    X(BLOCK_DATA, 18, ember__block_data__descriptor)                                       \
+    X(JOB_PROGRESS, 19, ember__job_progress__descriptor)                                   \
+    X(JOB_PROGRESS_REPLY, 20, ember__job_progress_reply__descriptor)
 
 typedef enum em_msg_type {
     EM_MSG_NONE = 0,

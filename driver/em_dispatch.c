@@ -68,7 +68,7 @@ static uint32_t take(em_driver *d, em_exec *ex, uint32_t max, launch *out)
         }
     }
     ex->assigned += n;
-    d->tasks_launched += n;
+    d->totals.tasks_launched += n;
     return n;
 }
 

@@ -26,6 +26,13 @@ int64_t em_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int64_t em_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* known_executor finds the registered executor behind a request, or answers it. */
 static em_exec *known_executor(em_driver *d, em_request *req, uint32_t claimed_id)
 {
@@ -68,6 +75,7 @@ static void handle_report(em_driver *d, em_request *req)
             off += res->data_len;
         }
         ex->memory_used = r->memory_used;
+        ex->blocks = r->blocks;
         Ember__ReportReply rr = EMBER__REPORT_REPLY__INIT;
         rr.known = 1;
         em_server_reply(d->srv, req, EM_MSG_REPORT_REPLY, &rr.base, NULL, 0);
@@ -134,6 +142,7 @@ static void handle_request(em_driver *d, em_request *req)
     case EM_MSG_HAS_LIBRARY: handle_has_library(d, req); break;
     case EM_MSG_PUT_LIBRARY: handle_put_library(d, req); break;
     case EM_MSG_FETCH_LIBRARY: handle_fetch_library(d, req); break;
+    case EM_MSG_JOB_PROGRESS: em_job_progress(d, req); break;
     case EM_MSG_SUBMIT_JOB:
         if (em_job_submit(d, req) == EMBER_OK) em_dispatch(d);
         break;

@@ -15,6 +15,7 @@
 #include "em_buf.h"
 #include "em_dag.h"
 #include "em_server.h"
+#include "em_text.h"
 
 #define EM_TASK_ID(stage, attempt, part) ((uint64_t)(stage) << 24 | (uint64_t)(attempt) << 20 | (part))
 #define EM_TASK_STAGE(id) ((id) >> 24)
@@ -48,7 +49,7 @@ typedef struct em_exec {
     char host[128];
     int32_t pid;
     uint32_t slots;
-    uint64_t memory_cap, memory_used;
+    uint64_t memory_cap, memory_used, blocks;
     em_exec_state state;
     char lost_reason[128];
     int64_t registered_us, last_seen_us;
@@ -68,6 +69,9 @@ typedef struct em_task {
     uint8_t state;      /* em_task_state */
     uint8_t attempt;    /* 0-based attempt of the current launch */
     int64_t launched_us;
+    int64_t duration_us; /* as measured by the executor, once done */
+    int64_t records_in, records_out;
+    uint64_t bytes_out;  /* result bytes sent to the driver (collect) */
 } em_task;
 
 typedef enum em_run_state { EM_RUN_WAITING, EM_RUN_RUNNING, EM_RUN_SUCCEEDED, EM_RUN_FAILED } em_run_state;
@@ -84,8 +88,11 @@ typedef struct em_stage {
     uint32_t *queue;       /* ring of pending partitions, capacity plan.partitions */
     uint32_t q_head, q_len;
     uint32_t n_done, n_running;
+    uint32_t n_relaunched;  /* launches again after an executor loss */
     int64_t task_us_total; /* summed durations of finished tasks */
+    int64_t records_in, records_out;
     int64_t started_us, finished_us;
+    struct em_text *doc;   /* status JSON with its tasks, frozen once the job has finished */
 } em_stage;
 
 typedef struct em_job {
@@ -104,10 +111,21 @@ typedef struct em_job {
     int64_t records_in, records_out;
     uint32_t tasks_total, tasks_done;
     int64_t submitted_us, finished_us;
+    int64_t submitted_unix_ms;  /* wall clock, for people */
+    uint64_t client_token;      /* the submitter's handle for JobProgress */
     int code;
     char error[1024];
     struct em_job *next;
 } em_job;
+
+/* em_totals: counters since the driver started (Prometheus counters). */
+typedef struct em_totals {
+    uint64_t jobs_succeeded, jobs_failed;
+    uint64_t tasks_launched, tasks_succeeded, tasks_failed, tasks_relaunched;
+    uint64_t records_read, records_written, result_bytes;
+    uint64_t task_duration_buckets[10]; /* 9 bounds + Inf: duration_buckets in em_metrics.c */
+    double task_seconds_sum;
+} em_totals;
 
 typedef struct em_libstore em_libstore;
 typedef struct em_status em_status;
@@ -126,7 +144,7 @@ typedef struct em_driver {
     em_status *status;
     int dirty;                 /* something changed since the last snapshot */
     int64_t snapshot_us;
-    uint64_t jobs_succeeded, jobs_failed, tasks_launched, tasks_relaunched;
+    em_totals totals;
     volatile int stop;
 } em_driver;
 
@@ -136,6 +154,7 @@ static inline em_exec *em_exec_get(em_driver *d, uint32_t id)
 }
 
 int64_t em_now_us(void);
+int64_t em_unix_ms(void);
 
 /* em_driver.c */
 int em_driver_start(em_driver *d, char *err, size_t errlen);
@@ -156,6 +175,8 @@ void em_job_requeue_lost(em_driver *d, em_exec *ex);
 void em_job_submitter_gone(em_driver *d, uint32_t pipe);
 void em_job_free(em_job *job);
 void em_jobs_free_all(em_driver *d);
+
+void em_job_progress(em_driver *d, em_request *req);
 
 /* em_dispatch.c */
 void em_dispatch(em_driver *d);

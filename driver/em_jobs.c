@@ -15,6 +15,8 @@
 #include "em_graph.h"
 #include "em_libstore.h"
 #include "em_log.h"
+#include "em_metrics.h"
+#include "em_status.h"
 
 static em_stage *last_stage(em_job *job) { return &job->stages[job->n_stages - 1]; }
 
@@ -64,6 +66,8 @@ static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_sta
     job->reply = *req;
     job->has_reply = 1;
     job->submitted_us = em_now_us();
+    job->submitted_unix_ms = em_unix_ms();
+    job->client_token = s->client_token;
     *out = job;
     return EMBER_OK;
 }
@@ -144,8 +148,8 @@ static void job_finish(em_driver *d, em_job *job)
 {
     job->finished_us = em_now_us();
     job->state = job->code == EMBER_OK ? EM_RUN_SUCCEEDED : EM_RUN_FAILED;
-    if (job->code == EMBER_OK) d->jobs_succeeded++;
-    else d->jobs_failed++;
+    if (job->code == EMBER_OK) d->totals.jobs_succeeded++;
+    else d->totals.jobs_failed++;
     em_log(job->code == EMBER_OK ? EM_LOG_INFO : EM_LOG_WARN,
            "job finished job=%llu name=\"%s\" state=%s tasks=%u records_in=%lld records_out=%lld "
            "duration_ms=%.3f%s%s",
@@ -166,11 +170,10 @@ static void job_finish(em_driver *d, em_job *job)
             st->state = job->code == EMBER_OK ? EM_RUN_SUCCEEDED : EM_RUN_FAILED;
             st->finished_us = job->finished_us;
         }
-        free(st->tasks);
         free(st->queue);
-        st->tasks = NULL;
         st->queue = NULL;
     }
+    em_status_freeze_job(job); /* its task lists become text; the tasks themselves go */
     if (job->results)
         for (uint32_t i = 0; i < last_stage(job)->plan.partitions; i++) em_buf_free(&job->results[i]);
     free(job->results);
@@ -263,6 +266,11 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
         return; /* a stale attempt */
     em_job *job = st->job;
     st->n_running--;
+    task->duration_us = res->duration_us;
+    task->records_in = res->records_in;
+    task->records_out = res->records_out;
+    task->bytes_out = res->data_len;
+    em_metrics_task_done(&d->totals, res);
     if (res->code != EMBER_OK) {
         ex->tasks_failed++;
         task->state = EM_TASK_DONE;
@@ -279,7 +287,9 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
     st->n_done++;
     job->tasks_done++;
     st->task_us_total += res->duration_us;
-    if (st == &job->stages[0] || st->plan.n_parents == 0) job->records_in += res->records_in;
+    st->records_in += res->records_in;
+    st->records_out += res->records_out;
+    if (st->plan.n_parents == 0) job->records_in += res->records_in;
     if (st == last_stage(job)) {
         job->records_out += res->records_out;
         if (job->results && !keep_result(d, job, part, data, res->data_len)) return;
@@ -309,7 +319,8 @@ void em_job_requeue_lost(em_driver *d, em_exec *ex)
                     break;
                 }
                 st->queue[(st->q_head + st->q_len++) % st->plan.partitions] = p;
-                d->tasks_relaunched++;
+                st->n_relaunched++;
+                d->totals.tasks_relaunched++;
             }
         }
         job = next;
@@ -344,6 +355,7 @@ void em_job_free(em_job *job)
     free(job->stages);
     em_buf_free(&job->data);
     if (job->has_reply) em_server_drop(&job->reply);
+    for (size_t i = 0; job->stages && i < job->n_stages; i++) em_text_unref(job->stages[i].doc);
     em_pb_free(job->submit);
     free(job);
 }
@@ -357,4 +369,25 @@ void em_jobs_free_all(em_driver *d)
             *l = next;
         }
     d->jobs = d->finished = NULL;
+}
+
+void em_job_progress(em_driver *d, em_request *req)
+{
+    Ember__JobProgress *q = em_frame_unpack(&req->frame, EM_MSG_JOB_PROGRESS);
+    Ember__JobProgressReply r = EMBER__JOB_PROGRESS_REPLY__INIT;
+    for (em_job *job = d->jobs; q && q->client_token && job; job = job->next) {
+        if (job->client_token != q->client_token || !job->has_reply || job->reply.pipe != req->pipe)
+            continue;
+        r.found = 1;
+        r.job_id = job->id;
+        r.stages = (uint32_t)job->n_stages;
+        for (size_t i = 0; i < job->n_stages; i++) r.stages_done += job->stages[i].state == EM_RUN_SUCCEEDED;
+        r.tasks_done = job->tasks_done;
+        r.tasks = job->tasks_total;
+        r.records_in = job->records_in;
+        r.elapsed_us = em_now_us() - job->submitted_us;
+        break;
+    }
+    em_pb_free(q);
+    em_server_reply(d->srv, req, EM_MSG_JOB_PROGRESS_REPLY, &r.base, NULL, 0);
 }

@@ -1,6 +1,8 @@
-/* em_status.c -- JSON snapshot and HTTP handlers of the status endpoint (see em_status.h).
+/* em_status.c -- snapshot and HTTP routing of the status endpoint (see em_status.h).
  *
- * Paths: /api/v1/driver (totals), /api/v1/executors, /api/v1/jobs. JSON is built with jansson (escaping by the library).
+ * A snapshot is a sorted array of (path, text) documents; the page at "/" is compiled in.
+ * Routing: GET or HEAD only (405 otherwise, JSON body); unknown paths get 404 with a JSON
+ * body; paths of features that do not exist yet (/api/v1/storage) get 404 saying so.
  */
 #include "em_status.h"
 
@@ -15,145 +17,186 @@
 #include <string.h>
 
 #include "em_driver.h"
-#include "em_graph.h"
 #include "em_log.h"
+#include "em_metrics.h"
+#include "em_status_docs.h"
 
-enum { DOC_DRIVER, DOC_EXECUTORS, DOC_JOBS, DOC_COUNT };
-static const char *const doc_paths[DOC_COUNT] = {"/api/v1/driver", "/api/v1/executors",
-                                                 "/api/v1/jobs"};
+extern const char em_status_page[]; /* status_page.html, embedded at build time */
+
+typedef struct doc {
+    char path[48];
+    const char *type;
+    em_text *text;
+} doc;
+
+typedef struct snapshot {
+    doc *docs; /* sorted by path */
+    size_t n, cap;
+} snapshot;
 
 struct em_status {
     nng_http_server *server;
     char url[128];
-    pthread_mutex_t lock;    /* guards docs */
-    char *docs[DOC_COUNT];   /* latest JSON documents */
-    size_t doc_lens[DOC_COUNT];
+    pthread_mutex_t lock; /* guards current */
+    snapshot current;
 };
 
-/* handler data: the status and which document to serve */
-typedef struct doc_ref {
-    em_status *st;
-    int doc;
-} doc_ref;
-static doc_ref refs[DOC_COUNT];
+static const char *const json_mime = "application/json";
 
-static const char *exec_state_name(em_exec_state s) { return s == EM_EXEC_ALIVE ? "alive" : "lost"; }
-
-static const char *run_state_name(em_run_state s)
+static void snapshot_free(snapshot *s)
 {
-    static const char *const names[] = {"waiting", "running", "succeeded", "failed"};
-    return names[s];
+    for (size_t i = 0; i < s->n; i++) em_text_unref(s->docs[i].text);
+    free(s->docs);
+    *s = (snapshot){0};
 }
 
-static json_t *executors_json(em_driver *d, int64_t now)
+/* add puts a document at path; takes the reference to text. */
+static void add(snapshot *s, const char *path, const char *type, em_text *text)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < d->n_execs; i++) {
-        em_exec *ex = &d->execs[i];
-        json_t *o = json_pack("{s:I, s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                              "id", (json_int_t)ex->id, "address", ex->address, "host", ex->host,
-                              "pid", ex->pid, "state", exec_state_name(ex->state), "slots",
-                              (json_int_t)ex->slots, "running_tasks", (json_int_t)ex->assigned,
-                              "memory_used", (json_int_t)ex->memory_used, "memory_cap",
-                              (json_int_t)ex->memory_cap, "tasks_completed",
-                              (json_int_t)ex->tasks_completed, "tasks_failed",
-                              (json_int_t)ex->tasks_failed, "last_heartbeat_age_ms",
-                              (json_int_t)((now - ex->last_seen_us) / 1000));
-        if (ex->state == EM_EXEC_LOST) json_object_set_new(o, "lost_reason", json_string(ex->lost_reason));
-        json_array_append_new(arr, o);
+    if (!text) return;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        doc *p = realloc(s->docs, cap * sizeof *p);
+        if (!p) {
+            em_text_unref(text);
+            return;
+        }
+        s->docs = p;
+        s->cap = cap;
     }
-    return arr;
+    doc *dc = &s->docs[s->n++];
+    snprintf(dc->path, sizeof dc->path, "%s", path);
+    dc->type = type;
+    dc->text = text;
 }
 
-static json_t *stage_json(const em_stage *st)
+static void add_json(snapshot *s, const char *path, json_t *j)
 {
-    const Ember__Node *src = st->job->submit->graph->nodes[st->plan.source];
-    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:I, s:s}", "id", (json_int_t)st->id, "state",
-                          run_state_name(st->state), "tasks", (json_int_t)st->plan.partitions,
-                          "tasks_done", (json_int_t)st->n_done, "tasks_running",
-                          (json_int_t)st->n_running, "source", em_node_kind_name(src->kind));
-    if (src->topic[0]) json_object_set_new(o, "topic", json_string(src->topic));
-    return o;
+    add(s, path, json_mime, em_text_take(json_dumps(j, JSON_COMPACT)));
+    json_decref(j);
 }
 
-static json_t *job_json(const em_job *job, int64_t now)
+static int doc_cmp(const void *a, const void *b)
 {
-    int64_t end = job->finished_us ? job->finished_us : now;
-    json_t *stages = json_array();
-    for (size_t i = 0; i < job->n_stages; i++) json_array_append_new(stages, stage_json(&job->stages[i]));
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:o}", "id",
-                          (json_int_t)job->id, "name", job->name, "submitter", job->submitter,
-                          "state", run_state_name(job->state), "action",
-                          em_action_kind_name(job->submit->graph->action->kind), "tasks",
-                          (json_int_t)job->tasks_total, "tasks_done", (json_int_t)job->tasks_done,
-                          "records_in", (json_int_t)job->records_in, "records_out",
-                          (json_int_t)job->records_out, "duration_ms",
-                          (end - job->submitted_us) / 1000.0, "stages", stages);
-    if (job->state == EM_RUN_FAILED) json_object_set_new(o, "error", json_string(job->error));
-    return o;
+    return strcmp(((const doc *)a)->path, ((const doc *)b)->path);
 }
 
-static json_t *jobs_json(em_driver *d, int64_t now)
+static void add_jobs(snapshot *s, em_driver *d, int64_t now)
 {
-    json_t *arr = json_array();
-    for (em_job *job = d->jobs; job; job = job->next) json_array_append_new(arr, job_json(job, now));
-    for (em_job *job = d->finished; job; job = job->next) json_array_append_new(arr, job_json(job, now));
-    return arr;
-}
-
-static json_t *driver_json(em_driver *d, uint64_t rejected)
-{
-    size_t alive = 0, running = 0;
-    for (size_t i = 0; i < d->n_execs; i++) alive += d->execs[i].state == EM_EXEC_ALIVE;
-    for (em_job *job = d->jobs; job; job = job->next) running++;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "url", d->bound_url,
-                     "executors_alive", (json_int_t)alive, "jobs_running", (json_int_t)running,
-                     "jobs_succeeded", (json_int_t)d->jobs_succeeded, "jobs_failed",
-                     (json_int_t)d->jobs_failed, "tasks_launched", (json_int_t)d->tasks_launched,
-                     "tasks_relaunched", (json_int_t)d->tasks_relaunched, "rejected_messages",
-                     (json_int_t)rejected);
+    json_t *jobs = json_array(), *stages = json_array();
+    char path[48];
+    for (int finished = 0; finished < 2; finished++)
+        for (em_job *job = finished ? d->finished : d->jobs; job; job = job->next) {
+            json_t *j = em_doc_job(job, now);
+            json_array_append(jobs, j);
+            snprintf(path, sizeof path, "/api/v1/jobs/%llu", (unsigned long long)job->id);
+            add_json(s, path, j);
+            for (size_t i = 0; i < job->n_stages; i++) {
+                em_stage *st = &job->stages[i];
+                json_array_append_new(stages, em_doc_stage(st, now));
+                snprintf(path, sizeof path, "/api/v1/stages/%llu", (unsigned long long)st->id);
+                if (st->doc) add(s, path, json_mime, em_text_ref(st->doc));
+                else add_json(s, path, em_doc_stage_tasks(st, now));
+            }
+        }
+    add_json(s, "/api/v1/jobs", jobs);
+    add_json(s, "/api/v1/stages", stages);
 }
 
 void em_status_publish(em_driver *d, uint64_t rejected)
 {
     em_status *st = d->status;
     int64_t now = em_now_us();
-    json_t *docs[DOC_COUNT] = {driver_json(d, rejected), executors_json(d, now), jobs_json(d, now)};
-    for (int i = 0; i < DOC_COUNT; i++) {
-        char *text = json_dumps(docs[i], JSON_COMPACT);
-        json_decref(docs[i]);
-        if (!text) continue;
-        pthread_mutex_lock(&st->lock);
-        free(st->docs[i]);
-        st->docs[i] = text;
-        st->doc_lens[i] = strlen(text);
-        pthread_mutex_unlock(&st->lock);
+    snapshot next = {0};
+    add_json(&next, "/api/v1/driver", em_doc_driver(d, rejected));
+    add_json(&next, "/api/v1/executors", em_doc_executors(d, now));
+    add_jobs(&next, d, now);
+    add(&next, "/metrics", "text/plain; version=0.0.4; charset=utf-8",
+        em_text_take(em_metrics_render(d, rejected, now)));
+    qsort(next.docs, next.n, sizeof *next.docs, doc_cmp);
+    pthread_mutex_lock(&st->lock);
+    snapshot old = st->current;
+    st->current = next;
+    pthread_mutex_unlock(&st->lock);
+    snapshot_free(&old);
+}
+
+void em_status_freeze_job(em_job *job)
+{
+    int64_t now = em_now_us();
+    for (size_t i = 0; i < job->n_stages; i++) {
+        em_stage *st = &job->stages[i];
+        json_t *j = em_doc_stage_tasks(st, now);
+        st->doc = em_text_take(json_dumps(j, JSON_COMPACT));
+        json_decref(j);
+        free(st->tasks);
+        st->tasks = NULL;
     }
 }
 
-static void serve_doc(nng_aio *aio)
+/* ---- HTTP ------------------------------------------------------------------------------- */
+
+static void respond(nng_aio *aio, uint16_t status, const char *type, const char *body, size_t len,
+                    const char *allow)
 {
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    doc_ref *ref = nng_http_handler_get_data(h);
     nng_http_res *res;
-    if (nng_http_res_alloc(&res) != 0) {
-        nng_aio_finish(aio, NNG_ENOMEM);
-        return;
+    int rv = nng_http_res_alloc(&res);
+    if (rv == 0) {
+        nng_http_res_set_status(res, status);
+        nng_http_res_set_header(res, "Content-Type", type);
+        nng_http_res_set_header(res, "Cache-Control", "no-store");
+        if (allow) nng_http_res_set_header(res, "Allow", allow);
+        rv = nng_http_res_copy_data(res, body, len);
+        if (rv != 0) nng_http_res_free(res);
     }
-    nng_http_res_set_header(res, "Content-Type", "application/json");
-    nng_http_res_set_header(res, "Cache-Control", "no-store");
-    pthread_mutex_lock(&ref->st->lock);
-    int rv = ref->st->docs[ref->doc]
-                 ? nng_http_res_copy_data(res, ref->st->docs[ref->doc], ref->st->doc_lens[ref->doc])
-                 : nng_http_res_copy_data(res, "[]", 2);
-    pthread_mutex_unlock(&ref->st->lock);
     if (rv != 0) {
-        nng_http_res_free(res);
         nng_aio_finish(aio, rv);
         return;
     }
     nng_aio_set_output(aio, 0, res);
     nng_aio_finish(aio, 0);
+}
+
+static void respond_error(nng_aio *aio, uint16_t status, const char *message, const char *path)
+{
+    json_t *j = json_pack("{s:s, s:s, s:i}", "error", message, "path", path, "status", status);
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    respond(aio, status, json_mime, body ? body : "{}", body ? strlen(body) : 2,
+            status == 405 ? "GET, HEAD" : NULL);
+    free(body);
+}
+
+static void serve(nng_aio *aio)
+{
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    nng_http_handler *h = nng_aio_get_input(aio, 1);
+    em_status *st = nng_http_handler_get_data(h);
+    const char *method = nng_http_req_get_method(req);
+    char path[256];
+    snprintf(path, sizeof path, "%s", nng_http_req_get_uri(req));
+    path[strcspn(path, "?#")] = '\0';
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        respond_error(aio, 405, "the status endpoint is read-only: use GET", path);
+        return;
+    }
+    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
+        respond(aio, 200, "text/html; charset=utf-8", em_status_page, strlen(em_status_page), NULL);
+        return;
+    }
+    if (strcmp(path, "/api/v1/storage") == 0 || strncmp(path, "/api/v1/storage/", 16) == 0) {
+        respond_error(aio, 404, "not available yet: ember has no cached datasets (caching is not built)", path);
+        return;
+    }
+    doc key;
+    snprintf(key.path, sizeof key.path, "%s", path);
+    pthread_mutex_lock(&st->lock);
+    doc *found = strlen(path) < sizeof key.path
+                     ? bsearch(&key, st->current.docs, st->current.n, sizeof key, doc_cmp)
+                     : NULL;
+    if (found) respond(aio, 200, found->type, found->text->data, found->text->len, NULL);
+    pthread_mutex_unlock(&st->lock);
+    if (!found) respond_error(aio, 404, "no such path", path);
 }
 
 int em_status_start(em_driver *d, char *err, size_t errlen)
@@ -164,18 +207,17 @@ int em_status_start(em_driver *d, char *err, size_t errlen)
     char url_text[300];
     snprintf(url_text, sizeof url_text, "http://%s", d->cfg.status);
     nng_url *url;
+    nng_http_handler *h;
     int rv = nng_url_parse(&url, url_text);
     if (rv == 0) {
         rv = nng_http_server_hold(&st->server, url);
         nng_url_free(url);
     }
-    for (int i = 0; rv == 0 && i < DOC_COUNT; i++) {
-        nng_http_handler *h;
-        refs[i] = (doc_ref){st, i};
-        if ((rv = nng_http_handler_alloc(&h, doc_paths[i], serve_doc)) == 0) {
-            nng_http_handler_set_data(h, &refs[i], NULL);
-            rv = nng_http_server_add_handler(st->server, h);
-        }
+    if (rv == 0 && (rv = nng_http_handler_alloc(&h, "/", serve)) == 0) {
+        nng_http_handler_set_tree(h);
+        nng_http_handler_set_method(h, NULL); /* every method reaches serve, which answers 405 */
+        nng_http_handler_set_data(h, st, NULL);
+        rv = nng_http_server_add_handler(st->server, h);
     }
     if (rv == 0) rv = nng_http_server_start(st->server);
     if (rv != 0) {
@@ -204,7 +246,7 @@ void em_status_stop(em_status *st)
     if (!st) return;
     nng_http_server_stop(st->server);
     nng_http_server_release(st->server);
-    for (int i = 0; i < DOC_COUNT; i++) free(st->docs[i]);
+    snapshot_free(&st->current);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }

@@ -225,7 +225,8 @@ static void test_msg_names(void **state)
     assert_string_equal(em_msg_name(EM_MSG_NONE), "UNKNOWN");
     assert_string_equal(em_msg_name(EM_MSG_COUNT), "UNKNOWN");
     assert_string_equal(em_msg_name(-1), "UNKNOWN");
-    assert_int_equal(EM_MSG_COUNT, 19);
+    assert_string_equal(em_msg_name(EM_MSG_JOB_PROGRESS_REPLY), "JOB_PROGRESS_REPLY");
+    assert_int_equal(EM_MSG_COUNT, 21);
 }
 
 /* ---- corruption ------------------------------------------------------------------------- */

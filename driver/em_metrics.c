@@ -1,0 +1,147 @@
+/* em_metrics.c -- Prometheus metrics of the driver (see em_metrics.h).
+ *
+ * Every family has HELP and TYPE lines; counters end in _total; durations are in seconds.
+ * Gauges are computed from the live state at render time; counters come from em_totals.
+ */
+#include "em_metrics.h"
+
+#include <ember/ember.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "em_buf.h"
+
+/* upper bounds of the task duration histogram's buckets, in seconds (+Inf is implied) */
+static const double duration_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
+#define N_BUCKETS (sizeof duration_buckets / sizeof duration_buckets[0])
+
+void em_metrics_task_done(em_totals *t, const Ember__TaskResult *res)
+{
+    double s = res->duration_us / 1e6;
+    size_t b = 0;
+    while (b < N_BUCKETS && s > duration_buckets[b]) b++;
+    t->task_duration_buckets[b]++;
+    t->task_seconds_sum += s;
+    if (res->code == EMBER_OK) {
+        t->tasks_succeeded++;
+        t->records_read += (uint64_t)res->records_in;
+        t->records_written += (uint64_t)res->records_out;
+        t->result_bytes += res->data_len;
+    } else {
+        t->tasks_failed++;
+    }
+}
+
+static void put(em_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(em_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || em_buf_reserve(b, (size_t)n + 1) != EMBER_OK) return;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+static void family(em_buf *b, const char *name, const char *type, const char *help)
+{
+    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void executor_metrics(em_buf *b, const em_driver *d, int64_t now)
+{
+    size_t alive = 0;
+    for (size_t i = 0; i < d->n_execs; i++) alive += d->execs[i].state == EM_EXEC_ALIVE;
+    family(b, "ember_executors", "gauge", "Executors known to the driver, by state.");
+    put(b, "ember_executors{state=\"alive\"} %zu\nember_executors{state=\"lost\"} %zu\n", alive,
+        d->n_execs - alive);
+    family(b, "ember_executor_slots", "gauge", "Task slots of each live executor.");
+    for (size_t i = 0; i < d->n_execs; i++)
+        if (d->execs[i].state == EM_EXEC_ALIVE)
+            put(b, "ember_executor_slots{executor=\"%u\"} %u\n", d->execs[i].id, d->execs[i].slots);
+    family(b, "ember_executor_heartbeat_age_seconds", "gauge",
+           "Time since the driver last heard from each live executor.");
+    for (size_t i = 0; i < d->n_execs; i++)
+        if (d->execs[i].state == EM_EXEC_ALIVE)
+            put(b, "ember_executor_heartbeat_age_seconds{executor=\"%u\"} %.3f\n", d->execs[i].id,
+                (now - d->execs[i].last_seen_us) / 1e6);
+    family(b, "ember_executor_memory_used_bytes", "gauge", "Block store bytes of each live executor.");
+    for (size_t i = 0; i < d->n_execs; i++)
+        if (d->execs[i].state == EM_EXEC_ALIVE)
+            put(b, "ember_executor_memory_used_bytes{executor=\"%u\"} %llu\n", d->execs[i].id,
+                (unsigned long long)d->execs[i].memory_used);
+}
+
+static void work_metrics(em_buf *b, const em_driver *d)
+{
+    const em_totals *t = &d->totals;
+    uint64_t pending = 0, running = 0, jobs = 0, stages[4] = {0};
+    for (em_job *job = d->jobs; job; job = job->next, jobs++)
+        for (size_t i = 0; i < job->n_stages; i++) {
+            stages[job->stages[i].state]++;
+            pending += job->stages[i].q_len;
+            running += job->stages[i].n_running;
+        }
+    family(b, "ember_tasks", "gauge", "Tasks of running jobs, by state.");
+    put(b, "ember_tasks{state=\"pending\"} %llu\nember_tasks{state=\"running\"} %llu\n",
+        (unsigned long long)pending, (unsigned long long)running);
+    family(b, "ember_tasks_finished_total", "counter", "Tasks finished, by outcome.");
+    put(b, "ember_tasks_finished_total{outcome=\"succeeded\"} %llu\n"
+           "ember_tasks_finished_total{outcome=\"failed\"} %llu\n",
+        (unsigned long long)t->tasks_succeeded, (unsigned long long)t->tasks_failed);
+    family(b, "ember_tasks_launched_total", "counter", "Task launches, retries included.");
+    put(b, "ember_tasks_launched_total %llu\n", (unsigned long long)t->tasks_launched);
+    family(b, "ember_tasks_relaunched_total", "counter", "Tasks queued again after their executor was lost.");
+    put(b, "ember_tasks_relaunched_total %llu\n", (unsigned long long)t->tasks_relaunched);
+    family(b, "ember_jobs", "gauge", "Jobs running now.");
+    put(b, "ember_jobs{state=\"running\"} %llu\n", (unsigned long long)jobs);
+    family(b, "ember_jobs_finished_total", "counter", "Jobs finished, by outcome.");
+    put(b, "ember_jobs_finished_total{outcome=\"succeeded\"} %llu\n"
+           "ember_jobs_finished_total{outcome=\"failed\"} %llu\n",
+        (unsigned long long)t->jobs_succeeded, (unsigned long long)t->jobs_failed);
+    family(b, "ember_stages", "gauge", "Stages of running jobs, by state.");
+    put(b, "ember_stages{state=\"waiting\"} %llu\nember_stages{state=\"running\"} %llu\n",
+        (unsigned long long)stages[EM_RUN_WAITING], (unsigned long long)stages[EM_RUN_RUNNING]);
+    family(b, "ember_records_read_total", "counter", "Records read by tasks that succeeded.");
+    put(b, "ember_records_read_total %llu\n", (unsigned long long)t->records_read);
+    family(b, "ember_records_written_total", "counter", "Records written by tasks that succeeded.");
+    put(b, "ember_records_written_total %llu\n", (unsigned long long)t->records_written);
+    family(b, "ember_result_bytes_total", "counter", "Bytes of task results sent to the driver.");
+    put(b, "ember_result_bytes_total %llu\n", (unsigned long long)t->result_bytes);
+}
+
+static void duration_histogram(em_buf *b, const em_totals *t)
+{
+    family(b, "ember_task_duration_seconds", "histogram", "Task durations measured by executors.");
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < N_BUCKETS; i++) {
+        cumulative += t->task_duration_buckets[i];
+        put(b, "ember_task_duration_seconds_bucket{le=\"%g\"} %llu\n", duration_buckets[i],
+            (unsigned long long)cumulative);
+    }
+    cumulative += t->task_duration_buckets[N_BUCKETS];
+    put(b, "ember_task_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cumulative);
+    put(b, "ember_task_duration_seconds_sum %.6f\n", t->task_seconds_sum);
+    put(b, "ember_task_duration_seconds_count %llu\n", (unsigned long long)cumulative);
+}
+
+char *em_metrics_render(const em_driver *d, uint64_t rejected, int64_t now)
+{
+    em_buf b = {0};
+    executor_metrics(&b, d, now);
+    work_metrics(&b, d);
+    duration_histogram(&b, &d->totals);
+    family(&b, "ember_rejected_messages_total", "counter",
+           "Messages refused by the driver: malformed, unauthenticated or unexpected.");
+    put(&b, "ember_rejected_messages_total %llu\n", (unsigned long long)rejected);
+    if (em_buf_append(&b, "", 1) != EMBER_OK) { /* NUL */
+        em_buf_free(&b);
+        return NULL;
+    }
+    return (char *)em_buf_take(&b, NULL);
+}

@@ -1,0 +1,129 @@
+/* em_status_docs.c -- the JSON documents of the status endpoint, built from driver state.
+ *
+ * Called by the driver loop only (em_status_publish, em_status_freeze_job). Field names and
+ * an example of each document are in docs/status-api.md; keep the two in step.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "em_driver.h"
+#include "em_graph.h"
+#include "em_status_docs.h"
+
+#define STAGE_TASKS_SHOWN 1000
+
+static const char *run_state_name(em_run_state s)
+{
+    static const char *const names[] = {"waiting", "running", "succeeded", "failed"};
+    return names[s];
+}
+
+static const char *task_state_name(const em_task *t)
+{
+    static const char *const names[] = {"pending", "running", "done"};
+    return names[t->state];
+}
+
+static double ms_between(int64_t from_us, int64_t to_us) { return from_us ? (to_us - from_us) / 1000.0 : 0; }
+
+json_t *em_doc_driver(const em_driver *d, uint64_t rejected)
+{
+    size_t alive = 0, running = 0;
+    for (size_t i = 0; i < d->n_execs; i++) alive += d->execs[i].state == EM_EXEC_ALIVE;
+    for (em_job *job = d->jobs; job; job = job->next) running++;
+    const em_totals *t = &d->totals;
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "url", d->bound_url,
+                     "executors_alive", (json_int_t)alive, "jobs_running", (json_int_t)running,
+                     "jobs_succeeded", (json_int_t)t->jobs_succeeded, "jobs_failed",
+                     (json_int_t)t->jobs_failed, "tasks_launched", (json_int_t)t->tasks_launched,
+                     "tasks_succeeded", (json_int_t)t->tasks_succeeded, "tasks_failed",
+                     (json_int_t)t->tasks_failed, "tasks_relaunched",
+                     (json_int_t)t->tasks_relaunched, "rejected_messages", (json_int_t)rejected);
+}
+
+json_t *em_doc_executors(const em_driver *d, int64_t now)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < d->n_execs; i++) {
+        const em_exec *ex = &d->execs[i];
+        json_t *o = json_pack(
+            "{s:I, s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "id",
+            (json_int_t)ex->id, "address", ex->address, "host", ex->host, "pid", ex->pid, "state",
+            ex->state == EM_EXEC_ALIVE ? "alive" : "lost", "slots", (json_int_t)ex->slots,
+            "running_tasks", (json_int_t)ex->assigned, "memory_used", (json_int_t)ex->memory_used,
+            "memory_cap", (json_int_t)ex->memory_cap, "cached_blocks", (json_int_t)ex->blocks,
+            "tasks_completed", (json_int_t)ex->tasks_completed, "tasks_failed",
+            (json_int_t)ex->tasks_failed, "last_heartbeat_age_ms",
+            (json_int_t)((now - ex->last_seen_us) / 1000));
+        if (ex->state == EM_EXEC_LOST) json_object_set_new(o, "lost_reason", json_string(ex->lost_reason));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+json_t *em_doc_stage(const em_stage *st, int64_t now)
+{
+    const Ember__Node *src = st->job->submit->graph->nodes[st->plan.source];
+    int64_t end = st->finished_us ? st->finished_us : now;
+    json_t *parents = json_array();
+    for (uint32_t i = 0; i < st->plan.n_parents; i++)
+        json_array_append_new(parents, json_integer((json_int_t)st->job->stages[st->plan.parents[i]].id));
+    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "id",
+                          (json_int_t)st->id, "job", (json_int_t)st->job->id, "state",
+                          run_state_name(st->state), "source", em_node_kind_name(src->kind), "tasks",
+                          (json_int_t)st->plan.partitions, "tasks_done", (json_int_t)st->n_done,
+                          "tasks_running", (json_int_t)st->n_running, "tasks_pending",
+                          (json_int_t)st->q_len, "recomputed_tasks", (json_int_t)st->n_relaunched,
+                          "records_in", (json_int_t)st->records_in, "records_out",
+                          (json_int_t)st->records_out, "duration_ms",
+                          ms_between(st->started_us, end), "parents", parents);
+    if (src->topic[0]) json_object_set_new(o, "topic", json_string(src->topic));
+    if (st->n_relaunched) json_object_set_new(o, "recompute_reason", json_string("executor lost"));
+    return o;
+}
+
+json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
+{
+    json_t *o = em_doc_stage(st, now), *tasks = json_array();
+    uint32_t shown = st->plan.partitions < STAGE_TASKS_SHOWN ? st->plan.partitions : STAGE_TASKS_SHOWN;
+    for (uint32_t p = 0; st->tasks && p < shown; p++) {
+        const em_task *t = &st->tasks[p];
+        json_t *tj = json_pack("{s:I, s:s, s:I}", "partition", (json_int_t)p, "state",
+                               task_state_name(t), "attempt", (json_int_t)t->attempt + 1);
+        if (t->state != EM_TASK_PENDING || t->attempt > 0)
+            json_object_set_new(tj, "executor", json_integer(t->executor));
+        if (t->state == EM_TASK_DONE) {
+            json_object_set_new(tj, "duration_ms", json_real(t->duration_us / 1000.0));
+            json_object_set_new(tj, "records_in", json_integer(t->records_in));
+            json_object_set_new(tj, "records_out", json_integer(t->records_out));
+            json_object_set_new(tj, "bytes_out", json_integer((json_int_t)t->bytes_out));
+        }
+        json_object_set_new(tj, "locality", json_string("any"));
+        json_array_append_new(tasks, tj);
+    }
+    json_object_set_new(o, "tasks_shown", json_integer(shown));
+    json_object_set_new(o, "task_list", tasks);
+    return o;
+}
+
+json_t *em_doc_job(const em_job *job, int64_t now)
+{
+    int64_t end = job->finished_us ? job->finished_us : now;
+    uint32_t recomputed = 0;
+    json_t *stages = json_array();
+    for (size_t i = 0; i < job->n_stages; i++) {
+        recomputed += job->stages[i].n_relaunched;
+        json_array_append_new(stages, em_doc_stage(&job->stages[i], now));
+    }
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:o}", "id",
+                          (json_int_t)job->id, "name", job->name, "submitter", job->submitter,
+                          "state", run_state_name(job->state), "action",
+                          em_action_kind_name(job->submit->graph->action->kind), "submitted_at_ms",
+                          (json_int_t)job->submitted_unix_ms, "duration_ms",
+                          ms_between(job->submitted_us, end), "tasks", (json_int_t)job->tasks_total,
+                          "tasks_done", (json_int_t)job->tasks_done, "records_in",
+                          (json_int_t)job->records_in, "records_out", (json_int_t)job->records_out,
+                          "recomputed_tasks", (json_int_t)recomputed, "stages", stages);
+    if (job->state == EM_RUN_FAILED) json_object_set_new(o, "error", json_string(job->error));
+    return o;
+}

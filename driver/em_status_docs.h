@@ -1,0 +1,19 @@
+/* em_status_docs.h -- builders of the status endpoint's JSON documents (driver loop only).
+ * Each returns a new jansson reference. */
+#ifndef EM_STATUS_DOCS_H
+#define EM_STATUS_DOCS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "em_driver.h"
+
+json_t *em_doc_driver(const em_driver *d, uint64_t rejected);
+json_t *em_doc_executors(const em_driver *d, int64_t now);
+/* em_doc_job: a job with the summary of each stage */
+json_t *em_doc_job(const em_job *job, int64_t now);
+/* em_doc_stage: one stage's summary; em_doc_stage_tasks adds its tasks (the first 1000) */
+json_t *em_doc_stage(const em_stage *st, int64_t now);
+json_t *em_doc_stage_tasks(const em_stage *st, int64_t now);
+
+#endif
