@@ -17,7 +17,9 @@
 #include "em_log.h"
 #include "em_status.h"
 
-#define LOOP_TICK_MS 20
+/* the longest the loop sleeps when nothing arrives: timers (heartbeats, executor timeouts)
+ * and closed connections are looked at this often */
+#define LOOP_TICK_MS 100
 
 int64_t em_now_us(void)
 {

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,8 +229,8 @@ int main(int argc, char **argv)
     submitter s = {.timeout_ms = timeout_s ? (int)(timeout_s * 1000) : -1};
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
-    const char *user = getenv("USER");
-    snprintf(s.identity, sizeof s.identity, "%s@%s:%d", user ? user : "?", host, (int)getpid());
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(s.identity, sizeof s.identity, "%s@%s:%d", pw ? pw->pw_name : "?", host, (int)getpid());
     const char *slash = strrchr(lib_path, '/');
     const char *lib_name = slash ? slash + 1 : lib_path;
     if (em_rpc_open(&s.rpc, driver, "submitter", 1u << 30, 5000, err, sizeof err) != EMBER_OK ||
@@ -244,8 +245,7 @@ int main(int argc, char **argv)
     /* the job sees argv[0] = its library, then the arguments after `--` */
     int job_argc = argc - optind + 1;
     char **job_argv = calloc((size_t)job_argc + 1, sizeof *job_argv);
-        job_argv[0] = (char *)lib_path;
-    for (int i = 1; i < job_argc; i++) job_argv[i] = argv[optind + i - 1];
+    for (int i = 0; job_argv && i < job_argc; i++) job_argv[i] = i ? argv[optind + i - 1] : (char *)lib_path;
     em_job_runner runner = {run_job, resolve_kafka, &s};
     ember_ctx *ctx = em_ctx_new(lib, lib_arg, sha, kafka[0] ? kafka : s.rpc.kafka, &runner);
     if (name[0]) ember_set_job_name(ctx, name);
