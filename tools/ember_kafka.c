@@ -5,10 +5,15 @@
  * off, creates the topics asked for, publishes the bootstrap address on stdout and, if asked,
  * in a file written atomically (temp file + rename), then waits for SIGTERM or SIGINT, which
  * stop it cleanly (exit 0). The brokers' ports are chosen by the kernel: 2.0.2 cannot fix them.
+ * Options are read with getopt_long and checked with em_args.h. Exit codes: 0 after a signal,
+ * 1 when the cluster, a topic or the bootstrap file cannot be made, 2 for bad usage (a one-line
+ * error and a hint to --help).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +22,9 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <ember/ember.h>
+
+#include "em_args.h"
 #include "em_log.h"
 
 #define MAX_BROKERS 64
@@ -30,10 +38,10 @@ typedef struct topic_spec {
 
 /* options: the parsed command line. */
 typedef struct options {
-    int brokers;                /* --brokers, default 1 */
-    topic_spec *topics;         /* --topic entries; owned */
-    int n_topics;               /* their count */
-    const char *bootstrap_file; /* --bootstrap-file or NULL */
+    int brokers;                   /* --brokers, default 1 */
+    topic_spec *topics;            /* --topic entries; owned */
+    int n_topics;                  /* their count */
+    char bootstrap_file[PATH_MAX]; /* --bootstrap-file, or "" for none */
 } options;
 
 static void usage(FILE *f)
@@ -49,55 +57,29 @@ static void usage(FILE *f)
             "  --help                   show this help\n");
 }
 
-static int bad_usage(const char *fmt, const char *what)
-{
-    fprintf(stderr, "ember-kafka: ");
-    fprintf(stderr, fmt, what);
-    fprintf(stderr, "\nTry 'ember-kafka --help'.\n");
-    return 2;
-}
-
-/* parse_int reads a whole decimal int in [lo, hi]; returns 0 or -1. */
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-/* option_value returns the value of `--name value` or `--name=value`, or NULL if `arg` is not
- * that option; *i advances past a separate value. *missing is set when the value is absent. */
-static const char *option_value(const char *name, int argc, char **argv, int *i, int *missing)
-{
-    const char *arg = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0) return NULL;
-    if (arg[n] == '=') return arg + n + 1;
-    if (arg[n] != '\0') return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static int add_topic(options *o, const char *spec)
+/* add_topic appends the topic of one --topic NAME:PARTITIONS value. Returns EMBER_OK, or
+ * EMBER_ERR_INVALID or EMBER_ERR_NOMEM with the message in err. */
+static int add_topic(options *o, const char *spec, char *err, size_t errlen)
 {
     const char *colon = strrchr(spec, ':');
-    int parts;
-    if (!colon || colon == spec || parse_int(colon + 1, 1, MAX_PARTITIONS, &parts) != 0) return -1;
+    uint32_t parts;
+    if (!colon || colon == spec ||
+        em_arg_u32("--topic", colon + 1, 1, MAX_PARTITIONS, &parts, err, errlen) != EMBER_OK) {
+        snprintf(err, errlen, "--topic: '%s' is not NAME:PARTITIONS (partitions 1..%d)", spec,
+                 MAX_PARTITIONS);
+        return EMBER_ERR_INVALID;
+    }
     topic_spec *t = realloc(o->topics, sizeof *t * (size_t)(o->n_topics + 1));
-    if (!t) return -1;
-    o->topics = t;
-    char *name = strndup(spec, (size_t)(colon - spec));
-    if (!name) return -1;
+    if (t) o->topics = t;
+    char *name = t ? strndup(spec, (size_t)(colon - spec)) : NULL;
+    if (!name) {
+        snprintf(err, errlen, "out of memory");
+        return EMBER_ERR_NOMEM;
+    }
     o->topics[o->n_topics].name = name;
-    o->topics[o->n_topics].partitions = parts;
+    o->topics[o->n_topics].partitions = (int)parts;
     o->n_topics++;
-    return 0;
+    return EMBER_OK;
 }
 
 static void free_topics(options *o)
@@ -106,32 +88,50 @@ static void free_topics(options *o)
     free(o->topics);
 }
 
-/* parse_args fills o; returns -1 to exit 0 (help), 0 to run, or an exit code > 0. */
+/* parse_args fills o; returns -1 to exit 0 (help), 0 to run, or an exit code > 0 with the
+ * message printed: 2 for bad usage (with a hint to --help), 1 when out of memory. */
 static int parse_args(int argc, char **argv, options *o)
 {
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return -1;
-        } else if ((v = option_value("--brokers", argc, argv, &i, &missing))) {
-            if (parse_int(v, 1, MAX_BROKERS, &o->brokers) != 0)
-                return bad_usage("--brokers needs a number from 1 to 64, not '%s'", v);
-        } else if ((v = option_value("--topic", argc, argv, &i, &missing))) {
-            if (add_topic(o, v) != 0)
-                return bad_usage("--topic needs NAME:PARTITIONS (partitions 1..100000), not '%s'",
-                                 v);
-        } else if ((v = option_value("--bootstrap-file", argc, argv, &i, &missing))) {
-            if (!v[0]) return bad_usage("%s needs a path", "--bootstrap-file");
-            o->bootstrap_file = v;
-        } else if (missing) {
-            return bad_usage("%s needs a value", argv[i]);
-        } else {
-            return bad_usage("unknown argument '%s'", argv[i]);
+    static const struct option longopts[] = {{"brokers", required_argument, NULL, 'b'},
+                                             {"topic", required_argument, NULL, 't'},
+                                             {"bootstrap-file", required_argument, NULL, 'f'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    char err[512];
+    uint32_t brokers;
+    int rc = EMBER_OK;
+    opterr = 0; /* getopt's own messages would name argv[0]; ours say "ember-kafka: " */
+    /* "+:" stops at the first word that is no option (so argv[at] is always the word being
+     * read) and makes a missing value ':' rather than '?'. */
+    for (int at = optind; rc == EMBER_OK; at = optind) {
+        switch (getopt_long(argc, argv, "+:h", longopts, NULL)) {
+        case 'b':
+            rc = em_arg_u32("--brokers", optarg, 1, MAX_BROKERS, &brokers, err, sizeof err);
+            if (rc == EMBER_OK) o->brokers = (int)brokers;
+            break;
+        case 't': rc = add_topic(o, optarg, err, sizeof err); break;
+        case 'f':
+            rc = em_arg_string("--bootstrap-file", optarg, o->bootstrap_file,
+                               sizeof o->bootstrap_file, err, sizeof err);
+            break;
+        case 'h': usage(stdout); return -1;
+        case ':':
+            snprintf(err, sizeof err, "%s needs a value", argv[at]);
+            rc = EMBER_ERR_INVALID;
+            break;
+        case -1:
+            if (at == argc) return 0; /* else argv[at] is "--" or a word that is no option */
+            /* fall through */
+        default: /* '?': an unknown option, or --help=VALUE */
+            snprintf(err, sizeof err, "unknown argument '%s'", argv[at]);
+            rc = EMBER_ERR_INVALID;
+            break;
         }
     }
-    return 0;
+    fprintf(stderr, "ember-kafka: %s\n", err);
+    if (rc == EMBER_ERR_NOMEM) return 1;
+    fprintf(stderr, "Try 'ember-kafka --help'.\n");
+    return 2;
 }
 
 /* write_bootstrap_file writes "bootstrap\n" to path via a temp file renamed into place, so a
@@ -218,9 +218,9 @@ static int serve(const options *o, rd_kafka_t *rk, const sigset_t *stop)
         printf("ember-kafka: bootstrap %s\n", bootstrap);
         fflush(stdout);
     }
-    if (rc == 0 && o->bootstrap_file && write_bootstrap_file(o->bootstrap_file, bootstrap) != 0) {
-        fprintf(stderr, "ember-kafka: cannot write %s: %s\n", o->bootstrap_file,
-                strerror(errno));
+    if (rc == 0 && o->bootstrap_file[0] &&
+        write_bootstrap_file(o->bootstrap_file, bootstrap) != 0) {
+        fprintf(stderr, "ember-kafka: cannot write %s: %s\n", o->bootstrap_file, strerror(errno));
         rc = 1;
     }
     if (rc == 0) {
@@ -230,7 +230,7 @@ static int serve(const options *o, rd_kafka_t *rk, const sigset_t *stop)
         while (sigwait(stop, &sig) != 0) {
         }
         em_info("broker stopping signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        if (o->bootstrap_file) unlink(o->bootstrap_file); /* no stale address left behind */
+        if (o->bootstrap_file[0]) unlink(o->bootstrap_file); /* no stale address left behind */
     }
     rd_kafka_mock_cluster_destroy(mc);
     return rc;
@@ -239,7 +239,7 @@ static int serve(const options *o, rd_kafka_t *rk, const sigset_t *stop)
 int main(int argc, char **argv)
 {
     em_log_init("ember-kafka", EM_LOG_INFO);
-    options o = {1, NULL, 0, NULL};
+    options o = {.brokers = 1};
     int rc = parse_args(argc, argv, &o);
     if (rc != 0) {
         free_topics(&o);

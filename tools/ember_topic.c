@@ -1,5 +1,8 @@
 /* ember_topic.c -- ember-topic: a small Kafka console tool (produce, dump, offsets, create).
  *
+ * Usage: `ember-topic COMMAND [options]`, the command first; the options after it are read
+ * with getopt_long and checked with em_args.h.
+ *
  *   produce  reads lines from stdin and produces one record per line (value = the line
  *            without its newline; with --key-sep C the part before the first C is the key and
  *            the rest the value; a line without C gets a null key), then waits for every
@@ -14,29 +17,36 @@
  *            once with a message pointing to `ember-kafka --topic NAME:PARTITIONS`.
  *
  * No command but create ever creates a topic: a missing one is a one-line error (exit 1).
- * Exit codes: 0 success, 1 failure, 2 bad usage.
+ * Exit codes: 0 success, 1 failure, 2 bad usage (a one-line error and a hint to --help).
  */
 #include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <librdkafka/rdkafka.h>
 
+#include "em_args.h"
 #include "em_kafka.h"
 #include "em_log.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
+#define MAX_TIMEOUT_MS     3600000
+#define MAX_PARTITIONS     100000
+#define MAX_REPLICATION    1000
+#define MAX_TOPIC_NAME     249 /* Kafka's limit on a topic name */
 
 /* options: the parsed command line. */
 typedef struct options {
-    const char *command;   /* produce | dump | offsets | create */
-    const char *bootstrap; /* --bootstrap */
-    const char *topic;     /* --topic */
-    int key_sep;           /* --key-sep character, or -1 for none */
-    int partitions;        /* --partitions (create) */
-    int replication;       /* --replication (create), default 1 */
-    int timeout_ms;        /* --timeout-ms: metadata, stall and delivery timeout */
+    const char *command;            /* produce | dump | offsets | create */
+    char bootstrap[1024];           /* --bootstrap, as the driver's --kafka */
+    char topic[MAX_TOPIC_NAME + 1]; /* --topic */
+    int key_sep;                    /* --key-sep character, or -1 for none */
+    int partitions;                 /* --partitions (create) */
+    int replication;                /* --replication (create), default 1 */
+    int timeout_ms;                 /* --timeout-ms: metadata, stall and delivery timeout */
 } options;
 
 static void usage(FILE *f)
@@ -56,105 +66,124 @@ static void usage(FILE *f)
             DEFAULT_TIMEOUT_MS);
 }
 
-static int bad_usage(const char *fmt, const char *what)
-{
-    fprintf(stderr, "ember-topic: ");
-    fprintf(stderr, fmt, what);
-    fprintf(stderr, "\nTry 'ember-topic --help'.\n");
-    return 2;
-}
-
 static int fail(const char *msg)
 {
     fprintf(stderr, "ember-topic: %s\n", msg);
     return 1;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
+/* set_key_sep reads --key-sep: one character, or the two characters \t for TAB. */
+static int set_key_sep(options *o, const char *v, char *err, size_t errlen)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-/* option_value: see ember_kafka.c (`--name value` or `--name=value`). */
-static const char *option_value(const char *name, int argc, char **argv, int *i, int *missing)
-{
-    const char *arg = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0) return NULL;
-    if (arg[n] == '=') return arg + n + 1;
-    if (arg[n] != '\0') return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-/* parse_opt handles one option at argv[*i]; returns 0 or an exit code. */
-static int parse_opt(int argc, char **argv, int *i, options *o)
-{
-    int missing = 0;
-    const char *v;
-    if ((v = option_value("--bootstrap", argc, argv, i, &missing))) {
-        o->bootstrap = v;
-    } else if ((v = option_value("--topic", argc, argv, i, &missing))) {
-        o->topic = v;
-    } else if ((v = option_value("--key-sep", argc, argv, i, &missing))) {
-        if (strcmp(v, "\\t") == 0)
-            o->key_sep = '\t';
-        else if (strlen(v) == 1)
-            o->key_sep = (unsigned char)v[0];
-        else
-            return bad_usage("--key-sep needs one character, not '%s'", v);
-    } else if ((v = option_value("--partitions", argc, argv, i, &missing))) {
-        if (parse_int(v, 1, 100000, &o->partitions) != 0)
-            return bad_usage("--partitions needs a number from 1 to 100000, not '%s'", v);
-    } else if ((v = option_value("--replication", argc, argv, i, &missing))) {
-        if (parse_int(v, 1, 1000, &o->replication) != 0)
-            return bad_usage("--replication needs a positive number, not '%s'", v);
-    } else if ((v = option_value("--timeout-ms", argc, argv, i, &missing))) {
-        if (parse_int(v, 1, 3600000, &o->timeout_ms) != 0)
-            return bad_usage("--timeout-ms needs a number of milliseconds, not '%s'", v);
-    } else if (missing) {
-        return bad_usage("%s needs a value", argv[*i]);
+    if (strcmp(v, "\\t") == 0) {
+        o->key_sep = '\t';
+    } else if (strlen(v) == 1) {
+        o->key_sep = (unsigned char)v[0];
     } else {
-        return bad_usage("unknown argument '%s'", argv[*i]);
+        snprintf(err, errlen, "--key-sep: '%s' is not one character ('\\t' means TAB)", v);
+        return EMBER_ERR_INVALID;
     }
-    return 0;
+    return EMBER_OK;
 }
 
-/* parse_args fills o; returns -1 to exit 0 (help), 0 to run, or an exit code > 0. */
-static int parse_args(int argc, char **argv, options *o)
+/* set_option applies option c, as getopt_long returned it, with value v. Returns EMBER_OK, or
+ * EMBER_ERR_INVALID with the message in err. */
+static int set_option(options *o, int c, const char *v, char *err, size_t errlen)
 {
-    if (argc < 2) return bad_usage("%s", "missing command (produce, dump, offsets or create)");
+    int *num; /* the field a whole-number option sets */
+    uint32_t n;
+    int rc;
+    switch (c) {
+    case 'b':
+        return em_arg_string("--bootstrap", v, o->bootstrap, sizeof o->bootstrap, err, errlen);
+    case 't': return em_arg_string("--topic", v, o->topic, sizeof o->topic, err, errlen);
+    case 'k': return set_key_sep(o, v, err, errlen);
+    case 'p':
+        num = &o->partitions;
+        rc = em_arg_u32("--partitions", v, 1, MAX_PARTITIONS, &n, err, errlen);
+        break;
+    case 'r':
+        num = &o->replication;
+        rc = em_arg_u32("--replication", v, 1, MAX_REPLICATION, &n, err, errlen);
+        break;
+    default: /* 'T': --timeout-ms */
+        num = &o->timeout_ms;
+        rc = em_arg_u32("--timeout-ms", v, 1, MAX_TIMEOUT_MS, &n, err, errlen);
+        break;
+    }
+    if (rc == EMBER_OK) *num = (int)n;
+    return rc;
+}
+
+/* check_options checks what no single option can: the required ones, and that each option
+ * suits the command. Returns 0, or 2 with the message in err. */
+static int check_options(const options *o, char *err, size_t errlen)
+{
+    const char *what = NULL;
+    if (!o->bootstrap[0])
+        what = "--bootstrap is required";
+    else if (!o->topic[0])
+        what = "--topic is required";
+    else if (strcmp(o->command, "create") == 0 && o->partitions <= 0)
+        what = "--partitions is required by create";
+    else if (strcmp(o->command, "produce") != 0 && o->key_sep >= 0)
+        what = "--key-sep applies to produce only";
+    if (what) snprintf(err, errlen, "%s", what);
+    return what ? 2 : 0;
+}
+
+/* parse_args fills o from `ember-topic COMMAND [options]`; returns -1 to exit 0 (help), 0 to
+ * run, or 2 (bad usage) with the message in err. */
+static int parse_args(int argc, char **argv, options *o, char *err, size_t errlen)
+{
+    static const struct option longopts[] = {{"bootstrap", required_argument, NULL, 'b'},
+                                             {"topic", required_argument, NULL, 't'},
+                                             {"key-sep", required_argument, NULL, 'k'},
+                                             {"partitions", required_argument, NULL, 'p'},
+                                             {"replication", required_argument, NULL, 'r'},
+                                             {"timeout-ms", required_argument, NULL, 'T'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    if (argc < 2) {
+        snprintf(err, errlen, "missing command (produce, dump, offsets or create)");
+        return 2;
+    }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
         return -1;
     }
     o->command = argv[1];
     if (strcmp(o->command, "produce") && strcmp(o->command, "dump")
-        && strcmp(o->command, "offsets") && strcmp(o->command, "create"))
-        return bad_usage("unknown command '%s'", o->command);
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        && strcmp(o->command, "offsets") && strcmp(o->command, "create")) {
+        snprintf(err, errlen, "unknown command '%s'", o->command);
+        return 2;
+    }
+    /* The options follow the command, which stands in args[0] where getopt_long expects the
+     * program name. "+:" stops at the first word that is no option, so args[at] is always the
+     * word being read, and makes a missing value ':' rather than '?'. */
+    char **args = argv + 1;
+    int nargs = argc - 1, at = optind, c, rc = EMBER_OK;
+    opterr = 0; /* getopt's own messages would name argv[0]; ours say "ember-topic: " */
+    while (rc == EMBER_OK && (c = getopt_long(nargs, args, "+:h", longopts, NULL)) != -1) {
+        if (c == 'h') {
             usage(stdout);
             return -1;
+        } else if (c == ':') {
+            snprintf(err, errlen, "%s needs a value", args[at]);
+            rc = EMBER_ERR_INVALID;
+        } else if (c == '?') { /* an unknown option, or --help=VALUE */
+            snprintf(err, errlen, "unknown argument '%s'", args[at]);
+            rc = EMBER_ERR_INVALID;
+        } else {
+            rc = set_option(o, c, optarg, err, errlen);
         }
-        int rc = parse_opt(argc, argv, &i, o);
-        if (rc) return rc;
+        at = optind;
     }
-    if (!o->bootstrap || !o->bootstrap[0]) return bad_usage("%s is required", "--bootstrap");
-    if (!o->topic || !o->topic[0]) return bad_usage("%s is required", "--topic");
-    if (strcmp(o->command, "create") == 0 && o->partitions <= 0)
-        return bad_usage("%s is required by create", "--partitions");
-    if (strcmp(o->command, "produce") != 0 && o->key_sep >= 0)
-        return bad_usage("%s applies to produce only", "--key-sep");
-    return 0;
+    if (rc == EMBER_OK && at < nargs) /* "--", or a word that is no option */
+        snprintf(err, errlen, "unknown argument '%s'", args[at]);
+    else if (rc == EMBER_OK)
+        return check_options(o, err, errlen);
+    return 2;
 }
 
 /* ---- produce ---------------------------------------------------------------------------- */
@@ -426,8 +455,10 @@ static int cmd_create(const options *o)
 int main(int argc, char **argv)
 {
     em_log_init("ember-topic", EM_LOG_WARN);
-    options o = {NULL, NULL, NULL, -1, 0, 1, DEFAULT_TIMEOUT_MS};
-    int rc = parse_args(argc, argv, &o);
+    options o = {.key_sep = -1, .replication = 1, .timeout_ms = DEFAULT_TIMEOUT_MS};
+    char err[512];
+    int rc = parse_args(argc, argv, &o, err, sizeof err);
+    if (rc == 2) fprintf(stderr, "ember-topic: %s\nTry 'ember-topic --help'.\n", err);
     if (rc != 0) return rc < 0 ? 0 : rc;
     if (strcmp(o.command, "produce") == 0) return cmd_produce(&o);
     if (strcmp(o.command, "dump") == 0) return cmd_read(&o, 1);
