@@ -20,6 +20,8 @@
 /* the longest the loop sleeps when nothing arrives: timers (heartbeats, executor timeouts)
  * and closed connections are looked at this often */
 #define LOOP_TICK_MS 100
+/* the status snapshot is rebuilt at most this often */
+#define SNAPSHOT_MIN_MS 50
 
 int64_t em_now_us(void)
 {
@@ -180,11 +182,20 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
     return EMBER_OK;
 }
 
+/* next_wait_ms is how long the loop may sleep: a changed snapshot is published within
+ * SNAPSHOT_MIN_MS, otherwise the loop wakes every LOOP_TICK_MS for its timers. */
+static int next_wait_ms(const em_driver *d, int64_t now)
+{
+    if (!d->status || !d->dirty) return LOOP_TICK_MS;
+    int64_t due_ms = (d->snapshot_us + SNAPSHOT_MIN_MS * 1000 - now) / 1000;
+    return due_ms < 1 ? 1 : due_ms > LOOP_TICK_MS ? LOOP_TICK_MS : (int)due_ms;
+}
+
 void em_driver_run(em_driver *d)
 {
     while (!d->stop) {
         em_request req;
-        int rc = em_server_recv(d->srv, &req, LOOP_TICK_MS);
+        int rc = em_server_recv(d->srv, &req, next_wait_ms(d, em_now_us()));
         if (rc == EMBER_OK) handle_request(d, &req);
         else if (rc == EMBER_ERR_CANCELLED) break;
         int64_t now = em_now_us();
@@ -192,7 +203,7 @@ void em_driver_run(em_driver *d)
         em_dispatch_expire_polls(d, now);
         em_exec_check_timeouts(d, now);
         if (d->status && (d->dirty || now - d->snapshot_us > 1000000) &&
-            now - d->snapshot_us > 50000) {
+            now - d->snapshot_us >= SNAPSHOT_MIN_MS * 1000) {
             em_status_publish(d, em_server_rejected(d->srv));
             d->snapshot_us = now;
             d->dirty = 0;

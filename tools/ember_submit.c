@@ -24,6 +24,7 @@
 #include "em_job_api.h"
 #include "em_kafka.h"
 #include "em_log.h"
+#include "em_progress.h"
 #include "em_rpc.h"
 #include "em_sha256.h"
 
@@ -34,6 +35,8 @@ typedef struct submitter {
     rd_kafka_t *kafka;        /* metadata client, created on first Kafka source */
     char kafka_bootstrap[1024];
     int timeout_ms;
+    em_progress *progress;    /* NULL with --quiet */
+    uint64_t next_token;      /* client tokens of this run's jobs */
 } submitter;
 
 static int run_job(void *arg, const Ember__JobGraph *graph, const char *job_name,
@@ -44,10 +47,13 @@ static int run_job(void *arg, const Ember__JobGraph *graph, const char *job_name
     sj.graph = (Ember__JobGraph *)graph;
     sj.name = (char *)job_name;
     sj.submitter = s->identity;
+    sj.client_token = ++s->next_token;
     em_iov iov = {data->data, data->len};
     em_rpc_reply reply = {0};
+    em_progress_begin(s->progress, sj.client_token);
     int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_SUBMIT_JOB, &sj.base, &iov, 1, s->timeout_ms,
                          &reply, err, errlen);
+    em_progress_end(s->progress);
     if (rc != EMBER_OK) return rc;
     Ember__JobResult *r = em_frame_unpack(&reply.frame, EM_MSG_JOB_RESULT);
     if (!r) {
@@ -242,6 +248,10 @@ int main(int argc, char **argv)
         return 1;
     }
     em_buf_free(&bytes);
+    /* tokens only need to differ between this process's jobs; a random start keeps them
+     * apart from other submitters' in the driver's logs */
+    s.next_token = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) << 8;
+    if (!quiet) s.progress = em_progress_start(&s.rpc, isatty(STDERR_FILENO));
     /* the job sees argv[0] = its library, then the arguments after `--` */
     int job_argc = argc - optind + 1;
     char **job_argv = calloc((size_t)job_argc + 1, sizeof *job_argv);
@@ -273,6 +283,7 @@ int main(int argc, char **argv)
                 (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
     }
     em_ctx_free(ctx);
+    em_progress_stop(s.progress);
     if (s.kafka) rd_kafka_destroy(s.kafka);
     em_rpc_chan_close(&s.ch);
     em_rpc_close(&s.rpc);

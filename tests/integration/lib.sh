@@ -123,3 +123,14 @@ wait_executors() {
 submit() {
     "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$@" >"$T/submit.out" 2>"$T/submit.err"
 }
+
+# wait_api PATH JQ_EXPR [SECONDS]: until the status document at PATH satisfies JQ_EXPR (the
+# snapshot is at most 50 ms behind the driver)
+wait_api() {
+    local i
+    for i in $(seq $((${3:-2} * 20))); do
+        [ "$(api "$1" | jq "$2" 2>/dev/null)" = true ] && return 0
+        sleep 0.05
+    done
+    fail "status $1 never satisfied: $2 (now: $(api "$1" | head -c 400))"
+}

@@ -24,6 +24,7 @@ done
 kill -9 "$ex1_PID"
 wait "$job" || fail "job failed after an executor was killed: $(cat "$T/slow.err")"
 expect_eq "$(cat "$T/slow.out")" "counted 200" "result of the job that lost an executor"
+wait_api /api/v1/driver '.jobs_succeeded == 1'
 ex1=$(api /api/v1/executors | jq -c '.[] | select(.id == 1) | {state, lost_reason}')
 expect_eq "$ex1" '{"state":"lost","lost_reason":"connection closed"}' "killed executor"
 relaunched=$(api /api/v1/driver | jq .tasks_relaunched)

@@ -38,6 +38,7 @@ LC_ALL=C sort "$T/expected.malformed" >"$T/want.dead"
 cmp -s "$T/got.dead" "$T/want.dead" || { diff "$T/got.dead" "$T/want.dead" | head; fail "dead letters differ"; }
 expect_eq "$(wc -l <"$T/got.dead")" "$n_malformed" "dead-letter count"
 
+wait_api /api/v1/driver '.jobs_succeeded == 2'
 executors=$(api /api/v1/executors)
 expect_eq "$(jq '[.[] | select(.tasks_completed > 0)] | length' <<<"$executors")" 2 "executors that ran tasks"
 expect_eq "$(jq '[.[].tasks_completed] | add' <<<"$executors")" 16 "tasks run over both jobs"

@@ -36,6 +36,7 @@ for target in driver executor; do
     run_job "abuse of the $target"
 done
 
+wait_api /api/v1/driver '.rejected_messages >= 52'
 rejected=$(api /api/v1/driver | jq .rejected_messages)
 [ "$rejected" -ge 52 ] || fail "driver counted $rejected rejected messages, expected at least 52"
 echo "ok: driver counted $rejected rejected messages"
