@@ -43,7 +43,8 @@
     X(FETCH_BLOCK, 17, ember__fetch_block__descriptor)                                     \
     X(BLOCK_DATA, 18, ember__block_data__descriptor)                                       \
     X(JOB_PROGRESS, 19, ember__job_progress__descriptor)                                   \
-    X(JOB_PROGRESS_REPLY, 20, ember__job_progress_reply__descriptor)
+    X(JOB_PROGRESS_REPLY, 20, ember__job_progress_reply__descriptor)                       \
+    X(GOODBYE, 21, ember__goodbye__descriptor)
 
 typedef enum em_msg_type {
     EM_MSG_NONE = 0,

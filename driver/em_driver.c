@@ -147,6 +147,7 @@ static void handle_request(em_driver *d, em_request *req)
     case EM_MSG_PUT_LIBRARY: handle_put_library(d, req); break;
     case EM_MSG_FETCH_LIBRARY: handle_fetch_library(d, req); break;
     case EM_MSG_JOB_PROGRESS: em_job_progress(d, req); break;
+    case EM_MSG_GOODBYE: em_exec_goodbye(d, req); break;
     case EM_MSG_SUBMIT_JOB:
         if (em_job_submit(d, req) == EMBER_OK) em_dispatch(d);
         break;

@@ -39,7 +39,8 @@ typedef struct em_driver_config {
     uint64_t max_result;       /* largest collect result per job */
 } em_driver_config;
 
-typedef enum em_exec_state { EM_EXEC_ALIVE, EM_EXEC_LOST } em_exec_state;
+/* an executor is alive until it says Goodbye (stopped) or is lost (silence, dropped link) */
+typedef enum em_exec_state { EM_EXEC_ALIVE, EM_EXEC_LOST, EM_EXEC_STOPPED } em_exec_state;
 
 /* em_exec: one registered executor (kept after loss for the status endpoint). */
 typedef struct em_exec {
@@ -164,6 +165,7 @@ void em_driver_stop(em_driver *d);
 /* em_executors.c */
 int em_exec_register(em_driver *d, em_request *req);
 void em_exec_lost(em_driver *d, em_exec *ex, const char *why);
+void em_exec_goodbye(em_driver *d, em_request *req);
 void em_exec_check_timeouts(em_driver *d, int64_t now);
 em_exec *em_exec_by_pipe(em_driver *d, uint32_t pipe);
 

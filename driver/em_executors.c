@@ -70,13 +70,12 @@ int em_exec_register(em_driver *d, em_request *req)
     return em_server_reply(d->srv, req, EM_MSG_REGISTERED, &reg.base, NULL, 0);
 }
 
-void em_exec_lost(em_driver *d, em_exec *ex, const char *why)
+/* retire takes an executor out of service: its parked poll is dropped, its running tasks
+ * go back to their stages, its connection is closed. */
+static void retire(em_driver *d, em_exec *ex, em_exec_state state, const char *why)
 {
-    if (ex->state == EM_EXEC_LOST) return;
-    ex->state = EM_EXEC_LOST;
+    ex->state = state;
     snprintf(ex->lost_reason, sizeof ex->lost_reason, "%s", why);
-    em_warn("executor lost executor=%u address=%s reason=\"%s\" running_tasks=%u", ex->id,
-            ex->address, why, ex->assigned);
     if (ex->has_poll) {
         em_server_drop(&ex->poll);
         ex->has_poll = 0;
@@ -85,6 +84,26 @@ void em_exec_lost(em_driver *d, em_exec *ex, const char *why)
     ex->assigned = 0;
     em_server_close_pipe(d->srv, ex->pipe);
     d->dirty = 1;
+}
+
+void em_exec_lost(em_driver *d, em_exec *ex, const char *why)
+{
+    if (ex->state != EM_EXEC_ALIVE) return;
+    em_warn("executor lost executor=%u address=%s reason=\"%s\" running_tasks=%u", ex->id,
+            ex->address, why, ex->assigned);
+    retire(d, ex, EM_EXEC_LOST, why);
+}
+
+void em_exec_goodbye(em_driver *d, em_request *req)
+{
+    em_exec *ex = em_exec_by_pipe(d, req->pipe);
+    Ember__ReportReply rr = EMBER__REPORT_REPLY__INIT;
+    rr.known = ex != NULL;
+    em_server_reply(d->srv, req, EM_MSG_REPORT_REPLY, &rr.base, NULL, 0);
+    if (!ex) return;
+    em_info("executor stopped executor=%u address=%s running_tasks=%u", ex->id, ex->address,
+            ex->assigned);
+    retire(d, ex, EM_EXEC_STOPPED, "stopped by its operator");
 }
 
 void em_exec_check_timeouts(em_driver *d, int64_t now)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "em_buf.h"
+#include "em_status_docs.h"
 
 /* upper bounds of the task duration histogram's buckets, in seconds (+Inf is implied) */
 static const double duration_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
@@ -55,11 +56,11 @@ static void family(em_buf *b, const char *name, const char *type, const char *he
 
 static void executor_metrics(em_buf *b, const em_driver *d, int64_t now)
 {
-    size_t alive = 0;
-    for (size_t i = 0; i < d->n_execs; i++) alive += d->execs[i].state == EM_EXEC_ALIVE;
+    size_t by_state[3] = {0};
+    for (size_t i = 0; i < d->n_execs; i++) by_state[d->execs[i].state]++;
     family(b, "ember_executors", "gauge", "Executors known to the driver, by state.");
-    put(b, "ember_executors{state=\"alive\"} %zu\nember_executors{state=\"lost\"} %zu\n", alive,
-        d->n_execs - alive);
+    for (int s = 0; s < 3; s++)
+        put(b, "ember_executors{state=\"%s\"} %zu\n", em_exec_state_name((em_exec_state)s), by_state[s]);
     family(b, "ember_executor_slots", "gauge", "Task slots of each live executor.");
     for (size_t i = 0; i < d->n_execs; i++)
         if (d->execs[i].state == EM_EXEC_ALIVE)

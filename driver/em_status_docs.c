@@ -24,6 +24,12 @@ static const char *task_state_name(const em_task *t)
     return names[t->state];
 }
 
+const char *em_exec_state_name(em_exec_state s)
+{
+    static const char *const names[] = {"alive", "lost", "stopped"};
+    return names[s];
+}
+
 static double ms_between(int64_t from_us, int64_t to_us) { return from_us ? (to_us - from_us) / 1000.0 : 0; }
 
 json_t *em_doc_driver(const em_driver *d, uint64_t rejected)
@@ -49,13 +55,13 @@ json_t *em_doc_executors(const em_driver *d, int64_t now)
         json_t *o = json_pack(
             "{s:I, s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "id",
             (json_int_t)ex->id, "address", ex->address, "host", ex->host, "pid", ex->pid, "state",
-            ex->state == EM_EXEC_ALIVE ? "alive" : "lost", "slots", (json_int_t)ex->slots,
+            em_exec_state_name(ex->state), "slots", (json_int_t)ex->slots,
             "running_tasks", (json_int_t)ex->assigned, "memory_used", (json_int_t)ex->memory_used,
             "memory_cap", (json_int_t)ex->memory_cap, "cached_blocks", (json_int_t)ex->blocks,
             "tasks_completed", (json_int_t)ex->tasks_completed, "tasks_failed",
             (json_int_t)ex->tasks_failed, "last_heartbeat_age_ms",
             (json_int_t)((now - ex->last_seen_us) / 1000));
-        if (ex->state == EM_EXEC_LOST) json_object_set_new(o, "lost_reason", json_string(ex->lost_reason));
+        if (ex->state != EM_EXEC_ALIVE) json_object_set_new(o, "lost_reason", json_string(ex->lost_reason));
         json_array_append_new(arr, o);
     }
     return arr;

@@ -8,6 +8,7 @@
 
 #include "em_driver.h"
 
+const char *em_exec_state_name(em_exec_state s);
 json_t *em_doc_driver(const em_driver *d, uint64_t rejected);
 json_t *em_doc_executors(const em_driver *d, int64_t now);
 /* em_doc_job: a job with the summary of each stage */

@@ -138,6 +138,20 @@ void *em_comm_poller(void *arg)
     return NULL;
 }
 
+void em_comm_goodbye(em_executor *ex)
+{
+    Ember__Goodbye g = EMBER__GOODBYE__INIT;
+    g.executor_id = current_id(ex);
+    em_rpc_chan ch = {0};
+    em_rpc_reply reply = {0};
+    char err[256];
+    if (em_rpc_chan_open(&ex->rpc, &ch) != EMBER_OK) return;
+    if (em_rpc_call(&ex->rpc, &ch, EM_MSG_GOODBYE, &g.base, NULL, 0, 1000, &reply, err, sizeof err) != EMBER_OK)
+        em_warn("could not say goodbye to the driver: %s", err);
+    em_rpc_reply_free(&reply);
+    em_rpc_chan_close(&ch);
+}
+
 static void free_results(ex_result *r)
 {
     while (r) {

@@ -84,6 +84,8 @@ typedef struct em_executor {
 int em_comm_register(em_executor *ex, char *err, size_t errlen);
 void *em_comm_poller(void *arg);
 void *em_comm_reporter(void *arg);
+/* em_comm_goodbye tells the driver this executor is stopping on purpose (main thread). */
+void em_comm_goodbye(em_executor *ex);
 
 /* em_runner.c */
 void *em_runner_slot(void *arg);

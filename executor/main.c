@@ -141,6 +141,7 @@ int main(int argc, char **argv)
     pthread_mutex_unlock(&ex->lock);
     for (uint32_t i = 0; i < cfg->slots; i++) pthread_join(slots[i], NULL);
     pthread_join(reporter, NULL);
+    em_comm_goodbye(ex);
     em_rpc_close(&ex->rpc);
     pthread_join(poller, NULL);
     em_server_close(srv);

@@ -2,7 +2,7 @@
 # test_executor_loss.sh -- an executor killed with -9 while its tasks run is marked lost
 # (connection closed), its tasks run elsewhere and the job's result is exact; an executor that
 # stops answering (SIGSTOP) is marked lost after the heartbeat timeout; the next job runs on
-# the executor that is left.
+# the executor that is left; an executor stopped with SIGTERM is "stopped", not lost.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -42,4 +42,9 @@ expect_eq "$(api /api/v1/executors | jq -r '.[] | select(.id == 2) | .lost_reaso
 submit "$EMBER_JOBS/slow_count.so" -- 40 4 1 || fail "job on the last executor failed: $(cat "$T/submit.err")"
 expect_eq "$(cat "$T/submit.out")" "counted 40" "job on the remaining executor"
 kill -CONT "$ex2_PID"
+
+kill -TERM "$ex3_PID"
+wait_api /api/v1/executors '[.[] | select(.id == 3)][0].state == "stopped"'
+echo "ok: an executor stopped with SIGTERM says goodbye and shows as stopped, not lost"
+grep -q 'executor stopped executor=3' "$T/driver.log" || fail "driver did not log the stop"
 echo "PASS test_executor_loss"
