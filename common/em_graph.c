@@ -1,6 +1,8 @@
 /* em_graph.c -- validation of job graphs received from the network (see em_graph.h). */
 #include "em_graph.h"
 
+#include "em_combine.h"
+
 #include <ember/ember.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +23,7 @@ const char *em_node_kind_name(Ember__NodeKind kind)
     case EMBER__NODE_KIND__NODE_FLAT_MAP: return "flat_map";
     case EMBER__NODE_KIND__NODE_FILTER: return "filter";
     case EMBER__NODE_KIND__NODE_MAP_PARTITIONS: return "map_partitions";
+    case EMBER__NODE_KIND__NODE_REDUCE_BY_KEY: return "reduce_by_key";
     default: return "unknown";
     }
 }
@@ -42,11 +45,7 @@ int em_node_is_source(Ember__NodeKind kind)
            kind == EMBER__NODE_KIND__NODE_RANGE;
 }
 
-int em_node_is_wide(Ember__NodeKind kind)
-{
-    (void)kind; /* job API v1 has narrow operations only; shuffles arrive with wide ops */
-    return 0;
-}
+int em_node_is_wide(Ember__NodeKind kind) { return kind == EMBER__NODE_KIND__NODE_REDUCE_BY_KEY; }
 
 static int is_narrow_op(Ember__NodeKind kind)
 {
@@ -126,6 +125,12 @@ int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size
             if (n->n_parents != 0) FAIL("source node %zu has parents", i);
             int rc = validate_source(n, data_len, err, errlen);
             if (rc != EMBER_OK) return rc;
+        } else if (em_node_is_wide(n->kind)) {
+            if (n->n_parents != 1) FAIL("node %zu (%s) needs one parent", i, em_node_kind_name(n->kind));
+            if (n->partitions == 0 || n->partitions > EM_GRAPH_MAX_PARTITIONS)
+                FAIL("node %zu (%s) with %u partitions (1..%d)", i, em_node_kind_name(n->kind),
+                     n->partitions, EM_GRAPH_MAX_PARTITIONS);
+            if (!em_reducer_valid(n->reducer)) FAIL("node %zu: unknown reducer %d", i, (int)n->reducer);
         } else if (is_narrow_op(n->kind)) {
             if (n->n_parents != 1) FAIL("node %zu (%s) needs one parent", i, em_node_kind_name(n->kind));
             if (!bounded_string(n->fn_symbol, EM_SYMBOL_MAX) || !n->fn_symbol[0])
@@ -140,6 +145,6 @@ int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size
 uint32_t em_node_partitions(const Ember__JobGraph *g, uint32_t node)
 {
     const Ember__Node *n = g->nodes[node];
-    while (!em_node_is_source(n->kind)) n = g->nodes[n->parents[0]];
+    while (!em_node_is_source(n->kind) && !em_node_is_wide(n->kind)) n = g->nodes[n->parents[0]];
     return n->kind == EMBER__NODE_KIND__NODE_KAFKA ? (uint32_t)n->n_ranges : n->partitions;
 }

@@ -20,7 +20,8 @@
  * of the data part that came with the graph (parallelized records). */
 int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size_t errlen);
 
-/* em_node_partitions returns the number of partitions of a node of a validated graph. */
+/* em_node_partitions returns the number of partitions of a node of a validated graph: those
+ * of its source, or of the nearest wide node above it. */
 uint32_t em_node_partitions(const Ember__JobGraph *g, uint32_t node);
 
 /* em_node_is_source / em_node_is_wide classify kinds; a wide node starts a new stage. */

@@ -15,6 +15,7 @@
 
 #include "em_batch.h"
 #include "em_graph.h"
+#include "em_combine.h"
 #include "em_job_ctx.h"
 #include "em_log.h"
 
@@ -289,18 +290,11 @@ int em_symbol_of(void *lib, const char *lib_path, const void *fn, char *name, si
     return EMBER_OK;
 }
 
-static ember_dataset *add_op(ember_dataset *parent, Ember__NodeKind kind, const void *fn,
-                             const void *arg, size_t arg_len)
+/* add_op_symbol adds a narrow operation calling the function named `symbol`. */
+static ember_dataset *add_op_symbol(ember_dataset *parent, Ember__NodeKind kind, const char *symbol,
+                                    const void *arg, size_t arg_len)
 {
-    if (!parent || !parent->ctx) return parent;
     ember_ctx *ctx = parent->ctx;
-    if (parent->failed) return failed_dataset(ctx);
-    char symbol[EM_SYMBOL_MAX + 1], why[1024];
-    int rc = em_symbol_of(ctx->lib, ctx->lib_path, fn, symbol, sizeof symbol, why, sizeof why);
-    if (rc != EMBER_OK) {
-        em_ctx_fail(ctx, rc, "%s: %s", em_node_kind_name(kind), why);
-        return failed_dataset(ctx);
-    }
     Ember__Node *n;
     ember_dataset *ds = new_node(ctx, kind, parent, &n);
     if (ds->failed) return ds;
@@ -314,6 +308,48 @@ static ember_dataset *add_op(ember_dataset *parent, Ember__NodeKind kind, const 
         ds->failed = 1;
     }
     return ds;
+}
+
+static ember_dataset *add_op(ember_dataset *parent, Ember__NodeKind kind, const void *fn,
+                             const void *arg, size_t arg_len)
+{
+    if (!parent || !parent->ctx) return parent;
+    ember_ctx *ctx = parent->ctx;
+    if (parent->failed) return failed_dataset(ctx);
+    char symbol[EM_SYMBOL_MAX + 1], why[1024];
+    int rc = em_symbol_of(ctx->lib, ctx->lib_path, fn, symbol, sizeof symbol, why, sizeof why);
+    if (rc != EMBER_OK) {
+        em_ctx_fail(ctx, rc, "%s: %s", em_node_kind_name(kind), why);
+        return failed_dataset(ctx);
+    }
+    return add_op_symbol(parent, kind, symbol, arg, arg_len);
+}
+
+ember_dataset *ember_reduce_by_key(ember_dataset *parent, ember_reducer reducer, int partitions)
+{
+    if (!parent || !parent->ctx) return parent;
+    ember_ctx *ctx = parent->ctx;
+    if (parent->failed) return failed_dataset(ctx);
+    if (!em_reducer_valid((int)reducer) || partitions < 1 || partitions > EM_GRAPH_MAX_PARTITIONS) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID, "reduce_by_key: reducer %d with %d partitions is invalid",
+                    (int)reducer, partitions);
+        return failed_dataset(ctx);
+    }
+    Ember__Node *n;
+    ember_dataset *ds = new_node(ctx, EMBER__NODE_KIND__NODE_REDUCE_BY_KEY, parent, &n);
+    if (!ds->failed) {
+        n->reducer = (Ember__Reducer)reducer;
+        n->partitions = (uint32_t)partitions;
+    }
+    return ds;
+}
+
+ember_dataset *ember_count_by_key(ember_dataset *parent, int partitions)
+{
+    if (!parent || !parent->ctx) return parent;
+    if (parent->failed) return failed_dataset(parent->ctx);
+    ember_dataset *ones = add_op_symbol(parent, EMBER__NODE_KIND__NODE_MAP, "ember_builtin_count_one", NULL, 0);
+    return ember_reduce_by_key(ones, EMBER_SUM_I64, partitions);
 }
 
 ember_dataset *ember_map(ember_dataset *parent, ember_map_fn fn, const void *arg, size_t arg_len)

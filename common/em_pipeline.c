@@ -69,12 +69,22 @@ static int run_fail(em_run *run, int code, const char *fmt, ...)
     return code;
 }
 
+/* starts_stage: a chain begins at a source or at the wide node that reads a shuffle */
+static int starts_stage(const Ember__Node *n) { return em_node_is_source(n->kind) || em_node_is_wide(n->kind); }
+
+/* resolve finds a user function in the job library; ember's own built-in functions
+ * (EM_BUILTIN_PREFIX) come from the process itself. */
+static void *resolve(void *lib, const char *symbol)
+{
+    if (strncmp(symbol, EM_BUILTIN_PREFIX, strlen(EM_BUILTIN_PREFIX)) == 0) return dlsym(RTLD_DEFAULT, symbol);
+    return lib ? dlsym(lib, symbol) : NULL;
+}
+
 int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, void *lib, em_pipeline **out,
                     char *err, size_t errlen)
 {
     size_t n_ops = 0;
-    for (uint32_t id = target; !em_node_is_source(g->nodes[id]->kind); id = g->nodes[id]->parents[0])
-        n_ops++;
+    for (uint32_t id = target; !starts_stage(g->nodes[id]); id = g->nodes[id]->parents[0]) n_ops++;
     em_pipeline *pl = calloc(1, sizeof *pl + n_ops * sizeof(em_op));
     if (!pl) return EMBER_ERR_NOMEM;
     pl->n_ops = n_ops;
@@ -86,7 +96,7 @@ int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, void *lib, em_pip
         op->symbol = n->fn_symbol;
         op->arg = n->fn_arg.len ? n->fn_arg.data : NULL;
         op->arg_len = n->fn_arg.len;
-        op->fn = lib ? dlsym(lib, n->fn_symbol) : NULL;
+        op->fn = resolve(lib, n->fn_symbol);
         if (!op->fn) {
             snprintf(err, errlen, "job library has no symbol '%s' (used by %s)", n->fn_symbol,
                      em_node_kind_name(n->kind));
@@ -239,6 +249,35 @@ int ember_task_fail(ember_task *task, const char *fmt, ...)
     return run_fail(task->run, EMBER_ERR_USER, "%s function '%s' failed on partition %u: %s",
                     em_node_kind_name(task->op->kind), task->op->symbol, task->run->partition,
                     msg);
+}
+
+int ember_emit_i64(ember_task *task, const void *key, size_t key_len, int64_t value,
+                   int64_t timestamp)
+{
+    uint8_t v[8];
+    for (int i = 0; i < 8; i++) v[i] = (uint8_t)((uint64_t)value >> (8 * i));
+    return ember_emit_kv(task, key, key_len, v, 8, timestamp);
+}
+
+int ember_emit_f64(ember_task *task, const void *key, size_t key_len, double value,
+                   int64_t timestamp)
+{
+    uint64_t bits;
+    memcpy(&bits, &value, 8);
+    return ember_emit_i64(task, key, key_len, (int64_t)bits, timestamp);
+}
+
+double ember_value_f64(const ember_record *rec)
+{
+    uint64_t bits = (uint64_t)ember_value_i64(rec);
+    double v;
+    memcpy(&v, &bits, 8);
+    return v;
+}
+
+int ember_builtin_count_one(ember_task *task, const ember_record *in)
+{
+    return ember_emit_i64(task, in->key, in->key_len, 1, in->timestamp);
 }
 
 int64_t ember_value_i64(const ember_record *rec)

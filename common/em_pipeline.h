@@ -44,6 +44,12 @@ int em_pipeline_run(const em_pipeline *pl, uint32_t partition, em_source_fn sour
                     em_record_fn sink, void *sink_arg, em_run_stats *stats, char *err,
                     size_t errlen);
 
+/* Built-in user functions live in every process that runs tasks; their symbols start with
+ * EM_BUILTIN_PREFIX and are looked up in the process rather than in the job library. */
+#define EM_BUILTIN_PREFIX "ember_builtin_"
+/* ember_builtin_count_one (map): (key, 1 as int64), for count_by_key */
+int ember_builtin_count_one(ember_task *task, const ember_record *in);
+
 /* Sources that need no outside system. */
 
 /* em_range_source_arg: partition `partition` of a range node. */

@@ -26,6 +26,21 @@ static Ember__TaskLaunch launch_msgs[EM_LAUNCH_MAX];
 static Ember__TaskLaunch *launch_ptrs[EM_LAUNCH_MAX];
 static em_iov launch_data[EM_LAUNCH_MAX];
 
+/* reply_poll answers ex's parked poll, telling it which shuffle outputs it may drop. */
+static void reply_poll(em_driver *d, em_exec *ex, Ember__Tasks *msg, const em_iov *data, size_t n_data)
+{
+    uint64_t drops[EM_DROPS_KEPT];
+    size_t n_drops = 0;
+    if (d->drops_made - ex->drops_sent > EM_DROPS_KEPT) ex->drops_sent = d->drops_made - EM_DROPS_KEPT;
+    for (uint64_t i = ex->drops_sent; i < d->drops_made; i++) drops[n_drops++] = d->drops[i % EM_DROPS_KEPT];
+    ex->drops_sent = d->drops_made;
+    msg->n_drop_shuffles = n_drops;
+    msg->drop_shuffles = drops;
+    ex->has_poll = 0;
+    if (em_server_reply(d->srv, &ex->poll, EM_MSG_TASKS, &msg->base, data, n_data) != EMBER_OK)
+        em_exec_lost(d, ex, "cannot send tasks");
+}
+
 static em_stage *next_runnable_stage(em_driver *d)
 {
     for (em_job *job = d->jobs; job; job = job->next)
@@ -47,12 +62,15 @@ static int knows_stage(const em_exec *ex, uint64_t stage_id)
     return 0;
 }
 
-/* take pops up to `max` pending tasks for ex into out[]; returns how many. */
+#define DEFS_MAX 8 /* stage definitions in one Tasks message */
+
+/* take pops up to `max` pending tasks for ex into out[], from at most DEFS_MAX stages;
+ * returns how many. */
 static uint32_t take(em_driver *d, em_exec *ex, uint32_t max, launch *out)
 {
-    uint32_t n = 0;
+    uint32_t n = 0, stages = 0;
     int64_t now = em_now_us();
-    while (n < max) {
+    while (n < max && stages++ < DEFS_MAX) {
         em_stage *st = next_runnable_stage(d);
         if (!st) break;
         while (n < max && st->q_len > 0) {
@@ -72,21 +90,63 @@ static uint32_t take(em_driver *d, em_exec *ex, uint32_t max, launch *out)
     return n;
 }
 
+/* stage_defs: StageDefs of one Tasks message and what they point to */
+typedef struct stage_defs {
+    Ember__StageDef defs[DEFS_MAX], *ptrs[DEFS_MAX];
+    Ember__ShuffleInput inputs[DEFS_MAX][EM_DAG_MAX_PARENTS], *input_ptrs[DEFS_MAX][EM_DAG_MAX_PARENTS];
+    char **addresses[DEFS_MAX][EM_DAG_MAX_PARENTS]; /* malloc'd; pointers into executors */
+    size_t n;
+} stage_defs;
+
+/* add_def describes stage st: its graph, final node, shuffle output, and for a reduce stage
+ * where each map output of its parents is held. */
+static void add_def(em_driver *d, stage_defs *sd, em_stage *st)
+{
+    size_t k = sd->n++;
+    Ember__StageDef *def = &sd->defs[k];
+    ember__stage_def__init(def);
+    def->stage_id = st->id;
+    def->job_id = st->job->id;
+    def->graph = st->job->submit->graph;
+    def->final_node = st->plan.node;
+    def->shuffle_out = st->shuffle_out;
+    def->shuffle_node = st->shuffle_node;
+    for (uint32_t p = 0; p < st->plan.n_parents; p++) {
+        const em_stage *map = &st->job->stages[st->plan.parents[p]];
+        Ember__ShuffleInput *in = &sd->inputs[k][p];
+        ember__shuffle_input__init(in);
+        in->map_stage_id = map->id;
+        char **addrs = sd->addresses[k][p] = calloc(map->plan.partitions, sizeof *addrs);
+        for (uint32_t m = 0; addrs && m < map->plan.partitions; m++) {
+            em_exec *holder = em_exec_get(d, map->map_exec[m]);
+            addrs[m] = holder ? holder->address : "";
+        }
+        in->n_map_addresses = addrs ? map->plan.partitions : 0;
+        in->map_addresses = addrs;
+        sd->input_ptrs[k][p] = in;
+    }
+    def->n_shuffle_inputs = st->plan.n_parents;
+    def->shuffle_inputs = sd->input_ptrs[k];
+    sd->ptrs[k] = def;
+}
+
+static void free_defs(stage_defs *sd)
+{
+    for (size_t k = 0; k < sd->n; k++)
+        for (size_t p = 0; p < sd->defs[k].n_shuffle_inputs; p++) free(sd->addresses[k][p]);
+}
+
 /* send_tasks answers ex's parked poll with n launches. */
 static void send_tasks(em_driver *d, em_exec *ex, const launch *ls, uint32_t n)
 {
-    Ember__StageDef defs[8], *def_ptrs[8];
-    size_t n_defs = 0, n_data = 0;
+    stage_defs sd;
+    sd.n = 0;
+    size_t n_data = 0;
     uint64_t data_off = 0;
     for (uint32_t i = 0; i < n; i++) {
         em_stage *st = ls[i].st;
-        if (!knows_stage(ex, st->id) && n_defs < 8) {
-            ember__stage_def__init(&defs[n_defs]);
-            defs[n_defs].stage_id = st->id;
-            defs[n_defs].job_id = st->job->id;
-            defs[n_defs].graph = st->job->submit->graph;
-            def_ptrs[n_defs] = &defs[n_defs];
-            n_defs++;
+        if (!knows_stage(ex, st->id)) {
+            add_def(d, &sd, st);
             ex->known_stages[ex->known_next++ % EM_KNOWN_STAGES] = st->id;
         }
         Ember__TaskLaunch *tl = &launch_msgs[i];
@@ -106,13 +166,12 @@ static void send_tasks(em_driver *d, em_exec *ex, const launch *ls, uint32_t n)
         launch_ptrs[i] = tl;
     }
     Ember__Tasks msg = EMBER__TASKS__INIT;
-    msg.n_stages = n_defs;
-    msg.stages = def_ptrs;
+    msg.n_stages = sd.n;
+    msg.stages = sd.ptrs;
     msg.n_tasks = n;
     msg.tasks = launch_ptrs;
-    ex->has_poll = 0;
-    if (em_server_reply(d->srv, &ex->poll, EM_MSG_TASKS, &msg.base, launch_data, n_data) != EMBER_OK)
-        em_exec_lost(d, ex, "cannot send tasks");
+    reply_poll(d, ex, &msg, launch_data, n_data);
+    free_defs(&sd);
 }
 
 void em_dispatch(em_driver *d)
@@ -134,7 +193,7 @@ void em_dispatch_answer_poll(em_driver *d, em_exec *ex, em_request *req)
 {
     if (ex->has_poll) { /* a newer poll replaces the parked one */
         Ember__Tasks none = EMBER__TASKS__INIT;
-        em_server_reply(d->srv, &ex->poll, EM_MSG_TASKS, &none.base, NULL, 0);
+        reply_poll(d, ex, &none, NULL, 0);
     }
     ex->poll = *req;
     ex->has_poll = 1;
@@ -149,8 +208,7 @@ void em_dispatch_expire_polls(em_driver *d, int64_t now)
         em_exec *ex = &d->execs[i];
         if (ex->state == EM_EXEC_ALIVE && ex->has_poll && now - ex->poll_since_us >= period) {
             Ember__Tasks none = EMBER__TASKS__INIT;
-            ex->has_poll = 0;
-            em_server_reply(d->srv, &ex->poll, EM_MSG_TASKS, &none.base, NULL, 0);
+            reply_poll(d, ex, &none, NULL, 0);
         }
     }
 }

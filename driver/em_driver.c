@@ -52,9 +52,13 @@ static em_exec *known_executor(em_driver *d, em_request *req, uint32_t claimed_i
 static void handle_poll(em_driver *d, em_request *req)
 {
     Ember__Poll *p = em_frame_unpack(&req->frame, EM_MSG_POLL);
-    uint32_t claimed = p ? p->executor_id : 0;
+    em_exec *ex = known_executor(d, req, p ? p->executor_id : 0);
+    if (ex && p && (ex->memory_used != p->memory_used || ex->blocks != p->blocks)) {
+        ex->memory_used = p->memory_used;
+        ex->blocks = p->blocks;
+        d->dirty = 1;
+    }
     em_pb_free(p);
-    em_exec *ex = known_executor(d, req, claimed);
     if (ex) em_dispatch_answer_poll(d, ex, req);
 }
 

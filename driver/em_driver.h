@@ -25,6 +25,7 @@
 #define EM_KNOWN_STAGES 32  /* stage definitions the driver remembers sending to an executor */
 #define EM_LAUNCH_MAX 512   /* tasks per Tasks message */
 #define EM_FINISHED_JOBS_KEPT 100
+#define EM_DROPS_KEPT 256   /* finished map stages remembered for executors to drop */
 
 typedef struct em_driver_config {
     char listen[256];          /* nng address for executors and submitters */
@@ -61,6 +62,7 @@ typedef struct em_exec {
     int64_t poll_since_us;
     uint64_t known_stages[EM_KNOWN_STAGES]; /* ring of stage ids whose StageDef it has */
     uint32_t known_next;
+    uint64_t drops_sent;         /* d->drops_made when its last Tasks message was built */
 } em_exec;
 
 typedef enum em_task_state { EM_TASK_PENDING, EM_TASK_RUNNING, EM_TASK_DONE } em_task_state;
@@ -94,6 +96,10 @@ typedef struct em_stage {
     int64_t records_in, records_out;
     int64_t started_us, finished_us;
     struct em_text *doc;   /* status JSON with its tasks, frozen once the job has finished */
+    int shuffle_out;       /* a map stage: its output feeds the wide node shuffle_node */
+    uint32_t shuffle_node;
+    uint32_t *map_exec;    /* a map stage: the executor holding each partition's output */
+    uint64_t shuffle_bytes; /* a map stage: bytes its tasks stored for the shuffle */
 } em_stage;
 
 typedef struct em_job {
@@ -146,6 +152,8 @@ typedef struct em_driver {
     int dirty;                 /* something changed since the last snapshot */
     int64_t snapshot_us;
     em_totals totals;
+    uint64_t drops[EM_DROPS_KEPT]; /* ring of map stage ids whose shuffle blocks are no longer needed */
+    uint64_t drops_made;           /* entries ever added to drops */
     volatile int stop;
 } em_driver;
 

@@ -52,6 +52,15 @@ static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_sta
         st->q_len = plan[i].partitions;
         job->tasks_total += plan[i].partitions;
         if (plan[i].n_parents == 0) stage_start(st);
+        for (uint32_t k = 0; k < plan[i].n_parents; k++) { /* parents are planned first */
+            em_stage *parent = &job->stages[plan[i].parents[k]];
+            parent->shuffle_out = 1;
+            parent->shuffle_node = plan[i].source;
+            if (!(parent->map_exec = calloc(parent->plan.partitions, sizeof *parent->map_exec))) {
+                em_job_free(job);
+                return EMBER_ERR_NOMEM;
+            }
+        }
     }
     if (s->graph->action->kind == EMBER__ACTION_KIND__ACTION_COLLECT &&
         !(job->results = calloc(last_stage(job)->plan.partitions, sizeof *job->results))) {
@@ -172,6 +181,9 @@ static void job_finish(em_driver *d, em_job *job)
         }
         free(st->queue);
         st->queue = NULL;
+        free(st->map_exec);
+        st->map_exec = NULL;
+        if (st->shuffle_out) d->drops[d->drops_made++ % EM_DROPS_KEPT] = st->id;
     }
     em_status_freeze_job(job); /* its task lists become text; the tasks themselves go */
     if (job->results)
@@ -290,6 +302,10 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
     st->records_in += res->records_in;
     st->records_out += res->records_out;
     if (st->plan.n_parents == 0) job->records_in += res->records_in;
+    if (st->shuffle_out) {
+        st->map_exec[part] = ex->id;
+        for (size_t b = 0; b < res->n_bucket_bytes; b++) st->shuffle_bytes += res->bucket_bytes[b];
+    }
     if (st == last_stage(job)) {
         job->records_out += res->records_out;
         if (job->results && !keep_result(d, job, part, data, res->data_len)) return;
@@ -348,6 +364,7 @@ void em_job_free(em_job *job)
     for (size_t i = 0; job->stages && i < job->n_stages; i++) {
         free(job->stages[i].tasks);
         free(job->stages[i].queue);
+        free(job->stages[i].map_exec);
     }
     if (job->results)
         for (uint32_t i = 0; i < last_stage(job)->plan.partitions; i++) em_buf_free(&job->results[i]);

@@ -57,7 +57,7 @@ json_t *em_doc_executors(const em_driver *d, int64_t now)
             (json_int_t)ex->id, "address", ex->address, "host", ex->host, "pid", ex->pid, "state",
             em_exec_state_name(ex->state), "slots", (json_int_t)ex->slots,
             "running_tasks", (json_int_t)ex->assigned, "memory_used", (json_int_t)ex->memory_used,
-            "memory_cap", (json_int_t)ex->memory_cap, "cached_blocks", (json_int_t)ex->blocks,
+            "memory_cap", (json_int_t)ex->memory_cap, "blocks", (json_int_t)ex->blocks,
             "tasks_completed", (json_int_t)ex->tasks_completed, "tasks_failed",
             (json_int_t)ex->tasks_failed, "last_heartbeat_age_ms",
             (json_int_t)((now - ex->last_seen_us) / 1000));

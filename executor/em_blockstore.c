@@ -130,6 +130,26 @@ int em_blockstore_remove(em_blockstore *bs, const char *id)
     return b ? EMBER_OK : EMBER_ERR_NOT_FOUND;
 }
 
+size_t em_blockstore_remove_prefix(em_blockstore *bs, const char *prefix)
+{
+    size_t n = 0, len = strlen(prefix);
+    pthread_mutex_lock(&bs->lock);
+    for (em_block **p = &bs->blocks; *p;) {
+        em_block *b = *p;
+        if (strncmp(b->id, prefix, len) != 0) {
+            p = &b->next;
+            continue;
+        }
+        *p = b->next;
+        bs->used -= b->len;
+        bs->count--;
+        block_unref(b);
+        n++;
+    }
+    pthread_mutex_unlock(&bs->lock);
+    return n;
+}
+
 uint64_t em_blockstore_used(em_blockstore *bs)
 {
     pthread_mutex_lock(&bs->lock);

@@ -24,6 +24,8 @@ em_block *em_blockstore_get(em_blockstore *bs, const char *id);
 const void *em_block_data(const em_block *b, size_t *len);
 void em_block_release(em_blockstore *bs, em_block *b);
 int em_blockstore_remove(em_blockstore *bs, const char *id);
+/* em_blockstore_remove_prefix removes every block whose id starts with prefix; returns how many. */
+size_t em_blockstore_remove_prefix(em_blockstore *bs, const char *prefix);
 uint64_t em_blockstore_used(em_blockstore *bs);
 uint64_t em_blockstore_count(em_blockstore *bs);
 

@@ -70,9 +70,15 @@ static uint32_t current_id(em_executor *ex)
     return id;
 }
 
-/* queue_tasks stores the stage definitions and queues the tasks of a Tasks message. */
+/* queue_tasks stores the stage definitions and queues the tasks of a Tasks message, after
+ * dropping the shuffle outputs the driver no longer needs. */
 static void queue_tasks(em_executor *ex, Ember__Tasks *t, const em_frame *f)
 {
+    for (size_t i = 0; i < t->n_drop_shuffles; i++) {
+        char prefix[48];
+        snprintf(prefix, sizeof prefix, "shuffle_%llu_", (unsigned long long)t->drop_shuffles[i]);
+        em_blockstore_remove_prefix(ex->blocks, prefix);
+    }
     for (size_t i = 0; i < t->n_stages; i++) {
         em_stage_cache_put(ex, t->stages[i]);
         t->stages[i] = NULL; /* now owned by the cache */
@@ -115,6 +121,8 @@ void *em_comm_poller(void *arg)
         uint32_t id = current_id(ex);
         Ember__Poll p = EMBER__POLL__INIT;
         p.executor_id = id;
+        p.memory_used = em_blockstore_used(ex->blocks);
+        p.blocks = em_blockstore_count(ex->blocks);
         em_rpc_reply reply = {0};
         int rc = em_rpc_call(&ex->rpc, &ch, EM_MSG_POLL, &p.base, NULL, 0,
                              (int)ex->heartbeat_ms * 3 + 2000, &reply, err, sizeof err);
@@ -157,6 +165,7 @@ static void free_results(ex_result *r)
     while (r) {
         ex_result *next = r->next;
         em_buf_free(&r->data);
+        free(r->bucket_bytes);
         free(r);
         r = next;
     }
@@ -180,6 +189,8 @@ static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, siz
             msgs[i].records_out = r->records_out;
             msgs[i].duration_us = r->duration_us;
             msgs[i].data_len = r->data.len;
+            msgs[i].n_bucket_bytes = r->n_buckets;
+            msgs[i].bucket_bytes = r->bucket_bytes;
             ptrs[i] = &msgs[i];
             iov[i] = (em_iov){r->data.data, r->data.len};
         }
@@ -188,6 +199,7 @@ static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, siz
         rep.n_results = n;
         rep.results = ptrs;
         rep.memory_used = em_blockstore_used(ex->blocks);
+        rep.blocks = em_blockstore_count(ex->blocks);
         em_rpc_reply reply = {0};
         char err[512];
         rc = em_rpc_call(&ex->rpc, ch, EM_MSG_REPORT, &rep.base, iov, n, 30000, &reply, err,

@@ -46,6 +46,8 @@ typedef struct ex_result {
     char message[1024];
     int64_t records_in, records_out, duration_us;
     em_buf data;              /* collect output */
+    uint64_t *bucket_bytes;   /* a map task: size of each shuffle bucket stored (owned) */
+    size_t n_buckets;
     struct ex_result *next;
 } ex_result;
 

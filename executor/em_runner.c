@@ -18,11 +18,14 @@
 #include "em_executor.h"
 #include "em_kafka.h"
 #include "em_libcache.h"
+#include "em_graph.h"
 #include "em_log.h"
+#include "em_shuffle.h"
 
 /* slot: one slot thread's reusable clients */
 typedef struct slot {
     em_executor *ex;
+    em_peers peers;           /* connections to other executors, for shuffle reads */
     rd_kafka_t *consumer, *producer;
     char consumer_bootstrap[1024], producer_bootstrap[1024];
 } slot;
@@ -112,7 +115,12 @@ static int stage_pipeline(em_executor *ex, ex_stage *st, char *err, size_t errle
         }
         if (rc == EMBER_OK && !st->lib)
             rc = em_libcache_get(ex->libs, g->library_sha256.data, g->library_name, &st->lib, err, errlen);
-        if (rc == EMBER_OK) rc = em_pipeline_new(g, g->target, st->lib, &st->pipeline, err, errlen);
+        if (rc == EMBER_OK && st->def->final_node >= g->n_nodes) {
+            snprintf(err, errlen, "stage %llu: final node %u outside its graph",
+                     (unsigned long long)st->stage_id, st->def->final_node);
+            rc = EMBER_ERR_PROTOCOL;
+        }
+        if (rc == EMBER_OK) rc = em_pipeline_new(g, st->def->final_node, st->lib, &st->pipeline, err, errlen);
     }
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -145,8 +153,11 @@ static int kafka_read(void *src, em_record_fn emit, void *emit_arg, char *err, s
 
 /* ---- sinks ------------------------------------------------------------------------------ */
 
+#define SINK_SHUFFLE (-1) /* sink kind of a map stage: the shuffle writer */
+
 typedef struct sink {
-    Ember__ActionKind kind;
+    int kind;                 /* an Ember__ActionKind, or SINK_SHUFFLE */
+    em_combiner *shuffle;     /* map-side combine of a shuffle */
     em_batch_writer collect;
     em_kafka_sink *kafka;
     FILE *file;
@@ -156,7 +167,14 @@ typedef struct sink {
 static int sink_record(void *arg, const ember_record *rec)
 {
     sink *s = arg;
+    int rc;
     switch (s->kind) {
+    case SINK_SHUFFLE:
+        if ((rc = em_combiner_add(s->shuffle, rec)) == EMBER_ERR_INVALID)
+            snprintf(s->err, sizeof s->err,
+                     "reduce_by_key: a record value of %zu bytes (8-byte int64 or double expected; "
+                     "see ember_emit_i64)", rec->value_len);
+        return rc;
     case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_add(&s->collect, rec);
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
         return em_kafka_sink_write(s->kafka, rec, s->err, sizeof s->err);
@@ -183,10 +201,16 @@ static int mkdirs(const char *dir)
     return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int sink_open(slot *sl, sink *s, const Ember__Action *a, uint32_t part, char *tmp_path,
+static int sink_open(slot *sl, sink *s, const Ember__StageDef *def, uint32_t part, char *tmp_path,
                      size_t tmp_len, char *err, size_t errlen)
 {
+    const Ember__Action *a = def->graph->action;
     memset(s, 0, sizeof *s);
+    if (def->shuffle_out) {
+        s->kind = SINK_SHUFFLE;
+        s->shuffle = em_combiner_new(def->graph->nodes[def->shuffle_node]->reducer, 1024);
+        return s->shuffle ? EMBER_OK : EMBER_ERR_NOMEM;
+    }
     s->kind = a->kind;
     switch (a->kind) {
     case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_begin(&s->collect);
@@ -210,17 +234,29 @@ static int sink_open(slot *sl, sink *s, const Ember__Action *a, uint32_t part, c
     }
 }
 
-/* sink_close finishes the output; on success collect's batch moves to out. */
-static int sink_close(sink *s, const Ember__Action *a, uint32_t part, const char *tmp_path, int ok,
-                      em_buf *out, char *err, size_t errlen)
+/* sink_close finishes the output; on success a collect's batch or a shuffle's bucket sizes
+ * go into res. */
+static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t part,
+                      const char *tmp_path, int ok, ex_result *res, char *err, size_t errlen)
 {
+    const Ember__Action *a = def->graph->action;
     int rc = EMBER_OK;
     int64_t delivered = 0;
     switch (s->kind) {
+    case SINK_SHUFFLE:
+        if (ok) {
+            uint32_t reducers = def->graph->nodes[def->shuffle_node]->partitions;
+            if (!(res->bucket_bytes = calloc(reducers, sizeof *res->bucket_bytes))) rc = EMBER_ERR_NOMEM;
+            else rc = em_shuffle_store(sl->ex->blocks, s->shuffle, def->stage_id, part, reducers,
+                                       res->bucket_bytes, err, errlen);
+            res->n_buckets = rc == EMBER_OK ? reducers : 0;
+        }
+        em_combiner_free(s->shuffle);
+        break;
     case EMBER__ACTION_KIND__ACTION_COLLECT:
         if (ok) {
             em_batch_finish(&s->collect);
-            *out = s->collect.buf;
+            res->data = s->collect.buf;
         } else {
             em_buf_free(&s->collect.buf);
         }
@@ -267,7 +303,6 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
     if (!st) snprintf(err, sizeof err, "stage %llu is not known to this executor", (unsigned long long)task->stage_id);
     else rc = stage_pipeline(sl->ex, st, err, sizeof err);
     if (rc == EMBER_OK) {
-        const Ember__JobGraph *g = st->def->graph;
         const Ember__Node *src = em_pipeline_source(st->pipeline);
         kafka_source ks = {sl, src, NULL};
         em_range_source_arg rs = {src, task->partition};
@@ -282,17 +317,23 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
             source_fn = em_batches_source;
             source_arg = &bs;
         }
+        em_shuffle_read_arg sr = {sl->ex->blocks, &sl->peers, sl->ex->bound_url, st->def, src,
+                                  task->partition};
+        if (em_node_is_wide(src->kind)) {
+            source_fn = em_shuffle_read;
+            source_arg = &sr;
+        }
         sink out;
         char tmp_path[4200] = "";
         em_run_stats stats = {0};
-        rc = sink_open(sl, &out, g->action, task->partition, tmp_path, sizeof tmp_path, err, sizeof err);
+        rc = sink_open(sl, &out, st->def, task->partition, tmp_path, sizeof tmp_path, err, sizeof err);
         if (rc == EMBER_OK) {
             rc = em_pipeline_run(st->pipeline, task->partition, source_fn, source_arg, sink_record,
                                  &out, &stats, err, sizeof err);
             if (rc != EMBER_OK && out.err[0]) snprintf(err, sizeof err, "%s", out.err); /* the cause */
             char close_err[512] = "";
-            int crc = sink_close(&out, g->action, task->partition, tmp_path, rc == EMBER_OK,
-                                 &res->data, close_err, sizeof close_err);
+            int crc = sink_close(sl, &out, st->def, task->partition, tmp_path, rc == EMBER_OK, res,
+                                 close_err, sizeof close_err);
             if (rc == EMBER_OK && crc != EMBER_OK) {
                 rc = crc;
                 snprintf(err, sizeof err, "%s", close_err);
@@ -346,6 +387,7 @@ void *em_runner_slot(void *arg)
         pthread_mutex_lock(&ex->lock);
     }
     pthread_mutex_unlock(&ex->lock);
+    em_peers_close(&sl.peers);
     if (sl.consumer) rd_kafka_destroy(sl.consumer);
     if (sl.producer) rd_kafka_destroy(sl.producer);
     return NULL;

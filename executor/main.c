@@ -157,6 +157,7 @@ int main(int argc, char **argv)
         ex_result *r = ex->results;
         ex->results = r->next;
         em_buf_free(&r->data);
+        free(r->bucket_bytes);
         free(r);
     }
     em_stage_cache_free(ex);

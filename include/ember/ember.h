@@ -156,6 +156,39 @@ ember_dataset *ember_filter(ember_dataset *parent, ember_filter_fn fn, const voi
 ember_dataset *ember_map_partitions(ember_dataset *parent, ember_partition_fn fn,
                                     const void *arg, size_t arg_len);
 
+/* ---- Wide operations: a shuffle regroups records by key across the cluster -------------
+ * Each key goes to reducer XXH3_64bits_withSeed(key, key_len, 0x656d626572) % partitions: the
+ * same in every process, on every run. A wide operation starts a new stage. */
+
+/* ember_reducer: built-in ways to combine two values of a key. Values are 8 bytes,
+ * little-endian: int64 for the _I64 reducers, IEEE double for the _F64 ones (see
+ * ember_emit_i64, ember_emit_f64, ember_value_i64, ember_value_f64). */
+typedef enum ember_reducer {
+    EMBER_SUM_I64 = 1,
+    EMBER_MIN_I64 = 2,
+    EMBER_MAX_I64 = 3,
+    EMBER_SUM_F64 = 4,
+    EMBER_MIN_F64 = 5,
+    EMBER_MAX_F64 = 6,
+} ember_reducer;
+
+/* ember_reduce_by_key combines the values of each key with `reducer` into one record per key
+ * (timestamp: the latest of the key's records), in `partitions` reduce partitions. Values
+ * are combined on the map side before the shuffle. A record whose value is not 8 bytes
+ * fails its task. */
+ember_dataset *ember_reduce_by_key(ember_dataset *parent, ember_reducer reducer, int partitions);
+
+/* ember_count_by_key gives one record per key whose value is its number of records (int64). */
+ember_dataset *ember_count_by_key(ember_dataset *parent, int partitions);
+
+/* ember_emit_i64 / ember_emit_f64 emit (key, 8-byte value) records for the reducers. */
+int ember_emit_i64(ember_task *task, const void *key, size_t key_len, int64_t value,
+                   int64_t timestamp);
+int ember_emit_f64(ember_task *task, const void *key, size_t key_len, double value,
+                   int64_t timestamp);
+/* ember_value_f64 decodes an 8-byte little-endian double value. */
+double ember_value_f64(const ember_record *rec);
+
 /* ---- Actions: run the graph on the cluster and wait ------------------------------------ */
 
 /* ember_count stores the number of records in *count. */
