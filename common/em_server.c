@@ -71,10 +71,16 @@ int em_server_open(em_server **out, const char *url, size_t max_recv, const char
     return EMBER_OK;
 }
 
+void em_server_stop(em_server *srv)
+{
+    if (srv) nng_close(srv->sock);
+}
+
 void em_server_close(em_server *srv)
 {
     if (!srv) return;
     nng_close(srv->sock);
+    nng_aio_stop(srv->aio);
     nng_aio_free(srv->aio);
     pthread_mutex_destroy(&srv->lock);
     free(srv->hello_pipes);

@@ -32,6 +32,10 @@ typedef struct em_request {
  * address actually bound. kafka_default is announced in HelloReply (may be ""). */
 int em_server_open(em_server **out, const char *url, size_t max_recv, const char *kafka_default,
                    char *bound_url, size_t bound_len, char *err, size_t errlen);
+/* em_server_stop makes the owner's em_server_recv return EMBER_ERR_CANCELLED; any thread may
+ * call it. em_server_close frees the server once the owner no longer uses it (after a stop
+ * and a join, or from the owner itself). */
+void em_server_stop(em_server *srv);
 void em_server_close(em_server *srv);
 
 /* em_server_recv waits up to timeout_ms for the next request.

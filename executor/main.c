@@ -144,8 +144,9 @@ int main(int argc, char **argv)
     em_comm_goodbye(ex);
     em_rpc_close(&ex->rpc);
     pthread_join(poller, NULL);
-    em_server_close(srv);
+    em_server_stop(srv);
     pthread_join(blocks_thread, NULL);
+    em_server_close(srv);
     free(slots);
     while (ex->tasks_head) {
         ex_task *t = ex->tasks_head;
