@@ -33,6 +33,22 @@ int em_arg_u32(const char *opt, const char *val, uint32_t min, uint32_t max, uin
     return rc;
 }
 
+int em_arg_mib(const char *opt, const char *val, uint32_t min, uint32_t max, uint64_t *bytes,
+               char *err, size_t errlen)
+{
+    uint32_t mib;
+    int rc = em_arg_u32(opt, val, min, max, &mib, err, errlen);
+    if (rc == EMBER_OK) *bytes = (uint64_t)mib << 20;
+    return rc;
+}
+
+int em_args_done(int argc, char **argv, int optind, char *err, size_t errlen)
+{
+    if (optind >= argc) return EMBER_OK;
+    snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+    return EMBER_ERR_INVALID;
+}
+
 int em_arg_string(const char *opt, const char *val, char *out, size_t out_len, char *err,
                   size_t errlen)
 {

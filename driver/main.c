@@ -45,7 +45,6 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
         {"max-result-mb", 1, 0, 'r'},  {"ready-file", 1, 0, 'f'},  {"help", 0, 0, 'H'},
         {0, 0, 0, 0}};
     char err[512] = "";
-    uint32_t mb;
     int c, rc = EMBER_OK;
     while (rc == EMBER_OK && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -59,23 +58,14 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
         case 't': rc = em_arg_u32("--executor-timeout-ms", optarg, 100, 3600000, &cfg->executor_timeout_ms, err, sizeof err); break;
         case 'a': rc = em_arg_u32("--max-attempts", optarg, 1, EM_MAX_ATTEMPTS_LIMIT, &cfg->max_attempts, err, sizeof err); break;
         case 'q': rc = em_arg_u32("--queue-depth", optarg, 0, 1024, &cfg->queue_depth, err, sizeof err); break;
-        case 'm':
-            rc = em_arg_u32("--max-message-mb", optarg, 1, 2047, &mb, err, sizeof err);
-            cfg->max_message = (uint64_t)mb << 20;
-            break;
-        case 'r':
-            rc = em_arg_u32("--max-result-mb", optarg, 1, 4096, &mb, err, sizeof err);
-            cfg->max_result = (uint64_t)mb << 20;
-            break;
+        case 'm': rc = em_arg_mib("--max-message-mb", optarg, 1, 2047, &cfg->max_message, err, sizeof err); break;
+        case 'r': rc = em_arg_mib("--max-result-mb", optarg, 1, 4096, &cfg->max_result, err, sizeof err); break;
         case 'f': rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err, sizeof err); break;
         case 'H': usage(stdout); exit(0);
         default: usage(stderr); return EMBER_ERR_INVALID;
         }
     }
-    if (rc == EMBER_OK && optind < argc) {
-        snprintf(err, sizeof err, "unexpected argument '%s'", argv[optind]);
-        rc = EMBER_ERR_INVALID;
-    }
+    if (rc == EMBER_OK) rc = em_args_done(argc, argv, optind, err, sizeof err);
     if (rc == EMBER_OK && cfg->heartbeat_ms * 2 > cfg->executor_timeout_ms) {
         snprintf(err, sizeof err, "--executor-timeout-ms must be at least twice --heartbeat-ms");
         rc = EMBER_ERR_INVALID;

@@ -45,33 +45,23 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
         {"kafka-stall-ms", 1, 0, 'k'}, {"ready-file", 1, 0, 'f'}, {"max-message-mb", 1, 0, 'x'}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
     char err[512] = "";
-    uint32_t mb;
     int c, rc = EMBER_OK;
     while (rc == EMBER_OK && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': rc = em_arg_string("--driver", optarg, cfg->driver, sizeof cfg->driver, err, sizeof err); break;
         case 'l': rc = em_arg_string("--listen", optarg, cfg->listen, sizeof cfg->listen, err, sizeof err); break;
         case 's': rc = em_arg_u32("--slots", optarg, 1, 4096, &cfg->slots, err, sizeof err); break;
-        case 'm':
-            rc = em_arg_u32("--memory-mb", optarg, 1, 1u << 24, &mb, err, sizeof err);
-            cfg->memory_cap = (uint64_t)mb << 20;
-            break;
+        case 'm': rc = em_arg_mib("--memory-mb", optarg, 1, 1u << 24, &cfg->memory_cap, err, sizeof err); break;
         case 'w': rc = em_arg_string("--work-dir", optarg, cfg->work_dir, sizeof cfg->work_dir, err, sizeof err); break;
         case 'c': rc = em_arg_u32("--connect-timeout-ms", optarg, 0, 3600000, &cfg->connect_timeout_ms, err, sizeof err); break;
         case 'k': rc = em_arg_u32("--kafka-stall-ms", optarg, 100, 3600000, &cfg->kafka_stall_ms, err, sizeof err); break;
-        case 'x':
-            rc = em_arg_u32("--max-message-mb", optarg, 1, 2047, &mb, err, sizeof err);
-            cfg->max_message = (uint64_t)mb << 20;
-            break;
+        case 'x': rc = em_arg_mib("--max-message-mb", optarg, 1, 2047, &cfg->max_message, err, sizeof err); break;
         case 'f': rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err, sizeof err); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return EMBER_ERR_INVALID;
         }
     }
-    if (rc == EMBER_OK && optind < argc) {
-        snprintf(err, sizeof err, "unexpected argument '%s'", argv[optind]);
-        rc = EMBER_ERR_INVALID;
-    }
+    if (rc == EMBER_OK) rc = em_args_done(argc, argv, optind, err, sizeof err);
     if (rc != EMBER_OK && err[0]) fprintf(stderr, "ember-executor: %s\n", err);
     return rc;
 }
