@@ -21,18 +21,45 @@ struct em_server {
     char kafka[256];       /* announced in HelloReply */
     uint32_t *hello_pipes; /* connections that said Hello; owner thread only */
     size_t n_hello, cap_hello;
-    pthread_mutex_t lock;  /* guards closed[] */
-    uint32_t closed[CLOSED_MAX];
-    int n_closed;
+    int sock_id;           /* nng's id of sock, to find its closed pipes */
     atomic_uint_fast64_t rejected;
 };
 
+/* Closed connections, as nng's threads report them. nng may run a pipe callback after
+ * nng_close has returned, so what the callback touches lives in static storage rather than
+ * in the em_server, and entries name their socket. */
+static pthread_mutex_t closed_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int sock;
+    uint32_t pipe;
+} closed[CLOSED_MAX];
+static int n_closed;
+
 static void on_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-    em_server *srv = arg;
-    pthread_mutex_lock(&srv->lock);
-    if (srv->n_closed < CLOSED_MAX) srv->closed[srv->n_closed++] = nng_pipe_id(p);
-    pthread_mutex_unlock(&srv->lock);
+    pthread_mutex_lock(&closed_lock);
+    if (n_closed < CLOSED_MAX) {
+        closed[n_closed].sock = nng_socket_id(nng_pipe_socket(p));
+        closed[n_closed++].pipe = nng_pipe_id(p);
+    }
+    pthread_mutex_unlock(&closed_lock);
+}
+
+/* take_closed moves up to max closed pipes of socket `sock` to pipes[] (max 0: drop them). */
+static int take_closed(int sock, uint32_t *pipes, int max)
+{
+    int n = 0, kept = 0;
+    pthread_mutex_lock(&closed_lock);
+    for (int i = 0; i < n_closed; i++) {
+        if (closed[i].sock == sock && (n < max || max == 0)) {
+            if (max) pipes[n++] = closed[i].pipe;
+            continue;
+        }
+        closed[kept++] = closed[i];
+    }
+    n_closed = kept;
+    pthread_mutex_unlock(&closed_lock);
+    return n;
 }
 
 int em_server_open(em_server **out, const char *url, size_t max_recv, const char *kafka_default,
@@ -40,21 +67,20 @@ int em_server_open(em_server **out, const char *url, size_t max_recv, const char
 {
     em_server *srv = calloc(1, sizeof *srv);
     if (!srv) return EMBER_ERR_NOMEM;
-    pthread_mutex_init(&srv->lock, NULL);
     atomic_init(&srv->rejected, 0);
     snprintf(srv->kafka, sizeof srv->kafka, "%s", kafka_default ? kafka_default : "");
     int rv = nng_rep0_open_raw(&srv->sock);
     if (rv != 0 || nng_aio_alloc(&srv->aio, NULL, NULL) != 0) {
         snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
         if (rv == 0) nng_close(srv->sock);
-        pthread_mutex_destroy(&srv->lock);
         free(srv);
         return EMBER_ERR_NOMEM;
     }
     nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, max_recv);
     nng_socket_set_int(srv->sock, NNG_OPT_RECVBUF, 1024);
     nng_socket_set_int(srv->sock, NNG_OPT_SENDBUF, 1024);
-    nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, on_pipe_removed, srv);
+    srv->sock_id = nng_socket_id(srv->sock);
+    nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, on_pipe_removed, NULL);
     if ((rv = nng_listen(srv->sock, url, &srv->listener, 0)) != 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
         em_server_close(srv);
@@ -82,7 +108,7 @@ void em_server_close(em_server *srv)
     nng_close(srv->sock);
     nng_aio_stop(srv->aio);
     nng_aio_free(srv->aio);
-    pthread_mutex_destroy(&srv->lock);
+    take_closed(srv->sock_id, NULL, 0);
     free(srv->hello_pipes);
     free(srv);
 }
@@ -105,12 +131,7 @@ static void forget_pipe(em_server *srv, uint32_t pipe)
 
 int em_server_closed_pipes(em_server *srv, uint32_t *pipes, int max)
 {
-    pthread_mutex_lock(&srv->lock);
-    int n = srv->n_closed < max ? srv->n_closed : max;
-    memcpy(pipes, srv->closed, (size_t)n * sizeof *pipes);
-    memmove(srv->closed, srv->closed + n, (size_t)(srv->n_closed - n) * sizeof *pipes);
-    srv->n_closed -= n;
-    pthread_mutex_unlock(&srv->lock);
+    int n = take_closed(srv->sock_id, pipes, max);
     for (int i = 0; i < n; i++) forget_pipe(srv, pipes[i]);
     return n;
 }

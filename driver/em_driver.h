@@ -65,7 +65,15 @@ typedef struct em_exec {
     uint64_t drops_sent;         /* d->drops_made when its last Tasks message was built */
 } em_exec;
 
-typedef enum em_task_state { EM_TASK_PENDING, EM_TASK_RUNNING, EM_TASK_DONE } em_task_state;
+/* a task is pending, running, done, failed (its job failed with it), or cancelled (its job
+ * ended before it ran or finished) */
+typedef enum em_task_state {
+    EM_TASK_PENDING,
+    EM_TASK_RUNNING,
+    EM_TASK_DONE,
+    EM_TASK_FAILED,
+    EM_TASK_CANCELLED
+} em_task_state;
 
 typedef struct em_task {
     uint32_t executor;  /* executor of the current attempt */

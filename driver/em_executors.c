@@ -71,8 +71,8 @@ int em_exec_register(em_driver *d, em_request *req)
 }
 
 /* retire takes an executor out of service: its parked poll is dropped, its running tasks
- * go back to their stages, its connection is closed. */
-static void retire(em_driver *d, em_exec *ex, em_exec_state state, const char *why)
+ * go back to their stages, and a lost one's connection is closed. */
+static void retire(em_driver *d, em_exec *ex, em_exec_state state, const char *why, int close_pipe)
 {
     ex->state = state;
     snprintf(ex->lost_reason, sizeof ex->lost_reason, "%s", why);
@@ -82,7 +82,7 @@ static void retire(em_driver *d, em_exec *ex, em_exec_state state, const char *w
     }
     em_job_requeue_lost(d, ex);
     ex->assigned = 0;
-    em_server_close_pipe(d->srv, ex->pipe);
+    if (close_pipe) em_server_close_pipe(d->srv, ex->pipe);
     d->dirty = 1;
 }
 
@@ -91,7 +91,7 @@ void em_exec_lost(em_driver *d, em_exec *ex, const char *why)
     if (ex->state != EM_EXEC_ALIVE) return;
     em_warn("executor lost executor=%u address=%s reason=\"%s\" running_tasks=%u", ex->id,
             ex->address, why, ex->assigned);
-    retire(d, ex, EM_EXEC_LOST, why);
+    retire(d, ex, EM_EXEC_LOST, why, 1);
 }
 
 void em_exec_goodbye(em_driver *d, em_request *req)
@@ -103,7 +103,7 @@ void em_exec_goodbye(em_driver *d, em_request *req)
     if (!ex) return;
     em_info("executor stopped executor=%u address=%s running_tasks=%u", ex->id, ex->address,
             ex->assigned);
-    retire(d, ex, EM_EXEC_STOPPED, "stopped by its operator");
+    retire(d, ex, EM_EXEC_STOPPED, "stopped by its operator", 0); /* it hangs up itself */
 }
 
 void em_exec_check_timeouts(em_driver *d, int64_t now)

@@ -175,6 +175,10 @@ static void job_finish(em_driver *d, em_job *job)
     /* keep a summary for the status endpoint; release the heavy parts now */
     for (size_t i = 0; i < job->n_stages; i++) {
         em_stage *st = &job->stages[i];
+        for (uint32_t p = 0; job->code != EMBER_OK && st->tasks && p < st->plan.partitions; p++)
+            if (st->tasks[p].state == EM_TASK_PENDING || st->tasks[p].state == EM_TASK_RUNNING)
+                st->tasks[p].state = EM_TASK_CANCELLED; /* results still to come are ignored */
+        if (job->code != EMBER_OK) st->n_running = st->q_len = 0;
         if (st->state == EM_RUN_RUNNING) {
             st->state = job->code == EMBER_OK ? EM_RUN_SUCCEEDED : EM_RUN_FAILED;
             st->finished_us = job->finished_us;
@@ -285,7 +289,7 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
     em_metrics_task_done(&d->totals, res);
     if (res->code != EMBER_OK) {
         ex->tasks_failed++;
-        task->state = EM_TASK_DONE;
+        task->state = EM_TASK_FAILED;
         job_fail(d, job, res->code < 0 ? res->code : EMBER_ERR_PROTOCOL,
                  "job %llu (%s) failed: stage %llu partition %u attempt %u on executor %u (%s): "
                  "%s [%s]",
@@ -365,6 +369,7 @@ void em_job_free(em_job *job)
         free(job->stages[i].tasks);
         free(job->stages[i].queue);
         free(job->stages[i].map_exec);
+        em_text_unref(job->stages[i].doc);
     }
     if (job->results)
         for (uint32_t i = 0; i < last_stage(job)->plan.partitions; i++) em_buf_free(&job->results[i]);
@@ -372,7 +377,6 @@ void em_job_free(em_job *job)
     free(job->stages);
     em_buf_free(&job->data);
     if (job->has_reply) em_server_drop(&job->reply);
-    for (size_t i = 0; job->stages && i < job->n_stages; i++) em_text_unref(job->stages[i].doc);
     em_pb_free(job->submit);
     free(job);
 }

@@ -20,7 +20,7 @@ static const char *run_state_name(em_run_state s)
 
 static const char *task_state_name(const em_task *t)
 {
-    static const char *const names[] = {"pending", "running", "done"};
+    static const char *const names[] = {"pending", "running", "done", "failed", "cancelled"};
     return names[t->state];
 }
 
@@ -98,7 +98,7 @@ json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
                                task_state_name(t), "attempt", (json_int_t)t->attempt + 1);
         if (t->state != EM_TASK_PENDING || t->attempt > 0)
             json_object_set_new(tj, "executor", json_integer(t->executor));
-        if (t->state == EM_TASK_DONE) {
+        if (t->state == EM_TASK_DONE || t->state == EM_TASK_FAILED) {
             json_object_set_new(tj, "duration_ms", json_real(t->duration_us / 1000.0));
             json_object_set_new(tj, "records_in", json_integer(t->records_in));
             json_object_set_new(tj, "records_out", json_integer(t->records_out));

@@ -2,9 +2,9 @@
 #
 # Source it from a test script (set -euo pipefail first). It makes a scratch directory $T,
 # starts processes with start_* (each one's log in $T/<name>.log), and on exit stops every
-# process it started (TERM, then KILL after 5 s), prints the logs' tails if the test failed,
-# and removes $T. Daemons bind port 0 and publish their addresses in ready files, so tests
-# never race for ports.
+# process it started (TERM, then KILL after 5 s), fails the test if a daemon's log holds a
+# sanitizer report, prints the logs' tails if the test failed, and removes $T. Daemons bind
+# port 0 and publish their addresses in ready files, so tests never race for ports.
 : "${EMBER_BIN:?EMBER_BIN must point at the bin directory of a build}"
 : "${EMBER_SRC:?EMBER_SRC must point at the source tree}"
 EMBER_JOBS=${EMBER_JOBS:-$(dirname "$EMBER_BIN")/jobs}
@@ -25,9 +25,23 @@ stop_all() {
     PIDS=()
 }
 
+# sanitizer_reports lists the logs holding a sanitizer report: daemons built with ASan and
+# UBSan report to stderr, and such a report fails the test even when every check passed
+sanitizer_reports() {
+    grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T"/*.log 2>/dev/null || true
+}
+
 on_exit() {
-    local rc=$?
+    local rc=${1:-$?} reports
     stop_all
+    reports=$(sanitizer_reports)
+    if [ -n "$reports" ]; then
+        for f in $reports; do
+            echo "---- sanitizer report in $(basename "$f")"
+            grep -E -A 30 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | head -60
+        done
+        rc=1
+    fi
     if [ "$rc" != 0 ]; then
         for f in "$T"/*.log; do
             [ -f "$f" ] || continue
@@ -133,4 +147,46 @@ wait_api() {
         sleep 0.05
     done
     fail "status $1 never satisfied: $2 (now: $(api "$1" | head -c 400))"
+}
+
+# at_exit COMMAND: eval COMMAND when the test exits, before lib.sh's own cleanup (for what
+# start_* does not track, e.g. network namespaces); hooks run in the order added
+AT_EXIT=()
+at_exit() {
+    AT_EXIT+=("$1")
+    trap run_at_exit EXIT
+}
+
+run_at_exit() {
+    local rc=$? hook
+    for hook in "${AT_EXIT[@]}"; do eval "$hook" || true; done
+    on_exit "$rc"
+}
+
+# expect_fail WHAT COMMAND...: COMMAND must exit non-zero; its stdout and stderr are left in
+# $T/fail.out and $T/fail.err, its exit status in FAIL_STATUS
+expect_fail() {
+    local what=$1
+    shift
+    FAIL_STATUS=0
+    "$@" >"$T/fail.out" 2>"$T/fail.err" || FAIL_STATUS=$?
+    [ "$FAIL_STATUS" != 0 ] || fail "$what: succeeded, expected a failure (output: $(cat "$T/fail.out" "$T/fail.err"))"
+    echo "ok: $what fails (status $FAIL_STATUS)"
+}
+
+# wait_until SECONDS COMMAND...: until COMMAND succeeds; fails the test after SECONDS
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "timed out waiting for: $*"
+        sleep 0.1
+    done
+}
+
+# deploy_env: the deploy/ scripts keep their work, pid and log files in $T (logs directly in
+# $T, so that a failing test prints their tails) and read the workers file $T/workers
+deploy_env() {
+    export EMBER_WORK_DIR=$T/work EMBER_PID_DIR=$T/run EMBER_LOG_DIR=$T EMBER_WORKERS_FILE=$T/workers
+    DEPLOY=$EMBER_SRC/deploy
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -26,6 +27,7 @@ typedef struct fake_peer {
     enum peer_mode mode;
     em_buf bucket; /* a valid bucket to serve (or damage) */
     pthread_t thread;
+    volatile int client_gone; /* the reader's connection has been torn down */
 } fake_peer;
 
 static void *serve(void *arg)
@@ -33,7 +35,9 @@ static void *serve(void *arg)
     fake_peer *p = arg;
     em_request req;
     int rc;
-    while ((rc = em_server_recv(p->srv, &req, 100)) != EMBER_ERR_CANCELLED) {
+    uint32_t closed[8];
+    while ((rc = em_server_recv(p->srv, &req, 10)) != EMBER_ERR_CANCELLED) {
+        if (em_server_closed_pipes(p->srv, closed, 8) > 0) p->client_gone = 1;
         if (rc != EMBER_OK) continue;
         if (p->mode == PEER_MISSING) {
             em_server_reply_error(p->srv, &req, EMBER_ERR_NOT_FOUND, "block not held by this executor");
@@ -75,8 +79,11 @@ static void peer_start(fake_peer *p, enum peer_mode mode, em_buf bucket)
     assert_int_equal(pthread_create(&p->thread, NULL, serve, p), 0);
 }
 
+/* peer_stop closes the peer once the reader's connection is gone: nng 1.5 can crash when a
+ * socket is closed while one of its connections is still being torn down. */
 static void peer_stop(fake_peer *p)
 {
+    for (int i = 0; i < 200 && !p->client_gone; i++) usleep(5000);
     em_server_stop(p->srv);
     pthread_join(p->thread, NULL);
     em_server_close(p->srv);
