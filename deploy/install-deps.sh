@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # install-deps.sh -- installs the Debian packages ember needs, only those missing (idempotent).
 #
-#   deploy/install-deps.sh            build and run dependencies, plus test tools (curl, jq)
+#   deploy/install-deps.sh            build and run dependencies, plus test tools (curl, jq,
+#                                     promtool from prometheus, headless chromium)
 #   deploy/install-deps.sh PKG...     these packages as well (e.g. python3-distributed for bench/)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config
           libnng-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev libcmocka-dev
           libxxhash-dev libmbedtls-dev libjansson-dev
-          curl jq "$@")
+          curl jq prometheus chromium "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# test_status_page.sh -- the driver's status page in a real browser: a driver, two executors,
+# the api_tour job (7 finished jobs) and a slow job still running; headless Chromium renders
+# http://STATUS/ and the test reads the DOM it built from the JSON documents: both executors,
+# every finished job by id, name and state, the running job with its stage and task strip, the
+# driver totals. The same page opened without a driver behind it says "driver unreachable"
+# instead of failing. Last, a 1280x900 screenshot is kept as a test artifact:
+# $EMBER_ARTIFACTS/status_page.png, else <build>/artifacts/status_page.png.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+[ -x "$CHROMIUM" ] ||
+    fail "$CHROMIUM not found: headless Chromium is a declared test dependency (Debian package chromium); run deploy/install-deps.sh"
+ARTIFACTS=${EMBER_ARTIFACTS:-$(dirname "$EMBER_BIN")/artifacts}
+mkdir -p "$ARTIFACTS"
+
+# browser ARGS...: headless Chromium with a fresh profile, bounded in time; leaves no process
+browser() {
+    local profile
+    profile=$(mktemp -d "$T/chrome.XXXXXX")
+    local rc=0
+    timeout -k 5 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
+        --disable-component-update --disable-sync --no-first-run --disable-quic \
+        --user-data-dir="$profile" "$@" 2>>"$T/chromium.log" || rc=$?
+    local pid # helpers of this run that outlived it (none expected): ours, found by profile
+    for pid in $(pgrep -f -- "--user-data-dir=$profile" || true); do kill -KILL "$pid" 2>/dev/null || true; done
+    return "$rc"
+}
+
+# dom URL FILE: the DOM after 5 s of (virtual) page time, scripts removed so only built markup stays
+dom() {
+    browser --virtual-time-budget=5000 --dump-dom "$1" >"$2.raw" || fail "chromium --dump-dom $1 failed (see chromium.log)"
+    tr '\n' ' ' <"$2.raw" | sed 's#<script[^>]*>.*</script>##g' >"$2"
+    [ -s "$2" ] || fail "chromium dumped an empty DOM for $1"
+}
+
+# jobs_in DOM_FILE: one line per rendered job: "id state name"
+jobs_in() {
+    sed 's#<div class="job" #\n&#g' "$1" | grep '^<div class="job" ' |
+        sed -n 's#^<div class="job" data-id="\([0-9]*\)" data-state="\([a-z]*\)".*<span class="job-name">\([^<]*\)</span>.*#\1 \2 \3#p'
+}
+
+start_driver
+start_executor ex1 --slots 2
+start_executor ex2 --slots 2
+wait_executors 2
+
+submit "$EMBER_JOBS/api_tour.so" -- --out "$T/tour-out" || fail "api_tour failed: $(cat "$T/submit.err")"
+head -n 7 "$EMBER_SRC/tests/integration/api_tour.expected" >"$T/tour.expected"
+cmp -s "$T/submit.out" "$T/tour.expected" || fail "api_tour output: $(cat "$T/submit.out")"
+for _ in $(seq 100); do
+    [ "$(api /api/v1/jobs | jq '[.[] | select(.state == "succeeded")] | length')" = 7 ] && break
+    sleep 0.05
+done
+tour_jobs=$(api /api/v1/jobs | jq -r '.[] | "\(.id) \(.state) \(.name)"' | sort -n)
+expect_eq "$(wc -l <<<"$tour_jobs")" 7 "api_tour jobs in /api/v1/jobs"
+
+# 4800 records over 48 partitions, 10 ms each: 1 s a task, 12 waves on 4 slots
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/slow_count.so" -- 4800 48 10 >"$T/slow.out" 2>"$T/slow.err" &
+slow_pid=$!
+PIDS+=("$slow_pid")
+slow_id=""
+for _ in $(seq 200); do
+    slow_id=$(api /api/v1/jobs | jq '.[] | select(.state == "running" and .name == "slow_count.so") | .id')
+    [ -n "$slow_id" ] && break
+    sleep 0.05
+done
+[ -n "$slow_id" ] || fail "slow_count never showed as running"
+slow_stage=$(api "/api/v1/jobs/$slow_id" | jq '.stages[0].id')
+
+dom "$STATUS/" "$T/page.dom"
+expect_contains "$(cat "$T/page.dom")" '<div id="conn" data-state="live"' "the page is live"
+rows=$(grep -o '<tr class="executor [a-z]*" data-id="[0-9]*" data-state="[a-z]*"' "$T/page.dom" |
+    sed 's/.*data-id="\([0-9]*\)" data-state="\([a-z]*\)"/\1 \2/' | tr '\n' ',')
+expect_eq "$rows" "1 alive,2 alive," "executor rows (id state)"
+expect_contains "$(cat "$T/page.dom")" 'data-field="executors_alive" id="executors-alive">2<' "executors alive in the header"
+expect_contains "$(cat "$T/page.dom")" 'data-field="jobs_succeeded" id="jobs-succeeded">7<' "jobs succeeded in the header"
+rendered=$(jobs_in "$T/page.dom" | sort -n)
+expect_eq "$(grep -v '^'"$slow_id"' ' <<<"$rendered")" "$tour_jobs" "finished jobs rendered (id state name)"
+expect_contains "$rendered" "$slow_id running slow_count.so" "the running job is rendered"
+for id in $(api /api/v1/stages | jq '.[].id'); do
+    grep -q "<g class=\"stage\" data-id=\"$id\" data-state=\"[a-z]*\"" "$T/page.dom" || fail "no stage box for stage $id"
+done
+echo "ok: a stage box for every job's stage"
+expect_contains "$(cat "$T/page.dom")" "<div class=\"tasks\" data-stage=\"$slow_stage\">" "the running stage's task strip"
+grep -q '<polyline class="read" points="[0-9]' "$T/page.dom" || fail "the records-per-second chart has no line"
+echo "ok: the records-per-second chart has a line"
+
+rm -f "$ARTIFACTS/status_page.png"
+browser --virtual-time-budget=5000 --window-size=1280,900 --screenshot="$ARTIFACTS/status_page.png" "$STATUS/" >/dev/null ||
+    fail "chromium --screenshot failed (see chromium.log)"
+[ -f "$ARTIFACTS/status_page.png" ] || fail "no screenshot at $ARTIFACTS/status_page.png"
+expect_eq "$(head -c 8 "$ARTIFACTS/status_page.png" | od -An -tx1 | tr -d ' \n')" 89504e470d0a1a0a "PNG signature"
+expect_eq "$(od -An -tu1 -j16 -N8 "$ARTIFACTS/status_page.png" | awk '{print $3 * 256 + $4 "x" $7 * 256 + $8}')" \
+    1280x900 "screenshot size"
+size=$(wc -c <"$ARTIFACTS/status_page.png")
+[ "$size" -gt 30000 ] || fail "the screenshot is only $size bytes: a blank page?"
+echo "ok: screenshot $ARTIFACTS/status_page.png ($size bytes)"
+
+# the same page without a driver behind it: no exception, a plain "driver unreachable"
+curl -sf --max-time 5 "$STATUS/" >"$T/page.html"
+dom "file://$T/page.html" "$T/orphan.dom"
+expect_contains "$(cat "$T/orphan.dom")" '<div id="conn" data-state="unreachable"' "a page without a driver"
+expect_contains "$(cat "$T/orphan.dom")" 'driver unreachable' "it says the driver is unreachable"
+expect_contains "$(cat "$T/orphan.dom")" '<span id="page-error"></span>' "and shows no page error"
+
+timeout 60 bash -c "while kill -0 $slow_pid 2>/dev/null; do sleep 0.1; done" || fail "slow_count did not end"
+wait "$slow_pid" || fail "slow_count failed: $(cat "$T/slow.err")"
+expect_eq "$(cat "$T/slow.out")" "counted 4800" "the slow job's result"
+echo "PASS test_status_page"
