@@ -8,6 +8,10 @@
  *            the rest the value; a line without C gets a null key), then waits for every
  *            delivery report, and fails if the broker has already dropped some of them by
  *            retention (compares low watermarks after with high watermarks before).
+ *            --compression CODEC (none, gzip, snappy, lz4, zstd) sets the producer's
+ *            compression.codec for the topic: batches are compressed before they are sent
+ *            and stored compressed by the broker, so an ember-kafka partition (about 5 MiB)
+ *            keeps several times more records.
  *   dump     prints every record from the low to the high watermark of every partition, in
  *            partition then offset order: `partition<TAB>offset<TAB>key<TAB>value` (key and
  *            value written as raw bytes; a null key prints as empty).
@@ -44,6 +48,7 @@ typedef struct options {
     char bootstrap[1024];           /* --bootstrap, as the driver's --kafka */
     char topic[MAX_TOPIC_NAME + 1]; /* --topic */
     int key_sep;                    /* --key-sep character, or -1 for none */
+    char compression[8];            /* --compression codec (produce), "" for the default */
     int partitions;                 /* --partitions (create) */
     int replication;                /* --replication (create), default 1 */
     int timeout_ms;                 /* --timeout-ms: metadata, stall and delivery timeout */
@@ -52,14 +57,17 @@ typedef struct options {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ember-topic produce --bootstrap B --topic T [--key-sep C]\n"
+            "usage: ember-topic produce --bootstrap B --topic T [--key-sep C] "
+            "[--compression CODEC]\n"
             "       ember-topic dump    --bootstrap B --topic T\n"
             "       ember-topic offsets --bootstrap B --topic T\n"
             "       ember-topic create  --bootstrap B --topic T --partitions N "
             "[--replication R]\n"
             "common option: --timeout-ms MS (default %d)\n"
             "  produce  one record per stdin line; with --key-sep the text before the first C\n"
-            "           is the key ('\\t' means TAB)\n"
+            "           is the key ('\\t' means TAB); --compression none|gzip|snappy|lz4|zstd\n"
+            "           compresses the batches (the broker stores them compressed; default:\n"
+            "           librdkafka's, none)\n"
             "  dump     print partition<TAB>offset<TAB>key<TAB>value for every record\n"
             "  offsets  print partition<TAB>low<TAB>high per partition and total<TAB>N\n"
             "  create   create a topic\n",
@@ -86,6 +94,20 @@ static int set_key_sep(options *o, const char *v, char *err, size_t errlen)
     return EMBER_OK;
 }
 
+/* set_compression reads --compression: a codec librdkafka knows for compression.codec. */
+static int set_compression(options *o, const char *v, char *err, size_t errlen)
+{
+    static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd"};
+    for (size_t i = 0; i < sizeof codecs / sizeof codecs[0]; i++) {
+        if (strcmp(v, codecs[i]) == 0) {
+            snprintf(o->compression, sizeof o->compression, "%s", v);
+            return EMBER_OK;
+        }
+    }
+    snprintf(err, errlen, "--compression: '%s' is not none, gzip, snappy, lz4 or zstd", v);
+    return EMBER_ERR_INVALID;
+}
+
 /* set_option applies option c, as getopt_long returned it, with value v. Returns EMBER_OK, or
  * EMBER_ERR_INVALID with the message in err. */
 static int set_option(options *o, int c, const char *v, char *err, size_t errlen)
@@ -98,6 +120,7 @@ static int set_option(options *o, int c, const char *v, char *err, size_t errlen
         return em_arg_string("--bootstrap", v, o->bootstrap, sizeof o->bootstrap, err, errlen);
     case 't': return em_arg_string("--topic", v, o->topic, sizeof o->topic, err, errlen);
     case 'k': return set_key_sep(o, v, err, errlen);
+    case 'c': return set_compression(o, v, err, errlen);
     case 'p':
         num = &o->partitions;
         rc = em_arg_u32("--partitions", v, 1, MAX_PARTITIONS, &n, err, errlen);
@@ -128,6 +151,8 @@ static int check_options(const options *o, char *err, size_t errlen)
         what = "--partitions is required by create";
     else if (strcmp(o->command, "produce") != 0 && o->key_sep >= 0)
         what = "--key-sep applies to produce only";
+    else if (strcmp(o->command, "produce") != 0 && o->compression[0])
+        what = "--compression applies to produce only";
     if (what) snprintf(err, errlen, "%s", what);
     return what ? 2 : 0;
 }
@@ -139,6 +164,7 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
     static const struct option longopts[] = {{"bootstrap", required_argument, NULL, 'b'},
                                              {"topic", required_argument, NULL, 't'},
                                              {"key-sep", required_argument, NULL, 'k'},
+                                             {"compression", required_argument, NULL, 'c'},
                                              {"partitions", required_argument, NULL, 'p'},
                                              {"replication", required_argument, NULL, 'r'},
                                              {"timeout-ms", required_argument, NULL, 'T'},
@@ -281,16 +307,49 @@ static int produce_checked(const options *o, rd_kafka_t *rk, const int32_t *part
     return 0;
 }
 
+/* compressed_topic creates the producer's handle for the topic with compression.codec set.
+ * librdkafka returns an existing handle, configuration unchanged, to a later
+ * rd_kafka_topic_new of the same name, so the sink (em_kafka_sink_open asks for the topic
+ * with the default configuration) produces through this one while the caller holds it.
+ * Called after em_kafka_partitions has found the topic: a topic handle makes the producer
+ * ask for the topic's metadata by name, which auto-creates a missing topic on some brokers.
+ * Returns the handle (the caller destroys it after the sink is closed), or NULL with err. */
+static rd_kafka_topic_t *compressed_topic(const options *o, rd_kafka_t *rk, char *err,
+                                          size_t errlen)
+{
+    char errstr[256];
+    rd_kafka_topic_conf_t *tconf = rd_kafka_topic_conf_new();
+    if (!tconf) {
+        snprintf(err, errlen, "out of memory creating a topic configuration");
+        return NULL;
+    }
+    if (rd_kafka_topic_conf_set(tconf, "compression.codec", o->compression, errstr,
+                                sizeof errstr) != RD_KAFKA_CONF_OK) {
+        rd_kafka_topic_conf_destroy(tconf);
+        snprintf(err, errlen, "--compression %s refused: %s", o->compression, errstr);
+        return NULL;
+    }
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, tconf); /* takes tconf */
+    if (!rkt)
+        snprintf(err, errlen, "--compression %s: cannot use topic '%s': %s", o->compression,
+                 o->topic, rd_kafka_err2str(rd_kafka_last_error()));
+    return rkt;
+}
+
 static int cmd_produce(const options *o)
 {
     char err[512];
     rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt = NULL; /* the topic with --compression's codec, held until done */
     int32_t *parts = NULL;
     int n_parts = 0;
     if (em_kafka_producer_new(o->bootstrap, &rk, err, sizeof err) != EMBER_OK) return fail(err);
     /* Refuse a missing topic rather than let the broker create it with default settings. */
     int rc = em_kafka_partitions(rk, o->topic, o->timeout_ms, &parts, &n_parts, err, sizeof err);
+    if (rc == EMBER_OK && o->compression[0] && !(rkt = compressed_topic(o, rk, err, sizeof err)))
+        rc = EMBER_ERR_INVALID;
     rc = rc == EMBER_OK ? produce_checked(o, rk, parts, n_parts) : fail(err);
+    if (rkt) rd_kafka_topic_destroy(rkt);
     free(parts);
     rd_kafka_destroy(rk);
     return rc;
