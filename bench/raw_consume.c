@@ -31,23 +31,23 @@
 
 #include "em_kafka.h"
 
-#define TIMEOUT_MS 10000  /* metadata and watermark requests */
-#define STALL_MS   30000  /* a read with no progress this long fails (the executors' default) */
+#define TIMEOUT_MS 10000 /* metadata and watermark requests */
+#define STALL_MS   30000 /* a read with no progress this long fails (the executors' default) */
 
 typedef struct shared {
     const char *bootstrap, *topic;
-    int32_t *parts;           /* partition ids */
-    int64_t *low, *high;      /* watermarks per partition index */
+    int32_t *parts;      /* partition ids */
+    int64_t *low, *high; /* watermarks per partition index */
     int n_parts, n_threads, reps;
-    pthread_barrier_t start;  /* all threads ready (or failed) for the next run */
-    pthread_barrier_t done;   /* all threads finished the run */
-    int failed;               /* set by any thread before the barrier it fails at */
+    pthread_barrier_t start; /* all threads ready (or failed) for the next run */
+    pthread_barrier_t done;  /* all threads finished the run */
+    int failed;              /* set by any thread before the barrier it fails at */
 } shared;
 
 typedef struct worker {
     shared *sh;
     int index;
-    int64_t records, bytes;   /* of the current run */
+    int64_t records, bytes; /* of the current run */
     pthread_t tid;
 } worker;
 
@@ -104,8 +104,9 @@ static void *worker_main(void *arg)
         if (!ok) __atomic_store_n(&sh->failed, 1, __ATOMIC_SEQ_CST);
         pthread_barrier_wait(&sh->start);
         w->records = w->bytes = 0;
-        for (int i = w->index; ok && !__atomic_load_n(&sh->failed, __ATOMIC_SEQ_CST)
-                               && i < sh->n_parts; i += sh->n_threads)
+        for (int i = w->index;
+             ok && !__atomic_load_n(&sh->failed, __ATOMIC_SEQ_CST) && i < sh->n_parts;
+             i += sh->n_threads)
             ok = read_part(w, rk, i, sh->low[i], sh->high[i]) == 0;
         if (!ok) __atomic_store_n(&sh->failed, 1, __ATOMIC_SEQ_CST);
         pthread_barrier_wait(&sh->done);
@@ -136,8 +137,8 @@ int main(int argc, char **argv)
                  .topic = option(argc, argv, "--topic", NULL),
                  .n_threads = atoi(option(argc, argv, "--threads", def_threads)),
                  .reps = atoi(option(argc, argv, "--reps", "3"))};
-    if (!sh.bootstrap || !sh.topic || sh.n_threads < 1 || sh.n_threads > 256 || sh.reps < 1
-        || sh.reps > 100) {
+    if (!sh.bootstrap || !sh.topic || sh.n_threads < 1 || sh.n_threads > 256 || sh.reps < 1 ||
+        sh.reps > 100) {
         fprintf(stderr, "usage: raw_consume --bootstrap HOST:PORT --topic T [--threads N] "
                         "[--reps N]\n");
         return 2;
@@ -145,9 +146,9 @@ int main(int argc, char **argv)
 
     /* partitions and watermarks, once, on a consumer of their own */
     rd_kafka_t *rk;
-    if (em_kafka_consumer_new(sh.bootstrap, &rk, err, sizeof err) != EMBER_OK
-        || em_kafka_partitions(rk, sh.topic, TIMEOUT_MS, &sh.parts, &sh.n_parts, err,
-                               sizeof err) != EMBER_OK) {
+    if (em_kafka_consumer_new(sh.bootstrap, &rk, err, sizeof err) != EMBER_OK ||
+        em_kafka_partitions(rk, sh.topic, TIMEOUT_MS, &sh.parts, &sh.n_parts, err, sizeof err) !=
+            EMBER_OK) {
         fprintf(stderr, "raw_consume: %s\n", err);
         return 1;
     }
@@ -156,8 +157,8 @@ int main(int argc, char **argv)
     if (!sh.low || !sh.high) return 1;
     int64_t expected = 0;
     for (int i = 0; i < sh.n_parts; i++) {
-        if (em_kafka_watermarks(rk, sh.topic, sh.parts[i], TIMEOUT_MS, &sh.low[i], &sh.high[i],
-                                err, sizeof err) != EMBER_OK) {
+        if (em_kafka_watermarks(rk, sh.topic, sh.parts[i], TIMEOUT_MS, &sh.low[i], &sh.high[i], err,
+                                sizeof err) != EMBER_OK) {
             fprintf(stderr, "raw_consume: %s\n", err);
             return 1;
         }
@@ -202,8 +203,8 @@ int main(int argc, char **argv)
     for (int t = 0; t < sh.n_threads; t++) pthread_join(ws[t].tid, NULL);
     if (rc == 0) {
         qsort(secs, (size_t)sh.reps, sizeof *secs, cmp_double);
-        double median = sh.reps % 2 ? secs[sh.reps / 2]
-                                    : (secs[sh.reps / 2 - 1] + secs[sh.reps / 2]) / 2;
+        double median =
+            sh.reps % 2 ? secs[sh.reps / 2] : (secs[sh.reps / 2 - 1] + secs[sh.reps / 2]) / 2;
         printf("raw_consume threads=%d reps=%d median_s=%.6f best_s=%.6f records=%lld "
                "records_per_s=%.1f\n",
                sh.n_threads, sh.reps, median, secs[0], (long long)expected,

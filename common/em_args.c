@@ -16,8 +16,8 @@ int em_arg_u64(const char *opt, const char *val, uint64_t min, uint64_t max, uin
     int digits = val && *val >= '0' && *val <= '9'; /* no sign, no space */
     unsigned long long v = digits ? strtoull(val, &end, 10) : 0;
     if (!digits || errno || *end || v < min || v > max) {
-        snprintf(err, errlen, "%s: '%s' is not a whole number in %llu..%llu", opt,
-                 val ? val : "", (unsigned long long)min, (unsigned long long)max);
+        snprintf(err, errlen, "%s: '%s' is not a whole number in %llu..%llu", opt, val ? val : "",
+                 (unsigned long long)min, (unsigned long long)max);
         return EMBER_ERR_INVALID;
     }
     *out = v;

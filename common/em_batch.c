@@ -57,7 +57,8 @@ int em_batch_open(const void *buf, size_t len, em_batch_reader *r, size_t *consu
     if (em_get_u32le(h + 12) != 0 || payload > len - EM_BATCH_HEADER) return EMBER_ERR_MALFORMED;
     /* each record takes at least three bytes */
     if ((uint64_t)count * 3 > payload) return EMBER_ERR_MALFORMED;
-    if (em_batch_checksum(h, h + EM_BATCH_HEADER, payload) != em_get_u64le(h + 16)) return EMBER_ERR_MALFORMED;
+    if (em_batch_checksum(h, h + EM_BATCH_HEADER, payload) != em_get_u64le(h + 16))
+        return EMBER_ERR_MALFORMED;
     r->p = h + EM_BATCH_HEADER;
     r->end = r->p + payload;
     r->left = count;

@@ -17,8 +17,8 @@
 
 #include "em_buf.h"
 
-#define EM_BATCH_MAGIC 0x42524d45u /* "EMRB" little-endian */
-#define EM_BATCH_HEADER 24
+#define EM_BATCH_MAGIC       0x42524d45u /* "EMRB" little-endian */
+#define EM_BATCH_HEADER      24
 #define EM_BATCH_MAX_PAYLOAD (UINT32_MAX - 64)
 
 /* em_batch_writer accumulates records into one batch in `buf` (header written at finish). */

@@ -21,13 +21,16 @@ typedef struct entry {
 struct em_combiner {
     Ember__Reducer reducer;
     uint32_t *index;
-    size_t slots;  /* power of two */
+    size_t slots; /* power of two */
     entry *entries;
     size_t n, cap;
-    em_buf keys;   /* every key, back to back */
+    em_buf keys; /* every key, back to back */
 };
 
-int em_reducer_valid(int r) { return r >= EMBER__REDUCER__REDUCER_SUM_I64 && r <= EMBER__REDUCER__REDUCER_MAX_F64; }
+int em_reducer_valid(int r)
+{
+    return r >= EMBER__REDUCER__REDUCER_SUM_I64 && r <= EMBER__REDUCER__REDUCER_MAX_F64;
+}
 
 em_combiner *em_combiner_new(Ember__Reducer reducer, size_t expected)
 {
@@ -99,8 +102,10 @@ static void fold(Ember__Reducer r, uint8_t acc[8], const uint8_t in[8])
     case EMBER__REDUCER__REDUCER_MAX_F64: x = y > x ? y : x; break;
     default: return;
     }
-    if (r <= EMBER__REDUCER__REDUCER_MAX_I64) memcpy(acc, &a, 8);
-    else memcpy(acc, &x, 8);
+    if (r <= EMBER__REDUCER__REDUCER_MAX_I64)
+        memcpy(acc, &a, 8);
+    else
+        memcpy(acc, &x, 8);
 }
 
 int em_combiner_add(em_combiner *c, const ember_record *rec)

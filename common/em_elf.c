@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define FAIL(...)                                                                          \
-    do {                                                                                   \
-        snprintf(err, errlen, __VA_ARGS__);                                                \
-        return EMBER_ERR_LIBRARY;                                                          \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        return EMBER_ERR_LIBRARY;                                                                  \
     } while (0)
 
 int em_elf_check(const void *bytes, size_t len, char *err, size_t errlen)
@@ -24,7 +24,8 @@ int em_elf_check(const void *bytes, size_t len, char *err, size_t errlen)
 #if defined(__x86_64__)
     if (eh.e_machine != EM_X86_64) FAIL("built for another machine (ELF machine %u)", eh.e_machine);
 #elif defined(__aarch64__)
-    if (eh.e_machine != EM_AARCH64) FAIL("built for another machine (ELF machine %u)", eh.e_machine);
+    if (eh.e_machine != EM_AARCH64)
+        FAIL("built for another machine (ELF machine %u)", eh.e_machine);
 #endif
     if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > len ||
         (len - eh.e_phoff) / sizeof(Elf64_Phdr) < eh.e_phnum)
@@ -37,7 +38,8 @@ int em_elf_check(const void *bytes, size_t len, char *err, size_t errlen)
             FAIL("truncated or damaged (segment %u ends at byte %llu of %zu)", i,
                  (unsigned long long)(ph.p_offset + ph.p_filesz), len);
     }
-    if (eh.e_shoff > len || (eh.e_shnum && (len - eh.e_shoff) / (eh.e_shentsize ? eh.e_shentsize : 1) < eh.e_shnum))
+    if (eh.e_shoff > len ||
+        (eh.e_shnum && (len - eh.e_shoff) / (eh.e_shentsize ? eh.e_shentsize : 1) < eh.e_shnum))
         FAIL("truncated or damaged (section headers outside the file)");
     return EMBER_OK;
 }

@@ -4,7 +4,7 @@
 const char *ember_strerror(int err)
 {
     switch (err) {
-#define EMBER_ERR_MSG_(name, value, msg)                                                   \
+#define EMBER_ERR_MSG_(name, value, msg)                                                           \
     case value: return msg;
         EMBER_ERRORS(EMBER_ERR_MSG_)
 #undef EMBER_ERR_MSG_
@@ -15,7 +15,7 @@ const char *ember_strerror(int err)
 const char *ember_err_name(int err)
 {
     switch (err) {
-#define EMBER_ERR_NAME_(name, value, msg)                                                  \
+#define EMBER_ERR_NAME_(name, value, msg)                                                          \
     case value: return #name;
         EMBER_ERRORS(EMBER_ERR_NAME_)
 #undef EMBER_ERR_NAME_

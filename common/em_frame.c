@@ -17,14 +17,13 @@ static const ProtobufCMessageDescriptor *const descriptors[EM_MSG_COUNT] = {
 const char *em_msg_name(int type)
 {
     switch (type) {
-#define EM_MSG_NAME_(name, num, desc)                                                      \
+#define EM_MSG_NAME_(name, num, desc)                                                              \
     case num: return #name;
         EM_MESSAGES(EM_MSG_NAME_)
 #undef EM_MSG_NAME_
     }
     return "UNKNOWN";
 }
-
 
 int em_frame_parse(const void *buf, size_t len, em_frame *f, char *err, size_t errlen)
 {
@@ -62,8 +61,8 @@ int em_frame_parse(const void *buf, size_t len, em_frame *f, char *err, size_t e
     return EMBER_OK;
 }
 
-int em_frame_append(nng_msg *msg, em_msg_type type, const ProtobufCMessage *pb,
-                    const em_iov *data, size_t n_data)
+int em_frame_append(nng_msg *msg, em_msg_type type, const ProtobufCMessage *pb, const em_iov *data,
+                    size_t n_data)
 {
     size_t plen = pb ? protobuf_c_message_get_packed_size(pb) : 0, dlen = 0;
     for (size_t i = 0; i < n_data; i++) dlen += data[i].len;

@@ -18,32 +18,32 @@
 
 #include "ember.pb-c.h"
 
-#define EM_FRAME_MAGIC 0x46424d45u /* "EMBF" little-endian */
+#define EM_FRAME_MAGIC   0x46424d45u /* "EMBF" little-endian */
 #define EM_FRAME_VERSION 1
-#define EM_FRAME_HEADER 24
+#define EM_FRAME_HEADER  24
 
 /* EM_MESSAGES lists every message type once: name, number, protobuf-c descriptor. */
-#define EM_MESSAGES(X)                                                                     \
-    X(HELLO, 1, ember__hello__descriptor)                                                  \
-    X(HELLO_REPLY, 2, ember__hello_reply__descriptor)                                      \
-    X(ERROR, 3, ember__error_reply__descriptor)                                            \
-    X(HAS_LIBRARY, 4, ember__has_library__descriptor)                                      \
-    X(HAS_LIBRARY_REPLY, 5, ember__has_library_reply__descriptor)                          \
-    X(PUT_LIBRARY, 6, ember__put_library__descriptor)                                      \
-    X(SUBMIT_JOB, 7, ember__submit_job__descriptor)                                        \
-    X(JOB_RESULT, 8, ember__job_result__descriptor)                                        \
-    X(REGISTER, 9, ember__register__descriptor)                                            \
-    X(REGISTERED, 10, ember__registered__descriptor)                                       \
-    X(POLL, 11, ember__poll__descriptor)                                                   \
-    X(TASKS, 12, ember__tasks__descriptor)                                                 \
-    X(REPORT, 13, ember__report__descriptor)                                               \
-    X(REPORT_REPLY, 14, ember__report_reply__descriptor)                                   \
-    X(FETCH_LIBRARY, 15, ember__fetch_library__descriptor)                                 \
-    X(LIBRARY_DATA, 16, ember__library_data__descriptor)                                   \
-    X(FETCH_BLOCK, 17, ember__fetch_block__descriptor)                                     \
-    X(BLOCK_DATA, 18, ember__block_data__descriptor)                                       \
-    X(JOB_PROGRESS, 19, ember__job_progress__descriptor)                                   \
-    X(JOB_PROGRESS_REPLY, 20, ember__job_progress_reply__descriptor)                       \
+#define EM_MESSAGES(X)                                                                             \
+    X(HELLO, 1, ember__hello__descriptor)                                                          \
+    X(HELLO_REPLY, 2, ember__hello_reply__descriptor)                                              \
+    X(ERROR, 3, ember__error_reply__descriptor)                                                    \
+    X(HAS_LIBRARY, 4, ember__has_library__descriptor)                                              \
+    X(HAS_LIBRARY_REPLY, 5, ember__has_library_reply__descriptor)                                  \
+    X(PUT_LIBRARY, 6, ember__put_library__descriptor)                                              \
+    X(SUBMIT_JOB, 7, ember__submit_job__descriptor)                                                \
+    X(JOB_RESULT, 8, ember__job_result__descriptor)                                                \
+    X(REGISTER, 9, ember__register__descriptor)                                                    \
+    X(REGISTERED, 10, ember__registered__descriptor)                                               \
+    X(POLL, 11, ember__poll__descriptor)                                                           \
+    X(TASKS, 12, ember__tasks__descriptor)                                                         \
+    X(REPORT, 13, ember__report__descriptor)                                                       \
+    X(REPORT_REPLY, 14, ember__report_reply__descriptor)                                           \
+    X(FETCH_LIBRARY, 15, ember__fetch_library__descriptor)                                         \
+    X(LIBRARY_DATA, 16, ember__library_data__descriptor)                                           \
+    X(FETCH_BLOCK, 17, ember__fetch_block__descriptor)                                             \
+    X(BLOCK_DATA, 18, ember__block_data__descriptor)                                               \
+    X(JOB_PROGRESS, 19, ember__job_progress__descriptor)                                           \
+    X(JOB_PROGRESS_REPLY, 20, ember__job_progress_reply__descriptor)                               \
     X(GOODBYE, 21, ember__goodbye__descriptor)
 
 typedef enum em_msg_type {
@@ -51,7 +51,7 @@ typedef enum em_msg_type {
 #define EM_MSG_ENUM_(name, num, desc) EM_MSG_##name = num,
     EM_MESSAGES(EM_MSG_ENUM_)
 #undef EM_MSG_ENUM_
-    EM_MSG_COUNT
+        EM_MSG_COUNT
 } em_msg_type;
 
 /* em_msg_name returns "HELLO", "SUBMIT_JOB"... or "UNKNOWN". */
@@ -78,8 +78,8 @@ int em_frame_parse(const void *buf, size_t len, em_frame *f, char *err, size_t e
 
 /* em_frame_append packs `pb` (may be NULL for an empty message) and the data pieces as one
  * frame at the end of msg's body; msg's header (nng routing) is left alone. */
-int em_frame_append(nng_msg *msg, em_msg_type type, const ProtobufCMessage *pb,
-                    const em_iov *data, size_t n_data);
+int em_frame_append(nng_msg *msg, em_msg_type type, const ProtobufCMessage *pb, const em_iov *data,
+                    size_t n_data);
 
 /* em_frame_new is em_frame_append into a new message, which the caller owns. */
 int em_frame_new(nng_msg **out, em_msg_type type, const ProtobufCMessage *pb, const em_iov *data,

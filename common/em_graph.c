@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define FAIL(...)                                                                          \
-    do {                                                                                   \
-        snprintf(err, errlen, __VA_ARGS__);                                                \
-        return EMBER_ERR_INVALID;                                                          \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        return EMBER_ERR_INVALID;                                                                  \
     } while (0)
 
 const char *em_node_kind_name(Ember__NodeKind kind)
@@ -120,19 +120,23 @@ int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size
         const Ember__Node *n = g->nodes[i];
         if (n->id != i) FAIL("node %zu has id %u", i, n->id);
         for (size_t p = 0; p < n->n_parents; p++)
-            if (n->parents[p] >= i) FAIL("node %zu has a parent %u not before it", i, n->parents[p]);
+            if (n->parents[p] >= i)
+                FAIL("node %zu has a parent %u not before it", i, n->parents[p]);
         if (em_node_is_source(n->kind)) {
             if (n->n_parents != 0) FAIL("source node %zu has parents", i);
             int rc = validate_source(n, data_len, err, errlen);
             if (rc != EMBER_OK) return rc;
         } else if (em_node_is_wide(n->kind)) {
-            if (n->n_parents != 1) FAIL("node %zu (%s) needs one parent", i, em_node_kind_name(n->kind));
+            if (n->n_parents != 1)
+                FAIL("node %zu (%s) needs one parent", i, em_node_kind_name(n->kind));
             if (n->partitions == 0 || n->partitions > EM_GRAPH_MAX_PARTITIONS)
                 FAIL("node %zu (%s) with %u partitions (1..%d)", i, em_node_kind_name(n->kind),
                      n->partitions, EM_GRAPH_MAX_PARTITIONS);
-            if (!em_reducer_valid(n->reducer)) FAIL("node %zu: unknown reducer %d", i, (int)n->reducer);
+            if (!em_reducer_valid(n->reducer))
+                FAIL("node %zu: unknown reducer %d", i, (int)n->reducer);
         } else if (is_narrow_op(n->kind)) {
-            if (n->n_parents != 1) FAIL("node %zu (%s) needs one parent", i, em_node_kind_name(n->kind));
+            if (n->n_parents != 1)
+                FAIL("node %zu (%s) needs one parent", i, em_node_kind_name(n->kind));
             if (!bounded_string(n->fn_symbol, EM_SYMBOL_MAX) || !n->fn_symbol[0])
                 FAIL("node %zu (%s) without a function symbol", i, em_node_kind_name(n->kind));
         } else {

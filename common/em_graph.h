@@ -12,9 +12,9 @@
 
 #include "ember.pb-c.h"
 
-#define EM_GRAPH_MAX_NODES 4096
+#define EM_GRAPH_MAX_NODES      4096
 #define EM_GRAPH_MAX_PARTITIONS 1000000
-#define EM_SYMBOL_MAX 255
+#define EM_SYMBOL_MAX           255
 
 /* em_graph_validate checks structure, sources, functions and the action. data_len is the size
  * of the data part that came with the graph (parallelized records). */

@@ -14,11 +14,11 @@
 
 /* subgraph: the nodes one action needs, renumbered parents first; copies are shallow. */
 typedef struct subgraph {
-    Ember__Node *copies;    /* node structs, shallow copies of the context's nodes */
-    Ember__Node **nodes;    /* pointers into copies, for the JobGraph */
-    uint32_t *parents;      /* renumbered parent ids, one slot per original parent */
+    Ember__Node *copies; /* node structs, shallow copies of the context's nodes */
+    Ember__Node **nodes; /* pointers into copies, for the JobGraph */
+    uint32_t *parents;   /* renumbered parent ids, one slot per original parent */
     size_t n;
-    int uses_data;          /* has a parallelize node */
+    int uses_data; /* has a parallelize node */
 } subgraph;
 
 static void subgraph_free(subgraph *sg)
@@ -55,7 +55,8 @@ static int subgraph_cut(ember_ctx *ctx, uint32_t target, subgraph *sg, uint32_t 
         *copy = *ctx->nodes[i];
         new_id[i] = copy->id = (uint32_t)sg->n;
         copy->parents = next_parent;
-        for (size_t p = 0; p < copy->n_parents; p++) copy->parents[p] = new_id[ctx->nodes[i]->parents[p]];
+        for (size_t p = 0; p < copy->n_parents; p++)
+            copy->parents[p] = new_id[ctx->nodes[i]->parents[p]];
         next_parent += copy->n_parents;
         if (copy->kind == EMBER__NODE_KIND__NODE_PARALLELIZE) sg->uses_data = 1;
         sg->nodes[sg->n++] = copy;
@@ -132,8 +133,8 @@ static int run_action(ember_dataset *ds, Ember__Action *action)
         em_buf_free(&ctx->last.batches);
         memset(&ctx->last, 0, sizeof ctx->last);
         char why[1024] = "";
-        rc = ctx->runner.run(ctx->runner.arg, &g, ctx->job_name, sg.uses_data ? &ctx->data : &no_data,
-                             &ctx->last, why, sizeof why);
+        rc = ctx->runner.run(ctx->runner.arg, &g, ctx->job_name,
+                             sg.uses_data ? &ctx->data : &no_data, &ctx->last, why, sizeof why);
         if (rc != EMBER_OK) {
             em_ctx_fail(ctx, rc, "%s", why);
         } else {
@@ -176,7 +177,8 @@ int ember_collect(ember_dataset *ds, ember_collected *out)
     if (em_batch_count(c->batches.data, c->batches.len, &n) != EMBER_OK)
         return em_ctx_fail(ctx, EMBER_ERR_MALFORMED, "collect: result batches are corrupt");
     if (n > 0 && !(c->records = malloc((size_t)n * sizeof *c->records)))
-        return em_ctx_fail(ctx, EMBER_ERR_NOMEM, "collect: out of memory for %lld records", (long long)n);
+        return em_ctx_fail(ctx, EMBER_ERR_NOMEM, "collect: out of memory for %lld records",
+                           (long long)n);
     size_t i = 0, off = 0;
     while (off < c->batches.len) {
         em_batch_reader r;
@@ -209,7 +211,8 @@ static int save_action(ember_dataset *ds, Ember__ActionKind kind, const char *wh
         a.bootstrap = ds->ctx->kafka;
         if (!a.bootstrap[0])
             return em_ctx_fail(ds->ctx, EMBER_ERR_INVALID,
-                               "save_kafka '%s': no broker known; give ember-submit --kafka", where);
+                               "save_kafka '%s': no broker known; give ember-submit --kafka",
+                               where);
     } else if (where[0] == '/') {
         a.path = (char *)where;
     } else { /* executors run elsewhere: make the directory absolute */

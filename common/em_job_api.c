@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "em_batch.h"
-#include "em_graph.h"
 #include "em_combine.h"
+#include "em_graph.h"
 #include "em_job_ctx.h"
 #include "em_log.h"
 
@@ -25,7 +25,8 @@ ember_ctx *em_ctx_new(void *lib, const char *lib_path, const uint8_t sha256[32],
     ember_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return NULL;
     ctx->lib = lib;
-    if (!realpath(lib_path, ctx->lib_path)) snprintf(ctx->lib_path, sizeof ctx->lib_path, "%s", lib_path);
+    if (!realpath(lib_path, ctx->lib_path))
+        snprintf(ctx->lib_path, sizeof ctx->lib_path, "%s", lib_path);
     const char *slash = strrchr(ctx->lib_path, '/');
     ctx->lib_name = slash ? slash + 1 : ctx->lib_path;
     memcpy(ctx->sha256, sha256, 32);
@@ -129,7 +130,8 @@ static ember_dataset *new_node(ember_ctx *ctx, Ember__NodeKind kind, const ember
                                Ember__Node **out)
 {
     if (ctx->n_nodes >= EM_GRAPH_MAX_NODES) {
-        em_ctx_fail(ctx, EMBER_ERR_TOO_LARGE, "job graph larger than %d datasets", EM_GRAPH_MAX_NODES);
+        em_ctx_fail(ctx, EMBER_ERR_TOO_LARGE, "job graph larger than %d datasets",
+                    EM_GRAPH_MAX_NODES);
         return failed_dataset(ctx);
     }
     if (ctx->n_nodes == ctx->cap_nodes) {
@@ -224,7 +226,8 @@ ember_dataset *ember_parallelize(ember_ctx *ctx, const ember_record *records, si
     em_batch_writer w = {.buf = ctx->data};
     for (int p = 0; p < partitions; p++) {
         node->data_offsets[p] = w.buf.len;
-        size_t lo = n * (size_t)p / (size_t)partitions, hi = n * (size_t)(p + 1) / (size_t)partitions;
+        size_t lo = n * (size_t)p / (size_t)partitions,
+               hi = n * (size_t)(p + 1) / (size_t)partitions;
         int rc = em_batch_begin(&w);
         for (size_t i = lo; rc == EMBER_OK && i < hi; i++) rc = em_batch_add(&w, &records[i]);
         if (rc == EMBER_OK) rc = em_batch_finish(&w);
@@ -331,8 +334,9 @@ ember_dataset *ember_reduce_by_key(ember_dataset *parent, ember_reducer reducer,
     ember_ctx *ctx = parent->ctx;
     if (parent->failed) return failed_dataset(ctx);
     if (!em_reducer_valid((int)reducer) || partitions < 1 || partitions > EM_GRAPH_MAX_PARTITIONS) {
-        em_ctx_fail(ctx, EMBER_ERR_INVALID, "reduce_by_key: reducer %d with %d partitions is invalid",
-                    (int)reducer, partitions);
+        em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                    "reduce_by_key: reducer %d with %d partitions is invalid", (int)reducer,
+                    partitions);
         return failed_dataset(ctx);
     }
     Ember__Node *n;
@@ -348,7 +352,8 @@ ember_dataset *ember_count_by_key(ember_dataset *parent, int partitions)
 {
     if (!parent || !parent->ctx) return parent;
     if (parent->failed) return failed_dataset(parent->ctx);
-    ember_dataset *ones = add_op_symbol(parent, EMBER__NODE_KIND__NODE_MAP, "ember_builtin_count_one", NULL, 0);
+    ember_dataset *ones =
+        add_op_symbol(parent, EMBER__NODE_KIND__NODE_MAP, "ember_builtin_count_one", NULL, 0);
     return ember_reduce_by_key(ones, EMBER_SUM_I64, partitions);
 }
 
@@ -369,8 +374,8 @@ ember_dataset *ember_filter(ember_dataset *parent, ember_filter_fn fn, const voi
     return add_op(parent, EMBER__NODE_KIND__NODE_FILTER, (const void *)fn, arg, arg_len);
 }
 
-ember_dataset *ember_map_partitions(ember_dataset *parent, ember_partition_fn fn,
-                                    const void *arg, size_t arg_len)
+ember_dataset *ember_map_partitions(ember_dataset *parent, ember_partition_fn fn, const void *arg,
+                                    size_t arg_len)
 {
     return add_op(parent, EMBER__NODE_KIND__NODE_MAP_PARTITIONS, (const void *)fn, arg, arg_len);
 }

@@ -37,7 +37,8 @@ ember_ctx *em_ctx_new(void *lib, const char *lib_path, const uint8_t sha256[32],
                       const char *kafka_bootstrap, const em_job_runner *runner);
 void em_ctx_free(ember_ctx *ctx);
 /* em_ctx_fail records an error (the first one sticks) and returns code. */
-int em_ctx_fail(ember_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int em_ctx_fail(ember_ctx *ctx, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* em_ctx_error_code returns the code of the first error, or EMBER_OK. */
 int em_ctx_error_code(const ember_ctx *ctx);
 /* em_ctx_last_outcome is the outcome of the last successful action (for summaries). */

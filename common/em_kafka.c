@@ -23,20 +23,20 @@
 
 #include "em_log.h"
 
-#define EM_KAFKA_BATCH 10000       /* messages taken per rd_kafka_consume_batch_queue call */
-#define EM_KAFKA_POLL_MS 100       /* longest single wait inside the read loop */
-#define EM_KAFKA_POLL_EVERY 1024   /* sink writes between two rd_kafka_poll(rk, 0) */
+#define EM_KAFKA_BATCH         10000 /* messages taken per rd_kafka_consume_batch_queue call */
+#define EM_KAFKA_POLL_MS       100   /* longest single wait inside the read loop */
+#define EM_KAFKA_POLL_EVERY    1024  /* sink writes between two rd_kafka_poll(rk, 0) */
 #define EM_KAFKA_PURGE_WAIT_MS 30000 /* longest wait for reports of purged messages */
 
 /* em_kafka_sink: one topic's writes and their delivery counters (see the file comment). */
 struct em_kafka_sink {
-    rd_kafka_t *rk;                /* the producer; not owned */
-    rd_kafka_topic_t *rkt;         /* topic handle; owned (one reference) */
-    char *topic;                   /* topic name; owned */
-    int64_t produced;              /* records accepted by librdkafka */
-    int64_t delivered;             /* delivery reports without error */
-    int64_t failed;                /* delivery reports with an error */
-    char first_errstr[256];        /* message of the first failed report */
+    rd_kafka_t *rk;         /* the producer; not owned */
+    rd_kafka_topic_t *rkt;  /* topic handle; owned (one reference) */
+    char *topic;            /* topic name; owned */
+    int64_t produced;       /* records accepted by librdkafka */
+    int64_t delivered;      /* delivery reports without error */
+    int64_t failed;         /* delivery reports with an error */
+    char first_errstr[256]; /* message of the first failed report */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -71,8 +71,8 @@ static void sleep_ms(int ms)
 static const char *bootstrap_of(rd_kafka_t *rk, char *buf, size_t len)
 {
     size_t size = len;
-    if (rd_kafka_conf_get(rd_kafka_conf(rk), "bootstrap.servers", buf, &size) != RD_KAFKA_CONF_OK
-        || buf[0] == '\0')
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), "bootstrap.servers", buf, &size) != RD_KAFKA_CONF_OK ||
+        buf[0] == '\0')
         snprintf(buf, len, "?");
     return buf;
 }
@@ -107,8 +107,10 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
      * topic lookup against an old broker or the mock; em_kafka_partitions, which never names
      * a topic, is the guard against creation, so this is only debug noise. */
     if (strcmp(fac, "AUTOCREATE") == 0) level = 7;
-    em_log_level lvl = level <= 3 ? EM_LOG_ERROR : level == 4 ? EM_LOG_WARN
-                     : level <= 6 ? EM_LOG_INFO : EM_LOG_DEBUG;
+    em_log_level lvl = level <= 3   ? EM_LOG_ERROR
+                       : level == 4 ? EM_LOG_WARN
+                       : level <= 6 ? EM_LOG_INFO
+                                    : EM_LOG_DEBUG;
     em_log(lvl, "librdkafka: %s fac=%s client=%s", buf, fac, rd_kafka_name(rk));
 }
 
@@ -144,8 +146,8 @@ static int handle_new(rd_kafka_type_t type, const char *bootstrap, const char *c
         set_err(err, errlen, "kafka: out of memory creating a configuration");
         return EMBER_ERR_NOMEM;
     }
-    const char *const common[] = {"bootstrap.servers", bootstrap, "client.id", "ember",
-                                  "socket.nagle.disable", "true", NULL};
+    const char *const common[] = {"bootstrap.servers",    bootstrap, "client.id", "ember",
+                                  "socket.nagle.disable", "true",    NULL};
     int rc = conf_setv(conf, common, err, errlen);
     if (rc == EMBER_OK) rc = conf_setv(conf, kv, err, errlen);
     if (rc != EMBER_OK) {
@@ -170,14 +172,22 @@ static int handle_new(rd_kafka_type_t type, const char *bootstrap, const char *c
 
 int em_kafka_consumer_new(const char *bootstrap, rd_kafka_t **out, char *err, size_t errlen)
 {
-    const char *const kv[] = {"group.id", "ember",
-                              "enable.auto.commit", "false",
-                              "enable.auto.offset.store", "false",
-                              "auto.offset.reset", "error",
-                              "enable.partition.eof", "true",
-                              "allow.auto.create.topics", "false",
-                              "queued.min.messages", "1000000",
-                              "fetch.wait.max.ms", "10",
+    const char *const kv[] = {"group.id",
+                              "ember",
+                              "enable.auto.commit",
+                              "false",
+                              "enable.auto.offset.store",
+                              "false",
+                              "auto.offset.reset",
+                              "error",
+                              "enable.partition.eof",
+                              "true",
+                              "allow.auto.create.topics",
+                              "false",
+                              "queued.min.messages",
+                              "1000000",
+                              "fetch.wait.max.ms",
+                              "10",
                               NULL};
     return handle_new(RD_KAFKA_CONSUMER, bootstrap, kv, NULL, out, err, errlen);
 }
@@ -206,8 +216,8 @@ int em_kafka_producer_new(const char *bootstrap, rd_kafka_t **out, char *err, si
     /* sticky.partitioning.linger.ms=0: records without a key go to a random partition each,
      * not to one partition per 10 ms window, so partitions fill evenly (the mock broker
      * silently drops data beyond about 5 MiB per partition). */
-    const char *const kv[] = {"linger.ms", "5", "enable.idempotence", "true",
-                              "sticky.partitioning.linger.ms", "0", NULL};
+    const char *const kv[] = {
+        "linger.ms", "5", "enable.idempotence", "true", "sticky.partitioning.linger.ms", "0", NULL};
     return handle_new(RD_KAFKA_PRODUCER, bootstrap, kv, dr_msg_cb, out, err, errlen);
 }
 
@@ -232,8 +242,8 @@ static int topic_parts(const rd_kafka_metadata_topic_t *mt, int32_t **parts, int
 }
 
 /* metadata_error describes a failed metadata request. */
-static int metadata_error(rd_kafka_resp_err_t e, const char *topic, const char *bs,
-                          int timeout_ms, char *err, size_t errlen)
+static int metadata_error(rd_kafka_resp_err_t e, const char *topic, const char *bs, int timeout_ms,
+                          char *err, size_t errlen)
 {
     int rc = map_resp_err(e);
     if (rc == EMBER_ERR_CONNECT)
@@ -343,19 +353,19 @@ int em_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, in
 
 /* range: the state of one em_kafka_read_range call. */
 typedef struct range {
-    rd_kafka_t *rk;        /* the consumer; not owned */
-    const char *topic;     /* topic name */
-    int32_t partition;     /* partition read */
-    int64_t until;         /* first offset not to read */
-    int64_t next;          /* next offset owed to fn: from <= next <= until */
-    int64_t high;          /* high watermark seen at the start (for messages) */
-    em_kafka_record_fn fn; /* the caller's function, or NULL when ofn is set */
+    rd_kafka_t *rk;         /* the consumer; not owned */
+    const char *topic;      /* topic name */
+    int32_t partition;      /* partition read */
+    int64_t until;          /* first offset not to read */
+    int64_t next;           /* next offset owed to fn: from <= next <= until */
+    int64_t high;           /* high watermark seen at the start (for messages) */
+    em_kafka_record_fn fn;  /* the caller's function, or NULL when ofn is set */
     em_kafka_offset_fn ofn; /* the caller's function taking offsets, or NULL */
-    void *arg;             /* its argument */
-    int64_t n_read;        /* records passed to fn */
-    int warned;            /* transient errors already logged */
-    char *err;             /* message buffer */
-    size_t errlen;         /* its size */
+    void *arg;              /* its argument */
+    int64_t n_read;         /* records passed to fn */
+    int warned;             /* transient errors already logged */
+    char *err;              /* message buffer */
+    size_t errlen;          /* its size */
 } range;
 
 /* data_lost reports that offset r->next is below the low watermark. */
@@ -363,8 +373,7 @@ static int data_lost(range *r)
 {
     int64_t low = -1, high = -1;
     char ignored[64];
-    em_kafka_watermarks(r->rk, r->topic, r->partition, 2000, &low, &high, ignored,
-                        sizeof ignored);
+    em_kafka_watermarks(r->rk, r->topic, r->partition, 2000, &low, &high, ignored, sizeof ignored);
     set_err(r->err, r->errlen,
             "kafka topic '%s' partition %d: offset %lld is no longer available (low watermark "
             "%lld): data dropped by retention",
@@ -388,8 +397,8 @@ static int range_msg(range *r, const rd_kafka_message_t *m)
                     r->topic, (int)r->partition, bootstrap_of(r->rk, bs, sizeof bs));
             return rc;
         }
-        if (m->err == RD_KAFKA_RESP_ERR__FATAL
-            || m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL ||
+            m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
             set_err(r->err, r->errlen, "kafka topic '%s' partition %d: %s", r->topic,
                     (int)r->partition, rd_kafka_message_errstr(m));
             return EMBER_ERR_KAFKA;
@@ -417,13 +426,12 @@ static int stalled(range *r, int stall_timeout_ms)
 {
     int64_t low = -1, high = r->high;
     char ignored[64];
-    em_kafka_watermarks(r->rk, r->topic, r->partition, 1000, &low, &high, ignored,
-                        sizeof ignored);
+    em_kafka_watermarks(r->rk, r->topic, r->partition, 1000, &low, &high, ignored, sizeof ignored);
     set_err(r->err, r->errlen,
             "kafka topic '%s' partition %d: no record for %d ms at offset %lld, expected "
             "records up to offset %lld (high watermark %lld)",
-            r->topic, (int)r->partition, stall_timeout_ms, (long long)r->next,
-            (long long)r->until, (long long)high);
+            r->topic, (int)r->partition, stall_timeout_ms, (long long)r->next, (long long)r->until,
+            (long long)high);
     return EMBER_ERR_TIMEOUT;
 }
 
@@ -494,12 +502,11 @@ static rd_kafka_resp_err_t assign_one(rd_kafka_t *rk, const char *topic, int32_t
 /* read_range runs one range for either kind of caller function (fn or ofn). */
 static int read_range(rd_kafka_t *consumer, const char *topic, int32_t partition, int64_t from,
                       int64_t until, int stall_timeout_ms, em_kafka_record_fn fn,
-                      em_kafka_offset_fn ofn, void *arg, int64_t *n_read, char *err,
-                      size_t errlen)
+                      em_kafka_offset_fn ofn, void *arg, int64_t *n_read, char *err, size_t errlen)
 {
     if (n_read) *n_read = 0;
-    if (!consumer || !topic || !topic[0] || !(fn || ofn) || partition < 0 || from < 0
-        || until < from || stall_timeout_ms <= 0) {
+    if (!consumer || !topic || !topic[0] || !(fn || ofn) || partition < 0 || from < 0 ||
+        until < from || stall_timeout_ms <= 0) {
         set_err(err, errlen, "kafka read range: invalid argument (partition %d, [%lld, %lld))",
                 (int)partition, (long long)from, (long long)until);
         return EMBER_ERR_INVALID;
@@ -507,8 +514,8 @@ static int read_range(rd_kafka_t *consumer, const char *topic, int32_t partition
     if (from == until) return EMBER_OK;
     range r = {consumer, topic, partition, until, from, -1, fn, ofn, arg, 0, 0, err, errlen};
     int64_t low;
-    int rc = em_kafka_watermarks(consumer, topic, partition, stall_timeout_ms, &low, &r.high,
-                                 err, errlen);
+    int rc = em_kafka_watermarks(consumer, topic, partition, stall_timeout_ms, &low, &r.high, err,
+                                 errlen);
     if (rc != EMBER_OK) return rc;
     if (from < low) {
         set_err(err, errlen,
@@ -533,8 +540,8 @@ static int read_range(rd_kafka_t *consumer, const char *topic, int32_t partition
         rc = consume(&r, partq, stall_timeout_ms);
         e = rd_kafka_assign(consumer, NULL);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-            em_warn("kafka unassign failed topic=%s partition=%d err=\"%s\"", topic,
-                    (int)partition, rd_kafka_err2str(e));
+            em_warn("kafka unassign failed topic=%s partition=%d err=\"%s\"", topic, (int)partition,
+                    rd_kafka_err2str(e));
     }
     rd_kafka_queue_destroy(partq);
     drain_side_queues(consumer);
@@ -542,10 +549,9 @@ static int read_range(rd_kafka_t *consumer, const char *topic, int32_t partition
     return rc;
 }
 
-int em_kafka_read_range(rd_kafka_t *consumer, const char *topic, int32_t partition,
-                        int64_t from, int64_t until, int stall_timeout_ms,
-                        em_kafka_record_fn fn, void *arg, int64_t *n_read, char *err,
-                        size_t errlen)
+int em_kafka_read_range(rd_kafka_t *consumer, const char *topic, int32_t partition, int64_t from,
+                        int64_t until, int stall_timeout_ms, em_kafka_record_fn fn, void *arg,
+                        int64_t *n_read, char *err, size_t errlen)
 {
     return read_range(consumer, topic, partition, from, until, stall_timeout_ms, fn, NULL, arg,
                       n_read, err, errlen);
@@ -604,13 +610,13 @@ int em_kafka_sink_open(rd_kafka_t *producer, const char *topic, em_kafka_sink **
 /* produce_one hands one copy of rec to librdkafka. */
 static rd_kafka_resp_err_t produce_one(em_kafka_sink *s, const ember_record *rec)
 {
-    return rd_kafka_producev(
-        s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY((void *)rec->key, rec->key ? rec->key_len : 0),
-        RD_KAFKA_V_VALUE((void *)rec->value, rec->value ? rec->value_len : 0),
-        RD_KAFKA_V_TIMESTAMP(rec->timestamp > 0 ? rec->timestamp : 0), RD_KAFKA_V_OPAQUE(s),
-        RD_KAFKA_V_END);
+    return rd_kafka_producev(s->rk, RD_KAFKA_V_RKT(s->rkt),
+                             RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                             RD_KAFKA_V_KEY((void *)rec->key, rec->key ? rec->key_len : 0),
+                             RD_KAFKA_V_VALUE((void *)rec->value, rec->value ? rec->value_len : 0),
+                             RD_KAFKA_V_TIMESTAMP(rec->timestamp > 0 ? rec->timestamp : 0),
+                             RD_KAFKA_V_OPAQUE(s), RD_KAFKA_V_END);
 }
 
 int em_kafka_sink_write(em_kafka_sink *s, const ember_record *rec, char *err, size_t errlen)

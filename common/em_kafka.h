@@ -66,10 +66,9 @@ typedef int (*em_kafka_record_fn)(void *arg, const ember_record *rec);
  * EMBER_ERR_TIMEOUT when no record arrives for stall_timeout_ms (e.g. `until` is beyond the
  * high watermark), EMBER_ERR_NOT_FOUND, EMBER_ERR_KAFKA, or fn's own non-zero value.
  * The consumer is unassigned on return, ready for the next range. */
-int em_kafka_read_range(rd_kafka_t *consumer, const char *topic, int32_t partition,
-                        int64_t from, int64_t until, int stall_timeout_ms,
-                        em_kafka_record_fn fn, void *arg, int64_t *n_read, char *err,
-                        size_t errlen);
+int em_kafka_read_range(rd_kafka_t *consumer, const char *topic, int32_t partition, int64_t from,
+                        int64_t until, int stall_timeout_ms, em_kafka_record_fn fn, void *arg,
+                        int64_t *n_read, char *err, size_t errlen);
 
 /* em_kafka_offset_fn is em_kafka_record_fn that also receives the record's Kafka offset. */
 typedef int (*em_kafka_offset_fn)(void *arg, int64_t offset, const ember_record *rec);

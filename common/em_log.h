@@ -18,15 +18,15 @@ void em_log_set_level(em_log_level min_level);
 void em_log(em_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define em_debug(...) em_log(EM_LOG_DEBUG, __VA_ARGS__)
-#define em_info(...) em_log(EM_LOG_INFO, __VA_ARGS__)
-#define em_warn(...) em_log(EM_LOG_WARN, __VA_ARGS__)
+#define em_info(...)  em_log(EM_LOG_INFO, __VA_ARGS__)
+#define em_warn(...)  em_log(EM_LOG_WARN, __VA_ARGS__)
 #define em_error(...) em_log(EM_LOG_ERROR, __VA_ARGS__)
 
 /* EM_ASSERT aborts with file and line when an invariant of ember's own code is broken.
  * Never use it on input from the network, Kafka, files or a job .so: validate those. */
-#define EM_ASSERT(cond)                                                                    \
-    do {                                                                                   \
-        if (!(cond)) em_assert_fail(#cond, __FILE__, __LINE__);                            \
+#define EM_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) em_assert_fail(#cond, __FILE__, __LINE__);                                    \
     } while (0)
 void em_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
 

@@ -31,9 +31,9 @@ typedef struct em_run em_run;
 struct ember_task {
     const em_op *op;
     em_run *run;
-    ember_task *next;          /* downstream operation; NULL means the sink */
-    uint32_t emitted;          /* emits during the current call (map checks for exactly 1) */
-    em_batch_writer buffered;  /* map_partitions: the input partition */
+    ember_task *next;         /* downstream operation; NULL means the sink */
+    uint32_t emitted;         /* emits during the current call (map checks for exactly 1) */
+    em_batch_writer buffered; /* map_partitions: the input partition */
 };
 
 struct ember_iter {
@@ -48,7 +48,7 @@ struct em_run {
     em_run_stats *stats;
     char *err;
     size_t errlen;
-    int failed;           /* err and code hold the first failure */
+    int failed; /* err and code hold the first failure */
     int code;
     ember_task tasks[];
 };
@@ -70,13 +70,17 @@ static int run_fail(em_run *run, int code, const char *fmt, ...)
 }
 
 /* starts_stage: a chain begins at a source or at the wide node that reads a shuffle */
-static int starts_stage(const Ember__Node *n) { return em_node_is_source(n->kind) || em_node_is_wide(n->kind); }
+static int starts_stage(const Ember__Node *n)
+{
+    return em_node_is_source(n->kind) || em_node_is_wide(n->kind);
+}
 
 /* resolve finds a user function in the job library; ember's own built-in functions
  * (EM_BUILTIN_PREFIX) come from the process itself. */
 static void *resolve(void *lib, const char *symbol)
 {
-    if (strncmp(symbol, EM_BUILTIN_PREFIX, strlen(EM_BUILTIN_PREFIX)) == 0) return dlsym(RTLD_DEFAULT, symbol);
+    if (strncmp(symbol, EM_BUILTIN_PREFIX, strlen(EM_BUILTIN_PREFIX)) == 0)
+        return dlsym(RTLD_DEFAULT, symbol);
     return lib ? dlsym(lib, symbol) : NULL;
 }
 
@@ -117,8 +121,7 @@ const Ember__Node *em_pipeline_source(const em_pipeline *pl) { return pl->source
 static int user_failed(ember_task *task, int rc)
 {
     return run_fail(task->run, rc, "%s function '%s' failed (returned %d) on partition %u",
-                    em_node_kind_name(task->op->kind), task->op->symbol, rc,
-                    task->run->partition);
+                    em_node_kind_name(task->op->kind), task->op->symbol, rc, task->run->partition);
 }
 
 /* push delivers one record to `task` (or to the sink when task is NULL). */
@@ -151,8 +154,9 @@ static int push(em_run *run, ember_task *task, const ember_record *rec)
         return rc ? push(run, task->next, rec) : EMBER_OK;
     case EMBER__NODE_KIND__NODE_MAP_PARTITIONS:
         rc = em_batch_add(&task->buffered, rec);
-        return rc == EMBER_OK ? rc : run_fail(run, rc, "cannot buffer partition for '%s': %s",
-                                              task->op->symbol, ember_strerror(rc));
+        return rc == EMBER_OK ? rc
+                              : run_fail(run, rc, "cannot buffer partition for '%s': %s",
+                                         task->op->symbol, ember_strerror(rc));
     default: return run_fail(run, EMBER_ERR_INVALID, "unexpected operation in pipeline");
     }
 }
@@ -169,7 +173,8 @@ static int drain_partition_op(ember_task *task)
 {
     em_batch_finish(&task->buffered);
     ember_iter it = {0};
-    if (em_batch_open(task->buffered.buf.data, task->buffered.buf.len, &it.reader, NULL) != EMBER_OK)
+    if (em_batch_open(task->buffered.buf.data, task->buffered.buf.len, &it.reader, NULL) !=
+        EMBER_OK)
         return run_fail(task->run, EMBER_ERR_MALFORMED, "buffered partition is corrupt");
     int rc = ((ember_partition_fn)task->op->fn)(task, &it);
     if (rc < 0) return user_failed(task, rc);
@@ -184,14 +189,19 @@ int em_pipeline_run(const em_pipeline *pl, uint32_t partition, em_source_fn sour
     em_run *run = calloc(1, sizeof *run + (pl->n_ops + 1) * sizeof(ember_task));
     if (!run) return EMBER_ERR_NOMEM;
     *stats = (em_run_stats){0};
-    *run = (em_run){.partition = partition, .sink = sink, .sink_arg = sink_arg, .stats = stats,
-                    .err = err, .errlen = errlen};
+    *run = (em_run){.partition = partition,
+                    .sink = sink,
+                    .sink_arg = sink_arg,
+                    .stats = stats,
+                    .err = err,
+                    .errlen = errlen};
     for (size_t i = 0; i < pl->n_ops; i++) {
         ember_task *task = &run->tasks[i];
         task->op = &pl->ops[i];
         task->run = run;
         task->next = i + 1 < pl->n_ops ? &run->tasks[i + 1] : NULL;
-        if (task->op->kind == EMBER__NODE_KIND__NODE_MAP_PARTITIONS) em_batch_begin(&task->buffered);
+        if (task->op->kind == EMBER__NODE_KIND__NODE_MAP_PARTITIONS)
+            em_batch_begin(&task->buffered);
     }
     char src_err[512] = "";
     int rc = source(src, push_from_source, run, src_err, sizeof src_err);
@@ -247,8 +257,7 @@ int ember_task_fail(ember_task *task, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return run_fail(task->run, EMBER_ERR_USER, "%s function '%s' failed on partition %u: %s",
-                    em_node_kind_name(task->op->kind), task->op->symbol, task->run->partition,
-                    msg);
+                    em_node_kind_name(task->op->kind), task->op->symbol, task->run->partition, msg);
 }
 
 int ember_emit_i64(ember_task *task, const void *key, size_t key_len, int64_t value,

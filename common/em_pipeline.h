@@ -21,8 +21,7 @@ typedef int (*em_record_fn)(void *arg, const ember_record *rec);
 
 /* em_source_fn feeds the records of one partition to emit; returns EMBER_OK or an error
  * (with err filled), or whatever emit returned. */
-typedef int (*em_source_fn)(void *src, em_record_fn emit, void *emit_arg, char *err,
-                            size_t errlen);
+typedef int (*em_source_fn)(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen);
 
 typedef struct em_pipeline em_pipeline;
 
@@ -67,7 +66,6 @@ typedef struct em_batches_source_arg {
 int em_batches_source(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen);
 
 /* em_range_bounds gives partition p's part [*lo, *hi) of [start, end) split n ways. */
-void em_range_bounds(int64_t start, int64_t end, uint32_t n, uint32_t p, int64_t *lo,
-                     int64_t *hi);
+void em_range_bounds(int64_t start, int64_t end, uint32_t n, uint32_t p, int64_t *lo, int64_t *hi);
 
 #endif

@@ -22,7 +22,7 @@ void em_process_init(void)
 int em_socket_limit(nng_socket sock, size_t max_recv)
 {
     return nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, max_recv) == 0 ? EMBER_OK
-                                                                        : EMBER_ERR_INVALID;
+                                                                       : EMBER_ERR_INVALID;
 }
 
 static int nng_to_ember(int rv)
@@ -64,8 +64,8 @@ void em_rpc_reply_free(em_rpc_reply *reply)
 }
 
 /* exchange sends one frame and receives one validated reply frame. */
-static int exchange(em_rpc *rpc, em_rpc_chan *ch, nng_msg *req, int timeout_ms,
-                    em_rpc_reply *reply, char *err, size_t errlen)
+static int exchange(em_rpc *rpc, em_rpc_chan *ch, nng_msg *req, int timeout_ms, em_rpc_reply *reply,
+                    char *err, size_t errlen)
 {
     nng_aio_set_timeout(ch->aio, timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
     nng_aio_set_msg(ch->aio, req);
@@ -85,8 +85,8 @@ static int exchange(em_rpc *rpc, em_rpc_chan *ch, nng_msg *req, int timeout_ms,
         return nng_to_ember(rv);
     }
     reply->msg = nng_aio_get_msg(ch->aio);
-    int rc = em_frame_parse(nng_msg_body(reply->msg), nng_msg_len(reply->msg), &reply->frame,
-                            err, errlen);
+    int rc = em_frame_parse(nng_msg_body(reply->msg), nng_msg_len(reply->msg), &reply->frame, err,
+                            errlen);
     if (rc != EMBER_OK) {
         em_rpc_reply_free(reply);
         return rc;
@@ -107,8 +107,7 @@ static int call_once(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const Proto
     nng_msg *req;
     int rc = em_frame_new(&req, type, pb, data, n_data);
     if (rc != EMBER_OK) {
-        snprintf(err, errlen, "cannot build %s request: %s", em_msg_name(type),
-                 ember_strerror(rc));
+        snprintf(err, errlen, "cannot build %s request: %s", em_msg_name(type), ember_strerror(rc));
         return rc;
     }
     return exchange(rpc, ch, req, timeout_ms, reply, err, errlen);
@@ -124,8 +123,9 @@ static int hello(em_rpc *rpc, em_rpc_chan *ch, int timeout_ms, char *err, size_t
     if (rc != EMBER_OK) return rc;
     Ember__HelloReply *hr = em_frame_unpack(&reply.frame, EM_MSG_HELLO_REPLY);
     if (!hr || hr->protocol_version != EM_PROTOCOL_VERSION) {
-        snprintf(err, errlen, "%s: unexpected answer to Hello (not an ember server of protocol %d?)",
-                 rpc->url, EM_PROTOCOL_VERSION);
+        snprintf(err, errlen,
+                 "%s: unexpected answer to Hello (not an ember server of protocol %d?)", rpc->url,
+                 EM_PROTOCOL_VERSION);
         rc = EMBER_ERR_PROTOCOL;
     } else {
         snprintf(rpc->kafka, sizeof rpc->kafka, "%s", hr->kafka_bootstrap);
@@ -136,8 +136,8 @@ static int hello(em_rpc *rpc, em_rpc_chan *ch, int timeout_ms, char *err, size_t
 }
 
 int em_rpc_call(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
-                const em_iov *data, size_t n_data, int timeout_ms, em_rpc_reply *reply,
-                char *err, size_t errlen)
+                const em_iov *data, size_t n_data, int timeout_ms, em_rpc_reply *reply, char *err,
+                size_t errlen)
 {
     reply->msg = NULL;
     int rc = call_once(rpc, ch, type, pb, data, n_data, timeout_ms, reply, err, errlen);

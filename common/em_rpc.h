@@ -17,10 +17,10 @@
 #include "em_frame.h"
 
 typedef struct em_rpc {
-    nng_socket sock;     /* req0 socket */
-    char url[256];       /* server address */
-    char role[16];       /* sent in Hello */
-    char kafka[256];     /* the server's default Kafka bootstrap, from HelloReply */
+    nng_socket sock; /* req0 socket */
+    char url[256];   /* server address */
+    char role[16];   /* sent in Hello */
+    char kafka[256]; /* the server's default Kafka bootstrap, from HelloReply */
 } em_rpc;
 
 /* em_rpc_chan: one request context and its aio. */
@@ -48,8 +48,8 @@ void em_rpc_chan_close(em_rpc_chan *ch);
  * An ErrorReply from the server becomes its code and message (in err). On success the caller
  * owns reply->msg (em_rpc_reply_free). */
 int em_rpc_call(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
-                const em_iov *data, size_t n_data, int timeout_ms, em_rpc_reply *reply,
-                char *err, size_t errlen);
+                const em_iov *data, size_t n_data, int timeout_ms, em_rpc_reply *reply, char *err,
+                size_t errlen);
 void em_rpc_reply_free(em_rpc_reply *reply);
 
 /* em_socket_limit sets the maximum message size a socket accepts (nng's default is none). */

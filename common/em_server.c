@@ -12,16 +12,16 @@
 #include "em_log.h"
 
 #define EM_PROTOCOL_VERSION 1
-#define CLOSED_MAX 1024
+#define CLOSED_MAX          1024
 
 struct em_server {
-    nng_socket sock;       /* raw rep0 */
+    nng_socket sock; /* raw rep0 */
     nng_listener listener;
     nng_aio *aio;          /* owner's receive aio */
     char kafka[256];       /* announced in HelloReply */
     uint32_t *hello_pipes; /* connections that said Hello; owner thread only */
     size_t n_hello, cap_hello;
-    int sock_id;           /* nng's id of sock, to find its closed pipes */
+    int sock_id; /* nng's id of sock, to find its closed pipes */
     atomic_uint_fast64_t rejected;
 };
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# test.sh -- installs what is missing, builds ember twice and runs the whole test suite on both:
+# test.sh -- installs what is missing, checks the C sources' format (.clang-format), builds
+# ember twice and runs the whole test suite on both:
 #   build/werror  -Wall -Wextra -Werror
 #   build/asan    AddressSanitizer + UndefinedBehaviorSanitizer (leaks fail the tests)
 # Exits non-zero on any failure.
@@ -8,6 +9,10 @@ cd "$(dirname "$0")/.."
 
 deploy/install-deps.sh
 jobs=$(nproc)
+
+echo "== ember: clang-format check"
+find include common driver executor tools examples tests bench -name '*.[ch]' -print0 |
+    xargs -0 clang-format --style=file --dry-run --Werror
 
 run_suite() { # NAME CMAKE_ARGS...
     local name=$1

@@ -26,7 +26,8 @@ static int plan_stage(planner *pl, uint32_t node, char *err, size_t errlen)
         if (em_node_is_wide(n->kind)) {
             for (size_t p = 0; p < n->n_parents; p++) {
                 if (st.n_parents == EM_DAG_MAX_PARENTS) {
-                    snprintf(err, errlen, "node %u reads more than %d shuffles", id, EM_DAG_MAX_PARENTS);
+                    snprintf(err, errlen, "node %u reads more than %d shuffles", id,
+                             EM_DAG_MAX_PARENTS);
                     return EMBER_ERR_INVALID;
                 }
                 int parent = plan_stage(pl, n->parents[p], err, errlen);

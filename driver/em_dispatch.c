@@ -27,12 +27,15 @@ static Ember__TaskLaunch *launch_ptrs[EM_LAUNCH_MAX];
 static em_iov launch_data[EM_LAUNCH_MAX];
 
 /* reply_poll answers ex's parked poll, telling it which shuffle outputs it may drop. */
-static void reply_poll(em_driver *d, em_exec *ex, Ember__Tasks *msg, const em_iov *data, size_t n_data)
+static void reply_poll(em_driver *d, em_exec *ex, Ember__Tasks *msg, const em_iov *data,
+                       size_t n_data)
 {
     uint64_t drops[EM_DROPS_KEPT];
     size_t n_drops = 0;
-    if (d->drops_made - ex->drops_sent > EM_DROPS_KEPT) ex->drops_sent = d->drops_made - EM_DROPS_KEPT;
-    for (uint64_t i = ex->drops_sent; i < d->drops_made; i++) drops[n_drops++] = d->drops[i % EM_DROPS_KEPT];
+    if (d->drops_made - ex->drops_sent > EM_DROPS_KEPT)
+        ex->drops_sent = d->drops_made - EM_DROPS_KEPT;
+    for (uint64_t i = ex->drops_sent; i < d->drops_made; i++)
+        drops[n_drops++] = d->drops[i % EM_DROPS_KEPT];
     ex->drops_sent = d->drops_made;
     msg->n_drop_shuffles = n_drops;
     msg->drop_shuffles = drops;
@@ -93,7 +96,8 @@ static uint32_t take(em_driver *d, em_exec *ex, uint32_t max, launch *out)
 /* stage_defs: StageDefs of one Tasks message and what they point to */
 typedef struct stage_defs {
     Ember__StageDef defs[DEFS_MAX], *ptrs[DEFS_MAX];
-    Ember__ShuffleInput inputs[DEFS_MAX][EM_DAG_MAX_PARENTS], *input_ptrs[DEFS_MAX][EM_DAG_MAX_PARENTS];
+    Ember__ShuffleInput inputs[DEFS_MAX][EM_DAG_MAX_PARENTS],
+        *input_ptrs[DEFS_MAX][EM_DAG_MAX_PARENTS];
     char **addresses[DEFS_MAX][EM_DAG_MAX_PARENTS]; /* malloc'd; pointers into executors */
     size_t n;
 } stage_defs;

@@ -113,8 +113,8 @@ static void handle_put_library(em_driver *d, em_request *req)
     int rc = EMBER_ERR_MALFORMED;
     snprintf(why, sizeof why, "PutLibrary needs a SHA-256 and a name");
     if (p && p->sha256.len == 32 && strnlen(p->name, 256) < 256)
-        rc = em_libstore_put(d->libs, p->sha256.data, p->name, req->frame.data,
-                             req->frame.data_len, why, sizeof why);
+        rc = em_libstore_put(d->libs, p->sha256.data, p->name, req->frame.data, req->frame.data_len,
+                             why, sizeof why);
     if (rc == EMBER_OK) {
         Ember__HasLibraryReply r = EMBER__HAS_LIBRARY_REPLY__INIT;
         r.present = 1;
@@ -129,9 +129,11 @@ static void handle_fetch_library(em_driver *d, em_request *req)
 {
     Ember__FetchLibrary *f = em_frame_unpack(&req->frame, EM_MSG_FETCH_LIBRARY);
     size_t len = 0;
-    const void *bytes = f && f->sha256.len == 32 ? em_libstore_get(d->libs, f->sha256.data, &len) : NULL;
+    const void *bytes =
+        f && f->sha256.len == 32 ? em_libstore_get(d->libs, f->sha256.data, &len) : NULL;
     if (!bytes) {
-        em_server_reply_error(d->srv, req, EMBER_ERR_NOT_FOUND, "job library not held by the driver");
+        em_server_reply_error(d->srv, req, EMBER_ERR_NOT_FOUND,
+                              "job library not held by the driver");
     } else {
         Ember__LibraryData ld = EMBER__LIBRARY_DATA__INIT;
         ld.sha256 = f->sha256;
@@ -201,8 +203,10 @@ void em_driver_run(em_driver *d)
     while (!d->stop) {
         em_request req;
         int rc = em_server_recv(d->srv, &req, next_wait_ms(d, em_now_us()));
-        if (rc == EMBER_OK) handle_request(d, &req);
-        else if (rc == EMBER_ERR_CANCELLED) break;
+        if (rc == EMBER_OK)
+            handle_request(d, &req);
+        else if (rc == EMBER_ERR_CANCELLED)
+            break;
         int64_t now = em_now_us();
         handle_closed_pipes(d);
         em_dispatch_expire_polls(d, now);

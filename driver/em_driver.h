@@ -17,27 +17,28 @@
 #include "em_server.h"
 #include "em_text.h"
 
-#define EM_TASK_ID(stage, attempt, part) ((uint64_t)(stage) << 24 | (uint64_t)(attempt) << 20 | (part))
-#define EM_TASK_STAGE(id) ((id) >> 24)
-#define EM_TASK_ATTEMPT(id) ((uint32_t)((id) >> 20) & 15u)
-#define EM_TASK_PART(id) ((uint32_t)(id) & 0xfffffu)
+#define EM_TASK_ID(stage, attempt, part)                                                           \
+    ((uint64_t)(stage) << 24 | (uint64_t)(attempt) << 20 | (part))
+#define EM_TASK_STAGE(id)     ((id) >> 24)
+#define EM_TASK_ATTEMPT(id)   ((uint32_t)((id) >> 20) & 15u)
+#define EM_TASK_PART(id)      ((uint32_t)(id)&0xfffffu)
 #define EM_MAX_ATTEMPTS_LIMIT 15
-#define EM_KNOWN_STAGES 32  /* stage definitions the driver remembers sending to an executor */
-#define EM_LAUNCH_MAX 512   /* tasks per Tasks message */
+#define EM_KNOWN_STAGES       32 /* stage definitions the driver remembers sending to an executor */
+#define EM_LAUNCH_MAX         512 /* tasks per Tasks message */
 #define EM_FINISHED_JOBS_KEPT 100
-#define EM_DROPS_KEPT 256   /* finished map stages remembered for executors to drop */
+#define EM_DROPS_KEPT         256 /* finished map stages remembered for executors to drop */
 
 typedef struct em_driver_config {
-    char listen[256];          /* nng address for executors and submitters */
-    char status[256];          /* host:port of the HTTP status endpoint ("" = off) */
-    char kafka[1024];          /* default Kafka bootstrap announced to clients */
-    char ready_file[1024];     /* written once listening: bound addresses */
-    uint32_t heartbeat_ms;     /* long-poll period = executor heartbeat */
+    char listen[256];      /* nng address for executors and submitters */
+    char status[256];      /* host:port of the HTTP status endpoint ("" = off) */
+    char kafka[1024];      /* default Kafka bootstrap announced to clients */
+    char ready_file[1024]; /* written once listening: bound addresses */
+    uint32_t heartbeat_ms; /* long-poll period = executor heartbeat */
     uint32_t executor_timeout_ms;
-    uint32_t max_attempts;     /* launches of one task before its job fails */
-    uint32_t queue_depth;      /* extra tasks per slot queued on executors for short tasks */
-    uint64_t max_message;      /* largest message accepted */
-    uint64_t max_result;       /* largest collect result per job */
+    uint32_t max_attempts; /* launches of one task before its job fails */
+    uint32_t queue_depth;  /* extra tasks per slot queued on executors for short tasks */
+    uint64_t max_message;  /* largest message accepted */
+    uint64_t max_result;   /* largest collect result per job */
 } em_driver_config;
 
 /* an executor is alive until it says Goodbye (stopped) or is lost (silence, dropped link) */
@@ -46,7 +47,7 @@ typedef enum em_exec_state { EM_EXEC_ALIVE, EM_EXEC_LOST, EM_EXEC_STOPPED } em_e
 /* em_exec: one registered executor (kept after loss for the status endpoint). */
 typedef struct em_exec {
     uint32_t id;
-    uint32_t pipe;               /* its connection */
+    uint32_t pipe; /* its connection */
     char address[256];
     char host[128];
     int32_t pid;
@@ -55,14 +56,14 @@ typedef struct em_exec {
     em_exec_state state;
     char lost_reason[128];
     int64_t registered_us, last_seen_us;
-    uint32_t assigned;           /* tasks launched and not yet reported */
+    uint32_t assigned; /* tasks launched and not yet reported */
     uint64_t tasks_completed, tasks_failed;
-    int has_poll;                /* a Poll waits in `poll` for tasks */
+    int has_poll; /* a Poll waits in `poll` for tasks */
     em_request poll;
     int64_t poll_since_us;
     uint64_t known_stages[EM_KNOWN_STAGES]; /* ring of stage ids whose StageDef it has */
     uint32_t known_next;
-    uint64_t drops_sent;         /* d->drops_made when its last Tasks message was built */
+    uint64_t drops_sent; /* d->drops_made when its last Tasks message was built */
 } em_exec;
 
 /* a task is pending, running, done, failed (its job failed with it), or cancelled (its job
@@ -76,16 +77,21 @@ typedef enum em_task_state {
 } em_task_state;
 
 typedef struct em_task {
-    uint32_t executor;  /* executor of the current attempt */
-    uint8_t state;      /* em_task_state */
-    uint8_t attempt;    /* 0-based attempt of the current launch */
+    uint32_t executor; /* executor of the current attempt */
+    uint8_t state;     /* em_task_state */
+    uint8_t attempt;   /* 0-based attempt of the current launch */
     int64_t launched_us;
     int64_t duration_us; /* as measured by the executor, once done */
     int64_t records_in, records_out;
-    uint64_t bytes_out;  /* result bytes sent to the driver (collect) */
+    uint64_t bytes_out; /* result bytes sent to the driver (collect) */
 } em_task;
 
-typedef enum em_run_state { EM_RUN_WAITING, EM_RUN_RUNNING, EM_RUN_SUCCEEDED, EM_RUN_FAILED } em_run_state;
+typedef enum em_run_state {
+    EM_RUN_WAITING,
+    EM_RUN_RUNNING,
+    EM_RUN_SUCCEEDED,
+    EM_RUN_FAILED
+} em_run_state;
 
 struct em_job;
 
@@ -95,18 +101,18 @@ typedef struct em_stage {
     struct em_job *job;
     em_stage_plan plan;
     em_run_state state;
-    em_task *tasks;        /* one per partition */
-    uint32_t *queue;       /* ring of pending partitions, capacity plan.partitions */
+    em_task *tasks;  /* one per partition */
+    uint32_t *queue; /* ring of pending partitions, capacity plan.partitions */
     uint32_t q_head, q_len;
     uint32_t n_done, n_running;
-    uint32_t n_relaunched;  /* launches again after an executor loss */
+    uint32_t n_relaunched; /* launches again after an executor loss */
     int64_t task_us_total; /* summed durations of finished tasks */
     int64_t records_in, records_out;
     int64_t started_us, finished_us;
-    struct em_text *doc;   /* status JSON with its tasks, frozen once the job has finished */
-    int shuffle_out;       /* a map stage: its output feeds the wide node shuffle_node */
+    struct em_text *doc; /* status JSON with its tasks, frozen once the job has finished */
+    int shuffle_out;     /* a map stage: its output feeds the wide node shuffle_node */
     uint32_t shuffle_node;
-    uint32_t *map_exec;    /* a map stage: the executor holding each partition's output */
+    uint32_t *map_exec;     /* a map stage: the executor holding each partition's output */
     uint64_t shuffle_bytes; /* a map stage: bytes its tasks stored for the shuffle */
 } em_stage;
 
@@ -115,19 +121,19 @@ typedef struct em_job {
     char name[128];
     char submitter[128];
     em_run_state state;
-    em_request reply;      /* the SubmitJob request, answered when the job ends */
+    em_request reply; /* the SubmitJob request, answered when the job ends */
     int has_reply;
     struct Ember__SubmitJob *submit; /* the job's graph (owned) */
-    em_buf data;           /* parallelized records */
+    em_buf data;                     /* parallelized records */
     em_stage *stages;
     size_t n_stages;
-    em_buf *results;       /* collect: one batch buffer per partition of the last stage */
+    em_buf *results; /* collect: one batch buffer per partition of the last stage */
     uint64_t result_bytes;
     int64_t records_in, records_out;
     uint32_t tasks_total, tasks_done;
     int64_t submitted_us, finished_us;
-    int64_t submitted_unix_ms;  /* wall clock, for people */
-    uint64_t client_token;      /* the submitter's handle for JobProgress */
+    int64_t submitted_unix_ms; /* wall clock, for people */
+    uint64_t client_token;     /* the submitter's handle for JobProgress */
     int code;
     char error[1024];
     struct em_job *next;
@@ -149,19 +155,20 @@ typedef struct em_driver {
     em_driver_config cfg;
     char bound_url[256];
     em_server *srv;
-    em_exec *execs;            /* index = id - 1 */
+    em_exec *execs; /* index = id - 1 */
     size_t n_execs, cap_execs;
-    em_job *jobs;              /* running jobs, oldest first */
-    em_job *finished;          /* finished jobs, newest first, at most EM_FINISHED_JOBS_KEPT */
+    em_job *jobs;     /* running jobs, oldest first */
+    em_job *finished; /* finished jobs, newest first, at most EM_FINISHED_JOBS_KEPT */
     size_t n_finished;
     uint64_t next_job_id, next_stage_id;
     em_libstore *libs;
     em_status *status;
-    int dirty;                 /* something changed since the last snapshot */
+    int dirty; /* something changed since the last snapshot */
     int64_t snapshot_us;
     em_totals totals;
-    uint64_t drops[EM_DROPS_KEPT]; /* ring of map stage ids whose shuffle blocks are no longer needed */
-    uint64_t drops_made;           /* entries ever added to drops */
+    uint64_t
+        drops[EM_DROPS_KEPT]; /* ring of map stage ids whose shuffle blocks are no longer needed */
+    uint64_t drops_made;      /* entries ever added to drops */
     volatile int stop;
 } em_driver;
 

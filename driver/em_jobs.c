@@ -32,7 +32,8 @@ static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_sta
     em_job *job = calloc(1, sizeof *job);
     if (!job) return EMBER_ERR_NOMEM;
     job->stages = calloc(n_plan, sizeof *job->stages);
-    if (!job->stages || em_buf_append(&job->data, req->frame.data, req->frame.data_len) != EMBER_OK) {
+    if (!job->stages ||
+        em_buf_append(&job->data, req->frame.data, req->frame.data_len) != EMBER_OK) {
         em_job_free(job);
         return EMBER_ERR_NOMEM;
     }
@@ -157,8 +158,10 @@ static void job_finish(em_driver *d, em_job *job)
 {
     job->finished_us = em_now_us();
     job->state = job->code == EMBER_OK ? EM_RUN_SUCCEEDED : EM_RUN_FAILED;
-    if (job->code == EMBER_OK) d->totals.jobs_succeeded++;
-    else d->totals.jobs_failed++;
+    if (job->code == EMBER_OK)
+        d->totals.jobs_succeeded++;
+    else
+        d->totals.jobs_failed++;
     em_log(job->code == EMBER_OK ? EM_LOG_INFO : EM_LOG_WARN,
            "job finished job=%llu name=\"%s\" state=%s tasks=%u records_in=%lld records_out=%lld "
            "duration_ms=%.3f%s%s",
@@ -191,7 +194,8 @@ static void job_finish(em_driver *d, em_job *job)
     }
     em_status_freeze_job(job); /* its task lists become text; the tasks themselves go */
     if (job->results)
-        for (uint32_t i = 0; i < last_stage(job)->plan.partitions; i++) em_buf_free(&job->results[i]);
+        for (uint32_t i = 0; i < last_stage(job)->plan.partitions; i++)
+            em_buf_free(&job->results[i]);
     free(job->results);
     job->results = NULL;
     em_buf_free(&job->data);
@@ -294,8 +298,7 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
                  "job %llu (%s) failed: stage %llu partition %u attempt %u on executor %u (%s): "
                  "%s [%s]",
                  (unsigned long long)job->id, job->name, (unsigned long long)st->id, part,
-                 task->attempt + 1, ex->id, ex->address, res->message,
-                 ember_err_name(res->code));
+                 task->attempt + 1, ex->id, ex->address, res->message, ember_err_name(res->code));
         return;
     }
     ex->tasks_completed++;
@@ -334,8 +337,8 @@ void em_job_requeue_lost(em_driver *d, em_exec *ex)
                     job_fail(d, job, EMBER_ERR_EXECUTOR_LOST,
                              "job %llu (%s) failed: stage %llu partition %u lost its executor "
                              "%u times (last: executor %u at %s, %s)",
-                             (unsigned long long)job->id, job->name, (unsigned long long)st->id,
-                             p, (unsigned)task->attempt, ex->id, ex->address, ex->lost_reason);
+                             (unsigned long long)job->id, job->name, (unsigned long long)st->id, p,
+                             (unsigned)task->attempt, ex->id, ex->address, ex->lost_reason);
                     break;
                 }
                 st->queue[(st->q_head + st->q_len++) % st->plan.partitions] = p;
@@ -372,7 +375,8 @@ void em_job_free(em_job *job)
         em_text_unref(job->stages[i].doc);
     }
     if (job->results)
-        for (uint32_t i = 0; i < last_stage(job)->plan.partitions; i++) em_buf_free(&job->results[i]);
+        for (uint32_t i = 0; i < last_stage(job)->plan.partitions; i++)
+            em_buf_free(&job->results[i]);
     free(job->results);
     free(job->stages);
     em_buf_free(&job->data);
@@ -402,7 +406,8 @@ void em_job_progress(em_driver *d, em_request *req)
         r.found = 1;
         r.job_id = job->id;
         r.stages = (uint32_t)job->n_stages;
-        for (size_t i = 0; i < job->n_stages; i++) r.stages_done += job->stages[i].state == EM_RUN_SUCCEEDED;
+        for (size_t i = 0; i < job->n_stages; i++)
+            r.stages_done += job->stages[i].state == EM_RUN_SUCCEEDED;
         r.tasks_done = job->tasks_done;
         r.tasks = job->tasks_total;
         r.records_in = job->records_in;

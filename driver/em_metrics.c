@@ -60,7 +60,8 @@ static void executor_metrics(em_buf *b, const em_driver *d, int64_t now)
     for (size_t i = 0; i < d->n_execs; i++) by_state[d->execs[i].state]++;
     family(b, "ember_executors", "gauge", "Executors known to the driver, by state.");
     for (int s = 0; s < 3; s++)
-        put(b, "ember_executors{state=\"%s\"} %zu\n", em_exec_state_name((em_exec_state)s), by_state[s]);
+        put(b, "ember_executors{state=\"%s\"} %zu\n", em_exec_state_name((em_exec_state)s),
+            by_state[s]);
     family(b, "ember_executor_slots", "gauge", "Task slots of each live executor.");
     for (size_t i = 0; i < d->n_execs; i++)
         if (d->execs[i].state == EM_EXEC_ALIVE)
@@ -71,7 +72,8 @@ static void executor_metrics(em_buf *b, const em_driver *d, int64_t now)
         if (d->execs[i].state == EM_EXEC_ALIVE)
             put(b, "ember_executor_heartbeat_age_seconds{executor=\"%u\"} %.3f\n", d->execs[i].id,
                 (now - d->execs[i].last_seen_us) / 1e6);
-    family(b, "ember_executor_memory_used_bytes", "gauge", "Block store bytes of each live executor.");
+    family(b, "ember_executor_memory_used_bytes", "gauge",
+           "Block store bytes of each live executor.");
     for (size_t i = 0; i < d->n_execs; i++)
         if (d->execs[i].state == EM_EXEC_ALIVE)
             put(b, "ember_executor_memory_used_bytes{executor=\"%u\"} %llu\n", d->execs[i].id,
@@ -92,18 +94,21 @@ static void work_metrics(em_buf *b, const em_driver *d)
     put(b, "ember_tasks{state=\"pending\"} %llu\nember_tasks{state=\"running\"} %llu\n",
         (unsigned long long)pending, (unsigned long long)running);
     family(b, "ember_tasks_finished_total", "counter", "Tasks finished, by outcome.");
-    put(b, "ember_tasks_finished_total{outcome=\"succeeded\"} %llu\n"
-           "ember_tasks_finished_total{outcome=\"failed\"} %llu\n",
+    put(b,
+        "ember_tasks_finished_total{outcome=\"succeeded\"} %llu\n"
+        "ember_tasks_finished_total{outcome=\"failed\"} %llu\n",
         (unsigned long long)t->tasks_succeeded, (unsigned long long)t->tasks_failed);
     family(b, "ember_tasks_launched_total", "counter", "Task launches, retries included.");
     put(b, "ember_tasks_launched_total %llu\n", (unsigned long long)t->tasks_launched);
-    family(b, "ember_tasks_relaunched_total", "counter", "Tasks queued again after their executor was lost.");
+    family(b, "ember_tasks_relaunched_total", "counter",
+           "Tasks queued again after their executor was lost.");
     put(b, "ember_tasks_relaunched_total %llu\n", (unsigned long long)t->tasks_relaunched);
     family(b, "ember_jobs", "gauge", "Jobs running now.");
     put(b, "ember_jobs{state=\"running\"} %llu\n", (unsigned long long)jobs);
     family(b, "ember_jobs_finished_total", "counter", "Jobs finished, by outcome.");
-    put(b, "ember_jobs_finished_total{outcome=\"succeeded\"} %llu\n"
-           "ember_jobs_finished_total{outcome=\"failed\"} %llu\n",
+    put(b,
+        "ember_jobs_finished_total{outcome=\"succeeded\"} %llu\n"
+        "ember_jobs_finished_total{outcome=\"failed\"} %llu\n",
         (unsigned long long)t->jobs_succeeded, (unsigned long long)t->jobs_failed);
     family(b, "ember_stages", "gauge", "Stages of running jobs, by state.");
     put(b, "ember_stages{state=\"waiting\"} %llu\nember_stages{state=\"running\"} %llu\n",
@@ -126,7 +131,8 @@ static void duration_histogram(em_buf *b, const em_totals *t)
             (unsigned long long)cumulative);
     }
     cumulative += t->task_duration_buckets[N_BUCKETS];
-    put(b, "ember_task_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cumulative);
+    put(b, "ember_task_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+        (unsigned long long)cumulative);
     put(b, "ember_task_duration_seconds_sum %.6f\n", t->task_seconds_sum);
     put(b, "ember_task_duration_seconds_count %llu\n", (unsigned long long)cumulative);
 }

@@ -95,8 +95,10 @@ static void add_jobs(snapshot *s, em_driver *d, int64_t now)
                 em_stage *st = &job->stages[i];
                 json_array_append_new(stages, em_doc_stage(st, now));
                 snprintf(path, sizeof path, "/api/v1/stages/%llu", (unsigned long long)st->id);
-                if (st->doc) add(s, path, json_mime, em_text_ref(st->doc));
-                else add_json(s, path, em_doc_stage_tasks(st, now));
+                if (st->doc)
+                    add(s, path, json_mime, em_text_ref(st->doc));
+                else
+                    add_json(s, path, em_doc_stage_tasks(st, now));
             }
         }
     add_json(s, "/api/v1/jobs", jobs);
@@ -185,7 +187,9 @@ static void serve(nng_aio *aio)
         return;
     }
     if (strcmp(path, "/api/v1/storage") == 0 || strncmp(path, "/api/v1/storage/", 16) == 0) {
-        respond_error(aio, 404, "not available yet: ember has no cached datasets (caching is not built)", path);
+        respond_error(aio, 404,
+                      "not available yet: ember has no cached datasets (caching is not built)",
+                      path);
         return;
     }
     doc key;

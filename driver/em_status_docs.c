@@ -30,7 +30,10 @@ const char *em_exec_state_name(em_exec_state s)
     return names[s];
 }
 
-static double ms_between(int64_t from_us, int64_t to_us) { return from_us ? (to_us - from_us) / 1000.0 : 0; }
+static double ms_between(int64_t from_us, int64_t to_us)
+{
+    return from_us ? (to_us - from_us) / 1000.0 : 0;
+}
 
 json_t *em_doc_driver(const em_driver *d, uint64_t rejected)
 {
@@ -55,13 +58,13 @@ json_t *em_doc_executors(const em_driver *d, int64_t now)
         json_t *o = json_pack(
             "{s:I, s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "id",
             (json_int_t)ex->id, "address", ex->address, "host", ex->host, "pid", ex->pid, "state",
-            em_exec_state_name(ex->state), "slots", (json_int_t)ex->slots,
-            "running_tasks", (json_int_t)ex->assigned, "memory_used", (json_int_t)ex->memory_used,
-            "memory_cap", (json_int_t)ex->memory_cap, "blocks", (json_int_t)ex->blocks,
-            "tasks_completed", (json_int_t)ex->tasks_completed, "tasks_failed",
-            (json_int_t)ex->tasks_failed, "last_heartbeat_age_ms",
-            (json_int_t)((now - ex->last_seen_us) / 1000));
-        if (ex->state != EM_EXEC_ALIVE) json_object_set_new(o, "lost_reason", json_string(ex->lost_reason));
+            em_exec_state_name(ex->state), "slots", (json_int_t)ex->slots, "running_tasks",
+            (json_int_t)ex->assigned, "memory_used", (json_int_t)ex->memory_used, "memory_cap",
+            (json_int_t)ex->memory_cap, "blocks", (json_int_t)ex->blocks, "tasks_completed",
+            (json_int_t)ex->tasks_completed, "tasks_failed", (json_int_t)ex->tasks_failed,
+            "last_heartbeat_age_ms", (json_int_t)((now - ex->last_seen_us) / 1000));
+        if (ex->state != EM_EXEC_ALIVE)
+            json_object_set_new(o, "lost_reason", json_string(ex->lost_reason));
         json_array_append_new(arr, o);
     }
     return arr;
@@ -73,16 +76,16 @@ json_t *em_doc_stage(const em_stage *st, int64_t now)
     int64_t end = st->finished_us ? st->finished_us : now;
     json_t *parents = json_array();
     for (uint32_t i = 0; i < st->plan.n_parents; i++)
-        json_array_append_new(parents, json_integer((json_int_t)st->job->stages[st->plan.parents[i]].id));
-    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "id",
-                          (json_int_t)st->id, "job", (json_int_t)st->job->id, "state",
-                          run_state_name(st->state), "source", em_node_kind_name(src->kind), "tasks",
-                          (json_int_t)st->plan.partitions, "tasks_done", (json_int_t)st->n_done,
-                          "tasks_running", (json_int_t)st->n_running, "tasks_pending",
-                          (json_int_t)st->q_len, "recomputed_tasks", (json_int_t)st->n_relaunched,
-                          "records_in", (json_int_t)st->records_in, "records_out",
-                          (json_int_t)st->records_out, "duration_ms",
-                          ms_between(st->started_us, end), "parents", parents);
+        json_array_append_new(parents,
+                              json_integer((json_int_t)st->job->stages[st->plan.parents[i]].id));
+    json_t *o = json_pack(
+        "{s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "id",
+        (json_int_t)st->id, "job", (json_int_t)st->job->id, "state", run_state_name(st->state),
+        "source", em_node_kind_name(src->kind), "tasks", (json_int_t)st->plan.partitions,
+        "tasks_done", (json_int_t)st->n_done, "tasks_running", (json_int_t)st->n_running,
+        "tasks_pending", (json_int_t)st->q_len, "recomputed_tasks", (json_int_t)st->n_relaunched,
+        "records_in", (json_int_t)st->records_in, "records_out", (json_int_t)st->records_out,
+        "duration_ms", ms_between(st->started_us, end), "parents", parents);
     if (src->topic[0]) json_object_set_new(o, "topic", json_string(src->topic));
     if (st->n_relaunched) json_object_set_new(o, "recompute_reason", json_string("executor lost"));
     return o;
@@ -91,7 +94,8 @@ json_t *em_doc_stage(const em_stage *st, int64_t now)
 json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
 {
     json_t *o = em_doc_stage(st, now), *tasks = json_array();
-    uint32_t shown = st->plan.partitions < STAGE_TASKS_SHOWN ? st->plan.partitions : STAGE_TASKS_SHOWN;
+    uint32_t shown =
+        st->plan.partitions < STAGE_TASKS_SHOWN ? st->plan.partitions : STAGE_TASKS_SHOWN;
     for (uint32_t p = 0; st->tasks && p < shown; p++) {
         const em_task *t = &st->tasks[p];
         json_t *tj = json_pack("{s:I, s:s, s:I}", "partition", (json_int_t)p, "state",
@@ -121,15 +125,14 @@ json_t *em_doc_job(const em_job *job, int64_t now)
         recomputed += job->stages[i].n_relaunched;
         json_array_append_new(stages, em_doc_stage(&job->stages[i], now));
     }
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:o}", "id",
-                          (json_int_t)job->id, "name", job->name, "submitter", job->submitter,
-                          "state", run_state_name(job->state), "action",
-                          em_action_kind_name(job->submit->graph->action->kind), "submitted_at_ms",
-                          (json_int_t)job->submitted_unix_ms, "duration_ms",
-                          ms_between(job->submitted_us, end), "tasks", (json_int_t)job->tasks_total,
-                          "tasks_done", (json_int_t)job->tasks_done, "records_in",
-                          (json_int_t)job->records_in, "records_out", (json_int_t)job->records_out,
-                          "recomputed_tasks", (json_int_t)recomputed, "stages", stages);
+    json_t *o = json_pack(
+        "{s:I, s:s, s:s, s:s, s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:o}", "id",
+        (json_int_t)job->id, "name", job->name, "submitter", job->submitter, "state",
+        run_state_name(job->state), "action", em_action_kind_name(job->submit->graph->action->kind),
+        "submitted_at_ms", (json_int_t)job->submitted_unix_ms, "duration_ms",
+        ms_between(job->submitted_us, end), "tasks", (json_int_t)job->tasks_total, "tasks_done",
+        (json_int_t)job->tasks_done, "records_in", (json_int_t)job->records_in, "records_out",
+        (json_int_t)job->records_out, "recomputed_tasks", (json_int_t)recomputed, "stages", stages);
     if (job->state == EM_RUN_FAILED) json_object_set_new(o, "error", json_string(job->error));
     return o;
 }

@@ -22,45 +22,79 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ember-driver [options]\n"
-            "  --listen URL              executors and submitters connect here (tcp://127.0.0.1:7077)\n"
-            "  --status HOST:PORT        HTTP status endpoint (127.0.0.1:4040; 'off' disables)\n"
-            "  --kafka BOOTSTRAP         default Kafka brokers for jobs (host:port[,...])\n"
-            "  --heartbeat-ms N          executor heartbeat period (1000)\n"
-            "  --executor-timeout-ms N   an executor silent this long is lost (10000)\n"
-            "  --max-attempts N          launches of a task whose executor is lost (4)\n"
-            "  --queue-depth N           extra short tasks queued per executor slot (64)\n"
-            "  --max-message-mb N        largest message accepted (256)\n"
-            "  --max-result-mb N         largest collect() result per job (256)\n"
-            "  --ready-file PATH         write bound addresses here once listening\n");
+    fprintf(
+        out,
+        "usage: ember-driver [options]\n"
+        "  --listen URL              executors and submitters connect here (tcp://127.0.0.1:7077)\n"
+        "  --status HOST:PORT        HTTP status endpoint (127.0.0.1:4040; 'off' disables)\n"
+        "  --kafka BOOTSTRAP         default Kafka brokers for jobs (host:port[,...])\n"
+        "  --heartbeat-ms N          executor heartbeat period (1000)\n"
+        "  --executor-timeout-ms N   an executor silent this long is lost (10000)\n"
+        "  --max-attempts N          launches of a task whose executor is lost (4)\n"
+        "  --queue-depth N           extra short tasks queued per executor slot (64)\n"
+        "  --max-message-mb N        largest message accepted (256)\n"
+        "  --max-result-mb N         largest collect() result per job (256)\n"
+        "  --ready-file PATH         write bound addresses here once listening\n");
 }
 
 static int parse_args(int argc, char **argv, em_driver_config *cfg)
 {
-    static const struct option opts[] = {
-        {"listen", 1, 0, 'l'},         {"status", 1, 0, 's'},      {"kafka", 1, 0, 'k'},
-        {"heartbeat-ms", 1, 0, 'h'},   {"executor-timeout-ms", 1, 0, 't'},
-        {"max-attempts", 1, 0, 'a'},   {"queue-depth", 1, 0, 'q'}, {"max-message-mb", 1, 0, 'm'},
-        {"max-result-mb", 1, 0, 'r'},  {"ready-file", 1, 0, 'f'},  {"help", 0, 0, 'H'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"listen", 1, 0, 'l'},
+                                         {"status", 1, 0, 's'},
+                                         {"kafka", 1, 0, 'k'},
+                                         {"heartbeat-ms", 1, 0, 'h'},
+                                         {"executor-timeout-ms", 1, 0, 't'},
+                                         {"max-attempts", 1, 0, 'a'},
+                                         {"queue-depth", 1, 0, 'q'},
+                                         {"max-message-mb", 1, 0, 'm'},
+                                         {"max-result-mb", 1, 0, 'r'},
+                                         {"ready-file", 1, 0, 'f'},
+                                         {"help", 0, 0, 'H'},
+                                         {0, 0, 0, 0}};
     char err[512] = "";
     int c, rc = EMBER_OK;
     while (rc == EMBER_OK && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': rc = em_arg_string("--listen", optarg, cfg->listen, sizeof cfg->listen, err, sizeof err); break;
-        case 's':
-            if (strcmp(optarg, "off") == 0) cfg->status[0] = '\0';
-            else rc = em_arg_hostport("--status", optarg, cfg->status, sizeof cfg->status, err, sizeof err);
+        case 'l':
+            rc =
+                em_arg_string("--listen", optarg, cfg->listen, sizeof cfg->listen, err, sizeof err);
             break;
-        case 'k': rc = em_arg_string("--kafka", optarg, cfg->kafka, sizeof cfg->kafka, err, sizeof err); break;
-        case 'h': rc = em_arg_u32("--heartbeat-ms", optarg, 10, 60000, &cfg->heartbeat_ms, err, sizeof err); break;
-        case 't': rc = em_arg_u32("--executor-timeout-ms", optarg, 100, 3600000, &cfg->executor_timeout_ms, err, sizeof err); break;
-        case 'a': rc = em_arg_u32("--max-attempts", optarg, 1, EM_MAX_ATTEMPTS_LIMIT, &cfg->max_attempts, err, sizeof err); break;
-        case 'q': rc = em_arg_u32("--queue-depth", optarg, 0, 1024, &cfg->queue_depth, err, sizeof err); break;
-        case 'm': rc = em_arg_mib("--max-message-mb", optarg, 1, 2047, &cfg->max_message, err, sizeof err); break;
-        case 'r': rc = em_arg_mib("--max-result-mb", optarg, 1, 4096, &cfg->max_result, err, sizeof err); break;
-        case 'f': rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err, sizeof err); break;
+        case 's':
+            if (strcmp(optarg, "off") == 0)
+                cfg->status[0] = '\0';
+            else
+                rc = em_arg_hostport("--status", optarg, cfg->status, sizeof cfg->status, err,
+                                     sizeof err);
+            break;
+        case 'k':
+            rc = em_arg_string("--kafka", optarg, cfg->kafka, sizeof cfg->kafka, err, sizeof err);
+            break;
+        case 'h':
+            rc = em_arg_u32("--heartbeat-ms", optarg, 10, 60000, &cfg->heartbeat_ms, err,
+                            sizeof err);
+            break;
+        case 't':
+            rc = em_arg_u32("--executor-timeout-ms", optarg, 100, 3600000,
+                            &cfg->executor_timeout_ms, err, sizeof err);
+            break;
+        case 'a':
+            rc = em_arg_u32("--max-attempts", optarg, 1, EM_MAX_ATTEMPTS_LIMIT, &cfg->max_attempts,
+                            err, sizeof err);
+            break;
+        case 'q':
+            rc = em_arg_u32("--queue-depth", optarg, 0, 1024, &cfg->queue_depth, err, sizeof err);
+            break;
+        case 'm':
+            rc =
+                em_arg_mib("--max-message-mb", optarg, 1, 2047, &cfg->max_message, err, sizeof err);
+            break;
+        case 'r':
+            rc = em_arg_mib("--max-result-mb", optarg, 1, 4096, &cfg->max_result, err, sizeof err);
+            break;
+        case 'f':
+            rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err,
+                               sizeof err);
+            break;
         case 'H': usage(stdout); exit(0);
         default: usage(stderr); return EMBER_ERR_INVALID;
         }

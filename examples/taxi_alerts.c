@@ -157,7 +157,8 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     if (ember_save_kafka(ember_filter(lines, taxi_is_malformed, NULL, 0), dead_topic, &malformed))
         return 1;
     ember_set_job_name(ctx, "taxi_alerts: alerts");
-    if (ember_save_kafka(ember_flat_map(lines, taxi_alert, &box, sizeof box), alerts_topic, &alerts))
+    if (ember_save_kafka(ember_flat_map(lines, taxi_alert, &box, sizeof box), alerts_topic,
+                         &alerts))
         return 1;
     printf("taxi_alerts: %lld malformed lines -> %s, %lld alerts (outside %g,%g..%g,%g) -> %s\n",
            (long long)malformed, dead_topic, (long long)alerts, box.min_lon, box.min_lat,

@@ -20,14 +20,14 @@
 
 #define CENTER_LON 11640000 /* 116.40000 degrees, in 1e-5 degree units */
 #define CENTER_LAT 3990000  /* 39.90000 */
-#define MIN_LON 11600000    /* outer box: positions never leave it */
-#define MAX_LON 11680000
-#define MIN_LAT 3960000
-#define MAX_LAT 4020000
-#define STEP_LON 2600       /* noise of one step: sum of 3 uniforms in [-STEP, STEP] */
-#define STEP_LAT 1740
-#define PULL 50             /* each step moves 1/PULL of the way back to the center */
-#define START_DAYS 20513    /* 2026-03-01 as days since 1970-01-01 */
+#define MIN_LON    11600000 /* outer box: positions never leave it */
+#define MAX_LON    11680000
+#define MIN_LAT    3960000
+#define MAX_LAT    4020000
+#define STEP_LON   2600 /* noise of one step: sum of 3 uniforms in [-STEP, STEP] */
+#define STEP_LAT   1740
+#define PULL       50    /* each step moves 1/PULL of the way back to the center */
+#define START_DAYS 20513 /* 2026-03-01 as days since 1970-01-01 */
 
 /* prng: splitmix64 (Steele, Lea, Flood 2014); one 64-bit state word. */
 typedef struct prng {
@@ -123,8 +123,8 @@ static int parse_args(int argc, char **argv, options *o)
             usage(stdout);
             return -1;
         }
-        if (strcmp(a, "--lines") && strcmp(a, "--seed") && strcmp(a, "--taxis")
-            && strcmp(a, "--malformed-every"))
+        if (strcmp(a, "--lines") && strcmp(a, "--seed") && strcmp(a, "--taxis") &&
+            strcmp(a, "--malformed-every"))
             return bad_usage("unknown argument '%s'", a);
         if (i + 1 >= argc) return bad_usage("%s needs a value", a);
         const char *v = argv[++i];

@@ -66,8 +66,9 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     const char *out = option(argc, argv, "--out", "word-counts");
     int top = atoi(option(argc, argv, "--top", "10"));
     int partitions = atoi(option(argc, argv, "--partitions", "8"));
-    ember_dataset *counts = ember_reduce_by_key(
-        ember_flat_map(ember_kafka_topic(ctx, in), wc_split_words, NULL, 0), EMBER_SUM_I64, partitions);
+    ember_dataset *counts =
+        ember_reduce_by_key(ember_flat_map(ember_kafka_topic(ctx, in), wc_split_words, NULL, 0),
+                            EMBER_SUM_I64, partitions);
     ember_collected all;
     int64_t saved;
     if (ember_collect(counts, &all) != EMBER_OK ||

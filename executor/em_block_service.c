@@ -13,7 +13,8 @@
 static void serve_fetch(em_server *srv, em_blockstore *blocks, em_request *req)
 {
     Ember__FetchBlock *f = em_frame_unpack(&req->frame, EM_MSG_FETCH_BLOCK);
-    em_block *b = f && strnlen(f->block_id, 256) < 256 ? em_blockstore_get(blocks, f->block_id) : NULL;
+    em_block *b =
+        f && strnlen(f->block_id, 256) < 256 ? em_blockstore_get(blocks, f->block_id) : NULL;
     if (!b) {
         em_server_reply_error(srv, req, f ? EMBER_ERR_NOT_FOUND : EMBER_ERR_MALFORMED,
                               f ? "block not held by this executor" : "unreadable FetchBlock");

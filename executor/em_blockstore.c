@@ -14,7 +14,7 @@ struct em_block {
     char *id;
     void *bytes;
     size_t len;
-    int refs;       /* the store's own reference + readers' */
+    int refs; /* the store's own reference + readers' */
     struct em_block *next;
 };
 

@@ -31,8 +31,10 @@ int em_comm_register(em_executor *ex, char *err, size_t errlen)
     em_rpc_reply reply = {0};
     int rc = em_rpc_chan_open(&ex->rpc, &ch);
     if (rc == EMBER_OK)
-        rc = em_rpc_call(&ex->rpc, &ch, EM_MSG_REGISTER, &r.base, NULL, 0, 10000, &reply, err, errlen);
-    Ember__Registered *reg = rc == EMBER_OK ? em_frame_unpack(&reply.frame, EM_MSG_REGISTERED) : NULL;
+        rc = em_rpc_call(&ex->rpc, &ch, EM_MSG_REGISTER, &r.base, NULL, 0, 10000, &reply, err,
+                         errlen);
+    Ember__Registered *reg =
+        rc == EMBER_OK ? em_frame_unpack(&reply.frame, EM_MSG_REGISTERED) : NULL;
     if (rc == EMBER_OK && !reg) {
         snprintf(err, errlen, "driver sent an unreadable Registered");
         rc = EMBER_ERR_PROTOCOL;
@@ -98,14 +100,18 @@ static void queue_tasks(em_executor *ex, Ember__Tasks *t, const em_frame *f)
             memcpy(task->data, f->data + tl->data_offset, tl->data_len);
             task->data_len = tl->data_len;
         }
-        if (last) last->next = task;
-        else head = task;
+        if (last)
+            last->next = task;
+        else
+            head = task;
         last = task;
     }
     if (!head) return;
     pthread_mutex_lock(&ex->lock);
-    if (ex->tasks_tail) ex->tasks_tail->next = head;
-    else ex->tasks_head = head;
+    if (ex->tasks_tail)
+        ex->tasks_tail->next = head;
+    else
+        ex->tasks_head = head;
     ex->tasks_tail = last;
     pthread_cond_broadcast(&ex->task_ready);
     pthread_mutex_unlock(&ex->lock);
@@ -137,8 +143,10 @@ void *em_comm_poller(void *arg)
             continue;
         }
         Ember__Tasks *t = em_frame_unpack(&reply.frame, EM_MSG_TASKS);
-        if (t) queue_tasks(ex, t, &reply.frame);
-        else em_warn("driver answered a poll with %s", em_msg_name(reply.frame.type));
+        if (t)
+            queue_tasks(ex, t, &reply.frame);
+        else
+            em_warn("driver answered a poll with %s", em_msg_name(reply.frame.type));
         em_pb_free(t);
         em_rpc_reply_free(&reply);
     }
@@ -154,7 +162,8 @@ void em_comm_goodbye(em_executor *ex)
     em_rpc_reply reply = {0};
     char err[256];
     if (em_rpc_chan_open(&ex->rpc, &ch) != EMBER_OK) return;
-    if (em_rpc_call(&ex->rpc, &ch, EM_MSG_GOODBYE, &g.base, NULL, 0, 1000, &reply, err, sizeof err) != EMBER_OK)
+    if (em_rpc_call(&ex->rpc, &ch, EM_MSG_GOODBYE, &g.base, NULL, 0, 1000, &reply, err,
+                    sizeof err) != EMBER_OK)
         em_warn("could not say goodbye to the driver: %s", err);
     em_rpc_reply_free(&reply);
     em_rpc_chan_close(&ch);
@@ -204,8 +213,10 @@ static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, siz
         char err[512];
         rc = em_rpc_call(&ex->rpc, ch, EM_MSG_REPORT, &rep.base, iov, n, 30000, &reply, err,
                          sizeof err);
-        if (rc == EMBER_ERR_STATE) reregister(ex, rep.executor_id);
-        else if (rc != EMBER_OK) em_warn("report of %zu results failed: %s", n, err);
+        if (rc == EMBER_ERR_STATE)
+            reregister(ex, rep.executor_id);
+        else if (rc != EMBER_OK)
+            em_warn("report of %zu results failed: %s", n, err);
         em_rpc_reply_free(&reply);
     }
     free(msgs);

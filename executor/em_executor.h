@@ -19,22 +19,22 @@
 #include "em_rpc.h"
 
 typedef struct em_executor_config {
-    char driver[256];         /* driver URL */
-    char listen[256];         /* block service address */
-    char work_dir[1024];      /* job library cache and scratch */
+    char driver[256];    /* driver URL */
+    char listen[256];    /* block service address */
+    char work_dir[1024]; /* job library cache and scratch */
     char ready_file[1024];
     uint32_t slots;
-    uint64_t memory_cap;      /* block store cap, bytes */
-    uint64_t max_message;     /* largest message the block service accepts */
+    uint64_t memory_cap;  /* block store cap, bytes */
+    uint64_t max_message; /* largest message the block service accepts */
     uint32_t connect_timeout_ms;
-    uint32_t kafka_stall_ms;  /* a Kafka read that makes no progress this long fails */
+    uint32_t kafka_stall_ms; /* a Kafka read that makes no progress this long fails */
 } em_executor_config;
 
 /* ex_task: one task to run (owned by the queue, then by its slot). */
 typedef struct ex_task {
     uint64_t task_id, stage_id;
     uint32_t partition, attempt;
-    uint8_t *data;            /* parallelize input (owned) */
+    uint8_t *data; /* parallelize input (owned) */
     size_t data_len;
     struct ex_task *next;
 } ex_task;
@@ -45,8 +45,8 @@ typedef struct ex_result {
     int code;
     char message[1024];
     int64_t records_in, records_out, duration_us;
-    em_buf data;              /* collect output */
-    uint64_t *bucket_bytes;   /* a map task: size of each shuffle bucket stored (owned) */
+    em_buf data;            /* collect output */
+    uint64_t *bucket_bytes; /* a map task: size of each shuffle bucket stored (owned) */
     size_t n_buckets;
     struct ex_result *next;
 } ex_result;
@@ -54,11 +54,11 @@ typedef struct ex_result {
 /* ex_stage: a stage definition received from the driver, and its pipeline once built. */
 typedef struct ex_stage {
     uint64_t stage_id;
-    Ember__StageDef *def;     /* owned */
-    pthread_mutex_t lock;     /* guards pipeline and lib construction */
+    Ember__StageDef *def; /* owned */
+    pthread_mutex_t lock; /* guards pipeline and lib construction */
     em_pipeline *pipeline;
-    void *lib;                /* dlopen handle (owned by the library cache) */
-    int refs;                 /* running tasks using it; guarded by the cache lock */
+    void *lib; /* dlopen handle (owned by the library cache) */
+    int refs;  /* running tasks using it; guarded by the cache lock */
     int64_t last_used;
 } ex_stage;
 
@@ -71,7 +71,7 @@ typedef struct em_executor {
     pthread_mutex_t reg_lock; /* guards executor_id and re-registration */
     uint32_t executor_id;
     uint32_t heartbeat_ms;
-    pthread_mutex_t lock;     /* guards the task queue, results, stage cache */
+    pthread_mutex_t lock; /* guards the task queue, results, stage cache */
     pthread_cond_t task_ready, result_ready;
     ex_task *tasks_head, *tasks_tail;
     ex_result *results;

@@ -68,7 +68,8 @@ static int file_matches(const char *path, const uint8_t sha256[32])
     fclose(f);
     uint8_t got[32];
     em_sha256(b.data, b.len, got);
-    int ok = memcmp(got, sha256, 32) == 0 && em_elf_check(b.data, b.len, why, sizeof why) == EMBER_OK;
+    int ok =
+        memcmp(got, sha256, 32) == 0 && em_elf_check(b.data, b.len, why, sizeof why) == EMBER_OK;
     em_buf_free(&b);
     return ok;
 }
@@ -108,7 +109,8 @@ static int fetch(em_libcache *lc, const uint8_t sha256[32], const char *name, co
     ok = (out && fclose(out) == 0) && ok;
     em_rpc_reply_free(&reply);
     if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot store job library %s in %s: %s", name, lc->dir, strerror(errno));
+        snprintf(err, errlen, "cannot store job library %s in %s: %s", name, lc->dir,
+                 strerror(errno));
         unlink(tmp);
         return EMBER_ERR_IO;
     }

@@ -16,16 +16,16 @@
 
 #include "em_batch.h"
 #include "em_executor.h"
+#include "em_graph.h"
 #include "em_kafka.h"
 #include "em_libcache.h"
-#include "em_graph.h"
 #include "em_log.h"
 #include "em_shuffle.h"
 
 /* slot: one slot thread's reusable clients */
 typedef struct slot {
     em_executor *ex;
-    em_peers peers;           /* connections to other executors, for shuffle reads */
+    em_peers peers; /* connections to other executors, for shuffle reads */
     rd_kafka_t *consumer, *producer;
     char consumer_bootstrap[1024], producer_bootstrap[1024];
 } slot;
@@ -59,7 +59,8 @@ void em_stage_cache_put(em_executor *ex, Ember__StageDef *def)
             victim = i;
             break;
         }
-        if (s->refs == 0 && (victim < 0 || s->last_used < ex->stages[victim]->last_used)) victim = i;
+        if (s->refs == 0 && (victim < 0 || s->last_used < ex->stages[victim]->last_used))
+            victim = i;
     }
     if (victim < 0) { /* every cached stage is running: keep the cache as it is */
         pthread_mutex_unlock(&ex->lock);
@@ -110,17 +111,20 @@ static int stage_pipeline(em_executor *ex, ex_stage *st, char *err, size_t errle
     const Ember__JobGraph *g = st->def->graph;
     if (!st->pipeline) {
         if (!g || g->library_sha256.len != 32) {
-            snprintf(err, errlen, "stage %llu arrived without a job graph", (unsigned long long)st->stage_id);
+            snprintf(err, errlen, "stage %llu arrived without a job graph",
+                     (unsigned long long)st->stage_id);
             rc = EMBER_ERR_PROTOCOL;
         }
         if (rc == EMBER_OK && !st->lib)
-            rc = em_libcache_get(ex->libs, g->library_sha256.data, g->library_name, &st->lib, err, errlen);
+            rc = em_libcache_get(ex->libs, g->library_sha256.data, g->library_name, &st->lib, err,
+                                 errlen);
         if (rc == EMBER_OK && st->def->final_node >= g->n_nodes) {
             snprintf(err, errlen, "stage %llu: final node %u outside its graph",
                      (unsigned long long)st->stage_id, st->def->final_node);
             rc = EMBER_ERR_PROTOCOL;
         }
-        if (rc == EMBER_OK) rc = em_pipeline_new(g, st->def->final_node, st->lib, &st->pipeline, err, errlen);
+        if (rc == EMBER_OK)
+            rc = em_pipeline_new(g, st->def->final_node, st->lib, &st->pipeline, err, errlen);
     }
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -156,8 +160,8 @@ static int kafka_read(void *src, em_record_fn emit, void *emit_arg, char *err, s
 #define SINK_SHUFFLE (-1) /* sink kind of a map stage: the shuffle writer */
 
 typedef struct sink {
-    int kind;                 /* an Ember__ActionKind, or SINK_SHUFFLE */
-    em_combiner *shuffle;     /* map-side combine of a shuffle */
+    int kind;             /* an Ember__ActionKind, or SINK_SHUFFLE */
+    em_combiner *shuffle; /* map-side combine of a shuffle */
     em_batch_writer collect;
     em_kafka_sink *kafka;
     FILE *file;
@@ -173,13 +177,15 @@ static int sink_record(void *arg, const ember_record *rec)
         if ((rc = em_combiner_add(s->shuffle, rec)) == EMBER_ERR_INVALID)
             snprintf(s->err, sizeof s->err,
                      "reduce_by_key: a record value of %zu bytes (8-byte int64 or double expected; "
-                     "see ember_emit_i64)", rec->value_len);
+                     "see ember_emit_i64)",
+                     rec->value_len);
         return rc;
     case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_add(&s->collect, rec);
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
         return em_kafka_sink_write(s->kafka, rec, s->err, sizeof s->err);
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
-        if (fwrite(rec->value, 1, rec->value_len, s->file) != rec->value_len || putc('\n', s->file) == EOF) {
+        if (fwrite(rec->value, 1, rec->value_len, s->file) != rec->value_len ||
+            putc('\n', s->file) == EOF) {
             snprintf(s->err, sizeof s->err, "write failed: %s", strerror(errno));
             return EMBER_ERR_IO;
         }
@@ -246,9 +252,11 @@ static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t pa
     case SINK_SHUFFLE:
         if (ok) {
             uint32_t reducers = def->graph->nodes[def->shuffle_node]->partitions;
-            if (!(res->bucket_bytes = calloc(reducers, sizeof *res->bucket_bytes))) rc = EMBER_ERR_NOMEM;
-            else rc = em_shuffle_store(sl->ex->blocks, s->shuffle, def->stage_id, part, reducers,
-                                       res->bucket_bytes, err, errlen);
+            if (!(res->bucket_bytes = calloc(reducers, sizeof *res->bucket_bytes)))
+                rc = EMBER_ERR_NOMEM;
+            else
+                rc = em_shuffle_store(sl->ex->blocks, s->shuffle, def->stage_id, part, reducers,
+                                      res->bucket_bytes, err, errlen);
             res->n_buckets = rc == EMBER_OK ? reducers : 0;
         }
         em_combiner_free(s->shuffle);
@@ -300,8 +308,11 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
     char err[1024] = "";
     ex_stage *st = stage_acquire(sl->ex, task->stage_id);
     int rc = EMBER_ERR_PROTOCOL;
-    if (!st) snprintf(err, sizeof err, "stage %llu is not known to this executor", (unsigned long long)task->stage_id);
-    else rc = stage_pipeline(sl->ex, st, err, sizeof err);
+    if (!st)
+        snprintf(err, sizeof err, "stage %llu is not known to this executor",
+                 (unsigned long long)task->stage_id);
+    else
+        rc = stage_pipeline(sl->ex, st, err, sizeof err);
     if (rc == EMBER_OK) {
         const Ember__Node *src = em_pipeline_source(st->pipeline);
         kafka_source ks = {sl, src, NULL};
@@ -317,8 +328,8 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
             source_fn = em_batches_source;
             source_arg = &bs;
         }
-        em_shuffle_read_arg sr = {sl->ex->blocks, &sl->peers, sl->ex->bound_url, st->def, src,
-                                  task->partition};
+        em_shuffle_read_arg sr = {sl->ex->blocks, &sl->peers, sl->ex->bound_url,
+                                  st->def,        src,        task->partition};
         if (em_node_is_wide(src->kind)) {
             source_fn = em_shuffle_read;
             source_arg = &sr;
@@ -326,11 +337,13 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
         sink out;
         char tmp_path[4200] = "";
         em_run_stats stats = {0};
-        rc = sink_open(sl, &out, st->def, task->partition, tmp_path, sizeof tmp_path, err, sizeof err);
+        rc = sink_open(sl, &out, st->def, task->partition, tmp_path, sizeof tmp_path, err,
+                       sizeof err);
         if (rc == EMBER_OK) {
             rc = em_pipeline_run(st->pipeline, task->partition, source_fn, source_arg, sink_record,
                                  &out, &stats, err, sizeof err);
-            if (rc != EMBER_OK && out.err[0]) snprintf(err, sizeof err, "%s", out.err); /* the cause */
+            if (rc != EMBER_OK && out.err[0])
+                snprintf(err, sizeof err, "%s", out.err); /* the cause */
             char close_err[512] = "";
             int crc = sink_close(sl, &out, st->def, task->partition, tmp_path, rc == EMBER_OK, res,
                                  close_err, sizeof close_err);

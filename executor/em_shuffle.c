@@ -9,7 +9,8 @@
 #include "em_batch.h"
 #include "ember.pb-c.h"
 
-static void block_id(char *out, size_t len, uint64_t map_stage, uint32_t map_part, uint32_t reduce_part)
+static void block_id(char *out, size_t len, uint64_t map_stage, uint32_t map_part,
+                     uint32_t reduce_part)
 {
     snprintf(out, len, "shuffle_%llu_%u_%u", (unsigned long long)map_stage, map_part, reduce_part);
 }
@@ -41,7 +42,8 @@ int em_shuffle_store(em_blockstore *blocks, const em_combiner *out, uint64_t map
         }
         bucket_bytes[r] = len;
     }
-    if (rc == EMBER_ERR_NOMEM && !err[0]) snprintf(err, errlen, "out of memory splitting shuffle output");
+    if (rc == EMBER_ERR_NOMEM && !err[0])
+        snprintf(err, errlen, "out of memory splitting shuffle output");
     for (uint32_t r = 0; w && r < reducers; r++) em_buf_free(&w[r].buf);
     free(w);
     return rc;
@@ -128,8 +130,8 @@ static int fetch_bucket(em_shuffle_read_arg *a, em_combiner *c, const char *addr
         Ember__FetchBlock fb = EMBER__FETCH_BLOCK__INIT;
         fb.block_id = (char *)id;
         em_rpc_reply reply = {0};
-        rc = em_rpc_call(&a->peers->peer[slot].rpc, &a->peers->peer[slot].ch, EM_MSG_FETCH_BLOCK, &fb.base,
-                         NULL, 0, 60000, &reply, why, sizeof why);
+        rc = em_rpc_call(&a->peers->peer[slot].rpc, &a->peers->peer[slot].ch, EM_MSG_FETCH_BLOCK,
+                         &fb.base, NULL, 0, 60000, &reply, why, sizeof why);
         if (rc == EMBER_OK && reply.frame.type != EM_MSG_BLOCK_DATA) {
             rc = EMBER_ERR_PROTOCOL;
             snprintf(why, sizeof why, "answered %s", em_msg_name(reply.frame.type));

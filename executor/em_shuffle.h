@@ -43,9 +43,9 @@ int em_shuffle_store(em_blockstore *blocks, const em_combiner *out, uint64_t map
 typedef struct em_shuffle_read_arg {
     em_blockstore *blocks;
     em_peers *peers;
-    const char *self;                 /* this executor's block address */
+    const char *self;                  /* this executor's block address */
     const struct Ember__StageDef *def; /* the reduce stage (its shuffle_inputs) */
-    const struct Ember__Node *node;   /* the wide node: partitions, reducer */
+    const struct Ember__Node *node;    /* the wide node: partitions, reducer */
     uint32_t partition;
 } em_shuffle_read_arg;
 

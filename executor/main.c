@@ -39,24 +39,53 @@ static void usage(FILE *out)
 
 static int parse_args(int argc, char **argv, em_executor_config *cfg)
 {
-    static const struct option opts[] = {
-        {"driver", 1, 0, 'd'},  {"listen", 1, 0, 'l'},  {"slots", 1, 0, 's'},
-        {"memory-mb", 1, 0, 'm'}, {"work-dir", 1, 0, 'w'}, {"connect-timeout-ms", 1, 0, 'c'},
-        {"kafka-stall-ms", 1, 0, 'k'}, {"ready-file", 1, 0, 'f'}, {"max-message-mb", 1, 0, 'x'}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"driver", 1, 0, 'd'},
+                                         {"listen", 1, 0, 'l'},
+                                         {"slots", 1, 0, 's'},
+                                         {"memory-mb", 1, 0, 'm'},
+                                         {"work-dir", 1, 0, 'w'},
+                                         {"connect-timeout-ms", 1, 0, 'c'},
+                                         {"kafka-stall-ms", 1, 0, 'k'},
+                                         {"ready-file", 1, 0, 'f'},
+                                         {"max-message-mb", 1, 0, 'x'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     char err[512] = "";
     int c, rc = EMBER_OK;
     while (rc == EMBER_OK && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': rc = em_arg_string("--driver", optarg, cfg->driver, sizeof cfg->driver, err, sizeof err); break;
-        case 'l': rc = em_arg_string("--listen", optarg, cfg->listen, sizeof cfg->listen, err, sizeof err); break;
+        case 'd':
+            rc =
+                em_arg_string("--driver", optarg, cfg->driver, sizeof cfg->driver, err, sizeof err);
+            break;
+        case 'l':
+            rc =
+                em_arg_string("--listen", optarg, cfg->listen, sizeof cfg->listen, err, sizeof err);
+            break;
         case 's': rc = em_arg_u32("--slots", optarg, 1, 4096, &cfg->slots, err, sizeof err); break;
-        case 'm': rc = em_arg_mib("--memory-mb", optarg, 1, 1u << 24, &cfg->memory_cap, err, sizeof err); break;
-        case 'w': rc = em_arg_string("--work-dir", optarg, cfg->work_dir, sizeof cfg->work_dir, err, sizeof err); break;
-        case 'c': rc = em_arg_u32("--connect-timeout-ms", optarg, 0, 3600000, &cfg->connect_timeout_ms, err, sizeof err); break;
-        case 'k': rc = em_arg_u32("--kafka-stall-ms", optarg, 100, 3600000, &cfg->kafka_stall_ms, err, sizeof err); break;
-        case 'x': rc = em_arg_mib("--max-message-mb", optarg, 1, 2047, &cfg->max_message, err, sizeof err); break;
-        case 'f': rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err, sizeof err); break;
+        case 'm':
+            rc = em_arg_mib("--memory-mb", optarg, 1, 1u << 24, &cfg->memory_cap, err, sizeof err);
+            break;
+        case 'w':
+            rc = em_arg_string("--work-dir", optarg, cfg->work_dir, sizeof cfg->work_dir, err,
+                               sizeof err);
+            break;
+        case 'c':
+            rc = em_arg_u32("--connect-timeout-ms", optarg, 0, 3600000, &cfg->connect_timeout_ms,
+                            err, sizeof err);
+            break;
+        case 'k':
+            rc = em_arg_u32("--kafka-stall-ms", optarg, 100, 3600000, &cfg->kafka_stall_ms, err,
+                            sizeof err);
+            break;
+        case 'x':
+            rc =
+                em_arg_mib("--max-message-mb", optarg, 1, 2047, &cfg->max_message, err, sizeof err);
+            break;
+        case 'f':
+            rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err,
+                               sizeof err);
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return EMBER_ERR_INVALID;
         }
@@ -99,8 +128,8 @@ int main(int argc, char **argv)
     pthread_cond_init(&ex->task_ready, NULL);
     pthread_cond_init(&ex->result_ready, NULL);
     ex->blocks = em_blockstore_new(cfg->memory_cap);
-    if (em_server_open(&srv, cfg->listen, cfg->max_message, "", ex->bound_url, sizeof ex->bound_url, err,
-                       sizeof err) != EMBER_OK ||
+    if (em_server_open(&srv, cfg->listen, cfg->max_message, "", ex->bound_url, sizeof ex->bound_url,
+                       err, sizeof err) != EMBER_OK ||
         em_rpc_open(&ex->rpc, cfg->driver, "executor", 1u << 30, (int)cfg->connect_timeout_ms, err,
                     sizeof err) != EMBER_OK ||
         em_comm_register(ex, err, sizeof err) != EMBER_OK) {

@@ -15,11 +15,11 @@ struct em_progress {
     em_rpc_chan ch;
     int tty;
     pthread_t thread;
-    pthread_mutex_t lock;  /* guards everything below */
+    pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t wake;
-    uint64_t token;        /* job being followed, 0 when none */
+    uint64_t token; /* job being followed, 0 when none */
     int stop;
-    int line_shown;        /* a live line is on the terminal */
+    int line_shown; /* a live line is on the terminal */
     uint32_t stages_reported;
     int64_t last_records, last_us;
 };
@@ -36,15 +36,19 @@ static void show(em_progress *p, const Ember__JobProgressReply *r)
     if (p->tty) {
         double dt = (r->elapsed_us - p->last_us) / 1e6;
         double rate = dt > 0 ? (r->records_in - p->last_records) / dt : 0;
-        fprintf(stderr, "\r\033[Kjob %llu: stage %u/%u, tasks %u/%u, %lld records in, %.0f records/s, %.1f s",
-                (unsigned long long)r->job_id, r->stages_done + (r->stages_done < r->stages),
-                r->stages, r->tasks_done, r->tasks, (long long)r->records_in, rate, r->elapsed_us / 1e6);
+        fprintf(
+            stderr,
+            "\r\033[Kjob %llu: stage %u/%u, tasks %u/%u, %lld records in, %.0f records/s, %.1f s",
+            (unsigned long long)r->job_id, r->stages_done + (r->stages_done < r->stages), r->stages,
+            r->tasks_done, r->tasks, (long long)r->records_in, rate, r->elapsed_us / 1e6);
         p->line_shown = 1;
     } else {
         for (; p->stages_reported < r->stages_done; p->stages_reported++)
-            fprintf(stderr, "ember-submit: job %llu stage %u/%u done, %u/%u tasks, %lld records in, %.1f s\n",
-                    (unsigned long long)r->job_id, p->stages_reported + 1, r->stages, r->tasks_done,
-                    r->tasks, (long long)r->records_in, r->elapsed_us / 1e6);
+            fprintf(
+                stderr,
+                "ember-submit: job %llu stage %u/%u done, %u/%u tasks, %lld records in, %.1f s\n",
+                (unsigned long long)r->job_id, p->stages_reported + 1, r->stages, r->tasks_done,
+                r->tasks, (long long)r->records_in, r->elapsed_us / 1e6);
     }
     fflush(stderr);
     p->last_records = r->records_in;
@@ -72,7 +76,8 @@ static void *run(void *arg)
         char err[256];
         int rc = em_rpc_call(p->rpc, &p->ch, EM_MSG_JOB_PROGRESS, &q.base, NULL, 0, 2000, &reply,
                              err, sizeof err);
-        Ember__JobProgressReply *r = rc == EMBER_OK ? em_frame_unpack(&reply.frame, EM_MSG_JOB_PROGRESS_REPLY) : NULL;
+        Ember__JobProgressReply *r =
+            rc == EMBER_OK ? em_frame_unpack(&reply.frame, EM_MSG_JOB_PROGRESS_REPLY) : NULL;
         pthread_mutex_lock(&p->lock);
         if (r && r->found && p->token == token) show(p, r);
         em_pb_free(r);
@@ -90,7 +95,8 @@ em_progress *em_progress_start(em_rpc *rpc, int tty)
     p->tty = tty;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
-    if (em_rpc_chan_open(rpc, &p->ch) != EMBER_OK || pthread_create(&p->thread, NULL, run, p) != 0) {
+    if (em_rpc_chan_open(rpc, &p->ch) != EMBER_OK ||
+        pthread_create(&p->thread, NULL, run, p) != 0) {
         em_rpc_chan_close(&p->ch);
         pthread_cond_destroy(&p->wake);
         pthread_mutex_destroy(&p->lock);

@@ -27,13 +27,13 @@
 #include "em_args.h"
 #include "em_log.h"
 
-#define MAX_BROKERS 64
+#define MAX_BROKERS    64
 #define MAX_PARTITIONS 100000
 
 /* topic_spec: one --topic name:partitions option. */
 typedef struct topic_spec {
-    char *name;       /* topic name; owned */
-    int partitions;   /* partition count, 1..MAX_PARTITIONS */
+    char *name;     /* topic name; owned */
+    int partitions; /* partition count, 1..MAX_PARTITIONS */
 } topic_spec;
 
 /* options: the parsed command line. */
@@ -46,15 +46,14 @@ typedef struct options {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ember-kafka [--brokers N] [--topic NAME:PARTITIONS]... "
-            "[--bootstrap-file PATH]\n"
-            "Runs a local in-memory Kafka cluster (librdkafka's mock cluster) until SIGTERM or\n"
-            "SIGINT. Prints 'ember-kafka: bootstrap HOST:PORT[,...]' once it is ready.\n"
-            "  --brokers N              number of brokers (default 1)\n"
-            "  --topic NAME:PARTITIONS  create a topic (replication 1); repeatable\n"
-            "  --bootstrap-file PATH    also write the bootstrap string to PATH (atomically)\n"
-            "  --help                   show this help\n");
+    fprintf(f, "usage: ember-kafka [--brokers N] [--topic NAME:PARTITIONS]... "
+               "[--bootstrap-file PATH]\n"
+               "Runs a local in-memory Kafka cluster (librdkafka's mock cluster) until SIGTERM or\n"
+               "SIGINT. Prints 'ember-kafka: bootstrap HOST:PORT[,...]' once it is ready.\n"
+               "  --brokers N              number of brokers (default 1)\n"
+               "  --topic NAME:PARTITIONS  create a topic (replication 1); repeatable\n"
+               "  --bootstrap-file PATH    also write the bootstrap string to PATH (atomically)\n"
+               "  --help                   show this help\n");
 }
 
 /* add_topic appends the topic of one --topic NAME:PARTITIONS value. Returns EMBER_OK, or
@@ -162,7 +161,9 @@ static int write_bootstrap_file(const char *path, const char *bootstrap)
 /* log_cb routes librdkafka's log lines (from its threads) to em_log. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    em_log(level <= 3 ? EM_LOG_ERROR : level == 4 ? EM_LOG_WARN : EM_LOG_INFO,
+    em_log(level <= 3   ? EM_LOG_ERROR
+           : level == 4 ? EM_LOG_WARN
+                        : EM_LOG_INFO,
            "librdkafka: %s fac=%s", buf, fac);
 }
 
@@ -173,8 +174,8 @@ static rd_kafka_t *host_handle(void)
 {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    static const char *const kv[] = {"socket.nagle.disable", "true", "client.id", "ember-kafka",
-                                     "log_level", "4", NULL};
+    static const char *const kv[] = {
+        "socket.nagle.disable", "true", "client.id", "ember-kafka", "log_level", "4", NULL};
     for (int i = 0; kv[i]; i += 2) {
         if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
             em_error("cannot configure the broker host: %s", errstr);

@@ -57,7 +57,10 @@ static json_t *fetch(const char *base, const char *path, char *err, size_t errle
     return doc;
 }
 
-static long long num(const json_t *o, const char *key) { return json_integer_value(json_object_get(o, key)); }
+static long long num(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
 static const char *str(const json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -68,8 +71,9 @@ static void print_driver(const json_t *d)
 {
     printf("driver %s: %lld executors alive, jobs %lld running / %lld succeeded / %lld failed, "
            "%lld tasks launched, %lld rejected messages\n",
-           str(d, "url"), num(d, "executors_alive"), num(d, "jobs_running"), num(d, "jobs_succeeded"),
-           num(d, "jobs_failed"), num(d, "tasks_launched"), num(d, "rejected_messages"));
+           str(d, "url"), num(d, "executors_alive"), num(d, "jobs_running"),
+           num(d, "jobs_succeeded"), num(d, "jobs_failed"), num(d, "tasks_launched"),
+           num(d, "rejected_messages"));
 }
 
 static void print_executors(const json_t *execs)
@@ -78,10 +82,12 @@ static void print_executors(const json_t *execs)
            "COMPLETED", "FAILED", "HEARTBEAT");
     size_t i;
     const json_t *ex;
-    json_array_foreach(execs, i, ex) {
-        printf("%-4lld %-28s %-6s %5lld %7lld %9lld %6lld %8.1fs", num(ex, "id"), str(ex, "address"),
-               str(ex, "state"), num(ex, "slots"), num(ex, "running_tasks"), num(ex, "tasks_completed"),
-               num(ex, "tasks_failed"), num(ex, "last_heartbeat_age_ms") / 1000.0);
+    json_array_foreach(execs, i, ex)
+    {
+        printf("%-4lld %-28s %-6s %5lld %7lld %9lld %6lld %8.1fs", num(ex, "id"),
+               str(ex, "address"), str(ex, "state"), num(ex, "slots"), num(ex, "running_tasks"),
+               num(ex, "tasks_completed"), num(ex, "tasks_failed"),
+               num(ex, "last_heartbeat_age_ms") / 1000.0);
         if (json_object_get(ex, "lost_reason")) printf("  (%s)", str(ex, "lost_reason"));
         printf("\n");
     }
@@ -89,16 +95,18 @@ static void print_executors(const json_t *execs)
 
 static void print_jobs(const json_t *jobs, size_t max)
 {
-    printf("\n%-5s %-32s %-10s %13s %12s %12s %10s\n", "JOB", "NAME", "STATE", "TASKS", "RECORDS IN",
-           "RECORDS OUT", "DURATION");
+    printf("\n%-5s %-32s %-10s %13s %12s %12s %10s\n", "JOB", "NAME", "STATE", "TASKS",
+           "RECORDS IN", "RECORDS OUT", "DURATION");
     size_t i;
     const json_t *job;
-    json_array_foreach(jobs, i, job) {
+    json_array_foreach(jobs, i, job)
+    {
         if (i >= max) break;
         char tasks[32];
         snprintf(tasks, sizeof tasks, "%lld/%lld", num(job, "tasks_done"), num(job, "tasks"));
-        printf("%-5lld %-32.32s %-10s %13s %12lld %12lld %9.2fs\n", num(job, "id"), str(job, "name"),
-               str(job, "state"), tasks, num(job, "records_in"), num(job, "records_out"),
+        printf("%-5lld %-32.32s %-10s %13s %12lld %12lld %9.2fs\n", num(job, "id"),
+               str(job, "name"), str(job, "state"), tasks, num(job, "records_in"),
+               num(job, "records_out"),
                json_real_value(json_object_get(job, "duration_ms")) / 1000.0);
         if (json_object_get(job, "error")) printf("      error: %s\n", str(job, "error"));
     }
@@ -124,7 +132,8 @@ int main(int argc, char **argv)
         }
     }
     if (rc != EMBER_OK || optind < argc) {
-        fprintf(stderr, "ember-status: %s\n", err[0] ? err : "usage: ember-status [--url URL] [--jobs N]");
+        fprintf(stderr, "ember-status: %s\n",
+                err[0] ? err : "usage: ember-status [--url URL] [--jobs N]");
         return 2;
     }
     size_t n = strlen(base);

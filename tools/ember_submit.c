@@ -32,11 +32,11 @@ typedef struct submitter {
     em_rpc rpc;
     em_rpc_chan ch;
     char identity[128];
-    rd_kafka_t *kafka;        /* metadata client, created on first Kafka source */
+    rd_kafka_t *kafka; /* metadata client, created on first Kafka source */
     char kafka_bootstrap[1024];
     int timeout_ms;
-    em_progress *progress;    /* NULL with --quiet */
-    uint64_t next_token;      /* client tokens of this run's jobs */
+    em_progress *progress; /* NULL with --quiet */
+    uint64_t next_token;   /* client tokens of this run's jobs */
 } submitter;
 
 static int run_job(void *arg, const Ember__JobGraph *graph, const char *job_name,
@@ -125,7 +125,8 @@ static int read_file(const char *path, em_buf *out, char *err, size_t errlen)
     char chunk[65536];
     size_t n;
     int rc = EMBER_OK;
-    while (rc == EMBER_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0) rc = em_buf_append(out, chunk, n);
+    while (rc == EMBER_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = em_buf_append(out, chunk, n);
     if (ferror(f)) rc = EMBER_ERR_IO;
     fclose(f);
     if (rc != EMBER_OK) snprintf(err, errlen, "cannot read %s", path);
@@ -133,14 +134,15 @@ static int read_file(const char *path, em_buf *out, char *err, size_t errlen)
 }
 
 /* upload_library sends the job library unless the driver already has it. */
-static int upload_library(submitter *s, const em_buf *bytes, const uint8_t sha[32], const char *name,
-                          char *err, size_t errlen)
+static int upload_library(submitter *s, const em_buf *bytes, const uint8_t sha[32],
+                          const char *name, char *err, size_t errlen)
 {
     Ember__HasLibrary h = EMBER__HAS_LIBRARY__INIT;
     h.sha256.data = (uint8_t *)sha;
     h.sha256.len = 32;
     em_rpc_reply reply = {0};
-    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_HAS_LIBRARY, &h.base, NULL, 0, 10000, &reply, err, errlen);
+    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_HAS_LIBRARY, &h.base, NULL, 0, 10000, &reply, err,
+                         errlen);
     if (rc != EMBER_OK) return rc;
     Ember__HasLibraryReply *hr = em_frame_unpack(&reply.frame, EM_MSG_HAS_LIBRARY_REPLY);
     int present = hr && hr->present;
@@ -151,40 +153,46 @@ static int upload_library(submitter *s, const em_buf *bytes, const uint8_t sha[3
     p.sha256 = h.sha256;
     p.name = (char *)name;
     em_iov iov = {bytes->data, bytes->len};
-    rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_PUT_LIBRARY, &p.base, &iov, 1, 60000, &reply, err, errlen);
+    rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_PUT_LIBRARY, &p.base, &iov, 1, 60000, &reply, err,
+                     errlen);
     em_rpc_reply_free(&reply);
     return rc;
 }
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: ember-submit [options] job.so [-- job arguments]\n"
-            "  --driver URL      the driver (EMBER_DRIVER, else tcp://127.0.0.1:7077)\n"
-            "  --kafka BOOTSTRAP Kafka brokers for the job (default: the driver's)\n"
-            "  --name NAME       job name on the status endpoint (default: the file name)\n"
-            "  --timeout-s N     give up on an action after N seconds (default: wait)\n"
-            "  --quiet           no summary line on stderr\n");
+    fprintf(out, "usage: ember-submit [options] job.so [-- job arguments]\n"
+                 "  --driver URL      the driver (EMBER_DRIVER, else tcp://127.0.0.1:7077)\n"
+                 "  --kafka BOOTSTRAP Kafka brokers for the job (default: the driver's)\n"
+                 "  --name NAME       job name on the status endpoint (default: the file name)\n"
+                 "  --timeout-s N     give up on an action after N seconds (default: wait)\n"
+                 "  --quiet           no summary line on stderr\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"driver", 1, 0, 'd'}, {"kafka", 1, 0, 'k'},
-                                         {"name", 1, 0, 'n'},   {"timeout-s", 1, 0, 't'},
-                                         {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"driver", 1, 0, 'd'}, {"kafka", 1, 0, 'k'}, {"name", 1, 0, 'n'}, {"timeout-s", 1, 0, 't'},
+        {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "";
     const char *env_driver = getenv("EMBER_DRIVER");
-    snprintf(driver, sizeof driver, "%s", env_driver && *env_driver ? env_driver : "tcp://127.0.0.1:7077");
+    snprintf(driver, sizeof driver, "%s",
+             env_driver && *env_driver ? env_driver : "tcp://127.0.0.1:7077");
     uint32_t timeout_s = 0;
     int quiet = 0, c, rc = EMBER_OK;
     em_log_init("submit", EM_LOG_WARN);
     while (rc == EMBER_OK && (c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': rc = em_arg_string("--driver", optarg, driver, sizeof driver, err, sizeof err); break;
-        case 'k': rc = em_arg_string("--kafka", optarg, kafka, sizeof kafka, err, sizeof err); break;
+        case 'd':
+            rc = em_arg_string("--driver", optarg, driver, sizeof driver, err, sizeof err);
+            break;
+        case 'k':
+            rc = em_arg_string("--kafka", optarg, kafka, sizeof kafka, err, sizeof err);
+            break;
         case 'n': rc = em_arg_string("--name", optarg, name, sizeof name, err, sizeof err); break;
-        case 't': rc = em_arg_u32("--timeout-s", optarg, 1, 86400 * 365, &timeout_s, err, sizeof err); break;
+        case 't':
+            rc = em_arg_u32("--timeout-s", optarg, 1, 86400 * 365, &timeout_s, err, sizeof err);
+            break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -236,7 +244,8 @@ int main(int argc, char **argv)
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
     struct passwd *pw = getpwuid(getuid());
-    snprintf(s.identity, sizeof s.identity, "%s@%s:%d", pw ? pw->pw_name : "?", host, (int)getpid());
+    snprintf(s.identity, sizeof s.identity, "%s@%s:%d", pw ? pw->pw_name : "?", host,
+             (int)getpid());
     const char *slash = strrchr(lib_path, '/');
     const char *lib_name = slash ? slash + 1 : lib_path;
     if (em_rpc_open(&s.rpc, driver, "submitter", 1u << 30, 5000, err, sizeof err) != EMBER_OK ||
@@ -255,7 +264,8 @@ int main(int argc, char **argv)
     /* the job sees argv[0] = its library, then the arguments after `--` */
     int job_argc = argc - optind + 1;
     char **job_argv = calloc((size_t)job_argc + 1, sizeof *job_argv);
-    for (int i = 0; job_argv && i < job_argc; i++) job_argv[i] = i ? argv[optind + i - 1] : (char *)lib_path;
+    for (int i = 0; job_argv && i < job_argc; i++)
+        job_argv[i] = i ? argv[optind + i - 1] : (char *)lib_path;
     em_job_runner runner = {run_job, resolve_kafka, &s};
     ember_ctx *ctx = em_ctx_new(lib, lib_arg, sha, kafka[0] ? kafka : s.rpc.kafka, &runner);
     if (name[0]) ember_set_job_name(ctx, name);

@@ -179,8 +179,8 @@ static int parse_args(int argc, char **argv, options *o, char *err, size_t errle
         return -1;
     }
     o->command = argv[1];
-    if (strcmp(o->command, "produce") && strcmp(o->command, "dump")
-        && strcmp(o->command, "offsets") && strcmp(o->command, "create")) {
+    if (strcmp(o->command, "produce") && strcmp(o->command, "dump") &&
+        strcmp(o->command, "offsets") && strcmp(o->command, "create")) {
         snprintf(err, errlen, "unknown command '%s'", o->command);
         return 2;
     }
@@ -252,8 +252,8 @@ static int marks_take(rd_kafka_t *rk, const options *o, const int32_t *parts, in
                       char *err, size_t errlen)
 {
     for (int i = 0; i < n; i++) {
-        int rc = em_kafka_watermarks(rk, o->topic, parts[i], o->timeout_ms, &m->low[i],
-                                     &m->high[i], err, errlen);
+        int rc = em_kafka_watermarks(rk, o->topic, parts[i], o->timeout_ms, &m->low[i], &m->high[i],
+                                     err, errlen);
         if (rc != EMBER_OK) return rc;
     }
     return EMBER_OK;
@@ -401,8 +401,8 @@ static int cmd_read(const options *o, int dump)
         rc = EMBER_ERR_IO;
     }
     if (rc != EMBER_OK) return fail(err);
-    if (dump) em_info("dumped records=%lld topic=%s partitions=%d", (long long)total, o->topic,
-                      n_parts);
+    if (dump)
+        em_info("dumped records=%lld topic=%s partitions=%d", (long long)total, o->topic, n_parts);
     return 0;
 }
 
@@ -413,8 +413,8 @@ static int create_result(const options *o, rd_kafka_event_t *ev)
 {
     char msg[768];
     if (!ev) {
-        snprintf(msg, sizeof msg, "creating topic '%s': no answer from %s within %d ms",
-                 o->topic, o->bootstrap, o->timeout_ms);
+        snprintf(msg, sizeof msg, "creating topic '%s': no answer from %s within %d ms", o->topic,
+                 o->bootstrap, o->timeout_ms);
         return fail(msg);
     }
     if (rd_kafka_event_error(ev)) {
@@ -506,8 +506,7 @@ static int cmd_create(const options *o)
     rd_kafka_AdminOptions_destroy(opts);
     rd_kafka_NewTopic_destroy(nt);
     rd_kafka_destroy(rk);
-    if (rc == 0)
-        printf("created topic %s with %d partitions\n", o->topic, o->partitions);
+    if (rc == 0) printf("created topic %s with %d partitions\n", o->topic, o->partitions);
     return rc;
 }
 

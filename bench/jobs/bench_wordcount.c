@@ -140,8 +140,8 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
         printf("bench_wordcount run=%d seconds=%.6f distinct=%lld words=%lld\n", r + 1, secs[r],
                (long long)distinct, (long long)words);
         fflush(stdout);
-        if ((expect_distinct && distinct != expect_distinct)
-            || (expect_words && words != expect_words)) {
+        if ((expect_distinct && distinct != expect_distinct) ||
+            (expect_words && words != expect_words)) {
             fprintf(stderr,
                     "bench_wordcount: run %d found %lld distinct words summing to %lld; expected "
                     "%lld and %lld\n",
@@ -153,8 +153,8 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     if (rc == 0) {
         qsort(secs, (size_t)reps, sizeof *secs, cmp_double);
         double median = reps % 2 ? secs[reps / 2] : (secs[reps / 2 - 1] + secs[reps / 2]) / 2;
-        printf("bench_wordcount reps=%d median_s=%.6f best_s=%.6f distinct=%lld words=%lld\n",
-               reps, median, secs[0], (long long)distinct, (long long)words);
+        printf("bench_wordcount reps=%d median_s=%.6f best_s=%.6f distinct=%lld words=%lld\n", reps,
+               median, secs[0], (long long)distinct, (long long)words);
     }
     free(secs);
     return rc == 0 ? 0 : 1;

@@ -36,26 +36,26 @@ extern "C" {
 #define EMBER_API_VERSION 1
 
 /* EMBER_ERRORS lists every error code once: name, value, message. */
-#define EMBER_ERRORS(X)                                                                    \
-    X(EMBER_OK, 0, "success")                                                              \
-    X(EMBER_ERR_NOMEM, -1, "out of memory")                                                \
-    X(EMBER_ERR_INVALID, -2, "invalid argument")                                           \
-    X(EMBER_ERR_MALFORMED, -3, "malformed or corrupt data")                                \
-    X(EMBER_ERR_TOO_LARGE, -4, "size limit exceeded")                                      \
-    X(EMBER_ERR_IO, -5, "input/output error")                                              \
-    X(EMBER_ERR_NOT_FOUND, -6, "not found")                                                \
-    X(EMBER_ERR_TIMEOUT, -7, "timed out")                                                  \
-    X(EMBER_ERR_CONNECT, -8, "cannot reach peer")                                          \
-    X(EMBER_ERR_PROTOCOL, -9, "protocol violation")                                        \
-    X(EMBER_ERR_UNAUTHENTICATED, -10, "connection not authenticated")                      \
-    X(EMBER_ERR_SYMBOL, -11, "user function is not an exported symbol of the job")         \
-    X(EMBER_ERR_LIBRARY, -12, "job library cannot be loaded")                              \
-    X(EMBER_ERR_KAFKA, -13, "kafka error")                                                 \
-    X(EMBER_ERR_USER, -14, "user function failed")                                         \
-    X(EMBER_ERR_JOB_FAILED, -15, "job failed")                                             \
-    X(EMBER_ERR_EXECUTOR_LOST, -16, "executor lost")                                       \
-    X(EMBER_ERR_CANCELLED, -17, "cancelled")                                               \
-    X(EMBER_ERR_STATE, -18, "operation not valid in this state")                           \
+#define EMBER_ERRORS(X)                                                                            \
+    X(EMBER_OK, 0, "success")                                                                      \
+    X(EMBER_ERR_NOMEM, -1, "out of memory")                                                        \
+    X(EMBER_ERR_INVALID, -2, "invalid argument")                                                   \
+    X(EMBER_ERR_MALFORMED, -3, "malformed or corrupt data")                                        \
+    X(EMBER_ERR_TOO_LARGE, -4, "size limit exceeded")                                              \
+    X(EMBER_ERR_IO, -5, "input/output error")                                                      \
+    X(EMBER_ERR_NOT_FOUND, -6, "not found")                                                        \
+    X(EMBER_ERR_TIMEOUT, -7, "timed out")                                                          \
+    X(EMBER_ERR_CONNECT, -8, "cannot reach peer")                                                  \
+    X(EMBER_ERR_PROTOCOL, -9, "protocol violation")                                                \
+    X(EMBER_ERR_UNAUTHENTICATED, -10, "connection not authenticated")                              \
+    X(EMBER_ERR_SYMBOL, -11, "user function is not an exported symbol of the job")                 \
+    X(EMBER_ERR_LIBRARY, -12, "job library cannot be loaded")                                      \
+    X(EMBER_ERR_KAFKA, -13, "kafka error")                                                         \
+    X(EMBER_ERR_USER, -14, "user function failed")                                                 \
+    X(EMBER_ERR_JOB_FAILED, -15, "job failed")                                                     \
+    X(EMBER_ERR_EXECUTOR_LOST, -16, "executor lost")                                               \
+    X(EMBER_ERR_CANCELLED, -17, "cancelled")                                                       \
+    X(EMBER_ERR_STATE, -18, "operation not valid in this state")                                   \
     X(EMBER_ERR_DATA_LOST, -19, "input data no longer available")
 
 /* ember_err: EMBER_OK or a negative error code. */
@@ -111,8 +111,7 @@ const void *ember_task_arg(ember_task *task, size_t *len);
 int ember_task_partition(ember_task *task);
 /* ember_task_fail records why the task fails (printf format) and returns EMBER_ERR_USER,
  * so a function can `return ember_task_fail(task, "bad input at %d", i);`. */
-int ember_task_fail(ember_task *task, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int ember_task_fail(ember_task *task, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- Sources (run in ember-submit) ------------------------------------------------------ */
 
@@ -147,14 +146,13 @@ int64_t ember_value_i64(const ember_record *rec);
 /* ---- Narrow operations: pipelined in one task, partition by partition -------------------
  * `arg` (arg_len bytes, may be NULL) is copied and given to every call via ember_task_arg. */
 
-ember_dataset *ember_map(ember_dataset *parent, ember_map_fn fn, const void *arg,
-                         size_t arg_len);
+ember_dataset *ember_map(ember_dataset *parent, ember_map_fn fn, const void *arg, size_t arg_len);
 ember_dataset *ember_flat_map(ember_dataset *parent, ember_map_fn fn, const void *arg,
                               size_t arg_len);
 ember_dataset *ember_filter(ember_dataset *parent, ember_filter_fn fn, const void *arg,
                             size_t arg_len);
-ember_dataset *ember_map_partitions(ember_dataset *parent, ember_partition_fn fn,
-                                    const void *arg, size_t arg_len);
+ember_dataset *ember_map_partitions(ember_dataset *parent, ember_partition_fn fn, const void *arg,
+                                    size_t arg_len);
 
 /* ---- Wide operations: a shuffle regroups records by key across the cluster -------------
  * Each key goes to reducer XXH3_64bits_withSeed(key, key_len, 0x656d626572) % partitions: the

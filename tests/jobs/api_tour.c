@@ -74,19 +74,21 @@ static const char *option(int argc, char **argv, const char *name, const char *d
     return def;
 }
 
-#define CHECK(call)                                                                        \
-    do {                                                                                   \
-        if ((call) != EMBER_OK) {                                                          \
-            fprintf(stderr, "api_tour: %s\n", ember_last_error(ctx));                      \
-            return 1;                                                                      \
-        }                                                                                  \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        if ((call) != EMBER_OK) {                                                                  \
+            fprintf(stderr, "api_tour: %s\n", ember_last_error(ctx));                              \
+            return 1;                                                                              \
+        }                                                                                          \
     } while (0)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
     ember_record lines[] = {
-        {"l1", 2, "the quick brown fox", 19, 1}, {"l2", 2, "jumps over", 10, 2},
-        {"l3", 2, "", 0, 3},                     {"l4", 2, "the lazy dog", 12, 4},
+        {"l1", 2, "the quick brown fox", 19, 1},
+        {"l2", 2, "jumps over", 10, 2},
+        {"l3", 2, "", 0, 3},
+        {"l4", 2, "the lazy dog", 12, 4},
         {"l5", 2, "a b c", 5, 5},
     };
     ember_dataset *text = ember_parallelize(ctx, lines, 5, 3);
@@ -107,14 +109,16 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     printf("even numbers below 1000: %lld\n", (long long)n);
     CHECK(ember_count(ember_range(ctx, 5, 5, 2), &n));
     printf("empty range: %lld\n", (long long)n);
-    CHECK(ember_save_text(ember_map(words, upper, NULL, 0), option(argc, argv, "--out", "tour-out"), &n));
+    CHECK(ember_save_text(ember_map(words, upper, NULL, 0), option(argc, argv, "--out", "tour-out"),
+                          &n));
     printf("saved words: %lld\n", (long long)n);
     const char *topic = option(argc, argv, "--topic", NULL);
     if (topic) {
         CHECK(ember_count(ember_kafka_topic(ctx, topic), &n));
         printf("kafka records: %lld\n", (long long)n);
         ember_kafka_range first_two = {0, 0, 2};
-        CHECK(ember_collect(ember_map(ember_kafka_ranges(ctx, topic, &first_two, 1), upper, NULL, 0), &c));
+        CHECK(ember_collect(
+            ember_map(ember_kafka_ranges(ctx, topic, &first_two, 1), upper, NULL, 0), &c));
         print_collected("kafka partition 0 [0,2)", &c);
     }
     return 0;

@@ -12,5 +12,7 @@ int fail_on_partition_3(ember_task *task, const ember_record *in)
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
     int64_t n;
-    return ember_count(ember_filter(ember_range(ctx, 0, 40, 4), fail_on_partition_3, NULL, 0), &n) ? 1 : 0;
+    return ember_count(ember_filter(ember_range(ctx, 0, 40, 4), fail_on_partition_3, NULL, 0), &n)
+               ? 1
+               : 0;
 }

@@ -21,8 +21,9 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     int partitions = argc > 2 ? atoi(argv[2]) : 8;
     int pause_ms = argc > 3 ? atoi(argv[3]) : 10;
     int64_t n;
-    if (ember_count(ember_filter(ember_range(ctx, 0, records, partitions), pause_then_keep, &pause_ms,
-                                 sizeof pause_ms), &n) != EMBER_OK)
+    if (ember_count(ember_filter(ember_range(ctx, 0, records, partitions), pause_then_keep,
+                                 &pause_ms, sizeof pause_ms),
+                    &n) != EMBER_OK)
         return 1;
     printf("counted %lld\n", (long long)n);
     return 0;

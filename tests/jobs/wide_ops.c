@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define N_RECORDS 20000
-#define N_KEYS 40
+#define N_KEYS    40
 
 static char keys[N_KEYS][8];
 static ember_record records[N_RECORDS];
@@ -41,7 +41,8 @@ static void make_records(void)
 /* to_f64 (map): the int64 value as a double, for the _F64 reducers */
 int to_f64(ember_task *task, const ember_record *in)
 {
-    return ember_emit_f64(task, in->key, in->key_len, (double)ember_value_i64(in) / 4.0, in->timestamp);
+    return ember_emit_f64(task, in->key, in->key_len, (double)ember_value_i64(in) / 4.0,
+                          in->timestamp);
 }
 
 /* count_as_key (map): (word, n) -> ("n", 1): how many keys share each count */
@@ -56,20 +57,23 @@ int count_as_key(ember_task *task, const ember_record *in)
 static int key_index(const ember_record *r)
 {
     const char *k = r->key;
-    if (r->key_len != 3 || k[0] != 'k' || k[1] < '0' || k[1] > '9' || k[2] < '0' || k[2] > '9') return -1;
+    if (r->key_len != 3 || k[0] != 'k' || k[1] < '0' || k[1] > '9' || k[2] < '0' || k[2] > '9')
+        return -1;
     return (k[1] - '0') * 10 + (k[2] - '0');
 }
 
 static int checks;
 
 /* check compares collected (key, value) records with expected values per key index. */
-static int check(const char *what, const ember_collected *c, const double *want, const int *present, int as_f64)
+static int check(const char *what, const ember_collected *c, const double *want, const int *present,
+                 int as_f64)
 {
     int seen[N_KEYS] = {0}, expected = 0;
     for (int k = 0; k < N_KEYS; k++) expected += present[k] != 0;
     for (size_t i = 0; i < c->n; i++) {
         int k = key_index(&c->records[i]);
-        double got = as_f64 ? ember_value_f64(&c->records[i]) : (double)ember_value_i64(&c->records[i]);
+        double got =
+            as_f64 ? ember_value_f64(&c->records[i]) : (double)ember_value_i64(&c->records[i]);
         if (k < 0 || !present[k] || seen[k]++ || fabs(got - want[k]) > 1e-6) {
             printf("%s: MISMATCH at key %.*s: got %g, want %g\n", what, (int)c->records[i].key_len,
                    (const char *)c->records[i].key, got, k >= 0 ? want[k] : 0);
@@ -89,7 +93,8 @@ static int run_reducers(ember_ctx *ctx, ember_dataset *data, int parts)
 {
     static const ember_reducer reducers[] = {EMBER_SUM_I64, EMBER_MIN_I64, EMBER_MAX_I64,
                                              EMBER_SUM_F64, EMBER_MIN_F64, EMBER_MAX_F64};
-    static const char *const names[] = {"sum_i64", "min_i64", "max_i64", "sum_f64", "min_f64", "max_f64"};
+    static const char *const names[] = {"sum_i64", "min_i64", "max_i64",
+                                        "sum_f64", "min_f64", "max_f64"};
     ember_dataset *as_f64 = ember_map(data, to_f64, NULL, 0);
     for (int r = 0; r < 6; r++) {
         double want[N_KEYS];
@@ -97,15 +102,20 @@ static int run_reducers(ember_ctx *ctx, ember_dataset *data, int parts)
         for (int i = 0; i < N_RECORDS; i++) {
             int k = key_index(&records[i]);
             double v = (double)ember_value_i64(&records[i]) / (r >= 3 ? 4.0 : 1.0);
-            if (!present[k]++) want[k] = v;
-            else if (r == 0 || r == 3) want[k] += v;
-            else if (r == 1 || r == 4) want[k] = v < want[k] ? v : want[k];
-            else want[k] = v > want[k] ? v : want[k];
+            if (!present[k]++)
+                want[k] = v;
+            else if (r == 0 || r == 3)
+                want[k] += v;
+            else if (r == 1 || r == 4)
+                want[k] = v < want[k] ? v : want[k];
+            else
+                want[k] = v > want[k] ? v : want[k];
         }
         ember_collected c;
         char what[64];
         snprintf(what, sizeof what, "%s over %d partitions", names[r], parts);
-        if (ember_collect(ember_reduce_by_key(r >= 3 ? as_f64 : data, reducers[r], parts), &c) != EMBER_OK) {
+        if (ember_collect(ember_reduce_by_key(r >= 3 ? as_f64 : data, reducers[r], parts), &c) !=
+            EMBER_OK) {
             printf("%s: %s\n", what, ember_last_error(ctx));
             return 1;
         }
@@ -133,7 +143,8 @@ static int run_counts(ember_ctx *ctx, ember_dataset *data, int parts)
     if (check(what, &c, want, present, 0)) return 1;
     /* two shuffles: how many keys have each count */
     long total = 0;
-    if (ember_collect(ember_count_by_key(ember_map(ember_count_by_key(data, parts), count_as_key, NULL, 0), parts),
+    if (ember_collect(ember_count_by_key(
+                          ember_map(ember_count_by_key(data, parts), count_as_key, NULL, 0), parts),
                       &c) != EMBER_OK) {
         printf("two shuffles: %s\n", ember_last_error(ctx));
         return 1;
@@ -152,7 +163,8 @@ static int run_counts(ember_ctx *ctx, ember_dataset *data, int parts)
     int distinct = 0;
     for (int k = 0; k < N_KEYS; k++) distinct += present[k];
     if (total != distinct) {
-        printf("two shuffles over %d partitions: MISMATCH: %ld keys, want %d\n", parts, total, distinct);
+        printf("two shuffles over %d partitions: MISMATCH: %ld keys, want %d\n", parts, total,
+               distinct);
         return 1;
     }
     printf("two shuffles over %d partitions: %zu counts ok\n", parts, c.n);

@@ -98,13 +98,15 @@ static int expect_error(nng_msg *reply, int want)
 {
     em_frame f;
     char why[256];
-    if (!reply || em_frame_parse(nng_msg_body(reply), nng_msg_len(reply), &f, why, sizeof why) != EMBER_OK) {
+    if (!reply ||
+        em_frame_parse(nng_msg_body(reply), nng_msg_len(reply), &f, why, sizeof why) != EMBER_OK) {
         printf("no valid answer\n");
         return 1;
     }
     Ember__ErrorReply *er = em_frame_unpack(&f, EM_MSG_ERROR);
     int rc = er && er->code == want ? 0 : 1;
-    printf("answer: %s %s\n", er ? ember_err_name(er->code) : em_msg_name(f.type), er ? er->message : "");
+    printf("answer: %s %s\n", er ? ember_err_name(er->code) : em_msg_name(f.type),
+           er ? er->message : "");
     em_pb_free(er);
     return rc;
 }
@@ -136,7 +138,8 @@ static int probe(const char *url)
     Ember__FetchBlock fb = EMBER__FETCH_BLOCK__INIT;
     fb.block_id = "no-such-block";
     em_rpc_chan_open(&rpc, &ch);
-    int rc = em_rpc_call(&rpc, &ch, EM_MSG_FETCH_BLOCK, &fb.base, NULL, 0, 2000, &reply, err, sizeof err);
+    int rc = em_rpc_call(&rpc, &ch, EM_MSG_FETCH_BLOCK, &fb.base, NULL, 0, 2000, &reply, err,
+                         sizeof err);
     printf("probe answer: %s %s\n", ember_err_name(rc), err);
     em_rpc_reply_free(&reply);
     em_rpc_chan_close(&ch);
@@ -171,11 +174,13 @@ static int raw_tcp(const char *host, int port, long count)
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "random") == 0) return send_random(argv[2], atol(argv[3]), 0);
-    if (argc >= 4 && strcmp(argv[1], "oversized") == 0) return send_random(argv[2], 1, (size_t)atol(argv[3]));
+    if (argc >= 4 && strcmp(argv[1], "oversized") == 0)
+        return send_random(argv[2], 1, (size_t)atol(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "corrupt") == 0) return send_corrupt(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "nohello") == 0) return send_without_hello(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "probe") == 0) return probe(argv[2]);
-    if (argc >= 5 && strcmp(argv[1], "rawtcp") == 0) return raw_tcp(argv[2], atoi(argv[3]), atol(argv[4]));
+    if (argc >= 5 && strcmp(argv[1], "rawtcp") == 0)
+        return raw_tcp(argv[2], atoi(argv[3]), atol(argv[4]));
     fprintf(stderr, "usage: see the comment at the top of wire_abuse.c\n");
     return 2;
 }

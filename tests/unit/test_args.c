@@ -119,8 +119,8 @@ static void test_hostport(void **state)
                          EMBER_OK);
         assert_string_equal(out, good[i]);
     }
-    static const char *const bad[] = {"nohost", ":80", "h:99999", "h:65536", "h:", "h:-1",
-                                      "h:80x", ""};
+    static const char *const bad[] = {"nohost", ":80",  "h:99999", "h:65536",
+                                      "h:",     "h:-1", "h:80x",   ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char out[64] = "", err[256] = "", want[256];
         assert_int_equal(em_arg_hostport("--kafka", bad[i], out, sizeof out, err, sizeof err),

@@ -353,7 +353,8 @@ static void test_record_length_beyond_payload(void **state)
     for (size_t i = 0; i < 4; i++) {
         payload[0] = bad_lens[i][0];
         payload[1] = bad_lens[i][1];
-        em_put_u64le(copy + 16, em_batch_checksum(copy, payload, plen)); /* keep the checksum valid */
+        em_put_u64le(copy + 16,
+                     em_batch_checksum(copy, payload, plen)); /* keep the checksum valid */
         assert_int_equal(em_batch_open(copy, w.buf.len, &r, NULL), EMBER_OK);
         assert_int_equal(em_batch_next(&r, &rec), EMBER_ERR_MALFORMED);
     }
@@ -382,8 +383,9 @@ static int decode(const uint8_t *p, size_t n, uint64_t *v, size_t *used)
 static void test_varint_round_trip(void **state)
 {
     (void)state;
-    static const uint64_t values[] = {0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX,
-                                      (uint64_t)INT64_MAX, UINT64_MAX - 1, UINT64_MAX};
+    static const uint64_t values[] = {
+        0,         1, 127, 128, 300, 16383, 16384, UINT32_MAX, (uint64_t)INT64_MAX, UINT64_MAX - 1,
+        UINT64_MAX};
     static const size_t sizes[] = {1, 1, 1, 2, 2, 2, 3, 5, 9, 10, 10};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         em_buf b = {0};

@@ -60,7 +60,7 @@ static void test_put_get_remove(void **state)
     expect_block(bs, "shuffle_1_0_0", 100, 'a');
     expect_block(bs, "shuffle_1_0_1", 250, 'b');
     expect_block(bs, "empty", 0, 0);
-    assert_null(em_blockstore_get(bs, "shuffle_1_0"));   /* ids match exactly, */
+    assert_null(em_blockstore_get(bs, "shuffle_1_0"));    /* ids match exactly, */
     assert_null(em_blockstore_get(bs, "shuffle_1_0_00")); /* not by prefix */
 
     assert_int_equal(em_blockstore_remove(bs, "shuffle_1_0_0"), EMBER_OK);
@@ -177,7 +177,7 @@ static void test_removed_while_referenced(void **state)
 /* ---- concurrency ------------------------------------------------------------------------ */
 
 #define THREADS 4
-#define ROUNDS 500
+#define ROUNDS  500
 
 typedef struct worker {
     em_blockstore *bs;
@@ -199,8 +199,10 @@ static void *work(void *arg)
             wk->errors++;
         if (b) em_block_release(wk->bs, b);
         em_block *s = em_blockstore_get(wk->bs, "shared"); /* read a block others don't own */
-        if (s) em_block_release(wk->bs, s);
-        else wk->errors++;
+        if (s)
+            em_block_release(wk->bs, s);
+        else
+            wk->errors++;
         if (i % 3 == 0 && em_blockstore_remove(wk->bs, id) != EMBER_OK) wk->errors++;
     }
     for (int k = 0; k < 7; k++) {
@@ -233,10 +235,8 @@ static void test_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_get_remove),
-        cmocka_unit_test(test_cap_refusal),
-        cmocka_unit_test(test_replace),
-        cmocka_unit_test(test_removed_while_referenced),
+        cmocka_unit_test(test_put_get_remove), cmocka_unit_test(test_cap_refusal),
+        cmocka_unit_test(test_replace),        cmocka_unit_test(test_removed_while_referenced),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

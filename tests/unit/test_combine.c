@@ -35,7 +35,8 @@ static void test_i64_reducers(void **state)
 {
     (void)state;
     static const int64_t vals[] = {5, -3, 12, 7};
-    static const Ember__Reducer reducers[] = {EMBER__REDUCER__REDUCER_SUM_I64, EMBER__REDUCER__REDUCER_MIN_I64,
+    static const Ember__Reducer reducers[] = {EMBER__REDUCER__REDUCER_SUM_I64,
+                                              EMBER__REDUCER__REDUCER_MIN_I64,
                                               EMBER__REDUCER__REDUCER_MAX_I64};
     for (int r = 0; r < 3; r++) {
         em_combiner *c = em_combiner_new(reducers[r], 0);
@@ -55,7 +56,8 @@ static void test_f64_reducers(void **state)
 {
     (void)state;
     static const double vals[] = {1.5, -2.25, 4.0};
-    static const Ember__Reducer reducers[] = {EMBER__REDUCER__REDUCER_SUM_F64, EMBER__REDUCER__REDUCER_MIN_F64,
+    static const Ember__Reducer reducers[] = {EMBER__REDUCER__REDUCER_SUM_F64,
+                                              EMBER__REDUCER__REDUCER_MIN_F64,
                                               EMBER__REDUCER__REDUCER_MAX_F64};
     static const double want[] = {3.25, -2.25, 4.0};
     for (int r = 0; r < 3; r++) {

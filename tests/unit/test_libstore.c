@@ -146,13 +146,13 @@ static void test_lru_eviction(void **state)
     char err[256] = "";
     size_t len;
 #define PUT(i) em_libstore_put(ls, sha[i], "lib" #i ".so", lib[i], lens[i], err, sizeof err)
-#define HAS(a, b, c, d, e)                                                                 \
-    do {                                                                                   \
-        assert_int_equal(em_libstore_has(ls, sha[0]), a);                                  \
-        assert_int_equal(em_libstore_has(ls, sha[1]), b);                                  \
-        assert_int_equal(em_libstore_has(ls, sha[2]), c);                                  \
-        assert_int_equal(em_libstore_has(ls, sha[3]), d);                                  \
-        assert_int_equal(em_libstore_has(ls, sha[4]), e);                                  \
+#define HAS(a, b, c, d, e)                                                                         \
+    do {                                                                                           \
+        assert_int_equal(em_libstore_has(ls, sha[0]), a);                                          \
+        assert_int_equal(em_libstore_has(ls, sha[1]), b);                                          \
+        assert_int_equal(em_libstore_has(ls, sha[2]), c);                                          \
+        assert_int_equal(em_libstore_has(ls, sha[3]), d);                                          \
+        assert_int_equal(em_libstore_has(ls, sha[4]), e);                                          \
     } while (0)
 
     assert_int_equal(PUT(0), EMBER_OK);
@@ -190,10 +190,8 @@ static void test_lru_eviction(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_vectors),
-        cmocka_unit_test(test_put_has_get),
-        cmocka_unit_test(test_put_mismatch),
-        cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_sha256_vectors), cmocka_unit_test(test_put_has_get),
+        cmocka_unit_test(test_put_mismatch),   cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_lru_eviction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -264,8 +264,8 @@ static em_buf text_batches(const char *const *values, size_t n)
 static void *self_lib; /* dlopen(NULL): this executable */
 
 /* run_chain validates c, builds its pipeline from this executable and runs one partition. */
-static int run_chain(chain *c, uint32_t partition, em_source_fn source, void *src,
-                     collector *col, em_run_stats *stats, char *err, size_t errlen)
+static int run_chain(chain *c, uint32_t partition, em_source_fn source, void *src, collector *col,
+                     em_run_stats *stats, char *err, size_t errlen)
 {
     char verr[256] = "";
     size_t data_len = c->nodes[0].kind == EMBER__NODE_KIND__NODE_PARALLELIZE ? c->offsets[1] : 0;
@@ -444,9 +444,9 @@ static void test_source_only_and_empty_partition(void **state)
     collector col = {0};
     em_run_stats stats;
     em_range_source_arg src = {&c.nodes[0], 0};
-    assert_int_equal(em_pipeline_run(pl, 0, em_range_source, &src, collect, &col, &stats, err,
-                                     sizeof err),
-                     EMBER_OK);
+    assert_int_equal(
+        em_pipeline_run(pl, 0, em_range_source, &src, collect, &col, &stats, err, sizeof err),
+        EMBER_OK);
     assert_int_equal(stats.records_in, 3);
     assert_int_equal(stats.records_out, 3);
     assert_int_equal(col.n, 3);
@@ -677,9 +677,18 @@ static void test_range_bounds(void **state)
 {
     (void)state;
     static const int64_t spans[][2] = {
-        {0, 10}, {-5, 5}, {0, 0}, {7, 7}, {0, 3}, {100, 101}, {-1000003, 999999},
-        {INT64_MIN, INT64_MIN + 10}, {INT64_MAX - 10, INT64_MAX}, {INT64_MIN, INT64_MAX},
-        {INT64_MIN, 0}, {-1, INT64_MAX},
+        {0, 10},
+        {-5, 5},
+        {0, 0},
+        {7, 7},
+        {0, 3},
+        {100, 101},
+        {-1000003, 999999},
+        {INT64_MIN, INT64_MIN + 10},
+        {INT64_MAX - 10, INT64_MAX},
+        {INT64_MIN, INT64_MAX},
+        {INT64_MIN, 0},
+        {-1, INT64_MAX},
     };
     static const uint32_t ns[] = {1, 2, 3, 4, 7, 10, 11, 64, 1000, EM_GRAPH_MAX_PARTITIONS};
     for (size_t s = 0; s < sizeof spans / sizeof spans[0]; s++)

@@ -40,7 +40,8 @@ static void *serve(void *arg)
         if (em_server_closed_pipes(p->srv, closed, 8) > 0) p->client_gone = 1;
         if (rc != EMBER_OK) continue;
         if (p->mode == PEER_MISSING) {
-            em_server_reply_error(p->srv, &req, EMBER_ERR_NOT_FOUND, "block not held by this executor");
+            em_server_reply_error(p->srv, &req, EMBER_ERR_NOT_FOUND,
+                                  "block not held by this executor");
             continue;
         }
         Ember__BlockData bd = EMBER__BLOCK_DATA__INIT;
@@ -73,8 +74,8 @@ static void peer_start(fake_peer *p, enum peer_mode mode, em_buf bucket)
     char err[256];
     p->mode = mode;
     p->bucket = bucket;
-    assert_int_equal(em_server_open(&p->srv, "tcp://127.0.0.1:0", 1 << 20, "", p->url, sizeof p->url,
-                                    err, sizeof err),
+    assert_int_equal(em_server_open(&p->srv, "tcp://127.0.0.1:0", 1 << 20, "", p->url,
+                                    sizeof p->url, err, sizeof err),
                      EMBER_OK);
     assert_int_equal(pthread_create(&p->thread, NULL, serve, p), 0);
 }
@@ -109,7 +110,8 @@ static int collect(void *arg, const ember_record *rec)
 
 /* read_partition0 reads reduce partition 0 of map stage 7 with two map partitions: map 0
  * held here ("self"), map 1 held by peer_url. */
-static int read_partition0(em_blockstore *blocks, const char *peer_url, got *g, char *err, size_t errlen)
+static int read_partition0(em_blockstore *blocks, const char *peer_url, got *g, char *err,
+                           size_t errlen)
 {
     char *addresses[2] = {"tcp://self:1", (char *)peer_url};
     Ember__ShuffleInput in = EMBER__SHUFFLE_INPUT__INIT, *inputs[1] = {&in};
@@ -223,7 +225,7 @@ static void expect_read_error(enum peer_mode mode, int want_rc, const char *want
     assert_int_equal(read_partition0(blocks, peer.url, &g, err, sizeof err), want_rc);
     if (!strstr(err, want_text)) fail_msg("error '%s' does not say '%s'", err, want_text);
     assert_non_null(strstr(err, peer.url)); /* names the peer */
-    assert_int_equal(g.n, 0);                /* nothing emitted from a failed read */
+    assert_int_equal(g.n, 0);               /* nothing emitted from a failed read */
     peer_stop(&peer);
     em_blockstore_free(blocks);
 }
@@ -254,7 +256,8 @@ static void test_peer_unreachable(void **state)
     char err[512] = "";
     int rc = read_partition0(blocks, "tcp://127.0.0.1:1", &g, err, sizeof err);
     assert_int_equal(rc, EMBER_ERR_CONNECT);
-    assert_non_null(strstr(err, "cannot fetch shuffle bucket shuffle_7_1_0 from tcp://127.0.0.1:1"));
+    assert_non_null(
+        strstr(err, "cannot fetch shuffle bucket shuffle_7_1_0 from tcp://127.0.0.1:1"));
     em_blockstore_free(blocks);
 }
 
