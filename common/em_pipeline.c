@@ -130,6 +130,7 @@ static int push(em_run *run, ember_task *task, const ember_record *rec)
     if (run->failed) return EMBER_ERR_CANCELLED;
     if (!task) {
         run->stats->records_out++;
+        run->stats->bytes_out += (int64_t)(rec->key_len + rec->value_len);
         int rc = run->sink(run->sink_arg, rec);
         return rc == EMBER_OK ? rc : run_fail(run, rc, "sink failed: %s", ember_strerror(rc));
     }
@@ -165,6 +166,7 @@ static int push_from_source(void *arg, const ember_record *rec)
 {
     em_run *run = arg;
     run->stats->records_in++;
+    run->stats->bytes_in += (int64_t)(rec->key_len + rec->value_len);
     return push(run, run->tasks[0].op ? &run->tasks[0] : NULL, rec);
 }
 

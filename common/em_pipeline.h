@@ -36,6 +36,8 @@ const Ember__Node *em_pipeline_source(const em_pipeline *pl);
 typedef struct em_run_stats {
     int64_t records_in;  /* records read from the source */
     int64_t records_out; /* records given to the sink */
+    int64_t bytes_in;    /* key and value bytes read from the source */
+    int64_t bytes_out;   /* key and value bytes given to the sink */
 } em_run_stats;
 
 /* em_pipeline_run computes one partition: source -> operations -> sink. */

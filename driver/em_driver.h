@@ -58,7 +58,8 @@ typedef struct em_exec {
     int64_t registered_us, last_seen_us;
     uint32_t assigned; /* tasks launched and not yet reported */
     uint64_t tasks_completed, tasks_failed;
-    int has_poll; /* a Poll waits in `poll` for tasks */
+    uint64_t shuffle_bytes; /* shuffle output its map tasks stored */
+    int has_poll;           /* a Poll waits in `poll` for tasks */
     em_request poll;
     int64_t poll_since_us;
     uint64_t known_stages[EM_KNOWN_STAGES]; /* ring of stage ids whose StageDef it has */
@@ -144,6 +145,7 @@ typedef struct em_totals {
     uint64_t jobs_succeeded, jobs_failed;
     uint64_t tasks_launched, tasks_succeeded, tasks_failed, tasks_relaunched;
     uint64_t records_read, records_written, result_bytes;
+    uint64_t bytes_read, bytes_written, bytes_shuffled;
     uint64_t task_duration_buckets[10]; /* 9 bounds + Inf: duration_buckets in em_metrics.c */
     double task_seconds_sum;
 } em_totals;

@@ -311,7 +311,10 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
     if (st->plan.n_parents == 0) job->records_in += res->records_in;
     if (st->shuffle_out) {
         st->map_exec[part] = ex->id;
-        for (size_t b = 0; b < res->n_bucket_bytes; b++) st->shuffle_bytes += res->bucket_bytes[b];
+        for (size_t b = 0; b < res->n_bucket_bytes; b++) {
+            st->shuffle_bytes += res->bucket_bytes[b];
+            ex->shuffle_bytes += res->bucket_bytes[b];
+        }
     }
     if (st == last_stage(job)) {
         job->records_out += res->records_out;

@@ -29,6 +29,9 @@ void em_metrics_task_done(em_totals *t, const Ember__TaskResult *res)
         t->records_read += (uint64_t)res->records_in;
         t->records_written += (uint64_t)res->records_out;
         t->result_bytes += res->data_len;
+        t->bytes_read += (uint64_t)res->bytes_in;
+        t->bytes_written += (uint64_t)res->bytes_out;
+        for (size_t i = 0; i < res->n_bucket_bytes; i++) t->bytes_shuffled += res->bucket_bytes[i];
     } else {
         t->tasks_failed++;
     }
@@ -117,6 +120,15 @@ static void work_metrics(em_buf *b, const em_driver *d)
     put(b, "ember_records_read_total %llu\n", (unsigned long long)t->records_read);
     family(b, "ember_records_written_total", "counter", "Records written by tasks that succeeded.");
     put(b, "ember_records_written_total %llu\n", (unsigned long long)t->records_written);
+    family(b, "ember_bytes_read_total", "counter",
+           "Key and value bytes read by tasks that succeeded.");
+    put(b, "ember_bytes_read_total %llu\n", (unsigned long long)t->bytes_read);
+    family(b, "ember_bytes_written_total", "counter",
+           "Key and value bytes written by tasks that succeeded.");
+    put(b, "ember_bytes_written_total %llu\n", (unsigned long long)t->bytes_written);
+    family(b, "ember_shuffle_bytes_total", "counter",
+           "Bytes of shuffle output stored by map tasks.");
+    put(b, "ember_shuffle_bytes_total %llu\n", (unsigned long long)t->bytes_shuffled);
     family(b, "ember_result_bytes_total", "counter", "Bytes of task results sent to the driver.");
     put(b, "ember_result_bytes_total %llu\n", (unsigned long long)t->result_bytes);
 }

@@ -63,6 +63,7 @@ json_t *em_doc_executors(const em_driver *d, int64_t now)
             (json_int_t)ex->memory_cap, "blocks", (json_int_t)ex->blocks, "tasks_completed",
             (json_int_t)ex->tasks_completed, "tasks_failed", (json_int_t)ex->tasks_failed,
             "last_heartbeat_age_ms", (json_int_t)((now - ex->last_seen_us) / 1000));
+        json_object_set_new(o, "shuffle_bytes", json_integer((json_int_t)ex->shuffle_bytes));
         if (ex->state != EM_EXEC_ALIVE)
             json_object_set_new(o, "lost_reason", json_string(ex->lost_reason));
         json_array_append_new(arr, o);
@@ -88,6 +89,9 @@ json_t *em_doc_stage(const em_stage *st, int64_t now)
         "duration_ms", ms_between(st->started_us, end), "parents", parents);
     if (src->topic[0]) json_object_set_new(o, "topic", json_string(src->topic));
     if (st->n_relaunched) json_object_set_new(o, "recompute_reason", json_string("executor lost"));
+    if (st->shuffle_out)
+        json_object_set_new(o, "shuffle_bytes_written",
+                            json_integer((json_int_t)st->shuffle_bytes));
     return o;
 }
 

@@ -196,6 +196,8 @@ static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, siz
             msgs[i].message = r->message;
             msgs[i].records_in = r->records_in;
             msgs[i].records_out = r->records_out;
+            msgs[i].bytes_in = r->bytes_in;
+            msgs[i].bytes_out = r->bytes_out;
             msgs[i].duration_us = r->duration_us;
             msgs[i].data_len = r->data.len;
             msgs[i].n_bucket_bytes = r->n_buckets;

@@ -45,8 +45,9 @@ typedef struct ex_result {
     int code;
     char message[1024];
     int64_t records_in, records_out, duration_us;
-    em_buf data;            /* collect output */
-    uint64_t *bucket_bytes; /* a map task: size of each shuffle bucket stored (owned) */
+    int64_t bytes_in, bytes_out; /* key and value bytes read and written */
+    em_buf data;                 /* collect output */
+    uint64_t *bucket_bytes;      /* a map task: size of each shuffle bucket stored (owned) */
     size_t n_buckets;
     struct ex_result *next;
 } ex_result;

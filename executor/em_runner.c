@@ -354,6 +354,8 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
         }
         res->records_in = stats.records_in;
         res->records_out = stats.records_out;
+        res->bytes_in = stats.bytes_in;
+        res->bytes_out = stats.bytes_out;
     }
     if (st) stage_release(sl->ex, st);
     res->code = rc;

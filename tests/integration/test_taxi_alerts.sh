@@ -49,4 +49,7 @@ expect_eq "$(jq '.stages | length' <<<"$alerts_job")" 1 "stages of a narrow job"
 expect_eq "$(jq -r '.stages[0] | "\(.source):\(.topic) \(.tasks)"' <<<"$alerts_job")" "kafka:taxi 8" "source tasks of the alerts job"
 expect_eq "$(jq .records_in <<<"$alerts_job")" 100000 "records read by the alerts job"
 expect_eq "$(jq .records_out <<<"$alerts_job")" "$n_alerts" "records written by the alerts job"
+value_bytes=$(($(wc -c <"$T/taxi.txt") - 100000)) # every line's value, without its newline
+expect_eq "$(api /metrics | awk '$1 == "ember_bytes_read_total" {print $2}')" $((2 * value_bytes)) \
+    "bytes read by the two jobs (/metrics)"
 echo "PASS test_taxi_alerts"

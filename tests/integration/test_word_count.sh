@@ -44,6 +44,10 @@ wait_api /api/v1/driver '.jobs_succeeded == 8'
 job=$(api /api/v1/jobs/8)
 expect_eq "$(jq -c '[.stages[] | {source, tasks, parents: (.parents | length)}]' <<<"$job")" \
     '[{"source":"kafka","tasks":4,"parents":0},{"source":"reduce_by_key","tasks":8,"parents":1}]' "stages of a word count"
+shuffled=$(api /metrics | awk '$1 == "ember_shuffle_bytes_total" {print $2}')
+[ "$shuffled" -gt 0 ] || fail "no shuffle bytes counted"
+expect_eq "$(api /api/v1/executors | jq '[.[].shuffle_bytes] | add')" "$shuffled" "shuffle bytes by executor add up to /metrics"
+expect_eq "$(api /api/v1/stages | jq '[.[].shuffle_bytes_written // 0] | add')" "$shuffled" "shuffle bytes by stage add up to /metrics"
 wait_api /api/v1/executors '[.[].blocks] | add == 0' 4
 echo "ok: shuffle blocks dropped after the jobs"
 
