@@ -2,14 +2,15 @@
 # install-deps.sh -- installs the Debian packages ember needs, only those missing (idempotent).
 #
 #   deploy/install-deps.sh            build and run dependencies, plus test tools (curl, jq,
-#                                     promtool from prometheus, headless chromium, clang-format)
+#                                     promtool from prometheus, headless chromium, clang-format;
+#                                     iproute2, socat, ssh for the multi-host cluster tests)
 #   deploy/install-deps.sh PKG...     these packages as well (e.g. python3-distributed for bench/)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config
           libnng-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev libcmocka-dev
           libxxhash-dev libmbedtls-dev libjansson-dev
-          curl jq prometheus chromium clang-format "$@")
+          curl jq prometheus chromium clang-format iproute2 socat openssh-client "$@")
 
 missing=()
 for p in "${packages[@]}"; do

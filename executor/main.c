@@ -128,8 +128,18 @@ int main(int argc, char **argv)
     pthread_cond_init(&ex->task_ready, NULL);
     pthread_cond_init(&ex->result_ready, NULL);
     ex->blocks = em_blockstore_new(cfg->memory_cap);
-    if (em_server_open(&srv, cfg->listen, cfg->max_message, "", ex->bound_url, sizeof ex->bound_url,
-                       err, sizeof err) != EMBER_OK ||
+    int rc = em_server_open(&srv, cfg->listen, cfg->max_message, "", ex->bound_url,
+                            sizeof ex->bound_url, err, sizeof err);
+    if (rc == EMBER_OK &&
+        (strstr(ex->bound_url, "://0.0.0.0:") || strstr(ex->bound_url, "://*:"))) {
+        /* the driver and peers connect to the address registered: it must be a real one */
+        snprintf(err, sizeof err,
+                 "--listen %s: give the address other nodes reach this one at, e.g. "
+                 "tcp://<this host's IP>:0",
+                 cfg->listen);
+        rc = EMBER_ERR_INVALID;
+    }
+    if (rc != EMBER_OK ||
         em_rpc_open(&ex->rpc, cfg->driver, "executor", 1u << 30, (int)cfg->connect_timeout_ms, err,
                     sizeof err) != EMBER_OK ||
         em_comm_register(ex, err, sizeof err) != EMBER_OK) {

@@ -2,6 +2,7 @@
 # test_bad_input.sh -- jobs that must fail, each with a clear one-line cause and a non-zero
 # exit: no entry point, a static (unexported) function, a missing topic, a corrupt .so, a
 # function that fails on one partition. After each, the cluster must still run a job right.
+# Last, an executor told to listen on a wildcard address refuses to register it.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -55,4 +56,10 @@ expect_contains "$(cat "$T/submit.err")" "value 30 is cursed" "failing function:
 expect_contains "$(cat "$T/submit.err")" "on executor" "failing function: the executor"
 good_job "a failing function"
 expect_eq "$(api /api/v1/executors | jq '[.[] | select(.state == "alive")] | length')" 2 "executors alive at the end"
+rc=0
+"$EMBER_BIN/ember-executor" --driver "$DRIVER" --listen tcp://0.0.0.0:0 --work-dir "$T/wild" \
+    2>"$T/wild.err" || rc=$?
+expect_eq "$rc" 1 "executor listening on a wildcard address: exit status"
+expect_contains "$(cat "$T/wild.err")" "give the address other nodes reach this one at" \
+    "executor listening on a wildcard address: message"
 echo "PASS test_bad_input"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# start-executor.sh -- starts one ember-executor on this node, in the background, as
+# configured in deploy/ember-env.sh (EMBER_DRIVER_HOST/PORT to register with,
+# EMBER_EXECUTOR_SLOTS, EMBER_EXECUTOR_MEMORY_MB, EMBER_EXECUTOR_HOST/PORT for its block
+# service, EMBER_EXECUTOR_OPTS), and waits until the driver has registered it.
+# start-cluster.sh runs it on every worker; it also adds this node to a running cluster.
+#
+#   deploy/start-executor.sh        (no options; settings come from the environment)
+#
+# EMBER_NODE names this worker in file names and messages (default: the short host name):
+# EMBER_PID_DIR/ember-executor-NODE.pid and .ready (executor id and block service address),
+# EMBER_LOG_DIR/ember-executor-NODE.log (the previous one kept as .log.1), and
+# EMBER_WORK_DIR/executor-NODE/ (job library cache and scratch). Refuses to start while an
+# executor of this pid file runs. Exit status 0 once registered; otherwise one line
+# "ember: worker NODE: problem; fix" (driver unreachable, port in use, missing binary, bad
+# value, not registered within EMBER_START_TIMEOUT seconds, ...) and status 1.
+set -euo pipefail
+# shellcheck source=ember-lib.sh
+. "$(dirname "$0")/ember-lib.sh"
+case "${1:-}" in
+"") ;;
+-h | --help) ember_help "$0"; exit 0 ;;
+*) echo "usage: $0 (no options: settings come from deploy/ember-env.sh and the environment)" >&2; exit 2 ;;
+esac
+EMBER_NODE=${EMBER_NODE:-$(hostname -s)}
+EMBER_WHO="worker $EMBER_NODE"
+name=executor-$EMBER_NODE
+
+ember_validate_config
+ember_check_binary ember-executor
+host=$(ember_executor_host)
+driver=tcp://$EMBER_DRIVER_HOST:$EMBER_DRIVER_PORT
+ready=$(ember_ready_file "$name")
+# the executor gives up on the driver a little before this script gives up on it
+connect_ms=$((10#$EMBER_START_TIMEOUT * 750))
+args=(--driver "$driver" --listen "tcp://$host:$EMBER_EXECUTOR_PORT"
+    --memory-mb "$EMBER_EXECUTOR_MEMORY_MB" --work-dir "$EMBER_WORK_DIR/$name"
+    --connect-timeout-ms "$connect_ms" --ready-file "$ready")
+[ -z "$EMBER_EXECUTOR_SLOTS" ] || args+=(--slots "$EMBER_EXECUTOR_SLOTS")
+read -ra extra <<<"$EMBER_EXECUTOR_OPTS"
+args+=(${extra[@]+"${extra[@]}"})
+
+registered() { [ -s "$ready" ]; }
+
+ember_start_daemon "$name" ember-executor "${args[@]}"
+rc=0
+ember_wait_daemon registered || rc=$?
+case $rc in
+1) ember_start_failed "$name" ember-executor ;;
+2)
+    ember_abandon_start "$name" ember-executor
+    ember_die "not registered with the driver at $driver after $EMBER_START_TIMEOUT s (EMBER_START_TIMEOUT); see $EMBER_DAEMON_LOG, and check that the driver runs and that this node reaches $EMBER_DRIVER_HOST:$EMBER_DRIVER_PORT"
+    ;;
+esac
+id=$(awk '$1 == "executor" {print $2}' "$ready")
+address=$(awk '$1 == "address" {print $2}' "$ready")
+[ -z "${EMBER_REMOTE:-}" ] || echo "ember-remote: executor $id" # read by start-cluster.sh
+ember_say "executor $id registered with $driver (pid $EMBER_DAEMON_PID, block service $address); log: $EMBER_DAEMON_LOG"
