@@ -19,6 +19,15 @@ ember_help() {
     sed -n '2,/^set -euo pipefail/p' "$1" | sed '$d; s/^# \{0,1\}//'
 }
 
+# ember_no_options SCRIPT [ARG]: the start scripts take no option but --help
+ember_no_options() {
+    case "${2:-}" in
+    "") ;;
+    -h | --help) ember_help "$1"; exit 0 ;;
+    *) echo "usage: $1 (no options: settings come from deploy/ember-env.sh and the environment)" >&2; exit 2 ;;
+    esac
+}
+
 # Settings start-cluster.sh and stop-cluster.sh pass to the workers (all of ember-env.sh but
 # the per-node EMBER_EXECUTOR_HOST and what only the starting node uses).
 EMBER_CLUSTER_VARS=(EMBER_HOME EMBER_BIN EMBER_DRIVER_HOST EMBER_DRIVER_PORT EMBER_STATUS_HOST

@@ -14,11 +14,7 @@
 set -euo pipefail
 # shellcheck source=ember-lib.sh
 . "$(dirname "$0")/ember-lib.sh"
-case "${1:-}" in
-"") ;;
--h | --help) ember_help "$0"; exit 0 ;;
-*) echo "usage: $0 (no options: settings come from deploy/ember-env.sh and the environment)" >&2; exit 2 ;;
-esac
+ember_no_options "$0" "$@"
 EMBER_WHO="driver on $EMBER_DRIVER_HOST"
 
 ember_validate_config

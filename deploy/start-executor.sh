@@ -17,11 +17,7 @@
 set -euo pipefail
 # shellcheck source=ember-lib.sh
 . "$(dirname "$0")/ember-lib.sh"
-case "${1:-}" in
-"") ;;
--h | --help) ember_help "$0"; exit 0 ;;
-*) echo "usage: $0 (no options: settings come from deploy/ember-env.sh and the environment)" >&2; exit 2 ;;
-esac
+ember_no_options "$0" "$@"
 EMBER_NODE=${EMBER_NODE:-$(hostname -s)}
 EMBER_WHO="worker $EMBER_NODE"
 name=executor-$EMBER_NODE
