@@ -98,8 +98,11 @@ json_t *em_doc_stage(const em_stage *st, int64_t now)
 json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
 {
     json_t *o = em_doc_stage(st, now), *tasks = json_array();
+    /* a running stage's list is rendered at every snapshot: keep that cheap for big stages,
+     * whose list appears once they end */
     uint32_t shown =
         st->plan.partitions < STAGE_TASKS_SHOWN ? st->plan.partitions : STAGE_TASKS_SHOWN;
+    if (st->state == EM_RUN_RUNNING && st->plan.partitions > STAGE_TASKS_SHOWN) shown = 0;
     for (uint32_t p = 0; st->tasks && p < shown; p++) {
         const em_task *t = &st->tasks[p];
         json_t *tj = json_pack("{s:I, s:s, s:I}", "partition", (json_int_t)p, "state",
