@@ -1,7 +1,9 @@
 /* em_combine.c -- hash table that reduces values per key (see em_combine.h).
  *
- * Invariants: index has a power-of-two number of slots, at most 70% used; a slot holds
- * entry number + 1 (0 = empty); entries[i].key_off/len locate the key in keys.
+ * Invariants: index has a power-of-two number of slots, at most 70% used; a slot holds the
+ * key hash's top 32 bits and entry number + 1 (0 = empty), so most probes that miss never
+ * touch an entry; keys of up to INLINE_KEY bytes live in their entry, longer ones at
+ * key_off in keys, so most hits never touch a third cache line.
  */
 #include "em_combine.h"
 
@@ -11,17 +13,20 @@
 #include "em_buf.h"
 #include "em_hash.h"
 
+#define INLINE_KEY 16
+
 typedef struct entry {
     uint64_t hash;
     size_t key_off, key_len;
     uint8_t value[8];
     int64_t timestamp; /* the latest of the combined records */
+    uint8_t inline_key[INLINE_KEY];
 } entry;
 
 struct em_combiner {
     Ember__Reducer reducer;
-    uint32_t *index;
-    size_t slots; /* power of two */
+    uint64_t *index; /* hash >> 32 << 32 | entry + 1 */
+    size_t slots;    /* power of two */
     entry *entries;
     size_t n, cap;
     em_buf keys; /* every key, back to back */
@@ -61,7 +66,7 @@ size_t em_combiner_size(const em_combiner *c) { return c->n; }
 void em_combiner_get(const em_combiner *c, size_t i, ember_record *rec, uint64_t *hash)
 {
     const entry *e = &c->entries[i];
-    rec->key = c->keys.data ? c->keys.data + e->key_off : NULL;
+    rec->key = e->key_len <= INLINE_KEY ? e->inline_key : c->keys.data + e->key_off;
     rec->key_len = e->key_len;
     rec->value = e->value;
     rec->value_len = 8;
@@ -69,20 +74,27 @@ void em_combiner_get(const em_combiner *c, size_t i, ember_record *rec, uint64_t
     if (hash) *hash = e->hash;
 }
 
+static uint64_t slot_of(uint64_t hash, size_t i) { return (hash >> 32 << 32) | (i + 1); }
+
 static int grow_index(em_combiner *c)
 {
     size_t slots = c->slots * 2;
-    uint32_t *index = calloc(slots, sizeof *index);
+    uint64_t *index = calloc(slots, sizeof *index);
     if (!index) return EMBER_ERR_NOMEM;
     for (size_t i = 0; i < c->n; i++) {
         size_t s = c->entries[i].hash & (slots - 1);
         while (index[s]) s = (s + 1) & (slots - 1);
-        index[s] = (uint32_t)i + 1;
+        index[s] = slot_of(c->entries[i].hash, i);
     }
     free(c->index);
     c->index = index;
     c->slots = slots;
     return EMBER_OK;
+}
+
+static const uint8_t *entry_key(const em_combiner *c, const entry *e)
+{
+    return e->key_len <= INLINE_KEY ? e->inline_key : c->keys.data + e->key_off;
 }
 
 static void fold(Ember__Reducer r, uint8_t acc[8], const uint8_t in[8])
@@ -111,12 +123,13 @@ static void fold(Ember__Reducer r, uint8_t acc[8], const uint8_t in[8])
 int em_combiner_add(em_combiner *c, const ember_record *rec)
 {
     if (rec->value_len != 8) return EMBER_ERR_INVALID;
-    uint64_t h = em_hash64(rec->key, rec->key_len);
+    uint64_t h = em_hash64(rec->key, rec->key_len), tag = h >> 32;
     size_t s = h & (c->slots - 1);
-    for (uint32_t slot; (slot = c->index[s]) != 0; s = (s + 1) & (c->slots - 1)) {
-        entry *e = &c->entries[slot - 1];
+    for (uint64_t slot; (slot = c->index[s]) != 0; s = (s + 1) & (c->slots - 1)) {
+        if (slot >> 32 != tag) continue;
+        entry *e = &c->entries[(uint32_t)slot - 1];
         if (e->hash == h && e->key_len == rec->key_len &&
-            (rec->key_len == 0 || memcmp(c->keys.data + e->key_off, rec->key, rec->key_len) == 0)) {
+            (rec->key_len == 0 || memcmp(entry_key(c, e), rec->key, rec->key_len) == 0)) {
             fold(c->reducer, e->value, rec->value);
             if (rec->timestamp > e->timestamp) e->timestamp = rec->timestamp;
             return EMBER_OK;
@@ -124,19 +137,23 @@ int em_combiner_add(em_combiner *c, const ember_record *rec)
     }
     if (c->n == c->cap) {
         size_t cap = c->cap ? 2 * c->cap : 256;
-        entry *p = realloc(c->entries, cap * sizeof *p);
-        if (!p || cap > UINT32_MAX - 1) return EMBER_ERR_NOMEM;
+        entry *p = cap <= UINT32_MAX - 1 ? realloc(c->entries, cap * sizeof *p) : NULL;
+        if (!p) return EMBER_ERR_NOMEM;
         c->entries = p;
         c->cap = cap;
     }
     entry *e = &c->entries[c->n];
     e->hash = h;
-    e->key_off = c->keys.len;
     e->key_len = rec->key_len;
     memcpy(e->value, rec->value, 8);
     e->timestamp = rec->timestamp;
-    if (em_buf_append(&c->keys, rec->key, rec->key_len) != EMBER_OK) return EMBER_ERR_NOMEM;
-    c->index[s] = (uint32_t)++c->n;
+    if (rec->key_len <= INLINE_KEY) {
+        if (rec->key_len) memcpy(e->inline_key, rec->key, rec->key_len);
+    } else {
+        e->key_off = c->keys.len;
+        if (em_buf_append(&c->keys, rec->key, rec->key_len) != EMBER_OK) return EMBER_ERR_NOMEM;
+    }
+    c->index[s] = slot_of(h, c->n++);
     if (c->n * 10 > c->slots * 7) return grow_index(c);
     return EMBER_OK;
 }

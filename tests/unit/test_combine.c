@@ -1,5 +1,6 @@
 /* test_combine.c -- em_combine: every reducer, equal keys merged whatever their order,
- * insertion order kept, growth past many keys, empty keys, timestamps, bad value sizes. */
+ * insertion order kept, growth past many keys, long and short keys, empty keys, timestamps,
+ * bad value sizes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -100,6 +101,30 @@ static void test_many_keys_grow_and_keep_order(void **state)
     em_combiner_free(c);
 }
 
+/* keys longer than an entry holds inline live in the key arena: mixed with short ones */
+static void test_long_and_short_keys(void **state)
+{
+    (void)state;
+    em_combiner *c = em_combiner_new(EMBER__REDUCER__REDUCER_SUM_I64, 0);
+    char key[64];
+    uint8_t buf[8];
+    for (int round = 0; round < 2; round++)
+        for (int k = 0; k < 3000; k++) {
+            int n = snprintf(key, sizeof key,
+                             k % 2 ? "s%d" : "a-rather-long-key-of-many-bytes-%08d", k);
+            ember_record rec = {key, (size_t)n, buf, 8, 0};
+            int64_t v = k;
+            memcpy(buf, &v, 8);
+            assert_int_equal(em_combiner_add(c, &rec), EMBER_OK);
+        }
+    assert_int_equal(em_combiner_size(c), 3000);
+    for (int k = 0; k < 3000; k += 7) {
+        snprintf(key, sizeof key, k % 2 ? "s%d" : "a-rather-long-key-of-many-bytes-%08d", k);
+        assert_int_equal(value_of(c, (size_t)k, key), 2 * k);
+    }
+    em_combiner_free(c);
+}
+
 static void test_empty_key_and_bad_values(void **state)
 {
     (void)state;
@@ -125,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_i64_reducers),
         cmocka_unit_test(test_f64_reducers),
         cmocka_unit_test(test_many_keys_grow_and_keep_order),
+        cmocka_unit_test(test_long_and_short_keys),
         cmocka_unit_test(test_empty_key_and_bad_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
