@@ -104,13 +104,15 @@ void ember_set_job_name(ember_ctx *ctx, const char *name)
 
 /* ---- building nodes -------------------------------------------------------------------- */
 
-static ember_dataset *failed_dataset(ember_ctx *ctx)
+/* dataset_new makes a dataset owned by ctx; without memory it returns a shared failed
+ * dataset with no context, which every API call treats as failed. */
+static ember_dataset *dataset_new(ember_ctx *ctx, int failed)
 {
     static ember_dataset nomem = {NULL, 0, 1};
     ember_dataset *ds = calloc(1, sizeof *ds);
     if (!ds) return &nomem;
     ds->ctx = ctx;
-    ds->failed = 1;
+    ds->failed = failed;
     if (ctx->n_datasets == ctx->cap_datasets) {
         size_t cap = ctx->cap_datasets ? 2 * ctx->cap_datasets : 16;
         ember_dataset **p = realloc(ctx->datasets, cap * sizeof *p);
@@ -124,6 +126,8 @@ static ember_dataset *failed_dataset(ember_ctx *ctx)
     ctx->datasets[ctx->n_datasets++] = ds;
     return ds;
 }
+
+static ember_dataset *failed_dataset(ember_ctx *ctx) { return dataset_new(ctx, 1); }
 
 /* new_node appends a node of `kind` (with an optional parent) and its dataset. */
 static ember_dataset *new_node(ember_ctx *ctx, Ember__NodeKind kind, const ember_dataset *parent,
@@ -154,12 +158,11 @@ static ember_dataset *new_node(ember_ctx *ctx, Ember__NodeKind kind, const ember
         n->parents[0] = parent->node;
         n->n_parents = 1;
     }
-    ember_dataset *ds = failed_dataset(ctx);
+    ember_dataset *ds = dataset_new(ctx, 0);
     if (!ds->ctx) {
         node_free(n);
         goto nomem;
     }
-    ds->failed = 0;
     ds->node = n->id;
     ctx->nodes[ctx->n_nodes++] = n;
     *out = n;

@@ -57,6 +57,13 @@ static void family(em_buf *b, const char *name, const char *type, const char *he
     put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* scalar writes a family with one unlabelled sample */
+static void scalar(em_buf *b, const char *name, const char *type, const char *help, uint64_t value)
+{
+    family(b, name, type, help);
+    put(b, "%s %llu\n", name, (unsigned long long)value);
+}
+
 static void executor_metrics(em_buf *b, const em_driver *d, int64_t now)
 {
     size_t by_state[3] = {0};
@@ -101,11 +108,10 @@ static void work_metrics(em_buf *b, const em_driver *d)
         "ember_tasks_finished_total{outcome=\"succeeded\"} %llu\n"
         "ember_tasks_finished_total{outcome=\"failed\"} %llu\n",
         (unsigned long long)t->tasks_succeeded, (unsigned long long)t->tasks_failed);
-    family(b, "ember_tasks_launched_total", "counter", "Task launches, retries included.");
-    put(b, "ember_tasks_launched_total %llu\n", (unsigned long long)t->tasks_launched);
-    family(b, "ember_tasks_relaunched_total", "counter",
-           "Tasks queued again after their executor was lost.");
-    put(b, "ember_tasks_relaunched_total %llu\n", (unsigned long long)t->tasks_relaunched);
+    scalar(b, "ember_tasks_launched_total", "counter", "Task launches, retries included.",
+           t->tasks_launched);
+    scalar(b, "ember_tasks_relaunched_total", "counter",
+           "Tasks queued again after their executor was lost.", t->tasks_relaunched);
     family(b, "ember_jobs", "gauge", "Jobs running now.");
     put(b, "ember_jobs{state=\"running\"} %llu\n", (unsigned long long)jobs);
     family(b, "ember_jobs_finished_total", "counter", "Jobs finished, by outcome.");
@@ -116,21 +122,18 @@ static void work_metrics(em_buf *b, const em_driver *d)
     family(b, "ember_stages", "gauge", "Stages of running jobs, by state.");
     put(b, "ember_stages{state=\"waiting\"} %llu\nember_stages{state=\"running\"} %llu\n",
         (unsigned long long)stages[EM_RUN_WAITING], (unsigned long long)stages[EM_RUN_RUNNING]);
-    family(b, "ember_records_read_total", "counter", "Records read by tasks that succeeded.");
-    put(b, "ember_records_read_total %llu\n", (unsigned long long)t->records_read);
-    family(b, "ember_records_written_total", "counter", "Records written by tasks that succeeded.");
-    put(b, "ember_records_written_total %llu\n", (unsigned long long)t->records_written);
-    family(b, "ember_bytes_read_total", "counter",
-           "Key and value bytes read by tasks that succeeded.");
-    put(b, "ember_bytes_read_total %llu\n", (unsigned long long)t->bytes_read);
-    family(b, "ember_bytes_written_total", "counter",
-           "Key and value bytes written by tasks that succeeded.");
-    put(b, "ember_bytes_written_total %llu\n", (unsigned long long)t->bytes_written);
-    family(b, "ember_shuffle_bytes_total", "counter",
-           "Bytes of shuffle output stored by map tasks.");
-    put(b, "ember_shuffle_bytes_total %llu\n", (unsigned long long)t->bytes_shuffled);
-    family(b, "ember_result_bytes_total", "counter", "Bytes of task results sent to the driver.");
-    put(b, "ember_result_bytes_total %llu\n", (unsigned long long)t->result_bytes);
+    scalar(b, "ember_records_read_total", "counter", "Records read by tasks that succeeded.",
+           t->records_read);
+    scalar(b, "ember_records_written_total", "counter", "Records written by tasks that succeeded.",
+           t->records_written);
+    scalar(b, "ember_bytes_read_total", "counter",
+           "Key and value bytes read by tasks that succeeded.", t->bytes_read);
+    scalar(b, "ember_bytes_written_total", "counter",
+           "Key and value bytes written by tasks that succeeded.", t->bytes_written);
+    scalar(b, "ember_shuffle_bytes_total", "counter",
+           "Bytes of shuffle output stored by map tasks.", t->bytes_shuffled);
+    scalar(b, "ember_result_bytes_total", "counter", "Bytes of task results sent to the driver.",
+           t->result_bytes);
 }
 
 static void duration_histogram(em_buf *b, const em_totals *t)
