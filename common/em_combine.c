@@ -3,7 +3,8 @@
  * Invariants: index has a power-of-two number of slots, at most 70% used; a slot holds the
  * key hash's top 32 bits and entry number + 1 (0 = empty), so most probes that miss never
  * touch an entry; keys of up to INLINE_KEY bytes live in their entry, longer ones at
- * key_off in keys, so most hits never touch a third cache line.
+ * key_off in keys, so most hits never touch a third cache line. Accumulators of up to 8
+ * bytes live in their entry too; longer ones at acc_len * entry in accs.
  */
 #include "em_combine.h"
 
@@ -24,7 +25,11 @@ typedef struct entry {
 } entry;
 
 struct em_combiner {
-    Ember__Reducer reducer;
+    Ember__Reducer reducer; /* REDUCER_UNSPECIFIED: fold instead */
+    em_fold fold;
+    size_t acc_len;
+    uint8_t *accs;   /* acc_len * cap bytes when acc_len > 8 */
+    size_t last;     /* entry of the last add */
     uint64_t *index; /* hash >> 32 << 32 | entry + 1 */
     size_t slots;    /* power of two */
     entry *entries;
@@ -37,11 +42,16 @@ int em_reducer_valid(int r)
     return r >= EMBER__REDUCER__REDUCER_SUM_I64 && r <= EMBER__REDUCER__REDUCER_MAX_F64;
 }
 
-em_combiner *em_combiner_new(Ember__Reducer reducer, size_t expected)
+static em_combiner *combiner_new(Ember__Reducer reducer, const em_fold *fold, size_t expected)
 {
     em_combiner *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->reducer = reducer;
+    c->acc_len = 8;
+    if (fold) {
+        c->fold = *fold;
+        c->acc_len = fold->acc_len;
+    }
     c->slots = 64;
     while (c->slots * 7 / 10 < expected) c->slots *= 2;
     c->index = calloc(c->slots, sizeof *c->index);
@@ -52,24 +62,55 @@ em_combiner *em_combiner_new(Ember__Reducer reducer, size_t expected)
     return c;
 }
 
+em_combiner *em_combiner_new(Ember__Reducer reducer, size_t expected)
+{
+    return combiner_new(reducer, NULL, expected);
+}
+
+em_combiner *em_combiner_new_fold(const em_fold *fold, size_t expected)
+{
+    if (fold->acc_len > EMBER_ACC_MAX || (fold->acc_len > 0 && !fold->fn)) return NULL;
+    return combiner_new(EMBER__REDUCER__REDUCER_UNSPECIFIED, fold, expected);
+}
+
 void em_combiner_free(em_combiner *c)
 {
     if (!c) return;
     free(c->index);
     free(c->entries);
+    free(c->accs);
     em_buf_free(&c->keys);
     free(c);
 }
 
 size_t em_combiner_size(const em_combiner *c) { return c->n; }
+size_t em_combiner_last(const em_combiner *c) { return c->last; }
+
+size_t em_combiner_bytes(const em_combiner *c)
+{
+    size_t acc = c->acc_len > 8 ? c->acc_len : 0;
+    return c->slots * sizeof *c->index + c->cap * (sizeof(entry) + acc) + c->keys.cap;
+}
+
+void em_combiner_reset(em_combiner *c)
+{
+    memset(c->index, 0, c->slots * sizeof *c->index);
+    c->n = 0;
+    c->keys.len = 0;
+}
+
+static uint8_t *entry_acc(const em_combiner *c, entry *e)
+{
+    return c->acc_len <= 8 ? e->value : c->accs + (size_t)(e - c->entries) * c->acc_len;
+}
 
 void em_combiner_get(const em_combiner *c, size_t i, ember_record *rec, uint64_t *hash)
 {
     const entry *e = &c->entries[i];
     rec->key = e->key_len <= INLINE_KEY ? e->inline_key : c->keys.data + e->key_off;
     rec->key_len = e->key_len;
-    rec->value = e->value;
-    rec->value_len = 8;
+    rec->value = entry_acc(c, (entry *)e);
+    rec->value_len = c->acc_len;
     rec->timestamp = e->timestamp;
     if (hash) *hash = e->hash;
 }
@@ -120,9 +161,22 @@ static void fold(Ember__Reducer r, uint8_t acc[8], const uint8_t in[8])
         memcpy(acc, &x, 8);
 }
 
+/* combine folds rec into entry e's accumulator (fresh: the entry is new). */
+static int combine(em_combiner *c, entry *e, const ember_record *rec, int fresh)
+{
+    if (c->reducer == EMBER__REDUCER__REDUCER_UNSPECIFIED)
+        return c->fold.fn ? c->fold.fn(c->fold.arg, entry_acc(c, e), rec, fresh) : EMBER_OK;
+    if (fresh)
+        memcpy(e->value, rec->value, 8);
+    else
+        fold(c->reducer, e->value, rec->value);
+    return EMBER_OK;
+}
+
 int em_combiner_add(em_combiner *c, const ember_record *rec)
 {
-    if (rec->value_len != 8) return EMBER_ERR_INVALID;
+    if (c->reducer != EMBER__REDUCER__REDUCER_UNSPECIFIED && rec->value_len != 8)
+        return EMBER_ERR_INVALID;
     uint64_t h = em_hash64(rec->key, rec->key_len), tag = h >> 32;
     size_t s = h & (c->slots - 1);
     for (uint64_t slot; (slot = c->index[s]) != 0; s = (s + 1) & (c->slots - 1)) {
@@ -130,9 +184,10 @@ int em_combiner_add(em_combiner *c, const ember_record *rec)
         entry *e = &c->entries[(uint32_t)slot - 1];
         if (e->hash == h && e->key_len == rec->key_len &&
             (rec->key_len == 0 || memcmp(entry_key(c, e), rec->key, rec->key_len) == 0)) {
-            fold(c->reducer, e->value, rec->value);
+            int rc = combine(c, e, rec, 0);
             if (rec->timestamp > e->timestamp) e->timestamp = rec->timestamp;
-            return EMBER_OK;
+            c->last = (uint32_t)slot - 1;
+            return rc;
         }
     }
     if (c->n == c->cap) {
@@ -140,19 +195,26 @@ int em_combiner_add(em_combiner *c, const ember_record *rec)
         entry *p = cap <= UINT32_MAX - 1 ? realloc(c->entries, cap * sizeof *p) : NULL;
         if (!p) return EMBER_ERR_NOMEM;
         c->entries = p;
+        if (c->acc_len > 8) {
+            uint8_t *a = realloc(c->accs, cap * c->acc_len);
+            if (!a) return EMBER_ERR_NOMEM;
+            c->accs = a;
+        }
         c->cap = cap;
     }
     entry *e = &c->entries[c->n];
     e->hash = h;
     e->key_len = rec->key_len;
-    memcpy(e->value, rec->value, 8);
     e->timestamp = rec->timestamp;
+    int rc = combine(c, e, rec, 1);
+    if (rc != EMBER_OK) return rc;
     if (rec->key_len <= INLINE_KEY) {
         if (rec->key_len) memcpy(e->inline_key, rec->key, rec->key_len);
     } else {
         e->key_off = c->keys.len;
         if (em_buf_append(&c->keys, rec->key, rec->key_len) != EMBER_OK) return EMBER_ERR_NOMEM;
     }
+    c->last = c->n;
     c->index[s] = slot_of(h, c->n++);
     if (c->n * 10 > c->slots * 7) return grow_index(c);
     return EMBER_OK;

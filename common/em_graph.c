@@ -23,7 +23,14 @@ const char *em_node_kind_name(Ember__NodeKind kind)
     case EMBER__NODE_KIND__NODE_FLAT_MAP: return "flat_map";
     case EMBER__NODE_KIND__NODE_FILTER: return "filter";
     case EMBER__NODE_KIND__NODE_MAP_PARTITIONS: return "map_partitions";
+    case EMBER__NODE_KIND__NODE_UNION: return "union";
     case EMBER__NODE_KIND__NODE_REDUCE_BY_KEY: return "reduce_by_key";
+    case EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY: return "aggregate_by_key";
+    case EMBER__NODE_KIND__NODE_GROUP_BY_KEY: return "group_by_key";
+    case EMBER__NODE_KIND__NODE_COGROUP: return "cogroup";
+    case EMBER__NODE_KIND__NODE_DISTINCT: return "distinct";
+    case EMBER__NODE_KIND__NODE_PARTITION_BY: return "partition_by";
+    case EMBER__NODE_KIND__NODE_SORT_BY_KEY: return "sort_by_key";
     default: return "unknown";
     }
 }
@@ -45,7 +52,23 @@ int em_node_is_source(Ember__NodeKind kind)
            kind == EMBER__NODE_KIND__NODE_RANGE;
 }
 
-int em_node_is_wide(Ember__NodeKind kind) { return kind == EMBER__NODE_KIND__NODE_REDUCE_BY_KEY; }
+int em_node_is_wide(Ember__NodeKind kind)
+{
+    return kind >= EMBER__NODE_KIND__NODE_REDUCE_BY_KEY &&
+           kind <= EMBER__NODE_KIND__NODE_SORT_BY_KEY;
+}
+
+int em_node_combines(Ember__NodeKind kind)
+{
+    return kind == EMBER__NODE_KIND__NODE_REDUCE_BY_KEY ||
+           kind == EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY ||
+           kind == EMBER__NODE_KIND__NODE_DISTINCT;
+}
+
+int em_node_groups(Ember__NodeKind kind)
+{
+    return kind == EMBER__NODE_KIND__NODE_GROUP_BY_KEY || kind == EMBER__NODE_KIND__NODE_COGROUP;
+}
 
 static int is_narrow_op(Ember__NodeKind kind)
 {
@@ -91,6 +114,51 @@ static int validate_source(const Ember__Node *n, size_t data_len, char *err, siz
     }
 }
 
+static int validate_wide(const Ember__Node *n, char *err, size_t errlen)
+{
+    const char *kind = em_node_kind_name(n->kind);
+    size_t parents = n->kind == EMBER__NODE_KIND__NODE_COGROUP ? 2 : 1;
+    if (n->n_parents != parents)
+        FAIL("node %u (%s) needs %zu parent%s", n->id, kind, parents, parents > 1 ? "s" : "");
+    if (n->partitions == 0 || n->partitions > EM_GRAPH_MAX_PARTITIONS)
+        FAIL("node %u (%s) with %u partitions (1..%d)", n->id, kind, n->partitions,
+             EM_GRAPH_MAX_PARTITIONS);
+    switch (n->kind) {
+    case EMBER__NODE_KIND__NODE_REDUCE_BY_KEY:
+        if (!em_reducer_valid(n->reducer))
+            FAIL("node %u: unknown reducer %d", n->id, (int)n->reducer);
+        return EMBER_OK;
+    case EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY:
+        if (!bounded_string(n->fn_symbol, EM_SYMBOL_MAX) || !n->fn_symbol[0] ||
+            !bounded_string(n->comb_symbol, EM_SYMBOL_MAX) || !n->comb_symbol[0])
+            FAIL("node %u (aggregate_by_key) without its two functions", n->id);
+        if (n->fn_arg.len == 0 || n->fn_arg.len > EMBER_ACC_MAX)
+            FAIL("node %u (aggregate_by_key): accumulator of %zu bytes (1..%d)", n->id,
+                 n->fn_arg.len, EMBER_ACC_MAX);
+        return EMBER_OK;
+    case EMBER__NODE_KIND__NODE_SORT_BY_KEY:
+        if (n->n_sort_bounds >= n->partitions)
+            FAIL("node %u (sort_by_key): %zu bounds for %u partitions", n->id, n->n_sort_bounds,
+                 n->partitions);
+        for (size_t b = 0; b < n->n_sort_bounds; b++) {
+            if (n->sort_bounds[b].len > EM_GRAPH_MAX_KEY)
+                FAIL("node %u (sort_by_key): bound of %zu bytes", n->id, n->sort_bounds[b].len);
+            if (b > 0 && em_key_compare(n->sort_bounds[b - 1].data, n->sort_bounds[b - 1].len,
+                                        n->sort_bounds[b].data, n->sort_bounds[b].len) > 0)
+                FAIL("node %u (sort_by_key): bounds out of order", n->id);
+        }
+        return EMBER_OK;
+    default: return EMBER_OK;
+    }
+}
+
+int em_key_compare(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
+    if (c != 0 || a_len == b_len) return c;
+    return a_len < b_len ? -1 : 1;
+}
+
 static int validate_action(const Ember__Action *a, char *err, size_t errlen)
 {
     if (!a) FAIL("graph without an action");
@@ -127,13 +195,12 @@ int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size
             int rc = validate_source(n, data_len, err, errlen);
             if (rc != EMBER_OK) return rc;
         } else if (em_node_is_wide(n->kind)) {
-            if (n->n_parents != 1)
-                FAIL("node %zu (%s) needs one parent", i, em_node_kind_name(n->kind));
-            if (n->partitions == 0 || n->partitions > EM_GRAPH_MAX_PARTITIONS)
-                FAIL("node %zu (%s) with %u partitions (1..%d)", i, em_node_kind_name(n->kind),
-                     n->partitions, EM_GRAPH_MAX_PARTITIONS);
-            if (!em_reducer_valid(n->reducer))
-                FAIL("node %zu: unknown reducer %d", i, (int)n->reducer);
+            int rc = validate_wide(n, err, errlen);
+            if (rc != EMBER_OK) return rc;
+        } else if (n->kind == EMBER__NODE_KIND__NODE_UNION) {
+            if (n->n_parents != 2) FAIL("node %zu (union) needs two parents", i);
+            if (em_node_partitions(g, (uint32_t)i) > EM_GRAPH_MAX_PARTITIONS)
+                FAIL("node %zu (union) has more than %d partitions", i, EM_GRAPH_MAX_PARTITIONS);
         } else if (is_narrow_op(n->kind)) {
             if (n->n_parents != 1)
                 FAIL("node %zu (%s) needs one parent", i, em_node_kind_name(n->kind));
@@ -146,9 +213,42 @@ int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size
     return validate_action(g->action, err, errlen);
 }
 
+/* partitions_of: a node's partitions, given those of the nodes before it */
+static uint64_t partitions_of(const Ember__Node *n, const uint64_t *parts)
+{
+    if (n->kind == EMBER__NODE_KIND__NODE_KAFKA) return n->n_ranges;
+    if (em_node_is_source(n->kind) || em_node_is_wide(n->kind)) return n->partitions;
+    if (n->kind == EMBER__NODE_KIND__NODE_UNION) return parts[n->parents[0]] + parts[n->parents[1]];
+    return parts[n->parents[0]];
+}
+
 uint32_t em_node_partitions(const Ember__JobGraph *g, uint32_t node)
 {
+    uint64_t parts[EM_GRAPH_MAX_NODES]; /* a union's count doubles per level: no recursion */
+    for (uint32_t i = 0; i <= node; i++) {
+        parts[i] = partitions_of(g->nodes[i], parts);
+        if (parts[i] > UINT32_MAX) parts[i] = UINT32_MAX;
+    }
+    return (uint32_t)parts[node];
+}
+
+uint32_t em_node_branch(const Ember__JobGraph *g, const Ember__Node *u, uint32_t *partition)
+{
+    uint32_t left = em_node_partitions(g, u->parents[0]);
+    if (*partition < left) return 0;
+    *partition -= left;
+    return 1;
+}
+
+uint32_t em_graph_leaf(const Ember__JobGraph *g, uint32_t node, uint32_t partition,
+                       uint32_t *leaf_partition)
+{
     const Ember__Node *n = g->nodes[node];
-    while (!em_node_is_source(n->kind) && !em_node_is_wide(n->kind)) n = g->nodes[n->parents[0]];
-    return n->kind == EMBER__NODE_KIND__NODE_KAFKA ? (uint32_t)n->n_ranges : n->partitions;
+    while (!em_node_is_source(n->kind) && !em_node_is_wide(n->kind)) {
+        uint32_t branch =
+            n->kind == EMBER__NODE_KIND__NODE_UNION ? em_node_branch(g, n, &partition) : 0;
+        n = g->nodes[n->parents[branch]];
+    }
+    *leaf_partition = partition;
+    return n->id;
 }

@@ -15,6 +15,7 @@
 #define EM_GRAPH_MAX_NODES      4096
 #define EM_GRAPH_MAX_PARTITIONS 1000000
 #define EM_SYMBOL_MAX           255
+#define EM_GRAPH_MAX_KEY        65536 /* bytes of a sort bound */
 
 /* em_graph_validate checks structure, sources, functions and the action. data_len is the size
  * of the data part that came with the graph (parallelized records). */
@@ -24,9 +25,25 @@ int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size
  * of its source, or of the nearest wide node above it. */
 uint32_t em_node_partitions(const Ember__JobGraph *g, uint32_t node);
 
-/* em_node_is_source / em_node_is_wide classify kinds; a wide node starts a new stage. */
+/* em_node_branch: for partition *partition of union node u, which parent (0 or 1) computes
+ * it; *partition becomes the index within that parent. */
+uint32_t em_node_branch(const Ember__JobGraph *g, const Ember__Node *u, uint32_t *partition);
+
+/* em_graph_leaf: the source or wide node that partition `partition` of `node` reads (through
+ * its narrow operations and unions), and the partition of that leaf in *leaf_partition. */
+uint32_t em_graph_leaf(const Ember__JobGraph *g, uint32_t node, uint32_t partition,
+                       uint32_t *leaf_partition);
+
+/* em_node_is_source / em_node_is_wide classify kinds; a wide node starts a new stage.
+ * em_node_combines: a wide node whose map side folds values per key (em_combine);
+ * em_node_groups: one whose reduce side gathers every value of a key. */
 int em_node_is_source(Ember__NodeKind kind);
 int em_node_is_wide(Ember__NodeKind kind);
+int em_node_combines(Ember__NodeKind kind);
+int em_node_groups(Ember__NodeKind kind);
+
+/* em_key_compare orders keys bytewise (memcmp), a proper prefix first: sort_by_key's order. */
+int em_key_compare(const void *a, size_t a_len, const void *b, size_t b_len);
 
 const char *em_node_kind_name(Ember__NodeKind kind);
 const char *em_action_kind_name(Ember__ActionKind kind);

@@ -17,6 +17,7 @@ typedef struct subgraph {
     Ember__Node *copies; /* node structs, shallow copies of the context's nodes */
     Ember__Node **nodes; /* pointers into copies, for the JobGraph */
     uint32_t *parents;   /* renumbered parent ids, one slot per original parent */
+    uint32_t *orig;      /* the context's node id of each copy */
     size_t n;
     int uses_data; /* has a parallelize node */
 } subgraph;
@@ -26,6 +27,7 @@ static void subgraph_free(subgraph *sg)
     free(sg->copies);
     free(sg->nodes);
     free(sg->parents);
+    free(sg->orig);
 }
 
 /* subgraph_cut copies the ancestors of `target` (itself included), renumbered. */
@@ -47,7 +49,8 @@ static int subgraph_cut(ember_ctx *ctx, uint32_t target, subgraph *sg, uint32_t 
     sg->copies = calloc(n, sizeof *sg->copies);
     sg->nodes = calloc(n, sizeof *sg->nodes);
     sg->parents = calloc(n_parents + 1, sizeof *sg->parents);
-    if (!sg->copies || !sg->nodes || !sg->parents) goto out;
+    sg->orig = calloc(n, sizeof *sg->orig);
+    if (!sg->copies || !sg->nodes || !sg->parents || !sg->orig) goto out;
     uint32_t *next_parent = sg->parents;
     for (size_t i = 0; i <= target; i++) {
         if (!needed[i]) continue;
@@ -59,6 +62,7 @@ static int subgraph_cut(ember_ctx *ctx, uint32_t target, subgraph *sg, uint32_t 
             copy->parents[p] = new_id[ctx->nodes[i]->parents[p]];
         next_parent += copy->n_parents;
         if (copy->kind == EMBER__NODE_KIND__NODE_PARALLELIZE) sg->uses_data = 1;
+        sg->orig[sg->n] = (uint32_t)i;
         sg->nodes[sg->n++] = copy;
     }
     *new_target = new_id[target];
@@ -104,6 +108,112 @@ static void release_resolved(ember_ctx *ctx, subgraph *sg)
     }
 }
 
+/* ---- sort_by_key's range bounds ---------------------------------------------------------- */
+
+static int by_key(const void *x, const void *y)
+{
+    const ember_record *a = x, *b = y;
+    return em_key_compare(a->key, a->key_len, b->key, b->key_len);
+}
+
+/* pick_bounds keeps up to partitions - 1 increasing keys at even ranks of the sorted sample
+ * in node (and in the context's node it copies, so later actions reuse them). */
+static int pick_bounds(Ember__Node *ctx_node, Ember__Node *copy, ember_record *keys, size_t n)
+{
+    uint32_t parts = ctx_node->partitions;
+    qsort(keys, n, sizeof *keys, by_key);
+    ProtobufCBinaryData *bounds = calloc(parts, sizeof *bounds);
+    if (!bounds) return EMBER_ERR_NOMEM;
+    size_t nb = 0;
+    for (uint32_t b = 1; n > 0 && b < parts; b++) {
+        const ember_record *k = &keys[(size_t)((uint64_t)b * n / parts)];
+        if (nb > 0 &&
+            em_key_compare(bounds[nb - 1].data, bounds[nb - 1].len, k->key, k->key_len) >= 0)
+            continue; /* skewed sample: fewer, distinct bounds */
+        if (!(bounds[nb].data = malloc(k->key_len ? k->key_len : 1))) break;
+        memcpy(bounds[nb].data, k->key, k->key_len);
+        bounds[nb++].len = k->key_len;
+    }
+    ctx_node->sort_bounds = copy->sort_bounds = bounds;
+    ctx_node->n_sort_bounds = copy->n_sort_bounds = nb;
+    return EMBER_OK;
+}
+
+/* sample_for_sort runs a job that samples the keys of the parent of sort node sg->copies[i]
+ * and sets its bounds. The sample job graph is the action's nodes before i plus a sampler. */
+static int sample_for_sort(ember_ctx *ctx, subgraph *sg, size_t i)
+{
+    Ember__Node *sort = &sg->copies[i];
+    Ember__Node sampler = EMBER__NODE__INIT;
+    Ember__Node **nodes = malloc((i + 1) * sizeof *nodes);
+    if (!nodes) return em_ctx_fail(ctx, EMBER_ERR_NOMEM, "sort_by_key: out of memory");
+    memcpy(nodes, sg->nodes, i * sizeof *nodes);
+    nodes[i] = &sampler;
+    Ember__JobGraph g = EMBER__JOB_GRAPH__INIT;
+    Ember__Action collect = EMBER__ACTION__INIT;
+    collect.kind = EMBER__ACTION_KIND__ACTION_COLLECT;
+    g.n_nodes = i + 1;
+    g.nodes = nodes;
+    g.target = (uint32_t)i;
+    g.action = &collect;
+    g.library_sha256.data = ctx->sha256;
+    g.library_sha256.len = 32;
+    g.library_name = (char *)ctx->lib_name;
+    /* as Spark does: 20 keys per output partition in all, oversampled 3x across inputs */
+    uint64_t total = 20ull * sort->partitions, inputs = em_node_partitions(&g, sort->parents[0]);
+    if (total > 1000000) total = 1000000;
+    uint32_t per_partition = (uint32_t)((3 * total + inputs - 1) / (inputs ? inputs : 1));
+    uint8_t arg[4];
+    for (int b = 0; b < 4; b++) arg[b] = (uint8_t)(per_partition >> (8 * b));
+    sampler.id = (uint32_t)i;
+    sampler.kind = EMBER__NODE_KIND__NODE_MAP_PARTITIONS;
+    sampler.n_parents = 1;
+    sampler.parents = sort->parents;
+    sampler.fn_symbol = "ember_builtin_sample_keys";
+    sampler.fn_arg.data = arg;
+    sampler.fn_arg.len = sizeof arg;
+    em_job_outcome sample = {0};
+    em_buf no_data = {0};
+    char name[sizeof ctx->job_name + 32], why[1024] = "";
+    snprintf(name, sizeof name, "%s (sort sample)", ctx->job_name);
+    int rc = ctx->runner.run(ctx->runner.arg, &g, name, sg->uses_data ? &ctx->data : &no_data,
+                             &sample, why, sizeof why);
+    free(nodes);
+    if (rc != EMBER_OK) return em_ctx_fail(ctx, rc, "sort_by_key sampling: %s", why);
+    int64_t n = 0;
+    ember_record *keys = NULL;
+    rc = em_batch_count(sample.batches.data, sample.batches.len, &n);
+    if (rc == EMBER_OK && n > 0 && !(keys = malloc((size_t)n * sizeof *keys))) rc = EMBER_ERR_NOMEM;
+    size_t got = 0;
+    for (size_t off = 0; rc == EMBER_OK && off < sample.batches.len;) {
+        em_batch_reader r;
+        size_t used;
+        em_batch_open(sample.batches.data + off, sample.batches.len - off, &r, &used);
+        while (got < (size_t)n && em_batch_next(&r, &keys[got]) > 0) got++;
+        off += used;
+    }
+    if (rc == EMBER_OK) rc = pick_bounds(ctx->nodes[sg->orig[i]], sort, keys, got);
+    free(keys);
+    em_buf_free(&sample.batches);
+    return rc == EMBER_OK ? rc
+                          : em_ctx_fail(ctx, rc, "sort_by_key sampling: %s", ember_strerror(rc));
+}
+
+/* choose_sort_bounds samples for every sort_by_key of the action that has no bounds yet,
+ * parents first (a sort's sample job may contain an earlier sort, bounded by then). */
+static int choose_sort_bounds(ember_ctx *ctx, subgraph *sg)
+{
+    for (size_t i = 0; i < sg->n; i++) {
+        Ember__Node *n = &sg->copies[i];
+        if (n->kind != EMBER__NODE_KIND__NODE_SORT_BY_KEY || n->partitions < 2 ||
+            ctx->nodes[sg->orig[i]]->sort_bounds)
+            continue;
+        int rc = sample_for_sort(ctx, sg, i);
+        if (rc != EMBER_OK) return rc;
+    }
+    return EMBER_OK;
+}
+
 /* run_action runs `action` on ds; the outcome lands in ctx->last. */
 static int run_action(ember_dataset *ds, Ember__Action *action)
 {
@@ -120,7 +230,8 @@ static int run_action(ember_dataset *ds, Ember__Action *action)
         subgraph_free(&sg);
         return em_ctx_fail(ctx, rc, "out of memory preparing the job graph");
     }
-    if ((rc = resolve_sources(ctx, &sg)) == EMBER_OK) {
+    if ((rc = resolve_sources(ctx, &sg)) == EMBER_OK &&
+        (rc = choose_sort_bounds(ctx, &sg)) == EMBER_OK) {
         Ember__JobGraph g = EMBER__JOB_GRAPH__INIT;
         g.n_nodes = sg.n;
         g.nodes = sg.nodes;

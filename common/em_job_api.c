@@ -52,6 +52,9 @@ static void node_free(Ember__Node *n)
     for (size_t i = 0; i < n->n_ranges; i++) free(n->ranges[i]);
     free(n->ranges);
     free(n->data_offsets);
+    free_string(n->comb_symbol);
+    for (size_t i = 0; i < n->n_sort_bounds; i++) free(n->sort_bounds[i].data);
+    free(n->sort_bounds);
     free(n);
 }
 
@@ -331,23 +334,57 @@ static ember_dataset *add_op(ember_dataset *parent, Ember__NodeKind kind, const 
     return add_op_symbol(parent, kind, symbol, arg, arg_len);
 }
 
-ember_dataset *ember_reduce_by_key(ember_dataset *parent, ember_reducer reducer, int partitions)
+/* add_second_parent makes `second` the second parent of node n (of dataset ds). */
+static void add_second_parent(ember_dataset *ds, Ember__Node *n, const ember_dataset *second)
+{
+    uint32_t *p = realloc(n->parents, 2 * sizeof *p);
+    if (!p) {
+        em_ctx_fail(ds->ctx, EMBER_ERR_NOMEM, "out of memory building the job graph");
+        ds->failed = 1;
+        return;
+    }
+    p[1] = second->node;
+    n->parents = p;
+    n->n_parents = 2;
+}
+
+/* add_wide adds a wide node of `kind` reading parent (and second, for two-parent kinds). */
+static ember_dataset *add_wide(ember_dataset *parent, ember_dataset *second, Ember__NodeKind kind,
+                               int partitions, Ember__Node **out)
 {
     if (!parent || !parent->ctx) return parent;
     ember_ctx *ctx = parent->ctx;
-    if (parent->failed) return failed_dataset(ctx);
-    if (!em_reducer_valid((int)reducer) || partitions < 1 || partitions > EM_GRAPH_MAX_PARTITIONS) {
-        em_ctx_fail(ctx, EMBER_ERR_INVALID,
-                    "reduce_by_key: reducer %d with %d partitions is invalid", (int)reducer,
-                    partitions);
+    if (parent->failed || (second && second->failed)) return failed_dataset(ctx);
+    if (second && second->ctx != ctx) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID, "%s: datasets of two different job runs",
+                    em_node_kind_name(kind));
+        return failed_dataset(ctx);
+    }
+    if (partitions < 1 || partitions > EM_GRAPH_MAX_PARTITIONS) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID, "%s: %d partitions (1..%d)", em_node_kind_name(kind),
+                    partitions, EM_GRAPH_MAX_PARTITIONS);
         return failed_dataset(ctx);
     }
     Ember__Node *n;
-    ember_dataset *ds = new_node(ctx, EMBER__NODE_KIND__NODE_REDUCE_BY_KEY, parent, &n);
-    if (!ds->failed) {
-        n->reducer = (Ember__Reducer)reducer;
-        n->partitions = (uint32_t)partitions;
+    ember_dataset *ds = new_node(ctx, kind, parent, &n);
+    if (ds->failed) return ds;
+    n->partitions = (uint32_t)partitions;
+    if (second) add_second_parent(ds, n, second);
+    *out = n;
+    return ds;
+}
+
+ember_dataset *ember_reduce_by_key(ember_dataset *parent, ember_reducer reducer, int partitions)
+{
+    if (parent && parent->ctx && !parent->failed && !em_reducer_valid((int)reducer)) {
+        em_ctx_fail(parent->ctx, EMBER_ERR_INVALID, "reduce_by_key: unknown reducer %d",
+                    (int)reducer);
+        return failed_dataset(parent->ctx);
     }
+    Ember__Node *n;
+    ember_dataset *ds =
+        add_wide(parent, NULL, EMBER__NODE_KIND__NODE_REDUCE_BY_KEY, partitions, &n);
+    if (ds && !ds->failed) n->reducer = (Ember__Reducer)reducer;
     return ds;
 }
 
@@ -358,6 +395,132 @@ ember_dataset *ember_count_by_key(ember_dataset *parent, int partitions)
     ember_dataset *ones =
         add_op_symbol(parent, EMBER__NODE_KIND__NODE_MAP, "ember_builtin_count_one", NULL, 0);
     return ember_reduce_by_key(ones, EMBER_SUM_I64, partitions);
+}
+
+ember_dataset *ember_aggregate_by_key(ember_dataset *parent, const void *zero, size_t acc_len,
+                                      ember_seq_fn seq, ember_comb_fn comb, int partitions)
+{
+    if (!parent || !parent->ctx) return parent;
+    ember_ctx *ctx = parent->ctx;
+    if (parent->failed) return failed_dataset(ctx);
+    if (acc_len == 0 || acc_len > EMBER_ACC_MAX || !zero) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                    "aggregate_by_key: accumulator of %zu bytes (1..%d, zero value required)",
+                    acc_len, EMBER_ACC_MAX);
+        return failed_dataset(ctx);
+    }
+    char seq_name[EM_SYMBOL_MAX + 1], comb_name[EM_SYMBOL_MAX + 1], why[1024];
+    int rc = em_symbol_of(ctx->lib, ctx->lib_path, (const void *)seq, seq_name, sizeof seq_name,
+                          why, sizeof why);
+    if (rc == EMBER_OK)
+        rc = em_symbol_of(ctx->lib, ctx->lib_path, (const void *)comb, comb_name, sizeof comb_name,
+                          why, sizeof why);
+    if (rc != EMBER_OK) {
+        em_ctx_fail(ctx, rc, "aggregate_by_key: %s", why);
+        return failed_dataset(ctx);
+    }
+    Ember__Node *n;
+    ember_dataset *ds =
+        add_wide(parent, NULL, EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY, partitions, &n);
+    if (ds->failed) return ds;
+    n->fn_symbol = strdup(seq_name);
+    n->comb_symbol = strdup(comb_name);
+    if ((n->fn_arg.data = malloc(acc_len))) {
+        memcpy(n->fn_arg.data, zero, acc_len);
+        n->fn_arg.len = acc_len;
+    }
+    if (!n->fn_symbol || !n->comb_symbol || !n->fn_arg.data) {
+        em_ctx_fail(ctx, EMBER_ERR_NOMEM, "out of memory building the job graph");
+        ds->failed = 1;
+    }
+    return ds;
+}
+
+/* simple_wide: a wide node with no settings beyond its partitions */
+static ember_dataset *simple_wide(ember_dataset *parent, ember_dataset *second,
+                                  Ember__NodeKind kind, int partitions)
+{
+    Ember__Node *n;
+    return add_wide(parent, second, kind, partitions, &n);
+}
+
+ember_dataset *ember_group_by_key(ember_dataset *parent, int partitions)
+{
+    return simple_wide(parent, NULL, EMBER__NODE_KIND__NODE_GROUP_BY_KEY, partitions);
+}
+
+ember_dataset *ember_cogroup(ember_dataset *left, ember_dataset *right, int partitions)
+{
+    if (left && left->ctx && !left->failed && !right) {
+        em_ctx_fail(left->ctx, EMBER_ERR_INVALID, "cogroup/join: no right dataset");
+        return failed_dataset(left->ctx);
+    }
+    return simple_wide(left, right, EMBER__NODE_KIND__NODE_COGROUP, partitions);
+}
+
+static ember_dataset *join_with(ember_dataset *left, ember_dataset *right, int partitions,
+                                const char *builtin)
+{
+    ember_dataset *grouped = ember_cogroup(left, right, partitions);
+    if (!grouped || !grouped->ctx || grouped->failed) return grouped;
+    return add_op_symbol(grouped, EMBER__NODE_KIND__NODE_FLAT_MAP, builtin, NULL, 0);
+}
+
+ember_dataset *ember_join(ember_dataset *left, ember_dataset *right, int partitions)
+{
+    return join_with(left, right, partitions, "ember_builtin_join_inner");
+}
+
+ember_dataset *ember_left_outer_join(ember_dataset *left, ember_dataset *right, int partitions)
+{
+    return join_with(left, right, partitions, "ember_builtin_join_left");
+}
+
+ember_dataset *ember_distinct(ember_dataset *parent, int partitions)
+{
+    if (!parent || !parent->ctx) return parent;
+    if (parent->failed) return failed_dataset(parent->ctx);
+    ember_dataset *packed =
+        add_op_symbol(parent, EMBER__NODE_KIND__NODE_MAP, "ember_builtin_pack_kv", NULL, 0);
+    ember_dataset *unique = simple_wide(packed, NULL, EMBER__NODE_KIND__NODE_DISTINCT, partitions);
+    if (unique->failed) return unique;
+    return add_op_symbol(unique, EMBER__NODE_KIND__NODE_MAP, "ember_builtin_unpack_kv", NULL, 0);
+}
+
+ember_dataset *ember_partition_by(ember_dataset *parent, int partitions)
+{
+    return simple_wide(parent, NULL, EMBER__NODE_KIND__NODE_PARTITION_BY, partitions);
+}
+
+ember_dataset *ember_repartition(ember_dataset *parent, int partitions)
+{
+    Ember__Node *n;
+    ember_dataset *ds = add_wide(parent, NULL, EMBER__NODE_KIND__NODE_PARTITION_BY, partitions, &n);
+    if (ds && !ds->failed) n->round_robin = 1;
+    return ds;
+}
+
+ember_dataset *ember_sort_by_key(ember_dataset *parent, int ascending, int partitions)
+{
+    Ember__Node *n;
+    ember_dataset *ds = add_wide(parent, NULL, EMBER__NODE_KIND__NODE_SORT_BY_KEY, partitions, &n);
+    if (ds && !ds->failed) n->descending = !ascending;
+    return ds;
+}
+
+ember_dataset *ember_union(ember_dataset *a, ember_dataset *b)
+{
+    if (!a || !a->ctx) return a;
+    ember_ctx *ctx = a->ctx;
+    if (a->failed || !b || b->failed) return failed_dataset(ctx);
+    if (b->ctx != ctx) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID, "union: datasets of two different job runs");
+        return failed_dataset(ctx);
+    }
+    Ember__Node *n;
+    ember_dataset *ds = new_node(ctx, EMBER__NODE_KIND__NODE_UNION, a, &n);
+    if (!ds->failed) add_second_parent(ds, n, b);
+    return ds;
 }
 
 ember_dataset *ember_map(ember_dataset *parent, ember_map_fn fn, const void *arg, size_t arg_len)

@@ -21,6 +21,8 @@ typedef struct em_op {
 
 struct em_pipeline {
     const Ember__Node *source;
+    uint32_t source_partition;
+    int through_union; /* the chain depends on the partition */
     size_t n_ops;
     em_op ops[]; /* source's child first */
 };
@@ -84,18 +86,35 @@ static void *resolve(void *lib, const char *symbol)
     return lib ? dlsym(lib, symbol) : NULL;
 }
 
-int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, void *lib, em_pipeline **out,
-                    char *err, size_t errlen)
+void *em_pipeline_resolve(void *lib, const char *symbol) { return resolve(lib, symbol); }
+
+/* next_up steps from node id towards the stage's leaf for *partition (unions pick a branch). */
+static uint32_t next_up(const Ember__JobGraph *g, uint32_t id, uint32_t *partition)
+{
+    const Ember__Node *n = g->nodes[id];
+    uint32_t branch = n->kind == EMBER__NODE_KIND__NODE_UNION ? em_node_branch(g, n, partition) : 0;
+    return n->parents[branch];
+}
+
+int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, uint32_t partition, void *lib,
+                    em_pipeline **out, char *err, size_t errlen)
 {
     size_t n_ops = 0;
-    for (uint32_t id = target; !starts_stage(g->nodes[id]); id = g->nodes[id]->parents[0]) n_ops++;
+    uint32_t part = partition;
+    for (uint32_t id = target; !starts_stage(g->nodes[id]); id = next_up(g, id, &part))
+        n_ops += g->nodes[id]->kind != EMBER__NODE_KIND__NODE_UNION;
     em_pipeline *pl = calloc(1, sizeof *pl + n_ops * sizeof(em_op));
     if (!pl) return EMBER_ERR_NOMEM;
     pl->n_ops = n_ops;
     uint32_t id = target;
-    for (size_t i = n_ops; i-- > 0; id = g->nodes[id]->parents[0]) {
+    part = partition;
+    for (size_t i = n_ops; !starts_stage(g->nodes[id]); id = next_up(g, id, &part)) {
         const Ember__Node *n = g->nodes[id];
-        em_op *op = &pl->ops[i];
+        if (n->kind == EMBER__NODE_KIND__NODE_UNION) {
+            pl->through_union = 1;
+            continue;
+        }
+        em_op *op = &pl->ops[--i];
         op->kind = n->kind;
         op->symbol = n->fn_symbol;
         op->arg = n->fn_arg.len ? n->fn_arg.data : NULL;
@@ -109,6 +128,7 @@ int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, void *lib, em_pip
         }
     }
     pl->source = g->nodes[id];
+    pl->source_partition = part;
     *out = pl;
     return EMBER_OK;
 }
@@ -116,6 +136,11 @@ int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, void *lib, em_pip
 void em_pipeline_free(em_pipeline *pl) { free(pl); }
 
 const Ember__Node *em_pipeline_source(const em_pipeline *pl) { return pl->source; }
+uint32_t em_pipeline_source_partition(const em_pipeline *pl, uint32_t partition)
+{
+    return pl->through_union ? pl->source_partition : partition;
+}
+int em_pipeline_per_partition(const em_pipeline *pl) { return pl->through_union; }
 
 /* user_failed turns a negative return of a user function into the run's error. */
 static int user_failed(ember_task *task, int rc)
@@ -216,6 +241,44 @@ int em_pipeline_run(const em_pipeline *pl, uint32_t partition, em_source_fn sour
     for (size_t i = 0; i < pl->n_ops; i++) em_buf_free(&run->tasks[i].buffered.buf);
     free(run);
     return rc;
+}
+
+/* ---- user functions called outside a chain ---------------------------------------------- */
+
+static int refuse_emit(void *arg, const ember_record *rec)
+{
+    (void)arg, (void)rec;
+    return EMBER_ERR_STATE;
+}
+
+ember_task *em_fn_task_new(Ember__NodeKind kind, const char *symbol, uint32_t partition, char *err,
+                           size_t errlen)
+{
+    /* one allocation: the run, its one task, then the op and the stats it points to */
+    em_run *run =
+        calloc(1, sizeof *run + sizeof(ember_task) + sizeof(em_op) + sizeof(em_run_stats));
+    if (!run) return NULL;
+    em_op *op = (em_op *)(void *)&run->tasks[1];
+    em_run_stats *stats = (em_run_stats *)(void *)(op + 1);
+    *op = (em_op){.kind = kind, .symbol = symbol};
+    run->partition = partition;
+    run->sink = refuse_emit;
+    run->stats = stats;
+    run->err = err;
+    run->errlen = errlen;
+    run->tasks[0] = (ember_task){.op = op, .run = run};
+    return &run->tasks[0];
+}
+
+void em_fn_task_free(ember_task *task)
+{
+    if (task) free(task->run); /* the allocation starts with the run */
+}
+
+int em_fn_task_result(ember_task *task, int rc)
+{
+    if (task->run->failed) return task->run->code;
+    return rc < 0 ? user_failed(task, rc) : EMBER_OK;
 }
 
 /* ---- the task side of the public API ---------------------------------------------------- */

@@ -25,13 +25,30 @@ typedef int (*em_source_fn)(void *src, em_record_fn emit, void *emit_arg, char *
 
 typedef struct em_pipeline em_pipeline;
 
-/* em_pipeline_new resolves the chain that ends at `target` of a validated graph; `lib` is the
- * dlopen handle of the job library (may be NULL for a chain without functions). */
-int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, void *lib, em_pipeline **out,
-                    char *err, size_t errlen);
+/* em_pipeline_new resolves the chain that ends at `target` of a validated graph for one
+ * partition of it (unions make the chain depend on the partition); `lib` is the dlopen
+ * handle of the job library (may be NULL for a chain without functions). */
+int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, uint32_t partition, void *lib,
+                    em_pipeline **out, char *err, size_t errlen);
 void em_pipeline_free(em_pipeline *pl);
-/* em_pipeline_source returns the chain's source node. */
+/* em_pipeline_source returns the chain's source node (a source or a wide node), and
+ * em_pipeline_source_partition the partition of it that the task of `partition` reads. */
 const Ember__Node *em_pipeline_source(const em_pipeline *pl);
+uint32_t em_pipeline_source_partition(const em_pipeline *pl, uint32_t partition);
+/* em_pipeline_per_partition: the chain went through a union, so other partitions of the
+ * same stage may need another chain. */
+int em_pipeline_per_partition(const em_pipeline *pl);
+/* em_pipeline_resolve finds a user function by name (built-ins in the process). */
+void *em_pipeline_resolve(void *lib, const char *symbol);
+
+/* em_fn_task_new makes an ember_task for calling one user function outside a chain (the
+ * functions of aggregate_by_key): ember_emit fails in it, ember_task_fail's message goes to
+ * err. em_fn_task_result turns the function's return value into EMBER_OK or the error,
+ * with err filled. */
+ember_task *em_fn_task_new(Ember__NodeKind kind, const char *symbol, uint32_t partition, char *err,
+                           size_t errlen);
+void em_fn_task_free(ember_task *task);
+int em_fn_task_result(ember_task *task, int rc);
 
 typedef struct em_run_stats {
     int64_t records_in;  /* records read from the source */

@@ -1,46 +1,94 @@
-/* em_dag.c -- cut job graphs into stages at shuffle dependencies (see em_dag.h). */
+/* em_dag.c -- cut job graphs into stages at shuffle dependencies (see em_dag.h).
+ *
+ * A stage is identified by its last node and the wide node its output feeds (or none for
+ * the action's stage): the same node read by two shuffles gives two map stages, one per
+ * shuffle, while two reads of one shuffle (cogroup of a dataset with itself) share one.
+ */
 #include "em_dag.h"
 
 #include <ember/ember.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "em_graph.h"
 
 typedef struct planner {
     const Ember__JobGraph *g;
     em_stage_plan *stages;
-    size_t n;
-    int32_t *stage_of; /* node -> index of the stage ending at it, or -1 */
+    size_t n, cap;
+    uint8_t *seen; /* nodes visited while walking the current stage */
 } planner;
 
-/* plan_stage plans the stage ending at `node`, parents first; returns its index or < 0. */
-static int plan_stage(planner *pl, uint32_t node, char *err, size_t errlen)
+/* find_stage returns the planned stage ending at node that feeds consumer, or -1. */
+static int find_stage(const planner *pl, uint32_t node, uint32_t consumer)
 {
-    if (pl->stage_of[node] >= 0) return pl->stage_of[node];
-    em_stage_plan st = {.node = node, .partitions = em_node_partitions(pl->g, node)};
-    uint32_t id = node;
-    for (;;) { /* walk up the narrow chain */
-        const Ember__Node *n = pl->g->nodes[id];
-        if (em_node_is_source(n->kind)) break;
-        if (em_node_is_wide(n->kind)) {
-            for (size_t p = 0; p < n->n_parents; p++) {
-                if (st.n_parents == EM_DAG_MAX_PARENTS) {
-                    snprintf(err, errlen, "node %u reads more than %d shuffles", id,
-                             EM_DAG_MAX_PARENTS);
-                    return EMBER_ERR_INVALID;
-                }
-                int parent = plan_stage(pl, n->parents[p], err, errlen);
-                if (parent < 0) return parent;
-                st.parents[st.n_parents++] = (uint32_t)parent;
-            }
-            break;
+    for (size_t i = 0; i < pl->n; i++)
+        if (pl->stages[i].node == node && pl->stages[i].shuffle_node == consumer) return (int)i;
+    return -1;
+}
+
+/* collect_leaves walks the narrow operations (and unions) above node, listing the wide
+ * nodes the stage reads in walk order (parents[0] first); *first_leaf gets the first leaf. */
+static int collect_leaves(planner *pl, uint32_t node, uint32_t *wide, uint32_t *n_wide,
+                          uint32_t *first_leaf, char *err, size_t errlen)
+{
+    if (pl->seen[node]) return EMBER_OK;
+    pl->seen[node] = 1;
+    const Ember__Node *n = pl->g->nodes[node];
+    if (em_node_is_source(n->kind) || em_node_is_wide(n->kind)) {
+        if (*first_leaf == EM_DAG_NONE) *first_leaf = node;
+        if (!em_node_is_wide(n->kind)) return EMBER_OK;
+        if (*n_wide == EM_DAG_MAX_PARENTS) {
+            snprintf(err, errlen, "a stage reads more than %d shuffles", EM_DAG_MAX_PARENTS);
+            return EMBER_ERR_INVALID;
         }
-        id = n->parents[0];
+        wide[(*n_wide)++] = node;
+        return EMBER_OK;
     }
-    st.source = id;
+    for (size_t p = 0; p < n->n_parents; p++) {
+        int rc = collect_leaves(pl, n->parents[p], wide, n_wide, first_leaf, err, errlen);
+        if (rc != EMBER_OK) return rc;
+    }
+    return EMBER_OK;
+}
+
+/* plan_stage plans the stage ending at node whose output feeds consumer (EM_DAG_NONE: the
+ * action), parents first; returns its index or < 0. */
+static int plan_stage(planner *pl, uint32_t node, uint32_t consumer, char *err, size_t errlen)
+{
+    int found = find_stage(pl, node, consumer);
+    if (found >= 0) return found;
+    em_stage_plan st = {.node = node,
+                        .partitions = em_node_partitions(pl->g, node),
+                        .shuffle_node = consumer,
+                        .source = EM_DAG_NONE};
+    uint32_t wide[EM_DAG_MAX_PARENTS], n_wide = 0;
+    memset(pl->seen, 0, pl->g->n_nodes);
+    int rc = collect_leaves(pl, node, wide, &n_wide, &st.source, err, errlen);
+    if (rc != EMBER_OK) return rc;
+    for (uint32_t w = 0; w < n_wide; w++) {
+        const Ember__Node *wn = pl->g->nodes[wide[w]];
+        for (uint32_t side = 0; side < wn->n_parents; side++) {
+            if (st.n_parents == EM_DAG_MAX_PARENTS) {
+                snprintf(err, errlen, "a stage reads more than %d shuffles", EM_DAG_MAX_PARENTS);
+                return EMBER_ERR_INVALID;
+            }
+            int parent = plan_stage(pl, wn->parents[side], wide[w], err, errlen);
+            if (parent < 0) return parent;
+            st.parents[st.n_parents] = (uint32_t)parent;
+            st.parent_wide[st.n_parents] = wide[w];
+            st.parent_side[st.n_parents++] = side;
+        }
+    }
+    if (pl->n == pl->cap) {
+        size_t cap = pl->cap ? 2 * pl->cap : 8;
+        em_stage_plan *p = realloc(pl->stages, cap * sizeof *p);
+        if (!p) return EMBER_ERR_NOMEM;
+        pl->stages = p;
+        pl->cap = cap;
+    }
     pl->stages[pl->n] = st;
-    pl->stage_of[node] = (int32_t)pl->n;
     return (int)pl->n++;
 }
 
@@ -48,16 +96,9 @@ int em_dag_plan(const Ember__JobGraph *g, em_stage_plan **stages, size_t *n_stag
                 size_t errlen)
 {
     planner pl = {.g = g};
-    pl.stages = calloc(g->n_nodes, sizeof *pl.stages);
-    pl.stage_of = malloc(g->n_nodes * sizeof *pl.stage_of);
-    if (!pl.stages || !pl.stage_of) {
-        free(pl.stages);
-        free(pl.stage_of);
-        return EMBER_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < g->n_nodes; i++) pl.stage_of[i] = -1;
-    int rc = plan_stage(&pl, g->target, err, errlen);
-    free(pl.stage_of);
+    if (!(pl.seen = malloc(g->n_nodes))) return EMBER_ERR_NOMEM;
+    int rc = plan_stage(&pl, g->target, EM_DAG_NONE, err, errlen);
+    free(pl.seen);
     if (rc < 0) {
         free(pl.stages);
         return rc;

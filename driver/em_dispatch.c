@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "em_driver.h"
+#include "em_graph.h"
 #include "em_log.h"
 
 #define SHORT_TASK_US 2000
@@ -120,6 +121,8 @@ static void add_def(em_driver *d, stage_defs *sd, em_stage *st)
         Ember__ShuffleInput *in = &sd->inputs[k][p];
         ember__shuffle_input__init(in);
         in->map_stage_id = map->id;
+        in->wide_node = st->plan.parent_wide[p];
+        in->side = st->plan.parent_side[p];
         char **addrs = sd->addresses[k][p] = calloc(map->plan.partitions, sizeof *addrs);
         for (uint32_t m = 0; addrs && m < map->plan.partitions; m++) {
             em_exec *holder = em_exec_get(d, map->map_exec[m]);
@@ -159,9 +162,11 @@ static void send_tasks(em_driver *d, em_exec *ex, const launch *ls, uint32_t n)
         tl->stage_id = st->id;
         tl->partition = ls[i].part;
         tl->attempt = st->tasks[ls[i].part].attempt;
-        const Ember__Node *src = st->job->submit->graph->nodes[st->plan.source];
+        const Ember__JobGraph *g = st->job->submit->graph;
+        uint32_t leaf_part;
+        const Ember__Node *src = g->nodes[em_graph_leaf(g, st->plan.node, ls[i].part, &leaf_part)];
         if (src->kind == EMBER__NODE_KIND__NODE_PARALLELIZE) {
-            uint64_t lo = src->data_offsets[ls[i].part], hi = src->data_offsets[ls[i].part + 1];
+            uint64_t lo = src->data_offsets[leaf_part], hi = src->data_offsets[leaf_part + 1];
             tl->data_offset = data_off;
             tl->data_len = hi - lo;
             launch_data[n_data++] = (em_iov){st->job->data.data + lo, (size_t)(hi - lo)};

@@ -49,15 +49,25 @@ static em_exec *known_executor(em_driver *d, em_request *req, uint32_t claimed_i
     return ex;
 }
 
+/* note_store records an executor's block store figures (Poll, Report). */
+static void note_store(em_driver *d, em_exec *ex, uint64_t memory_used, uint64_t blocks,
+                       uint64_t disk_used, uint64_t spilled_bytes)
+{
+    if (ex->memory_used == memory_used && ex->blocks == blocks && ex->disk_used == disk_used &&
+        ex->spilled_bytes == spilled_bytes)
+        return;
+    ex->memory_used = memory_used;
+    ex->blocks = blocks;
+    ex->disk_used = disk_used;
+    ex->spilled_bytes = spilled_bytes;
+    d->dirty = 1;
+}
+
 static void handle_poll(em_driver *d, em_request *req)
 {
     Ember__Poll *p = em_frame_unpack(&req->frame, EM_MSG_POLL);
     em_exec *ex = known_executor(d, req, p ? p->executor_id : 0);
-    if (ex && p && (ex->memory_used != p->memory_used || ex->blocks != p->blocks)) {
-        ex->memory_used = p->memory_used;
-        ex->blocks = p->blocks;
-        d->dirty = 1;
-    }
+    if (ex && p) note_store(d, ex, p->memory_used, p->blocks, p->disk_used, p->spilled_bytes);
     em_pb_free(p);
     if (ex) em_dispatch_answer_poll(d, ex, req);
 }
@@ -82,8 +92,7 @@ static void handle_report(em_driver *d, em_request *req)
             em_job_task_result(d, ex, res, req->frame.data + off);
             off += res->data_len;
         }
-        ex->memory_used = r->memory_used;
-        ex->blocks = r->blocks;
+        note_store(d, ex, r->memory_used, r->blocks, r->disk_used, r->spilled_bytes);
         Ember__ReportReply rr = EMBER__REPORT_REPLY__INIT;
         rr.known = 1;
         em_server_reply(d->srv, req, EM_MSG_REPORT_REPLY, &rr.base, NULL, 0);

@@ -53,6 +53,7 @@ typedef struct em_exec {
     int32_t pid;
     uint32_t slots;
     uint64_t memory_cap, memory_used, blocks;
+    uint64_t disk_used, spilled_bytes; /* spill files now; bytes ever spilled */
     em_exec_state state;
     char lost_reason[128];
     int64_t registered_us, last_seen_us;

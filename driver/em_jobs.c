@@ -53,14 +53,11 @@ static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_sta
         st->q_len = plan[i].partitions;
         job->tasks_total += plan[i].partitions;
         if (plan[i].n_parents == 0) stage_start(st);
-        for (uint32_t k = 0; k < plan[i].n_parents; k++) { /* parents are planned first */
-            em_stage *parent = &job->stages[plan[i].parents[k]];
-            parent->shuffle_out = 1;
-            parent->shuffle_node = plan[i].source;
-            if (!(parent->map_exec = calloc(parent->plan.partitions, sizeof *parent->map_exec))) {
-                em_job_free(job);
-                return EMBER_ERR_NOMEM;
-            }
+        st->shuffle_out = plan[i].shuffle_node != EM_DAG_NONE;
+        st->shuffle_node = plan[i].shuffle_node;
+        if (st->shuffle_out && !(st->map_exec = calloc(plan[i].partitions, sizeof *st->map_exec))) {
+            em_job_free(job);
+            return EMBER_ERR_NOMEM;
         }
     }
     if (s->graph->action->kind == EMBER__ACTION_KIND__ACTION_COLLECT &&

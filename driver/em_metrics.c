@@ -88,6 +88,17 @@ static void executor_metrics(em_buf *b, const em_driver *d, int64_t now)
         if (d->execs[i].state == EM_EXEC_ALIVE)
             put(b, "ember_executor_memory_used_bytes{executor=\"%u\"} %llu\n", d->execs[i].id,
                 (unsigned long long)d->execs[i].memory_used);
+    family(b, "ember_executor_disk_used_bytes", "gauge",
+           "Block store bytes in spill files of each live executor.");
+    for (size_t i = 0; i < d->n_execs; i++)
+        if (d->execs[i].state == EM_EXEC_ALIVE)
+            put(b, "ember_executor_disk_used_bytes{executor=\"%u\"} %llu\n", d->execs[i].id,
+                (unsigned long long)d->execs[i].disk_used);
+    family(b, "ember_executor_spilled_bytes_total", "counter",
+           "Bytes each executor wrote to spill files because its memory cap was reached.");
+    for (size_t i = 0; i < d->n_execs; i++)
+        put(b, "ember_executor_spilled_bytes_total{executor=\"%u\"} %llu\n", d->execs[i].id,
+            (unsigned long long)d->execs[i].spilled_bytes);
 }
 
 static void work_metrics(em_buf *b, const em_driver *d)

@@ -64,6 +64,8 @@ json_t *em_doc_executors(const em_driver *d, int64_t now)
             (json_int_t)ex->tasks_completed, "tasks_failed", (json_int_t)ex->tasks_failed,
             "last_heartbeat_age_ms", (json_int_t)((now - ex->last_seen_us) / 1000));
         json_object_set_new(o, "shuffle_bytes", json_integer((json_int_t)ex->shuffle_bytes));
+        json_object_set_new(o, "disk_used", json_integer((json_int_t)ex->disk_used));
+        json_object_set_new(o, "spilled_bytes", json_integer((json_int_t)ex->spilled_bytes));
         if (ex->state != EM_EXEC_ALIVE)
             json_object_set_new(o, "lost_reason", json_string(ex->lost_reason));
         json_array_append_new(arr, o);

@@ -1,44 +1,98 @@
-/* em_blockstore.c -- named byte blocks under a memory cap (see em_blockstore.h).
+/* em_blockstore.c -- named byte blocks in memory, spilled to files over a memory cap (see
+ * em_blockstore.h).
  *
- * Invariant: used == sum of len of blocks in the list; a removed block is freed when its
- * last reference is released.
+ * Invariants, under bs->lock:
+ * - a block is in memory (bytes set, path NULL) or on disk (path set, bytes NULL); a disk
+ *   block's file is mapped (map) exactly while readers > 0;
+ * - used == sum of len of listed memory blocks <= cap; disk == sum of len of listed disk
+ *   blocks; count == number of listed blocks (a block removed or replaced while read is no
+ *   longer counted);
+ * - a block is destroyed (memory freed, spill file unlinked) once it is neither listed nor
+ *   read, by whoever makes it so, after dropping the lock.
+ * Spill files are written outside the lock, then listed. Their names are the block id with
+ * every byte outside [A-Za-z0-9_-] escaped as %XX (so no '/' and no "..": a name never leaves
+ * the directory), cut to ~96 bytes, plus ".<n>" with n unique to the store; they are created
+ * with O_EXCL. So a removed block's file, unlinked by its last reader, is never the file of a
+ * newer block of the same id, and two stores can share a directory.
  */
 #include "em_blockstore.h"
 
-#include <ember/ember.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ember/ember.h>
+
+#include "em_log.h"
+
+#define NAME_MAX_ID 96 /* escaped id bytes in a spill file name */
 
 struct em_block {
     char *id;
-    void *bytes;
-    size_t len;
-    int refs; /* the store's own reference + readers' */
-    struct em_block *next;
+    void *bytes;           /* memory block: the caller's malloc'd bytes; NULL on disk */
+    char *path;            /* disk block: its spill file; NULL in memory */
+    void *map;             /* disk block: read-only mapping of path while readers > 0 */
+    size_t len;            /* bytes of the block */
+    int readers;           /* gets not yet released */
+    int listed;            /* in the store's list, found by get */
+    struct em_block *next; /* the store's list; once unlisted, a list of blocks to destroy */
 };
 
 struct em_blockstore {
     pthread_mutex_t lock;
-    em_block *blocks;
-    uint64_t used, cap, count;
+    em_block *blocks;       /* every listed block */
+    uint64_t used;          /* bytes of listed memory blocks */
+    uint64_t disk;          /* bytes of listed disk blocks */
+    uint64_t spilled;       /* bytes of every block ever spilled */
+    uint64_t count;         /* listed blocks */
+    uint64_t cap;           /* memory cap; immutable */
+    char *spill_dir;        /* NULL: never spill; immutable */
+    int dir_ready;          /* spill_dir is known to exist */
+    int dir_created;        /* this store made spill_dir: free removes it */
+    _Atomic uint64_t files; /* spill files named so far (the ".<n>" of names) */
 };
 
-em_blockstore *em_blockstore_new(uint64_t cap_bytes)
+em_blockstore *em_blockstore_new(uint64_t cap_bytes, const char *spill_dir)
 {
     em_blockstore *bs = calloc(1, sizeof *bs);
     if (!bs) return NULL;
+    if (spill_dir && !(bs->spill_dir = strdup(spill_dir))) {
+        free(bs);
+        return NULL;
+    }
     pthread_mutex_init(&bs->lock, NULL);
     bs->cap = cap_bytes;
+    atomic_init(&bs->files, 0);
     return bs;
 }
 
-static void block_unref(em_block *b)
+/* destroy frees a block nobody can reach any more (unlisted, no reader) and unlinks its file.
+ * Called without the lock. */
+static void destroy(em_block *b)
 {
-    if (--b->refs > 0) return;
-    free(b->id);
+    EM_ASSERT(!b->listed && b->readers == 0 && !b->map);
+    if (b->path && unlink(b->path) != 0 && errno != ENOENT)
+        em_warn("cannot remove spill file path=%s error=\"%s\"", b->path, strerror(errno));
+    free(b->path);
     free(b->bytes);
+    free(b->id);
     free(b);
+}
+
+static void destroy_list(em_block *dead)
+{
+    while (dead) {
+        em_block *next = dead->next;
+        destroy(dead);
+        dead = next;
+    }
 }
 
 void em_blockstore_free(em_blockstore *bs)
@@ -47,9 +101,15 @@ void em_blockstore_free(em_blockstore *bs)
     while (bs->blocks) {
         em_block *b = bs->blocks;
         bs->blocks = b->next;
-        block_unref(b);
+        EM_ASSERT(b->readers == 0); /* freeing a store whose blocks are still being read */
+        b->listed = 0;
+        destroy(b);
     }
+    if (bs->dir_created && rmdir(bs->spill_dir) != 0)
+        em_warn("cannot remove spill directory path=%s error=\"%s\"", bs->spill_dir,
+                strerror(errno));
     pthread_mutex_destroy(&bs->lock);
+    free(bs->spill_dir);
     free(bs);
 }
 
@@ -60,37 +120,192 @@ static em_block **find(em_blockstore *bs, const char *id)
     return p;
 }
 
-int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len)
+/* unlist takes *p out of the list and the accounting; returns the block if the caller must
+ * destroy it (no reader), NULL if its last reader will. Needs the lock. */
+static em_block *unlist(em_blockstore *bs, em_block **p)
+{
+    em_block *b = *p;
+    *p = b->next;
+    b->next = NULL;
+    b->listed = 0;
+    if (b->path)
+        bs->disk -= b->len;
+    else
+        bs->used -= b->len;
+    bs->count--;
+    return b->readers == 0 ? b : NULL;
+}
+
+/* insert lists b in place of any block of its id; returns the replaced block if the caller
+ * must destroy it. Needs the lock. */
+static em_block *insert(em_blockstore *bs, em_block *b)
+{
+    em_block **old = find(bs, b->id), *dead = *old ? unlist(bs, old) : NULL;
+    b->listed = 1;
+    b->next = bs->blocks;
+    bs->blocks = b;
+    if (b->path) {
+        bs->disk += b->len;
+        bs->spilled += b->len;
+    } else {
+        bs->used += b->len;
+    }
+    bs->count++;
+    return dead;
+}
+
+/* spill_dir_ready makes sure the spill directory exists. Needs the lock. */
+static int spill_dir_ready(em_blockstore *bs, char *err, size_t errlen)
+{
+    if (!bs->spill_dir) {
+        snprintf(err, errlen, "over the memory cap (%llu bytes) and no spill directory is set",
+                 (unsigned long long)bs->cap);
+        return EMBER_ERR_IO;
+    }
+    if (bs->dir_ready) return EMBER_OK;
+    if (mkdir(bs->spill_dir, 0700) == 0) {
+        bs->dir_created = 1;
+    } else if (errno != EEXIST) {
+        snprintf(err, errlen,
+                 "over the memory cap (%llu bytes) and cannot create spill directory %s: %s",
+                 (unsigned long long)bs->cap, bs->spill_dir, strerror(errno));
+        return EMBER_ERR_IO;
+    }
+    bs->dir_ready = 1;
+    return EMBER_OK;
+}
+
+/* file_name writes a fresh spill file name for id: escaped, cut, numbered. */
+static void file_name(em_blockstore *bs, const char *id, char *name, size_t name_len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)id; *c && n + 3 <= NAME_MAX_ID; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+            *c == '_' || *c == '-') {
+            name[n++] = (char)*c;
+        } else {
+            name[n++] = '%';
+            name[n++] = hex[*c >> 4];
+            name[n++] = hex[*c & 15];
+        }
+    }
+    snprintf(name + n, name_len - n, ".%llu",
+             (unsigned long long)atomic_fetch_add(&bs->files, 1) + 1);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len < (1u << 30) ? len : (1u << 30));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -1;
+        if (n == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* spill writes b's bytes to a new file of the spill directory and sets b->path. Called
+ * without the lock; b is not listed yet. The bytes stay b's: the caller frees them. */
+static int spill(em_blockstore *bs, em_block *b, char *err, size_t errlen)
+{
+    char name[NAME_MAX_ID + 32];
+    size_t path_len = strlen(bs->spill_dir) + 1 + sizeof name;
+    char *path = malloc(path_len);
+    if (!path) {
+        snprintf(err, errlen, "out of memory spilling block %s", b->id);
+        return EMBER_ERR_NOMEM;
+    }
+    int fd = -1;
+    for (int tries = 0; fd < 0 && tries < 100; tries++) {
+        file_name(bs, b->id, name, sizeof name);
+        snprintf(path, path_len, "%s/%s", bs->spill_dir, name);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) break; /* EEXIST: another store's file; next name */
+    }
+    int ok = fd >= 0 && write_all(fd, b->bytes, b->len) == 0;
+    int saved = errno;
+    if (fd >= 0 && close(fd) != 0 && ok) {
+        ok = 0;
+        saved = errno;
+    }
+    if (!ok) {
+        snprintf(err, errlen, "over the memory cap (%llu bytes) and cannot be spilled: %s %s: %s",
+                 (unsigned long long)bs->cap, fd >= 0 ? "write" : "create", path, strerror(saved));
+        if (fd >= 0) unlink(path);
+        free(path);
+        return EMBER_ERR_IO;
+    }
+    b->path = path;
+    return EMBER_OK;
+}
+
+int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len, char *err,
+                      size_t errlen)
 {
     em_block *b = calloc(1, sizeof *b);
     if (!b || !(b->id = strdup(id))) {
         free(b);
+        snprintf(err, errlen, "out of memory storing block %s", id);
         return EMBER_ERR_NOMEM;
     }
     b->bytes = bytes;
     b->len = len;
-    b->refs = 1;
     pthread_mutex_lock(&bs->lock);
-    em_block **old = find(bs, id);
-    uint64_t replaced = *old ? (*old)->len : 0;
-    if (bs->used - replaced + len > bs->cap) {
+    em_block *old = *find(bs, id);
+    /* memory in use besides a memory block this one replaces; <= used <= cap */
+    uint64_t others = bs->used - (old && !old->path ? old->len : 0);
+    if (len <= bs->cap - others) {
+        em_block *dead = insert(bs, b);
         pthread_mutex_unlock(&bs->lock);
-        free(b->id);
-        free(b);
-        return EMBER_ERR_TOO_LARGE;
+        destroy_list(dead);
+        return EMBER_OK;
     }
-    if (*old) {
-        em_block *o = *old;
-        *old = o->next;
-        bs->used -= o->len;
-        bs->count--;
-        block_unref(o);
-    }
-    b->next = bs->blocks;
-    bs->blocks = b;
-    bs->used += len;
-    bs->count++;
+    int rc = spill_dir_ready(bs, err, errlen);
     pthread_mutex_unlock(&bs->lock);
+    EM_ASSERT(len > 0); /* 0 bytes always fit: disk blocks are never empty */
+    if (rc == EMBER_OK) rc = spill(bs, b, err, errlen);
+    if (rc != EMBER_OK) {
+        free(b->id);
+        free(b); /* the bytes stay the caller's */
+        return rc;
+    }
+    em_debug("block spilled id=%s bytes=%zu path=%s", id, len, b->path);
+    free(b->bytes);
+    b->bytes = NULL;
+    pthread_mutex_lock(&bs->lock);
+    em_block *dead = insert(bs, b); /* from here on, b may be removed by another thread */
+    pthread_mutex_unlock(&bs->lock);
+    destroy_list(dead);
+    return EMBER_OK;
+}
+
+/* map_block maps a disk block's file read-only. Needs the lock. */
+static int map_block(em_block *b)
+{
+    int fd = open(b->path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    void *m = MAP_FAILED;
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        if ((uint64_t)st.st_size == b->len)
+            m = mmap(NULL, b->len, PROT_READ, MAP_SHARED, fd, 0);
+        else
+            errno = EIO; /* truncated by someone else: reading past its end would be SIGBUS */
+    }
+    int saved = errno;
+    if (fd >= 0) close(fd);
+    if (m == MAP_FAILED) {
+        em_warn("cannot map spill file id=%s path=%s error=\"%s\"", b->id, b->path,
+                strerror(saved));
+        return EMBER_ERR_IO;
+    }
+    posix_madvise(m, b->len, POSIX_MADV_SEQUENTIAL);
+    b->map = m;
     return EMBER_OK;
 }
 
@@ -98,7 +313,8 @@ em_block *em_blockstore_get(em_blockstore *bs, const char *id)
 {
     pthread_mutex_lock(&bs->lock);
     em_block *b = *find(bs, id);
-    if (b) b->refs++;
+    if (b && b->path && !b->map && map_block(b) != EMBER_OK) b = NULL;
+    if (b) b->readers++;
     pthread_mutex_unlock(&bs->lock);
     return b;
 }
@@ -106,47 +322,57 @@ em_block *em_blockstore_get(em_blockstore *bs, const char *id)
 const void *em_block_data(const em_block *b, size_t *len)
 {
     *len = b->len;
-    return b->bytes;
+    return b->path ? b->map : b->bytes;
 }
 
 void em_block_release(em_blockstore *bs, em_block *b)
 {
+    void *unmap = NULL;
+    size_t len = 0;
+    em_block *dead = NULL;
     pthread_mutex_lock(&bs->lock);
-    block_unref(b);
+    EM_ASSERT(b->readers > 0);
+    if (--b->readers == 0) {
+        unmap = b->map;
+        len = b->len;
+        b->map = NULL;
+        if (!b->listed) dead = b;
+    }
     pthread_mutex_unlock(&bs->lock);
+    if (unmap) munmap(unmap, len); /* b itself may be gone already unless dead */
+    if (dead) destroy(dead);
 }
 
 int em_blockstore_remove(em_blockstore *bs, const char *id)
 {
     pthread_mutex_lock(&bs->lock);
-    em_block **p = find(bs, id), *b = *p;
-    if (b) {
-        *p = b->next;
-        bs->used -= b->len;
-        bs->count--;
-        block_unref(b);
-    }
+    em_block **p = find(bs, id), *dead = NULL;
+    int found = *p != NULL;
+    if (found) dead = unlist(bs, p);
     pthread_mutex_unlock(&bs->lock);
-    return b ? EMBER_OK : EMBER_ERR_NOT_FOUND;
+    destroy_list(dead);
+    return found ? EMBER_OK : EMBER_ERR_NOT_FOUND;
 }
 
 size_t em_blockstore_remove_prefix(em_blockstore *bs, const char *prefix)
 {
     size_t n = 0, len = strlen(prefix);
+    em_block *dead = NULL;
     pthread_mutex_lock(&bs->lock);
     for (em_block **p = &bs->blocks; *p;) {
-        em_block *b = *p;
-        if (strncmp(b->id, prefix, len) != 0) {
-            p = &b->next;
+        if (strncmp((*p)->id, prefix, len) != 0) {
+            p = &(*p)->next;
             continue;
         }
-        *p = b->next;
-        bs->used -= b->len;
-        bs->count--;
-        block_unref(b);
+        em_block *b = unlist(bs, p); /* *p is now the next block */
+        if (b) {
+            b->next = dead;
+            dead = b;
+        }
         n++;
     }
     pthread_mutex_unlock(&bs->lock);
+    destroy_list(dead); /* unlinks outside the lock: big files take a while */
     return n;
 }
 
@@ -156,6 +382,22 @@ uint64_t em_blockstore_used(em_blockstore *bs)
     uint64_t u = bs->used;
     pthread_mutex_unlock(&bs->lock);
     return u;
+}
+
+uint64_t em_blockstore_disk_used(em_blockstore *bs)
+{
+    pthread_mutex_lock(&bs->lock);
+    uint64_t d = bs->disk;
+    pthread_mutex_unlock(&bs->lock);
+    return d;
+}
+
+uint64_t em_blockstore_spilled(em_blockstore *bs)
+{
+    pthread_mutex_lock(&bs->lock);
+    uint64_t s = bs->spilled;
+    pthread_mutex_unlock(&bs->lock);
+    return s;
 }
 
 uint64_t em_blockstore_count(em_blockstore *bs)

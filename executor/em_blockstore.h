@@ -1,10 +1,15 @@
-/* em_blockstore.h -- an executor's block store: named byte blocks under a memory cap.
+/* em_blockstore.h -- an executor's block store: named byte blocks in memory, spilled to disk
+ * over a memory cap.
  *
  * Blocks are the unit executors keep and serve to each other (cached partitions and shuffle
- * outputs are stored as record batches under ids like "shuffle_3_1_7"). A put that would
- * exceed the cap is refused with EMBER_ERR_TOO_LARGE; callers decide whether to spill.
- * Thread-safe: every function takes the store's lock. get returns a reference that the
- * caller releases, so a block stays alive while it is being served.
+ * outputs are stored as record batches under ids like "shuffle_3_1_7"). A put that fits under
+ * the memory cap keeps the caller's bytes in memory; a put that would exceed it writes the
+ * block to a file of its own in the spill directory and frees the bytes. Reading a spilled
+ * block maps its file read-only: it is never read back into memory as a whole. A put that
+ * can be kept neither way fails with EMBER_ERR_IO and a message saying why.
+ * Thread-safe: every function takes the store's lock (files are written and unlinked outside
+ * it). get returns a reference that the caller releases, so a block stays alive and readable
+ * while it is being served, even if it is removed or replaced meanwhile.
  */
 #ifndef EM_BLOCKSTORE_H
 #define EM_BLOCKSTORE_H
@@ -15,18 +20,40 @@
 typedef struct em_blockstore em_blockstore;
 typedef struct em_block em_block;
 
-em_blockstore *em_blockstore_new(uint64_t cap_bytes);
+/* em_blockstore_new makes an empty store keeping up to cap_bytes in memory. spill_dir (copied;
+ * NULL: never spill) receives blocks over the cap; it is created (mode 0700) on the first spill
+ * if missing. Returns NULL when out of memory. */
+em_blockstore *em_blockstore_new(uint64_t cap_bytes, const char *spill_dir);
+/* em_blockstore_free frees every block, unlinks every spill file the store holds, and removes
+ * the spill directory if the store created it. No block may still be referenced. NULL is
+ * accepted. */
 void em_blockstore_free(em_blockstore *bs);
-/* em_blockstore_put takes ownership of bytes (malloc'd) on success. */
-int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len);
-/* em_blockstore_get returns a referenced block or NULL; release it with em_block_release. */
+/* em_blockstore_put stores len bytes (malloc'd) as block id, replacing any block of that id.
+ * On success the store takes ownership of bytes (and frees them at once if it spilled the
+ * block); on failure the caller keeps them, the store is unchanged and err says why:
+ * EMBER_ERR_IO when the block is over the memory cap and cannot be spilled (no spill
+ * directory, disk full, ...), EMBER_ERR_NOMEM. */
+int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len, char *err,
+                      size_t errlen);
+/* em_blockstore_get returns a referenced block or NULL (not held, or a spill file that cannot
+ * be mapped: logged); release it with em_block_release. */
 em_block *em_blockstore_get(em_blockstore *bs, const char *id);
+/* em_block_data gives a referenced block's bytes (memory, or the read-only mapping of its
+ * spill file); valid until the reference is released. */
 const void *em_block_data(const em_block *b, size_t *len);
 void em_block_release(em_blockstore *bs, em_block *b);
+/* em_blockstore_remove forgets block id (its memory or spill file goes with its last
+ * reference); EMBER_ERR_NOT_FOUND if not held. */
 int em_blockstore_remove(em_blockstore *bs, const char *id);
 /* em_blockstore_remove_prefix removes every block whose id starts with prefix; returns how many. */
 size_t em_blockstore_remove_prefix(em_blockstore *bs, const char *prefix);
+/* em_blockstore_used is the bytes of blocks held in memory (at most the cap). */
 uint64_t em_blockstore_used(em_blockstore *bs);
+/* em_blockstore_disk_used is the bytes of blocks held in spill files. */
+uint64_t em_blockstore_disk_used(em_blockstore *bs);
+/* em_blockstore_spilled is the bytes of every block ever written to a spill file. */
+uint64_t em_blockstore_spilled(em_blockstore *bs);
+/* em_blockstore_count is the number of blocks held, in memory and on disk. */
 uint64_t em_blockstore_count(em_blockstore *bs);
 
 #endif

@@ -129,6 +129,8 @@ void *em_comm_poller(void *arg)
         p.executor_id = id;
         p.memory_used = em_blockstore_used(ex->blocks);
         p.blocks = em_blockstore_count(ex->blocks);
+        p.disk_used = em_blockstore_disk_used(ex->blocks);
+        p.spilled_bytes = em_blockstore_spilled(ex->blocks);
         em_rpc_reply reply = {0};
         int rc = em_rpc_call(&ex->rpc, &ch, EM_MSG_POLL, &p.base, NULL, 0,
                              (int)ex->heartbeat_ms * 3 + 2000, &reply, err, sizeof err);
@@ -211,6 +213,8 @@ static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, siz
         rep.results = ptrs;
         rep.memory_used = em_blockstore_used(ex->blocks);
         rep.blocks = em_blockstore_count(ex->blocks);
+        rep.disk_used = em_blockstore_disk_used(ex->blocks);
+        rep.spilled_bytes = em_blockstore_spilled(ex->blocks);
         em_rpc_reply reply = {0};
         char err[512];
         rc = em_rpc_call(&ex->rpc, ch, EM_MSG_REPORT, &rep.base, iov, n, 30000, &reply, err,

@@ -103,8 +103,10 @@ static void stage_release(em_executor *ex, ex_stage *st)
     pthread_mutex_unlock(&ex->lock);
 }
 
-/* stage_pipeline loads the job library and builds the pipeline once per stage. */
-static int stage_pipeline(em_executor *ex, ex_stage *st, char *err, size_t errlen)
+/* stage_pipeline loads the job library and builds the pipeline once per stage; a stage whose
+ * chain goes through a union gets a chain per task (*own, freed by the caller). */
+static int stage_pipeline(em_executor *ex, ex_stage *st, uint32_t partition, const em_pipeline **pl,
+                          em_pipeline **own, char *err, size_t errlen)
 {
     pthread_mutex_lock(&st->lock);
     int rc = EMBER_OK;
@@ -124,9 +126,16 @@ static int stage_pipeline(em_executor *ex, ex_stage *st, char *err, size_t errle
             rc = EMBER_ERR_PROTOCOL;
         }
         if (rc == EMBER_OK)
-            rc = em_pipeline_new(g, st->def->final_node, st->lib, &st->pipeline, err, errlen);
+            rc = em_pipeline_new(g, st->def->final_node, partition, st->lib, &st->pipeline, err,
+                                 errlen);
     }
     pthread_mutex_unlock(&st->lock);
+    *own = NULL;
+    *pl = st->pipeline;
+    if (rc == EMBER_OK && em_pipeline_per_partition(st->pipeline)) {
+        rc = em_pipeline_new(g, st->def->final_node, partition, st->lib, own, err, errlen);
+        *pl = *own;
+    }
     return rc;
 }
 
@@ -160,8 +169,8 @@ static int kafka_read(void *src, em_record_fn emit, void *emit_arg, char *err, s
 #define SINK_SHUFFLE (-1) /* sink kind of a map stage: the shuffle writer */
 
 typedef struct sink {
-    int kind;             /* an Ember__ActionKind, or SINK_SHUFFLE */
-    em_combiner *shuffle; /* map-side combine of a shuffle */
+    int kind;                   /* an Ember__ActionKind, or SINK_SHUFFLE */
+    em_shuffle_writer *shuffle; /* a map stage's output */
     em_batch_writer collect;
     em_kafka_sink *kafka;
     FILE *file;
@@ -174,11 +183,8 @@ static int sink_record(void *arg, const ember_record *rec)
     int rc;
     switch (s->kind) {
     case SINK_SHUFFLE:
-        if ((rc = em_combiner_add(s->shuffle, rec)) == EMBER_ERR_INVALID)
-            snprintf(s->err, sizeof s->err,
-                     "reduce_by_key: a record value of %zu bytes (8-byte int64 or double expected; "
-                     "see ember_emit_i64)",
-                     rec->value_len);
+        if ((rc = em_shuffle_writer_add(s->shuffle, rec)) != EMBER_OK)
+            snprintf(s->err, sizeof s->err, "%s", em_shuffle_writer_error(s->shuffle));
         return rc;
     case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_add(&s->collect, rec);
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
@@ -207,15 +213,22 @@ static int mkdirs(const char *dir)
     return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int sink_open(slot *sl, sink *s, const Ember__StageDef *def, uint32_t part, char *tmp_path,
+static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char *tmp_path,
                      size_t tmp_len, char *err, size_t errlen)
 {
+    const Ember__StageDef *def = st->def;
     const Ember__Action *a = def->graph->action;
     memset(s, 0, sizeof *s);
     if (def->shuffle_out) {
         s->kind = SINK_SHUFFLE;
-        s->shuffle = em_combiner_new(def->graph->nodes[def->shuffle_node]->reducer, 1024);
-        return s->shuffle ? EMBER_OK : EMBER_ERR_NOMEM;
+        if (def->shuffle_node >= def->graph->n_nodes ||
+            !em_node_is_wide(def->graph->nodes[def->shuffle_node]->kind)) {
+            snprintf(err, errlen, "stage %llu: shuffle output to node %u, not a wide node",
+                     (unsigned long long)def->stage_id, def->shuffle_node);
+            return EMBER_ERR_PROTOCOL;
+        }
+        return em_shuffle_writer_new(def->graph->nodes[def->shuffle_node], st->lib, part,
+                                     &s->shuffle, err, errlen);
     }
     s->kind = a->kind;
     switch (a->kind) {
@@ -251,15 +264,15 @@ static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t pa
     switch (s->kind) {
     case SINK_SHUFFLE:
         if (ok) {
-            uint32_t reducers = def->graph->nodes[def->shuffle_node]->partitions;
+            uint32_t reducers = em_shuffle_writer_reducers(s->shuffle);
             if (!(res->bucket_bytes = calloc(reducers, sizeof *res->bucket_bytes)))
                 rc = EMBER_ERR_NOMEM;
             else
-                rc = em_shuffle_store(sl->ex->blocks, s->shuffle, def->stage_id, part, reducers,
-                                      res->bucket_bytes, err, errlen);
+                rc = em_shuffle_writer_store(s->shuffle, sl->ex->blocks, def->stage_id,
+                                             res->bucket_bytes, err, errlen);
             res->n_buckets = rc == EMBER_OK ? reducers : 0;
         }
-        em_combiner_free(s->shuffle);
+        em_shuffle_writer_free(s->shuffle);
         break;
     case EMBER__ACTION_KIND__ACTION_COLLECT:
         if (ok) {
@@ -308,28 +321,31 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
     char err[1024] = "";
     ex_stage *st = stage_acquire(sl->ex, task->stage_id);
     int rc = EMBER_ERR_PROTOCOL;
+    const em_pipeline *pl = NULL;
+    em_pipeline *own_pl = NULL;
     if (!st)
         snprintf(err, sizeof err, "stage %llu is not known to this executor",
                  (unsigned long long)task->stage_id);
     else
-        rc = stage_pipeline(sl->ex, st, err, sizeof err);
+        rc = stage_pipeline(sl->ex, st, task->partition, &pl, &own_pl, err, sizeof err);
     if (rc == EMBER_OK) {
-        const Ember__Node *src = em_pipeline_source(st->pipeline);
+        const Ember__Node *src = em_pipeline_source(pl);
+        uint32_t src_part = em_pipeline_source_partition(pl, task->partition);
         kafka_source ks = {sl, src, NULL};
-        em_range_source_arg rs = {src, task->partition};
+        em_range_source_arg rs = {src, src_part};
         em_batches_source_arg bs = {task->data, task->data_len};
         em_source_fn source_fn = em_range_source;
         void *source_arg = &rs;
         if (src->kind == EMBER__NODE_KIND__NODE_KAFKA) {
-            ks.range = src->ranges[task->partition];
+            ks.range = src->ranges[src_part];
             source_fn = kafka_read;
             source_arg = &ks;
         } else if (src->kind == EMBER__NODE_KIND__NODE_PARALLELIZE) {
             source_fn = em_batches_source;
             source_arg = &bs;
         }
-        em_shuffle_read_arg sr = {sl->ex->blocks, &sl->peers, sl->ex->bound_url,
-                                  st->def,        src,        task->partition};
+        em_shuffle_read_arg sr = {sl->ex->blocks, &sl->peers, sl->ex->bound_url, st->def, src,
+                                  src_part,       st->lib};
         if (em_node_is_wide(src->kind)) {
             source_fn = em_shuffle_read;
             source_arg = &sr;
@@ -337,11 +353,10 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
         sink out;
         char tmp_path[4200] = "";
         em_run_stats stats = {0};
-        rc = sink_open(sl, &out, st->def, task->partition, tmp_path, sizeof tmp_path, err,
-                       sizeof err);
+        rc = sink_open(sl, &out, st, task->partition, tmp_path, sizeof tmp_path, err, sizeof err);
         if (rc == EMBER_OK) {
-            rc = em_pipeline_run(st->pipeline, task->partition, source_fn, source_arg, sink_record,
-                                 &out, &stats, err, sizeof err);
+            rc = em_pipeline_run(pl, task->partition, source_fn, source_arg, sink_record, &out,
+                                 &stats, err, sizeof err);
             if (rc != EMBER_OK && out.err[0])
                 snprintf(err, sizeof err, "%s", out.err); /* the cause */
             char close_err[512] = "";
@@ -357,6 +372,7 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
         res->bytes_in = stats.bytes_in;
         res->bytes_out = stats.bytes_out;
     }
+    em_pipeline_free(own_pl);
     if (st) stage_release(sl->ex, st);
     res->code = rc;
     snprintf(res->message, sizeof res->message, "%s", rc == EMBER_OK ? "" : err);

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "em_batch.h"
+#include "em_graph.h"
+#include "em_hash.h"
+#include "em_wide.h"
 #include "ember.pb-c.h"
 
 static void block_id(char *out, size_t len, uint64_t map_stage, uint32_t map_part,
@@ -15,39 +18,199 @@ static void block_id(char *out, size_t len, uint64_t map_stage, uint32_t map_par
     snprintf(out, len, "shuffle_%llu_%u_%u", (unsigned long long)map_stage, map_part, reduce_part);
 }
 
-int em_shuffle_store(em_blockstore *blocks, const em_combiner *out, uint64_t map_stage,
-                     uint32_t map_part, uint32_t reducers, uint64_t *bucket_bytes, char *err,
-                     size_t errlen)
+/* ---- aggregate_by_key's user functions as combiner folds --------------------------------- */
+
+/* aggregator: the seq (map side) or comb (reduce side) function of one task */
+typedef struct aggregator {
+    const Ember__Node *node;
+    ember_task *task;
+    void *fn; /* ember_seq_fn or ember_comb_fn */
+    char err[512];
+} aggregator;
+
+static int fold_seq(void *arg, uint8_t *acc, const ember_record *in, int fresh)
 {
-    em_batch_writer *w = calloc(reducers, sizeof *w);
-    int rc = w ? EMBER_OK : EMBER_ERR_NOMEM;
-    for (uint32_t r = 0; rc == EMBER_OK && r < reducers; r++) rc = em_batch_begin(&w[r]);
-    for (size_t i = 0; rc == EMBER_OK && i < em_combiner_size(out); i++) {
+    aggregator *ag = arg;
+    if (fresh) memcpy(acc, ag->node->fn_arg.data, ag->node->fn_arg.len);
+    return em_fn_task_result(ag->task, ((ember_seq_fn)ag->fn)(ag->task, acc, in));
+}
+
+static int fold_comb(void *arg, uint8_t *acc, const ember_record *in, int fresh)
+{
+    aggregator *ag = arg;
+    if (in->value_len != ag->node->fn_arg.len) {
+        snprintf(ag->err, sizeof ag->err,
+                 "aggregate_by_key: a shuffled accumulator of %zu bytes (%zu expected)",
+                 in->value_len, ag->node->fn_arg.len);
+        return EMBER_ERR_MALFORMED;
+    }
+    if (fresh) {
+        memcpy(acc, in->value, in->value_len);
+        return EMBER_OK;
+    }
+    return em_fn_task_result(ag->task, ((ember_comb_fn)ag->fn)(ag->task, acc, in->value));
+}
+
+/* combiner_for makes the combiner of a combining wide node: map side (seq) or reduce side. */
+static int combiner_for(const Ember__Node *wide, void *lib, uint32_t partition, int map_side,
+                        aggregator *ag, em_combiner **out, char *err, size_t errlen)
+{
+    em_fold fold = {0}; /* distinct: keys only */
+    if (wide->kind == EMBER__NODE_KIND__NODE_REDUCE_BY_KEY) {
+        *out = em_combiner_new(wide->reducer, 1024);
+    } else if (wide->kind == EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY) {
+        const char *symbol = map_side ? wide->fn_symbol : wide->comb_symbol;
+        ag->node = wide;
+        if (!(ag->fn = em_pipeline_resolve(lib, symbol))) {
+            snprintf(err, errlen, "job library has no symbol '%s' (used by aggregate_by_key)",
+                     symbol);
+            return EMBER_ERR_SYMBOL;
+        }
+        if (!(ag->task = em_fn_task_new(wide->kind, symbol, partition, ag->err, sizeof ag->err)))
+            return EMBER_ERR_NOMEM;
+        fold = (em_fold){map_side ? fold_seq : fold_comb, ag, wide->fn_arg.len};
+        *out = em_combiner_new_fold(&fold, 1024);
+    } else {
+        *out = em_combiner_new_fold(&fold, 1024);
+    }
+    return *out ? EMBER_OK : EMBER_ERR_NOMEM;
+}
+
+/* ---- map side ----------------------------------------------------------------------------- */
+
+struct em_shuffle_writer {
+    const Ember__Node *wide;
+    uint32_t reducers, map_part;
+    uint64_t records;         /* added so far (repartition's round robin) */
+    em_combiner *combine;     /* combining kinds */
+    aggregator ag;            /* aggregate_by_key */
+    em_batch_writer *buckets; /* one per reducer */
+    char err[512];
+};
+
+int em_shuffle_writer_new(const Ember__Node *wide, void *lib, uint32_t map_part,
+                          em_shuffle_writer **out, char *err, size_t errlen)
+{
+    em_shuffle_writer *w = calloc(1, sizeof *w);
+    if (!w) return EMBER_ERR_NOMEM;
+    w->wide = wide;
+    w->reducers = wide->partitions;
+    w->map_part = map_part;
+    int rc = (w->buckets = calloc(w->reducers, sizeof *w->buckets)) ? EMBER_OK : EMBER_ERR_NOMEM;
+    for (uint32_t r = 0; rc == EMBER_OK && r < w->reducers; r++)
+        rc = em_batch_begin(&w->buckets[r]);
+    if (rc == EMBER_OK && em_node_combines(wide->kind))
+        rc = combiner_for(wide, lib, map_part, 1, &w->ag, &w->combine, err, errlen);
+    if (rc != EMBER_OK) {
+        if (!err[0])
+            snprintf(err, errlen, "out of memory preparing %u shuffle buckets", w->reducers);
+        em_shuffle_writer_free(w);
+        return rc;
+    }
+    *out = w;
+    return EMBER_OK;
+}
+
+void em_shuffle_writer_free(em_shuffle_writer *w)
+{
+    if (!w) return;
+    for (uint32_t r = 0; w->buckets && r < w->reducers; r++) em_buf_free(&w->buckets[r].buf);
+    free(w->buckets);
+    em_combiner_free(w->combine);
+    em_fn_task_free(w->ag.task);
+    free(w);
+}
+
+const char *em_shuffle_writer_error(const em_shuffle_writer *w) { return w->err; }
+uint32_t em_shuffle_writer_reducers(const em_shuffle_writer *w) { return w->reducers; }
+
+/* range_bucket: sort_by_key's partition of a key (bounds are ascending upper bounds) */
+static uint32_t range_bucket(const Ember__Node *n, const ember_record *rec)
+{
+    size_t lo = 0, hi = n->n_sort_bounds; /* first bound >= key */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (em_key_compare(n->sort_bounds[mid].data, n->sort_bounds[mid].len, rec->key,
+                           rec->key_len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (uint32_t)(n->descending ? n->n_sort_bounds - lo : lo);
+}
+
+static int bucket_add(em_shuffle_writer *w, uint32_t bucket, const ember_record *rec)
+{
+    int rc = em_batch_add(&w->buckets[bucket], rec);
+    if (rc != EMBER_OK)
+        snprintf(w->err, sizeof w->err, "cannot add to shuffle bucket %u: %s", bucket,
+                 ember_strerror(rc));
+    return rc;
+}
+
+/* flush_combined moves the combined entries into the buckets and empties the table. */
+static int flush_combined(em_shuffle_writer *w)
+{
+    int rc = EMBER_OK;
+    for (size_t i = 0; rc == EMBER_OK && i < em_combiner_size(w->combine); i++) {
         ember_record rec;
         uint64_t hash;
-        em_combiner_get(out, i, &rec, &hash);
-        rc = em_batch_add(&w[hash % reducers], &rec);
+        em_combiner_get(w->combine, i, &rec, &hash);
+        rc = bucket_add(w, (uint32_t)(hash % w->reducers), &rec);
     }
-    for (uint32_t r = 0; rc == EMBER_OK && r < reducers; r++) {
+    em_combiner_reset(w->combine);
+    return rc;
+}
+
+int em_shuffle_writer_add(em_shuffle_writer *w, const ember_record *rec)
+{
+    if (w->combine) {
+        int rc = em_combiner_add(w->combine, rec);
+        if (rc == EMBER_ERR_INVALID && w->wide->kind == EMBER__NODE_KIND__NODE_REDUCE_BY_KEY)
+            snprintf(w->err, sizeof w->err,
+                     "reduce_by_key: a record value of %zu bytes (8-byte int64 or double "
+                     "expected; see ember_emit_i64)",
+                     rec->value_len);
+        else if (rc != EMBER_OK)
+            snprintf(w->err, sizeof w->err, "%s",
+                     w->ag.err[0] ? w->ag.err : "out of memory combining the map output");
+        if (rc == EMBER_OK && em_combiner_bytes(w->combine) > EM_COMBINE_FLUSH_BYTES)
+            rc = flush_combined(w);
+        return rc;
+    }
+    uint32_t bucket;
+    if (w->wide->kind == EMBER__NODE_KIND__NODE_SORT_BY_KEY)
+        bucket = range_bucket(w->wide, rec);
+    else if (w->wide->round_robin)
+        bucket = (uint32_t)((w->map_part + w->records) % w->reducers);
+    else
+        bucket = (uint32_t)(em_hash64(rec->key, rec->key_len) % w->reducers);
+    w->records++;
+    return bucket_add(w, bucket, rec);
+}
+
+int em_shuffle_writer_store(em_shuffle_writer *w, em_blockstore *blocks, uint64_t map_stage,
+                            uint64_t *bucket_bytes, char *err, size_t errlen)
+{
+    int rc = w->combine ? flush_combined(w) : EMBER_OK;
+    if (rc != EMBER_OK) snprintf(err, errlen, "%s", w->err);
+    for (uint32_t r = 0; rc == EMBER_OK && r < w->reducers; r++) {
         char id[96];
         size_t len;
-        em_batch_finish(&w[r]);
-        block_id(id, sizeof id, map_stage, map_part, r);
-        uint8_t *bytes = em_buf_take(&w[r].buf, &len);
-        if ((rc = em_blockstore_put(blocks, id, bytes, len)) != EMBER_OK) {
+        em_batch_finish(&w->buckets[r]);
+        block_id(id, sizeof id, map_stage, w->map_part, r);
+        uint8_t *bytes = em_buf_take(&w->buckets[r].buf, &len);
+        char why[512] = "";
+        if ((rc = em_blockstore_put(blocks, id, bytes, len, why, sizeof why)) != EMBER_OK) {
             free(bytes);
-            snprintf(err, errlen, "cannot keep shuffle output %s (%zu bytes): %s", id, len,
-                     rc == EMBER_ERR_TOO_LARGE ? "over the executor's memory cap (--memory-mb)"
-                                               : ember_strerror(rc));
+            snprintf(err, errlen, "cannot keep shuffle output %s (%zu bytes): %s", id, len, why);
         }
         bucket_bytes[r] = len;
     }
-    if (rc == EMBER_ERR_NOMEM && !err[0])
-        snprintf(err, errlen, "out of memory splitting shuffle output");
-    for (uint32_t r = 0; w && r < reducers; r++) em_buf_free(&w[r].buf);
-    free(w);
     return rc;
 }
+
+/* ---- fetching buckets --------------------------------------------------------------------- */
 
 void em_peers_close(em_peers *peers)
 {
@@ -85,18 +248,81 @@ static int peer(em_peers *peers, const char *address, int *slot, char *err, size
     return EMBER_OK;
 }
 
-/* fold_batches adds every record of a bucket's batches to the combiner. */
-static int fold_batches(em_combiner *c, const uint8_t *p, size_t len, const char *what, char *err,
-                        size_t errlen)
+/* bucket: one fetched bucket, held until released (a local block or a peer's reply) */
+typedef struct bucket {
+    const uint8_t *data;
+    size_t len;
+    uint32_t side;
+    em_block *block;
+    em_rpc_reply reply;
+    char what[400]; /* "<id> from <address>", for messages */
+} bucket;
+
+static void bucket_release(em_shuffle_read_arg *a, bucket *b)
 {
+    if (b->block)
+        em_block_release(a->blocks, b->block);
+    else
+        em_rpc_reply_free(&b->reply);
+    b->block = NULL;
+}
+
+/* bucket_fetch gets one bucket, local or remote, into b. */
+static int bucket_fetch(em_shuffle_read_arg *a, const char *address, const char *id, bucket *b,
+                        char *err, size_t errlen)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->what, sizeof b->what, "%s from %s", id, address);
+    if (strcmp(address, a->self) == 0) {
+        if (!(b->block = em_blockstore_get(a->blocks, id))) {
+            snprintf(err, errlen, "shuffle bucket %s is missing on this executor", id);
+            return EMBER_ERR_NOT_FOUND;
+        }
+        b->data = em_block_data(b->block, &b->len);
+        return EMBER_OK;
+    }
+    int slot;
+    char why[512];
+    int rc = peer(a->peers, address, &slot, why, sizeof why);
+    if (rc == EMBER_OK) {
+        Ember__FetchBlock fb = EMBER__FETCH_BLOCK__INIT;
+        fb.block_id = (char *)id;
+        rc = em_rpc_call(&a->peers->peer[slot].rpc, &a->peers->peer[slot].ch, EM_MSG_FETCH_BLOCK,
+                         &fb.base, NULL, 0, 60000, &b->reply, why, sizeof why);
+        if (rc == EMBER_OK && b->reply.frame.type != EM_MSG_BLOCK_DATA) {
+            snprintf(why, sizeof why, "answered %s", em_msg_name(b->reply.frame.type));
+            em_rpc_reply_free(&b->reply);
+            rc = EMBER_ERR_PROTOCOL;
+        }
+    }
+    if (rc != EMBER_OK) {
+        snprintf(err, errlen, "cannot fetch shuffle bucket %s: %s", b->what, why);
+        return rc;
+    }
+    b->data = b->reply.frame.data;
+    b->len = b->reply.frame.data_len;
+    return EMBER_OK;
+}
+
+/* bucket_records calls fn for every record of a bucket's batches; returns the first error
+ * of fn as is, or EMBER_ERR_MALFORMED with a message if the bucket is corrupt. */
+static int bucket_records(const bucket *b, int (*fn)(void *, const ember_record *, uint32_t),
+                          void *arg, char *err, size_t errlen)
+{
+    const uint8_t *p = b->data;
+    size_t len = b->len;
     while (len > 0) {
         em_batch_reader r;
         size_t used;
         ember_record rec;
-        int rc = em_batch_open(p, len, &r, &used);
-        while (rc == EMBER_OK && (rc = em_batch_next(&r, &rec)) > 0) rc = em_combiner_add(c, &rec);
-        if (rc < 0) {
-            snprintf(err, errlen, "shuffle bucket %s is corrupt", what);
+        int got = em_batch_open(p, len, &r, &used);
+        if (got == EMBER_OK)
+            while ((got = em_batch_next(&r, &rec)) > 0) {
+                int rc = fn(arg, &rec, b->side);
+                if (rc != EMBER_OK) return rc;
+            }
+        if (got < 0) {
+            snprintf(err, errlen, "shuffle bucket %s is corrupt", b->what);
             return EMBER_ERR_MALFORMED;
         }
         p += used;
@@ -105,66 +331,200 @@ static int fold_batches(em_combiner *c, const uint8_t *p, size_t len, const char
     return EMBER_OK;
 }
 
-/* fetch_bucket folds one bucket, local or remote, into c. */
-static int fetch_bucket(em_shuffle_read_arg *a, em_combiner *c, const char *address, const char *id,
-                        char *err, size_t errlen)
+/* ---- reduce side -------------------------------------------------------------------------- */
+
+/* reader: one reduce task's state while buckets arrive */
+typedef struct reader {
+    em_shuffle_read_arg *a;
+    em_record_fn emit;
+    void *emit_arg;
+    em_combiner *combine; /* combining kinds; grouping: keys only */
+    aggregator ag;
+    /* grouping and sorting hold every bucket and a view of every record */
+    bucket *held;
+    size_t n_held, cap_held;
+    struct gathered {
+        ember_record rec;
+        uint32_t side;
+        uint32_t tag; /* grouping: the key's group; sorting: the arrival index */
+    } * recs;
+    size_t n_recs, cap_recs;
+    char *err;
+    size_t errlen;
+} reader;
+
+static int combine_record(void *arg, const ember_record *rec, uint32_t side)
 {
-    char what[400];
-    snprintf(what, sizeof what, "%s from %s", id, address);
-    if (strcmp(address, a->self) == 0) {
-        em_block *b = em_blockstore_get(a->blocks, id);
-        if (!b) {
-            snprintf(err, errlen, "shuffle bucket %s is missing on this executor", id);
-            return EMBER_ERR_NOT_FOUND;
+    reader *rd = arg;
+    (void)side;
+    int rc = em_combiner_add(rd->combine, rec);
+    if (rc == EMBER_ERR_INVALID)
+        snprintf(rd->err, rd->errlen, "reduce_by_key: a shuffled value of %zu bytes",
+                 rec->value_len);
+    else if (rc != EMBER_OK)
+        snprintf(rd->err, rd->errlen, "%s", rd->ag.err[0] ? rd->ag.err : "out of memory");
+    return rc == EMBER_ERR_INVALID ? EMBER_ERR_MALFORMED : rc;
+}
+
+static int pass_record(void *arg, const ember_record *rec, uint32_t side)
+{
+    reader *rd = arg;
+    (void)side;
+    return rd->emit(rd->emit_arg, rec);
+}
+
+static int gather_record(void *arg, const ember_record *rec, uint32_t side)
+{
+    reader *rd = arg;
+    if (rd->n_recs == rd->cap_recs) {
+        size_t cap = rd->cap_recs ? 2 * rd->cap_recs : 1024;
+        struct gathered *p = realloc(rd->recs, cap * sizeof *p);
+        if (!p) {
+            snprintf(rd->err, rd->errlen, "out of memory holding %zu shuffled records", rd->n_recs);
+            return EMBER_ERR_NOMEM;
         }
-        size_t len;
-        const void *p = em_block_data(b, &len);
-        int rc = fold_batches(c, p, len, what, err, errlen);
-        em_block_release(a->blocks, b);
-        return rc;
+        rd->recs = p;
+        rd->cap_recs = cap;
     }
-    int slot;
-    char why[512];
-    int rc = peer(a->peers, address, &slot, why, sizeof why);
-    if (rc == EMBER_OK) {
-        Ember__FetchBlock fb = EMBER__FETCH_BLOCK__INIT;
-        fb.block_id = (char *)id;
-        em_rpc_reply reply = {0};
-        rc = em_rpc_call(&a->peers->peer[slot].rpc, &a->peers->peer[slot].ch, EM_MSG_FETCH_BLOCK,
-                         &fb.base, NULL, 0, 60000, &reply, why, sizeof why);
-        if (rc == EMBER_OK && reply.frame.type != EM_MSG_BLOCK_DATA) {
-            rc = EMBER_ERR_PROTOCOL;
-            snprintf(why, sizeof why, "answered %s", em_msg_name(reply.frame.type));
-        }
-        if (rc == EMBER_OK) {
-            rc = fold_batches(c, reply.frame.data, reply.frame.data_len, what, err, errlen);
-            em_rpc_reply_free(&reply);
-            return rc;
-        }
+    rd->recs[rd->n_recs++] = (struct gathered){*rec, side, 0};
+    return EMBER_OK;
+}
+
+/* hold keeps a fetched bucket until the task ends. */
+static int hold(reader *rd, bucket *b)
+{
+    if (rd->n_held == rd->cap_held) {
+        size_t cap = rd->cap_held ? 2 * rd->cap_held : 16;
+        bucket *p = realloc(rd->held, cap * sizeof *p);
+        if (!p) return EMBER_ERR_NOMEM;
+        rd->held = p;
+        rd->cap_held = cap;
     }
-    snprintf(err, errlen, "cannot fetch shuffle bucket %s: %s", what, why);
+    rd->held[rd->n_held++] = *b;
+    return EMBER_OK;
+}
+
+/* emit_groups emits one grouped record per key, values in arrival order. */
+static int emit_groups(reader *rd)
+{
+    size_t n_groups = 0;
+    for (size_t i = 0; i < rd->n_recs; i++) {
+        int rc = em_combiner_add(rd->combine, &rd->recs[i].rec);
+        if (rc != EMBER_OK) return rc;
+        rd->recs[i].tag = (uint32_t)em_combiner_last(rd->combine);
+    }
+    n_groups = em_combiner_size(rd->combine);
+    size_t *start = calloc(n_groups + 1, sizeof *start),
+           *order = malloc((rd->n_recs + 1) * sizeof *order);
+    int rc = start && order ? EMBER_OK : EMBER_ERR_NOMEM;
+    for (size_t i = 0; rc == EMBER_OK && i < rd->n_recs; i++) start[rd->recs[i].tag + 1]++;
+    for (size_t g = 0; rc == EMBER_OK && g < n_groups; g++) start[g + 1] += start[g];
+    for (size_t i = 0; rc == EMBER_OK && i < rd->n_recs; i++) /* counting sort, stable */
+        order[start[rd->recs[i].tag]++] = i;
+    em_buf value = {0};
+    for (size_t g = 0, first = 0; rc == EMBER_OK && g < n_groups; g++) {
+        size_t end = start[g]; /* start[g] now points past group g */
+        rc = em_group_begin(&value);
+        for (size_t j = first; rc == EMBER_OK && j < end; j++)
+            rc = em_group_add(&value, rd->recs[order[j]].side, &rd->recs[order[j]].rec);
+        if (rc != EMBER_OK) break;
+        em_group_finish(&value, (uint32_t)(end - first));
+        ember_record key;
+        em_combiner_get(rd->combine, g, &key, NULL);
+        ember_record grouped = {key.key, key.key_len, value.data, value.len, key.timestamp};
+        rc = rd->emit(rd->emit_arg, &grouped);
+        first = end;
+    }
+    if (rc == EMBER_ERR_NOMEM || rc == EMBER_ERR_TOO_LARGE)
+        snprintf(rd->err, rd->errlen, "cannot build grouped records: %s", ember_strerror(rc));
+    em_buf_free(&value);
+    free(start);
+    free(order);
     return rc;
+}
+
+static int by_key_ascending(const void *x, const void *y)
+{
+    const struct gathered *a = x, *b = y;
+    int c = em_key_compare(a->rec.key, a->rec.key_len, b->rec.key, b->rec.key_len);
+    return c ? c : (a->tag > b->tag) - (a->tag < b->tag);
+}
+
+static int by_key_descending(const void *x, const void *y)
+{
+    const struct gathered *a = x, *b = y;
+    int c = em_key_compare(b->rec.key, b->rec.key_len, a->rec.key, a->rec.key_len);
+    return c ? c : (a->tag > b->tag) - (a->tag < b->tag);
+}
+
+/* emit_sorted emits the records by key, ties in arrival order. */
+static int emit_sorted(reader *rd, int descending)
+{
+    for (size_t i = 0; i < rd->n_recs; i++) rd->recs[i].tag = (uint32_t)i;
+    qsort(rd->recs, rd->n_recs, sizeof *rd->recs,
+          descending ? by_key_descending : by_key_ascending);
+    int rc = EMBER_OK;
+    for (size_t i = 0; rc == EMBER_OK && i < rd->n_recs; i++)
+        rc = rd->emit(rd->emit_arg, &rd->recs[i].rec);
+    return rc;
+}
+
+/* read_buckets fetches every bucket of this reduce partition and feeds each to fn; with
+ * keep, buckets are held until the task ends (fn keeps views into them), else released. */
+static int read_buckets(reader *rd, int (*fn)(void *, const ember_record *, uint32_t), int keep)
+{
+    em_shuffle_read_arg *a = rd->a;
+    for (size_t i = 0; i < a->def->n_shuffle_inputs; i++) {
+        const Ember__ShuffleInput *in = a->def->shuffle_inputs[i];
+        if (in->wide_node != a->node->id) continue; /* another wide node of a union */
+        for (size_t m = 0; m < in->n_map_addresses; m++) {
+            char id[96];
+            bucket b;
+            block_id(id, sizeof id, in->map_stage_id, (uint32_t)m, a->partition);
+            int rc = bucket_fetch(a, in->map_addresses[m], id, &b, rd->err, rd->errlen);
+            if (rc != EMBER_OK) return rc;
+            b.side = in->side;
+            if (keep && hold(rd, &b) != EMBER_OK) {
+                bucket_release(a, &b);
+                snprintf(rd->err, rd->errlen, "out of memory holding shuffle buckets");
+                return EMBER_ERR_NOMEM;
+            }
+            rc = bucket_records(&b, fn, rd, rd->err, rd->errlen);
+            if (!keep) bucket_release(a, &b);
+            if (rc != EMBER_OK) return rc;
+        }
+    }
+    return EMBER_OK;
 }
 
 int em_shuffle_read(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen)
 {
     em_shuffle_read_arg *a = src;
-    em_combiner *c = em_combiner_new(a->node->reducer, 1024);
-    if (!c) return EMBER_ERR_NOMEM;
+    reader rd = {.a = a, .emit = emit, .emit_arg = emit_arg, .err = err, .errlen = errlen};
+    Ember__NodeKind kind = a->node->kind;
     int rc = EMBER_OK;
-    for (size_t i = 0; rc == EMBER_OK && i < a->def->n_shuffle_inputs; i++) {
-        const Ember__ShuffleInput *in = a->def->shuffle_inputs[i];
-        for (size_t m = 0; rc == EMBER_OK && m < in->n_map_addresses; m++) {
-            char id[96];
-            block_id(id, sizeof id, in->map_stage_id, (uint32_t)m, a->partition);
-            rc = fetch_bucket(a, c, in->map_addresses[m], id, err, errlen);
+    if (em_node_combines(kind)) {
+        rc = combiner_for(a->node, a->lib, a->partition, 0, &rd.ag, &rd.combine, err, errlen);
+        if (rc == EMBER_OK) rc = read_buckets(&rd, combine_record, 0);
+        for (size_t i = 0; rc == EMBER_OK && i < em_combiner_size(rd.combine); i++) {
+            ember_record rec;
+            em_combiner_get(rd.combine, i, &rec, NULL);
+            rc = emit(emit_arg, &rec);
         }
+    } else if (kind == EMBER__NODE_KIND__NODE_PARTITION_BY) {
+        rc = read_buckets(&rd, pass_record, 0);
+    } else {
+        em_fold keys_only = {0};
+        if (em_node_groups(kind) && !(rd.combine = em_combiner_new_fold(&keys_only, 1024)))
+            return EMBER_ERR_NOMEM;
+        rc = read_buckets(&rd, gather_record, 1);
+        if (rc == EMBER_OK)
+            rc = em_node_groups(kind) ? emit_groups(&rd) : emit_sorted(&rd, a->node->descending);
     }
-    for (size_t i = 0; rc == EMBER_OK && i < em_combiner_size(c); i++) {
-        ember_record rec;
-        em_combiner_get(c, i, &rec, NULL);
-        rc = emit(emit_arg, &rec);
-    }
-    em_combiner_free(c);
+    for (size_t i = 0; i < rd.n_held; i++) bucket_release(a, &rd.held[i]);
+    free(rd.held);
+    free(rd.recs);
+    em_combiner_free(rd.combine);
+    em_fn_task_free(rd.ag.task);
     return rc;
 }

@@ -1,12 +1,20 @@
 /* em_shuffle.h -- both ends of a shuffle on an executor.
  *
- * Map side: a stage feeding reduce_by_key combines its output per key (em_combine), splits
- * it by em_hash64(key) % R into R record batches and keeps them in the block store as
- * "shuffle_<map stage>_<map partition>_<reduce partition>"; the task reports each bucket's
- * size. Reduce side: the task of reduce partition r fetches bucket r of every map partition
- * (from its own block store without a copy, from other executors with FetchBlock), combines
- * them, and emits one record per key, in first-seen order (deterministic: maps are read in
- * partition order).
+ * Map side (em_shuffle_writer): a map task's output records are split into one bucket per
+ * reduce partition -- by em_hash64(key) % R, by key range (sort_by_key's bounds), or evenly
+ * (repartition) -- and kept in the block store as "shuffle_<map stage>_<map partition>_<reduce
+ * partition>"; the task reports each bucket's size. Combining kinds (reduce_by_key,
+ * aggregate_by_key, distinct) fold values per key first (map-side combine), flushing the
+ * table into the buckets whenever it outgrows EM_COMBINE_FLUSH_BYTES.
+ *
+ * Reduce side (em_shuffle_read, a pipeline source): the task of reduce partition r fetches
+ * bucket r of every map partition of every shuffle its wide node reads (from its own block
+ * store without a copy, from other executors with FetchBlock), in side then map order, and
+ *   - combining kinds: folds them and emits one record per key, in first-seen order;
+ *   - partition_by: emits the records as they come;
+ *   - group_by_key / cogroup: emits one grouped record per key (em_wide.h), first-seen order;
+ *   - sort_by_key: emits the records ordered by key, ties in arrival order.
+ * Every order depends only on the data, so reruns give identical output.
  */
 #ifndef EM_SHUFFLE_H
 #define EM_SHUFFLE_H
@@ -19,7 +27,8 @@
 #include "em_pipeline.h"
 #include "em_rpc.h"
 
-#define EM_PEERS_CACHED 8
+#define EM_PEERS_CACHED        8
+#define EM_COMBINE_FLUSH_BYTES (64u << 20)
 
 /* em_peers: connections of one slot to other executors, by address ("" = unused) */
 typedef struct em_peers {
@@ -33,11 +42,20 @@ typedef struct em_peers {
 
 void em_peers_close(em_peers *peers);
 
-/* em_shuffle_store splits a map task's combined output into `reducers` buckets, stores them,
- * and fills bucket_bytes (reducers entries, caller-allocated). */
-int em_shuffle_store(em_blockstore *blocks, const em_combiner *out, uint64_t map_stage,
-                     uint32_t map_part, uint32_t reducers, uint64_t *bucket_bytes, char *err,
-                     size_t errlen);
+typedef struct em_shuffle_writer em_shuffle_writer;
+
+/* em_shuffle_writer_new prepares map partition map_part's output for wide node `wide`;
+ * lib is the job library (aggregate_by_key's functions). */
+int em_shuffle_writer_new(const Ember__Node *wide, void *lib, uint32_t map_part,
+                          em_shuffle_writer **out, char *err, size_t errlen);
+/* em_shuffle_writer_add takes one record; on failure em_shuffle_writer_error says why. */
+int em_shuffle_writer_add(em_shuffle_writer *w, const ember_record *rec);
+const char *em_shuffle_writer_error(const em_shuffle_writer *w);
+/* em_shuffle_writer_store stores the buckets and fills bucket_bytes (one per reducer). */
+int em_shuffle_writer_store(em_shuffle_writer *w, em_blockstore *blocks, uint64_t map_stage,
+                            uint64_t *bucket_bytes, char *err, size_t errlen);
+uint32_t em_shuffle_writer_reducers(const em_shuffle_writer *w);
+void em_shuffle_writer_free(em_shuffle_writer *w);
 
 /* em_shuffle_read_arg: what a reduce task reads; a source for em_pipeline_run. */
 typedef struct em_shuffle_read_arg {
@@ -45,8 +63,9 @@ typedef struct em_shuffle_read_arg {
     em_peers *peers;
     const char *self;                  /* this executor's block address */
     const struct Ember__StageDef *def; /* the reduce stage (its shuffle_inputs) */
-    const struct Ember__Node *node;    /* the wide node: partitions, reducer */
-    uint32_t partition;
+    const struct Ember__Node *node;    /* the wide node read */
+    uint32_t partition;                /* of the wide node */
+    void *lib;                         /* the job library */
 } em_shuffle_read_arg;
 
 int em_shuffle_read(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen);

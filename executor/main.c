@@ -1,5 +1,6 @@
 /* main.c -- ember-executor: command line, threads, and orderly shutdown. */
 #include <ember/ember.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 
 static em_executor executor;
 static volatile sig_atomic_t stop_requested;
+static char spill_dir[4096];  /* --spill-dir, or the default made by make_spill_dir */
+static int spill_dir_default; /* spill_dir is ours (mkdtemp): removed at exit */
 
 static void on_signal(int sig)
 {
@@ -31,6 +34,8 @@ static void usage(FILE *out)
             "  --slots N               tasks run at once (number of cores)\n"
             "  --memory-mb N           block store cap (1024)\n"
             "  --work-dir DIR          job library cache and scratch (/tmp/ember-executor-<pid>)\n"
+            "  --spill-dir DIR         blocks over the memory cap are written here (a new\n"
+            "                          $TMPDIR/ember-spill-XXXXXX, removed at exit)\n"
             "  --connect-timeout-ms N  how long to wait for the driver at start (30000)\n"
             "  --kafka-stall-ms N      a Kafka read with no progress this long fails (30000)\n"
             "  --max-message-mb N      largest message the block service accepts (256)\n"
@@ -44,6 +49,7 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                          {"slots", 1, 0, 's'},
                                          {"memory-mb", 1, 0, 'm'},
                                          {"work-dir", 1, 0, 'w'},
+                                         {"spill-dir", 1, 0, 'p'},
                                          {"connect-timeout-ms", 1, 0, 'c'},
                                          {"kafka-stall-ms", 1, 0, 'k'},
                                          {"ready-file", 1, 0, 'f'},
@@ -70,6 +76,9 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
             rc = em_arg_string("--work-dir", optarg, cfg->work_dir, sizeof cfg->work_dir, err,
                                sizeof err);
             break;
+        case 'p':
+            rc = em_arg_string("--spill-dir", optarg, spill_dir, sizeof spill_dir, err, sizeof err);
+            break;
         case 'c':
             rc = em_arg_u32("--connect-timeout-ms", optarg, 0, 3600000, &cfg->connect_timeout_ms,
                             err, sizeof err);
@@ -93,6 +102,31 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
     if (rc == EMBER_OK) rc = em_args_done(argc, argv, optind, err, sizeof err);
     if (rc != EMBER_OK && err[0]) fprintf(stderr, "ember-executor: %s\n", err);
     return rc;
+}
+
+/* make_spill_dir makes the default spill directory, a fresh one under $TMPDIR or /tmp. */
+static int make_spill_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !tmp[0]) tmp = "/tmp";
+    if (snprintf(spill_dir, sizeof spill_dir, "%s/ember-spill-XXXXXX", tmp) >=
+            (int)sizeof spill_dir ||
+        !mkdtemp(spill_dir)) {
+        fprintf(stderr, "ember-executor: cannot make a spill directory under %s: %s\n", tmp,
+                strerror(errno));
+        return EMBER_ERR_IO;
+    }
+    spill_dir_default = 1;
+    return EMBER_OK;
+}
+
+/* close_blocks frees the block store (its spill files with it) and the default spill dir. */
+static void close_blocks(em_executor *ex)
+{
+    em_blockstore_free(ex->blocks);
+    ex->blocks = NULL;
+    if (spill_dir_default && rmdir(spill_dir) != 0)
+        em_warn("cannot remove spill directory path=%s error=\"%s\"", spill_dir, strerror(errno));
 }
 
 static void *block_service_thread(void *arg)
@@ -127,7 +161,15 @@ int main(int argc, char **argv)
     pthread_mutex_init(&ex->reg_lock, NULL);
     pthread_cond_init(&ex->task_ready, NULL);
     pthread_cond_init(&ex->result_ready, NULL);
-    ex->blocks = em_blockstore_new(cfg->memory_cap);
+    if (!spill_dir[0] && make_spill_dir() != EMBER_OK) return 1;
+    ex->blocks = em_blockstore_new(cfg->memory_cap, spill_dir);
+    if (!ex->blocks) {
+        fprintf(stderr, "ember-executor: out of memory\n");
+        close_blocks(ex);
+        return 1;
+    }
+    em_info("block store memory_cap=%llu spill_dir=%s", (unsigned long long)cfg->memory_cap,
+            spill_dir);
     int rc = em_server_open(&srv, cfg->listen, cfg->max_message, "", ex->bound_url,
                             sizeof ex->bound_url, err, sizeof err);
     if (rc == EMBER_OK &&
@@ -145,7 +187,7 @@ int main(int argc, char **argv)
         em_comm_register(ex, err, sizeof err) != EMBER_OK) {
         fprintf(stderr, "ember-executor: %s\n", err);
         em_server_close(srv);
-        em_blockstore_free(ex->blocks);
+        close_blocks(ex);
         return 1;
     }
     ex->libs = em_libcache_new(cfg->work_dir, &ex->rpc);
@@ -192,6 +234,6 @@ int main(int argc, char **argv)
     }
     em_stage_cache_free(ex);
     em_libcache_free(ex->libs);
-    em_blockstore_free(ex->blocks);
+    close_blocks(ex);
     return 0;
 }

@@ -187,6 +187,75 @@ int ember_emit_f64(ember_task *task, const void *key, size_t key_len, double val
 /* ember_value_f64 decodes an 8-byte little-endian double value. */
 double ember_value_f64(const ember_record *rec);
 
+/* ember_aggregate_by_key folds the records of each key into an accumulator of acc_len bytes
+ * (1..EMBER_ACC_MAX), Spark's aggregateByKey / combineByKey: every key's accumulator starts
+ * as a copy of `zero`; `seq` folds one record into it (on the map side, before the shuffle);
+ * `comb` merges two accumulators of one key (on the reduce side). Output: one record per key,
+ * value = the accumulator, timestamp = the latest of the key's records. Both functions must
+ * give the same result whatever the grouping: comb(seq(zero, a), seq(zero, b)) must equal
+ * seq(seq(zero, a), b). Neither may call ember_emit. */
+#define EMBER_ACC_MAX 256
+typedef int (*ember_seq_fn)(ember_task *task, void *acc, const ember_record *in);
+typedef int (*ember_comb_fn)(ember_task *task, void *acc, const void *other);
+ember_dataset *ember_aggregate_by_key(ember_dataset *parent, const void *zero, size_t acc_len,
+                                      ember_seq_fn seq, ember_comb_fn comb, int partitions);
+
+/* ember_group_by_key gives one record per key whose value holds all the key's values, in
+ * input order (map partition order, then record order); read them with ember_group_open and
+ * ember_group_next. No map-side combine: prefer reduce_by_key or aggregate_by_key when the
+ * values can be folded. */
+ember_dataset *ember_group_by_key(ember_dataset *parent, int partitions);
+
+/* ember_cogroup gives one record per key present in either dataset; its value holds the
+ * key's values of `left` (side 0) then those of `right` (side 1). */
+ember_dataset *ember_cogroup(ember_dataset *left, ember_dataset *right, int partitions);
+
+/* ember_group_iter walks the values of a grouped record (group_by_key, cogroup). */
+typedef struct ember_group_iter {
+    const uint8_t *next, *end;
+} ember_group_iter;
+/* ember_group_open returns the number of values of a grouped record (>= 0), or
+ * EMBER_ERR_MALFORMED if the record is not one. */
+int ember_group_open(const ember_record *grouped, ember_group_iter *it);
+/* ember_group_next gives the next value (key empty; value and timestamp of the original
+ * record) and, if side is not NULL, which dataset it came from (0 or 1). Returns 1, or 0 at
+ * the end. */
+int ember_group_next(ember_group_iter *it, ember_record *value, int *side);
+
+/* ember_join (inner) gives, for each key, one record per pair of a left and a right value,
+ * left values in input order, each with right values in input order; ember_left_outer_join
+ * also keeps left values whose key has no right value. Timestamp: the later of the pair. */
+ember_dataset *ember_join(ember_dataset *left, ember_dataset *right, int partitions);
+ember_dataset *ember_left_outer_join(ember_dataset *left, ember_dataset *right, int partitions);
+/* ember_join_values splits a joined record's value into the left and right records (keys
+ * empty). Returns 1, or 0 when there is no right value (left outer join), or
+ * EMBER_ERR_MALFORMED. */
+int ember_join_values(const ember_record *joined, ember_record *left, ember_record *right);
+
+/* ember_distinct keeps one record of each distinct (key, value) pair (timestamp: the
+ * latest). */
+ember_dataset *ember_distinct(ember_dataset *parent, int partitions);
+
+/* ember_partition_by moves each record to partition hash(key) % partitions (the hash above),
+ * keeping input order within a partition. ember_repartition spreads records evenly over
+ * `partitions` instead (map partition m sends its i-th record to (m + i) % partitions). */
+ember_dataset *ember_partition_by(ember_dataset *parent, int partitions);
+ember_dataset *ember_repartition(ember_dataset *parent, int partitions);
+
+/* ember_sort_by_key orders records by key, bytewise (memcmp, a prefix first), ascending or
+ * descending; ties keep input order. When the action runs, a sampling job reads the parent
+ * once to choose partitions - 1 key bounds, so partition i holds keys before those of
+ * partition i + 1: reading the partitions in order gives a globally ordered dataset. Encode
+ * numeric keys with ember_key_i64 to sort them by value. */
+ember_dataset *ember_sort_by_key(ember_dataset *parent, int ascending, int partitions);
+/* ember_key_i64 writes v as an 8-byte key whose bytewise order is numeric order;
+ * ember_key_to_i64 reads it back. */
+void ember_key_i64(int64_t v, uint8_t key[8]);
+int64_t ember_key_to_i64(const void *key);
+
+/* ember_union gives the partitions of a, then those of b, without a shuffle. */
+ember_dataset *ember_union(ember_dataset *a, ember_dataset *b);
+
 /* ---- Actions: run the graph on the cluster and wait ------------------------------------ */
 
 /* ember_count stores the number of records in *count. */

@@ -109,7 +109,7 @@ start_driver() {
 start_executor() {
     local name=$1
     shift
-    "$EMBER_BIN/ember-executor" --driver "$DRIVER" --work-dir "$T/$name" \
+    "$EMBER_BIN/ember-executor" --driver "$DRIVER" --work-dir "$T/$name" --spill-dir "$T/$name-spill" \
         --ready-file "$T/$name.ready" "$@" >"$T/$name.log" 2>&1 &
     PIDS+=($!)
     EXECUTOR_PID=$!

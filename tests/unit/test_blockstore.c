@@ -1,20 +1,32 @@
 /* test_blockstore.c -- an executor's block store (executor/em_blockstore.h).
  *
- * Covers: put/get/release/remove with exact used/count accounting; a put over the cap is
- * refused with EMBER_ERR_TOO_LARGE and leaves the bytes with the caller and the store
- * unchanged (a put exactly at the cap is accepted); replacing a block counts the bytes it
- * frees; a block removed or replaced while a reader holds it stays readable until released;
- * a few threads putting, reading and removing at once leave the accounting at zero. ASan
- * checks that every block is freed exactly once.
+ * Covers, in memory: put/get/release/remove with exact used/count accounting; without a spill
+ * directory a put over the cap fails with EMBER_ERR_IO and leaves the bytes with the caller
+ * and the store unchanged (a put exactly at the cap is accepted); replacing a block counts the
+ * bytes it frees; a block removed or replaced while a reader holds it stays readable until
+ * released; a few threads putting, reading and removing at once leave the accounting at zero.
+ * Spilling: a put over the cap lands in a file of the spill directory (created on demand) and
+ * reads back byte for byte through a mapping; a spilled block removed or replaced while held
+ * stays readable until released and its file goes with the release; remove_prefix and free
+ * remove the files, free the directory it made (not one it found); ids with '/' or ".."
+ * never name a file outside the directory; a write that fails (file size limit) and a
+ * directory that cannot be made fail with EMBER_ERR_IO and a message, leaving nothing behind;
+ * threads spilling at once. ASan checks that every block is freed (and unmapped) once.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -29,6 +41,15 @@ static void *filled(size_t len, int c)
     assert_non_null(p);
     memset(p, c, len);
     return p;
+}
+
+/* put stores bytes as id and returns the code; a failure's message must not be empty. */
+static int put(em_blockstore *bs, const char *id, void *bytes, size_t len)
+{
+    char err[512] = "";
+    int rc = em_blockstore_put(bs, id, bytes, len, err, sizeof err);
+    if (rc != EMBER_OK) assert_true(err[0] != '\0');
+    return rc;
 }
 
 /* expect_block asserts that id holds len bytes of value c. */
@@ -46,15 +67,15 @@ static void expect_block(em_blockstore *bs, const char *id, size_t len, int c)
 static void test_put_get_remove(void **state)
 {
     (void)state;
-    em_blockstore *bs = em_blockstore_new(1000);
+    em_blockstore *bs = em_blockstore_new(1000, NULL);
     assert_non_null(bs);
     assert_int_equal(em_blockstore_used(bs), 0);
     assert_int_equal(em_blockstore_count(bs), 0);
     assert_null(em_blockstore_get(bs, "a"));
 
-    assert_int_equal(em_blockstore_put(bs, "shuffle_1_0_0", filled(100, 'a'), 100), EMBER_OK);
-    assert_int_equal(em_blockstore_put(bs, "shuffle_1_0_1", filled(250, 'b'), 250), EMBER_OK);
-    assert_int_equal(em_blockstore_put(bs, "empty", filled(0, 0), 0), EMBER_OK);
+    assert_int_equal(put(bs, "shuffle_1_0_0", filled(100, 'a'), 100), EMBER_OK);
+    assert_int_equal(put(bs, "shuffle_1_0_1", filled(250, 'b'), 250), EMBER_OK);
+    assert_int_equal(put(bs, "empty", filled(0, 0), 0), EMBER_OK);
     assert_int_equal(em_blockstore_used(bs), 350);
     assert_int_equal(em_blockstore_count(bs), 3);
     expect_block(bs, "shuffle_1_0_0", 100, 'a');
@@ -78,30 +99,34 @@ static void test_put_get_remove(void **state)
 static void test_cap_refusal(void **state)
 {
     (void)state;
-    em_blockstore *bs = em_blockstore_new(1000);
-    assert_int_equal(em_blockstore_put(bs, "a", filled(400, 'a'), 400), EMBER_OK);
+    em_blockstore *bs = em_blockstore_new(1000, NULL);
+    assert_int_equal(put(bs, "a", filled(400, 'a'), 400), EMBER_OK);
 
     void *big = filled(601, 'x');
-    assert_int_equal(em_blockstore_put(bs, "b", big, 601), EMBER_ERR_TOO_LARGE);
-    free(big); /* refused: still the caller's */
+    char err[256] = "";
+    assert_int_equal(em_blockstore_put(bs, "b", big, 601, err, sizeof err), EMBER_ERR_IO);
+    assert_non_null(strstr(err, "over the memory cap (1000 bytes)"));
+    assert_non_null(strstr(err, "no spill directory"));
+    assert_int_equal(((uint8_t *)big)[600], 'x'); /* refused: still the caller's */
+    free(big);
     assert_int_equal(em_blockstore_used(bs), 400);
     assert_int_equal(em_blockstore_count(bs), 1);
     assert_null(em_blockstore_get(bs, "b"));
 
     /* exactly the cap */
-    assert_int_equal(em_blockstore_put(bs, "b", filled(600, 'b'), 600), EMBER_OK);
+    assert_int_equal(put(bs, "b", filled(600, 'b'), 600), EMBER_OK);
     assert_int_equal(em_blockstore_used(bs), 1000);
     assert_int_equal(em_blockstore_count(bs), 2);
 
     void *one = filled(1, 'c');
-    assert_int_equal(em_blockstore_put(bs, "c", one, 1), EMBER_ERR_TOO_LARGE);
+    assert_int_equal(put(bs, "c", one, 1), EMBER_ERR_IO);
     free(one);
-    assert_int_equal(em_blockstore_put(bs, "c", filled(0, 0), 0), EMBER_OK); /* nothing fits */
+    assert_int_equal(put(bs, "c", filled(0, 0), 0), EMBER_OK); /* nothing fits */
     assert_int_equal(em_blockstore_count(bs), 3);
 
-    em_blockstore *zero = em_blockstore_new(0);
+    em_blockstore *zero = em_blockstore_new(0, NULL);
     void *z = filled(1, 'z');
-    assert_int_equal(em_blockstore_put(zero, "z", z, 1), EMBER_ERR_TOO_LARGE);
+    assert_int_equal(put(zero, "z", z, 1), EMBER_ERR_IO);
     free(z);
     assert_int_equal(em_blockstore_count(zero), 0);
     em_blockstore_free(zero);
@@ -111,24 +136,24 @@ static void test_cap_refusal(void **state)
 static void test_replace(void **state)
 {
     (void)state;
-    em_blockstore *bs = em_blockstore_new(1000);
-    assert_int_equal(em_blockstore_put(bs, "a", filled(300, '1'), 300), EMBER_OK);
-    assert_int_equal(em_blockstore_put(bs, "b", filled(600, 'b'), 600), EMBER_OK);
+    em_blockstore *bs = em_blockstore_new(1000, NULL);
+    assert_int_equal(put(bs, "a", filled(300, '1'), 300), EMBER_OK);
+    assert_int_equal(put(bs, "b", filled(600, 'b'), 600), EMBER_OK);
 
     /* 900 - 300 + 401 = 1001: over the cap even counting the freed bytes; old block stays */
     void *p = filled(401, '2');
-    assert_int_equal(em_blockstore_put(bs, "a", p, 401), EMBER_ERR_TOO_LARGE);
+    assert_int_equal(put(bs, "a", p, 401), EMBER_ERR_IO);
     free(p);
     expect_block(bs, "a", 300, '1');
     assert_int_equal(em_blockstore_used(bs), 900);
 
     /* 900 - 300 + 400 = 1000: fits only because the replaced block's bytes are freed */
-    assert_int_equal(em_blockstore_put(bs, "a", filled(400, '3'), 400), EMBER_OK);
+    assert_int_equal(put(bs, "a", filled(400, '3'), 400), EMBER_OK);
     expect_block(bs, "a", 400, '3');
     assert_int_equal(em_blockstore_used(bs), 1000);
     assert_int_equal(em_blockstore_count(bs), 2);
 
-    assert_int_equal(em_blockstore_put(bs, "a", filled(10, '4'), 10), EMBER_OK); /* shrink */
+    assert_int_equal(put(bs, "a", filled(10, '4'), 10), EMBER_OK); /* shrink */
     expect_block(bs, "a", 10, '4');
     assert_int_equal(em_blockstore_used(bs), 610);
     assert_int_equal(em_blockstore_count(bs), 2);
@@ -138,8 +163,8 @@ static void test_replace(void **state)
 static void test_removed_while_referenced(void **state)
 {
     (void)state;
-    em_blockstore *bs = em_blockstore_new(1000);
-    assert_int_equal(em_blockstore_put(bs, "a", filled(100, 'a'), 100), EMBER_OK);
+    em_blockstore *bs = em_blockstore_new(1000, NULL);
+    assert_int_equal(put(bs, "a", filled(100, 'a'), 100), EMBER_OK);
     em_block *r1 = em_blockstore_get(bs, "a");
     em_block *r2 = em_blockstore_get(bs, "a");
     assert_non_null(r1);
@@ -162,9 +187,9 @@ static void test_removed_while_referenced(void **state)
     em_block_release(bs, r2); /* freed here (ASan would flag a leak or a double free) */
 
     /* the same for a block replaced while held */
-    assert_int_equal(em_blockstore_put(bs, "b", filled(20, 'o'), 20), EMBER_OK);
+    assert_int_equal(put(bs, "b", filled(20, 'o'), 20), EMBER_OK);
     em_block *old = em_blockstore_get(bs, "b");
-    assert_int_equal(em_blockstore_put(bs, "b", filled(30, 'n'), 30), EMBER_OK);
+    assert_int_equal(put(bs, "b", filled(30, 'n'), 30), EMBER_OK);
     expect_block(bs, "b", 30, 'n');
     p = em_block_data(old, &len);
     assert_int_equal(len, 20);
@@ -192,11 +217,16 @@ static void *work(void *arg)
     for (int i = 0; i < ROUNDS; i++) {
         snprintf(id, sizeof id, "t%d_%d", wk->index, i % 7);
         size_t len = (size_t)(i % 50) + 1;
-        if (em_blockstore_put(wk->bs, id, filled(len, wk->index), len) != EMBER_OK) wk->errors++;
+        void *bytes = filled(len, wk->index);
+        if (em_blockstore_put(wk->bs, id, bytes, len, NULL, 0) != EMBER_OK) {
+            free(bytes);
+            wk->errors++;
+        }
         em_block *b = em_blockstore_get(wk->bs, id);
         size_t got = 0;
-        if (!b || ((const uint8_t *)em_block_data(b, &got))[0] != wk->index || got != len)
-            wk->errors++;
+        const uint8_t *p = b ? em_block_data(b, &got) : NULL;
+        if (!b || got != len) wk->errors++;
+        for (size_t k = 0; b && k < got; k++) wk->errors += p[k] != wk->index;
         if (b) em_block_release(wk->bs, b);
         em_block *s = em_blockstore_get(wk->bs, "shared"); /* read a block others don't own */
         if (s)
@@ -212,11 +242,9 @@ static void *work(void *arg)
     return NULL;
 }
 
-static void test_threads(void **state)
+/* run_threads runs THREADS workers on bs, which holds an 8-byte block "shared". */
+static void run_threads(em_blockstore *bs)
 {
-    (void)state;
-    em_blockstore *bs = em_blockstore_new(1 << 20);
-    assert_int_equal(em_blockstore_put(bs, "shared", filled(8, 's'), 8), EMBER_OK);
     pthread_t th[THREADS];
     worker wk[THREADS];
     for (int i = 0; i < THREADS; i++) {
@@ -229,15 +257,448 @@ static void test_threads(void **state)
     }
     assert_int_equal(em_blockstore_count(bs), 1);
     assert_int_equal(em_blockstore_used(bs), 8);
+    assert_int_equal(em_blockstore_disk_used(bs), 0);
+    expect_block(bs, "shared", 8, 's');
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    em_blockstore *bs = em_blockstore_new(1 << 20, NULL);
+    assert_int_equal(put(bs, "shared", filled(8, 's'), 8), EMBER_OK);
+    run_threads(bs);
     em_blockstore_free(bs);
+}
+
+/* ---- spilling --------------------------------------------------------------------------- */
+
+/* make_root makes a fresh directory for one test in root (size len). */
+static void make_root(char *root, size_t len)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(root, len, "%s/test_blockstore-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    assert_non_null(mkdtemp(root));
+}
+
+/* rm_tree removes path and everything under it. */
+static void rm_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) {
+        unlink(path);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char sub[2048];
+        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        struct stat st;
+        if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+            rm_tree(sub);
+        else
+            unlink(sub);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+/* entries counts the entries of dir, -1 if dir does not exist; copies the last one's name
+ * into name (if not NULL). Every name must be a plain file name, never "." or "..". */
+static int entries(const char *dir, char *name, size_t name_len)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        assert_null(strchr(e->d_name, '/'));
+        if (name) snprintf(name, name_len, "%s", e->d_name);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* pattern returns len malloc'd bytes that change from byte to byte, different per seed. */
+static uint8_t *pattern(size_t len, uint32_t seed)
+{
+    uint8_t *p = malloc(len ? len : 1);
+    assert_non_null(p);
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < len; i++) {
+        x = x * 1103515245u + 12345u;
+        p[i] = (uint8_t)(x >> 16);
+    }
+    return p;
+}
+
+static void *copy_of(const void *p, size_t len)
+{
+    void *c = malloc(len ? len : 1);
+    assert_non_null(c);
+    memcpy(c, p, len);
+    return c;
+}
+
+/* expect_bytes asserts that id holds exactly want[0..len). */
+static void expect_bytes(em_blockstore *bs, const char *id, const uint8_t *want, size_t len)
+{
+    em_block *b = em_blockstore_get(bs, id);
+    assert_non_null(b);
+    size_t got = 0;
+    const void *p = em_block_data(b, &got);
+    assert_int_equal(got, len);
+    assert_memory_equal(p, want, len);
+    em_block_release(bs, b);
+}
+
+/* expect_file asserts that path holds exactly want[0..len). */
+static void expect_file(const char *path, const uint8_t *want, size_t len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *got = malloc(len + 1);
+    assert_non_null(got);
+    assert_int_equal(fread(got, 1, len + 1, f), len);
+    fclose(f);
+    assert_memory_equal(got, want, len);
+    free(got);
+}
+
+static void test_spill_reads_back(void **state)
+{
+    (void)state;
+    char root[512], dir[600], name[256], path[1024];
+    make_root(root, sizeof root);
+    snprintf(dir, sizeof dir, "%s/spill", root);
+    em_blockstore *bs = em_blockstore_new(1000, dir);
+    assert_int_equal(put(bs, "mem", filled(600, 'm'), 600), EMBER_OK);
+    assert_int_equal(entries(dir, NULL, 0), -1); /* nothing spilled: no directory yet */
+
+    /* over the cap: to a file of the directory, the bytes freed (ASan: no leak) */
+    uint8_t *want = pattern(500, 1);
+    assert_int_equal(put(bs, "shuffle_3_1_7", copy_of(want, 500), 500), EMBER_OK);
+    assert_int_equal(em_blockstore_used(bs), 600);
+    assert_int_equal(em_blockstore_disk_used(bs), 500);
+    assert_int_equal(em_blockstore_count(bs), 2);
+    assert_int_equal(entries(dir, name, sizeof name), 1);
+    assert_non_null(strstr(name, "shuffle_3_1_7")); /* named after the block */
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    expect_file(path, want, 500);
+    expect_bytes(bs, "shuffle_3_1_7", want, 500);
+    expect_bytes(bs, "shuffle_3_1_7", want, 500); /* mapped again after the release */
+    expect_block(bs, "mem", 600, 'm');
+
+    /* a big block: many pages; two readers share one mapping */
+    size_t big_len = (8u << 20) + 123;
+    uint8_t *big = pattern(big_len, 2);
+    assert_int_equal(put(bs, "big", copy_of(big, big_len), big_len), EMBER_OK);
+    assert_int_equal(em_blockstore_disk_used(bs), 500 + big_len);
+    assert_int_equal(em_blockstore_used(bs), 600);
+    em_block *r1 = em_blockstore_get(bs, "big"), *r2 = em_blockstore_get(bs, "big");
+    assert_non_null(r1);
+    assert_ptr_equal(r1, r2);
+    size_t len1 = 0, len2 = 0;
+    const void *p1 = em_block_data(r1, &len1), *p2 = em_block_data(r2, &len2);
+    assert_ptr_equal(p1, p2);
+    assert_int_equal(len1, big_len);
+    assert_memory_equal(p1, big, big_len);
+    em_block_release(bs, r1);
+    assert_memory_equal(em_block_data(r2, &len2), big, big_len); /* still mapped for r2 */
+    em_block_release(bs, r2);
+    expect_bytes(bs, "big", big, big_len);
+
+    /* replace a spilled block by one that fits in memory: its file goes */
+    assert_int_equal(put(bs, "shuffle_3_1_7", filled(100, 'r'), 100), EMBER_OK);
+    expect_block(bs, "shuffle_3_1_7", 100, 'r');
+    assert_int_equal(em_blockstore_used(bs), 700);
+    assert_int_equal(em_blockstore_disk_used(bs), big_len);
+    assert_int_equal(entries(dir, NULL, 0), 1);
+    assert_int_equal(access(path, F_OK), -1);
+
+    /* replace a memory block by one that spills: 700 - 600 + 950 > 1000 */
+    uint8_t *m2 = pattern(950, 3);
+    assert_int_equal(put(bs, "mem", copy_of(m2, 950), 950), EMBER_OK);
+    expect_bytes(bs, "mem", m2, 950);
+    assert_int_equal(em_blockstore_used(bs), 100);
+    assert_int_equal(em_blockstore_disk_used(bs), big_len + 950);
+    assert_int_equal(em_blockstore_count(bs), 3);
+    assert_int_equal(entries(dir, NULL, 0), 2);
+
+    em_blockstore_free(bs);
+    assert_int_equal(entries(dir, NULL, 0), -1); /* the directory it made is gone */
+    assert_int_equal(entries(root, NULL, 0), 0);
+    free(want);
+    free(big);
+    free(m2);
+    rm_tree(root);
+}
+
+static void test_spill_removed_while_referenced(void **state)
+{
+    (void)state;
+    char root[512], dir[600], name[256], path[1024];
+    make_root(root, sizeof root);
+    snprintf(dir, sizeof dir, "%s/spill", root);
+    em_blockstore *bs = em_blockstore_new(100, dir);
+    size_t len = 3 * 4096 + 5;
+    uint8_t *want = pattern(len, 4);
+    assert_int_equal(put(bs, "s", copy_of(want, len), len), EMBER_OK);
+    assert_int_equal(entries(dir, name, sizeof name), 1);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+
+    em_block *r = em_blockstore_get(bs, "s");
+    assert_non_null(r);
+    assert_int_equal(em_blockstore_remove(bs, "s"), EMBER_OK);
+    assert_int_equal(em_blockstore_count(bs), 0);
+    assert_int_equal(em_blockstore_disk_used(bs), 0);
+    assert_null(em_blockstore_get(bs, "s"));
+    assert_int_equal(em_blockstore_remove(bs, "s"), EMBER_ERR_NOT_FOUND);
+    size_t got = 0;
+    const void *p = em_block_data(r, &got); /* the reader still sees every byte */
+    assert_int_equal(got, len);
+    assert_memory_equal(p, want, len);
+    em_block_release(bs, r); /* unmapped and unlinked here */
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(entries(dir, NULL, 0), 0);
+
+    /* replaced while held: the reader keeps the old bytes, new readers get the new ones */
+    uint8_t *v1 = pattern(300, 5), *v2 = pattern(400, 6);
+    assert_int_equal(put(bs, "t", copy_of(v1, 300), 300), EMBER_OK);
+    em_block *old = em_blockstore_get(bs, "t");
+    assert_non_null(old);
+    assert_int_equal(put(bs, "t", copy_of(v2, 400), 400), EMBER_OK);
+    expect_bytes(bs, "t", v2, 400);
+    assert_int_equal(em_blockstore_disk_used(bs), 400);
+    assert_int_equal(entries(dir, NULL, 0), 2); /* the old file lives as long as its reader */
+    p = em_block_data(old, &got);
+    assert_int_equal(got, 300);
+    assert_memory_equal(p, v1, 300);
+    em_block_release(bs, old);
+    assert_int_equal(entries(dir, name, sizeof name), 1);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    expect_file(path, v2, 400);
+    expect_bytes(bs, "t", v2, 400);
+    assert_int_equal(em_blockstore_count(bs), 1);
+
+    em_blockstore_free(bs);
+    assert_int_equal(entries(dir, NULL, 0), -1);
+    free(want);
+    free(v1);
+    free(v2);
+    rm_tree(root);
+}
+
+static void test_spill_remove_prefix(void **state)
+{
+    (void)state;
+    char root[512], dir[600];
+    make_root(root, sizeof root);
+    snprintf(dir, sizeof dir, "%s/spill", root);
+    em_blockstore *bs = em_blockstore_new(50, dir);
+    static const char *const ids[] = {"shuffle_1_0_0", "shuffle_1_0_1", "shuffle_1_0_2",
+                                      "shuffle_2_0_0", "shuffle_10_0_0"};
+    uint8_t *want[5];
+    for (int i = 0; i < 5; i++) {
+        want[i] = pattern(100, 10 + (uint32_t)i);
+        assert_int_equal(put(bs, ids[i], copy_of(want[i], 100), 100), EMBER_OK);
+    }
+    assert_int_equal(put(bs, "shuffle_1_1_0", filled(10, 'k'), 10), EMBER_OK); /* in memory */
+    assert_int_equal(entries(dir, NULL, 0), 5);
+    assert_int_equal(em_blockstore_count(bs), 6);
+
+    em_block *held = em_blockstore_get(bs, "shuffle_1_0_1");
+    assert_non_null(held);
+    assert_int_equal(em_blockstore_remove_prefix(bs, "shuffle_1_"), 4); /* not shuffle_10_ */
+    assert_int_equal(em_blockstore_count(bs), 2);
+    assert_int_equal(em_blockstore_used(bs), 0);
+    assert_int_equal(em_blockstore_disk_used(bs), 200);
+    assert_int_equal(entries(dir, NULL, 0), 3); /* two left, and the held one until released */
+    size_t got = 0;
+    const void *p = em_block_data(held, &got);
+    assert_int_equal(got, 100);
+    assert_memory_equal(p, want[1], 100);
+    em_block_release(bs, held);
+    assert_int_equal(entries(dir, NULL, 0), 2);
+    assert_null(em_blockstore_get(bs, "shuffle_1_0_0"));
+    expect_bytes(bs, "shuffle_2_0_0", want[3], 100);
+    expect_bytes(bs, "shuffle_10_0_0", want[4], 100);
+
+    assert_int_equal(em_blockstore_remove_prefix(bs, "shuffle_"), 2);
+    assert_int_equal(entries(dir, NULL, 0), 0);
+    assert_int_equal(em_blockstore_disk_used(bs), 0);
+    em_blockstore_free(bs);
+    assert_int_equal(entries(dir, NULL, 0), -1);
+    for (int i = 0; i < 5; i++) free(want[i]);
+    rm_tree(root);
+}
+
+static void test_free_removes_spill_files(void **state)
+{
+    (void)state;
+    char root[512], dir[600], name[256], path[1024];
+    make_root(root, sizeof root);
+
+    /* a directory the store made: gone with its files */
+    snprintf(dir, sizeof dir, "%s/made", root);
+    em_blockstore *bs = em_blockstore_new(10, dir);
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "b%d", i);
+        assert_int_equal(put(bs, id, pattern(64, (uint32_t)i), 64), EMBER_OK);
+    }
+    assert_int_equal(entries(dir, NULL, 0), 3);
+    em_blockstore_free(bs); /* with the blocks still inside */
+    assert_int_equal(entries(dir, NULL, 0), -1);
+
+    /* a directory that was there: kept, and so is what the store did not write */
+    snprintf(dir, sizeof dir, "%s/given", root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/keep.txt", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("mine", f);
+    fclose(f);
+    bs = em_blockstore_new(10, dir);
+    assert_int_equal(put(bs, "x", pattern(64, 7), 64), EMBER_OK);
+    assert_int_equal(put(bs, "y", pattern(64, 8), 64), EMBER_OK);
+    assert_int_equal(entries(dir, NULL, 0), 3);
+    em_blockstore_free(bs);
+    assert_int_equal(entries(dir, name, sizeof name), 1);
+    assert_string_equal(name, "keep.txt");
+    expect_file(path, (const uint8_t *)"mine", 4);
+    rm_tree(root);
+}
+
+static void test_spill_unsafe_ids(void **state)
+{
+    (void)state;
+    char root[512], dir[600], path[1024];
+    make_root(root, sizeof root);
+    snprintf(dir, sizeof dir, "%s/spill", root);
+    char long_id[301];
+    for (int i = 0; i < 300; i++) long_id[i] = "../"[i % 3];
+    long_id[300] = '\0';
+    const char *const ids[] = {"../escape",    "..",  ".", "a/b",      "/abs",
+                               "../../x/../y", "%2F", "",  "sp ace\n", long_id};
+    enum { N = sizeof ids / sizeof ids[0] };
+    uint8_t *want[N];
+    em_blockstore *bs = em_blockstore_new(0, dir); /* everything spills */
+    for (int i = 0; i < N; i++) {
+        want[i] = pattern(64, 20 + (uint32_t)i);
+        assert_int_equal(put(bs, ids[i], copy_of(want[i], 64), 64), EMBER_OK);
+    }
+    assert_int_equal(em_blockstore_count(bs), N);
+    assert_int_equal(entries(dir, NULL, 0), N);  /* one plain file each, all inside dir */
+    assert_int_equal(entries(root, NULL, 0), 1); /* nothing beside the directory */
+    snprintf(path, sizeof path, "%s/escape", root);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(access("/abs", F_OK), -1);
+    for (int i = 0; i < N; i++) expect_bytes(bs, ids[i], want[i], 64);
+    assert_null(em_blockstore_get(bs, "../escapE")); /* ids still match exactly */
+    for (int i = 0; i < N; i++) assert_int_equal(em_blockstore_remove(bs, ids[i]), EMBER_OK);
+    assert_int_equal(entries(dir, NULL, 0), 0);
+    em_blockstore_free(bs);
+    assert_int_equal(entries(dir, NULL, 0), -1);
+    for (int i = 0; i < N; i++) free(want[i]);
+    rm_tree(root);
+}
+
+static void test_spill_failures(void **state)
+{
+    (void)state;
+    char root[512], dir[600], file[600];
+    make_root(root, sizeof root);
+
+    /* the spill directory cannot be made: under a regular file */
+    snprintf(file, sizeof file, "%s/file", root);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(dir, sizeof dir, "%s/spill", file);
+    em_blockstore *bs = em_blockstore_new(10, dir);
+    uint8_t *want = pattern(100, 30);
+    void *bytes = copy_of(want, 100);
+    char err[1024] = "";
+    assert_int_equal(em_blockstore_put(bs, "a", bytes, 100, err, sizeof err), EMBER_ERR_IO);
+    assert_non_null(strstr(err, "cannot create spill directory"));
+    assert_non_null(strstr(err, dir));
+    assert_memory_equal(bytes, want, 100); /* still the caller's */
+    free(bytes);
+    assert_int_equal(em_blockstore_count(bs), 0);
+    assert_null(em_blockstore_get(bs, "a"));
+    em_blockstore_free(bs);
+
+    /* a write that fails halfway (file size limit, as a full disk would): no file left, an
+     * older block of the same id kept */
+    snprintf(dir, sizeof dir, "%s/spill", root);
+    bs = em_blockstore_new(10, dir);
+    assert_int_equal(put(bs, "a", filled(5, 'o'), 5), EMBER_OK);
+    struct rlimit lim, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &lim), 0);
+    small = lim;
+    small.rlim_cur = 4096;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    uint8_t *big = pattern(10000, 31);
+    bytes = copy_of(big, 10000);
+    err[0] = '\0';
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    int rc = em_blockstore_put(bs, "a", bytes, 10000, err, sizeof err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(rc, EMBER_ERR_IO);
+    assert_non_null(strstr(err, "cannot be spilled"));
+    assert_non_null(strstr(err, strerror(EFBIG)));
+    assert_non_null(strstr(err, dir));
+    assert_memory_equal(bytes, big, 10000);
+    assert_int_equal(entries(dir, NULL, 0), 0);
+    assert_int_equal(em_blockstore_disk_used(bs), 0);
+    assert_int_equal(em_blockstore_count(bs), 1);
+    expect_block(bs, "a", 5, 'o');
+
+    /* the same put once the disk has room */
+    assert_int_equal(put(bs, "a", bytes, 10000), EMBER_OK);
+    expect_bytes(bs, "a", big, 10000);
+    assert_int_equal(em_blockstore_used(bs), 0);
+    assert_int_equal(em_blockstore_disk_used(bs), 10000);
+    em_blockstore_free(bs);
+    free(want);
+    free(big);
+    rm_tree(root);
+}
+
+static void test_threads_spill(void **state)
+{
+    (void)state;
+    char root[512], dir[600];
+    make_root(root, sizeof root);
+    snprintf(dir, sizeof dir, "%s/spill", root);
+    em_blockstore *bs = em_blockstore_new(40, dir); /* small blocks fit, blocks over 32 spill */
+    assert_int_equal(put(bs, "shared", filled(8, 's'), 8), EMBER_OK);
+    run_threads(bs);
+    assert_int_equal(entries(dir, NULL, 0), 0);
+    em_blockstore_free(bs);
+    assert_int_equal(entries(dir, NULL, 0), -1);
+    rm_tree(root);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_get_remove), cmocka_unit_test(test_cap_refusal),
-        cmocka_unit_test(test_replace),        cmocka_unit_test(test_removed_while_referenced),
+        cmocka_unit_test(test_put_get_remove),
+        cmocka_unit_test(test_cap_refusal),
+        cmocka_unit_test(test_replace),
+        cmocka_unit_test(test_removed_while_referenced),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_spill_reads_back),
+        cmocka_unit_test(test_spill_removed_while_referenced),
+        cmocka_unit_test(test_spill_remove_prefix),
+        cmocka_unit_test(test_free_removes_spill_files),
+        cmocka_unit_test(test_spill_unsafe_ids),
+        cmocka_unit_test(test_spill_failures),
+        cmocka_unit_test(test_threads_spill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

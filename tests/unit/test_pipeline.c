@@ -272,7 +272,7 @@ static int run_chain(chain *c, uint32_t partition, em_source_fn source, void *sr
     if (em_graph_validate(&c->g, data_len, verr, sizeof verr) != EMBER_OK)
         fail_msg("test chain is invalid: %s", verr);
     em_pipeline *pl = NULL;
-    int rc = em_pipeline_new(&c->g, c->g.target, self_lib, &pl, err, errlen);
+    int rc = em_pipeline_new(&c->g, c->g.target, 0, self_lib, &pl, err, errlen);
     if (rc != EMBER_OK) fail_msg("em_pipeline_new: %d %s", rc, err);
     assert_ptr_equal(em_pipeline_source(pl), &c->nodes[0]);
     rc = em_pipeline_run(pl, partition, source, src, collect, col, stats, err, errlen);
@@ -440,7 +440,7 @@ static void test_source_only_and_empty_partition(void **state)
     em_pipeline *pl = NULL;
     char err[512] = "";
     /* a chain without functions needs no library */
-    assert_int_equal(em_pipeline_new(&c.g, 0, NULL, &pl, err, sizeof err), EMBER_OK);
+    assert_int_equal(em_pipeline_new(&c.g, 0, 0, NULL, &pl, err, sizeof err), EMBER_OK);
     collector col = {0};
     em_run_stats stats;
     em_range_source_arg src = {&c.nodes[0], 0};
@@ -633,16 +633,16 @@ static void test_missing_symbol(void **state)
     chain_op(&c, EMBER__NODE_KIND__NODE_FILTER, "tp_no_such_function", NULL, 0);
     em_pipeline *pl = NULL;
     char err[512] = "";
-    assert_int_equal(em_pipeline_new(&c.g, c.g.target, self_lib, &pl, err, sizeof err),
+    assert_int_equal(em_pipeline_new(&c.g, c.g.target, 0, self_lib, &pl, err, sizeof err),
                      EMBER_ERR_SYMBOL);
     assert_null(pl);
     assert_string_equal(err, "job library has no symbol 'tp_no_such_function' (used by filter)");
 
     /* a chain with functions but no library */
-    assert_int_equal(em_pipeline_new(&c.g, 1, NULL, &pl, err, sizeof err), EMBER_ERR_SYMBOL);
+    assert_int_equal(em_pipeline_new(&c.g, 1, 0, NULL, &pl, err, sizeof err), EMBER_ERR_SYMBOL);
     assert_string_equal(err, "job library has no symbol 'tp_upper' (used by map)");
     /* the prefix of the chain ending at a resolvable node builds */
-    assert_int_equal(em_pipeline_new(&c.g, 1, self_lib, &pl, err, sizeof err), EMBER_OK);
+    assert_int_equal(em_pipeline_new(&c.g, 1, 0, self_lib, &pl, err, sizeof err), EMBER_OK);
     em_pipeline_free(pl);
     em_pipeline_free(NULL);
 }

@@ -126,48 +126,64 @@ static int read_partition0(em_blockstore *blocks, const char *peer_url, got *g, 
     node.partitions = 1;
     node.reducer = EMBER__REDUCER__REDUCER_SUM_I64;
     em_peers peers = {0};
-    em_shuffle_read_arg a = {blocks, &peers, "tcp://self:1", &def, &node, 0};
+    em_shuffle_read_arg a = {blocks, &peers, "tcp://self:1", &def, &node, 0, NULL};
     int rc = em_shuffle_read(&a, collect, g, err, errlen);
     em_peers_close(&peers);
     return rc;
 }
 
+/* sum_writer starts map partition map_part's output for a reduce_by_key (sum) node with
+ * `reducers` partitions, as a map task would. */
+static em_shuffle_writer *sum_writer(Ember__Node *node, uint32_t reducers, uint32_t map_part)
+{
+    ember__node__init(node);
+    node->kind = EMBER__NODE_KIND__NODE_REDUCE_BY_KEY;
+    node->partitions = reducers;
+    node->reducer = EMBER__REDUCER__REDUCER_SUM_I64;
+    em_shuffle_writer *w = NULL;
+    char err[256] = "";
+    assert_int_equal(em_shuffle_writer_new(node, NULL, map_part, &w, err, sizeof err), EMBER_OK);
+    return w;
+}
+
 /* local_map0 stores map 0's output of stage 7 with one reducer, as a map task would. */
 static em_blockstore *local_map0(void)
 {
-    em_blockstore *blocks = em_blockstore_new(1 << 20);
-    em_combiner *c = em_combiner_new(EMBER__REDUCER__REDUCER_SUM_I64, 4);
+    em_blockstore *blocks = em_blockstore_new(1 << 20, NULL);
+    Ember__Node node;
+    em_shuffle_writer *w = sum_writer(&node, 1, 0);
     static const char *const keys[] = {"a", "b", "a"};
     static const int64_t values[] = {1, 10, 2};
     for (int i = 0; i < 3; i++) {
         uint8_t v[8];
         memcpy(v, &values[i], 8);
         ember_record rec = {keys[i], 1, v, 8, 0};
-        assert_int_equal(em_combiner_add(c, &rec), EMBER_OK);
+        assert_int_equal(em_shuffle_writer_add(w, &rec), EMBER_OK);
     }
     uint64_t bytes[1];
     char err[256] = "";
-    assert_int_equal(em_shuffle_store(blocks, c, 7, 0, 1, bytes, err, sizeof err), EMBER_OK);
+    assert_int_equal(em_shuffle_writer_store(w, blocks, 7, bytes, err, sizeof err), EMBER_OK);
     assert_true(bytes[0] > EM_BATCH_HEADER);
-    em_combiner_free(c);
+    em_shuffle_writer_free(w);
     return blocks;
 }
 
 static void test_store_splits_by_hash(void **state)
 {
     (void)state;
-    em_blockstore *blocks = em_blockstore_new(1 << 20);
-    em_combiner *c = em_combiner_new(EMBER__REDUCER__REDUCER_SUM_I64, 4);
+    em_blockstore *blocks = em_blockstore_new(1 << 20, NULL);
+    Ember__Node node;
+    em_shuffle_writer *w = sum_writer(&node, 3, 4);
     char key[16];
     for (int k = 0; k < 100; k++) {
         uint8_t v[8] = {1};
         snprintf(key, sizeof key, "w%d", k);
         ember_record rec = {key, strlen(key), v, 8, 0};
-        assert_int_equal(em_combiner_add(c, &rec), EMBER_OK);
+        assert_int_equal(em_shuffle_writer_add(w, &rec), EMBER_OK);
     }
     uint64_t bytes[3];
     char err[256] = "";
-    assert_int_equal(em_shuffle_store(blocks, c, 9, 4, 3, bytes, err, sizeof err), EMBER_OK);
+    assert_int_equal(em_shuffle_writer_store(w, blocks, 9, bytes, err, sizeof err), EMBER_OK);
     int64_t total = 0;
     for (uint32_t r = 0; r < 3; r++) {
         char id[64];
@@ -187,7 +203,7 @@ static void test_store_splits_by_hash(void **state)
         em_block_release(blocks, b);
     }
     assert_int_equal(total, 100);
-    em_combiner_free(c);
+    em_shuffle_writer_free(w);
     em_blockstore_free(blocks);
 }
 
