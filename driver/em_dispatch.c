@@ -120,7 +120,7 @@ static void add_def(em_driver *d, stage_defs *sd, em_stage *st)
         const em_stage *map = &st->job->stages[st->plan.parents[p]];
         Ember__ShuffleInput *in = &sd->inputs[k][p];
         ember__shuffle_input__init(in);
-        in->map_stage_id = map->id;
+        in->map_stage_id = map->output_stage_id;
         in->wide_node = st->plan.parent_wide[p];
         in->side = st->plan.parent_side[p];
         char **addrs = sd->addresses[k][p] = calloc(map->plan.partitions, sizeof *addrs);

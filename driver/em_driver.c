@@ -15,6 +15,7 @@
 
 #include "em_libstore.h"
 #include "em_log.h"
+#include "em_reuse.h"
 #include "em_status.h"
 
 /* the longest the loop sleeps when nothing arrives: timers (heartbeats, executor timeouts)
@@ -236,6 +237,7 @@ void em_driver_stop(em_driver *d)
     for (size_t i = 0; i < d->n_execs; i++)
         if (d->execs[i].has_poll) em_server_drop(&d->execs[i].poll);
     em_jobs_free_all(d);
+    em_reuse_free(d);
     em_server_close(d->srv);
     em_libstore_free(d->libs);
     free(d->execs);

@@ -92,7 +92,8 @@ typedef enum em_run_state {
     EM_RUN_WAITING,
     EM_RUN_RUNNING,
     EM_RUN_SUCCEEDED,
-    EM_RUN_FAILED
+    EM_RUN_FAILED,
+    EM_RUN_SKIPPED /* a stage that did not need to run (em_reuse.h) */
 } em_run_state;
 
 struct em_job;
@@ -114,8 +115,12 @@ typedef struct em_stage {
     struct em_text *doc; /* status JSON with its tasks, frozen once the job has finished */
     int shuffle_out;     /* a map stage: its output feeds the wide node shuffle_node */
     uint32_t shuffle_node;
-    uint32_t *map_exec;     /* a map stage: the executor holding each partition's output */
-    uint64_t shuffle_bytes; /* a map stage: bytes its tasks stored for the shuffle */
+    uint32_t *map_exec;       /* a map stage: the executor holding each partition's output */
+    uint64_t shuffle_bytes;   /* a map stage: bytes its tasks stored for the shuffle */
+    uint64_t fingerprint;     /* a map stage: its lineage and partitioning (em_reuse.h) */
+    uint64_t output_stage_id; /* a map stage: whose blocks hold its output (its own id, or
+                                 that of an earlier job's stage when reused) */
+    int reused;               /* skipped: its output was kept by an earlier job */
 } em_stage;
 
 typedef struct em_job {
@@ -172,6 +177,9 @@ typedef struct em_driver {
     uint64_t
         drops[EM_DROPS_KEPT]; /* ring of map stage ids whose shuffle blocks are no longer needed */
     uint64_t drops_made;      /* entries ever added to drops */
+    struct em_kept_shuffle *kept; /* map outputs kept for later actions (em_reuse.h) */
+    size_t n_kept, cap_kept;
+    uint64_t kept_seq;
     volatile int stop;
 } em_driver;
 

@@ -12,6 +12,7 @@
 
 #include "em_driver.h"
 #include "em_log.h"
+#include "em_reuse.h"
 
 em_exec *em_exec_by_pipe(em_driver *d, uint32_t pipe)
 {
@@ -81,6 +82,7 @@ static void retire(em_driver *d, em_exec *ex, em_exec_state state, const char *w
         ex->has_poll = 0;
     }
     em_job_requeue_lost(d, ex);
+    em_reuse_forget_executor(d, ex->id);
     ex->assigned = 0;
     if (close_pipe) em_server_close_pipe(d->srv, ex->pipe);
     d->dirty = 1;

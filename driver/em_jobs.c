@@ -16,6 +16,7 @@
 #include "em_libstore.h"
 #include "em_log.h"
 #include "em_metrics.h"
+#include "em_reuse.h"
 #include "em_status.h"
 
 static em_stage *last_stage(em_job *job) { return &job->stages[job->n_stages - 1]; }
@@ -24,6 +25,24 @@ static void stage_start(em_stage *st)
 {
     st->state = EM_RUN_RUNNING;
     st->started_us = em_now_us();
+}
+
+/* parents_done: every stage st reads from has its output ready */
+static int parents_done(const em_job *job, const em_stage *st)
+{
+    for (uint32_t p = 0; p < st->plan.n_parents; p++) {
+        em_run_state s = job->stages[st->plan.parents[p]].state;
+        if (s != EM_RUN_SUCCEEDED && s != EM_RUN_SKIPPED) return 0;
+    }
+    return 1;
+}
+
+/* start_ready_stages starts the waiting stages whose parents are done. */
+static void start_ready_stages(em_job *job)
+{
+    for (size_t i = 0; i < job->n_stages; i++)
+        if (job->stages[i].state == EM_RUN_WAITING && parents_done(job, &job->stages[i]))
+            stage_start(&job->stages[i]);
 }
 
 static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_stage_plan *plan,
@@ -52,7 +71,7 @@ static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_sta
         for (uint32_t p = 0; p < plan[i].partitions; p++) st->queue[p] = p;
         st->q_len = plan[i].partitions;
         job->tasks_total += plan[i].partitions;
-        if (plan[i].n_parents == 0) stage_start(st);
+        st->output_stage_id = st->id;
         st->shuffle_out = plan[i].shuffle_node != EM_DAG_NONE;
         st->shuffle_node = plan[i].shuffle_node;
         if (st->shuffle_out && !(st->map_exec = calloc(plan[i].partitions, sizeof *st->map_exec))) {
@@ -65,6 +84,15 @@ static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_sta
         em_job_free(job);
         return EMBER_ERR_NOMEM;
     }
+    job->submit = s; /* the caller frees s if this fails */
+    int skipped = em_reuse_fingerprints(job) == EMBER_OK ? em_reuse_plan(d, job, req->pipe) : -1;
+    if (skipped < 0) {
+        job->submit = NULL;
+        em_job_free(job);
+        return EMBER_ERR_NOMEM;
+    }
+    job->tasks_total -= (uint32_t)skipped;
+    start_ready_stages(job);
     job->id = ++d->next_job_id;
     snprintf(job->name, sizeof job->name, "%s", s->name[0] ? s->name : s->graph->library_name);
     snprintf(job->submitter, sizeof job->submitter, "%s", s->submitter);
@@ -185,9 +213,14 @@ static void job_finish(em_driver *d, em_job *job)
         }
         free(st->queue);
         st->queue = NULL;
+        if (st->shuffle_out && !st->reused && st->state != EM_RUN_SKIPPED) {
+            if (job->code == EMBER_OK)
+                em_reuse_keep(d, job->reply.pipe, st);
+            else
+                em_shuffle_drop(d, st->id);
+        }
         free(st->map_exec);
         st->map_exec = NULL;
-        if (st->shuffle_out) d->drops[d->drops_made++ % EM_DROPS_KEPT] = st->id;
     }
     em_status_freeze_job(job); /* its task lists become text; the tasks themselves go */
     if (job->results)
@@ -243,13 +276,7 @@ static void stage_succeeded(em_driver *d, em_stage *st)
         job_finish(d, job);
         return;
     }
-    for (size_t i = 0; i < job->n_stages; i++) {
-        em_stage *next = &job->stages[i];
-        int ready = next->state == EM_RUN_WAITING;
-        for (uint32_t p = 0; ready && p < next->plan.n_parents; p++)
-            ready = job->stages[next->plan.parents[p]].state == EM_RUN_SUCCEEDED;
-        if (ready) stage_start(next);
-    }
+    start_ready_stages(job);
 }
 
 static int keep_result(em_driver *d, em_job *job, uint32_t part, const uint8_t *data, size_t len)
@@ -352,6 +379,7 @@ void em_job_requeue_lost(em_driver *d, em_exec *ex)
 
 void em_job_submitter_gone(em_driver *d, uint32_t pipe)
 {
+    em_reuse_forget_pipe(d, pipe);
     em_job *job = d->jobs;
     while (job) {
         em_job *next = job->next;
@@ -407,7 +435,8 @@ void em_job_progress(em_driver *d, em_request *req)
         r.job_id = job->id;
         r.stages = (uint32_t)job->n_stages;
         for (size_t i = 0; i < job->n_stages; i++)
-            r.stages_done += job->stages[i].state == EM_RUN_SUCCEEDED;
+            r.stages_done +=
+                job->stages[i].state == EM_RUN_SUCCEEDED || job->stages[i].state == EM_RUN_SKIPPED;
         r.tasks_done = job->tasks_done;
         r.tasks = job->tasks_total;
         r.records_in = job->records_in;

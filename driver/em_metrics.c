@@ -104,7 +104,7 @@ static void executor_metrics(em_buf *b, const em_driver *d, int64_t now)
 static void work_metrics(em_buf *b, const em_driver *d)
 {
     const em_totals *t = &d->totals;
-    uint64_t pending = 0, running = 0, jobs = 0, stages[4] = {0};
+    uint64_t pending = 0, running = 0, jobs = 0, stages[EM_RUN_SKIPPED + 1] = {0};
     for (em_job *job = d->jobs; job; job = job->next, jobs++)
         for (size_t i = 0; i < job->n_stages; i++) {
             stages[job->stages[i].state]++;

@@ -14,7 +14,7 @@
 
 static const char *run_state_name(em_run_state s)
 {
-    static const char *const names[] = {"waiting", "running", "succeeded", "failed"};
+    static const char *const names[] = {"waiting", "running", "succeeded", "failed", "skipped"};
     return names[s];
 }
 
@@ -94,6 +94,8 @@ json_t *em_doc_stage(const em_stage *st, int64_t now)
     if (st->shuffle_out)
         json_object_set_new(o, "shuffle_bytes_written",
                             json_integer((json_int_t)st->shuffle_bytes));
+    if (st->reused)
+        json_object_set_new(o, "output_of_stage", json_integer((json_int_t)st->output_stage_id));
     return o;
 }
 

@@ -41,9 +41,14 @@ echo "ok: a second run wrote byte-identical files"
 executors=$(api /api/v1/executors)
 expect_eq "$(jq '[.[] | select(.tasks_completed > 0)] | length' <<<"$executors")" 2 "executors that ran tasks"
 wait_api /api/v1/driver '.jobs_succeeded == 8'
-job=$(api /api/v1/jobs/8)
-expect_eq "$(jq -c '[.stages[] | {source, tasks, parents: (.parents | length)}]' <<<"$job")" \
-    '[{"source":"kafka","tasks":4,"parents":0},{"source":"reduce_by_key","tasks":8,"parents":1}]' "stages of a word count"
+job=$(api /api/v1/jobs/7)
+expect_eq "$(jq -c '[.stages[] | {source, tasks, parents: (.parents | length), state}]' <<<"$job")" \
+    '[{"source":"kafka","tasks":4,"parents":0,"state":"succeeded"},{"source":"reduce_by_key","tasks":8,"parents":1,"state":"succeeded"}]' "stages of a word count"
+# the job's second action (save_text) reads the map output its first action (collect) left
+job8=$(api /api/v1/jobs/8)
+expect_eq "$(jq -c '[.stages[].state]' <<<"$job8")" '["skipped","succeeded"]' "stages of the second action"
+expect_eq "$(jq '.stages[0].output_of_stage' <<<"$job8")" "$(jq '.stages[0].id' <<<"$job")" "map output reused from the first action"
+expect_eq "$(jq '.tasks' <<<"$job8")" 8 "tasks run by the second action"
 shuffled=$(api /metrics | awk '$1 == "ember_shuffle_bytes_total" {print $2}')
 [ "$shuffled" -gt 0 ] || fail "no shuffle bytes counted"
 expect_eq "$(api /api/v1/executors | jq '[.[].shuffle_bytes] | add')" "$shuffled" "shuffle bytes by executor add up to /metrics"
