@@ -190,7 +190,7 @@ ember_dataset *ember_kafka_ranges(ember_ctx *ctx, const char *topic,
         em_ctx_fail(ctx, EMBER_ERR_INVALID, "kafka source: bad topic name");
         return failed_dataset(ctx);
     }
-    Ember__Node *n;
+    Ember__Node *n = NULL;
     ember_dataset *ds = new_node(ctx, EMBER__NODE_KIND__NODE_KAFKA, NULL, &n);
     if (ds->failed) return ds;
     n->topic = dup_or_empty(topic);
@@ -259,7 +259,7 @@ ember_dataset *ember_range(ember_ctx *ctx, int64_t start, int64_t end, int parti
                     (long long)start, (long long)end, partitions);
         return failed_dataset(ctx);
     }
-    Ember__Node *n;
+    Ember__Node *n = NULL;
     ember_dataset *ds = new_node(ctx, EMBER__NODE_KIND__NODE_RANGE, NULL, &n);
     if (ds->failed) return ds;
     n->range_start = start;
@@ -304,7 +304,7 @@ static ember_dataset *add_op_symbol(ember_dataset *parent, Ember__NodeKind kind,
                                     const void *arg, size_t arg_len)
 {
     ember_ctx *ctx = parent->ctx;
-    Ember__Node *n;
+    Ember__Node *n = NULL;
     ember_dataset *ds = new_node(ctx, kind, parent, &n);
     if (ds->failed) return ds;
     n->fn_symbol = strdup(symbol);
@@ -365,7 +365,7 @@ static ember_dataset *add_wide(ember_dataset *parent, ember_dataset *second, Emb
                     partitions, EM_GRAPH_MAX_PARTITIONS);
         return failed_dataset(ctx);
     }
-    Ember__Node *n;
+    Ember__Node *n = NULL;
     ember_dataset *ds = new_node(ctx, kind, parent, &n);
     if (ds->failed) return ds;
     n->partitions = (uint32_t)partitions;
@@ -381,7 +381,7 @@ ember_dataset *ember_reduce_by_key(ember_dataset *parent, ember_reducer reducer,
                     (int)reducer);
         return failed_dataset(parent->ctx);
     }
-    Ember__Node *n;
+    Ember__Node *n = NULL;
     ember_dataset *ds =
         add_wide(parent, NULL, EMBER__NODE_KIND__NODE_REDUCE_BY_KEY, partitions, &n);
     if (ds && !ds->failed) n->reducer = (Ember__Reducer)reducer;
@@ -419,7 +419,7 @@ ember_dataset *ember_aggregate_by_key(ember_dataset *parent, const void *zero, s
         em_ctx_fail(ctx, rc, "aggregate_by_key: %s", why);
         return failed_dataset(ctx);
     }
-    Ember__Node *n;
+    Ember__Node *n = NULL;
     ember_dataset *ds =
         add_wide(parent, NULL, EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY, partitions, &n);
     if (ds->failed) return ds;
@@ -440,7 +440,7 @@ ember_dataset *ember_aggregate_by_key(ember_dataset *parent, const void *zero, s
 static ember_dataset *simple_wide(ember_dataset *parent, ember_dataset *second,
                                   Ember__NodeKind kind, int partitions)
 {
-    Ember__Node *n;
+    Ember__Node *n = NULL;
     return add_wide(parent, second, kind, partitions, &n);
 }
 
@@ -494,7 +494,7 @@ ember_dataset *ember_partition_by(ember_dataset *parent, int partitions)
 
 ember_dataset *ember_repartition(ember_dataset *parent, int partitions)
 {
-    Ember__Node *n;
+    Ember__Node *n = NULL;
     ember_dataset *ds = add_wide(parent, NULL, EMBER__NODE_KIND__NODE_PARTITION_BY, partitions, &n);
     if (ds && !ds->failed) n->round_robin = 1;
     return ds;
@@ -502,7 +502,7 @@ ember_dataset *ember_repartition(ember_dataset *parent, int partitions)
 
 ember_dataset *ember_sort_by_key(ember_dataset *parent, int ascending, int partitions)
 {
-    Ember__Node *n;
+    Ember__Node *n = NULL;
     ember_dataset *ds = add_wide(parent, NULL, EMBER__NODE_KIND__NODE_SORT_BY_KEY, partitions, &n);
     if (ds && !ds->failed) n->descending = !ascending;
     return ds;
@@ -517,7 +517,7 @@ ember_dataset *ember_union(ember_dataset *a, ember_dataset *b)
         em_ctx_fail(ctx, EMBER_ERR_INVALID, "union: datasets of two different job runs");
         return failed_dataset(ctx);
     }
-    Ember__Node *n;
+    Ember__Node *n = NULL;
     ember_dataset *ds = new_node(ctx, EMBER__NODE_KIND__NODE_UNION, a, &n);
     if (!ds->failed) add_second_parent(ds, n, b);
     return ds;
