@@ -2,7 +2,7 @@
 # test_multi_stage.sh -- a job of three shuffles (tests/jobs/three_shuffles.c: repartition,
 # reduce_by_key, sort_by_key) writes exactly the awk reference, byte for byte, with 3, 2 and
 # 1 executors and with different partition counts; and again on executors whose block store
-# holds 1 MiB, so that shuffle blocks spill to disk.
+# holds 1 MiB, so that shuffle blocks spill to disk. The two sides of a join run at once.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -41,6 +41,14 @@ last=$(api /api/v1/jobs | jq '[.[] | select(.name | test("sort sample") | not) |
 stages=$(api "/api/v1/jobs/$last" | jq -c '[.stages[] | [.source, .state]]')
 # the sampling job of sort_by_key ran the first two shuffles: the job proper reuses them
 expect_eq "$stages" '[["kafka","skipped"],["partition_by","skipped"],["reduce_by_key","succeeded"],["sort_by_key","succeeded"]]' "stages of the last job"
+
+# independent stages run at the same time: the two sides of a join, 1 s per task
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/slow_join.so" -- 400 2 5 >"$T/join.out" 2>&1 &
+join_pid=$!
+wait_api /api/v1/stages '[.[] | select(.state == "running" and .source == "range")] | length == 2' 10
+wait "$join_pid" || fail "slow_join: $(cat "$T/join.out")"
+expect_eq "$(head -1 "$T/join.out")" "joined 200" "records of the join"
+echo "ok: the two map stages of a join ran at the same time"
 
 kill -TERM "$ex3_PID"
 wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2'
