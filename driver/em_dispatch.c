@@ -45,12 +45,18 @@ static void reply_poll(em_driver *d, em_exec *ex, Ember__Tasks *msg, const em_io
         em_exec_lost(d, ex, "cannot send tasks");
 }
 
+/* runnable: a stage with queued tasks whose inputs are all there (a parent that lost map
+ * outputs holds its children back until they are computed again) */
+static int runnable(const em_stage *st)
+{
+    return st->state == EM_RUN_RUNNING && st->q_len > 0 && em_stage_inputs_ready(st);
+}
+
 static em_stage *next_runnable_stage(em_driver *d)
 {
     for (em_job *job = d->jobs; job; job = job->next)
         for (size_t i = 0; i < job->n_stages; i++)
-            if (job->stages[i].state == EM_RUN_RUNNING && job->stages[i].q_len > 0)
-                return &job->stages[i];
+            if (runnable(&job->stages[i])) return &job->stages[i];
     return NULL;
 }
 
@@ -59,36 +65,51 @@ static int short_tasks(const em_stage *st)
     return st->n_done > 0 && st->task_us_total / st->n_done < SHORT_TASK_US;
 }
 
-static int knows_stage(const em_exec *ex, uint64_t stage_id)
+/* known_key: a stage definition as executors hold it (a new version replaces the old) */
+static uint64_t known_key(const em_stage *st) { return st->id << 8 | (st->def_version & 255u); }
+
+static int knows_stage(const em_exec *ex, const em_stage *st)
 {
     for (int i = 0; i < EM_KNOWN_STAGES; i++)
-        if (ex->known_stages[i] == stage_id) return 1;
+        if (ex->known_stages[i] == known_key(st)) return 1;
     return 0;
 }
 
 #define DEFS_MAX 8 /* stage definitions in one Tasks message */
 
 /* take pops up to `max` pending tasks for ex into out[], from at most DEFS_MAX stages;
- * returns how many. */
+ * returns how many. A task whose last attempt failed on ex is left for another executor. */
 static uint32_t take(em_driver *d, em_exec *ex, uint32_t max, launch *out)
 {
     uint32_t n = 0, stages = 0;
     int64_t now = em_now_us();
-    while (n < max && stages++ < DEFS_MAX) {
-        em_stage *st = next_runnable_stage(d);
-        if (!st) break;
-        while (n < max && st->q_len > 0) {
-            uint32_t part = st->queue[st->q_head];
-            st->q_head = (st->q_head + 1) % st->plan.partitions;
-            st->q_len--;
-            em_task *task = &st->tasks[part];
-            task->state = EM_TASK_RUNNING;
-            task->executor = ex->id;
-            task->launched_us = now;
-            st->n_running++;
-            out[n++] = (launch){st, part};
+    int others = 0; /* another live executor could take the tasks ex should avoid */
+    for (size_t i = 0; i < d->n_execs && !others; i++)
+        others = &d->execs[i] != ex && d->execs[i].state == EM_EXEC_ALIVE;
+    for (em_job *job = d->jobs; job && n < max && stages < DEFS_MAX; job = job->next)
+        for (size_t i = 0; i < job->n_stages && n < max && stages < DEFS_MAX; i++) {
+            em_stage *st = &job->stages[i];
+            if (!runnable(st)) continue;
+            uint32_t taken = 0;
+            for (uint32_t seen = 0, queued = st->q_len; n < max && seen < queued; seen++) {
+                uint32_t part = st->queue[st->q_head];
+                st->q_head = (st->q_head + 1) % st->plan.partitions;
+                st->q_len--;
+                em_task *task = &st->tasks[part];
+                if (others && task->avoid_executor == ex->id) { /* back of the queue */
+                    st->queue[(st->q_head + st->q_len++) % st->plan.partitions] = part;
+                    continue;
+                }
+                task->state = EM_TASK_RUNNING;
+                task->executor = ex->id;
+                task->launched_us = now;
+                st->n_running++;
+                st->n_launched++;
+                out[n++] = (launch){st, part};
+                taken++;
+            }
+            stages += taken > 0;
         }
-    }
     ex->assigned += n;
     d->totals.tasks_launched += n;
     return n;
@@ -121,6 +142,12 @@ static void add_def(em_driver *d, stage_defs *sd, em_stage *st)
         Ember__ShuffleInput *in = &sd->inputs[k][p];
         ember__shuffle_input__init(in);
         in->map_stage_id = map->output_stage_id;
+        for (uint32_t m = 0; m < map->plan.partitions; m++)
+            if (map->map_stage_of[m] != map->output_stage_id) { /* some were recomputed */
+                in->n_map_stage_ids = map->plan.partitions;
+                in->map_stage_ids = map->map_stage_of;
+                break;
+            }
         in->wide_node = st->plan.parent_wide[p];
         in->side = st->plan.parent_side[p];
         char **addrs = sd->addresses[k][p] = calloc(map->plan.partitions, sizeof *addrs);
@@ -152,9 +179,9 @@ static void send_tasks(em_driver *d, em_exec *ex, const launch *ls, uint32_t n)
     uint64_t data_off = 0;
     for (uint32_t i = 0; i < n; i++) {
         em_stage *st = ls[i].st;
-        if (!knows_stage(ex, st->id)) {
+        if (!knows_stage(ex, st)) {
             add_def(d, &sd, st);
-            ex->known_stages[ex->known_next++ % EM_KNOWN_STAGES] = st->id;
+            ex->known_stages[ex->known_next++ % EM_KNOWN_STAGES] = known_key(st);
         }
         Ember__TaskLaunch *tl = &launch_msgs[i];
         ember__task_launch__init(tl);
@@ -193,6 +220,7 @@ void em_dispatch(em_driver *d)
         if (ex->assigned >= limit) continue;
         uint32_t want = limit - ex->assigned;
         uint32_t n = take(d, ex, want < EM_LAUNCH_MAX ? want : EM_LAUNCH_MAX, scratch);
+        if (n == 0) continue; /* all left for other executors: keep the poll parked */
         send_tasks(d, ex, scratch, n);
         d->dirty = 1;
     }

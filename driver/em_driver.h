@@ -79,14 +79,22 @@ typedef enum em_task_state {
 } em_task_state;
 
 typedef struct em_task {
-    uint32_t executor; /* executor of the current attempt */
-    uint8_t state;     /* em_task_state */
-    uint8_t attempt;   /* 0-based attempt of the current launch */
+    uint32_t executor;       /* executor of the current attempt */
+    uint32_t avoid_executor; /* where its last attempt failed: elsewhere if possible (0: any) */
+    uint8_t state;           /* em_task_state */
+    uint8_t attempt;         /* 0-based attempt of the current launch */
     int64_t launched_us;
     int64_t duration_us; /* as measured by the executor, once done */
     int64_t records_in, records_out;
     uint64_t bytes_out; /* result bytes sent to the driver (collect) */
 } em_task;
+
+/* why work is done again (per stage counters, /api/v1/jobs) */
+typedef enum em_recompute_reason {
+    EM_RECOMPUTE_EXECUTOR_LOST, /* a running task's executor, or a map output's holder, died */
+    EM_RECOMPUTE_FETCH_FAILURE, /* a reduce task could not read a map output */
+    EM_RECOMPUTE_REASONS
+} em_recompute_reason;
 
 typedef enum em_run_state {
     EM_RUN_WAITING,
@@ -108,7 +116,11 @@ typedef struct em_stage {
     uint32_t *queue; /* ring of pending partitions, capacity plan.partitions */
     uint32_t q_head, q_len;
     uint32_t n_done, n_running;
-    uint32_t n_relaunched; /* launches again after an executor loss */
+    uint32_t n_launched;                         /* task launches, recomputations included */
+    uint32_t n_retried;                          /* launches again after the task failed */
+    uint32_t n_recomputed[EM_RECOMPUTE_REASONS]; /* launches again of work that was lost */
+    uint32_t def_version;  /* bumped when the map outputs it reads move: StageDefs resent */
+    int rerun;             /* ran again after succeeding: children get a new definition */
     int64_t task_us_total; /* summed durations of finished tasks */
     int64_t records_in, records_out;
     int64_t started_us, finished_us;
@@ -116,6 +128,7 @@ typedef struct em_stage {
     int shuffle_out;     /* a map stage: its output feeds the wide node shuffle_node */
     uint32_t shuffle_node;
     uint32_t *map_exec;       /* a map stage: the executor holding each partition's output */
+    uint64_t *map_stage_of;   /* a map stage: the stage id in each partition's block ids */
     uint64_t shuffle_bytes;   /* a map stage: bytes its tasks stored for the shuffle */
     uint64_t fingerprint;     /* a map stage: its lineage and partitioning (em_reuse.h) */
     uint64_t output_stage_id; /* a map stage: whose blocks hold its output (its own id, or
@@ -150,6 +163,7 @@ typedef struct em_job {
 typedef struct em_totals {
     uint64_t jobs_succeeded, jobs_failed;
     uint64_t tasks_launched, tasks_succeeded, tasks_failed, tasks_relaunched;
+    uint64_t tasks_retried, tasks_recomputed[EM_RECOMPUTE_REASONS];
     uint64_t records_read, records_written, result_bytes;
     uint64_t bytes_read, bytes_written, bytes_shuffled;
     uint64_t task_duration_buckets[10]; /* 9 bounds + Inf: duration_buckets in em_metrics.c */
@@ -207,8 +221,23 @@ em_exec *em_exec_by_pipe(em_driver *d, uint32_t pipe);
 int em_job_submit(em_driver *d, em_request *req);
 void em_job_task_result(em_driver *d, em_exec *ex, const struct Ember__TaskResult *res,
                         const uint8_t *data);
-void em_job_requeue_lost(em_driver *d, em_exec *ex);
 void em_job_submitter_gone(em_driver *d, uint32_t pipe);
+void em_job_fail(em_driver *d, em_job *job, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* em_stage_inputs_ready: every stage st reads from has its whole output */
+int em_stage_inputs_ready(const em_stage *st);
+/* em_stage_requeue puts partition part back in st's queue (its task becomes pending). */
+void em_stage_requeue(em_stage *st, uint32_t part);
+
+/* em_recovery.c */
+/* em_recover_failed_task: task part of st failed on ex: run it again (elsewhere when
+ * possible) up to max_attempts, recompute a map output it could not fetch, or fail the job. */
+void em_recover_failed_task(em_driver *d, em_exec *ex, em_stage *st, uint32_t part,
+                            const struct Ember__TaskResult *res);
+/* em_recover_lost_executor: its running tasks run again, and the map outputs it held that a
+ * running job still needs are recomputed. */
+void em_recover_lost_executor(em_driver *d, em_exec *ex);
+const char *em_recompute_reason_name(em_recompute_reason r);
 void em_job_free(em_job *job);
 void em_jobs_free_all(em_driver *d);
 

@@ -81,7 +81,7 @@ static void retire(em_driver *d, em_exec *ex, em_exec_state state, const char *w
         em_server_drop(&ex->poll);
         ex->has_poll = 0;
     }
-    em_job_requeue_lost(d, ex);
+    em_recover_lost_executor(d, ex);
     em_reuse_forget_executor(d, ex->id);
     ex->assigned = 0;
     if (close_pipe) em_server_close_pipe(d->srv, ex->pipe);

@@ -27,21 +27,26 @@ static void stage_start(em_stage *st)
     st->started_us = em_now_us();
 }
 
-/* parents_done: every stage st reads from has its output ready */
-static int parents_done(const em_job *job, const em_stage *st)
+int em_stage_inputs_ready(const em_stage *st)
 {
     for (uint32_t p = 0; p < st->plan.n_parents; p++) {
-        em_run_state s = job->stages[st->plan.parents[p]].state;
+        em_run_state s = st->job->stages[st->plan.parents[p]].state;
         if (s != EM_RUN_SUCCEEDED && s != EM_RUN_SKIPPED) return 0;
     }
     return 1;
+}
+
+void em_stage_requeue(em_stage *st, uint32_t part)
+{
+    st->tasks[part].state = EM_TASK_PENDING;
+    st->queue[(st->q_head + st->q_len++) % st->plan.partitions] = part;
 }
 
 /* start_ready_stages starts the waiting stages whose parents are done. */
 static void start_ready_stages(em_job *job)
 {
     for (size_t i = 0; i < job->n_stages; i++)
-        if (job->stages[i].state == EM_RUN_WAITING && parents_done(job, &job->stages[i]))
+        if (job->stages[i].state == EM_RUN_WAITING && em_stage_inputs_ready(&job->stages[i]))
             stage_start(&job->stages[i]);
 }
 
@@ -74,7 +79,9 @@ static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_sta
         st->output_stage_id = st->id;
         st->shuffle_out = plan[i].shuffle_node != EM_DAG_NONE;
         st->shuffle_node = plan[i].shuffle_node;
-        if (st->shuffle_out && !(st->map_exec = calloc(plan[i].partitions, sizeof *st->map_exec))) {
+        if (st->shuffle_out &&
+            (!(st->map_exec = calloc(plan[i].partitions, sizeof *st->map_exec)) ||
+             !(st->map_stage_of = calloc(plan[i].partitions, sizeof *st->map_stage_of)))) {
             em_job_free(job);
             return EMBER_ERR_NOMEM;
         }
@@ -92,6 +99,9 @@ static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_sta
         return EMBER_ERR_NOMEM;
     }
     job->tasks_total -= (uint32_t)skipped;
+    for (size_t i = 0; i < job->n_stages; i++) /* where each map partition's blocks will be */
+        for (uint32_t p = 0; job->stages[i].map_stage_of && p < job->stages[i].plan.partitions; p++)
+            job->stages[i].map_stage_of[p] = job->stages[i].output_stage_id;
     start_ready_stages(job);
     job->id = ++d->next_job_id;
     snprintf(job->name, sizeof job->name, "%s", s->name[0] ? s->name : s->graph->library_name);
@@ -213,12 +223,7 @@ static void job_finish(em_driver *d, em_job *job)
         }
         free(st->queue);
         st->queue = NULL;
-        if (st->shuffle_out && !st->reused && st->state != EM_RUN_SKIPPED) {
-            if (job->code == EMBER_OK)
-                em_reuse_keep(d, job->reply.pipe, st);
-            else
-                em_shuffle_drop(d, st->id);
-        }
+        if (st->shuffle_out) em_reuse_stage_done(d, st);
         free(st->map_exec);
         st->map_exec = NULL;
     }
@@ -241,10 +246,7 @@ static void job_finish(em_driver *d, em_job *job)
     d->dirty = 1;
 }
 
-static void job_fail(em_driver *d, em_job *job, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void job_fail(em_driver *d, em_job *job, int code, const char *fmt, ...)
+void em_job_fail(em_driver *d, em_job *job, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -276,22 +278,29 @@ static void stage_succeeded(em_driver *d, em_stage *st)
         job_finish(d, job);
         return;
     }
+    if (st->rerun) { /* its children read outputs that moved: send them new definitions */
+        for (size_t i = 0; i < job->n_stages; i++)
+            for (uint32_t p = 0; p < job->stages[i].plan.n_parents; p++)
+                if (&job->stages[job->stages[i].plan.parents[p]] == st)
+                    job->stages[i].def_version++;
+        st->rerun = 0;
+    }
     start_ready_stages(job);
 }
 
 static int keep_result(em_driver *d, em_job *job, uint32_t part, const uint8_t *data, size_t len)
 {
     if (job->result_bytes + len > d->cfg.max_result) {
-        job_fail(d, job, EMBER_ERR_TOO_LARGE,
-                 "job %llu: collected result exceeds the driver's limit of %llu bytes "
-                 "(--max-result); save it to Kafka or files instead",
-                 (unsigned long long)job->id, (unsigned long long)d->cfg.max_result);
+        em_job_fail(d, job, EMBER_ERR_TOO_LARGE,
+                    "job %llu: collected result exceeds the driver's limit of %llu bytes "
+                    "(--max-result); save it to Kafka or files instead",
+                    (unsigned long long)job->id, (unsigned long long)d->cfg.max_result);
         return 0;
     }
     em_buf_free(&job->results[part]);
     if (em_buf_append(&job->results[part], data, len) != EMBER_OK) {
-        job_fail(d, job, EMBER_ERR_NOMEM, "job %llu: driver out of memory for results",
-                 (unsigned long long)job->id);
+        em_job_fail(d, job, EMBER_ERR_NOMEM, "job %llu: driver out of memory for results",
+                    (unsigned long long)job->id);
         return 0;
     }
     job->result_bytes += len;
@@ -317,12 +326,7 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
     em_metrics_task_done(&d->totals, res);
     if (res->code != EMBER_OK) {
         ex->tasks_failed++;
-        task->state = EM_TASK_FAILED;
-        job_fail(d, job, res->code < 0 ? res->code : EMBER_ERR_PROTOCOL,
-                 "job %llu (%s) failed: stage %llu partition %u attempt %u on executor %u (%s): "
-                 "%s [%s]",
-                 (unsigned long long)job->id, job->name, (unsigned long long)st->id, part,
-                 task->attempt + 1, ex->id, ex->address, res->message, ember_err_name(res->code));
+        em_recover_failed_task(d, ex, st, part, res);
         return;
     }
     ex->tasks_completed++;
@@ -335,6 +339,7 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
     if (st->plan.n_parents == 0) job->records_in += res->records_in;
     if (st->shuffle_out) {
         st->map_exec[part] = ex->id;
+        st->map_stage_of[part] = st->id;
         for (size_t b = 0; b < res->n_bucket_bytes; b++) {
             st->shuffle_bytes += res->bucket_bytes[b];
             ex->shuffle_bytes += res->bucket_bytes[b];
@@ -347,36 +352,6 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
     if (st->n_done == st->plan.partitions) stage_succeeded(d, st);
 }
 
-void em_job_requeue_lost(em_driver *d, em_exec *ex)
-{
-    em_job *job = d->jobs;
-    while (job) {
-        em_job *next = job->next; /* job_fail unlinks job */
-        for (size_t s = 0; s < job->n_stages && job->state == EM_RUN_RUNNING; s++) {
-            em_stage *st = &job->stages[s];
-            if (st->state != EM_RUN_RUNNING) continue;
-            for (uint32_t p = 0; p < st->plan.partitions; p++) {
-                em_task *task = &st->tasks[p];
-                if (task->state != EM_TASK_RUNNING || task->executor != ex->id) continue;
-                st->n_running--;
-                task->state = EM_TASK_PENDING;
-                if (++task->attempt >= d->cfg.max_attempts) {
-                    job_fail(d, job, EMBER_ERR_EXECUTOR_LOST,
-                             "job %llu (%s) failed: stage %llu partition %u lost its executor "
-                             "%u times (last: executor %u at %s, %s)",
-                             (unsigned long long)job->id, job->name, (unsigned long long)st->id, p,
-                             (unsigned)task->attempt, ex->id, ex->address, ex->lost_reason);
-                    break;
-                }
-                st->queue[(st->q_head + st->q_len++) % st->plan.partitions] = p;
-                st->n_relaunched++;
-                d->totals.tasks_relaunched++;
-            }
-        }
-        job = next;
-    }
-}
-
 void em_job_submitter_gone(em_driver *d, uint32_t pipe)
 {
     em_reuse_forget_pipe(d, pipe);
@@ -386,8 +361,9 @@ void em_job_submitter_gone(em_driver *d, uint32_t pipe)
         if (job->has_reply && job->reply.pipe == pipe) {
             em_server_drop(&job->reply);
             job->has_reply = 0;
-            job_fail(d, job, EMBER_ERR_CANCELLED, "job %llu cancelled: its submitter disconnected",
-                     (unsigned long long)job->id);
+            em_job_fail(d, job, EMBER_ERR_CANCELLED,
+                        "job %llu cancelled: its submitter disconnected",
+                        (unsigned long long)job->id);
         }
         job = next;
     }
@@ -400,6 +376,7 @@ void em_job_free(em_job *job)
         free(job->stages[i].tasks);
         free(job->stages[i].queue);
         free(job->stages[i].map_exec);
+        free(job->stages[i].map_stage_of);
         em_text_unref(job->stages[i].doc);
     }
     if (job->results)

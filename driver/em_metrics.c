@@ -123,6 +123,14 @@ static void work_metrics(em_buf *b, const em_driver *d)
            t->tasks_launched);
     scalar(b, "ember_tasks_relaunched_total", "counter",
            "Tasks queued again after their executor was lost.", t->tasks_relaunched);
+    scalar(b, "ember_tasks_retried_total", "counter", "Tasks run again after they failed.",
+           t->tasks_retried);
+    family(b, "ember_tasks_recomputed_total", "counter",
+           "Tasks run again because work was lost, by reason.");
+    for (int r = 0; r < EM_RECOMPUTE_REASONS; r++)
+        put(b, "ember_tasks_recomputed_total{reason=\"%s\"} %llu\n",
+            em_recompute_reason_name((em_recompute_reason)r),
+            (unsigned long long)t->tasks_recomputed[r]);
     family(b, "ember_jobs", "gauge", "Jobs running now.");
     put(b, "ember_jobs{state=\"running\"} %llu\n", (unsigned long long)jobs);
     family(b, "ember_jobs_finished_total", "counter", "Jobs finished, by outcome.");

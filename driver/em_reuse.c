@@ -83,6 +83,8 @@ int em_reuse_plan(em_driver *d, em_job *job, uint32_t pipe)
             memcpy(st->map_exec, k->map_exec, k->partitions * sizeof *k->map_exec);
             st->output_stage_id = k->stage_id;
             st->reused = 1;
+            for (uint32_t p = 0; p < st->plan.partitions; p++) st->tasks[p].state = EM_TASK_DONE;
+            st->n_done = st->plan.partitions;
         } else if (needed[i]) {
             for (uint32_t p = 0; p < st->plan.n_parents; p++) needed[st->plan.parents[p]] = 1;
             continue;
@@ -95,14 +97,32 @@ int em_reuse_plan(em_driver *d, em_job *job, uint32_t pipe)
     return skipped;
 }
 
+/* in_use: a running job reads the blocks of stage_id through a reused stage */
+static int in_use(const em_driver *d, uint64_t stage_id)
+{
+    for (const em_job *job = d->jobs; job; job = job->next)
+        for (size_t i = 0; i < job->n_stages; i++)
+            if (job->stages[i].reused && job->stages[i].output_stage_id == stage_id) return 1;
+    return 0;
+}
+
+static int is_kept(const em_driver *d, uint64_t stage_id)
+{
+    for (size_t i = 0; i < d->n_kept; i++)
+        if (d->kept[i].stage_id == stage_id) return 1;
+    return 0;
+}
+
+/* forget removes kept output i, dropping its blocks unless a running job reads them (that job
+ * drops them when it ends). */
 static void forget(em_driver *d, size_t i)
 {
-    em_shuffle_drop(d, d->kept[i].stage_id);
+    if (!in_use(d, d->kept[i].stage_id)) em_shuffle_drop(d, d->kept[i].stage_id);
     free(d->kept[i].map_exec);
     d->kept[i] = d->kept[--d->n_kept];
 }
 
-void em_reuse_keep(em_driver *d, uint32_t pipe, const em_stage *st)
+static void keep(em_driver *d, uint32_t pipe, const em_stage *st)
 {
     size_t mine = 0, oldest = 0;
     for (size_t i = 0; i < d->n_kept; i++)
@@ -126,6 +146,24 @@ void em_reuse_keep(em_driver *d, uint32_t pipe, const em_stage *st)
     memcpy(k.map_exec, st->map_exec, st->plan.partitions * sizeof *k.map_exec);
     if (mine >= EM_KEPT_SHUFFLES) forget(d, oldest);
     d->kept[d->n_kept++] = k;
+}
+
+void em_reuse_stage_done(em_driver *d, const em_stage *st)
+{
+    const em_job *job = st->job;
+    if (st->reused) { /* partitions recomputed here carry this stage's id */
+        for (uint32_t p = 0; p < st->plan.partitions; p++)
+            if (st->map_stage_of[p] == st->id) {
+                em_shuffle_drop(d, st->id);
+                break;
+            }
+        if (!is_kept(d, st->output_stage_id) && !in_use(d, st->output_stage_id))
+            em_shuffle_drop(d, st->output_stage_id); /* forgotten while this job read it */
+    } else if (job->code == EMBER_OK && st->state == EM_RUN_SUCCEEDED) {
+        keep(d, job->reply.pipe, st);
+    } else if (st->state != EM_RUN_SKIPPED) {
+        em_shuffle_drop(d, st->id);
+    }
 }
 
 void em_reuse_forget_pipe(em_driver *d, uint32_t pipe)

@@ -36,8 +36,10 @@ int em_reuse_fingerprints(em_job *job);
  * a reused one reads the kept blocks (output_stage_id, map_exec). Returns the number of tasks
  * skipped, or < 0 without memory. */
 int em_reuse_plan(em_driver *d, em_job *job, uint32_t pipe);
-/* em_reuse_keep keeps the output of map stage st (just succeeded, job done) for pipe. */
-void em_reuse_keep(em_driver *d, uint32_t pipe, const em_stage *st);
+/* em_reuse_stage_done settles the output of a map stage of a job that just ended (and left
+ * d->jobs): kept for the submitter when the job succeeded, else dropped unless kept or read
+ * by another running job. */
+void em_reuse_stage_done(em_driver *d, const em_stage *st);
 /* em_reuse_forget_pipe drops every output kept for a submitter that disconnected. */
 void em_reuse_forget_pipe(em_driver *d, uint32_t pipe);
 /* em_reuse_forget_executor drops kept outputs that lost a part with executor ex_id. */

@@ -73,6 +73,14 @@ json_t *em_doc_executors(const em_driver *d, int64_t now)
     return arr;
 }
 
+/* recomputed: launches of a stage's tasks again because work was lost, all reasons */
+static uint32_t recomputed(const em_stage *st)
+{
+    uint32_t n = 0;
+    for (int r = 0; r < EM_RECOMPUTE_REASONS; r++) n += st->n_recomputed[r];
+    return n;
+}
+
 json_t *em_doc_stage(const em_stage *st, int64_t now)
 {
     const Ember__Node *src = st->job->submit->graph->nodes[st->plan.source];
@@ -86,11 +94,17 @@ json_t *em_doc_stage(const em_stage *st, int64_t now)
         (json_int_t)st->id, "job", (json_int_t)st->job->id, "state", run_state_name(st->state),
         "source", em_node_kind_name(src->kind), "tasks", (json_int_t)st->plan.partitions,
         "tasks_done", (json_int_t)st->n_done, "tasks_running", (json_int_t)st->n_running,
-        "tasks_pending", (json_int_t)st->q_len, "recomputed_tasks", (json_int_t)st->n_relaunched,
+        "tasks_pending", (json_int_t)st->q_len, "recomputed_tasks", (json_int_t)recomputed(st),
         "records_in", (json_int_t)st->records_in, "records_out", (json_int_t)st->records_out,
         "duration_ms", ms_between(st->started_us, end), "parents", parents);
     if (src->topic[0]) json_object_set_new(o, "topic", json_string(src->topic));
-    if (st->n_relaunched) json_object_set_new(o, "recompute_reason", json_string("executor lost"));
+    json_t *reasons = json_object();
+    for (int r = 0; r < EM_RECOMPUTE_REASONS; r++)
+        json_object_set_new(reasons, em_recompute_reason_name((em_recompute_reason)r),
+                            json_integer(st->n_recomputed[r]));
+    json_object_set_new(o, "recompute_reasons", reasons);
+    json_object_set_new(o, "retried_tasks", json_integer(st->n_retried));
+    json_object_set_new(o, "tasks_launched", json_integer(st->n_launched));
     if (st->shuffle_out)
         json_object_set_new(o, "shuffle_bytes_written",
                             json_integer((json_int_t)st->shuffle_bytes));
@@ -130,20 +144,23 @@ json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
 json_t *em_doc_job(const em_job *job, int64_t now)
 {
     int64_t end = job->finished_us ? job->finished_us : now;
-    uint32_t recomputed = 0;
+    uint32_t recomputed_total = 0, retried = 0;
     json_t *stages = json_array();
     for (size_t i = 0; i < job->n_stages; i++) {
-        recomputed += job->stages[i].n_relaunched;
+        recomputed_total += recomputed(&job->stages[i]);
+        retried += job->stages[i].n_retried;
         json_array_append_new(stages, em_doc_stage(&job->stages[i], now));
     }
-    json_t *o = json_pack(
-        "{s:I, s:s, s:s, s:s, s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:o}", "id",
-        (json_int_t)job->id, "name", job->name, "submitter", job->submitter, "state",
-        run_state_name(job->state), "action", em_action_kind_name(job->submit->graph->action->kind),
-        "submitted_at_ms", (json_int_t)job->submitted_unix_ms, "duration_ms",
-        ms_between(job->submitted_us, end), "tasks", (json_int_t)job->tasks_total, "tasks_done",
-        (json_int_t)job->tasks_done, "records_in", (json_int_t)job->records_in, "records_out",
-        (json_int_t)job->records_out, "recomputed_tasks", (json_int_t)recomputed, "stages", stages);
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:o}", "id",
+                          (json_int_t)job->id, "name", job->name, "submitter", job->submitter,
+                          "state", run_state_name(job->state), "action",
+                          em_action_kind_name(job->submit->graph->action->kind), "submitted_at_ms",
+                          (json_int_t)job->submitted_unix_ms, "duration_ms",
+                          ms_between(job->submitted_us, end), "tasks", (json_int_t)job->tasks_total,
+                          "tasks_done", (json_int_t)job->tasks_done, "records_in",
+                          (json_int_t)job->records_in, "records_out", (json_int_t)job->records_out,
+                          "recomputed_tasks", (json_int_t)recomputed_total, "stages", stages);
+    json_object_set_new(o, "retried_tasks", json_integer(retried));
     if (job->state == EM_RUN_FAILED) json_object_set_new(o, "error", json_string(job->error));
     return o;
 }

@@ -204,6 +204,9 @@ static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, siz
             msgs[i].data_len = r->data.len;
             msgs[i].n_bucket_bytes = r->n_buckets;
             msgs[i].bucket_bytes = r->bucket_bytes;
+            msgs[i].fetch_failed = r->fetch_failed;
+            msgs[i].fetch_map_stage = r->fetch_map_stage;
+            msgs[i].fetch_map_partition = r->fetch_map_partition;
             ptrs[i] = &msgs[i];
             iov[i] = (em_iov){r->data.data, r->data.len};
         }

@@ -49,6 +49,9 @@ typedef struct ex_result {
     em_buf data;                 /* collect output */
     uint64_t *bucket_bytes;      /* a map task: size of each shuffle bucket stored (owned) */
     size_t n_buckets;
+    int fetch_failed; /* a reduce task could not read this map output: */
+    uint64_t fetch_map_stage;
+    uint32_t fetch_map_partition;
     struct ex_result *next;
 } ex_result;
 
@@ -58,8 +61,9 @@ typedef struct ex_stage {
     Ember__StageDef *def; /* owned */
     pthread_mutex_t lock; /* guards pipeline and lib construction */
     em_pipeline *pipeline;
-    void *lib; /* dlopen handle (owned by the library cache) */
-    int refs;  /* running tasks using it; guarded by the cache lock */
+    void *lib;   /* dlopen handle (owned by the library cache) */
+    int refs;    /* running tasks using it; guarded by the cache lock */
+    int retired; /* replaced by a newer definition: freed by its last task */
     int64_t last_used;
 } ex_stage;
 

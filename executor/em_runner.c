@@ -70,6 +70,10 @@ void em_stage_cache_put(em_executor *ex, Ember__StageDef *def)
     ex_stage *old = ex->stages[victim];
     st->last_used = ++ex->stage_clock;
     ex->stages[victim] = st;
+    if (old && old->refs > 0) { /* a newer definition (moved map outputs): tasks still run it */
+        old->retired = 1;
+        old = NULL;
+    }
     pthread_mutex_unlock(&ex->lock);
     stage_free(old);
 }
@@ -99,8 +103,9 @@ static ex_stage *stage_acquire(em_executor *ex, uint64_t stage_id)
 static void stage_release(em_executor *ex, ex_stage *st)
 {
     pthread_mutex_lock(&ex->lock);
-    st->refs--;
+    int last = --st->refs == 0 && st->retired;
     pthread_mutex_unlock(&ex->lock);
+    if (last) stage_free(st);
 }
 
 /* stage_pipeline loads the job library and builds the pipeline once per stage; a stage whose

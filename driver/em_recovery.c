@@ -1,0 +1,180 @@
+/* em_recovery.c -- when work is lost: task retries, lost map outputs recomputed from lineage.
+ *
+ * - A task that fails runs again, on another executor when one is alive, until it has been
+ *   launched max_attempts times; then its job fails with one message naming the job, stage,
+ *   partition, attempts, executor and cause. Failures that no other executor can cure (a
+ *   missing symbol, an invalid graph) fail the job at once.
+ * - A reduce task that cannot read a map output reports a fetch failure: that map partition
+ *   is computed again (its stage runs again for it alone), and the reduce task waits for it.
+ * - An executor lost: its running tasks run again; every map output it held that a stage of a
+ *   running job has still to read is computed again. Only the lost partitions run: the map
+ *   stage goes back to running with those tasks queued, its children wait (their queued tasks
+ *   are held until em_stage_inputs_ready), and get a new StageDef naming the new holders.
+ * Each relaunch is counted per stage and reason (/api/v1/jobs).
+ */
+#include <ember/ember.h>
+#include <stdio.h>
+
+#include "em_driver.h"
+#include "em_log.h"
+#include "em_reuse.h"
+#include "ember.pb-c.h"
+
+const char *em_recompute_reason_name(em_recompute_reason r)
+{
+    return r == EM_RECOMPUTE_FETCH_FAILURE ? "fetch_failure" : "executor_lost";
+}
+
+/* still_read: some stage of st's job has st as a parent and has not finished reading it */
+static int still_read(const em_stage *st)
+{
+    const em_job *job = st->job;
+    uint32_t self = (uint32_t)(st - job->stages);
+    for (size_t i = 0; i < job->n_stages; i++) {
+        const em_stage *child = &job->stages[i];
+        if (child->state == EM_RUN_SUCCEEDED || child->state == EM_RUN_SKIPPED) continue;
+        for (uint32_t p = 0; p < child->plan.n_parents; p++)
+            if (child->plan.parents[p] == self) return 1;
+    }
+    return 0;
+}
+
+static void unskip(em_driver *d, em_stage *st);
+
+/* make_runnable puts a stage that must run (again) back in the running or waiting state. */
+static void make_runnable(em_driver *d, em_stage *st)
+{
+    if (st->state == EM_RUN_RUNNING || st->state == EM_RUN_WAITING) return;
+    if (st->state == EM_RUN_SUCCEEDED || st->state == EM_RUN_SKIPPED) st->rerun = 1;
+    st->finished_us = 0;
+    /* a kept output that lost a part is recomputed from the stage's own inputs */
+    for (uint32_t p = 0; p < st->plan.n_parents; p++)
+        unskip(d, &st->job->stages[st->plan.parents[p]]);
+    st->state = em_stage_inputs_ready(st) ? EM_RUN_RUNNING : EM_RUN_WAITING;
+    if (!st->started_us) st->started_us = em_now_us();
+}
+
+/* unskip runs a stage skipped because no running stage needed it, now that one does. */
+static void unskip(em_driver *d, em_stage *st)
+{
+    if (st->state != EM_RUN_SKIPPED || st->reused) return;
+    for (uint32_t p = 0; p < st->plan.partitions; p++) em_stage_requeue(st, p);
+    st->job->tasks_total += st->plan.partitions;
+    st->state = EM_RUN_WAITING;
+    make_runnable(d, st);
+}
+
+/* lose_output: map partition part of st (done) must be computed again. */
+static void lose_output(em_driver *d, em_stage *st, uint32_t part, em_recompute_reason why)
+{
+    em_task *task = &st->tasks[part];
+    if (task->state != EM_TASK_DONE) return; /* already being recomputed */
+    st->n_done--;
+    st->job->tasks_total++; /* tasks_done keeps counting the launch that was lost */
+    st->n_recomputed[why]++;
+    d->totals.tasks_recomputed[why]++;
+    em_stage_requeue(st, part);
+    make_runnable(d, st);
+    em_info("map output lost job=%llu stage=%llu partition=%u executor=%u reason=%s",
+            (unsigned long long)st->job->id, (unsigned long long)st->id, part, st->map_exec[part],
+            em_recompute_reason_name(why));
+}
+
+/* map_stage_with_blocks finds the stage of job whose partition part's blocks carry block_stage. */
+static em_stage *map_stage_with_blocks(em_job *job, uint64_t block_stage, uint32_t part)
+{
+    for (size_t i = 0; i < job->n_stages; i++) {
+        em_stage *st = &job->stages[i];
+        if (st->shuffle_out && part < st->plan.partitions && st->map_stage_of[part] == block_stage)
+            return st;
+    }
+    return NULL;
+}
+
+/* no_other_executor: ex is the only live executor, so avoiding it would wait forever */
+static int no_other_executor(const em_driver *d, const em_exec *ex)
+{
+    for (size_t i = 0; i < d->n_execs; i++)
+        if (&d->execs[i] != ex && d->execs[i].state == EM_EXEC_ALIVE) return 0;
+    return 1;
+}
+
+/* cured_elsewhere: could another attempt of a task that failed with code succeed? */
+static int cured_elsewhere(int code)
+{
+    return code != EMBER_ERR_SYMBOL && code != EMBER_ERR_INVALID;
+}
+
+void em_recover_failed_task(em_driver *d, em_exec *ex, em_stage *st, uint32_t part,
+                            const Ember__TaskResult *res)
+{
+    em_job *job = st->job;
+    em_task *task = &st->tasks[part];
+    int code = res->code < 0 ? res->code : EMBER_ERR_PROTOCOL;
+    em_stage *lost = res->fetch_failed ? map_stage_with_blocks(job, res->fetch_map_stage,
+                                                               res->fetch_map_partition)
+                                       : NULL;
+    if (task->attempt + 1u < d->cfg.max_attempts && (lost || cured_elsewhere(code))) {
+        task->attempt++;
+        task->avoid_executor = lost || no_other_executor(d, ex) ? 0 : ex->id;
+        em_stage_requeue(st, part);
+        if (lost) { /* not this task's fault: recompute what it could not read */
+            st->n_recomputed[EM_RECOMPUTE_FETCH_FAILURE]++;
+            d->totals.tasks_recomputed[EM_RECOMPUTE_FETCH_FAILURE]++;
+            lose_output(d, lost, res->fetch_map_partition, EM_RECOMPUTE_FETCH_FAILURE);
+        } else {
+            st->n_retried++;
+            d->totals.tasks_retried++;
+        }
+        em_info("task will run again job=%llu stage=%llu partition=%u attempt=%u reason=%s",
+                (unsigned long long)job->id, (unsigned long long)st->id, part, task->attempt + 1,
+                lost ? "fetch_failure" : "task_failure");
+        return;
+    }
+    task->state = EM_TASK_FAILED;
+    em_job_fail(d, job, code,
+                "job %llu (%s) failed: stage %llu partition %u failed %u time%s (attempt %u on "
+                "executor %u at %s): %s [%s]",
+                (unsigned long long)job->id, job->name, (unsigned long long)st->id, part,
+                task->attempt + 1, task->attempt ? "s" : "", task->attempt + 1, ex->id, ex->address,
+                res->message, ember_err_name(code));
+}
+
+void em_recover_lost_executor(em_driver *d, em_exec *ex)
+{
+    em_job *job = d->jobs;
+    while (job) {
+        em_job *next = job->next; /* em_job_fail unlinks job */
+        for (size_t s = 0; s < job->n_stages && job->state == EM_RUN_RUNNING; s++) {
+            em_stage *st = &job->stages[s];
+            if (st->state != EM_RUN_RUNNING) continue;
+            for (uint32_t p = 0; p < st->plan.partitions; p++) {
+                em_task *task = &st->tasks[p];
+                if (task->state != EM_TASK_RUNNING || task->executor != ex->id) continue;
+                st->n_running--;
+                task->state = EM_TASK_PENDING;
+                if (++task->attempt >= d->cfg.max_attempts) {
+                    em_job_fail(d, job, EMBER_ERR_EXECUTOR_LOST,
+                                "job %llu (%s) failed: stage %llu partition %u lost its executor "
+                                "%u times (last: executor %u at %s, %s)",
+                                (unsigned long long)job->id, job->name, (unsigned long long)st->id,
+                                p, (unsigned)task->attempt, ex->id, ex->address, ex->lost_reason);
+                    break;
+                }
+                em_stage_requeue(st, p);
+                st->n_recomputed[EM_RECOMPUTE_EXECUTOR_LOST]++;
+                d->totals.tasks_relaunched++;
+                d->totals.tasks_recomputed[EM_RECOMPUTE_EXECUTOR_LOST]++;
+            }
+        }
+        /* map outputs it held that running stages have still to read */
+        for (size_t s = 0; s < job->n_stages && job->state == EM_RUN_RUNNING; s++) {
+            em_stage *st = &job->stages[s];
+            if (!st->shuffle_out || !st->map_exec || !still_read(st)) continue;
+            for (uint32_t p = 0; p < st->plan.partitions; p++)
+                if (st->map_exec[p] == ex->id && st->tasks[p].state == EM_TASK_DONE)
+                    lose_output(d, st, p, EM_RECOMPUTE_EXECUTOR_LOST);
+        }
+        job = next;
+    }
+}

@@ -1,0 +1,107 @@
+/* recovery.c -- test job for lost work: its results are checked here, exactly, whatever was
+ * recomputed on the way. Modes (first argument):
+ *   slow-map N PARTS PAUSE_MS REDUCERS    range -> slow map to (k<v % 50>, 1) -> sum by key
+ *   slow-reduce N PARTS PAUSE_MS REDUCERS range -> map to (k<v % 50>, 1) -> sum by key ->
+ *                                          slow map
+ *   flaky MARKER                          a filter that fails on partition 2 until MARKER
+ *                                          exists (it creates it): succeeds at attempt 2
+ * Prints "recovery: <mode> ok: <keys> keys, <total> records" or a MISMATCH line (exit 1).
+ */
+#include <ember/ember.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KEYS 50
+
+static void pause_ms(ember_task *task)
+{
+    size_t len;
+    const int *ms = ember_task_arg(task, &len);
+    struct timespec ts = {0, (len == sizeof *ms ? *ms : 0) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* rc_key (map): (k<v % 50>, 1), after the pause given as argument */
+int rc_key(ember_task *task, const ember_record *in)
+{
+    pause_ms(task);
+    char key[8];
+    int n = snprintf(key, sizeof key, "k%02d", (int)(ember_value_i64(in) % KEYS));
+    return ember_emit_i64(task, key, (size_t)n, 1, 0);
+}
+
+/* rc_slow (map): the record unchanged, after the pause given as argument */
+int rc_slow(ember_task *task, const ember_record *in)
+{
+    pause_ms(task);
+    return ember_emit(task, in);
+}
+
+/* rc_flaky (filter): fails on partition 2 until the marker file (argument) exists */
+int rc_flaky(ember_task *task, const ember_record *in)
+{
+    size_t len;
+    const char *marker = ember_task_arg(task, &len);
+    (void)in;
+    if (ember_task_partition(task) != 2 || access(marker, F_OK) == 0) return 1;
+    FILE *f = fopen(marker, "w");
+    if (f) fclose(f);
+    return ember_task_fail(task, "first attempt fails on purpose");
+}
+
+static int check_counts(ember_ctx *ctx, ember_dataset *counts, long n, const char *mode)
+{
+    ember_collected c;
+    if (ember_collect(counts, &c) != EMBER_OK) {
+        printf("recovery: %s failed: %s\n", mode, ember_last_error(ctx));
+        return 1;
+    }
+    long total = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        int k = atoi((const char *)c.records[i].key + 1);
+        long want = n / KEYS + (k < n % KEYS), got = (long)ember_value_i64(&c.records[i]);
+        if (got != want) {
+            printf("recovery: %s MISMATCH: key %.*s has %ld records, want %ld\n", mode,
+                   (int)c.records[i].key_len, (const char *)c.records[i].key, got, want);
+            return 1;
+        }
+        total += got;
+    }
+    if (c.n != (n < KEYS ? (size_t)n : KEYS) || total != n) {
+        printf("recovery: %s MISMATCH: %zu keys, %ld records\n", mode, c.n, total);
+        return 1;
+    }
+    printf("recovery: %s ok: %zu keys, %ld records\n", mode, c.n, total);
+    return 0;
+}
+
+int ember_main(ember_ctx *ctx, int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "flaky") == 0 && argc > 2) {
+        int64_t n;
+        ember_dataset *kept =
+            ember_filter(ember_range(ctx, 0, 40, 4), rc_flaky, argv[2], strlen(argv[2]) + 1);
+        if (ember_count(kept, &n) != EMBER_OK || n != 40) {
+            printf("recovery: flaky MISMATCH: %s\n", ember_last_error(ctx));
+            return 1;
+        }
+        printf("recovery: flaky ok: 40 records\n");
+        return 0;
+    }
+    if (argc < 6) {
+        fprintf(stderr, "usage: recovery slow-map|slow-reduce N PARTS PAUSE_MS REDUCERS\n");
+        return 2;
+    }
+    long n = atol(argv[2]);
+    int parts = atoi(argv[3]), pause = atoi(argv[4]), none = 0, reducers = atoi(argv[5]);
+    int slow_map = strcmp(mode, "slow-map") == 0;
+    ember_dataset *keyed =
+        ember_map(ember_range(ctx, 0, n, parts), rc_key, slow_map ? &pause : &none, sizeof pause);
+    ember_dataset *counts = ember_reduce_by_key(keyed, EMBER_SUM_I64, reducers);
+    if (!slow_map) counts = ember_map(counts, rc_slow, &pause, sizeof pause);
+    return check_counts(ctx, counts, n, mode);
+}
