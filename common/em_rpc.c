@@ -37,10 +37,31 @@ static int nng_to_ember(int rv)
     }
 }
 
+/* chan_cb runs on an nng thread whenever the channel's aio completes. After a good send it
+ * posts the receive at once, so the reply is taken (and a connection lost afterwards cannot
+ * drop it) while the owner is busy elsewhere. nng_aio_wait returns only once the receive
+ * posted here has completed too. */
+static void chan_cb(void *arg)
+{
+    em_rpc_chan *ch = arg;
+    if (ch->receiving) return;
+    if (nng_aio_result(ch->aio) != 0) {
+        nng_msg *req = nng_aio_get_msg(ch->aio); /* a failed send gives the request back */
+        nng_aio_set_msg(ch->aio, NULL);
+        if (req) nng_msg_free(req);
+        ch->send_failed = 1;
+        return;
+    }
+    ch->receiving = 1;
+    nng_ctx_recv(ch->ctx, ch->aio);
+}
+
 int em_rpc_chan_open(em_rpc *rpc, em_rpc_chan *ch)
 {
+    memset(ch, 0, sizeof *ch);
     if (nng_ctx_open(&ch->ctx, rpc->sock) != 0) return EMBER_ERR_NOMEM;
-    if (nng_aio_alloc(&ch->aio, NULL, NULL) != 0) {
+    if (nng_aio_alloc(&ch->aio, chan_cb, ch) != 0) {
+        ch->aio = NULL;
         nng_ctx_close(ch->ctx);
         return EMBER_ERR_NOMEM;
     }
@@ -49,12 +70,13 @@ int em_rpc_chan_open(em_rpc *rpc, em_rpc_chan *ch)
 
 void em_rpc_chan_close(em_rpc_chan *ch)
 {
-    if (ch->aio) {
-        nng_aio_stop(ch->aio);
-        nng_aio_free(ch->aio);
-        ch->aio = NULL;
-        nng_ctx_close(ch->ctx);
-    }
+    if (!ch->aio) return;
+    nng_aio_stop(ch->aio); /* cancels a request in flight; no receive is posted after this */
+    nng_msg *reply = nng_aio_get_msg(ch->aio); /* a reply nobody collected */
+    if (reply) nng_msg_free(reply);
+    nng_aio_free(ch->aio);
+    ch->aio = NULL;
+    nng_ctx_close(ch->ctx); /* forgets the request, and frees a reply nng still held */
 }
 
 void em_rpc_reply_free(em_rpc_reply *reply)
@@ -63,28 +85,43 @@ void em_rpc_reply_free(em_rpc_reply *reply)
     reply->msg = NULL;
 }
 
-/* exchange sends one frame and receives one validated reply frame. */
-static int exchange(em_rpc *rpc, em_rpc_chan *ch, nng_msg *req, int timeout_ms, em_rpc_reply *reply,
-                    char *err, size_t errlen)
+int em_rpc_call_start(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
+                      const em_iov *data, size_t n_data, int timeout_ms, char *err, size_t errlen)
 {
+    (void)rpc; /* the channel is already on rpc's socket */
+    nng_msg *req;
+    int rc = em_frame_new(&req, type, pb, data, n_data);
+    if (rc != EMBER_OK) {
+        snprintf(err, errlen, "cannot build %s request: %s", em_msg_name(type), ember_strerror(rc));
+        return rc;
+    }
+    ch->type = type;
+    ch->pb = pb;
+    ch->data = data;
+    ch->n_data = n_data;
+    ch->timeout_ms = timeout_ms;
+    ch->receiving = 0;
+    ch->send_failed = 0;
     nng_aio_set_timeout(ch->aio, timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
     nng_aio_set_msg(ch->aio, req);
-    nng_ctx_send(ch->ctx, ch->aio);
+    nng_ctx_send(ch->ctx, ch->aio); /* chan_cb goes on from here */
+    return EMBER_OK;
+}
+
+/* wait_reply waits for the reply to ch's request and validates its frame. */
+static int wait_reply(em_rpc *rpc, em_rpc_chan *ch, em_rpc_reply *reply, char *err, size_t errlen)
+{
+    reply->msg = NULL;
     nng_aio_wait(ch->aio);
     int rv = nng_aio_result(ch->aio);
     if (rv != 0) {
-        nng_msg_free(req);
-        snprintf(err, errlen, "%s: %s", rpc->url, nng_strerror(rv));
-        return nng_to_ember(rv);
-    }
-    nng_ctx_recv(ch->ctx, ch->aio);
-    nng_aio_wait(ch->aio);
-    if ((rv = nng_aio_result(ch->aio)) != 0) {
         snprintf(err, errlen, "%s: %s", rpc->url,
-                 rv == NNG_ECONNRESET ? "connection lost" : nng_strerror(rv));
+                 !ch->send_failed && rv == NNG_ECONNRESET ? "connection lost" : nng_strerror(rv));
         return nng_to_ember(rv);
     }
     reply->msg = nng_aio_get_msg(ch->aio);
+    nng_aio_set_msg(ch->aio, NULL);
+    EM_ASSERT(ch->receiving && reply->msg);
     int rc = em_frame_parse(nng_msg_body(reply->msg), nng_msg_len(reply->msg), &reply->frame, err,
                             errlen);
     if (rc != EMBER_OK) {
@@ -100,26 +137,14 @@ static int exchange(em_rpc *rpc, em_rpc_chan *ch, nng_msg *req, int timeout_ms, 
     return rc;
 }
 
-static int call_once(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
-                     const em_iov *data, size_t n_data, int timeout_ms, em_rpc_reply *reply,
-                     char *err, size_t errlen)
-{
-    nng_msg *req;
-    int rc = em_frame_new(&req, type, pb, data, n_data);
-    if (rc != EMBER_OK) {
-        snprintf(err, errlen, "cannot build %s request: %s", em_msg_name(type), ember_strerror(rc));
-        return rc;
-    }
-    return exchange(rpc, ch, req, timeout_ms, reply, err, errlen);
-}
-
 static int hello(em_rpc *rpc, em_rpc_chan *ch, int timeout_ms, char *err, size_t errlen)
 {
     Ember__Hello h = EMBER__HELLO__INIT;
     h.protocol_version = EM_PROTOCOL_VERSION;
     h.role = rpc->role;
     em_rpc_reply reply = {0};
-    int rc = call_once(rpc, ch, EM_MSG_HELLO, &h.base, NULL, 0, timeout_ms, &reply, err, errlen);
+    int rc = em_rpc_call_start(rpc, ch, EM_MSG_HELLO, &h.base, NULL, 0, timeout_ms, err, errlen);
+    if (rc == EMBER_OK) rc = wait_reply(rpc, ch, &reply, err, errlen);
     if (rc != EMBER_OK) return rc;
     Ember__HelloReply *hr = em_frame_unpack(&reply.frame, EM_MSG_HELLO_REPLY);
     if (!hr || hr->protocol_version != EM_PROTOCOL_VERSION) {
@@ -135,16 +160,25 @@ static int hello(em_rpc *rpc, em_rpc_chan *ch, int timeout_ms, char *err, size_t
     return rc;
 }
 
+int em_rpc_call_finish(em_rpc *rpc, em_rpc_chan *ch, em_rpc_reply *reply, char *err, size_t errlen)
+{
+    int rc = wait_reply(rpc, ch, reply, err, errlen);
+    if (rc != EMBER_ERR_UNAUTHENTICATED) return rc;
+    /* the connection was re-established since our Hello: say it again, then retry once */
+    em_rpc_chan req = *ch; /* the request, which hello's own call replaces */
+    if ((rc = hello(rpc, ch, req.timeout_ms, err, errlen)) != EMBER_OK) return rc;
+    rc = em_rpc_call_start(rpc, ch, req.type, req.pb, req.data, req.n_data, req.timeout_ms, err,
+                           errlen);
+    return rc == EMBER_OK ? wait_reply(rpc, ch, reply, err, errlen) : rc;
+}
+
 int em_rpc_call(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
                 const em_iov *data, size_t n_data, int timeout_ms, em_rpc_reply *reply, char *err,
                 size_t errlen)
 {
     reply->msg = NULL;
-    int rc = call_once(rpc, ch, type, pb, data, n_data, timeout_ms, reply, err, errlen);
-    if (rc != EMBER_ERR_UNAUTHENTICATED) return rc;
-    /* the connection was re-established since our Hello: say it again, then retry once */
-    if ((rc = hello(rpc, ch, timeout_ms, err, errlen)) != EMBER_OK) return rc;
-    return call_once(rpc, ch, type, pb, data, n_data, timeout_ms, reply, err, errlen);
+    int rc = em_rpc_call_start(rpc, ch, type, pb, data, n_data, timeout_ms, err, errlen);
+    return rc == EMBER_OK ? em_rpc_call_finish(rpc, ch, reply, err, errlen) : rc;
 }
 
 int em_rpc_open(em_rpc *rpc, const char *url, const char *role, size_t max_recv,

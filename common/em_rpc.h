@@ -5,6 +5,11 @@
  * says the connection is unknown (after a reconnect). Requests are never resent by nng: a
  * dropped connection fails the pending call with EMBER_ERR_CONNECT.
  *
+ * A call is em_rpc_call_start (build and send) then em_rpc_call_finish (wait for the reply and
+ * validate it); em_rpc_call does both. Between the two the request is in flight on its channel
+ * (nng sends it and receives the reply by itself), so one thread may keep several requests in
+ * flight, one per channel, and collect the replies in any order.
+ *
  * Threads: em_rpc_call may be called from several threads at once, each with its own
  * em_rpc_chan (a channel is one outstanding request; channels are not shared).
  */
@@ -23,10 +28,20 @@ typedef struct em_rpc {
     char kafka[256]; /* the server's default Kafka bootstrap, from HelloReply */
 } em_rpc;
 
-/* em_rpc_chan: one request context and its aio. */
+/* em_rpc_chan: one request context and its aio, and the request in flight on it. The aio's
+ * callback (an nng thread) posts the receive once the send is done; the owner reads the
+ * fields below only after nng_aio_wait. An open channel must not move in memory. */
 typedef struct em_rpc_chan {
     nng_ctx ctx;
-    nng_aio *aio;
+    nng_aio *aio;    /* NULL: closed */
+    int receiving;   /* the aio's operation: 0 the send, 1 the receive */
+    int send_failed; /* the send failed: nng_aio_result is the send's */
+    /* the request in flight, kept to send it again after a re-Hello (not owned) */
+    em_msg_type type;
+    const ProtobufCMessage *pb;
+    const em_iov *data;
+    size_t n_data;
+    int timeout_ms;
 } em_rpc_chan;
 
 /* em_rpc_reply: a validated reply; frame points into msg. */
@@ -41,6 +56,8 @@ int em_rpc_open(em_rpc *rpc, const char *url, const char *role, size_t max_recv,
                 int connect_timeout_ms, char *err, size_t errlen);
 void em_rpc_close(em_rpc *rpc);
 
+/* em_rpc_chan_open opens a channel on rpc's socket. em_rpc_chan_close accepts a closed (or
+ * zeroed) channel; a request still in flight is cancelled and its reply, if any, freed. */
 int em_rpc_chan_open(em_rpc *rpc, em_rpc_chan *ch);
 void em_rpc_chan_close(em_rpc_chan *ch);
 
@@ -50,6 +67,16 @@ void em_rpc_chan_close(em_rpc_chan *ch);
 int em_rpc_call(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
                 const em_iov *data, size_t n_data, int timeout_ms, em_rpc_reply *reply, char *err,
                 size_t errlen);
+/* em_rpc_call_start builds the request and sends it on ch without waiting (timeout_ms applies
+ * to the send, then to the reply). On EMBER_OK the request is in flight: call
+ * em_rpc_call_finish, or em_rpc_chan_close to abandon it; pb and data must stay valid until
+ * then (a re-Hello sends them again). On failure nothing is in flight and err says why. */
+int em_rpc_call_start(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
+                      const em_iov *data, size_t n_data, int timeout_ms, char *err, size_t errlen);
+/* em_rpc_call_finish waits for the reply of ch's request and validates it like em_rpc_call
+ * (which it then is): bad frames and ErrorReply become a code and err; UNAUTHENTICATED makes
+ * it say Hello again and resend the request once, synchronously. */
+int em_rpc_call_finish(em_rpc *rpc, em_rpc_chan *ch, em_rpc_reply *reply, char *err, size_t errlen);
 void em_rpc_reply_free(em_rpc_reply *reply);
 
 /* em_socket_limit sets the maximum message size a socket accepts (nng's default is none). */

@@ -9,6 +9,7 @@
 #include "em_batch.h"
 #include "em_graph.h"
 #include "em_hash.h"
+#include "em_log.h"
 #include "em_wide.h"
 #include "ember.pb-c.h"
 
@@ -212,40 +213,82 @@ int em_shuffle_writer_store(em_shuffle_writer *w, em_blockstore *blocks, uint64_
 
 /* ---- fetching buckets --------------------------------------------------------------------- */
 
+_Static_assert(EM_FETCHES_IN_FLIGHT <= EM_PEERS_CACHED,
+               "a new peer must always find a cached peer without requests in flight to evict");
+
+static void peer_close(struct em_peer *p)
+{
+    for (int c = 0; c < EM_FETCHES_IN_FLIGHT; c++) {
+        em_rpc_chan_close(&p->ch[c]);
+        p->busy[c] = 0;
+    }
+    em_rpc_close(&p->rpc);
+    p->address[0] = '\0';
+}
+
+static int peer_busy(const struct em_peer *p)
+{
+    for (int c = 0; c < EM_FETCHES_IN_FLIGHT; c++)
+        if (p->busy[c]) return 1;
+    return 0;
+}
+
 void em_peers_close(em_peers *peers)
 {
     for (int i = 0; i < EM_PEERS_CACHED; i++)
-        if (peers->peer[i].address[0]) {
-            em_rpc_chan_close(&peers->peer[i].ch);
-            em_rpc_close(&peers->peer[i].rpc);
-            peers->peer[i].address[0] = '\0';
-        }
+        if (peers->peer[i].address[0]) peer_close(&peers->peer[i]);
 }
 
-/* peer returns the slot of a connection to address, opening one in place of the oldest. */
-static int peer(em_peers *peers, const char *address, int *slot, char *err, size_t errlen)
+/* peer_find returns the slot of address, or of a new connection to it in place of the next
+ * peer (in turn) that has no request in flight. */
+static int peer_find(em_peers *peers, const char *address, int *slot, char *err, size_t errlen)
 {
     for (int i = 0; i < EM_PEERS_CACHED; i++)
         if (strcmp(peers->peer[i].address, address) == 0) {
             *slot = i;
             return EMBER_OK;
         }
-    int i = peers->next_victim++ % EM_PEERS_CACHED;
-    if (peers->peer[i].address[0]) {
-        em_rpc_chan_close(&peers->peer[i].ch);
-        em_rpc_close(&peers->peer[i].rpc);
-        peers->peer[i].address[0] = '\0';
+    int i = -1;
+    for (int tries = 0; tries < EM_PEERS_CACHED && i < 0; tries++) {
+        int v = (int)(peers->next_victim++ % EM_PEERS_CACHED);
+        if (!peer_busy(&peers->peer[v])) i = v;
     }
+    EM_ASSERT(i >= 0); /* fewer requests in flight than cached peers */
+    if (peers->peer[i].address[0]) peer_close(&peers->peer[i]);
     int rc = em_rpc_open(&peers->peer[i].rpc, address, "peer", 1u << 30, 5000, err, errlen);
     if (rc != EMBER_OK) return rc;
-    memset(&peers->peer[i].ch, 0, sizeof peers->peer[i].ch);
-    if ((rc = em_rpc_chan_open(&peers->peer[i].rpc, &peers->peer[i].ch)) != EMBER_OK) {
-        em_rpc_close(&peers->peer[i].rpc);
-        return rc;
-    }
     snprintf(peers->peer[i].address, sizeof peers->peer[i].address, "%s", address);
     *slot = i;
     return EMBER_OK;
+}
+
+/* peer_chan reserves a free channel to address (opened on first use) until peer_done. */
+static int peer_chan(em_peers *peers, const char *address, int *slot, int *chan, char *err,
+                     size_t errlen)
+{
+    int rc = peer_find(peers, address, slot, err, errlen);
+    if (rc != EMBER_OK) return rc;
+    struct em_peer *p = &peers->peer[*slot];
+    int c = 0;
+    while (c < EM_FETCHES_IN_FLIGHT && p->busy[c]) c++;
+    EM_ASSERT(c < EM_FETCHES_IN_FLIGHT); /* at most EM_FETCHES_IN_FLIGHT requests in flight */
+    if (!p->ch[c].aio && (rc = em_rpc_chan_open(&p->rpc, &p->ch[c])) != EMBER_OK) {
+        snprintf(err, errlen, "cannot open a request context: %s", ember_strerror(rc));
+        return rc;
+    }
+    p->busy[c] = 1;
+    *chan = c;
+    return EMBER_OK;
+}
+
+/* peer_done frees a channel reserved by peer_chan; abandon cancels its request (closing it,
+ * which frees a reply already received; it is opened again when next needed). */
+static void peer_done(em_peers *peers, int slot, int chan, int abandon)
+{
+    struct em_peer *p = &peers->peer[slot];
+    EM_ASSERT(p->busy[chan]);
+    if (abandon) em_rpc_chan_close(&p->ch[chan]);
+    p->busy[chan] = 0;
 }
 
 /* bucket: one fetched bucket, held until released (a local block or a peer's reply) */
@@ -267,33 +310,112 @@ static void bucket_release(em_shuffle_read_arg *a, bucket *b)
     b->block = NULL;
 }
 
-/* bucket_fetch gets one bucket, local or remote, into b. */
-static int bucket_fetch(em_shuffle_read_arg *a, const char *address, const char *id, bucket *b,
-                        char *err, size_t errlen)
+/* fetch: one bucket of a reduce task's window, from when it is started until it is used */
+typedef struct fetch {
+    const char *address;
+    char id[96];
+    uint32_t side;
+    int slot, chan;       /* a remote bucket's request: peer and channel; slot -1: none */
+    int rc;               /* EMBER_OK, or why the request could not be sent (fetcher.why) */
+    Ember__FetchBlock fb; /* the request, kept until its reply (a re-Hello resends it) */
+} fetch;
+
+/* fetcher: one reduce task's buckets, in side then map partition order. Buckets are started
+ * ahead of use -- up to EM_FETCH_WINDOW, with at most EM_FETCHES_IN_FLIGHT requests
+ * outstanding -- and used strictly in order, whatever order the replies come in. A local
+ * bucket costs nothing until it is used. Invariant: in_flight counts the window's entries
+ * with slot >= 0, and each of them holds one busy channel of a->peers. */
+typedef struct fetcher {
+    em_shuffle_read_arg *a;
+    size_t input, map;          /* the next bucket to start: shuffle input, map partition */
+    fetch win[EM_FETCH_WINDOW]; /* started buckets, a ring of n from head */
+    size_t head, n;
+    int in_flight; /* FetchBlock requests outstanding */
+    int stalled;   /* the window's last bucket could not be requested: start no more */
+    char why[512]; /* why it could not */
+} fetcher;
+
+/* upcoming returns the shuffle input of the next bucket to start (NULL: none left). */
+static const Ember__ShuffleInput *upcoming(fetcher *f)
+{
+    const Ember__StageDef *def = f->a->def;
+    for (; f->input < def->n_shuffle_inputs; f->input++, f->map = 0) {
+        const Ember__ShuffleInput *in = def->shuffle_inputs[f->input];
+        /* skips the inputs of another wide node of a union */
+        if (in->wide_node == f->a->node->id && f->map < in->n_map_addresses) return in;
+    }
+    return NULL;
+}
+
+/* fetch_start sends a remote bucket's FetchBlock; a failure waits in e until e is used. */
+static void fetch_start(fetcher *f, fetch *e)
+{
+    em_peers *peers = f->a->peers;
+    int slot, chan;
+    e->rc = peer_chan(peers, e->address, &slot, &chan, f->why, sizeof f->why);
+    if (e->rc == EMBER_OK) {
+        ember__fetch_block__init(&e->fb);
+        e->fb.block_id = e->id;
+        e->rc = em_rpc_call_start(&peers->peer[slot].rpc, &peers->peer[slot].ch[chan],
+                                  EM_MSG_FETCH_BLOCK, &e->fb.base, NULL, 0, 60000, f->why,
+                                  sizeof f->why);
+        if (e->rc != EMBER_OK) peer_done(peers, slot, chan, 0);
+    }
+    if (e->rc != EMBER_OK) {
+        f->stalled = 1;
+        return;
+    }
+    e->slot = slot;
+    e->chan = chan;
+    f->in_flight++;
+}
+
+/* fill starts buckets until the window or the requests in flight are at their bound. */
+static void fill(fetcher *f)
+{
+    const Ember__ShuffleInput *in;
+    while (!f->stalled && f->n < EM_FETCH_WINDOW && (in = upcoming(f)) != NULL) {
+        const char *address = in->map_addresses[f->map];
+        int local = strcmp(address, f->a->self) == 0;
+        if (!local && f->in_flight == EM_FETCHES_IN_FLIGHT) break;
+        fetch *e = &f->win[(f->head + f->n) % EM_FETCH_WINDOW];
+        *e = (fetch){.address = address, .side = in->side, .slot = -1, .rc = EMBER_OK};
+        block_id(e->id, sizeof e->id, in->map_stage_id, (uint32_t)f->map, f->a->partition);
+        f->n++;
+        f->map++;
+        if (!local) fetch_start(f, e);
+    }
+}
+
+/* fetch_take turns a started bucket into b: the local block, or its request's reply. */
+static int fetch_take(fetcher *f, fetch *e, bucket *b, char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
-    snprintf(b->what, sizeof b->what, "%s from %s", id, address);
-    if (strcmp(address, a->self) == 0) {
-        if (!(b->block = em_blockstore_get(a->blocks, id))) {
-            snprintf(err, errlen, "shuffle bucket %s is missing on this executor", id);
+    snprintf(b->what, sizeof b->what, "%s from %s", e->id, e->address);
+    b->side = e->side;
+    if (e->rc != EMBER_OK) {
+        snprintf(err, errlen, "cannot fetch shuffle bucket %s: %s", b->what, f->why);
+        return e->rc;
+    }
+    if (e->slot < 0) {
+        if (!(b->block = em_blockstore_get(f->a->blocks, e->id))) {
+            snprintf(err, errlen, "shuffle bucket %s is missing on this executor", e->id);
             return EMBER_ERR_NOT_FOUND;
         }
         b->data = em_block_data(b->block, &b->len);
         return EMBER_OK;
     }
-    int slot;
+    em_peers *peers = f->a->peers;
     char why[512];
-    int rc = peer(a->peers, address, &slot, why, sizeof why);
-    if (rc == EMBER_OK) {
-        Ember__FetchBlock fb = EMBER__FETCH_BLOCK__INIT;
-        fb.block_id = (char *)id;
-        rc = em_rpc_call(&a->peers->peer[slot].rpc, &a->peers->peer[slot].ch, EM_MSG_FETCH_BLOCK,
-                         &fb.base, NULL, 0, 60000, &b->reply, why, sizeof why);
-        if (rc == EMBER_OK && b->reply.frame.type != EM_MSG_BLOCK_DATA) {
-            snprintf(why, sizeof why, "answered %s", em_msg_name(b->reply.frame.type));
-            em_rpc_reply_free(&b->reply);
-            rc = EMBER_ERR_PROTOCOL;
-        }
+    int rc = em_rpc_call_finish(&peers->peer[e->slot].rpc, &peers->peer[e->slot].ch[e->chan],
+                                &b->reply, why, sizeof why);
+    peer_done(peers, e->slot, e->chan, 0);
+    e->slot = -1;
+    f->in_flight--;
+    if (rc == EMBER_OK && b->reply.frame.type != EM_MSG_BLOCK_DATA) {
+        snprintf(why, sizeof why, "answered %s", em_msg_name(b->reply.frame.type));
+        em_rpc_reply_free(&b->reply);
+        rc = EMBER_ERR_PROTOCOL;
     }
     if (rc != EMBER_OK) {
         snprintf(err, errlen, "cannot fetch shuffle bucket %s: %s", b->what, why);
@@ -302,6 +424,33 @@ static int bucket_fetch(em_shuffle_read_arg *a, const char *address, const char 
     b->data = b->reply.frame.data;
     b->len = b->reply.frame.data_len;
     return EMBER_OK;
+}
+
+/* fetch_next gives the next bucket in order: > 0 with b filled (release it), 0 when none is
+ * left, or an error. Before returning it starts more buckets, to arrive while b is read. */
+static int fetch_next(fetcher *f, bucket *b, char *err, size_t errlen)
+{
+    fill(f);
+    if (f->n == 0) return 0;
+    fetch *e = &f->win[f->head];
+    f->head = (f->head + 1) % EM_FETCH_WINDOW;
+    f->n--;
+    int rc = fetch_take(f, e, b, err, errlen); /* before fill reuses e's place */
+    if (rc != EMBER_OK) return rc;
+    fill(f);
+    return 1;
+}
+
+/* fetch_abort cancels the requests still outstanding and frees their replies. */
+static void fetch_abort(fetcher *f)
+{
+    for (; f->n > 0; f->n--, f->head = (f->head + 1) % EM_FETCH_WINDOW) {
+        fetch *e = &f->win[f->head];
+        if (e->slot < 0) continue;
+        peer_done(f->a->peers, e->slot, e->chan, 1);
+        f->in_flight--;
+    }
+    EM_ASSERT(f->in_flight == 0);
 }
 
 /* bucket_records calls fn for every record of a bucket's batches; returns the first error
@@ -461,40 +610,36 @@ static int by_key_descending(const void *x, const void *y)
 static int emit_sorted(reader *rd, int descending)
 {
     for (size_t i = 0; i < rd->n_recs; i++) rd->recs[i].tag = (uint32_t)i;
-    qsort(rd->recs, rd->n_recs, sizeof *rd->recs,
-          descending ? by_key_descending : by_key_ascending);
+    if (rd->n_recs > 1) /* recs is NULL when the partition is empty */
+        qsort(rd->recs, rd->n_recs, sizeof *rd->recs,
+              descending ? by_key_descending : by_key_ascending);
     int rc = EMBER_OK;
     for (size_t i = 0; rc == EMBER_OK && i < rd->n_recs; i++)
         rc = rd->emit(rd->emit_arg, &rd->recs[i].rec);
     return rc;
 }
 
-/* read_buckets fetches every bucket of this reduce partition and feeds each to fn; with
- * keep, buckets are held until the task ends (fn keeps views into them), else released. */
+/* read_buckets fetches every bucket of this reduce partition and feeds each to fn, in side
+ * then map order; with keep, buckets are held until the task ends (fn keeps views into
+ * them), else released. On failure the fetches still outstanding are cancelled. */
 static int read_buckets(reader *rd, int (*fn)(void *, const ember_record *, uint32_t), int keep)
 {
-    em_shuffle_read_arg *a = rd->a;
-    for (size_t i = 0; i < a->def->n_shuffle_inputs; i++) {
-        const Ember__ShuffleInput *in = a->def->shuffle_inputs[i];
-        if (in->wide_node != a->node->id) continue; /* another wide node of a union */
-        for (size_t m = 0; m < in->n_map_addresses; m++) {
-            char id[96];
-            bucket b;
-            block_id(id, sizeof id, in->map_stage_id, (uint32_t)m, a->partition);
-            int rc = bucket_fetch(a, in->map_addresses[m], id, &b, rd->err, rd->errlen);
-            if (rc != EMBER_OK) return rc;
-            b.side = in->side;
-            if (keep && hold(rd, &b) != EMBER_OK) {
-                bucket_release(a, &b);
-                snprintf(rd->err, rd->errlen, "out of memory holding shuffle buckets");
-                return EMBER_ERR_NOMEM;
-            }
-            rc = bucket_records(&b, fn, rd, rd->err, rd->errlen);
-            if (!keep) bucket_release(a, &b);
-            if (rc != EMBER_OK) return rc;
+    fetcher f = {.a = rd->a};
+    bucket b;
+    int rc;
+    while ((rc = fetch_next(&f, &b, rd->err, rd->errlen)) > 0) {
+        if (keep && hold(rd, &b) != EMBER_OK) {
+            bucket_release(rd->a, &b);
+            snprintf(rd->err, rd->errlen, "out of memory holding shuffle buckets");
+            rc = EMBER_ERR_NOMEM;
+            break;
         }
+        rc = bucket_records(&b, fn, rd, rd->err, rd->errlen);
+        if (!keep) bucket_release(rd->a, &b);
+        if (rc != EMBER_OK) break;
     }
-    return EMBER_OK;
+    fetch_abort(&f);
+    return rc;
 }
 
 int em_shuffle_read(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen)

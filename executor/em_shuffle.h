@@ -9,7 +9,9 @@
  *
  * Reduce side (em_shuffle_read, a pipeline source): the task of reduce partition r fetches
  * bucket r of every map partition of every shuffle its wide node reads (from its own block
- * store without a copy, from other executors with FetchBlock), in side then map order, and
+ * store without a copy, from other executors with FetchBlock, up to EM_FETCHES_IN_FLIGHT
+ * requests outstanding at once; replies may arrive in any order but are used in side then map
+ * order), and
  *   - combining kinds: folds them and emits one record per key, in first-seen order;
  *   - partition_by: emits the records as they come;
  *   - group_by_key / cogroup: emits one grouped record per key (em_wide.h), first-seen order;
@@ -28,14 +30,20 @@
 #include "em_rpc.h"
 
 #define EM_PEERS_CACHED        8
+#define EM_FETCHES_IN_FLIGHT   4  /* FetchBlock requests a reduce task has outstanding */
+#define EM_FETCH_WINDOW        16 /* buckets a reduce task looks ahead (local ones are free) */
 #define EM_COMBINE_FLUSH_BYTES (64u << 20)
 
-/* em_peers: connections of one slot to other executors, by address ("" = unused) */
+/* em_peers: connections of one slot to other executors, by address ("" = unused). A peer
+ * has one channel per request it may have in flight, opened on first use; a peer with a
+ * request in flight is never evicted (with at most EM_FETCHES_IN_FLIGHT <= EM_PEERS_CACHED
+ * requests out, an idle peer always exists). Between tasks no request is in flight. */
 typedef struct em_peers {
-    struct {
+    struct em_peer {
         char address[256];
         em_rpc rpc;
-        em_rpc_chan ch;
+        em_rpc_chan ch[EM_FETCHES_IN_FLIGHT];     /* aio NULL: not open */
+        unsigned char busy[EM_FETCHES_IN_FLIGHT]; /* ch[i] has a request in flight */
     } peer[EM_PEERS_CACHED];
     unsigned next_victim;
 } em_peers;
