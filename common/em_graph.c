@@ -154,7 +154,8 @@ static int validate_wide(const Ember__Node *n, char *err, size_t errlen)
 
 int em_key_compare(const void *a, size_t a_len, const void *b, size_t b_len)
 {
-    int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
+    size_t n = a_len < b_len ? a_len : b_len;
+    int c = n ? memcmp(a, b, n) : 0; /* an empty key may come as NULL */
     if (c != 0 || a_len == b_len) return c;
     return a_len < b_len ? -1 : 1;
 }
