@@ -45,7 +45,8 @@
     X(JOB_PROGRESS, 19, ember__job_progress__descriptor)                                           \
     X(JOB_PROGRESS_REPLY, 20, ember__job_progress_reply__descriptor)                               \
     X(GOODBYE, 21, ember__goodbye__descriptor)                                                     \
-    X(EXECUTOR_CRASHED, 22, ember__executor_crashed__descriptor)
+    X(EXECUTOR_CRASHED, 22, ember__executor_crashed__descriptor)                                   \
+    X(UNPERSIST, 23, ember__unpersist__descriptor)
 
 typedef enum em_msg_type {
     EM_MSG_NONE = 0,

@@ -73,24 +73,54 @@ out:
     return rc;
 }
 
-/* resolve_sources asks the runner for the offset ranges of whole-topic Kafka sources. */
+/* feeds_persisted marks the context's nodes that a persisted node depends on (itself
+ * included); returns NULL without memory. */
+static uint8_t *feeds_persisted(const ember_ctx *ctx)
+{
+    uint8_t *mark = calloc(ctx->n_nodes + 1, 1);
+    for (size_t i = ctx->n_nodes; mark && i-- > 0;) {
+        const Ember__Node *n = ctx->nodes[i];
+        if (n->storage != EMBER__STORAGE_LEVEL__STORAGE_NONE) mark[i] = 1;
+        for (size_t p = 0; mark[i] && p < n->n_parents; p++) mark[n->parents[p]] = 1;
+    }
+    return mark;
+}
+
+/* resolve_sources asks the runner for the offset ranges of whole-topic Kafka sources. The
+ * ranges of a source that a persisted dataset depends on are kept in the context's node, so
+ * every action reads the same offsets (and finds the same cached partitions). */
 static int resolve_sources(ember_ctx *ctx, subgraph *sg)
 {
     char why[1024];
+    uint8_t *pinned = feeds_persisted(ctx);
+    if (!pinned) return em_ctx_fail(ctx, EMBER_ERR_NOMEM, "out of memory resolving sources");
     for (size_t i = 0; i < sg->n; i++) {
         Ember__Node *n = &sg->copies[i];
         if (n->kind != EMBER__NODE_KIND__NODE_KAFKA) continue;
+        int rc = EMBER_OK;
         if (!n->bootstrap[0])
-            return em_ctx_fail(ctx, EMBER_ERR_INVALID,
-                               "kafka source '%s': no broker known; give ember-submit --kafka "
-                               "host:port or start the driver with --kafka",
-                               n->topic);
+            rc = em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                             "kafka source '%s': no broker known; give ember-submit --kafka "
+                             "host:port or start the driver with --kafka",
+                             n->topic);
+        else if (n->n_ranges == 0 && !ctx->runner.resolve_kafka)
+            rc = em_ctx_fail(ctx, EMBER_ERR_STATE, "kafka sources resolve only in ember-submit");
+        if (rc != EMBER_OK) {
+            free(pinned);
+            return rc;
+        }
         if (n->n_ranges > 0) continue;
-        if (!ctx->runner.resolve_kafka)
-            return em_ctx_fail(ctx, EMBER_ERR_STATE, "kafka sources resolve only in ember-submit");
-        int rc = ctx->runner.resolve_kafka(ctx->runner.arg, n, why, sizeof why);
-        if (rc != EMBER_OK) return em_ctx_fail(ctx, rc, "kafka source '%s': %s", n->topic, why);
+        rc = ctx->runner.resolve_kafka(ctx->runner.arg, n, why, sizeof why);
+        if (rc != EMBER_OK) {
+            free(pinned);
+            return em_ctx_fail(ctx, rc, "kafka source '%s': %s", n->topic, why);
+        }
+        if (pinned[sg->orig[i]]) { /* the context's node owns the ranges from now on */
+            ctx->nodes[sg->orig[i]]->ranges = n->ranges;
+            ctx->nodes[sg->orig[i]]->n_ranges = n->n_ranges;
+        }
     }
+    free(pinned);
     return EMBER_OK;
 }
 
@@ -121,7 +151,7 @@ static int by_key(const void *x, const void *y)
 static int pick_bounds(Ember__Node *ctx_node, Ember__Node *copy, ember_record *keys, size_t n)
 {
     uint32_t parts = ctx_node->partitions;
-    qsort(keys, n, sizeof *keys, by_key);
+    if (n > 1) qsort(keys, n, sizeof *keys, by_key); /* keys is NULL when n is 0 */
     ProtobufCBinaryData *bounds = calloc(parts, sizeof *bounds);
     if (!bounds) return EMBER_ERR_NOMEM;
     size_t nb = 0;
@@ -214,6 +244,20 @@ static int choose_sort_bounds(ember_ctx *ctx, subgraph *sg)
     return EMBER_OK;
 }
 
+/* graph_of makes the JobGraph of an action over a cut subgraph (pointers into sg and ctx). */
+static void graph_of(ember_ctx *ctx, subgraph *sg, uint32_t target, Ember__Action *action,
+                     Ember__JobGraph *g)
+{
+    ember__job_graph__init(g);
+    g->n_nodes = sg->n;
+    g->nodes = sg->nodes;
+    g->target = target;
+    g->action = action;
+    g->library_sha256.data = ctx->sha256;
+    g->library_sha256.len = 32;
+    g->library_name = (char *)ctx->lib_name;
+}
+
 /* run_action runs `action` on ds; the outcome lands in ctx->last. */
 static int run_action(ember_dataset *ds, Ember__Action *action)
 {
@@ -232,14 +276,8 @@ static int run_action(ember_dataset *ds, Ember__Action *action)
     }
     if ((rc = resolve_sources(ctx, &sg)) == EMBER_OK &&
         (rc = choose_sort_bounds(ctx, &sg)) == EMBER_OK) {
-        Ember__JobGraph g = EMBER__JOB_GRAPH__INIT;
-        g.n_nodes = sg.n;
-        g.nodes = sg.nodes;
-        g.target = target;
-        g.action = action;
-        g.library_sha256.data = ctx->sha256;
-        g.library_sha256.len = 32;
-        g.library_name = (char *)ctx->lib_name;
+        Ember__JobGraph g;
+        graph_of(ctx, &sg, target, action, &g);
         em_buf no_data = {0};
         em_buf_free(&ctx->last.batches);
         memset(&ctx->last, 0, sizeof ctx->last);
@@ -347,4 +385,31 @@ int ember_save_kafka(ember_dataset *ds, const char *topic, int64_t *written)
 int ember_save_text(ember_dataset *ds, const char *dir, int64_t *written)
 {
     return save_action(ds, EMBER__ACTION_KIND__ACTION_SAVE_TEXT, dir, written);
+}
+
+int ember_unpersist(ember_dataset *ds)
+{
+    if (!ds || !ds->ctx) return EMBER_ERR_INVALID;
+    ember_ctx *ctx = ds->ctx;
+    Ember__Node *node = ctx->nodes[ds->node];
+    if (ds->failed || node->storage == EMBER__STORAGE_LEVEL__STORAGE_NONE) return EMBER_OK;
+    subgraph sg = {0};
+    uint32_t target = 0;
+    int rc = subgraph_cut(ctx, ds->node, &sg, &target), computed = rc == EMBER_OK;
+    for (size_t i = 0; computed && i < sg.n; i++) /* never computed: nothing is cached */
+        computed = sg.copies[i].kind != EMBER__NODE_KIND__NODE_KAFKA || sg.copies[i].n_ranges > 0;
+    if (computed && ctx->runner.unpersist) {
+        Ember__JobGraph g;
+        Ember__Action count = EMBER__ACTION__INIT;
+        count.kind = EMBER__ACTION_KIND__ACTION_COUNT;
+        graph_of(ctx, &sg, target, &count, &g);
+        em_buf no_data = {0};
+        char why[1024] = "";
+        rc = ctx->runner.unpersist(ctx->runner.arg, &g, sg.uses_data ? &ctx->data : &no_data, why,
+                                   sizeof why);
+        if (rc != EMBER_OK) em_ctx_fail(ctx, rc, "unpersist: %s", why);
+    }
+    subgraph_free(&sg);
+    node->storage = EMBER__STORAGE_LEVEL__STORAGE_NONE;
+    return rc;
 }

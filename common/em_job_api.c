@@ -523,6 +523,19 @@ ember_dataset *ember_union(ember_dataset *a, ember_dataset *b)
     return ds;
 }
 
+ember_dataset *ember_persist(ember_dataset *ds, ember_storage level)
+{
+    if (!ds || !ds->ctx || ds->failed) return ds;
+    if (level != EMBER_MEMORY_ONLY && level != EMBER_MEMORY_AND_DISK) {
+        em_ctx_fail(ds->ctx, EMBER_ERR_INVALID, "persist: unknown storage level %d", (int)level);
+        return failed_dataset(ds->ctx);
+    }
+    ds->ctx->nodes[ds->node]->storage = (Ember__StorageLevel)level;
+    return ds;
+}
+
+ember_dataset *ember_cache(ember_dataset *ds) { return ember_persist(ds, EMBER_MEMORY_ONLY); }
+
 ember_dataset *ember_map(ember_dataset *parent, ember_map_fn fn, const void *arg, size_t arg_len)
 {
     return add_op(parent, EMBER__NODE_KIND__NODE_MAP, (const void *)fn, arg, arg_len);

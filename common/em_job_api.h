@@ -28,6 +28,9 @@ typedef struct em_job_runner {
                em_job_outcome *out, char *err, size_t errlen);
     /* resolve_kafka fills a kafka node's bootstrap and ranges (all partitions of its topic) */
     int (*resolve_kafka)(void *arg, Ember__Node *node, char *err, size_t errlen);
+    /* unpersist tells the cluster that the persisted target of graph is no longer needed */
+    int (*unpersist)(void *arg, const Ember__JobGraph *graph, const em_buf *data, char *err,
+                     size_t errlen);
     void *arg;
 } em_job_runner;
 

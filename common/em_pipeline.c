@@ -12,6 +12,7 @@
 
 /* em_op: one resolved operation of the chain (read-only once built). */
 typedef struct em_op {
+    uint32_t node; /* its graph node */
     Ember__NodeKind kind;
     const char *symbol; /* for messages */
     void *fn;           /* ember_map_fn, ember_filter_fn or ember_partition_fn */
@@ -34,6 +35,7 @@ struct ember_task {
     const em_op *op;
     em_run *run;
     ember_task *next;         /* downstream operation; NULL means the sink */
+    const em_tap *tap;        /* also given every record this operation emits (or NULL) */
     uint32_t emitted;         /* emits during the current call (map checks for exactly 1) */
     em_batch_writer buffered; /* map_partitions: the input partition */
 };
@@ -47,6 +49,7 @@ struct em_run {
     uint32_t partition;
     em_record_fn sink;
     void *sink_arg;
+    const em_tap *source_tap; /* also given every source record (or NULL) */
     em_run_stats *stats;
     char *err;
     size_t errlen;
@@ -77,6 +80,13 @@ static int starts_stage(const Ember__Node *n)
     return em_node_is_source(n->kind) || em_node_is_wide(n->kind);
 }
 
+/* chain_starts: the chain of a task begins here (`from`: a node whose partition is read from
+ * the cache) */
+static int chain_starts(const Ember__Node *n, uint32_t from)
+{
+    return n->id == from || starts_stage(n);
+}
+
 /* resolve finds a user function in the job library; ember's own built-in functions
  * (EM_BUILTIN_PREFIX) come from the process itself. */
 static void *resolve(void *lib, const char *symbol)
@@ -99,22 +109,29 @@ static uint32_t next_up(const Ember__JobGraph *g, uint32_t id, uint32_t *partiti
 int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, uint32_t partition, void *lib,
                     em_pipeline **out, char *err, size_t errlen)
 {
+    return em_pipeline_new_from(g, target, partition, UINT32_MAX, lib, out, err, errlen);
+}
+
+int em_pipeline_new_from(const Ember__JobGraph *g, uint32_t target, uint32_t partition,
+                         uint32_t from, void *lib, em_pipeline **out, char *err, size_t errlen)
+{
     size_t n_ops = 0;
     uint32_t part = partition;
-    for (uint32_t id = target; !starts_stage(g->nodes[id]); id = next_up(g, id, &part))
+    for (uint32_t id = target; !chain_starts(g->nodes[id], from); id = next_up(g, id, &part))
         n_ops += g->nodes[id]->kind != EMBER__NODE_KIND__NODE_UNION;
     em_pipeline *pl = calloc(1, sizeof *pl + n_ops * sizeof(em_op));
     if (!pl) return EMBER_ERR_NOMEM;
     pl->n_ops = n_ops;
     uint32_t id = target;
     part = partition;
-    for (size_t i = n_ops; !starts_stage(g->nodes[id]); id = next_up(g, id, &part)) {
+    for (size_t i = n_ops; !chain_starts(g->nodes[id], from); id = next_up(g, id, &part)) {
         const Ember__Node *n = g->nodes[id];
         if (n->kind == EMBER__NODE_KIND__NODE_UNION) {
             pl->through_union = 1;
             continue;
         }
         em_op *op = &pl->ops[--i];
+        op->node = n->id;
         op->kind = n->kind;
         op->symbol = n->fn_symbol;
         op->arg = n->fn_arg.len ? n->fn_arg.data : NULL;
@@ -149,6 +166,15 @@ static int user_failed(ember_task *task, int rc)
                     em_node_kind_name(task->op->kind), task->op->symbol, rc, task->run->partition);
 }
 
+/* tap gives a record to a tap; a tap that fails fails the run. */
+static int tap(em_run *run, const em_tap *t, const ember_record *rec)
+{
+    int rc = t->fn(t->arg, rec);
+    return rc == EMBER_OK ? rc
+                          : run_fail(run, rc, "cannot keep node %u's partition: %s", t->node,
+                                     ember_strerror(rc));
+}
+
 /* push delivers one record to `task` (or to the sink when task is NULL). */
 static int push(em_run *run, ember_task *task, const ember_record *rec)
 {
@@ -177,7 +203,9 @@ static int push(em_run *run, ember_task *task, const ember_record *rec)
     case EMBER__NODE_KIND__NODE_FILTER:
         rc = ((ember_filter_fn)task->op->fn)(task, rec);
         if (rc < 0) return user_failed(task, rc);
-        return rc ? push(run, task->next, rec) : EMBER_OK;
+        if (!rc) return EMBER_OK;
+        if (task->tap && (rc = tap(run, task->tap, rec)) != EMBER_OK) return rc;
+        return push(run, task->next, rec);
     case EMBER__NODE_KIND__NODE_MAP_PARTITIONS:
         rc = em_batch_add(&task->buffered, rec);
         return rc == EMBER_OK ? rc
@@ -192,6 +220,10 @@ static int push_from_source(void *arg, const ember_record *rec)
     em_run *run = arg;
     run->stats->records_in++;
     run->stats->bytes_in += (int64_t)(rec->key_len + rec->value_len);
+    if (run->source_tap) {
+        int rc = tap(run, run->source_tap, rec);
+        if (rc != EMBER_OK) return rc;
+    }
     return push(run, run->tasks[0].op ? &run->tasks[0] : NULL, rec);
 }
 
@@ -213,6 +245,14 @@ int em_pipeline_run(const em_pipeline *pl, uint32_t partition, em_source_fn sour
                     em_record_fn sink, void *sink_arg, em_run_stats *stats, char *err,
                     size_t errlen)
 {
+    return em_pipeline_run_tapped(pl, partition, source, src, sink, sink_arg, NULL, 0, stats, err,
+                                  errlen);
+}
+
+int em_pipeline_run_tapped(const em_pipeline *pl, uint32_t partition, em_source_fn source,
+                           void *src, em_record_fn sink, void *sink_arg, const em_tap *taps,
+                           size_t n_taps, em_run_stats *stats, char *err, size_t errlen)
+{
     em_run *run = calloc(1, sizeof *run + (pl->n_ops + 1) * sizeof(ember_task));
     if (!run) return EMBER_ERR_NOMEM;
     *stats = (em_run_stats){0};
@@ -229,6 +269,11 @@ int em_pipeline_run(const em_pipeline *pl, uint32_t partition, em_source_fn sour
         task->next = i + 1 < pl->n_ops ? &run->tasks[i + 1] : NULL;
         if (task->op->kind == EMBER__NODE_KIND__NODE_MAP_PARTITIONS)
             em_batch_begin(&task->buffered);
+    }
+    for (size_t t = 0; t < n_taps; t++) {
+        if (taps[t].node == pl->source->id) run->source_tap = &taps[t];
+        for (size_t i = 0; i < pl->n_ops; i++)
+            if (pl->ops[i].node == taps[t].node) run->tasks[i].tap = &taps[t];
     }
     char src_err[512] = "";
     int rc = source(src, push_from_source, run, src_err, sizeof src_err);
@@ -287,6 +332,10 @@ int ember_emit(ember_task *task, const ember_record *rec)
 {
     if (!task || !rec) return EMBER_ERR_INVALID;
     task->emitted++;
+    if (task->tap && !task->run->failed) {
+        int rc = tap(task->run, task->tap, rec);
+        if (rc != EMBER_OK) return rc;
+    }
     return push(task->run, task->next, rec);
 }
 

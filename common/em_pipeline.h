@@ -30,6 +30,10 @@ typedef struct em_pipeline em_pipeline;
  * handle of the job library (may be NULL for a chain without functions). */
 int em_pipeline_new(const Ember__JobGraph *g, uint32_t target, uint32_t partition, void *lib,
                     em_pipeline **out, char *err, size_t errlen);
+/* em_pipeline_new_from is em_pipeline_new for the chain after node `from` (which is then
+ * its source: a cached partition of it is read instead of computing it). */
+int em_pipeline_new_from(const Ember__JobGraph *g, uint32_t target, uint32_t partition,
+                         uint32_t from, void *lib, em_pipeline **out, char *err, size_t errlen);
 void em_pipeline_free(em_pipeline *pl);
 /* em_pipeline_source returns the chain's source node (a source or a wide node), and
  * em_pipeline_source_partition the partition of it that the task of `partition` reads. */
@@ -61,6 +65,17 @@ typedef struct em_run_stats {
 int em_pipeline_run(const em_pipeline *pl, uint32_t partition, em_source_fn source, void *src,
                     em_record_fn sink, void *sink_arg, em_run_stats *stats, char *err,
                     size_t errlen);
+
+/* em_tap: a copy of what a node of the chain outputs (its source included), e.g. to keep a
+ * persisted node's partition; a tap that fails fails the run. */
+typedef struct em_tap {
+    uint32_t node;
+    em_record_fn fn;
+    void *arg;
+} em_tap;
+int em_pipeline_run_tapped(const em_pipeline *pl, uint32_t partition, em_source_fn source,
+                           void *src, em_record_fn sink, void *sink_arg, const em_tap *taps,
+                           size_t n_taps, em_run_stats *stats, char *err, size_t errlen);
 
 /* Built-in user functions live in every process that runs tasks; their symbols start with
  * EM_BUILTIN_PREFIX and are looked up in the process rather than in the job library. */

@@ -273,7 +273,15 @@ ember_abandon_start() {
     ember_stop_daemon "$1" "$2" >/dev/null
 }
 
-# ember_stop_daemon NAME PROGRAM: SIGTERM, SIGKILL after EMBER_STOP_TIMEOUT; says what it did
+# _ember_group_alive PID: a process of the process group PID leads (its session, from setsid)
+# still exists, e.g. a supervised executor's child after its monitor
+_ember_group_alive() {
+    kill -0 -- "-$1" 2>/dev/null
+}
+
+# ember_stop_daemon NAME PROGRAM: SIGTERM, SIGKILL after EMBER_STOP_TIMEOUT; says what it did.
+# The SIGKILL goes to the daemon's whole process group (ember_start_daemon made the daemon its
+# leader), so a supervised executor's child does not outlive its killed monitor.
 ember_stop_daemon() {
     local name=$1 prog=$2 pid deadline
     if ! pid=$(ember_daemon_pid "$name" "$prog"); then
@@ -285,9 +293,9 @@ ember_stop_daemon() {
     deadline=$(ember_deadline "$EMBER_STOP_TIMEOUT")
     while ember_alive "$pid" "$prog" && ember_before "$deadline"; do sleep 0.1; done
     if ember_alive "$pid" "$prog"; then
-        kill -KILL "$pid" 2>/dev/null || true
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
         deadline=$(ember_deadline 5)
-        while ember_alive "$pid" "$prog" && ember_before "$deadline"; do sleep 0.1; done
+        while { ember_alive "$pid" "$prog" || _ember_group_alive "$pid"; } && ember_before "$deadline"; do sleep 0.1; done
         ember_alive "$pid" "$prog" && ember_die "$prog (pid $pid) survives SIGKILL; look at it with ps -o stat,wchan -p $pid"
         ember_say "$prog (pid $pid) killed: it did not exit within $EMBER_STOP_TIMEOUT s of SIGTERM (EMBER_STOP_TIMEOUT); see $(ember_log_file "$name")"
     else

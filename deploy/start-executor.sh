@@ -5,6 +5,13 @@
 # service, EMBER_EXECUTOR_OPTS), and waits until the driver has registered it.
 # start-cluster.sh runs it on every worker; it also adds this node to a running cluster.
 #
+# The executor runs supervised (ember-executor --supervise): a monitor process runs the
+# executor as its child; when the child dies of a signal (a job's function crashed it, the
+# kernel's OOM killer...) the monitor tells the driver why and what it was running, and starts
+# it again after a backoff (500 ms, doubling up to 30 s while it keeps crashing within a
+# minute of its start); it comes back as a new executor. The pid file holds the monitor's pid:
+# SIGTERM to it stops the executor (which says goodbye to the driver) and then the monitor.
+#
 #   deploy/start-executor.sh        (no options; settings come from the environment)
 #
 # EMBER_NODE names this worker in file names and messages (default: the short host name):
@@ -29,7 +36,7 @@ driver=tcp://$EMBER_DRIVER_HOST:$EMBER_DRIVER_PORT
 ready=$(ember_ready_file "$name")
 # the executor gives up on the driver a little before this script gives up on it
 connect_ms=$((10#$EMBER_START_TIMEOUT * 750))
-args=(--driver "$driver" --listen "tcp://$host:$EMBER_EXECUTOR_PORT"
+args=(--supervise --driver "$driver" --listen "tcp://$host:$EMBER_EXECUTOR_PORT"
     --memory-mb "$EMBER_EXECUTOR_MEMORY_MB" --work-dir "$EMBER_WORK_DIR/$name"
     --connect-timeout-ms "$connect_ms" --ready-file "$ready")
 [ -z "$EMBER_EXECUTOR_SLOTS" ] || args+=(--slots "$EMBER_EXECUTOR_SLOTS")

@@ -10,6 +10,7 @@
 #include <ember/ember.h>
 #include <stdlib.h>
 
+#include "em_cache.h"
 #include "em_driver.h"
 #include "em_graph.h"
 #include "em_log.h"
@@ -40,6 +41,15 @@ static void reply_poll(em_driver *d, em_exec *ex, Ember__Tasks *msg, const em_io
     ex->drops_sent = d->drops_made;
     msg->n_drop_shuffles = n_drops;
     msg->drop_shuffles = drops;
+    uint64_t cached[EM_DROPS_KEPT];
+    size_t n_cached = 0;
+    if (d->drop_cached_made - ex->drop_cached_sent > EM_DROPS_KEPT)
+        ex->drop_cached_sent = d->drop_cached_made - EM_DROPS_KEPT;
+    for (uint64_t i = ex->drop_cached_sent; i < d->drop_cached_made; i++)
+        cached[n_cached++] = d->drop_cached[i % EM_DROPS_KEPT];
+    ex->drop_cached_sent = d->drop_cached_made;
+    msg->n_drop_cached = n_cached;
+    msg->drop_cached = cached;
     ex->has_poll = 0;
     if (em_server_reply(d->srv, &ex->poll, EM_MSG_TASKS, &msg->base, data, n_data) != EMBER_OK)
         em_exec_lost(d, ex, "cannot send tasks");
@@ -75,7 +85,19 @@ static int knows_stage(const em_exec *ex, const em_stage *st)
     return 0;
 }
 
-#define DEFS_MAX 8 /* stage definitions in one Tasks message */
+#define DEFS_MAX   8  /* stage definitions in one Tasks message */
+#define CACHED_MAX 16 /* persisted nodes named in one stage definition */
+
+/* waits_for_cache: task part of st should rather run on the live executor that caches its
+ * input, and has waited less than locality_wait_ms for it */
+static int waits_for_cache(em_driver *d, const em_stage *st, uint32_t part, const em_exec *ex,
+                           int64_t now)
+{
+    if (!st->cache_fp || now - st->tasks[part].queued_us >= (int64_t)d->cfg.locality_wait_ms * 1000)
+        return 0;
+    uint32_t holder = em_cache_holder(d, st->job->reply.pipe, st->cache_fp, part);
+    return holder && holder != ex->id;
+}
 
 /* take pops up to `max` pending tasks for ex into out[], from at most DEFS_MAX stages;
  * returns how many. A task whose last attempt failed on ex is left for another executor. */
@@ -96,7 +118,8 @@ static uint32_t take(em_driver *d, em_exec *ex, uint32_t max, launch *out)
                 st->q_head = (st->q_head + 1) % st->plan.partitions;
                 st->q_len--;
                 em_task *task = &st->tasks[part];
-                if (others && task->avoid_executor == ex->id) { /* back of the queue */
+                if ((others && task->avoid_executor == ex->id) ||
+                    waits_for_cache(d, st, part, ex, now)) { /* back of the queue */
                     st->queue[(st->q_head + st->q_len++) % st->plan.partitions] = part;
                     continue;
                 }
@@ -121,8 +144,39 @@ typedef struct stage_defs {
     Ember__ShuffleInput inputs[DEFS_MAX][EM_DAG_MAX_PARENTS],
         *input_ptrs[DEFS_MAX][EM_DAG_MAX_PARENTS];
     char **addresses[DEFS_MAX][EM_DAG_MAX_PARENTS]; /* malloc'd; pointers into executors */
+    Ember__CachedNode cached[DEFS_MAX][CACHED_MAX], *cached_ptrs[DEFS_MAX][CACHED_MAX];
     size_t n;
 } stage_defs;
+
+/* collect_cached lists the persisted nodes at and above node within its stage. */
+static void collect_cached(const em_job *job, uint32_t node, uint8_t *seen, Ember__CachedNode *out,
+                           Ember__CachedNode **ptrs, size_t *n)
+{
+    const Ember__JobGraph *g = job->submit->graph;
+    const Ember__Node *nd = g->nodes[node];
+    if (seen[node]) return;
+    seen[node] = 1;
+    if (nd->storage != EMBER__STORAGE_LEVEL__STORAGE_NONE && *n < CACHED_MAX) {
+        ember__cached_node__init(&out[*n]);
+        out[*n].node = node;
+        out[*n].fingerprint = job->node_fp[node];
+        ptrs[*n] = &out[*n];
+        (*n)++;
+    }
+    if (em_node_is_source(nd->kind) || em_node_is_wide(nd->kind)) return;
+    for (size_t p = 0; p < nd->n_parents; p++)
+        collect_cached(job, nd->parents[p], seen, out, ptrs, n);
+}
+
+/* cached_nodes fills the persisted nodes of stage st; returns how many. */
+static size_t cached_nodes(const em_stage *st, Ember__CachedNode *out, Ember__CachedNode **ptrs)
+{
+    size_t n = 0, n_nodes = st->job->submit->graph->n_nodes;
+    uint8_t *seen = calloc(n_nodes, 1);
+    if (seen) collect_cached(st->job, st->plan.node, seen, out, ptrs, &n);
+    free(seen);
+    return n;
+}
 
 /* add_def describes stage st: its graph, final node, shuffle output, and for a reduce stage
  * where each map output of its parents is held. */
@@ -159,6 +213,8 @@ static void add_def(em_driver *d, stage_defs *sd, em_stage *st)
         in->map_addresses = addrs;
         sd->input_ptrs[k][p] = in;
     }
+    def->n_cached = cached_nodes(st, sd->cached[k], sd->cached_ptrs[k]);
+    def->cached = sd->cached_ptrs[k];
     def->n_shuffle_inputs = st->plan.n_parents;
     def->shuffle_inputs = sd->input_ptrs[k];
     sd->ptrs[k] = def;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "em_cache.h"
 #include "em_libstore.h"
 #include "em_log.h"
 #include "em_reuse.h"
@@ -82,6 +83,8 @@ static void handle_report(em_driver *d, em_request *req)
     }
     em_exec *ex = known_executor(d, req, r->executor_id);
     if (ex) {
+        for (size_t i = 0; i < r->n_evicted; i++) /* before the results that caused them */
+            em_cache_evicted(d, ex->id, r->evicted[i]->fingerprint, r->evicted[i]->partition);
         uint64_t off = 0;
         for (size_t i = 0; i < r->n_results; i++) {
             const Ember__TaskResult *res = r->results[i];
@@ -164,6 +167,8 @@ static void handle_request(em_driver *d, em_request *req)
     case EM_MSG_FETCH_LIBRARY: handle_fetch_library(d, req); break;
     case EM_MSG_JOB_PROGRESS: em_job_progress(d, req); break;
     case EM_MSG_GOODBYE: em_exec_goodbye(d, req); break;
+    case EM_MSG_EXECUTOR_CRASHED: em_exec_crashed(d, req); break;
+    case EM_MSG_UNPERSIST: em_cache_unpersist(d, req); break;
     case EM_MSG_SUBMIT_JOB:
         if (em_job_submit(d, req) == EMBER_OK) em_dispatch(d);
         break;
@@ -181,7 +186,7 @@ static void handle_closed_pipes(em_driver *d)
     while ((n = em_server_closed_pipes(d->srv, pipes, 64)) > 0)
         for (int i = 0; i < n; i++) {
             em_exec *ex = em_exec_by_pipe(d, pipes[i]);
-            if (ex) em_exec_lost(d, ex, "connection closed");
+            if (ex) em_exec_closed(d, ex);
             em_job_submitter_gone(d, pipes[i]);
         }
 }
@@ -238,6 +243,7 @@ void em_driver_stop(em_driver *d)
         if (d->execs[i].has_poll) em_server_drop(&d->execs[i].poll);
     em_jobs_free_all(d);
     em_reuse_free(d);
+    em_cache_free(d);
     em_server_close(d->srv);
     em_libstore_free(d->libs);
     free(d->execs);

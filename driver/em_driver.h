@@ -35,10 +35,13 @@ typedef struct em_driver_config {
     char ready_file[1024]; /* written once listening: bound addresses */
     uint32_t heartbeat_ms; /* long-poll period = executor heartbeat */
     uint32_t executor_timeout_ms;
-    uint32_t max_attempts; /* launches of one task before its job fails */
-    uint32_t queue_depth;  /* extra tasks per slot queued on executors for short tasks */
-    uint64_t max_message;  /* largest message accepted */
-    uint64_t max_result;   /* largest collect result per job */
+    uint32_t max_attempts;     /* launches of one task before its job fails */
+    uint32_t locality_wait_ms; /* how long a task waits for the executor caching its input */
+    uint32_t queue_depth;      /* extra tasks per slot queued on executors for short tasks */
+    uint64_t max_message;      /* largest message accepted */
+    uint64_t max_result;       /* largest collect result per job */
+    uint32_t crash_grace_ms;   /* a closed connection with tasks running waits this long for
+                                  a crash report before its executor is lost (0: no wait) */
 } em_driver_config;
 
 /* an executor is alive until it says Goodbye (stopped) or is lost (silence, dropped link) */
@@ -65,7 +68,14 @@ typedef struct em_exec {
     int64_t poll_since_us;
     uint64_t known_stages[EM_KNOWN_STAGES]; /* ring of stage ids whose StageDef it has */
     uint32_t known_next;
-    uint64_t drops_sent; /* d->drops_made when its last Tasks message was built */
+    uint64_t drops_sent;       /* d->drops_made when its last Tasks message was built */
+    uint64_t drop_cached_sent; /* d->drop_cached_made, likewise */
+    /* crash grace: closed_us is when its connection closed while tasks ran (0: open); it is
+     * lost once the grace is over unless its monitor's crash report comes first. While that
+     * report is applied, crash_tasks lists the tasks its process was running (not owned). */
+    int64_t closed_us;
+    const uint64_t *crash_tasks;
+    size_t n_crash_tasks;
 } em_exec;
 
 /* a task is pending, running, done, failed (its job failed with it), or cancelled (its job
@@ -79,6 +89,7 @@ typedef enum em_task_state {
 } em_task_state;
 
 typedef struct em_task {
+    int64_t queued_us;       /* when it last went into its stage's queue (locality wait) */
     uint32_t executor;       /* executor of the current attempt */
     uint32_t avoid_executor; /* where its last attempt failed: elsewhere if possible (0: any) */
     uint8_t state;           /* em_task_state */
@@ -121,6 +132,9 @@ typedef struct em_stage {
     uint32_t n_recomputed[EM_RECOMPUTE_REASONS]; /* launches again of work that was lost */
     uint32_t def_version;  /* bumped when the map outputs it reads move: StageDefs resent */
     int rerun;             /* ran again after succeeding: children get a new definition */
+    uint32_t cache_hits;   /* tasks that read a cached partition instead of computing it */
+    uint64_t cache_fp;     /* the persisted node whose partitions its tasks read or store,
+                              nearest its end (0: none): tasks go where theirs is cached */
     int64_t task_us_total; /* summed durations of finished tasks */
     int64_t records_in, records_out;
     int64_t started_us, finished_us;
@@ -154,6 +168,7 @@ typedef struct em_job {
     int64_t submitted_us, finished_us;
     int64_t submitted_unix_ms; /* wall clock, for people */
     uint64_t client_token;     /* the submitter's handle for JobProgress */
+    uint64_t *node_fp;         /* fingerprint of each graph node's lineage (em_reuse.h) */
     int code;
     char error[1024];
     struct em_job *next;
@@ -164,6 +179,7 @@ typedef struct em_totals {
     uint64_t jobs_succeeded, jobs_failed;
     uint64_t tasks_launched, tasks_succeeded, tasks_failed, tasks_relaunched;
     uint64_t tasks_retried, tasks_recomputed[EM_RECOMPUTE_REASONS];
+    uint64_t cache_hits, cache_evictions;
     uint64_t records_read, records_written, result_bytes;
     uint64_t bytes_read, bytes_written, bytes_shuffled;
     uint64_t task_duration_buckets[10]; /* 9 bounds + Inf: duration_buckets in em_metrics.c */
@@ -192,6 +208,10 @@ typedef struct em_driver {
         drops[EM_DROPS_KEPT]; /* ring of map stage ids whose shuffle blocks are no longer needed */
     uint64_t drops_made;      /* entries ever added to drops */
     struct em_kept_shuffle *kept; /* map outputs kept for later actions (em_reuse.h) */
+    struct em_cached_set *cached; /* cached partitions of persisted datasets (em_cache.h) */
+    size_t n_cached, cap_cached;
+    uint64_t drop_cached[EM_DROPS_KEPT]; /* ring of fingerprints whose cached blocks go */
+    uint64_t drop_cached_made;
     size_t n_kept, cap_kept;
     uint64_t kept_seq;
     volatile int stop;
@@ -214,6 +234,14 @@ void em_driver_stop(em_driver *d);
 int em_exec_register(em_driver *d, em_request *req);
 void em_exec_lost(em_driver *d, em_exec *ex, const char *why);
 void em_exec_goodbye(em_driver *d, em_request *req);
+/* em_exec_closed: ex's connection closed. Lost at once, or after the crash grace when it was
+ * running tasks, so that its monitor's crash report can say why it died. */
+void em_exec_closed(em_driver *d, em_exec *ex);
+/* em_exec_crashed handles ExecutorCrashed from a supervised executor's monitor: the executor
+ * is lost (if it was not yet) with the signal that killed it as the reason. */
+void em_exec_crashed(em_driver *d, em_request *req);
+/* em_exec_crash_ran: ex's crash report, being applied, lists task_id as running. */
+int em_exec_crash_ran(const em_exec *ex, uint64_t task_id);
 void em_exec_check_timeouts(em_driver *d, int64_t now);
 em_exec *em_exec_by_pipe(em_driver *d, uint32_t pipe);
 

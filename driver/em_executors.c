@@ -4,12 +4,20 @@
  * executor_timeout_ms (its long poll returns every heartbeat_ms, so a live executor is heard
  * from at least that often). A lost executor's running tasks go back to their stages' queues.
  * Ids are never reused: an executor that comes back registers as a new one.
+ *
+ * A supervised executor's monitor reports the death of its process (ExecutorCrashed: the
+ * signal, the tasks it was running). The report and the closed connection arrive in either
+ * order, so a connection that closes while tasks run makes its executor lost only after
+ * crash_grace_ms (its parked poll dropped meanwhile: it gets no task); a report within the
+ * grace makes it lost at once with the signal as the reason, which then names it in the
+ * failure message of a job whose task it was running.
  */
 #include <ember/ember.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "em_cache.h"
 #include "em_driver.h"
 #include "em_log.h"
 #include "em_reuse.h"
@@ -83,6 +91,7 @@ static void retire(em_driver *d, em_exec *ex, em_exec_state state, const char *w
     }
     em_recover_lost_executor(d, ex);
     em_reuse_forget_executor(d, ex->id);
+    em_cache_forget_executor(d, ex->id);
     ex->assigned = 0;
     if (close_pipe) em_server_close_pipe(d->srv, ex->pipe);
     d->dirty = 1;
@@ -108,11 +117,79 @@ void em_exec_goodbye(em_driver *d, em_request *req)
     retire(d, ex, EM_EXEC_STOPPED, "stopped by its operator", 0); /* it hangs up itself */
 }
 
+void em_exec_closed(em_driver *d, em_exec *ex)
+{
+    if (ex->state != EM_EXEC_ALIVE || ex->closed_us) return;
+    if (d->cfg.crash_grace_ms == 0 || ex->assigned == 0) {
+        em_exec_lost(d, ex, "connection closed");
+        return;
+    }
+    ex->closed_us = em_now_us();
+    if (ex->has_poll) { /* nothing more for it while the grace lasts */
+        em_server_drop(&ex->poll);
+        ex->has_poll = 0;
+    }
+    em_info("executor connection closed executor=%u running_tasks=%u: lost in %u ms unless its "
+            "monitor reports a crash",
+            ex->id, ex->assigned, d->cfg.crash_grace_ms);
+}
+
+int em_exec_crash_ran(const em_exec *ex, uint64_t task_id)
+{
+    for (size_t i = 0; i < ex->n_crash_tasks; i++)
+        if (ex->crash_tasks[i] == task_id) return 1;
+    return 0;
+}
+
+void em_exec_crashed(em_driver *d, em_request *req)
+{
+    Ember__ExecutorCrashed *c = em_frame_unpack(&req->frame, EM_MSG_EXECUTOR_CRASHED);
+    em_exec *ex = c ? em_exec_get(d, c->executor_id) : NULL;
+    if (ex && c->pid && ex->pid && c->pid != ex->pid) ex = NULL; /* not the process we know */
+    Ember__ReportReply rr = EMBER__REPORT_REPLY__INIT;
+    rr.known = ex != NULL;
+    if (!c)
+        em_server_reply_error(d->srv, req, EMBER_ERR_MALFORMED, "unreadable ExecutorCrashed");
+    else
+        em_server_reply(d->srv, req, EM_MSG_REPORT_REPLY, &rr.base, NULL, 0);
+    if (!ex || ex->state == EM_EXEC_STOPPED) {
+        if (c)
+            em_warn("crash report for an executor not known executor=%u pid=%d", c->executor_id,
+                    c->pid);
+        em_pb_free(c);
+        return;
+    }
+    char why[sizeof ex->lost_reason];
+    const char *abbrev = c->signal > 0 && c->signal < 128 ? sigabbrev_np(c->signal) : NULL;
+    if (c->signal == 0)
+        snprintf(why, sizeof why, "its process exited unexpectedly");
+    else if (abbrev)
+        snprintf(why, sizeof why, "killed by signal %d (SIG%s)", c->signal, abbrev);
+    else
+        snprintf(why, sizeof why, "killed by signal %d", c->signal);
+    if (ex->state == EM_EXEC_ALIVE) {
+        ex->crash_tasks = c->task_ids;
+        ex->n_crash_tasks = c->n_task_ids;
+        em_exec_lost(d, ex, why);
+        ex->crash_tasks = NULL;
+        ex->n_crash_tasks = 0;
+    } else { /* lost already (no task ran, or the report came after the grace) */
+        em_info("executor crash reported executor=%u reason=\"%s\" was=\"%s\"", ex->id, why,
+                ex->lost_reason);
+        snprintf(ex->lost_reason, sizeof ex->lost_reason, "%s", why);
+        d->dirty = 1;
+    }
+    em_pb_free(c);
+}
+
 void em_exec_check_timeouts(em_driver *d, int64_t now)
 {
     int64_t limit = (int64_t)d->cfg.executor_timeout_ms * 1000;
+    int64_t grace = (int64_t)d->cfg.crash_grace_ms * 1000;
     for (size_t i = 0; i < d->n_execs; i++) {
         em_exec *ex = &d->execs[i];
+        if (ex->state == EM_EXEC_ALIVE && ex->closed_us && now - ex->closed_us >= grace)
+            em_exec_lost(d, ex, "connection closed");
         if (ex->state == EM_EXEC_ALIVE && now - ex->last_seen_us > limit) {
             char why[96];
             snprintf(why, sizeof why, "no heartbeat for %u ms", d->cfg.executor_timeout_ms);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "em_cache.h"
 #include "em_driver.h"
 #include "em_graph.h"
 #include "em_libstore.h"
@@ -39,6 +40,7 @@ int em_stage_inputs_ready(const em_stage *st)
 void em_stage_requeue(em_stage *st, uint32_t part)
 {
     st->tasks[part].state = EM_TASK_PENDING;
+    st->tasks[part].queued_us = em_now_us();
     st->queue[(st->q_head + st->q_len++) % st->plan.partitions] = part;
 }
 
@@ -48,6 +50,20 @@ static void start_ready_stages(em_job *job)
     for (size_t i = 0; i < job->n_stages; i++)
         if (job->stages[i].state == EM_RUN_WAITING && em_stage_inputs_ready(&job->stages[i]))
             stage_start(&job->stages[i]);
+}
+
+/* cache_fp_of: the fingerprint of the persisted node nearest the end of a stage's chain (not
+ * through unions: their partitions map to other partitions), or 0 */
+static uint64_t cache_fp_of(const em_job *job, const em_stage *st)
+{
+    const Ember__JobGraph *g = job->submit->graph;
+    for (uint32_t id = st->plan.node;; id = g->nodes[id]->parents[0]) {
+        const Ember__Node *n = g->nodes[id];
+        if (n->storage != EMBER__STORAGE_LEVEL__STORAGE_NONE) return job->node_fp[id];
+        if (em_node_is_source(n->kind) || em_node_is_wide(n->kind) ||
+            n->kind == EMBER__NODE_KIND__NODE_UNION)
+            return 0;
+    }
 }
 
 static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_stage_plan *plan,
@@ -73,7 +89,11 @@ static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_sta
             em_job_free(job);
             return EMBER_ERR_NOMEM;
         }
-        for (uint32_t p = 0; p < plan[i].partitions; p++) st->queue[p] = p;
+        int64_t now = em_now_us();
+        for (uint32_t p = 0; p < plan[i].partitions; p++) {
+            st->queue[p] = p;
+            st->tasks[p].queued_us = now;
+        }
         st->q_len = plan[i].partitions;
         job->tasks_total += plan[i].partitions;
         st->output_stage_id = st->id;
@@ -99,6 +119,8 @@ static int job_create(em_driver *d, Ember__SubmitJob *s, em_request *req, em_sta
         return EMBER_ERR_NOMEM;
     }
     job->tasks_total -= (uint32_t)skipped;
+    for (size_t i = 0; i < job->n_stages; i++)
+        job->stages[i].cache_fp = cache_fp_of(job, &job->stages[i]);
     for (size_t i = 0; i < job->n_stages; i++) /* where each map partition's blocks will be */
         for (uint32_t p = 0; job->stages[i].map_stage_of && p < job->stages[i].plan.partitions; p++)
             job->stages[i].map_stage_of[p] = job->stages[i].output_stage_id;
@@ -337,6 +359,14 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
     st->records_in += res->records_in;
     st->records_out += res->records_out;
     if (st->plan.n_parents == 0) job->records_in += res->records_in;
+    for (size_t c = 0; c < res->n_cached; c++)
+        em_cache_stored(d, job, ex->id, res->cached[c]->fingerprint, res->cached[c]->partition,
+                        res->cached[c]->bytes);
+    if (res->from_cache) {
+        st->cache_hits++;
+        d->totals.cache_hits++;
+        em_cache_hit(d, job, st->cache_fp);
+    }
     if (st->shuffle_out) {
         st->map_exec[part] = ex->id;
         st->map_stage_of[part] = st->id;
@@ -355,6 +385,7 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
 void em_job_submitter_gone(em_driver *d, uint32_t pipe)
 {
     em_reuse_forget_pipe(d, pipe);
+    em_cache_drop(d, pipe, 0);
     em_job *job = d->jobs;
     while (job) {
         em_job *next = job->next;
@@ -384,6 +415,7 @@ void em_job_free(em_job *job)
             em_buf_free(&job->results[i]);
     free(job->results);
     free(job->stages);
+    free(job->node_fp);
     em_buf_free(&job->data);
     if (job->has_reply) em_server_drop(&job->reply);
     em_pb_free(job->submit);

@@ -125,6 +125,10 @@ static void work_metrics(em_buf *b, const em_driver *d)
            "Tasks queued again after their executor was lost.", t->tasks_relaunched);
     scalar(b, "ember_tasks_retried_total", "counter", "Tasks run again after they failed.",
            t->tasks_retried);
+    scalar(b, "ember_cache_hits_total", "counter",
+           "Tasks that read a cached partition instead of computing it.", t->cache_hits);
+    scalar(b, "ember_cache_evictions_total", "counter",
+           "Cached partitions evicted from a block store to make room.", t->cache_evictions);
     family(b, "ember_tasks_recomputed_total", "counter",
            "Tasks run again because work was lost, by reason.");
     for (int r = 0; r < EM_RECOMPUTE_REASONS; r++)

@@ -156,9 +156,12 @@ void em_recover_lost_executor(em_driver *d, em_exec *ex)
                 if (++task->attempt >= d->cfg.max_attempts) {
                     em_job_fail(d, job, EMBER_ERR_EXECUTOR_LOST,
                                 "job %llu (%s) failed: stage %llu partition %u lost its executor "
-                                "%u times (last: executor %u at %s, %s)",
+                                "%u times (last: executor %u at %s, %s%s)",
                                 (unsigned long long)job->id, job->name, (unsigned long long)st->id,
-                                p, (unsigned)task->attempt, ex->id, ex->address, ex->lost_reason);
+                                p, (unsigned)task->attempt, ex->id, ex->address, ex->lost_reason,
+                                em_exec_crash_ran(ex, EM_TASK_ID(st->id, task->attempt - 1u, p))
+                                    ? " while running this task"
+                                    : "");
                     break;
                 }
                 em_stage_requeue(st, p);

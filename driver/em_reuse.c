@@ -34,21 +34,30 @@ static int node_content(em_buf *b, const Ember__Node *n, const em_buf *data)
     return rc;
 }
 
-int em_reuse_fingerprints(em_job *job)
+int em_fingerprint_nodes(const Ember__JobGraph *g, const em_buf *data, uint64_t *fp)
 {
-    const Ember__JobGraph *g = job->submit->graph;
-    uint64_t *fp = malloc(g->n_nodes * sizeof *fp);
     em_buf b = {0};
-    int rc = fp ? EMBER_OK : EMBER_ERR_NOMEM;
+    int rc = EMBER_OK;
     for (size_t i = 0; rc == EMBER_OK && i < g->n_nodes; i++) { /* parents come first */
         const Ember__Node *n = g->nodes[i];
         b.len = 0;
         rc = em_buf_append(&b, g->library_sha256.data, g->library_sha256.len);
-        if (rc == EMBER_OK) rc = node_content(&b, n, &job->data);
+        if (rc == EMBER_OK) rc = node_content(&b, n, data);
         for (size_t p = 0; rc == EMBER_OK && p < n->n_parents; p++)
             rc = em_buf_append(&b, &fp[n->parents[p]], sizeof fp[0]);
         if (rc == EMBER_OK) fp[i] = em_hash64(b.data, b.len);
     }
+    em_buf_free(&b);
+    return rc;
+}
+
+int em_reuse_fingerprints(em_job *job)
+{
+    const Ember__JobGraph *g = job->submit->graph;
+    uint64_t *fp = job->node_fp = malloc(g->n_nodes * sizeof *fp);
+    if (!fp) return EMBER_ERR_NOMEM;
+    em_buf b = {0};
+    int rc = em_fingerprint_nodes(g, &job->data, fp);
     for (size_t s = 0; rc == EMBER_OK && s < job->n_stages; s++) {
         em_stage *st = &job->stages[s];
         if (!st->shuffle_out) continue;
@@ -58,7 +67,6 @@ int em_reuse_fingerprints(em_job *job)
         if (rc == EMBER_OK) st->fingerprint = em_hash64(b.data, b.len);
     }
     em_buf_free(&b);
-    free(fp);
     return rc;
 }
 

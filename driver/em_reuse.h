@@ -29,7 +29,11 @@ typedef struct em_kept_shuffle {
     uint64_t kept_seq;  /* order of keeping, to drop the oldest first */
 } em_kept_shuffle;
 
-/* em_reuse_fingerprints sets the fingerprint of every map stage of a new job. */
+/* em_fingerprint_nodes sets fp[i] to the fingerprint of node i's lineage (data: the job's
+ * parallelized records). */
+int em_fingerprint_nodes(const Ember__JobGraph *g, const em_buf *data, uint64_t *fp);
+/* em_reuse_fingerprints sets the fingerprints of a new job's nodes (job->node_fp) and map
+ * stages. */
 int em_reuse_fingerprints(em_job *job);
 /* em_reuse_plan marks the stages of a new job that need not run: map stages whose output the
  * submitter (pipe) kept, and stages only those needed. Skipped stages are in EM_RUN_SKIPPED;

@@ -2,9 +2,11 @@
  *
  * A snapshot is a sorted array of (path, text) documents; the page at "/" is compiled in.
  * Routing: GET or HEAD only (405 otherwise, JSON body); unknown paths get 404 with a JSON
- * body; paths of features that do not exist yet (/api/v1/storage) get 404 saying so.
+ * body.
  */
 #include "em_status.h"
+
+#include "em_cache.h"
 
 #include <arpa/inet.h>
 #include <ember/ember.h>
@@ -112,6 +114,7 @@ void em_status_publish(em_driver *d, uint64_t rejected)
     snapshot next = {0};
     add_json(&next, "/api/v1/driver", em_doc_driver(d, rejected));
     add_json(&next, "/api/v1/executors", em_doc_executors(d, now));
+    add_json(&next, "/api/v1/storage", em_doc_storage(d));
     add_jobs(&next, d, now);
     add(&next, "/metrics", "text/plain; version=0.0.4; charset=utf-8",
         em_text_take(em_metrics_render(d, rejected, now)));
@@ -184,12 +187,6 @@ static void serve(nng_aio *aio)
     }
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         respond(aio, 200, "text/html; charset=utf-8", em_status_page, strlen(em_status_page), NULL);
-        return;
-    }
-    if (strcmp(path, "/api/v1/storage") == 0 || strncmp(path, "/api/v1/storage/", 16) == 0) {
-        respond_error(aio, 404,
-                      "not available yet: ember has no cached datasets (caching is not built)",
-                      path);
         return;
     }
     doc key;

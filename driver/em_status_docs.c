@@ -104,6 +104,7 @@ json_t *em_doc_stage(const em_stage *st, int64_t now)
                             json_integer(st->n_recomputed[r]));
     json_object_set_new(o, "recompute_reasons", reasons);
     json_object_set_new(o, "retried_tasks", json_integer(st->n_retried));
+    json_object_set_new(o, "cache_hits", json_integer(st->cache_hits));
     json_object_set_new(o, "tasks_launched", json_integer(st->n_launched));
     if (st->shuffle_out)
         json_object_set_new(o, "shuffle_bytes_written",

@@ -30,7 +30,10 @@ static void usage(FILE *out)
         "  --kafka BOOTSTRAP         default Kafka brokers for jobs (host:port[,...])\n"
         "  --heartbeat-ms N          executor heartbeat period (1000)\n"
         "  --executor-timeout-ms N   an executor silent this long is lost (10000)\n"
-        "  --max-attempts N          launches of a task whose executor is lost (4)\n"
+        "  --crash-grace-ms N        wait this long for a supervised executor's crash report\n"
+        "                            when its connection closes while tasks run (300; 0: none)\n"
+        "  --max-attempts N          launches of a task before its job fails (4)\n"
+        "  --locality-wait-ms N      wait for the executor caching a task's input (3000)\n"
         "  --queue-depth N           extra short tasks queued per executor slot (64)\n"
         "  --max-message-mb N        largest message accepted (256)\n"
         "  --max-result-mb N         largest collect() result per job (256)\n"
@@ -44,7 +47,9 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
                                          {"kafka", 1, 0, 'k'},
                                          {"heartbeat-ms", 1, 0, 'h'},
                                          {"executor-timeout-ms", 1, 0, 't'},
+                                         {"crash-grace-ms", 1, 0, 'g'},
                                          {"max-attempts", 1, 0, 'a'},
+                                         {"locality-wait-ms", 1, 0, 'L'},
                                          {"queue-depth", 1, 0, 'q'},
                                          {"max-message-mb", 1, 0, 'm'},
                                          {"max-result-mb", 1, 0, 'r'},
@@ -77,9 +82,17 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
             rc = em_arg_u32("--executor-timeout-ms", optarg, 100, 3600000,
                             &cfg->executor_timeout_ms, err, sizeof err);
             break;
+        case 'g':
+            rc = em_arg_u32("--crash-grace-ms", optarg, 0, 60000, &cfg->crash_grace_ms, err,
+                            sizeof err);
+            break;
         case 'a':
             rc = em_arg_u32("--max-attempts", optarg, 1, EM_MAX_ATTEMPTS_LIMIT, &cfg->max_attempts,
                             err, sizeof err);
+            break;
+        case 'L':
+            rc = em_arg_u32("--locality-wait-ms", optarg, 0, 600000, &cfg->locality_wait_ms, err,
+                            sizeof err);
             break;
         case 'q':
             rc = em_arg_u32("--queue-depth", optarg, 0, 1024, &cfg->queue_depth, err, sizeof err);
@@ -115,7 +128,9 @@ int main(int argc, char **argv)
     snprintf(cfg->status, sizeof cfg->status, "127.0.0.1:4040");
     cfg->heartbeat_ms = 1000;
     cfg->executor_timeout_ms = 10000;
+    cfg->crash_grace_ms = 300;
     cfg->max_attempts = 4;
+    cfg->locality_wait_ms = 3000;
     cfg->queue_depth = 64;
     cfg->max_message = 256u << 20;
     cfg->max_result = 256u << 20;

@@ -42,6 +42,7 @@ struct em_block {
     size_t len;            /* bytes of the block */
     int readers;           /* gets not yet released */
     int listed;            /* in the store's list, found by get */
+    uint64_t last_use;     /* the store's clock at its last put or get (LRU eviction) */
     struct em_block *next; /* the store's list; once unlisted, a list of blocks to destroy */
 };
 
@@ -57,6 +58,7 @@ struct em_blockstore {
     int dir_ready;          /* spill_dir is known to exist */
     int dir_created;        /* this store made spill_dir: free removes it */
     _Atomic uint64_t files; /* spill files named so far (the ".<n>" of names) */
+    uint64_t clock;         /* ticks at every put and get */
 };
 
 em_blockstore *em_blockstore_new(uint64_t cap_bytes, const char *spill_dir)
@@ -140,6 +142,7 @@ static em_block *unlist(em_blockstore *bs, em_block **p)
  * must destroy it. Needs the lock. */
 static em_block *insert(em_blockstore *bs, em_block *b)
 {
+    b->last_use = ++bs->clock;
     em_block **old = find(bs, b->id), *dead = *old ? unlist(bs, old) : NULL;
     b->listed = 1;
     b->next = bs->blocks;
@@ -314,7 +317,10 @@ em_block *em_blockstore_get(em_blockstore *bs, const char *id)
     pthread_mutex_lock(&bs->lock);
     em_block *b = *find(bs, id);
     if (b && b->path && !b->map && map_block(b) != EMBER_OK) b = NULL;
-    if (b) b->readers++;
+    if (b) {
+        b->readers++;
+        b->last_use = ++bs->clock;
+    }
     pthread_mutex_unlock(&bs->lock);
     return b;
 }
@@ -374,6 +380,59 @@ size_t em_blockstore_remove_prefix(em_blockstore *bs, const char *prefix)
     pthread_mutex_unlock(&bs->lock);
     destroy_list(dead); /* unlinks outside the lock: big files take a while */
     return n;
+}
+
+/* evictable: a memory block whose id starts with `evictable` but not with `keep` */
+static int evictable_block(const em_block *b, const char *evictable, const char *keep)
+{
+    return !b->path && strncmp(b->id, evictable, strlen(evictable)) == 0 &&
+           strncmp(b->id, keep, strlen(keep)) != 0;
+}
+
+int em_blockstore_put_evicting(em_blockstore *bs, const char *id, void *bytes, size_t len,
+                               const char *evictable, const char *keep,
+                               void (*evicted)(void *arg, const char *id, size_t len), void *arg)
+{
+    em_block *b = calloc(1, sizeof *b);
+    if (!b || !(b->id = strdup(id))) {
+        free(b);
+        return EMBER_ERR_NOMEM;
+    }
+    b->bytes = bytes;
+    b->len = len;
+    em_block *dead = NULL;
+    pthread_mutex_lock(&bs->lock);
+    /* evictable memory: could the block fit once every evictable block is gone? */
+    uint64_t room = bs->cap - bs->used;
+    for (em_block *o = bs->blocks; o; o = o->next)
+        if (evictable_block(o, evictable, keep)) room += o->len;
+    int fits = len <= room;
+    while (fits && len > bs->cap - bs->used) { /* the least recently used goes first */
+        em_block **victim = NULL;
+        for (em_block **p = &bs->blocks; *p; p = &(*p)->next)
+            if (evictable_block(*p, evictable, keep) &&
+                (!victim || (*p)->last_use < (*victim)->last_use))
+                victim = p;
+        if (evicted) evicted(arg, (*victim)->id, (*victim)->len);
+        em_block *gone = unlist(bs, victim);
+        if (gone) {
+            gone->next = dead;
+            dead = gone;
+        }
+    }
+    em_block *replaced = fits ? insert(bs, b) : NULL;
+    if (replaced) {
+        replaced->next = dead;
+        dead = replaced;
+    }
+    pthread_mutex_unlock(&bs->lock);
+    destroy_list(dead);
+    if (!fits) {
+        free(b->id);
+        free(b); /* the bytes stay the caller's */
+        return EMBER_ERR_TOO_LARGE;
+    }
+    return EMBER_OK;
 }
 
 uint64_t em_blockstore_used(em_blockstore *bs)

@@ -81,6 +81,11 @@ static void queue_tasks(em_executor *ex, Ember__Tasks *t, const em_frame *f)
         snprintf(prefix, sizeof prefix, "shuffle_%llu_", (unsigned long long)t->drop_shuffles[i]);
         em_blockstore_remove_prefix(ex->blocks, prefix);
     }
+    for (size_t i = 0; i < t->n_drop_cached; i++) { /* unpersisted, or its submitter left */
+        char prefix[48];
+        snprintf(prefix, sizeof prefix, "rdd_%016llx_", (unsigned long long)t->drop_cached[i]);
+        em_blockstore_remove_prefix(ex->blocks, prefix);
+    }
     for (size_t i = 0; i < t->n_stages; i++) {
         em_stage_cache_put(ex, t->stages[i]);
         t->stages[i] = NULL; /* now owned by the cache */
@@ -177,6 +182,10 @@ static void free_results(ex_result *r)
         ex_result *next = r->next;
         em_buf_free(&r->data);
         free(r->bucket_bytes);
+        for (size_t i = 0; i < r->n_cached; i++) free(r->cached[i]);
+        for (size_t i = 0; i < r->n_evicted; i++) free(r->evicted[i]);
+        free(r->cached);
+        free(r->evicted);
         free(r);
         r = next;
     }
@@ -189,6 +198,7 @@ static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, siz
     Ember__TaskResult **ptrs = calloc(n, sizeof *ptrs);
     em_iov *iov = calloc(n, sizeof *iov);
     int rc = EMBER_ERR_NOMEM;
+    size_t n_evicted = 0;
     if (msgs && ptrs && iov) {
         size_t i = 0;
         for (ex_result *r = results; r; r = r->next, i++) {
@@ -207,10 +217,18 @@ static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, siz
             msgs[i].fetch_failed = r->fetch_failed;
             msgs[i].fetch_map_stage = r->fetch_map_stage;
             msgs[i].fetch_map_partition = r->fetch_map_partition;
+            msgs[i].from_cache = r->from_cache;
+            msgs[i].n_cached = r->n_cached;
+            msgs[i].cached = r->cached;
+            n_evicted += r->n_evicted;
             ptrs[i] = &msgs[i];
             iov[i] = (em_iov){r->data.data, r->data.len};
         }
         Ember__Report rep = EMBER__REPORT__INIT;
+        Ember__CachedBlock **evicted = n_evicted ? calloc(n_evicted, sizeof *evicted) : NULL;
+        for (ex_result *r = results; evicted && r; r = r->next)
+            for (size_t e = 0; e < r->n_evicted; e++) evicted[rep.n_evicted++] = r->evicted[e];
+        rep.evicted = evicted;
         rep.executor_id = current_id(ex);
         rep.n_results = n;
         rep.results = ptrs;
@@ -222,6 +240,7 @@ static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, siz
         char err[512];
         rc = em_rpc_call(&ex->rpc, ch, EM_MSG_REPORT, &rep.base, iov, n, 30000, &reply, err,
                          sizeof err);
+        free(evicted);
         if (rc == EMBER_ERR_STATE)
             reregister(ex, rep.executor_id);
         else if (rc != EMBER_OK)

@@ -28,6 +28,7 @@ typedef struct em_executor_config {
     uint64_t max_message; /* largest message the block service accepts */
     uint32_t connect_timeout_ms;
     uint32_t kafka_stall_ms; /* a Kafka read that makes no progress this long fails */
+    int supervise;           /* --supervise: run under a monitor process (em_monitor.h) */
 } em_executor_config;
 
 /* ex_task: one task to run (owned by the queue, then by its slot). */
@@ -49,6 +50,11 @@ typedef struct ex_result {
     em_buf data;                 /* collect output */
     uint64_t *bucket_bytes;      /* a map task: size of each shuffle bucket stored (owned) */
     size_t n_buckets;
+    int from_cache;                     /* read a cached partition instead of computing it */
+    struct Ember__CachedBlock **cached; /* persisted partitions it stored (owned) */
+    size_t n_cached;
+    struct Ember__CachedBlock **evicted; /* cached partitions evicted to make room (owned) */
+    size_t n_evicted;
     int fetch_failed; /* a reduce task could not read this map output: */
     uint64_t fetch_map_stage;
     uint32_t fetch_map_partition;
@@ -85,6 +91,7 @@ typedef struct em_executor {
     volatile int stop;
     em_blockstore *blocks;
     struct em_libcache *libs;
+    struct em_monitor_page *monitor; /* shared with the monitor (--supervise); NULL otherwise */
 } em_executor;
 
 /* em_comm.c */
@@ -93,6 +100,19 @@ void *em_comm_poller(void *arg);
 void *em_comm_reporter(void *arg);
 /* em_comm_goodbye tells the driver this executor is stopping on purpose (main thread). */
 void em_comm_goodbye(em_executor *ex);
+
+/* em_monitor.c: what the executor process tells its monitor (--supervise; each accepts a
+ * NULL page and then does nothing) */
+struct em_monitor_page;
+/* em_monitor_registered records the executor id (main thread, once registered). */
+void em_monitor_registered(struct em_monitor_page *page, uint32_t executor_id);
+/* em_monitor_spill_dir records the spill directory the executor made for itself, removed by
+ * the monitor after a crash (main thread, before any other thread starts). */
+void em_monitor_spill_dir(struct em_monitor_page *page, const char *dir);
+/* em_monitor_task_begin records that task_id runs (slot threads, no lock); returns the cell
+ * to give em_monitor_task_end, or -1 when page is NULL. */
+int em_monitor_task_begin(struct em_monitor_page *page, uint64_t task_id);
+void em_monitor_task_end(struct em_monitor_page *page, int cell);
 
 /* em_runner.c */
 void *em_runner_slot(void *arg);

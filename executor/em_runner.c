@@ -20,6 +20,7 @@
 #include "em_kafka.h"
 #include "em_libcache.h"
 #include "em_log.h"
+#include "em_persist.h"
 #include "em_shuffle.h"
 
 /* slot: one slot thread's reusable clients */
@@ -320,6 +321,86 @@ static int64_t monotonic_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* task_source: where a task's chain reads its records */
+typedef struct task_source {
+    em_source_fn fn;
+    void *arg;
+    kafka_source kafka;
+    em_range_source_arg range;
+    em_batches_source_arg batches; /* parallelized records, or a cached partition */
+    em_shuffle_read_arg shuffle;
+    em_fetch_failure failed; /* a shuffle read could not read a map output */
+} task_source;
+
+/* pick_source sets ts to the source of chain pl for task (a cached partition on a hit). */
+static void pick_source(slot *sl, const ex_stage *st, const em_pipeline *pl, const ex_task *task,
+                        const em_persist_task *pt, task_source *ts)
+{
+    const Ember__Node *src = em_pipeline_source(pl);
+    uint32_t src_part = em_pipeline_source_partition(pl, task->partition);
+    memset(ts, 0, sizeof *ts);
+    if (pt->hit) {
+        size_t len;
+        const void *data = em_block_data(pt->hit, &len);
+        ts->batches = (em_batches_source_arg){data, len};
+        ts->fn = em_batches_source;
+        ts->arg = &ts->batches;
+    } else if (src->kind == EMBER__NODE_KIND__NODE_KAFKA) {
+        ts->kafka = (kafka_source){sl, src, src->ranges[src_part]};
+        ts->fn = kafka_read;
+        ts->arg = &ts->kafka;
+    } else if (src->kind == EMBER__NODE_KIND__NODE_PARALLELIZE) {
+        ts->batches = (em_batches_source_arg){task->data, task->data_len};
+        ts->fn = em_batches_source;
+        ts->arg = &ts->batches;
+    } else if (em_node_is_wide(src->kind)) {
+        ts->shuffle =
+            (em_shuffle_read_arg){sl->ex->blocks, &sl->peers, sl->ex->bound_url, st->def, src,
+                                  src_part,       st->lib,    &ts->failed};
+        ts->fn = em_shuffle_read;
+        ts->arg = &ts->shuffle;
+    } else {
+        ts->range = (em_range_source_arg){src, src_part};
+        ts->fn = em_range_source;
+        ts->arg = &ts->range;
+    }
+}
+
+/* run_chain runs the task's chain from its source into the stage's sink. */
+static int run_chain(slot *sl, ex_stage *st, const em_pipeline *pl, ex_task *task,
+                     em_persist_task *pt, ex_result *res, char *err, size_t errlen)
+{
+    task_source ts;
+    pick_source(sl, st, pl, task, pt, &ts);
+    sink out;
+    char tmp_path[4200] = "";
+    em_run_stats stats = {0};
+    int rc = sink_open(sl, &out, st, task->partition, tmp_path, sizeof tmp_path, err, errlen);
+    if (rc == EMBER_OK) {
+        rc = em_pipeline_run_tapped(pl, task->partition, ts.fn, ts.arg, sink_record, &out, pt->taps,
+                                    pt->n_taps, &stats, err, errlen);
+        if (rc != EMBER_OK && out.err[0]) snprintf(err, errlen, "%s", out.err); /* the cause */
+        char close_err[512] = "";
+        int crc = sink_close(sl, &out, st->def, task->partition, tmp_path, rc == EMBER_OK, res,
+                             close_err, sizeof close_err);
+        if (rc == EMBER_OK && crc != EMBER_OK) {
+            rc = crc;
+            snprintf(err, errlen, "%s", close_err);
+        }
+    }
+    if (rc == EMBER_OK) em_persist_keep(sl->ex->blocks, pt, res);
+    if (rc != EMBER_OK && ts.failed.failed) { /* the driver recomputes that map output */
+        res->fetch_failed = 1;
+        res->fetch_map_stage = ts.failed.map_stage;
+        res->fetch_map_partition = ts.failed.map_partition;
+    }
+    res->records_in = stats.records_in;
+    res->records_out = stats.records_out;
+    res->bytes_in = stats.bytes_in;
+    res->bytes_out = stats.bytes_out;
+    return rc;
+}
+
 /* compute runs the task's partition through its stage; fills res (code, counts, data). */
 static void compute(slot *sl, ex_task *task, ex_result *res)
 {
@@ -328,55 +409,24 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
     int rc = EMBER_ERR_PROTOCOL;
     const em_pipeline *pl = NULL;
     em_pipeline *own_pl = NULL;
+    em_persist_task pt = {0};
     if (!st)
         snprintf(err, sizeof err, "stage %llu is not known to this executor",
                  (unsigned long long)task->stage_id);
     else
         rc = stage_pipeline(sl->ex, st, task->partition, &pl, &own_pl, err, sizeof err);
-    if (rc == EMBER_OK) {
-        const Ember__Node *src = em_pipeline_source(pl);
-        uint32_t src_part = em_pipeline_source_partition(pl, task->partition);
-        kafka_source ks = {sl, src, NULL};
-        em_range_source_arg rs = {src, src_part};
-        em_batches_source_arg bs = {task->data, task->data_len};
-        em_source_fn source_fn = em_range_source;
-        void *source_arg = &rs;
-        if (src->kind == EMBER__NODE_KIND__NODE_KAFKA) {
-            ks.range = src->ranges[src_part];
-            source_fn = kafka_read;
-            source_arg = &ks;
-        } else if (src->kind == EMBER__NODE_KIND__NODE_PARALLELIZE) {
-            source_fn = em_batches_source;
-            source_arg = &bs;
-        }
-        em_shuffle_read_arg sr = {sl->ex->blocks, &sl->peers, sl->ex->bound_url, st->def, src,
-                                  src_part,       st->lib};
-        if (em_node_is_wide(src->kind)) {
-            source_fn = em_shuffle_read;
-            source_arg = &sr;
-        }
-        sink out;
-        char tmp_path[4200] = "";
-        em_run_stats stats = {0};
-        rc = sink_open(sl, &out, st, task->partition, tmp_path, sizeof tmp_path, err, sizeof err);
-        if (rc == EMBER_OK) {
-            rc = em_pipeline_run(pl, task->partition, source_fn, source_arg, sink_record, &out,
-                                 &stats, err, sizeof err);
-            if (rc != EMBER_OK && out.err[0])
-                snprintf(err, sizeof err, "%s", out.err); /* the cause */
-            char close_err[512] = "";
-            int crc = sink_close(sl, &out, st->def, task->partition, tmp_path, rc == EMBER_OK, res,
-                                 close_err, sizeof close_err);
-            if (rc == EMBER_OK && crc != EMBER_OK) {
-                rc = crc;
-                snprintf(err, sizeof err, "%s", close_err);
-            }
-        }
-        res->records_in = stats.records_in;
-        res->records_out = stats.records_out;
-        res->bytes_in = stats.bytes_in;
-        res->bytes_out = stats.bytes_out;
+    if (rc == EMBER_OK && (rc = em_persist_begin(sl->ex->blocks, st->def, task->partition, &pt)))
+        snprintf(err, sizeof err, "out of memory preparing to keep persisted partitions");
+    if (rc == EMBER_OK && pt.hit) { /* only the operations after the cached node run */
+        em_pipeline_free(own_pl);
+        own_pl = NULL;
+        rc = em_pipeline_new_from(st->def->graph, st->def->final_node, task->partition, pt.hit_node,
+                                  st->lib, &own_pl, err, sizeof err);
+        pl = own_pl;
+        res->from_cache = 1;
     }
+    if (rc == EMBER_OK) rc = run_chain(sl, st, pl, task, &pt, res, err, sizeof err);
+    em_persist_end(sl->ex->blocks, &pt);
     em_pipeline_free(own_pl);
     if (st) stage_release(sl->ex, st);
     res->code = rc;
@@ -390,7 +440,9 @@ static void run_task(slot *sl, ex_task *task)
     if (!res) return; /* unreported: the driver reschedules it if this executor is lost */
     int64_t start = monotonic_us();
     res->task_id = task->task_id;
+    int cell = em_monitor_task_begin(ex->monitor, task->task_id); /* named if the process dies */
     compute(sl, task, res);
+    em_monitor_task_end(ex->monitor, cell);
     res->duration_us = monotonic_us() - start;
     if (res->code != EMBER_OK)
         em_warn("task failed task=%llu stage=%llu partition=%u attempt=%u error=%s message=\"%s\"",

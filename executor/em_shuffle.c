@@ -296,10 +296,20 @@ typedef struct bucket {
     const uint8_t *data;
     size_t len;
     uint32_t side;
+    uint64_t map_stage; /* whose output it is: the stage id in its block id, */
+    uint32_t map_part;  /* and the map partition */
     em_block *block;
     em_rpc_reply reply;
     char what[400]; /* "<id> from <address>", for messages */
 } bucket;
+
+/* lost_output tells the driver (through the task's result) which map output could not be
+ * read: it computes that output again, then runs this task again. */
+static void lost_output(em_shuffle_read_arg *a, const bucket *b)
+{
+    if (!a->failed || a->failed->failed) return;
+    *a->failed = (em_fetch_failure){1, b->map_stage, b->map_part};
+}
 
 static void bucket_release(em_shuffle_read_arg *a, bucket *b)
 {
@@ -315,6 +325,8 @@ typedef struct fetch {
     const char *address;
     char id[96];
     uint32_t side;
+    uint64_t map_stage; /* the stage id in its block id */
+    uint32_t map_part;
     int slot, chan;       /* a remote bucket's request: peer and channel; slot -1: none */
     int rc;               /* EMBER_OK, or why the request could not be sent (fetcher.why) */
     Ember__FetchBlock fb; /* the request, kept until its reply (a re-Hello resends it) */
@@ -379,8 +391,16 @@ static void fill(fetcher *f)
         int local = strcmp(address, f->a->self) == 0;
         if (!local && f->in_flight == EM_FETCHES_IN_FLIGHT) break;
         fetch *e = &f->win[(f->head + f->n) % EM_FETCH_WINDOW];
-        *e = (fetch){.address = address, .side = in->side, .slot = -1, .rc = EMBER_OK};
-        block_id(e->id, sizeof e->id, in->map_stage_id, (uint32_t)f->map, f->a->partition);
+        /* partitions computed again after a loss may carry another stage id */
+        uint64_t stage =
+            f->map < in->n_map_stage_ids ? in->map_stage_ids[f->map] : in->map_stage_id;
+        *e = (fetch){.address = address,
+                     .side = in->side,
+                     .map_stage = stage,
+                     .map_part = (uint32_t)f->map,
+                     .slot = -1,
+                     .rc = EMBER_OK};
+        block_id(e->id, sizeof e->id, stage, (uint32_t)f->map, f->a->partition);
         f->n++;
         f->map++;
         if (!local) fetch_start(f, e);
@@ -393,13 +413,17 @@ static int fetch_take(fetcher *f, fetch *e, bucket *b, char *err, size_t errlen)
     memset(b, 0, sizeof *b);
     snprintf(b->what, sizeof b->what, "%s from %s", e->id, e->address);
     b->side = e->side;
+    b->map_stage = e->map_stage;
+    b->map_part = e->map_part;
     if (e->rc != EMBER_OK) {
         snprintf(err, errlen, "cannot fetch shuffle bucket %s: %s", b->what, f->why);
+        lost_output(f->a, b);
         return e->rc;
     }
     if (e->slot < 0) {
         if (!(b->block = em_blockstore_get(f->a->blocks, e->id))) {
             snprintf(err, errlen, "shuffle bucket %s is missing on this executor", e->id);
+            lost_output(f->a, b);
             return EMBER_ERR_NOT_FOUND;
         }
         b->data = em_block_data(b->block, &b->len);
@@ -419,6 +443,7 @@ static int fetch_take(fetcher *f, fetch *e, bucket *b, char *err, size_t errlen)
     }
     if (rc != EMBER_OK) {
         snprintf(err, errlen, "cannot fetch shuffle bucket %s: %s", b->what, why);
+        lost_output(f->a, b);
         return rc;
     }
     b->data = b->reply.frame.data;
@@ -454,9 +479,11 @@ static void fetch_abort(fetcher *f)
 }
 
 /* bucket_records calls fn for every record of a bucket's batches; returns the first error
- * of fn as is, or EMBER_ERR_MALFORMED with a message if the bucket is corrupt. */
-static int bucket_records(const bucket *b, int (*fn)(void *, const ember_record *, uint32_t),
-                          void *arg, char *err, size_t errlen)
+ * of fn as is, or EMBER_ERR_MALFORMED with a message if the bucket is corrupt (a lost
+ * output for the driver). */
+static int bucket_records(em_shuffle_read_arg *a, const bucket *b,
+                          int (*fn)(void *, const ember_record *, uint32_t), void *arg, char *err,
+                          size_t errlen)
 {
     const uint8_t *p = b->data;
     size_t len = b->len;
@@ -472,6 +499,7 @@ static int bucket_records(const bucket *b, int (*fn)(void *, const ember_record 
             }
         if (got < 0) {
             snprintf(err, errlen, "shuffle bucket %s is corrupt", b->what);
+            lost_output(a, b);
             return EMBER_ERR_MALFORMED;
         }
         p += used;
@@ -634,7 +662,7 @@ static int read_buckets(reader *rd, int (*fn)(void *, const ember_record *, uint
             rc = EMBER_ERR_NOMEM;
             break;
         }
-        rc = bucket_records(&b, fn, rd, rd->err, rd->errlen);
+        rc = bucket_records(rd->a, &b, fn, rd, rd->err, rd->errlen);
         if (!keep) bucket_release(rd->a, &b);
         if (rc != EMBER_OK) break;
     }

@@ -65,6 +65,14 @@ int em_shuffle_writer_store(em_shuffle_writer *w, em_blockstore *blocks, uint64_
 uint32_t em_shuffle_writer_reducers(const em_shuffle_writer *w);
 void em_shuffle_writer_free(em_shuffle_writer *w);
 
+/* em_fetch_failure: which map output a reduce task could not read (holder unreachable,
+ * bucket missing or corrupt), so that the driver computes it again. */
+typedef struct em_fetch_failure {
+    int failed;
+    uint64_t map_stage; /* the stage id in the bucket's block id */
+    uint32_t map_partition;
+} em_fetch_failure;
+
 /* em_shuffle_read_arg: what a reduce task reads; a source for em_pipeline_run. */
 typedef struct em_shuffle_read_arg {
     em_blockstore *blocks;
@@ -74,6 +82,7 @@ typedef struct em_shuffle_read_arg {
     const struct Ember__Node *node;    /* the wide node read */
     uint32_t partition;                /* of the wide node */
     void *lib;                         /* the job library */
+    em_fetch_failure *failed;          /* set when a map output cannot be read (may be NULL) */
 } em_shuffle_read_arg;
 
 int em_shuffle_read(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen);

@@ -13,6 +13,7 @@
 #include "em_executor.h"
 #include "em_libcache.h"
 #include "em_log.h"
+#include "em_monitor.h"
 
 static em_executor executor;
 static volatile sig_atomic_t stop_requested;
@@ -39,7 +40,9 @@ static void usage(FILE *out)
             "  --connect-timeout-ms N  how long to wait for the driver at start (30000)\n"
             "  --kafka-stall-ms N      a Kafka read with no progress this long fails (30000)\n"
             "  --max-message-mb N      largest message the block service accepts (256)\n"
-            "  --ready-file PATH       write the block service address here once registered\n");
+            "  --ready-file PATH       write the block service address here once registered\n"
+            "  --supervise             run the executor as the child of a monitor process that\n"
+            "                          reports its crashes to the driver and restarts it\n");
 }
 
 static int parse_args(int argc, char **argv, em_executor_config *cfg)
@@ -54,6 +57,7 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                          {"kafka-stall-ms", 1, 0, 'k'},
                                          {"ready-file", 1, 0, 'f'},
                                          {"max-message-mb", 1, 0, 'x'},
+                                         {"supervise", 0, 0, 'S'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     char err[512] = "";
@@ -95,6 +99,7 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
             rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err,
                                sizeof err);
             break;
+        case 'S': cfg->supervise = 1; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return EMBER_ERR_INVALID;
         }
@@ -151,6 +156,9 @@ int main(int argc, char **argv)
     cfg->max_message = 256u << 20;
     em_log_init("executor", EM_LOG_INFO);
     if (parse_args(argc, argv, cfg) != EMBER_OK) return 2;
+    int exit_status;
+    /* before any thread or socket: from here on this is the executor process */
+    if (cfg->supervise && !em_monitor_run(cfg, &ex->monitor, &exit_status)) return exit_status;
     em_process_init();
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
@@ -162,6 +170,7 @@ int main(int argc, char **argv)
     pthread_cond_init(&ex->task_ready, NULL);
     pthread_cond_init(&ex->result_ready, NULL);
     if (!spill_dir[0] && make_spill_dir() != EMBER_OK) return 1;
+    if (spill_dir_default) em_monitor_spill_dir(ex->monitor, spill_dir);
     ex->blocks = em_blockstore_new(cfg->memory_cap, spill_dir);
     if (!ex->blocks) {
         fprintf(stderr, "ember-executor: out of memory\n");
@@ -191,6 +200,7 @@ int main(int argc, char **argv)
         return 1;
     }
     ex->libs = em_libcache_new(cfg->work_dir, &ex->rpc);
+    em_monitor_registered(ex->monitor, ex->executor_id);
     if (cfg->ready_file[0]) {
         char text[600];
         snprintf(text, sizeof text, "executor %u\naddress %s\n", ex->executor_id, ex->bound_url);
@@ -203,7 +213,14 @@ int main(int argc, char **argv)
     pthread_create(&reporter, NULL, em_comm_reporter, ex);
     for (uint32_t i = 0; i < cfg->slots; i++) pthread_create(&slots[i], NULL, em_runner_slot, ex);
 
-    while (!stop_requested) usleep(50000);
+    while (!stop_requested) {
+        usleep(50000);
+        if (ex->monitor) { /* the id changes when the executor registers again */
+            pthread_mutex_lock(&ex->reg_lock);
+            em_monitor_registered(ex->monitor, ex->executor_id);
+            pthread_mutex_unlock(&ex->reg_lock);
+        }
+    }
     em_info("executor stopping executor=%u", ex->executor_id);
     pthread_mutex_lock(&ex->lock);
     ex->stop = 1;

@@ -76,6 +76,20 @@ static int run_job(void *arg, const Ember__JobGraph *graph, const char *job_name
     return rc;
 }
 
+static int unpersist(void *arg, const Ember__JobGraph *graph, const em_buf *data, char *err,
+                     size_t errlen)
+{
+    submitter *s = arg;
+    Ember__Unpersist u = EMBER__UNPERSIST__INIT;
+    u.graph = (Ember__JobGraph *)graph;
+    em_iov iov = {data->data, data->len};
+    em_rpc_reply reply = {0};
+    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_UNPERSIST, &u.base, &iov, 1, 30000, &reply, err,
+                         errlen);
+    em_rpc_reply_free(&reply);
+    return rc;
+}
+
 static int resolve_kafka(void *arg, Ember__Node *node, char *err, size_t errlen)
 {
     submitter *s = arg;
@@ -266,7 +280,7 @@ int main(int argc, char **argv)
     char **job_argv = calloc((size_t)job_argc + 1, sizeof *job_argv);
     for (int i = 0; job_argv && i < job_argc; i++)
         job_argv[i] = i ? argv[optind + i - 1] : (char *)lib_path;
-    em_job_runner runner = {run_job, resolve_kafka, &s};
+    em_job_runner runner = {run_job, resolve_kafka, unpersist, &s};
     ember_ctx *ctx = em_ctx_new(lib, lib_arg, sha, kafka[0] ? kafka : s.rpc.kafka, &runner);
     if (name[0]) ember_set_job_name(ctx, name);
     struct timespec t0, t1;

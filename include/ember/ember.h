@@ -256,6 +256,28 @@ int64_t ember_key_to_i64(const void *key);
 /* ember_union gives the partitions of a, then those of b, without a shuffle. */
 ember_dataset *ember_union(ember_dataset *a, ember_dataset *b);
 
+/* ---- Caching ---------------------------------------------------------------------------- */
+
+/* ember_storage: where ember_persist keeps a dataset's partitions. */
+typedef enum ember_storage {
+    EMBER_MEMORY_ONLY = 1,     /* in memory; a partition that does not fit, or is evicted to
+                                  make room (least recently used first), is computed again
+                                  from its lineage when next needed */
+    EMBER_MEMORY_AND_DISK = 2, /* in memory, then in the executor's spill directory */
+} ember_storage;
+
+/* ember_persist keeps the partitions of ds in the executors' block stores the first time an
+ * action computes them; later actions of this job run read them there instead of computing
+ * them again, and their tasks prefer the executor holding their partition. The Kafka sources
+ * a persisted dataset depends on are resolved once, at the first action, and later actions
+ * read the same offsets. Call it before the first action that uses ds. Returns ds. */
+ember_dataset *ember_persist(ember_dataset *ds, ember_storage level);
+/* ember_cache is ember_persist(ds, EMBER_MEMORY_ONLY). */
+ember_dataset *ember_cache(ember_dataset *ds);
+/* ember_unpersist removes ds's cached partitions now (otherwise they go when ember_main
+ * returns); later actions compute ds again. */
+int ember_unpersist(ember_dataset *ds);
+
 /* ---- Actions: run the graph on the cluster and wait ------------------------------------ */
 
 /* ember_count stores the number of records in *count. */

@@ -4,7 +4,7 @@
 # result and documents must not change); every JSON document is parsed with jq and checked
 # against the jobs (task counts, records, executors, stage ids, task lists); a failing job
 # shows its error; /metrics passes `promtool check metrics` and agrees with the documents;
-# unknown paths and /api/v1/storage answer 404 JSON, writes 405 with Allow; oversized requests
+# unknown paths answer 404 JSON, /api/v1/storage an empty list without cached datasets, writes 405 with Allow; oversized requests
 # are refused and the driver carries on.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -110,7 +110,7 @@ expect_eq "$(metric 'ember_stages{state="running"}')" 1 "ember_stages running wh
 
 # 1,000 requests, 8 curls at a time, 10 URLs per curl, over every kind of path (200 of them 404)
 paths=(/ /api/v1/driver /api/v1/executors /api/v1/jobs "/api/v1/jobs/$burst_id" /api/v1/stages
-       "/api/v1/stages/$stage_id" /metrics /api/v1/no-such-thing /api/v1/storage)
+       "/api/v1/stages/$stage_id" /metrics /api/v1/no-such-thing /api/v1/storage/rdd-1)
 for _ in $(seq 100); do
     for p in "${paths[@]}"; do printf -- '-o\n/dev/null\n%s\n' "$STATUS$p"; done
 done >"$T/burst.args"
@@ -237,13 +237,13 @@ expect_eq "$(api /api/v1/executors | jq '[.[].tasks_completed] | add')" "$((16 +
 
 # ---- 5. errors: 404, 405, HEAD, query strings ------------------------------------------------
 for p in /no-such-page /api/v1 /api/v1/jobs/999999 /api/v1/stages/999999 /api/v1/jobs/abc /api/v2/driver \
-    "/api/v1/jobs/$(printf '9%.0s' $(seq 100))" /api/v1/storage /api/v1/storage/rdd-1; do
+    "/api/v1/jobs/$(printf '9%.0s' $(seq 100))" /api/v1/storage/rdd-1; do
     expect_eq "$(req GET "$p")" 404 "GET $p"
     expect_eq "$(header Content-Type)" application/json "content type of the 404 for $p"
     expect_eq "$(jq -c '[.status, .path, (.error | length > 0)]' "$T/body")" "[404,\"$p\",true]" "404 JSON body for $p"
 done
-req GET /api/v1/storage >/dev/null
-expect_contains "$(jq -r .error "$T/body")" "caching is not built" "/api/v1/storage says why"
+expect_eq "$(req GET /api/v1/storage)" 200 "GET /api/v1/storage"
+expect_eq "$(jq -c . "$T/body")" "[]" "no cached datasets"
 for m in POST PUT DELETE PATCH; do
     for p in /api/v1/jobs / /metrics /api/v1/no-such-thing; do
         expect_eq "$(req "$m" "$p")" 405 "$m $p"

@@ -226,7 +226,7 @@ static void test_msg_names(void **state)
     assert_string_equal(em_msg_name(EM_MSG_COUNT), "UNKNOWN");
     assert_string_equal(em_msg_name(-1), "UNKNOWN");
     assert_string_equal(em_msg_name(EM_MSG_JOB_PROGRESS_REPLY), "JOB_PROGRESS_REPLY");
-    assert_int_equal(EM_MSG_COUNT, 23);
+    assert_int_equal(EM_MSG_COUNT, 24);
 }
 
 /* ---- corruption ------------------------------------------------------------------------- */

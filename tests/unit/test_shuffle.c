@@ -181,6 +181,17 @@ static int collect(void *arg, const ember_record *rec)
 
 #define SELF "tcp://self:1"
 
+/* the map output the last read could not read, as a reduce task reports it to the driver */
+static em_fetch_failure last_failure;
+
+/* expect_lost_output checks that the last read named map partition 1 of stage 7 as lost. */
+static void expect_lost_output(void)
+{
+    assert_int_equal(last_failure.failed, 1);
+    assert_int_equal(last_failure.map_stage, 7);
+    assert_int_equal(last_failure.map_partition, 1);
+}
+
 /* read_maps reads reduce partition 0 of map stage 7 whose map partition m is held by
  * addresses[m] (SELF: in blocks), for a node of `kind` (reduce_by_key sums). */
 static int read_maps(em_blockstore *blocks, em_peers *peers, Ember__NodeKind kind, char **addresses,
@@ -197,7 +208,8 @@ static int read_maps(em_blockstore *blocks, em_peers *peers, Ember__NodeKind kin
     node.kind = kind;
     node.partitions = 1;
     node.reducer = EMBER__REDUCER__REDUCER_SUM_I64;
-    em_shuffle_read_arg a = {blocks, peers, SELF, &def, &node, 0, NULL};
+    last_failure = (em_fetch_failure){0};
+    em_shuffle_read_arg a = {blocks, peers, SELF, &def, &node, 0, NULL, &last_failure};
     return em_shuffle_read(&a, collect, g, err, errlen);
 }
 
@@ -300,6 +312,7 @@ static void test_read_local_and_remote(void **state)
     got g = {0};
     char err[512] = "";
     assert_int_equal(read_partition0(blocks, peer.url, &g, err, sizeof err), EMBER_OK);
+    assert_int_equal(last_failure.failed, 0); /* nothing lost */
     assert_int_equal(g.n, 3); /* first-seen order: map 0's keys, then map 1's new ones */
     assert_string_equal(g.keys[0], "a");
     assert_int_equal(g.values[0], 3);
@@ -324,6 +337,7 @@ static void expect_read_error(enum peer_mode mode, int want_rc, const char *want
     if (!strstr(err, want_text)) fail_msg("error '%s' does not say '%s'", err, want_text);
     assert_non_null(strstr(err, peer.url)); /* names the peer */
     assert_int_equal(g.n, 0);               /* nothing emitted from a failed read */
+    expect_lost_output();                   /* the driver computes it again */
     peer_stop(&peer);
     em_blockstore_free(blocks);
 }
@@ -356,6 +370,7 @@ static void test_peer_unreachable(void **state)
     assert_int_equal(rc, EMBER_ERR_CONNECT);
     assert_non_null(
         strstr(err, "cannot fetch shuffle bucket shuffle_7_1_0 from tcp://127.0.0.1:1"));
+    expect_lost_output();
     em_blockstore_free(blocks);
 }
 
