@@ -23,8 +23,8 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 100;
     int partitions = argc > 2 ? atoi(argv[2]) : 2, pause_ms = argc > 3 ? atoi(argv[3]) : 5;
-    ember_dataset *left = ember_map(ember_range(ctx, 0, n, partitions), sj_slow_key, &pause_ms,
-                                    sizeof pause_ms);
+    ember_dataset *left =
+        ember_map(ember_range(ctx, 0, n, partitions), sj_slow_key, &pause_ms, sizeof pause_ms);
     ember_dataset *right = ember_map(ember_range(ctx, n / 2, n / 2 + n, partitions), sj_slow_key,
                                      &pause_ms, sizeof pause_ms);
     int64_t joined;
