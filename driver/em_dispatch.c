@@ -99,38 +99,67 @@ static int waits_for_cache(em_driver *d, const em_stage *st, uint32_t part, cons
     return holder && holder != ex->id;
 }
 
+/* picker: which queued tasks of a stage an executor may take now */
+typedef struct picker {
+    em_driver *d;
+    em_exec *ex;
+    int64_t now;
+    int others;      /* another live executor could take the tasks ex should avoid */
+    int cached_only; /* only tasks whose partition ex caches */
+} picker;
+
+static int may_take(const picker *pk, const em_stage *st, uint32_t part)
+{
+    if (pk->cached_only)
+        return st->cache_fp &&
+               em_cache_holder(pk->d, st->job->reply.pipe, st->cache_fp, part) == pk->ex->id;
+    return !(pk->others && st->tasks[part].avoid_executor == pk->ex->id) &&
+           !waits_for_cache(pk->d, st, part, pk->ex, pk->now);
+}
+
+/* take_from launches up to max - *n queued tasks of st that pk allows on ex; the others keep
+ * their order at the back of the queue. Returns how many it took. */
+static uint32_t take_from(const picker *pk, em_stage *st, uint32_t max, launch *out, uint32_t *n)
+{
+    uint32_t taken = 0;
+    for (uint32_t seen = 0, queued = st->q_len; *n < max && seen < queued; seen++) {
+        uint32_t part = st->queue[st->q_head];
+        st->q_head = (st->q_head + 1) % st->plan.partitions;
+        st->q_len--;
+        if (!may_take(pk, st, part)) { /* back of the queue */
+            st->queue[(st->q_head + st->q_len++) % st->plan.partitions] = part;
+            continue;
+        }
+        em_task *task = &st->tasks[part];
+        task->state = EM_TASK_RUNNING;
+        task->executor = pk->ex->id;
+        task->launched_us = pk->now;
+        st->n_running++;
+        st->n_launched++;
+        out[(*n)++] = (launch){st, part};
+        taken++;
+    }
+    return taken;
+}
+
 /* take pops up to `max` pending tasks for ex into out[], from at most DEFS_MAX stages;
- * returns how many. A task whose last attempt failed on ex is left for another executor. */
+ * returns how many. In each stage, the tasks whose partition ex caches go first; a task
+ * whose last attempt failed on ex is left for another executor, and one whose partition
+ * another executor caches waits for it (up to --locality-wait-ms). */
 static uint32_t take(em_driver *d, em_exec *ex, uint32_t max, launch *out)
 {
     uint32_t n = 0, stages = 0;
-    int64_t now = em_now_us();
-    int others = 0; /* another live executor could take the tasks ex should avoid */
-    for (size_t i = 0; i < d->n_execs && !others; i++)
-        others = &d->execs[i] != ex && d->execs[i].state == EM_EXEC_ALIVE;
+    picker pk = {d, ex, em_now_us(), 0, 0};
+    for (size_t i = 0; i < d->n_execs && !pk.others; i++)
+        pk.others = &d->execs[i] != ex && d->execs[i].state == EM_EXEC_ALIVE;
     for (em_job *job = d->jobs; job && n < max && stages < DEFS_MAX; job = job->next)
         for (size_t i = 0; i < job->n_stages && n < max && stages < DEFS_MAX; i++) {
             em_stage *st = &job->stages[i];
             if (!runnable(st)) continue;
-            uint32_t taken = 0;
-            for (uint32_t seen = 0, queued = st->q_len; n < max && seen < queued; seen++) {
-                uint32_t part = st->queue[st->q_head];
-                st->q_head = (st->q_head + 1) % st->plan.partitions;
-                st->q_len--;
-                em_task *task = &st->tasks[part];
-                if ((others && task->avoid_executor == ex->id) ||
-                    waits_for_cache(d, st, part, ex, now)) { /* back of the queue */
-                    st->queue[(st->q_head + st->q_len++) % st->plan.partitions] = part;
-                    continue;
-                }
-                task->state = EM_TASK_RUNNING;
-                task->executor = ex->id;
-                task->launched_us = now;
-                st->n_running++;
-                st->n_launched++;
-                out[n++] = (launch){st, part};
-                taken++;
-            }
+            pk.cached_only = 1;
+            uint32_t taken = st->cache_fp ? take_from(&pk, st, max, out, &n) : 0;
+            pk.cached_only = 0;
+            taken += take_from(&pk, st, max, out, &n);
             stages += taken > 0;
         }
     ex->assigned += n;

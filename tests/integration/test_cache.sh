@@ -9,7 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 start_kafka numbers:8
-start_driver --heartbeat-ms 200 --executor-timeout-ms 2000
+start_driver --heartbeat-ms 200 --executor-timeout-ms 2000 --locality-wait-ms 20000
 start_executor ex1 --slots 2
 start_executor ex2 --slots 2
 wait_executors 2
