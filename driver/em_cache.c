@@ -35,18 +35,18 @@ static em_cached_set *set_for(em_driver *d, const em_job *job, uint64_t fingerpr
         d->cap_cached = cap;
     }
     uint32_t parts = em_node_partitions(g, node);
-    em_cached_set s = {job->reply.pipe,
-                       fingerprint,
-                       parts,
-                       calloc(parts, sizeof *s.holder),
-                       calloc(parts, sizeof *s.bytes),
-                       (int)g->nodes[node]->storage,
-                       em_node_kind_name(g->nodes[node]->kind),
-                       0,
-                       0};
-    if (!s.holder || !s.bytes) {
+    em_cached_set s = {.pipe = job->reply.pipe,
+                       .fingerprint = fingerprint,
+                       .partitions = parts,
+                       .holder = calloc(parts, sizeof *s.holder),
+                       .bytes = calloc(parts, sizeof *s.bytes),
+                       .lost = calloc(parts, 1),
+                       .storage = (int)g->nodes[node]->storage,
+                       .kind = em_node_kind_name(g->nodes[node]->kind)};
+    if (!s.holder || !s.bytes || !s.lost) {
         free(s.holder);
         free(s.bytes);
+        free(s.lost);
         return NULL;
     }
     d->cached[d->n_cached] = s;
@@ -60,7 +60,14 @@ void em_cache_stored(em_driver *d, const em_job *job, uint32_t ex_id, uint64_t f
     if (!set || part >= set->partitions) return;
     set->holder[part] = ex_id;
     set->bytes[part] = bytes;
+    set->lost[part] = 0;
     d->dirty = 1;
+}
+
+int em_cache_lost_reason(em_driver *d, const em_job *job, uint64_t fingerprint, uint32_t part)
+{
+    em_cached_set *set = find_set(d, job->reply.pipe, fingerprint);
+    return set && part < set->partitions && set->lost[part] ? set->lost[part] - 1 : -1;
 }
 
 void em_cache_hit(em_driver *d, const em_job *job, uint64_t fingerprint)
@@ -77,6 +84,7 @@ void em_cache_evicted(em_driver *d, uint32_t ex_id, uint64_t fingerprint, uint32
             set->holder[part] == ex_id) {
             set->holder[part] = 0;
             set->bytes[part] = 0;
+            set->lost[part] = 1 + EM_RECOMPUTE_EVICTION;
             set->evictions++;
             d->totals.cache_evictions++;
             d->dirty = 1;
@@ -99,6 +107,7 @@ void em_cache_forget_executor(em_driver *d, uint32_t ex_id)
             if (d->cached[i].holder[p] == ex_id) {
                 d->cached[i].holder[p] = 0;
                 d->cached[i].bytes[p] = 0;
+                d->cached[i].lost[p] = 1 + EM_RECOMPUTE_EXECUTOR_LOST;
             }
 }
 
@@ -110,6 +119,7 @@ void em_cache_drop(em_driver *d, uint32_t pipe, uint64_t fingerprint)
         d->drop_cached[d->drop_cached_made++ % EM_DROPS_KEPT] = set->fingerprint;
         free(set->holder);
         free(set->bytes);
+        free(set->lost);
         *set = d->cached[--d->n_cached];
         d->dirty = 1;
     }
@@ -120,6 +130,7 @@ void em_cache_free(em_driver *d)
     for (size_t i = 0; i < d->n_cached; i++) {
         free(d->cached[i].holder);
         free(d->cached[i].bytes);
+        free(d->cached[i].lost);
     }
     free(d->cached);
     d->cached = NULL;

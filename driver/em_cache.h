@@ -23,6 +23,7 @@ typedef struct em_cached_set {
     uint32_t partitions;
     uint32_t *holder; /* executor id per partition, 0: not cached */
     uint64_t *bytes;
+    uint8_t *lost;      /* per partition: 1 + the em_recompute_reason it went for, or 0 */
     int storage;        /* Ember__StorageLevel */
     const char *kind;   /* the node's operation, for people */
     uint64_t hits;      /* tasks that read a cached partition */
@@ -32,6 +33,10 @@ typedef struct em_cached_set {
 /* em_cache_stored records partition part of persisted node `node` of job, stored by ex. */
 void em_cache_stored(em_driver *d, const em_job *job, uint32_t ex_id, uint64_t fingerprint,
                      uint32_t part, uint64_t bytes);
+/* em_cache_lost_reason: a task of this job computed partition part of a persisted node:
+ * if that partition had been cached and was lost, why (else -1). Call before the task's
+ * stored partitions are recorded. */
+int em_cache_lost_reason(em_driver *d, const em_job *job, uint64_t fingerprint, uint32_t part);
 /* em_cache_hit counts a task that read a cached partition. */
 void em_cache_hit(em_driver *d, const em_job *job, uint64_t fingerprint);
 void em_cache_evicted(em_driver *d, uint32_t ex_id, uint64_t fingerprint, uint32_t part);

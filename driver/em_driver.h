@@ -104,6 +104,7 @@ typedef struct em_task {
 typedef enum em_recompute_reason {
     EM_RECOMPUTE_EXECUTOR_LOST, /* a running task's executor, or a map output's holder, died */
     EM_RECOMPUTE_FETCH_FAILURE, /* a reduce task could not read a map output */
+    EM_RECOMPUTE_EVICTION,      /* a cached partition was evicted to make room */
     EM_RECOMPUTE_REASONS
 } em_recompute_reason;
 

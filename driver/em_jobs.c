@@ -359,6 +359,13 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
     st->records_in += res->records_in;
     st->records_out += res->records_out;
     if (st->plan.n_parents == 0) job->records_in += res->records_in;
+    int lost = st->cache_fp && !res->from_cache
+                   ? em_cache_lost_reason(d, job, st->cache_fp, part)
+                   : -1; /* it computed a cached partition that was lost: a recomputation */
+    if (lost >= 0) {
+        st->n_recomputed[lost]++;
+        d->totals.tasks_recomputed[lost]++;
+    }
     for (size_t c = 0; c < res->n_cached; c++)
         em_cache_stored(d, job, ex->id, res->cached[c]->fingerprint, res->cached[c]->partition,
                         res->cached[c]->bytes);

@@ -22,7 +22,9 @@
 
 const char *em_recompute_reason_name(em_recompute_reason r)
 {
-    return r == EM_RECOMPUTE_FETCH_FAILURE ? "fetch_failure" : "executor_lost";
+    static const char *const names[EM_RECOMPUTE_REASONS] = {"executor_lost", "fetch_failure",
+                                                            "eviction"};
+    return names[r];
 }
 
 /* still_read: some stage of st's job has st as a parent and has not finished reading it */

@@ -76,7 +76,8 @@ cached=$(jq '.[0].cached_partitions' <<<"$storage")
 expect_eq "$(jq '.[0].evictions' <<<"$storage")" 0 "a dataset does not evict its own partitions"
 go tiny
 second=$(last_job)
-expect_eq "$(job_stage "$second" 0 | jq .cache_hits)" "$cached" "cache hits = partitions cached"
+expect_eq "$(job_stage "$second" 0 | jq -c '[.cache_hits, .recomputed_tasks]')" "[$cached,0]" \
+    "cache hits = partitions cached; the others were never cached, so not recomputations"
 echo "ok: MEMORY_ONLY under 1 MiB: $cached partitions fit and were read back, the others computed again"
 
 # a second persisted dataset evicts the least recently used partitions of the first
@@ -87,7 +88,8 @@ first=$(jq -c 'sort_by(.id) | map(select(.evictions > 0)) | .[0]' <<<"$storage")
 cached=$(jq .cached_partitions <<<"$first")
 go evict
 second=$(last_job)
-expect_eq "$(job_stage "$second" 0 | jq .cache_hits)" "$cached" "cache hits = partitions left after evictions"
+expect_eq "$(job_stage "$second" 0 | jq -c '[.cache_hits, .recompute_reasons.eviction]')" \
+    "[$cached,$(jq .evictions <<<"$first")]" "cache hits = partitions left; recomputed for eviction = partitions evicted"
 evictions=$(api /metrics | awk '$1 == "ember_cache_evictions_total" {print $2}')
 [ "$evictions" -ge "$(jq .evictions <<<"$first")" ] || fail "ember_cache_evictions_total $evictions"
 echo "ok: LRU eviction by another dataset: $(jq .evictions <<<"$first") evicted, $cached hits"
@@ -112,7 +114,8 @@ kill -9 "$ex6_PID"
 wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 1'
 go killed
 second=$(last_job)
-expect_eq "$(job_stage "$second" 0 | jq .cache_hits)" "$kept" "cache hits = partitions on the surviving executor"
+expect_eq "$(job_stage "$second" 0 | jq -c '[.cache_hits, .recompute_reasons.executor_lost]')" "[$kept,$((8 - kept))]" \
+    "cache hits = partitions on the surviving executor; the others recomputed, executor lost"
 echo "ok: killed after caching: the $((8 - kept)) lost partitions computed again, results exact"
 
 # ---- 5. unpersist --------------------------------------------------------------------------------
