@@ -10,7 +10,6 @@
 #include <ember/ember.h>
 #include <stdlib.h>
 
-#include "em_cache.h"
 #include "em_driver.h"
 #include "em_graph.h"
 #include "em_log.h"
@@ -88,15 +87,16 @@ static int knows_stage(const em_exec *ex, const em_stage *st)
 #define DEFS_MAX   8  /* stage definitions in one Tasks message */
 #define CACHED_MAX 16 /* persisted nodes named in one stage definition */
 
-/* waits_for_cache: task part of st should rather run on the live executor that caches its
- * input, and has waited less than locality_wait_ms for it */
-static int waits_for_cache(em_driver *d, const em_stage *st, uint32_t part, const em_exec *ex,
-                           int64_t now)
+/* waits_for_preferred: task part of st would rather run on another live executor (its
+ * cached partition, or most of its shuffle input, is there), and has waited less than
+ * locality_wait_ms (cached) or shuffle_locality_wait_ms (shuffle input) for it */
+static int waits_for_preferred(em_driver *d, em_stage *st, uint32_t part, const em_exec *ex,
+                               int64_t now)
 {
-    if (!st->cache_fp || now - st->tasks[part].queued_us >= (int64_t)d->cfg.locality_wait_ms * 1000)
-        return 0;
-    uint32_t holder = em_cache_holder(d, st->job->reply.pipe, st->cache_fp, part);
-    return holder && holder != ex->id;
+    uint32_t wait_ms = st->cache_fp ? d->cfg.locality_wait_ms : d->cfg.shuffle_locality_wait_ms;
+    if (now - st->tasks[part].queued_us >= (int64_t)wait_ms * 1000) return 0;
+    uint32_t preferred = em_preferred_executor(d, st, part);
+    return preferred && preferred != ex->id;
 }
 
 /* picker: which queued tasks of a stage an executor may take now */
@@ -104,17 +104,15 @@ typedef struct picker {
     em_driver *d;
     em_exec *ex;
     int64_t now;
-    int others;      /* another live executor could take the tasks ex should avoid */
-    int cached_only; /* only tasks whose partition ex caches */
+    int others;         /* another live executor could take the tasks ex should avoid */
+    int preferred_only; /* only tasks that would rather run on ex */
 } picker;
 
-static int may_take(const picker *pk, const em_stage *st, uint32_t part)
+static int may_take(const picker *pk, em_stage *st, uint32_t part)
 {
-    if (pk->cached_only)
-        return st->cache_fp &&
-               em_cache_holder(pk->d, st->job->reply.pipe, st->cache_fp, part) == pk->ex->id;
+    if (pk->preferred_only) return em_preferred_executor(pk->d, st, part) == pk->ex->id;
     return !(pk->others && st->tasks[part].avoid_executor == pk->ex->id) &&
-           !waits_for_cache(pk->d, st, part, pk->ex, pk->now);
+           !waits_for_preferred(pk->d, st, part, pk->ex, pk->now);
 }
 
 /* take_from launches up to max - *n queued tasks of st that pk allows on ex; the others keep
@@ -134,6 +132,7 @@ static uint32_t take_from(const picker *pk, em_stage *st, uint32_t max, launch *
         task->state = EM_TASK_RUNNING;
         task->executor = pk->ex->id;
         task->launched_us = pk->now;
+        task->preferred = (uint8_t)pk->preferred_only;
         st->n_running++;
         st->n_launched++;
         out[(*n)++] = (launch){st, part};
@@ -143,9 +142,9 @@ static uint32_t take_from(const picker *pk, em_stage *st, uint32_t max, launch *
 }
 
 /* take pops up to `max` pending tasks for ex into out[], from at most DEFS_MAX stages;
- * returns how many. In each stage, the tasks whose partition ex caches go first; a task
- * whose last attempt failed on ex is left for another executor, and one whose partition
- * another executor caches waits for it (up to --locality-wait-ms). */
+ * returns how many. In each stage, the tasks that would rather run on ex go first; a task
+ * whose last attempt failed on ex is left for another executor, and one that would rather
+ * run on another executor waits for it (up to --locality-wait-ms). */
 static uint32_t take(em_driver *d, em_exec *ex, uint32_t max, launch *out)
 {
     uint32_t n = 0, stages = 0;
@@ -156,9 +155,9 @@ static uint32_t take(em_driver *d, em_exec *ex, uint32_t max, launch *out)
         for (size_t i = 0; i < job->n_stages && n < max && stages < DEFS_MAX; i++) {
             em_stage *st = &job->stages[i];
             if (!runnable(st)) continue;
-            pk.cached_only = 1;
-            uint32_t taken = st->cache_fp ? take_from(&pk, st, max, out, &n) : 0;
-            pk.cached_only = 0;
+            pk.preferred_only = 1;
+            uint32_t taken = take_from(&pk, st, max, out, &n);
+            pk.preferred_only = 0;
             taken += take_from(&pk, st, max, out, &n);
             stages += taken > 0;
         }

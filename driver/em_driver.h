@@ -37,11 +37,12 @@ typedef struct em_driver_config {
     uint32_t executor_timeout_ms;
     uint32_t max_attempts;     /* launches of one task before its job fails */
     uint32_t locality_wait_ms; /* how long a task waits for the executor caching its input */
-    uint32_t queue_depth;      /* extra tasks per slot queued on executors for short tasks */
-    uint64_t max_message;      /* largest message accepted */
-    uint64_t max_result;       /* largest collect result per job */
-    uint32_t crash_grace_ms;   /* a closed connection with tasks running waits this long for
-                                  a crash report before its executor is lost (0: no wait) */
+    uint32_t shuffle_locality_wait_ms; /* ... for the one holding most of its shuffle input */
+    uint32_t queue_depth;    /* extra tasks per slot queued on executors for short tasks */
+    uint64_t max_message;    /* largest message accepted */
+    uint64_t max_result;     /* largest collect result per job */
+    uint32_t crash_grace_ms; /* a closed connection with tasks running waits this long for
+                                a crash report before its executor is lost (0: no wait) */
 } em_driver_config;
 
 /* an executor is alive until it says Goodbye (stopped) or is lost (silence, dropped link) */
@@ -94,6 +95,7 @@ typedef struct em_task {
     uint32_t avoid_executor; /* where its last attempt failed: elsewhere if possible (0: any) */
     uint8_t state;           /* em_task_state */
     uint8_t attempt;         /* 0-based attempt of the current launch */
+    uint8_t preferred;       /* the current launch went to the executor it would rather run on */
     int64_t launched_us;
     int64_t duration_us; /* as measured by the executor, once done */
     int64_t records_in, records_out;
@@ -131,12 +133,17 @@ typedef struct em_stage {
     uint32_t n_launched;                         /* task launches, recomputations included */
     uint32_t n_retried;                          /* launches again after the task failed */
     uint32_t n_recomputed[EM_RECOMPUTE_REASONS]; /* launches again of work that was lost */
-    uint32_t def_version;  /* bumped when the map outputs it reads move: StageDefs resent */
-    int rerun;             /* ran again after succeeding: children get a new definition */
-    uint32_t cache_hits;   /* tasks that read a cached partition instead of computing it */
-    uint64_t cache_fp;     /* the persisted node whose partitions its tasks read or store,
-                              nearest its end (0: none): tasks go where theirs is cached */
-    int64_t task_us_total; /* summed durations of finished tasks */
+    uint32_t def_version;       /* bumped when the map outputs it reads move: StageDefs resent */
+    int rerun;                  /* ran again after succeeding: children get a new definition */
+    uint32_t cache_hits;        /* tasks that read a cached partition instead of computing it */
+    uint64_t cache_fp;          /* the persisted node whose partitions its tasks read or store,
+                                   nearest its end (0: none): tasks go where theirs is cached */
+    uint64_t *bucket_sizes;     /* a map stage: bytes of bucket r of partition m at m * R + r,
+                                   for reduce tasks' locality (NULL: too many to keep) */
+    uint32_t *preferred;        /* a reduce stage: the executor holding most of each
+                                   partition's input, or 0 (em_locality.c) */
+    uint32_t preferred_version; /* def_version + 1 when preferred was worked out */
+    int64_t task_us_total;      /* summed durations of finished tasks */
     int64_t records_in, records_out;
     int64_t started_us, finished_us;
     struct em_text *doc; /* status JSON with its tasks, frozen once the job has finished */
@@ -257,6 +264,13 @@ void em_job_fail(em_driver *d, em_job *job, int code, const char *fmt, ...)
 int em_stage_inputs_ready(const em_stage *st);
 /* em_stage_requeue puts partition part back in st's queue (its task becomes pending). */
 void em_stage_requeue(em_stage *st, uint32_t part);
+
+/* em_locality.c */
+/* em_preferred_executor: the live executor a task of st would rather run on (caching its
+ * partition, or holding most of its shuffle input), or 0. */
+uint32_t em_preferred_executor(em_driver *d, em_stage *st, uint32_t part);
+/* em_locality_map_output keeps a map task's bucket sizes for the reduce tasks' preferences. */
+void em_locality_map_output(em_stage *st, uint32_t part, const uint64_t *bucket_bytes, size_t n);
 
 /* em_recovery.c */
 /* em_recover_failed_task: task part of st failed on ex: run it again (elsewhere when

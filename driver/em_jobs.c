@@ -248,6 +248,10 @@ static void job_finish(em_driver *d, em_job *job)
         if (st->shuffle_out) em_reuse_stage_done(d, st);
         free(st->map_exec);
         st->map_exec = NULL;
+        free(st->bucket_sizes);
+        st->bucket_sizes = NULL;
+        free(st->preferred);
+        st->preferred = NULL;
     }
     em_status_freeze_job(job); /* its task lists become text; the tasks themselves go */
     if (job->results)
@@ -377,6 +381,7 @@ void em_job_task_result(em_driver *d, em_exec *ex, const Ember__TaskResult *res,
     if (st->shuffle_out) {
         st->map_exec[part] = ex->id;
         st->map_stage_of[part] = st->id;
+        em_locality_map_output(st, part, res->bucket_bytes, res->n_bucket_bytes);
         for (size_t b = 0; b < res->n_bucket_bytes; b++) {
             st->shuffle_bytes += res->bucket_bytes[b];
             ex->shuffle_bytes += res->bucket_bytes[b];
@@ -415,6 +420,8 @@ void em_job_free(em_job *job)
         free(job->stages[i].queue);
         free(job->stages[i].map_exec);
         free(job->stages[i].map_stage_of);
+        free(job->stages[i].bucket_sizes);
+        free(job->stages[i].preferred);
         em_text_unref(job->stages[i].doc);
     }
     if (job->results)

@@ -134,7 +134,7 @@ json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
             json_object_set_new(tj, "records_out", json_integer(t->records_out));
             json_object_set_new(tj, "bytes_out", json_integer((json_int_t)t->bytes_out));
         }
-        json_object_set_new(tj, "locality", json_string("any"));
+        json_object_set_new(tj, "locality", json_string(t->preferred ? "preferred" : "any"));
         json_array_append_new(tasks, tj);
     }
     json_object_set_new(o, "tasks_shown", json_integer(shown));

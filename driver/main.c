@@ -34,6 +34,7 @@ static void usage(FILE *out)
         "                            when its connection closes while tasks run (300; 0: none)\n"
         "  --max-attempts N          launches of a task before its job fails (4)\n"
         "  --locality-wait-ms N      wait for the executor caching a task's input (3000)\n"
+        "  --shuffle-locality-wait-ms N  wait for the one holding most of its shuffle input (0)\n"
         "  --queue-depth N           extra short tasks queued per executor slot (64)\n"
         "  --max-message-mb N        largest message accepted (256)\n"
         "  --max-result-mb N         largest collect() result per job (256)\n"
@@ -50,6 +51,7 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
                                          {"crash-grace-ms", 1, 0, 'g'},
                                          {"max-attempts", 1, 0, 'a'},
                                          {"locality-wait-ms", 1, 0, 'L'},
+                                         {"shuffle-locality-wait-ms", 1, 0, 'S'},
                                          {"queue-depth", 1, 0, 'q'},
                                          {"max-message-mb", 1, 0, 'm'},
                                          {"max-result-mb", 1, 0, 'r'},
@@ -93,6 +95,10 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
         case 'L':
             rc = em_arg_u32("--locality-wait-ms", optarg, 0, 600000, &cfg->locality_wait_ms, err,
                             sizeof err);
+            break;
+        case 'S':
+            rc = em_arg_u32("--shuffle-locality-wait-ms", optarg, 0, 600000,
+                            &cfg->shuffle_locality_wait_ms, err, sizeof err);
             break;
         case 'q':
             rc = em_arg_u32("--queue-depth", optarg, 0, 1024, &cfg->queue_depth, err, sizeof err);
