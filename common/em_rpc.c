@@ -17,6 +17,9 @@ void em_process_init(void)
 {
     signal(SIGPIPE, SIG_IGN);
     mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    /* setting the mmap threshold also pins glibc's trim threshold at 128 KiB: every batch of
+     * freed buffers went back to the kernel and came back as page faults (bench/shuffle) */
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
 int em_socket_limit(nng_socket sock, size_t max_recv)

@@ -83,7 +83,8 @@ void em_rpc_reply_free(em_rpc_reply *reply);
 int em_socket_limit(nng_socket sock, size_t max_recv);
 
 /* em_process_init prepares a daemon or tool: SIGPIPE ignored, large nng messages kept out of
- * glibc's mmap path (see FACTS.md: 8 MiB mmap threshold). */
+ * glibc's mmap path (see FACTS.md: 8 MiB mmap threshold), and up to 256 MiB of freed heap
+ * kept in the process rather than returned to the kernel and faulted in again. */
 void em_process_init(void);
 
 #endif
