@@ -27,27 +27,27 @@ static Ember__TaskLaunch launch_msgs[EM_LAUNCH_MAX];
 static Ember__TaskLaunch *launch_ptrs[EM_LAUNCH_MAX];
 static em_iov launch_data[EM_LAUNCH_MAX];
 
-/* reply_poll answers ex's parked poll, telling it which shuffle outputs it may drop. */
+/* ring_since copies the entries of a ring (EM_DROPS_KEPT, `made` ever added) that an executor
+ * has not been sent (*sent: what it had been sent), oldest first; returns how many. */
+static size_t ring_since(const uint64_t *ring, uint64_t made, uint64_t *sent, uint64_t *out)
+{
+    size_t n = 0;
+    if (made - *sent > EM_DROPS_KEPT) *sent = made - EM_DROPS_KEPT;
+    for (uint64_t i = *sent; i < made; i++) out[n++] = ring[i % EM_DROPS_KEPT];
+    *sent = made;
+    return n;
+}
+
+/* reply_poll answers ex's parked poll, telling it which shuffle outputs and cached
+ * partitions it may drop. */
 static void reply_poll(em_driver *d, em_exec *ex, Ember__Tasks *msg, const em_iov *data,
                        size_t n_data)
 {
-    uint64_t drops[EM_DROPS_KEPT];
-    size_t n_drops = 0;
-    if (d->drops_made - ex->drops_sent > EM_DROPS_KEPT)
-        ex->drops_sent = d->drops_made - EM_DROPS_KEPT;
-    for (uint64_t i = ex->drops_sent; i < d->drops_made; i++)
-        drops[n_drops++] = d->drops[i % EM_DROPS_KEPT];
-    ex->drops_sent = d->drops_made;
-    msg->n_drop_shuffles = n_drops;
+    uint64_t drops[EM_DROPS_KEPT], cached[EM_DROPS_KEPT];
+    msg->n_drop_shuffles = ring_since(d->drops, d->drops_made, &ex->drops_sent, drops);
     msg->drop_shuffles = drops;
-    uint64_t cached[EM_DROPS_KEPT];
-    size_t n_cached = 0;
-    if (d->drop_cached_made - ex->drop_cached_sent > EM_DROPS_KEPT)
-        ex->drop_cached_sent = d->drop_cached_made - EM_DROPS_KEPT;
-    for (uint64_t i = ex->drop_cached_sent; i < d->drop_cached_made; i++)
-        cached[n_cached++] = d->drop_cached[i % EM_DROPS_KEPT];
-    ex->drop_cached_sent = d->drop_cached_made;
-    msg->n_drop_cached = n_cached;
+    msg->n_drop_cached =
+        ring_since(d->drop_cached, d->drop_cached_made, &ex->drop_cached_sent, cached);
     msg->drop_cached = cached;
     ex->has_poll = 0;
     if (em_server_reply(d->srv, &ex->poll, EM_MSG_TASKS, &msg->base, data, n_data) != EMBER_OK)

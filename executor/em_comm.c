@@ -72,20 +72,22 @@ static uint32_t current_id(em_executor *ex)
     return id;
 }
 
+/* drop_blocks removes the blocks whose ids start with fmt (one %llu or %llx) of each id. */
+static void drop_blocks(em_executor *ex, const char *fmt, const uint64_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char prefix[48];
+        snprintf(prefix, sizeof prefix, fmt, (unsigned long long)ids[i]);
+        em_blockstore_remove_prefix(ex->blocks, prefix);
+    }
+}
+
 /* queue_tasks stores the stage definitions and queues the tasks of a Tasks message, after
- * dropping the shuffle outputs the driver no longer needs. */
+ * dropping the shuffle outputs and cached partitions the driver no longer needs. */
 static void queue_tasks(em_executor *ex, Ember__Tasks *t, const em_frame *f)
 {
-    for (size_t i = 0; i < t->n_drop_shuffles; i++) {
-        char prefix[48];
-        snprintf(prefix, sizeof prefix, "shuffle_%llu_", (unsigned long long)t->drop_shuffles[i]);
-        em_blockstore_remove_prefix(ex->blocks, prefix);
-    }
-    for (size_t i = 0; i < t->n_drop_cached; i++) { /* unpersisted, or its submitter left */
-        char prefix[48];
-        snprintf(prefix, sizeof prefix, "rdd_%016llx_", (unsigned long long)t->drop_cached[i]);
-        em_blockstore_remove_prefix(ex->blocks, prefix);
-    }
+    drop_blocks(ex, "shuffle_%llu_", t->drop_shuffles, t->n_drop_shuffles);
+    drop_blocks(ex, "rdd_%016llx_", t->drop_cached, t->n_drop_cached);
     for (size_t i = 0; i < t->n_stages; i++) {
         em_stage_cache_put(ex, t->stages[i]);
         t->stages[i] = NULL; /* now owned by the cache */
