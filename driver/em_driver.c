@@ -226,6 +226,10 @@ void em_driver_run(em_driver *d)
         handle_closed_pipes(d);
         em_dispatch_expire_polls(d, now);
         em_exec_check_timeouts(d, now);
+        if (d->redispatch) { /* tasks went back to their queues: idle executors take them now */
+            d->redispatch = 0;
+            em_dispatch(d);
+        }
         if (d->status && (d->dirty || now - d->snapshot_us > 1000000) &&
             now - d->snapshot_us >= SNAPSHOT_MIN_MS * 1000) {
             em_status_publish(d, em_server_rejected(d->srv));

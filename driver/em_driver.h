@@ -209,7 +209,8 @@ typedef struct em_driver {
     uint64_t next_job_id, next_stage_id;
     em_libstore *libs;
     em_status *status;
-    int dirty; /* something changed since the last snapshot */
+    int dirty;      /* something changed since the last snapshot */
+    int redispatch; /* tasks were queued again outside a request: dispatch at the loop's end */
     int64_t snapshot_us;
     em_totals totals;
     uint64_t

@@ -90,6 +90,7 @@ static void retire(em_driver *d, em_exec *ex, em_exec_state state, const char *w
         ex->has_poll = 0;
     }
     em_recover_lost_executor(d, ex);
+    d->redispatch = 1; /* its tasks wait in their queues; idle executors' polls are parked */
     em_reuse_forget_executor(d, ex->id);
     em_cache_forget_executor(d, ex->id);
     ex->assigned = 0;
