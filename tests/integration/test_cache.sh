@@ -31,7 +31,14 @@ paused_run() {
     "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/cache_job.so" -- numbers "$level" \
         --wait "$T/$name.go" "$@" >"$T/$name.out" 2>&1 &
     RUN_PID=$!
-    for _ in $(seq 300); do grep -q "first action" "$T/$name.out" && return 0; sleep 0.05; done
+    for _ in $(seq 300); do
+        if grep -q "first action" "$T/$name.out"; then
+            # a snapshot taken after the action's job ended also holds what it cached
+            wait_api /api/v1/jobs '[.[] | select(.state == "running")] | length == 0'
+            return 0
+        fi
+        sleep 0.05
+    done
     fail "$name: first action did not end: $(cat "$T/$name.out")"
 }
 go() {
