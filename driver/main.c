@@ -1,6 +1,7 @@
 /* main.c -- ember-driver: command line, signals, and the driver loop. */
 #include <ember/ember.h>
 #include <getopt.h>
+#include <nng/nng.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,5 +165,6 @@ int main(int argc, char **argv)
     em_driver_run(&driver);
     em_info("driver stopping");
     em_driver_stop(&driver);
+    nng_fini(); /* every socket is closed: let nng reap what its threads still hold */
     return 0;
 }
