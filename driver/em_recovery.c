@@ -4,8 +4,9 @@
  *   launched max_attempts times; then its job fails with one message naming the job, stage,
  *   partition, attempts, executor and cause. Failures that no other executor can cure (a
  *   missing symbol, an invalid graph) fail the job at once.
- * - A reduce task that cannot read a map output reports a fetch failure: that map partition
- *   is computed again (its stage runs again for it alone), and the reduce task waits for it.
+ * - A reduce task that cannot read a map output reports a fetch failure: that map output,
+ *   and the stage's other outputs on the same executor, are computed again (their stage runs
+ *   again for them alone), and the reduce task waits for them.
  * - An executor lost: its running tasks run again; every map output it held that a stage of a
  *   running job has still to read is computed again. Only the lost partitions run: the map
  *   stage goes back to running with those tasks queued, its children wait (their queued tasks
@@ -82,6 +83,15 @@ static void lose_output(em_driver *d, em_stage *st, uint32_t part, em_recompute_
             em_recompute_reason_name(why));
 }
 
+/* lose_holder_outputs: a map output held by executor holder could not be read, so none of
+ * that stage's outputs there is trusted (as Spark does): they are all computed again, at
+ * once, rather than one fetch failure -- and one attempt of the reader -- at a time. */
+static void lose_holder_outputs(em_driver *d, em_stage *st, uint32_t holder)
+{
+    for (uint32_t p = 0; p < st->plan.partitions; p++)
+        if (st->map_exec[p] == holder) lose_output(d, st, p, EM_RECOMPUTE_FETCH_FAILURE);
+}
+
 /* map_stage_with_blocks finds the stage of job whose partition part's blocks carry block_stage. */
 static em_stage *map_stage_with_blocks(em_job *job, uint64_t block_stage, uint32_t part)
 {
@@ -123,7 +133,7 @@ void em_recover_failed_task(em_driver *d, em_exec *ex, em_stage *st, uint32_t pa
         if (lost) { /* not this task's fault: recompute what it could not read */
             st->n_recomputed[EM_RECOMPUTE_FETCH_FAILURE]++;
             d->totals.tasks_recomputed[EM_RECOMPUTE_FETCH_FAILURE]++;
-            lose_output(d, lost, res->fetch_map_partition, EM_RECOMPUTE_FETCH_FAILURE);
+            lose_holder_outputs(d, lost, lost->map_exec[res->fetch_map_partition]);
         } else {
             st->n_retried++;
             d->totals.tasks_retried++;

@@ -4,7 +4,9 @@
 #      it held run again, nothing else; the result is exact;
 #   2. an executor killed during a reduce stage: its running reduce tasks and the map outputs
 #      the other reduce tasks still need run again; the result is exact;
-#   3. a task that fails once runs again on the other executor and the job succeeds.
+#   3. a task that fails once runs again on the other executor and the job succeeds;
+#   4. map outputs damaged on disk between two actions that read them: fetch failures, and
+#      the damaged executor's map outputs computed again.
 # Counts come from the status API (recompute_reasons, retried_tasks, tasks_launched).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -66,4 +68,31 @@ expect_eq "$(jq -c '.task_list[] | select(.partition == 2) | [.state, .attempt]'
 first=$(grep 'task will run again' "$T/driver.log" | grep -c 'reason=task_failure')
 expect_eq "$first" 1 "driver log lines of the retry"
 echo "ok: a task that failed once ran again and the job succeeded"
+# ---- 4. a map output that cannot be read: fetch failure -----------------------------------------
+# Two actions read one shuffle (the second reuses the first's map output). Between them the
+# map output on one executor is damaged in its spill files (1 MiB stores: every bucket spills):
+# the second action's reduce tasks report fetch failures, and the map partitions of that
+# executor are computed again; the counts stay exact.
+kill -TERM "$ex1_PID" "$ex4_PID"
+start_executor ex5 --slots 2 --memory-mb 1
+start_executor ex6 --slots 2 --memory-mb 1
+wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2'
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/recovery.so" -- reread 100000 8 4 "$T/reread.go" >"$T/reread.out" 2>&1 &
+job=$!
+for _ in $(seq 600); do grep -q "reread first ok" "$T/reread.out" && break; sleep 0.05; done
+expect_contains "$(cat "$T/reread.out")" "recovery: reread first ok: 50 keys, 100000 records" "first read of the shuffle"
+first=$(api /api/v1/jobs | jq '[.[].id] | max')
+ex6=$(api /api/v1/executors | jq '.[] | select(.pid == '"$ex6_PID"') | .id')
+damaged=$(held_by "$(stage_doc "$first" 0)" "$ex6" '.state == "done"')
+[ "$damaged" -gt 0 ] || fail "executor $ex6 holds no map output"
+for f in "$T"/ex6-spill/shuffle_*; do printf 'damaged' | dd of="$f" bs=1 seek=30 conv=notrunc status=none; done
+touch "$T/reread.go"
+wait "$job" || fail "reread: $(cat "$T/reread.out")"
+expect_contains "$(cat "$T/reread.out")" "recovery: reread second ok: 50 keys, 100000 records" "second read, after the damage"
+second=$((first + 1))
+expect_eq "$(stage_doc "$second" 0 | jq -c '[.state, .recompute_reasons.fetch_failure]')" "[\"succeeded\",$damaged]" \
+    "the reused map stage computed the $damaged outputs of the damaged executor again"
+[ "$(stage_doc "$second" 1 | jq .recompute_reasons.fetch_failure)" -ge 1 ] || fail "no reduce task reported a fetch failure"
+grep -q 'reason=fetch_failure' "$T/driver.log" || fail "no fetch failure in the driver log"
+echo "ok: fetch failures: the $damaged damaged map outputs computed again, counts exact"
 echo "PASS test_recovery"

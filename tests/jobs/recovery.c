@@ -5,6 +5,9 @@
  *                                          slow map
  *   flaky MARKER                          a filter that fails on partition 2 until MARKER
  *                                          exists (it creates it): succeeds at attempt 2
+ *   reread N PARTS REDUCERS FILE           range -> (k<v % 50>, 64-byte value) -> partition_by,
+ *                                          counted per key twice: the second action reuses the
+ *                                          first's shuffle output, after FILE exists
  * Prints "recovery: <mode> ok: <keys> keys, <total> records" or a MISMATCH line (exit 1).
  */
 #include <ember/ember.h>
@@ -38,6 +41,17 @@ int rc_slow(ember_task *task, const ember_record *in)
 {
     pause_ms(task);
     return ember_emit(task, in);
+}
+
+/* rc_padded (map): (k<v % 50>, 64 bytes holding v) */
+int rc_padded(ember_task *task, const ember_record *in)
+{
+    char key[8];
+    uint8_t value[64] = {0};
+    int64_t v = ember_value_i64(in);
+    memcpy(value, &v, sizeof v);
+    int n = snprintf(key, sizeof key, "k%02d", (int)(v % KEYS));
+    return ember_emit_kv(task, key, (size_t)n, value, sizeof value, 0);
 }
 
 /* rc_flaky (filter): fails on partition 2 until the marker file (argument) exists */
@@ -75,12 +89,29 @@ static int check_counts(ember_ctx *ctx, ember_dataset *counts, long n, const cha
         return 1;
     }
     printf("recovery: %s ok: %zu keys, %ld records\n", mode, c.n, total);
+    fflush(stdout); /* a test may wait for this line while the job goes on */
     return 0;
+}
+
+/* reread: one shuffle, read by two actions with a pause between them */
+static int reread(ember_ctx *ctx, long n, int parts, int reducers, const char *wait)
+{
+    ember_dataset *moved =
+        ember_partition_by(ember_map(ember_range(ctx, 0, n, parts), rc_padded, NULL, 0), reducers);
+    ember_dataset *counts = ember_count_by_key(moved, 1);
+    if (check_counts(ctx, counts, n, "reread first")) return 1;
+    for (int i = 0; access(wait, F_OK) != 0 && i < 6000; i++) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return check_counts(ctx, ember_count_by_key(moved, 2), n, "reread second");
 }
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "reread") == 0 && argc > 5)
+        return reread(ctx, atol(argv[2]), atoi(argv[3]), atoi(argv[4]), argv[5]);
     if (strcmp(mode, "flaky") == 0 && argc > 2) {
         int64_t n;
         ember_dataset *kept =
