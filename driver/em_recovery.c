@@ -165,7 +165,11 @@ void em_recover_lost_executor(em_driver *d, em_exec *ex)
                 if (task->state != EM_TASK_RUNNING || task->executor != ex->id) continue;
                 st->n_running--;
                 task->state = EM_TASK_PENDING;
-                if (++task->attempt >= d->cfg.max_attempts) {
+                /* with a crash report, only the tasks it lists could have caused the crash:
+                 * the others (queued, or running beside) run again without an attempt lost */
+                int blamed = ex->n_crash_tasks == 0 ||
+                             em_exec_crash_ran(ex, EM_TASK_ID(st->id, task->attempt, p));
+                if (blamed && ++task->attempt >= d->cfg.max_attempts) {
                     em_job_fail(d, job, EMBER_ERR_EXECUTOR_LOST,
                                 "job %llu (%s) failed: stage %llu partition %u lost its executor "
                                 "%u times (last: executor %u at %s, %s%s)",

@@ -68,9 +68,36 @@ void em_monitor_spill_dir(em_monitor_page *page, const char *dir)
     if (page) snprintf(page->spill_dir, sizeof page->spill_dir, "%s", dir);
 }
 
+/* the task this thread runs, for the fatal-signal handler */
+static _Thread_local uint64_t thread_task;
+static em_monitor_page *handler_page;
+
+/* on_fatal_signal names the task whose thread faulted (or aborted) in the page, then lets
+ * the signal do what it does by default (SA_RESETHAND): the executor dies of it, the monitor
+ * reports that task alone as the cause. Async-signal-safe: a TLS read and an atomic store. */
+static void on_fatal_signal(int sig)
+{
+    (void)sig; /* returning re-runs the faulting instruction, or lets abort() raise again */
+    if (handler_page && thread_task) atomic_store(&handler_page->culprit, thread_task);
+}
+
+/* watch_fatal_signals installs on_fatal_signal in the executor process. */
+static void watch_fatal_signals(em_monitor_page *page)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    handler_page = page;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sa.sa_flags = (int)SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+}
+
 int em_monitor_task_begin(em_monitor_page *page, uint64_t task_id)
 {
     if (!page) return -1;
+    thread_task = task_id;
     for (uint32_t i = 0; i < page->n_cells; i++) {
         uint64_t free_cell = 0;
         if (atomic_compare_exchange_strong(&page->running[i], &free_cell, task_id)) return (int)i;
@@ -80,12 +107,14 @@ int em_monitor_task_begin(em_monitor_page *page, uint64_t task_id)
 
 void em_monitor_task_end(em_monitor_page *page, int cell)
 {
+    thread_task = 0;
     if (page && cell >= 0 && (uint32_t)cell < page->n_cells) atomic_store(&page->running[cell], 0);
 }
 
 static void page_reset(em_monitor_page *page)
 {
     atomic_store(&page->executor_id, 0);
+    atomic_store(&page->culprit, 0);
     page->spill_dir[0] = '\0';
     for (uint32_t i = 0; i < page->n_cells; i++) atomic_store(&page->running[i], 0);
 }
@@ -219,7 +248,10 @@ static void start_reporter(monitor *m, uint32_t executor_id, int sig, pid_t dead
 {
     uint64_t *tasks = calloc(m->page->n_cells ? m->page->n_cells : 1, sizeof *tasks);
     size_t n = 0;
-    for (uint32_t i = 0; tasks && i < m->page->n_cells; i++) {
+    uint64_t culprit = atomic_load(&m->page->culprit);
+    if (tasks && culprit) /* the task whose thread took the signal: the others are innocent */
+        tasks[n++] = culprit;
+    for (uint32_t i = 0; tasks && !culprit && i < m->page->n_cells; i++) {
         uint64_t t = atomic_load(&m->page->running[i]);
         if (t) tasks[n++] = t;
     }
@@ -320,6 +352,7 @@ int em_monitor_run(const em_executor_config *cfg, em_monitor_page **page, int *e
         if (pid == 0) {
             to_child(&m, SIGTERM);
             em_log_init("executor", EM_LOG_INFO);
+            watch_fatal_signals(m.page);
             *page = m.page;
             return 1;
         }

@@ -25,6 +25,7 @@ typedef struct em_monitor_page {
     uint32_t n_cells;             /* cells in running[] (the executor's slots) */
     char spill_dir[4096];         /* the spill directory it made for itself ("" none): the monitor
                                      removes it after a crash; written before any thread starts */
+    _Atomic uint64_t culprit;     /* the task whose thread took a fatal signal (0: none known) */
     _Atomic uint64_t running[];   /* a task id per task being run (0: free cell) */
 } em_monitor_page;
 

@@ -12,7 +12,9 @@
 #      (SIGKILL)", restarted, and the job succeeds;
 #   5. SIGTERM to a monitor: its executor says goodbye ("stopped") and the monitor exits 0,
 #      leaving no process;
-#   6. abort() in a map function: the same, with SIGABRT.
+#   6. abort() in a map function: the same, with SIGABRT;
+#   7. executors with 2 slots: the tasks running beside the crashing one are relaunched
+#      without losing an attempt (the crash report names the task that ran when it died).
 #
 # Sanitizer builds: AddressSanitizer catches SIGSEGV itself (it prints a report and exits with
 # status 1 instead of dying of the signal), which is not what a release build does and not
@@ -32,7 +34,7 @@ start_driver --max-attempts 4 --queue-depth 0 --heartbeat-ms 200 --executor-time
 
 # supervised NAME: an executor under its monitor (NAME_PID is the monitor's pid)
 supervised() {
-    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0 start_executor "$1" --supervise --slots 1
+    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0 start_executor "$1" --supervise --slots "${2:-1}"
 }
 
 # executors JQ_FILTER: the executors the filter keeps, as compact JSON lines
@@ -126,4 +128,23 @@ expect_contains "$(cat "$T/submit.err")" "killed by signal 6 (SIGABRT) while run
 wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2' 15
 submit "$EMBER_JOBS/slow_count.so" -- 40 4 1 || fail "the job after the aborts failed: $(cat "$T/submit.err")"
 expect_eq "$(cat "$T/submit.out")" "counted 40" "result of the job after the aborts"
+
+# ---- 7. tasks beside the crashing one are not charged -------------------------------------------
+kill -TERM "$ex3_PID" "$ex4_PID"
+wait "$ex3_PID" "$ex4_PID" || true
+supervised ex5 2
+supervised ex6 2
+wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2' 15
+# partitions 0, 2, 3: 10 records x 150 ms each; partition 1 crashes at once
+if submit "$EMBER_JOBS/segfault.so" -- segv 40 4 150; then
+    fail "the segfault job with 2 slots succeeded: $(cat "$T/submit.out")"
+fi
+expect_contains "$(cat "$T/submit.err")" "stage" "job failure"
+expect_contains "$(cat "$T/submit.err")" "partition 1 lost its executor 4 times" "only the crashing partition reaches the limit"
+job=$(api /api/v1/jobs | jq '[.[].id] | max')
+stage=$(api "/api/v1/stages/$(api "/api/v1/jobs/$job" | jq '.stages[0].id')")
+expect_eq "$(jq -c '[.task_list[] | select(.partition != 1) | .attempt] | max' <<<"$stage")" 1 \
+    "attempts of the tasks that ran beside the crashes"
+[ "$(jq '.recompute_reasons.executor_lost' <<<"$stage")" -gt 3 ] || fail "no task beside a crash was relaunched: $stage"
+echo "ok: the tasks running beside a crash are relaunched without losing an attempt"
 echo "PASS test_supervise"
