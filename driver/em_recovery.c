@@ -73,6 +73,9 @@ static void lose_output(em_driver *d, em_stage *st, uint32_t part, em_recompute_
     em_task *task = &st->tasks[part];
     if (task->state != EM_TASK_DONE) return; /* already being recomputed */
     st->n_done--;
+    st->records_in -= task->records_in; /* counted again when it is done again */
+    st->records_out -= task->records_out;
+    if (st->plan.n_parents == 0) st->job->records_in -= task->records_in;
     st->job->tasks_total++; /* tasks_done keeps counting the launch that was lost */
     st->n_recomputed[why]++;
     d->totals.tasks_recomputed[why]++;

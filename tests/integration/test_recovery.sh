@@ -36,6 +36,8 @@ map=$(stage_doc 1 0)
 expect_eq "$(jq -c '[.recompute_reasons.executor_lost, .recomputed_tasks, .tasks_launched]' <<<"$map")" \
     "[$lost,$lost,$((8 + lost))]" "map stage: the $lost partitions of the lost executor ran again, no others"
 expect_eq "$(stage_doc 1 1 | jq -c '[.recomputed_tasks, .tasks_launched]')" "[0,4]" "reduce stage: no rerun"
+expect_eq "$(api /api/v1/jobs/1 | jq -c '[.records_in, .stages[0].records_in]')" "[480,480]" \
+    "records read by the job: each partition's records once, recomputed or not"
 echo "ok: killed during the map stage: $lost map tasks recomputed of 8, result exact"
 
 # ---- 2. kill during a reduce stage --------------------------------------------------------------
