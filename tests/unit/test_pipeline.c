@@ -370,6 +370,68 @@ static void test_flat_map_filter_with_arg(void **state)
     em_buf_free(&data);
 }
 
+/* test_taps_copy_node_outputs: taps on the source, a flat_map and a filter get exactly what
+ * each outputs (what ember_persist keeps), while the sink still gets the chain's output; and
+ * the chain rebuilt from the filter node (a cached partition's node) runs only what follows. */
+static void test_taps_copy_node_outputs(void **state)
+{
+    (void)state;
+    static const char *const in[] = {"the quick  brown", "", " fox jumps over "};
+    static const uint8_t min_len = 5;
+    em_buf data = text_batches(in, 3);
+    chain c;
+    chain_init(&c);
+    chain_parallelize(&c, data.len);
+    chain_op(&c, EMBER__NODE_KIND__NODE_FLAT_MAP, "tp_split_words", NULL, 0);
+    chain_op(&c, EMBER__NODE_KIND__NODE_FILTER, "tp_keep_min_len", &min_len, 1);
+    chain_op(&c, EMBER__NODE_KIND__NODE_MAP, "tp_upper", NULL, 0);
+    collector source = {0}, words = {0}, kept = {0}, out = {0};
+    em_tap taps[] = {{0, collect, &source}, {1, collect, &words}, {2, collect, &kept}};
+    em_pipeline *pl = NULL;
+    char err[512] = "";
+    em_run_stats stats;
+    assert_int_equal(em_pipeline_new(&c.g, c.g.target, 0, self_lib, &pl, err, sizeof err),
+                     EMBER_OK);
+    em_batches_source_arg src = {data.data, data.len};
+    assert_int_equal(em_pipeline_run_tapped(pl, 0, em_batches_source, &src, collect, &out, taps, 3,
+                                            &stats, err, sizeof err),
+                     EMBER_OK);
+    em_pipeline_free(pl);
+    assert_int_equal(source.n, 3);
+    assert_string_equal(source.value[2], " fox jumps over ");
+    assert_int_equal(words.n, 6);
+    assert_string_equal(words.value[3], "fox");
+    assert_int_equal(kept.n, 3); /* a filter's tap gets the records it keeps, and they go on */
+    assert_string_equal(kept.value[0], "quick");
+    assert_string_equal(kept.value[2], "jumps");
+    assert_int_equal(out.n, 3);
+    assert_string_equal(out.value[1], "BROWN");
+
+    /* from the filter's output, as a cached partition would give it: only the map runs */
+    em_buf cached = {0};
+    em_batch_writer w = {.buf = cached};
+    assert_int_equal(em_batch_begin(&w), EMBER_OK);
+    for (size_t i = 0; i < kept.n; i++) {
+        ember_record rec = {kept.key[i], strlen(kept.key[i]), kept.value[i], kept.value_len[i],
+                            kept.ts[i]};
+        assert_int_equal(em_batch_add(&w, &rec), EMBER_OK);
+    }
+    assert_int_equal(em_batch_finish(&w), EMBER_OK);
+    assert_int_equal(em_pipeline_new_from(&c.g, c.g.target, 0, 2, self_lib, &pl, err, sizeof err),
+                     EMBER_OK);
+    assert_ptr_equal(em_pipeline_source(pl), &c.nodes[2]);
+    collector again = {0};
+    em_batches_source_arg from_cache = {w.buf.data, w.buf.len};
+    assert_int_equal(em_pipeline_run(pl, 0, em_batches_source, &from_cache, collect, &again, &stats,
+                                     err, sizeof err),
+                     EMBER_OK);
+    em_pipeline_free(pl);
+    assert_int_equal(again.n, 3);
+    for (size_t i = 0; i < 3; i++) assert_string_equal(again.value[i], out.value[i]);
+    em_buf_free(&w.buf);
+    em_buf_free(&data);
+}
+
 static void test_map_partitions_count_per_partition(void **state)
 {
     (void)state;
@@ -735,6 +797,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_upper),
         cmocka_unit_test(test_flat_map_filter_with_arg),
+        cmocka_unit_test(test_taps_copy_node_outputs),
         cmocka_unit_test(test_map_partitions_count_per_partition),
         cmocka_unit_test(test_map_partitions_between_operations),
         cmocka_unit_test(test_source_only_and_empty_partition),
