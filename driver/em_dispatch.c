@@ -155,9 +155,12 @@ static uint32_t take(em_driver *d, em_exec *ex, uint32_t max, launch *out)
         for (size_t i = 0; i < job->n_stages && n < max && stages < DEFS_MAX; i++) {
             em_stage *st = &job->stages[i];
             if (!runnable(st)) continue;
-            pk.preferred_only = 1;
-            uint32_t taken = take_from(&pk, st, max, out, &n);
-            pk.preferred_only = 0;
+            uint32_t taken = 0;
+            if (em_stage_has_preferences(d, st)) {
+                pk.preferred_only = 1;
+                taken = take_from(&pk, st, max, out, &n);
+                pk.preferred_only = 0;
+            }
             taken += take_from(&pk, st, max, out, &n);
             stages += taken > 0;
         }

@@ -143,6 +143,7 @@ typedef struct em_stage {
     uint32_t *preferred;        /* a reduce stage: the executor holding most of each
                                    partition's input, or 0 (em_locality.c) */
     uint32_t preferred_version; /* def_version + 1 when preferred was worked out */
+    uint32_t n_preferred;       /* partitions with a preferred executor in preferred */
     int64_t task_us_total;      /* summed durations of finished tasks */
     int64_t records_in, records_out;
     int64_t started_us, finished_us;
@@ -270,6 +271,9 @@ void em_stage_requeue(em_stage *st, uint32_t part);
 /* em_preferred_executor: the live executor a task of st would rather run on (caching its
  * partition, or holding most of its shuffle input), or 0. */
 uint32_t em_preferred_executor(em_driver *d, em_stage *st, uint32_t part);
+/* em_stage_has_preferences: some task of st may prefer an executor (else dispatch need not
+ * look for them: a stage of many tasks is not scanned at every poll). */
+int em_stage_has_preferences(em_driver *d, em_stage *st);
 /* em_locality_map_output keeps a map task's bucket sizes for the reduce tasks' preferences. */
 void em_locality_map_output(em_stage *st, uint32_t part, const uint64_t *bucket_bytes, size_t n);
 

@@ -31,6 +31,7 @@ static void reduce_preferences(em_driver *d, em_stage *st)
 {
     uint64_t *held = calloc(d->n_execs + 1, sizeof *held);
     if (!st->preferred) st->preferred = calloc(st->plan.partitions, sizeof *st->preferred);
+    st->n_preferred = 0;
     for (uint32_t r = 0; held && st->preferred && r < st->plan.partitions; r++) {
         uint64_t total = 0;
         uint32_t best = 0;
@@ -48,9 +49,18 @@ static void reduce_preferences(em_driver *d, em_stage *st)
         for (uint32_t e = 1; e <= d->n_execs; e++)
             if (held[e] > held[best]) best = e;
         st->preferred[r] = best && total > 0 && 2 * held[best] >= total ? best : 0;
+        st->n_preferred += st->preferred[r] != 0;
     }
     free(held);
     st->preferred_version = st->def_version + 1;
+}
+
+int em_stage_has_preferences(em_driver *d, em_stage *st)
+{
+    if (st->cache_fp) return 1;
+    if (st->plan.n_parents == 0 || !em_stage_inputs_ready(st)) return 0;
+    if (st->preferred_version != st->def_version + 1) reduce_preferences(d, st);
+    return st->n_preferred > 0;
 }
 
 uint32_t em_preferred_executor(em_driver *d, em_stage *st, uint32_t part)

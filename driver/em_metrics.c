@@ -7,8 +7,10 @@
 
 #include <ember/ember.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "em_buf.h"
 #include "em_status_docs.h"
@@ -64,6 +66,22 @@ static void scalar(em_buf *b, const char *name, const char *type, const char *he
     put(b, "%s %llu\n", name, (unsigned long long)value);
 }
 
+/* per_executor writes a family with one sample per executor: the uint64_t field at `field`
+ * of em_exec; gauges for live executors only, counters for every executor ever seen. */
+static void per_executor(em_buf *b, const em_driver *d, const char *name, const char *type,
+                         const char *help, size_t field)
+{
+    int gauge = strcmp(type, "gauge") == 0;
+    family(b, name, type, help);
+    for (size_t i = 0; i < d->n_execs; i++) {
+        const em_exec *ex = &d->execs[i];
+        if (gauge && ex->state != EM_EXEC_ALIVE) continue;
+        uint64_t value;
+        memcpy(&value, (const char *)ex + field, sizeof value);
+        put(b, "%s{executor=\"%u\"} %llu\n", name, ex->id, (unsigned long long)value);
+    }
+}
+
 static void executor_metrics(em_buf *b, const em_driver *d, int64_t now)
 {
     size_t by_state[3] = {0};
@@ -82,23 +100,14 @@ static void executor_metrics(em_buf *b, const em_driver *d, int64_t now)
         if (d->execs[i].state == EM_EXEC_ALIVE)
             put(b, "ember_executor_heartbeat_age_seconds{executor=\"%u\"} %.3f\n", d->execs[i].id,
                 (now - d->execs[i].last_seen_us) / 1e6);
-    family(b, "ember_executor_memory_used_bytes", "gauge",
-           "Block store bytes of each live executor.");
-    for (size_t i = 0; i < d->n_execs; i++)
-        if (d->execs[i].state == EM_EXEC_ALIVE)
-            put(b, "ember_executor_memory_used_bytes{executor=\"%u\"} %llu\n", d->execs[i].id,
-                (unsigned long long)d->execs[i].memory_used);
-    family(b, "ember_executor_disk_used_bytes", "gauge",
-           "Block store bytes in spill files of each live executor.");
-    for (size_t i = 0; i < d->n_execs; i++)
-        if (d->execs[i].state == EM_EXEC_ALIVE)
-            put(b, "ember_executor_disk_used_bytes{executor=\"%u\"} %llu\n", d->execs[i].id,
-                (unsigned long long)d->execs[i].disk_used);
-    family(b, "ember_executor_spilled_bytes_total", "counter",
-           "Bytes each executor wrote to spill files because its memory cap was reached.");
-    for (size_t i = 0; i < d->n_execs; i++)
-        put(b, "ember_executor_spilled_bytes_total{executor=\"%u\"} %llu\n", d->execs[i].id,
-            (unsigned long long)d->execs[i].spilled_bytes);
+    per_executor(b, d, "ember_executor_memory_used_bytes", "gauge",
+                 "Block store bytes of each live executor.", offsetof(em_exec, memory_used));
+    per_executor(b, d, "ember_executor_disk_used_bytes", "gauge",
+                 "Block store bytes in spill files of each live executor.",
+                 offsetof(em_exec, disk_used));
+    per_executor(b, d, "ember_executor_spilled_bytes_total", "counter",
+                 "Bytes each executor wrote to spill files because its memory cap was reached.",
+                 offsetof(em_exec, spilled_bytes));
 }
 
 static void work_metrics(em_buf *b, const em_driver *d)
