@@ -25,20 +25,6 @@
 /* the status snapshot is rebuilt at most this often */
 #define SNAPSHOT_MIN_MS 50
 
-int64_t em_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t em_unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* known_executor finds the registered executor behind a request, or answers it. */
 static em_exec *known_executor(em_driver *d, em_request *req, uint32_t claimed_id)
 {

@@ -16,6 +16,7 @@
 #include "em_dag.h"
 #include "em_server.h"
 #include "em_text.h"
+#include "em_time.h"
 
 #define EM_TASK_ID(stage, attempt, part)                                                           \
     ((uint64_t)(stage) << 24 | (uint64_t)(attempt) << 20 | (part))
@@ -231,9 +232,6 @@ static inline em_exec *em_exec_get(em_driver *d, uint32_t id)
 {
     return id >= 1 && id <= d->n_execs ? &d->execs[id - 1] : 0;
 }
-
-int64_t em_now_us(void);
-int64_t em_unix_ms(void);
 
 /* em_driver.c */
 int em_driver_start(em_driver *d, char *err, size_t errlen);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "em_blockid.h"
 #include "em_executor.h"
 #include "em_log.h"
 
@@ -72,13 +73,14 @@ static uint32_t current_id(em_executor *ex)
     return id;
 }
 
-/* drop_blocks removes the blocks whose ids start with fmt (one %llu or %llx) of each id. */
-static void drop_blocks(em_executor *ex, const char *fmt, const uint64_t *ids, size_t n)
+/* drop_blocks removes the blocks named by prefix(id) for each of ids. */
+static void drop_blocks(em_executor *ex, void (*prefix)(char *, uint64_t), const uint64_t *ids,
+                        size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        char prefix[48];
-        snprintf(prefix, sizeof prefix, fmt, (unsigned long long)ids[i]);
-        em_blockstore_remove_prefix(ex->blocks, prefix);
+        char name[EM_BLOCKID_MAX];
+        prefix(name, ids[i]);
+        em_blockstore_remove_prefix(ex->blocks, name);
     }
 }
 
@@ -86,8 +88,8 @@ static void drop_blocks(em_executor *ex, const char *fmt, const uint64_t *ids, s
  * dropping the shuffle outputs and cached partitions the driver no longer needs. */
 static void queue_tasks(em_executor *ex, Ember__Tasks *t, const em_frame *f)
 {
-    drop_blocks(ex, "shuffle_%llu_", t->drop_shuffles, t->n_drop_shuffles);
-    drop_blocks(ex, "rdd_%016llx_", t->drop_cached, t->n_drop_cached);
+    drop_blocks(ex, em_blockid_shuffle_prefix, t->drop_shuffles, t->n_drop_shuffles);
+    drop_blocks(ex, em_blockid_cached_prefix, t->drop_cached, t->n_drop_cached);
     for (size_t i = 0; i < t->n_stages; i++) {
         em_stage_cache_put(ex, t->stages[i]);
         t->stages[i] = NULL; /* now owned by the cache */

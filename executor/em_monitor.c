@@ -29,6 +29,7 @@
 
 #include "em_log.h"
 #include "em_rpc.h"
+#include "em_time.h"
 
 #define BACKOFF_FIRST_MS  500
 #define BACKOFF_MAX_MS    30000
@@ -48,13 +49,6 @@ typedef struct monitor {
     pid_t reporter;      /* the crash reporter process; 0 when none runs */
     int stopping;        /* SIGTERM or SIGINT received */
 } monitor;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the shared page (both processes) --------------------------------------------------- */
 
@@ -224,7 +218,7 @@ static void reap(monitor *m)
  * then reaps children. SIGTERM and SIGINT are passed on to the executor process. */
 static void wait_event(monitor *m, int64_t deadline)
 {
-    int64_t left = deadline < 0 ? WAIT_SLICE_MS : deadline - now_ms();
+    int64_t left = deadline < 0 ? WAIT_SLICE_MS : deadline - em_now_ms();
     if (left > WAIT_SLICE_MS) left = WAIT_SLICE_MS;
     if (left < 0) left = 0;
     sigset_t set;
@@ -274,8 +268,8 @@ static void start_reporter(monitor *m, uint32_t executor_id, int sig, pid_t dead
 /* finish lets a running report end (briefly) and releases the monitor's resources. */
 static void finish(monitor *m)
 {
-    int64_t deadline = now_ms() + 1000;
-    while (m->reporter && now_ms() < deadline) wait_event(m, deadline);
+    int64_t deadline = em_now_ms() + 1000;
+    while (m->reporter && em_now_ms() < deadline) wait_event(m, deadline);
     if (m->reporter) {
         kill(m->reporter, SIGKILL);
         waitpid(m->reporter, NULL, 0);
@@ -291,7 +285,7 @@ static void finish(monitor *m)
 static uint32_t after_death(monitor *m, pid_t pid, int64_t started, uint32_t backoff)
 {
     int status = m->child_status;
-    int64_t uptime = now_ms() - started;
+    int64_t uptime = em_now_ms() - started;
     uint32_t executor_id = atomic_load(&m->page->executor_id);
     uint32_t running = 0;
     for (uint32_t i = 0; i < m->page->n_cells; i++)
@@ -347,7 +341,7 @@ int em_monitor_run(const em_executor_config *cfg, em_monitor_page **page, int *e
     int registered_once = 0;
     while (!m.stopping) {
         page_reset(m.page);
-        int64_t started = now_ms();
+        int64_t started = em_now_ms();
         pid_t pid = fork();
         if (pid == 0) {
             to_child(&m, SIGTERM);
@@ -379,8 +373,8 @@ int em_monitor_run(const em_executor_config *cfg, em_monitor_page **page, int *e
             break;
         }
         backoff = after_death(&m, pid, started, backoff);
-        int64_t deadline = now_ms() + backoff;
-        while (!m.stopping && now_ms() < deadline) wait_event(&m, deadline);
+        int64_t deadline = em_now_ms() + backoff;
+        while (!m.stopping && em_now_ms() < deadline) wait_event(&m, deadline);
         restarts++;
         if (m.stopping) *exit_status = 0;
     }

@@ -2,20 +2,13 @@
 #include "em_persist.h"
 
 #include <ember/ember.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "em_blockid.h"
 #include "em_graph.h"
 #include "em_log.h"
-
-#define CACHED_PREFIX "rdd_"
-
-static void cached_id(char *out, size_t len, uint64_t fingerprint, uint32_t partition)
-{
-    snprintf(out, len, CACHED_PREFIX "%016" PRIx64 "_%" PRIu32, fingerprint, partition);
-}
 
 static const Ember__CachedNode *persisted(const Ember__StageDef *def, uint32_t node)
 {
@@ -45,8 +38,8 @@ int em_persist_begin(em_blockstore *bs, const Ember__StageDef *def, uint32_t par
         id = n->parents[n->kind == EMBER__NODE_KIND__NODE_UNION ? em_node_branch(g, n, &part) : 0];
     }
     if (pt->n == 0) return EMBER_OK;
-    char block[64];
-    cached_id(block, sizeof block, pt->nodes[0].fingerprint, pt->nodes[0].partition);
+    char block[EM_BLOCKID_MAX];
+    em_blockid_cached(block, pt->nodes[0].fingerprint, pt->nodes[0].partition);
     if ((pt->hit = em_blockstore_get(bs, block))) {
         pt->hit_node = pt->nodes[0].node;
         pt->n = 0; /* nothing to keep: the chain starts after the cached node */
@@ -89,23 +82,23 @@ static void note_evicted(void *arg, const char *id, size_t len)
     ex_result *res = arg;
     uint64_t fingerprint;
     uint32_t partition;
-    if (sscanf(id, CACHED_PREFIX "%16" SCNx64 "_%" SCNu32, &fingerprint, &partition) == 2)
+    if (em_blockid_parse_cached(id, &fingerprint, &partition))
         append(&res->evicted, &res->n_evicted, cached_block(fingerprint, partition, len));
 }
 
 void em_persist_keep(em_blockstore *bs, em_persist_task *pt, ex_result *res)
 {
     for (size_t i = 0; i < pt->n; i++) {
-        char block[64], same[40], why[256] = "";
+        char block[EM_BLOCKID_MAX], same[EM_BLOCKID_MAX], why[256] = "";
         size_t len;
         em_batch_finish(&pt->nodes[i].out);
         uint8_t *bytes = em_buf_take(&pt->nodes[i].out.buf, &len);
-        cached_id(block, sizeof block, pt->nodes[i].fingerprint, pt->nodes[i].partition);
-        snprintf(same, sizeof same, CACHED_PREFIX "%016" PRIx64 "_", pt->nodes[i].fingerprint);
+        em_blockid_cached(block, pt->nodes[i].fingerprint, pt->nodes[i].partition);
+        em_blockid_cached_prefix(same, pt->nodes[i].fingerprint);
         int rc = pt->nodes[i].storage == EMBER__STORAGE_LEVEL__STORAGE_MEMORY_AND_DISK
                      ? em_blockstore_put(bs, block, bytes, len, why, sizeof why)
-                     : em_blockstore_put_evicting(bs, block, bytes, len, CACHED_PREFIX, same,
-                                                  note_evicted, res);
+                     : em_blockstore_put_evicting(bs, block, bytes, len, EM_BLOCKID_CACHED_KIND,
+                                                  same, note_evicted, res);
         if (rc != EMBER_OK) {
             free(bytes);
             em_info("partition not cached block=%s bytes=%zu reason=\"%s\"", block, len,

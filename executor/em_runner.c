@@ -22,6 +22,7 @@
 #include "em_log.h"
 #include "em_persist.h"
 #include "em_shuffle.h"
+#include "em_time.h"
 
 /* slot: one slot thread's reusable clients */
 typedef struct slot {
@@ -314,13 +315,6 @@ static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t pa
 
 /* ---- running a task --------------------------------------------------------------------- */
 
-static int64_t monotonic_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* task_source: where a task's chain reads its records */
 typedef struct task_source {
     em_source_fn fn;
@@ -438,12 +432,12 @@ static void run_task(slot *sl, ex_task *task)
     em_executor *ex = sl->ex;
     ex_result *res = calloc(1, sizeof *res);
     if (!res) return; /* unreported: the driver reschedules it if this executor is lost */
-    int64_t start = monotonic_us();
+    int64_t start = em_now_us();
     res->task_id = task->task_id;
     int cell = em_monitor_task_begin(ex->monitor, task->task_id); /* named if the process dies */
     compute(sl, task, res);
     em_monitor_task_end(ex->monitor, cell);
-    res->duration_us = monotonic_us() - start;
+    res->duration_us = em_now_us() - start;
     if (res->code != EMBER_OK)
         em_warn("task failed task=%llu stage=%llu partition=%u attempt=%u error=%s message=\"%s\"",
                 (unsigned long long)task->task_id, (unsigned long long)task->stage_id,

@@ -7,17 +7,12 @@
 #include <string.h>
 
 #include "em_batch.h"
+#include "em_blockid.h"
 #include "em_graph.h"
 #include "em_hash.h"
 #include "em_log.h"
 #include "em_wide.h"
 #include "ember.pb-c.h"
-
-static void block_id(char *out, size_t len, uint64_t map_stage, uint32_t map_part,
-                     uint32_t reduce_part)
-{
-    snprintf(out, len, "shuffle_%llu_%u_%u", (unsigned long long)map_stage, map_part, reduce_part);
-}
 
 /* ---- aggregate_by_key's user functions as combiner folds --------------------------------- */
 
@@ -196,10 +191,10 @@ int em_shuffle_writer_store(em_shuffle_writer *w, em_blockstore *blocks, uint64_
     int rc = w->combine ? flush_combined(w) : EMBER_OK;
     if (rc != EMBER_OK) snprintf(err, errlen, "%s", w->err);
     for (uint32_t r = 0; rc == EMBER_OK && r < w->reducers; r++) {
-        char id[96];
+        char id[EM_BLOCKID_MAX];
         size_t len;
         em_batch_finish(&w->buckets[r]);
-        block_id(id, sizeof id, map_stage, w->map_part, r);
+        em_blockid_shuffle(id, map_stage, w->map_part, r);
         uint8_t *bytes = em_buf_take(&w->buckets[r].buf, &len);
         char why[512] = "";
         if ((rc = em_blockstore_put(blocks, id, bytes, len, why, sizeof why)) != EMBER_OK) {
@@ -323,7 +318,7 @@ static void bucket_release(em_shuffle_read_arg *a, bucket *b)
 /* fetch: one bucket of a reduce task's window, from when it is started until it is used */
 typedef struct fetch {
     const char *address;
-    char id[96];
+    char id[EM_BLOCKID_MAX];
     uint32_t side;
     uint64_t map_stage; /* the stage id in its block id */
     uint32_t map_part;
@@ -400,7 +395,7 @@ static void fill(fetcher *f)
                      .map_part = (uint32_t)f->map,
                      .slot = -1,
                      .rc = EMBER_OK};
-        block_id(e->id, sizeof e->id, stage, (uint32_t)f->map, f->a->partition);
+        em_blockid_shuffle(e->id, stage, (uint32_t)f->map, f->a->partition);
         f->n++;
         f->map++;
         if (!local) fetch_start(f, e);

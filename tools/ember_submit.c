@@ -27,6 +27,7 @@
 #include "em_progress.h"
 #include "em_rpc.h"
 #include "em_sha256.h"
+#include "em_time.h"
 
 typedef struct submitter {
     em_rpc rpc;
@@ -283,10 +284,9 @@ int main(int argc, char **argv)
     em_job_runner runner = {run_job, resolve_kafka, unpersist, &s};
     ember_ctx *ctx = em_ctx_new(lib, lib_arg, sha, kafka[0] ? kafka : s.rpc.kafka, &runner);
     if (name[0]) ember_set_job_name(ctx, name);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = em_now_us();
     int job_rc = job_argv && ctx ? entry(ctx, job_argc, job_argv) : 1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t t1 = em_now_us();
     fflush(stdout); /* the job's own output first, then our summary */
     int status = 0;
     if (em_ctx_error_code(ctx) != EMBER_OK) {
@@ -303,8 +303,7 @@ int main(int argc, char **argv)
                 "ember-submit: %s succeeded: %d action%s, %u tasks, %lld records in, %lld "
                 "records out, %.3f s\n",
                 lib_name, actions, actions == 1 ? "" : "s", sum.tasks, (long long)sum.records_in,
-                (long long)sum.records_out,
-                (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+                (long long)sum.records_out, (t1 - t0) / 1e6);
     }
     em_ctx_free(ctx);
     em_progress_stop(s.progress);

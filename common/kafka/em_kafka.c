@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "em_log.h"
+#include "em_time.h"
 
 #define EM_KAFKA_BATCH         10000 /* messages taken per rd_kafka_consume_batch_queue call */
 #define EM_KAFKA_POLL_MS       100   /* longest single wait inside the read loop */
@@ -51,13 +52,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(int ms)
@@ -298,19 +292,19 @@ int em_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32
     *n_parts = 0;
     char bs[512];
     bootstrap_of(rk, bs, sizeof bs);
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = em_now_ms() + timeout_ms;
     for (;;) {
         /* Ask for all topics: a request naming a missing topic may create it, whatever
          * allow.auto.create.topics says (the 2.0.2 mock broker speaks Metadata v0-v2, which
          * has no such flag, and always auto-creates). A request naming none never does. */
         const struct rd_kafka_metadata *md = NULL;
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - em_now_ms();
         rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, left > 0 ? (int)left : 1);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
             return metadata_error(e, topic, bs, timeout_ms, err, errlen);
         int rc = topic_from_metadata(md, topic, bs, timeout_ms, parts, n_parts, err, errlen);
         rd_kafka_metadata_destroy(md);
-        if (rc != EMBER_ERR_TIMEOUT || now_ms() + 100 >= deadline) return rc;
+        if (rc != EMBER_ERR_TIMEOUT || em_now_ms() + 100 >= deadline) return rc;
         sleep_ms(100); /* a topic being created: ask again until the deadline */
     }
 }
@@ -444,7 +438,7 @@ static int consume(range *r, rd_kafka_queue_t *partq, int stall_timeout_ms)
         return EMBER_ERR_NOMEM;
     }
     int rc = EMBER_OK;
-    int64_t last_progress = now_ms();
+    int64_t last_progress = em_now_ms();
     while (rc == EMBER_OK && r->next < r->until) {
         /* The call returns once it has `want` messages or after the wait: asking for no more
          * than the range still owes makes the last batch return without waiting. */
@@ -464,7 +458,7 @@ static int consume(range *r, rd_kafka_queue_t *partq, int stall_timeout_ms)
             rd_kafka_message_destroy(msgs[i]);
         }
         if (rc != EMBER_OK || r->next >= r->until) break;
-        int64_t now = now_ms();
+        int64_t now = em_now_ms();
         if (r->next > before)
             last_progress = now;
         else if (now - last_progress >= stall_timeout_ms)
@@ -651,7 +645,7 @@ int em_kafka_sink_write(em_kafka_sink *s, const ember_record *rec, char *err, si
 static void wait_reports(em_kafka_sink *s, int64_t deadline)
 {
     while (outstanding(s) > 0) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - em_now_ms();
         if (left <= 0) break;
         rd_kafka_flush(s->rk, (int)(left < EM_KAFKA_POLL_MS ? left : EM_KAFKA_POLL_MS));
     }
@@ -663,11 +657,11 @@ int em_kafka_sink_close(em_kafka_sink *s, int timeout_ms, int64_t *delivered, ch
     if (delivered) *delivered = 0;
     if (!s) return EMBER_OK;
     int rc = EMBER_OK;
-    wait_reports(s, now_ms() + (timeout_ms > 0 ? timeout_ms : 0));
+    wait_reports(s, em_now_ms() + (timeout_ms > 0 ? timeout_ms : 0));
     int64_t missing = outstanding(s);
     if (missing > 0) {
         rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        wait_reports(s, now_ms() + EM_KAFKA_PURGE_WAIT_MS);
+        wait_reports(s, em_now_ms() + EM_KAFKA_PURGE_WAIT_MS);
         set_err(err, errlen,
                 "kafka delivery to topic '%s': %lld of %lld records unacknowledged after %d ms",
                 s->topic, (long long)missing, (long long)s->produced, timeout_ms);

@@ -1,0 +1,25 @@
+/* em_time.c -- monotonic and wall clocks (see em_time.h). */
+#include "em_time.h"
+
+#include <errno.h>
+#include <time.h>
+
+static int64_t clock_us(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t em_now_us(void) { return clock_us(CLOCK_MONOTONIC); }
+
+int64_t em_now_ms(void) { return clock_us(CLOCK_MONOTONIC) / 1000; }
+
+int64_t em_unix_ms(void) { return clock_us(CLOCK_REALTIME) / 1000; }
+
+void em_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}

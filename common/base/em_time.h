@@ -1,0 +1,20 @@
+/* em_time.h -- the clocks of every ember process, in one place.
+ *
+ * Durations and deadlines use the monotonic clock (em_now_us, em_now_ms); only what people
+ * read (log timestamps, a job's submission time) uses the wall clock (em_unix_ms).
+ */
+#ifndef EM_TIME_H
+#define EM_TIME_H
+
+#include <stdint.h>
+
+/* em_now_us: microseconds on the monotonic clock (not related to the date). */
+int64_t em_now_us(void);
+/* em_now_ms: milliseconds on the monotonic clock. */
+int64_t em_now_ms(void);
+/* em_unix_ms: milliseconds since 1970 on the wall clock. */
+int64_t em_unix_ms(void);
+/* em_sleep_ms sleeps at least ms milliseconds (interrupted sleeps resume). */
+void em_sleep_ms(int64_t ms);
+
+#endif
