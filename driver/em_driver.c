@@ -1,9 +1,11 @@
-/* em_driver.c -- the driver's event loop and its request handlers.
+/* em_driver.c -- the driver's loop: requests decoded into scheduler events, effects carried
+ * out.
  *
- * One thread runs em_driver_run: it receives validated requests from the server socket,
- * applies them to the state in em_driver.h, dispatches tasks, checks timers, and publishes
- * the status snapshot. Handlers never block: a request that must wait (a Poll with no task,
- * a SubmitJob until its job ends) is parked and answered later.
+ * Every request is decoded and validated here, and only here; the scheduler gets domain
+ * values. Requests that must wait are parked: an executor's Poll until it gets tasks or a
+ * heartbeat passes, a SubmitJob until its job ends. After each event the loop carries out the
+ * scheduler's effects in order; a send that fails becomes an event of its own (the executor
+ * is lost), never a call back into the middle of a transition.
  */
 #include "em_driver.h"
 
@@ -11,53 +13,210 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/random.h>
 
-#include "em_cache.h"
+#include "em_graph.h"
 #include "em_libstore.h"
 #include "em_log.h"
-#include "em_reuse.h"
 #include "em_status.h"
+#include "em_time.h"
 
 /* the longest the loop sleeps when nothing arrives: timers (heartbeats, executor timeouts)
  * and closed connections are looked at this often */
 #define LOOP_TICK_MS 100
 /* the status snapshot is rebuilt at most this often */
 #define SNAPSHOT_MIN_MS 50
+/* the scheduler's timers (heartbeats, timeouts, locality waits) are looked at this often */
+#define TICK_MS 10
 
-/* known_executor finds the registered executor behind a request, or answers it. */
+void em_driver_config_defaults(em_driver_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->listen, sizeof cfg->listen, "tcp://127.0.0.1:7077");
+    snprintf(cfg->status, sizeof cfg->status, "127.0.0.1:4040");
+    cfg->max_message = 256u << 20;
+    cfg->sched = (em_sched_config){.heartbeat_ms = 1000,
+                                   .executor_timeout_ms = 10000,
+                                   .crash_grace_ms = 300,
+                                   .session_grace_ms = 30000,
+                                   .max_attempts = 4,
+                                   .locality_wait_ms = 3000,
+                                   .shuffle_locality_wait_ms = 0,
+                                   .queue_depth = 64,
+                                   .max_result = 256u << 20};
+}
+
+/* ---- parked requests ---------------------------------------------------------------------- */
+
+static em_request *parked_poll(em_driver *d, em_exec_id ex)
+{
+    return ex.v >= 1 && ex.v <= d->cap_polls && d->polls[ex.v - 1].msg ? &d->polls[ex.v - 1] : NULL;
+}
+
+/* park_poll keeps ex's Poll until the scheduler answers it; an older one is answered empty. */
+static int park_poll(em_driver *d, em_exec_id ex, em_request *req)
+{
+    if (ex.v > d->cap_polls) {
+        size_t cap = d->cap_polls ? d->cap_polls : 16;
+        while (cap < ex.v) cap *= 2;
+        em_request *p = realloc(d->polls, cap * sizeof *p);
+        if (!p) return 0;
+        memset(p + d->cap_polls, 0, (cap - d->cap_polls) * sizeof *p);
+        d->polls = p;
+        d->cap_polls = cap;
+    }
+    em_request *old = parked_poll(d, ex);
+    if (old) {
+        Ember__Tasks none = EMBER__TASKS__INIT;
+        em_server_reply(d->srv, old, EM_MSG_TASKS, &none.base, NULL, 0);
+    }
+    d->polls[ex.v - 1] = *req;
+    return 1;
+}
+
+static int park_job(em_driver *d, em_job_id job, em_request *req)
+{
+    if (d->n_parked == d->cap_parked) {
+        size_t cap = d->cap_parked ? 2 * d->cap_parked : 16;
+        em_parked_job *p = realloc(d->parked, cap * sizeof *p);
+        if (!p) return 0;
+        d->parked = p;
+        d->cap_parked = cap;
+    }
+    d->parked[d->n_parked++] = (em_parked_job){job, *req};
+    return 1;
+}
+
+/* unpark_job takes the parked submission of a job out; 0 if there is none */
+static int unpark_job(em_driver *d, em_job_id job, em_request *out)
+{
+    for (size_t i = 0; i < d->n_parked; i++)
+        if (d->parked[i].job.v == job.v) {
+            *out = d->parked[i].reply;
+            d->parked[i] = d->parked[--d->n_parked];
+            return 1;
+        }
+    return 0;
+}
+
+/* ---- effects ------------------------------------------------------------------------------ */
+
+static void job_done(em_driver *d, em_job_id id)
+{
+    em_request reply;
+    em_job *job = em_sched_job(&d->sched, id);
+    int parked = unpark_job(d, id, &reply);
+    if (job && parked && em_wire_send_result(d, &reply, job) != EMBER_OK)
+        em_warn("job result not delivered job=%llu", (unsigned long long)id.v);
+    else if (parked && !job)
+        em_server_drop(&reply);
+    if (!job) return;
+    if (d->status) em_status_job_finished(d->status, job); /* its task lists, rendered once */
+    em_sched_job_release(&d->sched, id);
+}
+
+/* carry_out does what the scheduler asked, until it asks nothing more. */
+static void carry_out(em_driver *d)
+{
+    em_effect e;
+    while (em_sched_next_effect(&d->sched, &e)) {
+        em_request *poll = parked_poll(d, e.ex);
+        switch (e.kind) {
+        case EM_EFFECT_TASKS:
+            if (poll && em_wire_send_tasks(d, poll, &e) != EMBER_OK) {
+                em_exec *ex = em_sched_exec(&d->sched, e.ex);
+                em_sched_executor_lost(&d->sched, ex, "cannot send tasks", em_now_us());
+            }
+            break;
+        case EM_EFFECT_RELEASE_POLL:
+            if (poll) em_server_drop(poll);
+            break;
+        case EM_EFFECT_DISCONNECT:
+            if (poll) em_server_drop(poll);
+            em_server_close_session(d->srv, em_sched_exec(&d->sched, e.ex)->session.v);
+            break;
+        case EM_EFFECT_JOB_DONE: job_done(d, e.job); break;
+        }
+    }
+}
+
+/* ---- requests ----------------------------------------------------------------------------- */
+
+static em_store_stats store_stats(const Ember__StoreStats *m)
+{
+    return m ? (em_store_stats){m->memory_used, m->blocks, m->disk_used, m->spilled_bytes}
+             : (em_store_stats){0};
+}
+
+/* known_executor finds the live executor behind a request, or answers it. */
 static em_exec *known_executor(em_driver *d, em_request *req, uint32_t claimed_id)
 {
-    em_exec *ex = em_exec_by_pipe(d, req->pipe);
-    if (!ex || (claimed_id && ex->id != claimed_id)) {
+    em_exec *ex =
+        em_sched_executor(&d->sched, (em_session_id){req->session}, (em_exec_id){claimed_id});
+    if (!ex)
         em_server_reply_error(d->srv, req, EMBER_ERR_STATE, "unknown executor: register again");
-        return NULL;
-    }
-    ex->last_seen_us = em_now_us();
     return ex;
 }
 
-/* note_store records an executor's block store figures (Poll, Report). */
-static void note_store(em_driver *d, em_exec *ex, uint64_t memory_used, uint64_t blocks,
-                       uint64_t disk_used, uint64_t spilled_bytes)
+/* valid_text: a printable string of at most max bytes, safe in JSON and logs unescaped */
+static int valid_text(const char *s, size_t max)
 {
-    if (ex->memory_used == memory_used && ex->blocks == blocks && ex->disk_used == disk_used &&
-        ex->spilled_bytes == spilled_bytes)
+    if (!s || !s[0] || strnlen(s, max + 1) > max) return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == '"' || *s == '\\') return 0;
+    return 1;
+}
+
+static void handle_register(em_driver *d, em_request *req)
+{
+    Ember__Register *r = em_frame_unpack(&req->frame, EM_MSG_REGISTER);
+    if (!r || !valid_text(r->address, 255) || !valid_text(r->host, 127) || r->slots == 0 ||
+        r->slots > 4096) {
+        em_pb_free(r);
+        em_server_reply_error(d->srv, req, EMBER_ERR_INVALID,
+                              "Register: need an address, a host and 1..4096 slots");
         return;
-    ex->memory_used = memory_used;
-    ex->blocks = blocks;
-    ex->disk_used = disk_used;
-    ex->spilled_bytes = spilled_bytes;
-    d->dirty = 1;
+    }
+    em_exec_info info = {r->address, r->host, r->pid, r->slots, r->memory_cap};
+    em_exec_id id;
+    if (em_sched_register(&d->sched, (em_session_id){req->session}, &info, em_now_us(), &id) !=
+        EMBER_OK) {
+        em_server_reply_error(d->srv, req, EMBER_ERR_NOMEM, "driver out of memory");
+    } else {
+        Ember__Registered reg = EMBER__REGISTERED__INIT;
+        reg.executor_id = id.v;
+        reg.heartbeat_ms = d->sched.cfg.heartbeat_ms;
+        em_server_reply(d->srv, req, EM_MSG_REGISTERED, &reg.base, NULL, 0);
+    }
+    em_pb_free(r);
 }
 
 static void handle_poll(em_driver *d, em_request *req)
 {
     Ember__Poll *p = em_frame_unpack(&req->frame, EM_MSG_POLL);
-    em_exec *ex = known_executor(d, req, p ? p->executor_id : 0);
-    if (ex && p) note_store(d, ex, p->memory_used, p->blocks, p->disk_used, p->spilled_bytes);
+    em_exec *ex = p ? known_executor(d, req, p->executor_id) : NULL;
+    if (!p) em_server_reply_error(d->srv, req, EMBER_ERR_MALFORMED, "unreadable Poll");
+    if (ex) {
+        int64_t now = em_now_us();
+        em_store_stats store = store_stats(p->store);
+        em_sched_heard(&d->sched, ex, &store, now);
+        if (park_poll(d, ex->id, req))
+            em_sched_wait_for_tasks(&d->sched, ex, now);
+        else
+            em_server_reply_error(d->srv, req, EMBER_ERR_NOMEM, "driver out of memory");
+    }
     em_pb_free(p);
-    if (ex) em_dispatch_answer_poll(d, ex, req);
+}
+
+/* results_fit: the results' data lengths add up to no more than the data part */
+static size_t results_fit(const Ember__Report *r, size_t data_len)
+{
+    uint64_t off = 0;
+    for (size_t i = 0; i < r->n_results; i++) {
+        if (r->results[i]->data_len > data_len - off) return i;
+        off += r->results[i]->data_len;
+    }
+    return r->n_results;
 }
 
 static void handle_report(em_driver *d, em_request *req)
@@ -69,27 +228,129 @@ static void handle_report(em_driver *d, em_request *req)
     }
     em_exec *ex = known_executor(d, req, r->executor_id);
     if (ex) {
-        for (size_t i = 0; i < r->n_evicted; i++) /* before the results that caused them */
-            em_cache_evicted(d, ex->id, r->evicted[i]->fingerprint, r->evicted[i]->partition);
-        uint64_t off = 0;
-        for (size_t i = 0; i < r->n_results; i++) {
-            const Ember__TaskResult *res = r->results[i];
-            if (res->data_len > req->frame.data_len - off) {
-                em_warn("report with results beyond its data executor=%u", ex->id);
-                break;
-            }
-            if (ex->assigned > 0) ex->assigned--;
-            em_job_task_result(d, ex, res, req->frame.data + off);
-            off += res->data_len;
-        }
-        note_store(d, ex, r->memory_used, r->blocks, r->disk_used, r->spilled_bytes);
+        int64_t now = em_now_us();
+        size_t n = results_fit(r, req->frame.data_len);
+        if (n < r->n_results) em_warn("report with results beyond its data executor=%u", ex->id.v);
+        em_store_stats store = store_stats(r->store);
+        em_sched_heard(&d->sched, ex, &store, now);
+        em_sched_task_results(&d->sched, ex, r->results, n, req->frame.data, req->frame.data_len,
+                              r->evicted, r->n_evicted, now);
         Ember__ReportReply rr = EMBER__REPORT_REPLY__INIT;
         rr.known = 1;
         em_server_reply(d->srv, req, EM_MSG_REPORT_REPLY, &rr.base, NULL, 0);
-        d->dirty = 1;
-        em_dispatch(d);
     }
     em_pb_free(r);
+}
+
+static void reply_known(em_driver *d, em_request *req, int known)
+{
+    Ember__ReportReply rr = EMBER__REPORT_REPLY__INIT;
+    rr.known = known;
+    em_server_reply(d->srv, req, EM_MSG_REPORT_REPLY, &rr.base, NULL, 0);
+}
+
+static void handle_goodbye(em_driver *d, em_request *req)
+{
+    Ember__Goodbye *g = em_frame_unpack(&req->frame, EM_MSG_GOODBYE);
+    em_session_id session = {req->session};
+    em_exec *ex = g && g->executor_id ? em_sched_executor(&d->sched, session, EM_NO_EXEC) : NULL;
+    if (!g) {
+        em_server_reply_error(d->srv, req, EMBER_ERR_MALFORMED, "unreadable Goodbye");
+    } else if (g->executor_id) {
+        reply_known(d, req, ex != NULL);
+        if (ex) em_sched_executor_stopped(&d->sched, ex, em_now_us());
+    } else {
+        reply_known(d, req, 1);
+        em_sched_session_ended(&d->sched, session, em_now_us());
+    }
+    em_pb_free(g);
+}
+
+static void handle_crashed(em_driver *d, em_request *req)
+{
+    Ember__ExecutorCrashed *c = em_frame_unpack(&req->frame, EM_MSG_EXECUTOR_CRASHED);
+    em_exec *ex = c ? em_sched_exec(&d->sched, (em_exec_id){c->executor_id}) : NULL;
+    if (ex && c->pid && ex->pid && c->pid != ex->pid) ex = NULL; /* not the process we know */
+    int applied = ex && em_sched_executor_crashed(&d->sched, ex, c->signal, c->task_ids,
+                                                  c->n_task_ids, em_now_us());
+    if (!c)
+        em_server_reply_error(d->srv, req, EMBER_ERR_MALFORMED, "unreadable ExecutorCrashed");
+    else
+        reply_known(d, req, applied);
+    if (c && !applied)
+        em_warn("crash report for an executor not known executor=%u pid=%d", c->executor_id,
+                c->pid);
+    em_pb_free(c);
+}
+
+static void handle_submit(em_driver *d, em_request *req)
+{
+    char why[512];
+    Ember__SubmitJob *s = em_frame_unpack(&req->frame, EM_MSG_SUBMIT_JOB);
+    int rc = EMBER_ERR_INVALID;
+    em_job_id job;
+    if (!s || !s->graph || strnlen(s->name, 128) > 127 || strnlen(s->submitter, 128) > 127)
+        snprintf(why, sizeof why, "SubmitJob: unreadable request");
+    else if ((rc = em_graph_validate(s->graph, req->frame.data_len, why, sizeof why)) != EMBER_OK)
+        ;
+    else if (!em_libstore_has(d->libs, s->graph->library_sha256.data))
+        rc = EMBER_ERR_NOT_FOUND,
+        snprintf(why, sizeof why, "job library %s was not uploaded to the driver",
+                 s->graph->library_name);
+    else
+        rc = em_sched_submit(&d->sched, (em_session_id){req->session}, s, req->frame.data,
+                             req->frame.data_len, em_now_us(), &job, why, sizeof why);
+    if (rc == EMBER_OK && !park_job(d, job, req)) {
+        em_warn("job result cannot be delivered (driver out of memory) job=%llu",
+                (unsigned long long)job.v);
+        em_server_drop(req);
+    }
+    if (rc == EMBER_OK) return;
+    em_pb_free(s);
+    em_warn("job rejected reason=\"%s\"", why);
+    em_server_reply_error(d->srv, req, rc, "%s", why);
+}
+
+static void handle_progress(em_driver *d, em_request *req)
+{
+    Ember__JobProgress *q = em_frame_unpack(&req->frame, EM_MSG_JOB_PROGRESS);
+    Ember__JobProgressReply r = EMBER__JOB_PROGRESS_REPLY__INIT;
+    const em_job *job =
+        q ? em_sched_job_by_token(&d->sched, (em_session_id){req->session}, q->client_token) : NULL;
+    if (job) {
+        r.found = 1;
+        r.job_id = job->id.v;
+        r.stages = (uint32_t)job->n_stages;
+        for (size_t i = 0; i < job->n_stages; i++)
+            r.stages_done +=
+                job->stages[i].state == EM_RUN_SUCCEEDED || job->stages[i].state == EM_RUN_SKIPPED;
+        r.tasks_done = job->tasks_done;
+        r.tasks = job->tasks_total;
+        r.records_in = job->records_in;
+        r.elapsed_us = em_now_us() - job->submitted_us;
+    }
+    em_pb_free(q);
+    em_server_reply(d->srv, req, EM_MSG_JOB_PROGRESS_REPLY, &r.base, NULL, 0);
+}
+
+static void handle_unpersist(em_driver *d, em_request *req)
+{
+    Ember__Unpersist *u = em_frame_unpack(&req->frame, EM_MSG_UNPERSIST);
+    char why[512] = "unreadable Unpersist";
+    uint64_t *fp = NULL;
+    int rc = u && u->graph ? em_graph_validate(u->graph, req->frame.data_len, why, sizeof why)
+                           : EMBER_ERR_MALFORMED;
+    if (rc == EMBER_OK && !(fp = malloc(u->graph->n_nodes * sizeof *fp))) rc = EMBER_ERR_NOMEM;
+    em_buf data = {(uint8_t *)req->frame.data, req->frame.data_len, req->frame.data_len};
+    if (rc == EMBER_OK) rc = em_fingerprint_nodes(u->graph, &data, fp);
+    if (rc == EMBER_OK) {
+        em_sched_unpersist(&d->sched, (em_session_id){req->session}, fp[u->graph->target]);
+        reply_known(d, req, 1);
+    } else {
+        em_server_reply_error(d->srv, req, rc, "%s", rc == EMBER_ERR_NOMEM ? "out of memory" : why);
+    }
+    free(fp);
+    em_pb_free(u);
 }
 
 static void handle_has_library(em_driver *d, em_request *req)
@@ -145,19 +406,17 @@ static void handle_fetch_library(em_driver *d, em_request *req)
 static void handle_request(em_driver *d, em_request *req)
 {
     switch (req->frame.type) {
-    case EM_MSG_REGISTER: em_exec_register(d, req); break;
+    case EM_MSG_REGISTER: handle_register(d, req); break;
     case EM_MSG_POLL: handle_poll(d, req); break;
     case EM_MSG_REPORT: handle_report(d, req); break;
+    case EM_MSG_SUBMIT_JOB: handle_submit(d, req); break;
+    case EM_MSG_JOB_PROGRESS: handle_progress(d, req); break;
+    case EM_MSG_GOODBYE: handle_goodbye(d, req); break;
+    case EM_MSG_EXECUTOR_CRASHED: handle_crashed(d, req); break;
+    case EM_MSG_UNPERSIST: handle_unpersist(d, req); break;
     case EM_MSG_HAS_LIBRARY: handle_has_library(d, req); break;
     case EM_MSG_PUT_LIBRARY: handle_put_library(d, req); break;
     case EM_MSG_FETCH_LIBRARY: handle_fetch_library(d, req); break;
-    case EM_MSG_JOB_PROGRESS: em_job_progress(d, req); break;
-    case EM_MSG_GOODBYE: em_exec_goodbye(d, req); break;
-    case EM_MSG_EXECUTOR_CRASHED: em_exec_crashed(d, req); break;
-    case EM_MSG_UNPERSIST: em_cache_unpersist(d, req); break;
-    case EM_MSG_SUBMIT_JOB:
-        if (em_job_submit(d, req) == EMBER_OK) em_dispatch(d);
-        break;
     default:
         em_warn("unexpected request type=%s pipe=%u", em_msg_name(req->frame.type), req->pipe);
         em_server_reply_error(d->srv, req, EMBER_ERR_PROTOCOL, "the driver does not serve %s",
@@ -165,26 +424,57 @@ static void handle_request(em_driver *d, em_request *req)
     }
 }
 
-static void handle_closed_pipes(em_driver *d)
+/* closed_connections: an executor's closed connection, or a session's last one */
+static void closed_connections(em_driver *d, int64_t now)
 {
-    uint32_t pipes[64];
+    em_conn peers[64];
     int n;
-    while ((n = em_server_closed_pipes(d->srv, pipes, 64)) > 0)
+    while ((n = em_server_closed(d->srv, peers, 64)) > 0)
         for (int i = 0; i < n; i++) {
-            em_exec *ex = em_exec_by_pipe(d, pipes[i]);
-            if (ex) em_exec_closed(d, ex);
-            em_job_submitter_gone(d, pipes[i]);
+            em_session_id session = {peers[i].session};
+            if (!session.v || em_server_session_connected(d->srv, session.v)) continue;
+            em_exec *ex = em_sched_executor(&d->sched, session, EM_NO_EXEC);
+            if (ex)
+                em_sched_executor_closed(&d->sched, ex, now);
+            else
+                em_sched_session_detached(&d->sched, session, now);
+            carry_out(d);
         }
+}
+
+/* on_hello gives each new client a session, and a reconnecting one its old session back. */
+static int on_hello(void *arg, const Ember__Hello *hello, Ember__HelloReply *reply,
+                    uint64_t *session, char *err, size_t errlen)
+{
+    em_driver *d = arg;
+    reply->kafka_bootstrap = d->cfg.kafka;
+    if (hello->session) {
+        *session = hello->session;
+        em_sched_session_attached(&d->sched, (em_session_id){hello->session});
+        return EMBER_OK;
+    }
+    do
+        if (getrandom(session, sizeof *session, 0) != sizeof *session) {
+            snprintf(err, errlen, "driver cannot make a session id");
+            return EMBER_ERR_IO;
+        }
+    while (*session == 0);
+    return EMBER_OK;
 }
 
 int em_driver_start(em_driver *d, char *err, size_t errlen)
 {
+    em_sched_init(&d->sched, &d->cfg.sched);
     d->libs = em_libstore_new(1ull << 30);
     if (!d->libs) return EMBER_ERR_NOMEM;
-    int rc = em_server_open(&d->srv, d->cfg.listen, d->cfg.max_message, d->cfg.kafka, d->bound_url,
+    int rc = em_server_open(&d->srv, d->cfg.listen, d->cfg.max_message, d->bound_url,
                             sizeof d->bound_url, err, errlen);
     if (rc != EMBER_OK) return rc;
-    if (d->cfg.status[0] && (rc = em_status_start(d, err, errlen)) != EMBER_OK) return rc;
+    em_server_on_hello(d->srv, on_hello, d);
+    if (d->cfg.status[0] &&
+        (rc = em_status_start(&d->status, d->cfg.status, err, errlen)) != EMBER_OK)
+        return rc;
+    if (d->status) em_status_publish(d->status, &d->sched, d->bound_url, 0, em_now_us());
     em_info("driver listening url=%s status=%s kafka=%s", d->bound_url,
             d->status ? em_status_url(d->status) : "off", d->cfg.kafka[0] ? d->cfg.kafka : "none");
     return EMBER_OK;
@@ -194,9 +484,21 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
  * SNAPSHOT_MIN_MS, otherwise the loop wakes every LOOP_TICK_MS for its timers. */
 static int next_wait_ms(const em_driver *d, int64_t now)
 {
-    if (!d->status || !d->dirty) return LOOP_TICK_MS;
+    if (!d->status || !(d->sched.changes != d->published || d->sched.jobs)) return LOOP_TICK_MS;
     int64_t due_ms = (d->snapshot_us + SNAPSHOT_MIN_MS * 1000 - now) / 1000;
     return due_ms < 1 ? 1 : due_ms > LOOP_TICK_MS ? LOOP_TICK_MS : (int)due_ms;
+}
+
+/* publish renders the status snapshot when something changed, while jobs run (their
+ * durations grow), or after a second anyway -- at most every SNAPSHOT_MIN_MS. */
+static void publish(em_driver *d, int64_t now)
+{
+    if (!d->status || now - d->snapshot_us < SNAPSHOT_MIN_MS * 1000) return;
+    if (d->sched.changes == d->published && !d->sched.jobs && now - d->snapshot_us < 1000000)
+        return;
+    em_status_publish(d->status, &d->sched, d->bound_url, em_server_rejected(d->srv), now);
+    d->snapshot_us = now;
+    d->published = d->sched.changes;
 }
 
 void em_driver_run(em_driver *d)
@@ -208,20 +510,15 @@ void em_driver_run(em_driver *d)
             handle_request(d, &req);
         else if (rc == EMBER_ERR_CANCELLED)
             break;
+        carry_out(d);
         int64_t now = em_now_us();
-        handle_closed_pipes(d);
-        em_dispatch_expire_polls(d, now);
-        em_exec_check_timeouts(d, now);
-        if (d->redispatch) { /* tasks went back to their queues: idle executors take them now */
-            d->redispatch = 0;
-            em_dispatch(d);
+        closed_connections(d, now);
+        if (rc == EMBER_ERR_TIMEOUT || now - d->ticked_us >= TICK_MS * 1000) {
+            em_sched_tick(&d->sched, now);
+            carry_out(d);
+            d->ticked_us = now;
         }
-        if (d->status && (d->dirty || now - d->snapshot_us > 1000000) &&
-            now - d->snapshot_us >= SNAPSHOT_MIN_MS * 1000) {
-            em_status_publish(d, em_server_rejected(d->srv));
-            d->snapshot_us = now;
-            d->dirty = 0;
-        }
+        publish(d, now);
     }
 }
 
@@ -229,12 +526,16 @@ void em_driver_stop(em_driver *d)
 {
     em_status_stop(d->status);
     d->status = NULL;
-    for (size_t i = 0; i < d->n_execs; i++)
-        if (d->execs[i].has_poll) em_server_drop(&d->execs[i].poll);
-    em_jobs_free_all(d);
-    em_reuse_free(d);
-    em_cache_free(d);
+    for (size_t i = 0; i < d->cap_polls; i++) em_server_drop(&d->polls[i]);
+    for (size_t i = 0; i < d->n_parked; i++) em_server_drop(&d->parked[i].reply);
+    free(d->polls);
+    free(d->parked);
+    d->polls = NULL;
+    d->parked = NULL;
+    d->cap_polls = d->n_parked = 0;
+    em_sched_fini(&d->sched);
     em_server_close(d->srv);
+    d->srv = NULL;
     em_libstore_free(d->libs);
-    free(d->execs);
+    d->libs = NULL;
 }

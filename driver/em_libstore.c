@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "em_driver.h"
 #include "em_log.h"
 #include "em_sha256.h"
+#include "em_time.h"
 
 typedef struct em_lib {
     uint8_t sha256[32];

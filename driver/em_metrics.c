@@ -15,29 +15,7 @@
 #include "em_buf.h"
 #include "em_status_docs.h"
 
-/* upper bounds of the task duration histogram's buckets, in seconds (+Inf is implied) */
-static const double duration_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
-#define N_BUCKETS (sizeof duration_buckets / sizeof duration_buckets[0])
-
-void em_metrics_task_done(em_totals *t, const Ember__TaskResult *res)
-{
-    double s = res->duration_us / 1e6;
-    size_t b = 0;
-    while (b < N_BUCKETS && s > duration_buckets[b]) b++;
-    t->task_duration_buckets[b]++;
-    t->task_seconds_sum += s;
-    if (res->code == EMBER_OK) {
-        t->tasks_succeeded++;
-        t->records_read += (uint64_t)res->records_in;
-        t->records_written += (uint64_t)res->records_out;
-        t->result_bytes += res->data_len;
-        t->bytes_read += (uint64_t)res->bytes_in;
-        t->bytes_written += (uint64_t)res->bytes_out;
-        for (size_t i = 0; i < res->n_bucket_bytes; i++) t->bytes_shuffled += res->bucket_bytes[i];
-    } else {
-        t->tasks_failed++;
-    }
-}
+#define N_BUCKETS (sizeof em_task_duration_bounds / sizeof em_task_duration_bounds[0])
 
 static void put(em_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -68,53 +46,54 @@ static void scalar(em_buf *b, const char *name, const char *type, const char *he
 
 /* per_executor writes a family with one sample per executor: the uint64_t field at `field`
  * of em_exec; gauges for live executors only, counters for every executor ever seen. */
-static void per_executor(em_buf *b, const em_driver *d, const char *name, const char *type,
+static void per_executor(em_buf *b, const em_sched *s, const char *name, const char *type,
                          const char *help, size_t field)
 {
     int gauge = strcmp(type, "gauge") == 0;
     family(b, name, type, help);
-    for (size_t i = 0; i < d->n_execs; i++) {
-        const em_exec *ex = &d->execs[i];
+    for (size_t i = 0; i < s->n_execs; i++) {
+        const em_exec *ex = &s->execs[i];
         if (gauge && ex->state != EM_EXEC_ALIVE) continue;
         uint64_t value;
         memcpy(&value, (const char *)ex + field, sizeof value);
-        put(b, "%s{executor=\"%u\"} %llu\n", name, ex->id, (unsigned long long)value);
+        put(b, "%s{executor=\"%u\"} %llu\n", name, ex->id.v, (unsigned long long)value);
     }
 }
 
-static void executor_metrics(em_buf *b, const em_driver *d, int64_t now)
+static void executor_metrics(em_buf *b, const em_sched *s, int64_t now)
 {
     size_t by_state[3] = {0};
-    for (size_t i = 0; i < d->n_execs; i++) by_state[d->execs[i].state]++;
+    for (size_t i = 0; i < s->n_execs; i++) by_state[s->execs[i].state]++;
     family(b, "ember_executors", "gauge", "Executors known to the driver, by state.");
-    for (int s = 0; s < 3; s++)
-        put(b, "ember_executors{state=\"%s\"} %zu\n", em_exec_state_name((em_exec_state)s),
-            by_state[s]);
+    for (int state = 0; state < 3; state++)
+        put(b, "ember_executors{state=\"%s\"} %zu\n", em_exec_state_name((em_exec_state)state),
+            by_state[state]);
     family(b, "ember_executor_slots", "gauge", "Task slots of each live executor.");
-    for (size_t i = 0; i < d->n_execs; i++)
-        if (d->execs[i].state == EM_EXEC_ALIVE)
-            put(b, "ember_executor_slots{executor=\"%u\"} %u\n", d->execs[i].id, d->execs[i].slots);
+    for (size_t i = 0; i < s->n_execs; i++)
+        if (s->execs[i].state == EM_EXEC_ALIVE)
+            put(b, "ember_executor_slots{executor=\"%u\"} %u\n", s->execs[i].id.v,
+                s->execs[i].slots);
     family(b, "ember_executor_heartbeat_age_seconds", "gauge",
            "Time since the driver last heard from each live executor.");
-    for (size_t i = 0; i < d->n_execs; i++)
-        if (d->execs[i].state == EM_EXEC_ALIVE)
-            put(b, "ember_executor_heartbeat_age_seconds{executor=\"%u\"} %.3f\n", d->execs[i].id,
-                (now - d->execs[i].last_seen_us) / 1e6);
-    per_executor(b, d, "ember_executor_memory_used_bytes", "gauge",
-                 "Block store bytes of each live executor.", offsetof(em_exec, memory_used));
-    per_executor(b, d, "ember_executor_disk_used_bytes", "gauge",
+    for (size_t i = 0; i < s->n_execs; i++)
+        if (s->execs[i].state == EM_EXEC_ALIVE)
+            put(b, "ember_executor_heartbeat_age_seconds{executor=\"%u\"} %.3f\n", s->execs[i].id.v,
+                (now - s->execs[i].last_seen_us) / 1e6);
+    per_executor(b, s, "ember_executor_memory_used_bytes", "gauge",
+                 "Block store bytes of each live executor.", offsetof(em_exec, store.memory_used));
+    per_executor(b, s, "ember_executor_disk_used_bytes", "gauge",
                  "Block store bytes in spill files of each live executor.",
-                 offsetof(em_exec, disk_used));
-    per_executor(b, d, "ember_executor_spilled_bytes_total", "counter",
+                 offsetof(em_exec, store.disk_used));
+    per_executor(b, s, "ember_executor_spilled_bytes_total", "counter",
                  "Bytes each executor wrote to spill files because its memory cap was reached.",
-                 offsetof(em_exec, spilled_bytes));
+                 offsetof(em_exec, store.spilled_bytes));
 }
 
-static void work_metrics(em_buf *b, const em_driver *d)
+static void work_metrics(em_buf *b, const em_sched *s)
 {
-    const em_totals *t = &d->totals;
+    const em_totals *t = &s->totals;
     uint64_t pending = 0, running = 0, jobs = 0, stages[EM_RUN_SKIPPED + 1] = {0};
-    for (em_job *job = d->jobs; job; job = job->next, jobs++)
+    for (em_job *job = s->jobs; job; job = job->next, jobs++)
         for (size_t i = 0; i < job->n_stages; i++) {
             stages[job->stages[i].state]++;
             pending += job->stages[i].q_len;
@@ -174,7 +153,7 @@ static void duration_histogram(em_buf *b, const em_totals *t)
     uint64_t cumulative = 0;
     for (size_t i = 0; i < N_BUCKETS; i++) {
         cumulative += t->task_duration_buckets[i];
-        put(b, "ember_task_duration_seconds_bucket{le=\"%g\"} %llu\n", duration_buckets[i],
+        put(b, "ember_task_duration_seconds_bucket{le=\"%g\"} %llu\n", em_task_duration_bounds[i],
             (unsigned long long)cumulative);
     }
     cumulative += t->task_duration_buckets[N_BUCKETS];
@@ -184,12 +163,12 @@ static void duration_histogram(em_buf *b, const em_totals *t)
     put(b, "ember_task_duration_seconds_count %llu\n", (unsigned long long)cumulative);
 }
 
-char *em_metrics_render(const em_driver *d, uint64_t rejected, int64_t now)
+char *em_metrics_render(const em_sched *s, uint64_t rejected, int64_t now)
 {
     em_buf b = {0};
-    executor_metrics(&b, d, now);
-    work_metrics(&b, d);
-    duration_histogram(&b, &d->totals);
+    executor_metrics(&b, s, now);
+    work_metrics(&b, s);
+    duration_histogram(&b, &s->totals);
     family(&b, "ember_rejected_messages_total", "counter",
            "Messages refused by the driver: malformed, unauthenticated or unexpected.");
     put(&b, "ember_rejected_messages_total %llu\n", (unsigned long long)rejected);

@@ -4,11 +4,10 @@
 
 #include <stdint.h>
 
-#include "em_driver.h"
+#include "em_sched.h"
 
-/* em_metrics_task_done counts a finished task (any outcome) into the totals. */
-void em_metrics_task_done(em_totals *t, const struct Ember__TaskResult *res);
-/* em_metrics_render returns the exposition text (malloc'd), or NULL without memory. */
-char *em_metrics_render(const em_driver *d, uint64_t rejected, int64_t now);
+/* em_metrics_render returns the exposition text (malloc'd) of the scheduler's state and the
+ * count of messages the driver refused, or NULL without memory. */
+char *em_metrics_render(const em_sched *s, uint64_t rejected, int64_t now);
 
 #endif

@@ -6,8 +6,6 @@
  */
 #include "em_status.h"
 
-#include "em_cache.h"
-
 #include <arpa/inet.h>
 #include <ember/ember.h>
 #include <jansson.h>
@@ -18,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "em_driver.h"
 #include "em_log.h"
 #include "em_metrics.h"
 #include "em_status_docs.h"
+#include "em_text.h"
 
 extern const char em_status_page[]; /* status_page.html, embedded at build time */
 
@@ -36,11 +34,20 @@ typedef struct snapshot {
     size_t n, cap;
 } snapshot;
 
+/* frozen: a finished stage's document, task list included, rendered once */
+typedef struct frozen {
+    uint64_t stage_id;
+    em_text *doc;
+    int used; /* listed by the last snapshot */
+} frozen;
+
 struct em_status {
     nng_http_server *server;
     char url[128];
     pthread_mutex_t lock; /* guards current */
     snapshot current;
+    frozen *frozen; /* driver loop only; sorted by stage id */
+    size_t n_frozen, cap_frozen;
 };
 
 static const char *const json_mime = "application/json";
@@ -83,60 +90,99 @@ static int doc_cmp(const void *a, const void *b)
     return strcmp(((const doc *)a)->path, ((const doc *)b)->path);
 }
 
-static void add_jobs(snapshot *s, em_driver *d, int64_t now)
+static int frozen_cmp(const void *key, const void *f)
+{
+    uint64_t a = *(const uint64_t *)key, b = ((const frozen *)f)->stage_id;
+    return a < b ? -1 : a > b;
+}
+
+static frozen *find_frozen(em_status *st, em_stage_id id)
+{
+    return st->n_frozen ? bsearch(&id.v, st->frozen, st->n_frozen, sizeof *st->frozen, frozen_cmp)
+                        : NULL;
+}
+
+void em_status_job_finished(em_status *st, const em_job *job)
+{
+    for (size_t i = 0; i < job->n_stages; i++) {
+        const em_stage *stage = &job->stages[i];
+        if (find_frozen(st, stage->id)) continue;
+        size_t at = st->n_frozen; /* ids only grow: mostly an append */
+        while (at > 0 && st->frozen[at - 1].stage_id > stage->id.v) at--;
+        if (st->n_frozen == st->cap_frozen) {
+            size_t cap = st->cap_frozen ? 2 * st->cap_frozen : 64;
+            frozen *p = realloc(st->frozen, cap * sizeof *p);
+            if (!p) return; /* its summary is served instead */
+            st->frozen = p;
+            st->cap_frozen = cap;
+        }
+        json_t *j = em_doc_stage_tasks(stage, job->finished_us);
+        memmove(&st->frozen[at + 1], &st->frozen[at], (st->n_frozen - at) * sizeof *st->frozen);
+        st->frozen[at] = (frozen){stage->id.v, em_text_take(json_dumps(j, JSON_COMPACT)), 1};
+        st->n_frozen++;
+        json_decref(j);
+    }
+}
+
+/* prune_frozen forgets the documents of jobs the scheduler no longer lists */
+static void prune_frozen(em_status *st)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < st->n_frozen; i++) {
+        if (!st->frozen[i].used) {
+            em_text_unref(st->frozen[i].doc);
+            continue;
+        }
+        st->frozen[i].used = 0;
+        st->frozen[kept++] = st->frozen[i];
+    }
+    st->n_frozen = kept;
+}
+
+static void add_jobs(snapshot *s, em_status *status, const em_sched *sched, int64_t now)
 {
     json_t *jobs = json_array(), *stages = json_array();
     char path[48];
     for (int finished = 0; finished < 2; finished++)
-        for (em_job *job = finished ? d->finished : d->jobs; job; job = job->next) {
+        for (const em_job *job = finished ? sched->finished : sched->jobs; job; job = job->next) {
             json_t *j = em_doc_job(job, now);
             json_array_append(jobs, j);
-            snprintf(path, sizeof path, "/api/v1/jobs/%llu", (unsigned long long)job->id);
+            snprintf(path, sizeof path, "/api/v1/jobs/%llu", (unsigned long long)job->id.v);
             add_json(s, path, j);
             for (size_t i = 0; i < job->n_stages; i++) {
-                em_stage *st = &job->stages[i];
+                const em_stage *st = &job->stages[i];
                 json_array_append_new(stages, em_doc_stage(st, now));
-                snprintf(path, sizeof path, "/api/v1/stages/%llu", (unsigned long long)st->id);
-                if (st->doc)
-                    add(s, path, json_mime, em_text_ref(st->doc));
-                else
+                snprintf(path, sizeof path, "/api/v1/stages/%llu", (unsigned long long)st->id.v);
+                frozen *f = finished ? find_frozen(status, st->id) : NULL;
+                if (f) {
+                    f->used = 1;
+                    add(s, path, json_mime, em_text_ref(f->doc));
+                } else {
                     add_json(s, path, em_doc_stage_tasks(st, now));
+                }
             }
         }
     add_json(s, "/api/v1/jobs", jobs);
     add_json(s, "/api/v1/stages", stages);
 }
 
-void em_status_publish(em_driver *d, uint64_t rejected)
+void em_status_publish(em_status *st, const em_sched *sched, const char *driver_url,
+                       uint64_t rejected, int64_t now)
 {
-    em_status *st = d->status;
-    int64_t now = em_now_us();
     snapshot next = {0};
-    add_json(&next, "/api/v1/driver", em_doc_driver(d, rejected));
-    add_json(&next, "/api/v1/executors", em_doc_executors(d, now));
-    add_json(&next, "/api/v1/storage", em_doc_storage(d));
-    add_jobs(&next, d, now);
+    add_json(&next, "/api/v1/driver", em_doc_driver(sched, driver_url, rejected));
+    add_json(&next, "/api/v1/executors", em_doc_executors(sched, now));
+    add_json(&next, "/api/v1/storage", em_doc_storage(sched));
+    add_jobs(&next, st, sched, now);
+    prune_frozen(st);
     add(&next, "/metrics", "text/plain; version=0.0.4; charset=utf-8",
-        em_text_take(em_metrics_render(d, rejected, now)));
+        em_text_take(em_metrics_render(sched, rejected, now)));
     qsort(next.docs, next.n, sizeof *next.docs, doc_cmp);
     pthread_mutex_lock(&st->lock);
     snapshot old = st->current;
     st->current = next;
     pthread_mutex_unlock(&st->lock);
     snapshot_free(&old);
-}
-
-void em_status_freeze_job(em_job *job)
-{
-    int64_t now = em_now_us();
-    for (size_t i = 0; i < job->n_stages; i++) {
-        em_stage *st = &job->stages[i];
-        json_t *j = em_doc_stage_tasks(st, now);
-        st->doc = em_text_take(json_dumps(j, JSON_COMPACT));
-        json_decref(j);
-        free(st->tasks);
-        st->tasks = NULL;
-    }
 }
 
 /* ---- HTTP ------------------------------------------------------------------------------- */
@@ -200,13 +246,13 @@ static void serve(nng_aio *aio)
     if (!found) respond_error(aio, 404, "no such path", path);
 }
 
-int em_status_start(em_driver *d, char *err, size_t errlen)
+int em_status_start(em_status **out, const char *hostport, char *err, size_t errlen)
 {
     em_status *st = calloc(1, sizeof *st);
     if (!st) return EMBER_ERR_NOMEM;
     pthread_mutex_init(&st->lock, NULL);
     char url_text[300];
-    snprintf(url_text, sizeof url_text, "http://%s", d->cfg.status);
+    snprintf(url_text, sizeof url_text, "http://%s", hostport);
     nng_url *url;
     nng_http_handler *h;
     int rv = nng_url_parse(&url, url_text);
@@ -222,7 +268,7 @@ int em_status_start(em_driver *d, char *err, size_t errlen)
     }
     if (rv == 0) rv = nng_http_server_start(st->server);
     if (rv != 0) {
-        snprintf(err, errlen, "cannot serve status on %s: %s", d->cfg.status, nng_strerror(rv));
+        snprintf(err, errlen, "cannot serve status on %s: %s", hostport, nng_strerror(rv));
         if (st->server) nng_http_server_release(st->server);
         pthread_mutex_destroy(&st->lock);
         free(st);
@@ -231,12 +277,11 @@ int em_status_start(em_driver *d, char *err, size_t errlen)
     nng_sockaddr sa;
     nng_http_server_get_addr(st->server, &sa);
     char host[128];
-    snprintf(host, sizeof host, "%s", d->cfg.status);
+    snprintf(host, sizeof host, "%s", hostport);
     char *colon = strrchr(host, ':');
     if (colon) *colon = '\0';
     snprintf(st->url, sizeof st->url, "http://%s:%u", host, ntohs(sa.s_in.sa_port));
-    d->status = st;
-    em_status_publish(d, 0);
+    *out = st;
     return EMBER_OK;
 }
 
@@ -248,6 +293,8 @@ void em_status_stop(em_status *st)
     nng_http_server_stop(st->server);
     nng_http_server_release(st->server);
     snapshot_free(&st->current);
+    for (size_t i = 0; i < st->n_frozen; i++) em_text_unref(st->frozen[i].doc);
+    free(st->frozen);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }

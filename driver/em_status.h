@@ -11,17 +11,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct em_driver;
-struct em_job;
+#include "em_sched.h"
+
 typedef struct em_status em_status;
 
-/* em_status_start serves d->cfg.status ("host:port", port 0 picks one). */
-int em_status_start(struct em_driver *d, char *err, size_t errlen);
-/* em_status_publish renders a new snapshot; driver loop only. */
-void em_status_publish(struct em_driver *d, uint64_t rejected);
-/* em_status_freeze_job renders a finished job's stage documents (with their task lists) once
- * and releases the task arrays; driver loop only. */
-void em_status_freeze_job(struct em_job *job);
+/* em_status_start serves HTTP on hostport ("host:port", port 0 picks one). */
+int em_status_start(em_status **out, const char *hostport, char *err, size_t errlen);
+/* em_status_publish renders a new snapshot of the scheduler's state; driver loop only.
+ * driver_url and rejected (messages refused by the driver's server) go in /api/v1/driver. */
+void em_status_publish(em_status *st, const em_sched *s, const char *driver_url, uint64_t rejected,
+                       int64_t now);
+/* em_status_job_finished renders a finished job's stage documents, task lists included, once
+ * (before the scheduler releases its tasks); they are served for as long as the scheduler
+ * lists the job. Driver loop only. */
+void em_status_job_finished(em_status *st, const em_job *job);
 /* em_status_url is the endpoint's base URL (http://host:port). */
 const char *em_status_url(const em_status *st);
 void em_status_stop(em_status *st);

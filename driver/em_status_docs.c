@@ -6,42 +6,25 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-#include "em_driver.h"
+#include <stdio.h>
+
 #include "em_graph.h"
 #include "em_status_docs.h"
 
 #define STAGE_TASKS_SHOWN 1000
-
-static const char *run_state_name(em_run_state s)
-{
-    static const char *const names[] = {"waiting", "running", "succeeded", "failed", "skipped"};
-    return names[s];
-}
-
-static const char *task_state_name(const em_task *t)
-{
-    static const char *const names[] = {"pending", "running", "done", "failed", "cancelled"};
-    return names[t->state];
-}
-
-const char *em_exec_state_name(em_exec_state s)
-{
-    static const char *const names[] = {"alive", "lost", "stopped"};
-    return names[s];
-}
 
 static double ms_between(int64_t from_us, int64_t to_us)
 {
     return from_us ? (to_us - from_us) / 1000.0 : 0;
 }
 
-json_t *em_doc_driver(const em_driver *d, uint64_t rejected)
+json_t *em_doc_driver(const em_sched *s, const char *url, uint64_t rejected)
 {
     size_t alive = 0, running = 0;
-    for (size_t i = 0; i < d->n_execs; i++) alive += d->execs[i].state == EM_EXEC_ALIVE;
-    for (em_job *job = d->jobs; job; job = job->next) running++;
-    const em_totals *t = &d->totals;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "url", d->bound_url,
+    for (size_t i = 0; i < s->n_execs; i++) alive += s->execs[i].state == EM_EXEC_ALIVE;
+    for (em_job *job = s->jobs; job; job = job->next) running++;
+    const em_totals *t = &s->totals;
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "url", url,
                      "executors_alive", (json_int_t)alive, "jobs_running", (json_int_t)running,
                      "jobs_succeeded", (json_int_t)t->jobs_succeeded, "jobs_failed",
                      (json_int_t)t->jobs_failed, "tasks_launched", (json_int_t)t->tasks_launched,
@@ -50,22 +33,23 @@ json_t *em_doc_driver(const em_driver *d, uint64_t rejected)
                      (json_int_t)t->tasks_relaunched, "rejected_messages", (json_int_t)rejected);
 }
 
-json_t *em_doc_executors(const em_driver *d, int64_t now)
+json_t *em_doc_executors(const em_sched *s, int64_t now)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; i < d->n_execs; i++) {
-        const em_exec *ex = &d->execs[i];
-        json_t *o = json_pack(
-            "{s:I, s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "id",
-            (json_int_t)ex->id, "address", ex->address, "host", ex->host, "pid", ex->pid, "state",
-            em_exec_state_name(ex->state), "slots", (json_int_t)ex->slots, "running_tasks",
-            (json_int_t)ex->assigned, "memory_used", (json_int_t)ex->memory_used, "memory_cap",
-            (json_int_t)ex->memory_cap, "blocks", (json_int_t)ex->blocks, "tasks_completed",
-            (json_int_t)ex->tasks_completed, "tasks_failed", (json_int_t)ex->tasks_failed,
-            "last_heartbeat_age_ms", (json_int_t)((now - ex->last_seen_us) / 1000));
+    for (size_t i = 0; i < s->n_execs; i++) {
+        const em_exec *ex = &s->execs[i];
+        json_t *o = json_pack("{s:I, s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                              "id", (json_int_t)ex->id.v, "address", ex->address, "host", ex->host,
+                              "pid", ex->pid, "state", em_exec_state_name(ex->state), "slots",
+                              (json_int_t)ex->slots, "running_tasks", (json_int_t)ex->assigned,
+                              "memory_used", (json_int_t)ex->store.memory_used, "memory_cap",
+                              (json_int_t)ex->memory_cap, "blocks", (json_int_t)ex->store.blocks,
+                              "tasks_completed", (json_int_t)ex->tasks_completed, "tasks_failed",
+                              (json_int_t)ex->tasks_failed, "last_heartbeat_age_ms",
+                              (json_int_t)((now - ex->last_seen_us) / 1000));
         json_object_set_new(o, "shuffle_bytes", json_integer((json_int_t)ex->shuffle_bytes));
-        json_object_set_new(o, "disk_used", json_integer((json_int_t)ex->disk_used));
-        json_object_set_new(o, "spilled_bytes", json_integer((json_int_t)ex->spilled_bytes));
+        json_object_set_new(o, "disk_used", json_integer((json_int_t)ex->store.disk_used));
+        json_object_set_new(o, "spilled_bytes", json_integer((json_int_t)ex->store.spilled_bytes));
         if (ex->state != EM_EXEC_ALIVE)
             json_object_set_new(o, "lost_reason", json_string(ex->lost_reason));
         json_array_append_new(arr, o);
@@ -88,15 +72,16 @@ json_t *em_doc_stage(const em_stage *st, int64_t now)
     json_t *parents = json_array();
     for (uint32_t i = 0; i < st->plan.n_parents; i++)
         json_array_append_new(parents,
-                              json_integer((json_int_t)st->job->stages[st->plan.parents[i]].id));
-    json_t *o = json_pack(
-        "{s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "id",
-        (json_int_t)st->id, "job", (json_int_t)st->job->id, "state", run_state_name(st->state),
-        "source", em_node_kind_name(src->kind), "tasks", (json_int_t)st->plan.partitions,
-        "tasks_done", (json_int_t)st->n_done, "tasks_running", (json_int_t)st->n_running,
-        "tasks_pending", (json_int_t)st->q_len, "recomputed_tasks", (json_int_t)recomputed(st),
-        "records_in", (json_int_t)st->records_in, "records_out", (json_int_t)st->records_out,
-        "duration_ms", ms_between(st->started_us, end), "parents", parents);
+                              json_integer((json_int_t)st->job->stages[st->plan.parents[i]].id.v));
+    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "id",
+                          (json_int_t)st->id.v, "job", (json_int_t)st->job->id.v, "state",
+                          em_run_state_name(st->state), "source", em_node_kind_name(src->kind),
+                          "tasks", (json_int_t)st->plan.partitions, "tasks_done",
+                          (json_int_t)st->n_done, "tasks_running", (json_int_t)st->n_running,
+                          "tasks_pending", (json_int_t)st->q_len, "recomputed_tasks",
+                          (json_int_t)recomputed(st), "records_in", (json_int_t)st->records_in,
+                          "records_out", (json_int_t)st->records_out, "duration_ms",
+                          ms_between(st->started_us, end), "parents", parents);
     if (src->topic[0]) json_object_set_new(o, "topic", json_string(src->topic));
     json_t *reasons = json_object();
     for (int r = 0; r < EM_RECOMPUTE_REASONS; r++)
@@ -110,7 +95,7 @@ json_t *em_doc_stage(const em_stage *st, int64_t now)
         json_object_set_new(o, "shuffle_bytes_written",
                             json_integer((json_int_t)st->shuffle_bytes));
     if (st->reused)
-        json_object_set_new(o, "output_of_stage", json_integer((json_int_t)st->output_stage_id));
+        json_object_set_new(o, "output_of_stage", json_integer((json_int_t)st->output_stage_id.v));
     return o;
 }
 
@@ -125,9 +110,10 @@ json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
     for (uint32_t p = 0; st->tasks && p < shown; p++) {
         const em_task *t = &st->tasks[p];
         json_t *tj = json_pack("{s:I, s:s, s:I}", "partition", (json_int_t)p, "state",
-                               task_state_name(t), "attempt", (json_int_t)t->attempt + 1);
+                               em_task_state_name((em_task_state)t->state), "attempt",
+                               (json_int_t)t->attempt + 1);
         if (t->state != EM_TASK_PENDING || t->attempt > 0)
-            json_object_set_new(tj, "executor", json_integer(t->executor));
+            json_object_set_new(tj, "executor", json_integer(t->executor.v));
         if (t->state == EM_TASK_DONE || t->state == EM_TASK_FAILED) {
             json_object_set_new(tj, "duration_ms", json_real(t->duration_us / 1000.0));
             json_object_set_new(tj, "records_in", json_integer(t->records_in));
@@ -153,8 +139,8 @@ json_t *em_doc_job(const em_job *job, int64_t now)
         json_array_append_new(stages, em_doc_stage(&job->stages[i], now));
     }
     json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:o}", "id",
-                          (json_int_t)job->id, "name", job->name, "submitter", job->submitter,
-                          "state", run_state_name(job->state), "action",
+                          (json_int_t)job->id.v, "name", job->name, "submitter", job->submitter,
+                          "state", em_run_state_name(job->state), "action",
                           em_action_kind_name(job->submit->graph->action->kind), "submitted_at_ms",
                           (json_int_t)job->submitted_unix_ms, "duration_ms",
                           ms_between(job->submitted_us, end), "tasks", (json_int_t)job->tasks_total,
@@ -164,4 +150,34 @@ json_t *em_doc_job(const em_job *job, int64_t now)
     json_object_set_new(o, "retried_tasks", json_integer(retried));
     if (job->state == EM_RUN_FAILED) json_object_set_new(o, "error", json_string(job->error));
     return o;
+}
+
+json_t *em_doc_storage(const em_sched *s)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < s->n_cached; i++) {
+        const em_cached_set *set = &s->cached[i];
+        char id[24];
+        snprintf(id, sizeof id, "%016llx", (unsigned long long)set->fingerprint);
+        uint32_t cached = 0;
+        uint64_t bytes = 0;
+        json_t *parts = json_array();
+        for (uint32_t p = 0; p < set->partitions; p++) {
+            cached += set->holder[p].v != 0;
+            bytes += set->bytes[p];
+            json_array_append_new(parts,
+                                  set->holder[p].v ? json_integer(set->holder[p].v) : json_null());
+        }
+        json_array_append_new(
+            arr,
+            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o}", "id", id, "operation",
+                      set->kind, "storage",
+                      set->storage == EMBER__STORAGE_LEVEL__STORAGE_MEMORY_AND_DISK
+                          ? "memory_and_disk"
+                          : "memory_only",
+                      "partitions", (json_int_t)set->partitions, "cached_partitions",
+                      (json_int_t)cached, "bytes", (json_int_t)bytes, "hits", (json_int_t)set->hits,
+                      "evictions", (json_int_t)set->evictions, "holders", parts));
+    }
+    return arr;
 }

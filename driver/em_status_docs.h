@@ -6,11 +6,12 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "em_driver.h"
+#include "em_sched.h"
 
-const char *em_exec_state_name(em_exec_state s);
-json_t *em_doc_driver(const em_driver *d, uint64_t rejected);
-json_t *em_doc_executors(const em_driver *d, int64_t now);
+json_t *em_doc_driver(const em_sched *s, const char *url, uint64_t rejected);
+json_t *em_doc_executors(const em_sched *s, int64_t now);
+/* em_doc_storage: the cached datasets (/api/v1/storage) */
+json_t *em_doc_storage(const em_sched *s);
 /* em_doc_job: a job with the summary of each stage */
 json_t *em_doc_job(const em_job *job, int64_t now);
 /* em_doc_stage: one stage's summary; em_doc_stage_tasks adds its tasks (the first 1000) */

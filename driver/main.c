@@ -33,6 +33,8 @@ static void usage(FILE *out)
         "  --executor-timeout-ms N   an executor silent this long is lost (10000)\n"
         "  --crash-grace-ms N        wait this long for a supervised executor's crash report\n"
         "                            when its connection closes while tasks run (300; 0: none)\n"
+        "  --session-grace-ms N      keep a disconnected submitter's cached datasets and kept\n"
+        "                            shuffle outputs this long for it to reconnect (30000)\n"
         "  --max-attempts N          launches of a task before its job fails (4)\n"
         "  --locality-wait-ms N      wait for the executor caching a task's input (3000)\n"
         "  --shuffle-locality-wait-ms N  wait for the one holding most of its shuffle input (0)\n"
@@ -50,6 +52,7 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
                                          {"heartbeat-ms", 1, 0, 'h'},
                                          {"executor-timeout-ms", 1, 0, 't'},
                                          {"crash-grace-ms", 1, 0, 'g'},
+                                         {"session-grace-ms", 1, 0, 'G'},
                                          {"max-attempts", 1, 0, 'a'},
                                          {"locality-wait-ms", 1, 0, 'L'},
                                          {"shuffle-locality-wait-ms", 1, 0, 'S'},
@@ -78,38 +81,44 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
             rc = em_arg_string("--kafka", optarg, cfg->kafka, sizeof cfg->kafka, err, sizeof err);
             break;
         case 'h':
-            rc = em_arg_u32("--heartbeat-ms", optarg, 10, 60000, &cfg->heartbeat_ms, err,
+            rc = em_arg_u32("--heartbeat-ms", optarg, 10, 60000, &cfg->sched.heartbeat_ms, err,
                             sizeof err);
             break;
         case 't':
             rc = em_arg_u32("--executor-timeout-ms", optarg, 100, 3600000,
-                            &cfg->executor_timeout_ms, err, sizeof err);
+                            &cfg->sched.executor_timeout_ms, err, sizeof err);
             break;
         case 'g':
-            rc = em_arg_u32("--crash-grace-ms", optarg, 0, 60000, &cfg->crash_grace_ms, err,
+            rc = em_arg_u32("--crash-grace-ms", optarg, 0, 60000, &cfg->sched.crash_grace_ms, err,
                             sizeof err);
             break;
-        case 'a':
-            rc = em_arg_u32("--max-attempts", optarg, 1, EM_MAX_ATTEMPTS_LIMIT, &cfg->max_attempts,
+        case 'G':
+            rc = em_arg_u32("--session-grace-ms", optarg, 0, 3600000, &cfg->sched.session_grace_ms,
                             err, sizeof err);
             break;
+        case 'a':
+            rc = em_arg_u32("--max-attempts", optarg, 1, EM_MAX_ATTEMPTS_LIMIT,
+                            &cfg->sched.max_attempts, err, sizeof err);
+            break;
         case 'L':
-            rc = em_arg_u32("--locality-wait-ms", optarg, 0, 600000, &cfg->locality_wait_ms, err,
-                            sizeof err);
+            rc = em_arg_u32("--locality-wait-ms", optarg, 0, 600000, &cfg->sched.locality_wait_ms,
+                            err, sizeof err);
             break;
         case 'S':
             rc = em_arg_u32("--shuffle-locality-wait-ms", optarg, 0, 600000,
-                            &cfg->shuffle_locality_wait_ms, err, sizeof err);
+                            &cfg->sched.shuffle_locality_wait_ms, err, sizeof err);
             break;
         case 'q':
-            rc = em_arg_u32("--queue-depth", optarg, 0, 1024, &cfg->queue_depth, err, sizeof err);
+            rc = em_arg_u32("--queue-depth", optarg, 0, 1024, &cfg->sched.queue_depth, err,
+                            sizeof err);
             break;
         case 'm':
             rc =
                 em_arg_mib("--max-message-mb", optarg, 1, 2047, &cfg->max_message, err, sizeof err);
             break;
         case 'r':
-            rc = em_arg_mib("--max-result-mb", optarg, 1, 4096, &cfg->max_result, err, sizeof err);
+            rc = em_arg_mib("--max-result-mb", optarg, 1, 4096, &cfg->sched.max_result, err,
+                            sizeof err);
             break;
         case 'f':
             rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err,
@@ -120,7 +129,7 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
         }
     }
     if (rc == EMBER_OK) rc = em_args_done(argc, argv, optind, err, sizeof err);
-    if (rc == EMBER_OK && cfg->heartbeat_ms * 2 > cfg->executor_timeout_ms) {
+    if (rc == EMBER_OK && cfg->sched.heartbeat_ms * 2 > cfg->sched.executor_timeout_ms) {
         snprintf(err, sizeof err, "--executor-timeout-ms must be at least twice --heartbeat-ms");
         rc = EMBER_ERR_INVALID;
     }
@@ -131,16 +140,7 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
 int main(int argc, char **argv)
 {
     em_driver_config *cfg = &driver.cfg;
-    snprintf(cfg->listen, sizeof cfg->listen, "tcp://127.0.0.1:7077");
-    snprintf(cfg->status, sizeof cfg->status, "127.0.0.1:4040");
-    cfg->heartbeat_ms = 1000;
-    cfg->executor_timeout_ms = 10000;
-    cfg->crash_grace_ms = 300;
-    cfg->max_attempts = 4;
-    cfg->locality_wait_ms = 3000;
-    cfg->queue_depth = 64;
-    cfg->max_message = 256u << 20;
-    cfg->max_result = 256u << 20;
+    em_driver_config_defaults(cfg);
     em_log_init("driver", EM_LOG_INFO);
     if (parse_args(argc, argv, cfg) != EMBER_OK) return 2;
     em_process_init();

@@ -34,8 +34,8 @@ void em_block_service_run(em_server *srv, em_blockstore *blocks)
     for (;;) {
         em_request req;
         int rc = em_server_recv(srv, &req, 1000);
-        uint32_t closed[64];
-        while (em_server_closed_pipes(srv, closed, 64) > 0) {
+        em_conn closed[64];
+        while (em_server_closed(srv, closed, 64) > 0) {
         }
         if (rc == EMBER_ERR_CANCELLED) return;
         if (rc != EMBER_OK) continue;

@@ -84,6 +84,17 @@ static void drop_blocks(em_executor *ex, void (*prefix)(char *, uint64_t), const
     }
 }
 
+/* store_stats fills *out with the block store's figures; returns out */
+static Ember__StoreStats *store_stats(em_executor *ex, Ember__StoreStats *out)
+{
+    ember__store_stats__init(out);
+    out->memory_used = em_blockstore_used(ex->blocks);
+    out->blocks = em_blockstore_count(ex->blocks);
+    out->disk_used = em_blockstore_disk_used(ex->blocks);
+    out->spilled_bytes = em_blockstore_spilled(ex->blocks);
+    return out;
+}
+
 /* queue_tasks stores the stage definitions and queues the tasks of a Tasks message, after
  * dropping the shuffle outputs and cached partitions the driver no longer needs. */
 static void queue_tasks(em_executor *ex, Ember__Tasks *t, const em_frame *f)
@@ -135,11 +146,9 @@ void *em_comm_poller(void *arg)
     while (!ex->stop) {
         uint32_t id = current_id(ex);
         Ember__Poll p = EMBER__POLL__INIT;
+        Ember__StoreStats store;
         p.executor_id = id;
-        p.memory_used = em_blockstore_used(ex->blocks);
-        p.blocks = em_blockstore_count(ex->blocks);
-        p.disk_used = em_blockstore_disk_used(ex->blocks);
-        p.spilled_bytes = em_blockstore_spilled(ex->blocks);
+        p.store = store_stats(ex, &store);
         em_rpc_reply reply = {0};
         int rc = em_rpc_call(&ex->rpc, &ch, EM_MSG_POLL, &p.base, NULL, 0,
                              (int)ex->heartbeat_ms * 3 + 2000, &reply, err, sizeof err);
@@ -236,10 +245,8 @@ static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, siz
         rep.executor_id = current_id(ex);
         rep.n_results = n;
         rep.results = ptrs;
-        rep.memory_used = em_blockstore_used(ex->blocks);
-        rep.blocks = em_blockstore_count(ex->blocks);
-        rep.disk_used = em_blockstore_disk_used(ex->blocks);
-        rep.spilled_bytes = em_blockstore_spilled(ex->blocks);
+        Ember__StoreStats store;
+        rep.store = store_stats(ex, &store);
         em_rpc_reply reply = {0};
         char err[512];
         rc = em_rpc_call(&ex->rpc, ch, EM_MSG_REPORT, &rep.base, iov, n, 30000, &reply, err,

@@ -179,7 +179,7 @@ int main(int argc, char **argv)
     }
     em_info("block store memory_cap=%llu spill_dir=%s", (unsigned long long)cfg->memory_cap,
             spill_dir);
-    int rc = em_server_open(&srv, cfg->listen, cfg->max_message, "", ex->bound_url,
+    int rc = em_server_open(&srv, cfg->listen, cfg->max_message, ex->bound_url,
                             sizeof ex->bound_url, err, sizeof err);
     if (rc == EMBER_OK &&
         (strstr(ex->bound_url, "://0.0.0.0:") || strstr(ex->bound_url, "://*:"))) {

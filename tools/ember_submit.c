@@ -91,6 +91,19 @@ static int unpersist(void *arg, const Ember__JobGraph *graph, const em_buf *data
     return rc;
 }
 
+/* end_session tells the driver this submitter is done: what it cached and kept goes now,
+ * not after the session grace that a lost connection gets. */
+static void end_session(submitter *s)
+{
+    Ember__Goodbye g = EMBER__GOODBYE__INIT; /* executor_id 0: a submitter's session */
+    em_rpc_reply reply = {0};
+    char err[256];
+    if (em_rpc_call(&s->rpc, &s->ch, EM_MSG_GOODBYE, &g.base, NULL, 0, 5000, &reply, err,
+                    sizeof err) != EMBER_OK)
+        em_warn("could not end the session at the driver: %s", err);
+    em_rpc_reply_free(&reply);
+}
+
 static int resolve_kafka(void *arg, Ember__Node *node, char *err, size_t errlen)
 {
     submitter *s = arg;
@@ -308,6 +321,7 @@ int main(int argc, char **argv)
     em_ctx_free(ctx);
     em_progress_stop(s.progress);
     if (s.kafka) rd_kafka_destroy(s.kafka);
+    end_session(&s);
     em_rpc_chan_close(&s.ch);
     em_rpc_close(&s.rpc);
     dlclose(lib);

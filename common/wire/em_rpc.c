@@ -145,6 +145,7 @@ static int hello(em_rpc *rpc, em_rpc_chan *ch, int timeout_ms, char *err, size_t
     Ember__Hello h = EMBER__HELLO__INIT;
     h.protocol_version = EM_PROTOCOL_VERSION;
     h.role = rpc->role;
+    h.session = rpc->session;
     em_rpc_reply reply = {0};
     int rc = em_rpc_call_start(rpc, ch, EM_MSG_HELLO, &h.base, NULL, 0, timeout_ms, err, errlen);
     if (rc == EMBER_OK) rc = wait_reply(rpc, ch, &reply, err, errlen);
@@ -157,6 +158,7 @@ static int hello(em_rpc *rpc, em_rpc_chan *ch, int timeout_ms, char *err, size_t
         rc = EMBER_ERR_PROTOCOL;
     } else {
         snprintf(rpc->kafka, sizeof rpc->kafka, "%s", hr->kafka_bootstrap);
+        rpc->session = hr->session;
     }
     em_pb_free(hr);
     em_rpc_reply_free(&reply);

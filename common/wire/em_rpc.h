@@ -18,6 +18,7 @@
 
 #include <nng/nng.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "em_frame.h"
 
@@ -26,6 +27,10 @@ typedef struct em_rpc {
     char url[256];   /* server address */
     char role[16];   /* sent in Hello */
     char kafka[256]; /* the server's default Kafka bootstrap, from HelloReply */
+    /* the session the server gave this client at its first Hello, said again in every later
+     * Hello (after a reconnect) so that the server knows it is the same client; written by
+     * whichever thread says Hello, read by any */
+    _Atomic uint64_t session;
 } em_rpc;
 
 /* em_rpc_chan: one request context and its aio, and the request in flight on it. The aio's

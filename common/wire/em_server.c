@@ -17,10 +17,11 @@
 struct em_server {
     nng_socket sock; /* raw rep0 */
     nng_listener listener;
-    nng_aio *aio;          /* owner's receive aio */
-    char kafka[256];       /* announced in HelloReply */
-    uint32_t *hello_pipes; /* connections that said Hello; owner thread only */
-    size_t n_hello, cap_hello;
+    nng_aio *aio;         /* owner's receive aio */
+    em_hello_fn hello_fn; /* the owner's decision on a Hello (NULL: accept) */
+    void *hello_arg;
+    em_conn *conns; /* connections that said Hello; owner thread only */
+    size_t n_conns, cap_conns;
     int sock_id; /* nng's id of sock, to find its closed pipes */
     atomic_uint_fast64_t rejected;
 };
@@ -62,13 +63,12 @@ static int take_closed(int sock, uint32_t *pipes, int max)
     return n;
 }
 
-int em_server_open(em_server **out, const char *url, size_t max_recv, const char *kafka_default,
-                   char *bound_url, size_t bound_len, char *err, size_t errlen)
+int em_server_open(em_server **out, const char *url, size_t max_recv, char *bound_url,
+                   size_t bound_len, char *err, size_t errlen)
 {
     em_server *srv = calloc(1, sizeof *srv);
     if (!srv) return EMBER_ERR_NOMEM;
     atomic_init(&srv->rejected, 0);
-    snprintf(srv->kafka, sizeof srv->kafka, "%s", kafka_default ? kafka_default : "");
     int rv = nng_rep0_open_raw(&srv->sock);
     if (rv != 0 || nng_aio_alloc(&srv->aio, NULL, NULL) != 0) {
         snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
@@ -97,6 +97,12 @@ int em_server_open(em_server **out, const char *url, size_t max_recv, const char
     return EMBER_OK;
 }
 
+void em_server_on_hello(em_server *srv, em_hello_fn fn, void *arg)
+{
+    srv->hello_fn = fn;
+    srv->hello_arg = arg;
+}
+
 void em_server_stop(em_server *srv)
 {
     if (srv) nng_close(srv->sock);
@@ -109,30 +115,33 @@ void em_server_close(em_server *srv)
     nng_aio_stop(srv->aio);
     nng_aio_free(srv->aio);
     take_closed(srv->sock_id, NULL, 0);
-    free(srv->hello_pipes);
+    free(srv->conns);
     free(srv);
 }
 
-static int pipe_said_hello(em_server *srv, uint32_t pipe)
+static em_conn *find_conn(em_server *srv, uint32_t pipe)
 {
-    for (size_t i = 0; i < srv->n_hello; i++)
-        if (srv->hello_pipes[i] == pipe) return 1;
+    for (size_t i = 0; i < srv->n_conns; i++)
+        if (srv->conns[i].pipe == pipe) return &srv->conns[i];
+    return NULL;
+}
+
+int em_server_session_connected(em_server *srv, uint64_t session)
+{
+    for (size_t i = 0; i < srv->n_conns; i++)
+        if (srv->conns[i].session == session) return 1;
     return 0;
 }
 
-static void forget_pipe(em_server *srv, uint32_t pipe)
+int em_server_closed(em_server *srv, em_conn *out, int max)
 {
-    for (size_t i = 0; i < srv->n_hello; i++)
-        if (srv->hello_pipes[i] == pipe) {
-            srv->hello_pipes[i] = srv->hello_pipes[--srv->n_hello];
-            return;
-        }
-}
-
-int em_server_closed_pipes(em_server *srv, uint32_t *pipes, int max)
-{
-    int n = take_closed(srv->sock_id, pipes, max);
-    for (int i = 0; i < n; i++) forget_pipe(srv, pipes[i]);
+    uint32_t pipes[64];
+    int n = take_closed(srv->sock_id, pipes, max < 64 ? max : 64);
+    for (int i = 0; i < n; i++) {
+        em_conn *p = find_conn(srv, pipes[i]);
+        out[i] = p ? *p : (em_conn){pipes[i], 0};
+        if (p) *p = srv->conns[--srv->n_conns];
+    }
     return n;
 }
 
@@ -141,6 +150,12 @@ void em_server_close_pipe(em_server *srv, uint32_t pipe)
     nng_pipe p = NNG_PIPE_INITIALIZER;
     p.id = pipe;
     nng_pipe_close(p);
+}
+
+void em_server_close_session(em_server *srv, uint64_t session)
+{
+    for (size_t i = 0; i < srv->n_conns; i++)
+        if (srv->conns[i].session == session) em_server_close_pipe(srv, srv->conns[i].pipe);
 }
 
 uint64_t em_server_rejected(em_server *srv) { return atomic_load(&srv->rejected); }
@@ -185,8 +200,26 @@ static void reject(em_server *srv, em_request *req, const char *why)
                 (unsigned long long)n);
 }
 
-/* answer_hello accepts a connection. The cluster secret's check goes here: a Hello whose
- * auth does not prove the secret will be refused like a malformed frame. */
+/* remember_conn notes that pipe said Hello for session; 0 without memory */
+static int remember_conn(em_server *srv, uint32_t pipe, uint64_t session)
+{
+    em_conn *p = find_conn(srv, pipe);
+    if (p) {
+        p->session = session;
+        return 1;
+    }
+    if (srv->n_conns == srv->cap_conns) {
+        size_t cap = srv->cap_conns ? srv->cap_conns * 2 : 64;
+        em_conn *grown = realloc(srv->conns, cap * sizeof *grown);
+        if (!grown) return 0;
+        srv->conns = grown;
+        srv->cap_conns = cap;
+    }
+    srv->conns[srv->n_conns++] = (em_conn){pipe, session};
+    return 1;
+}
+
+/* answer_hello accepts a connection when its protocol is ours and the owner's hook agrees. */
 static void answer_hello(em_server *srv, em_request *req)
 {
     Ember__Hello *h = em_frame_unpack(&req->frame, EM_MSG_HELLO);
@@ -197,24 +230,24 @@ static void answer_hello(em_server *srv, em_request *req)
         em_pb_free(h);
         return;
     }
-    em_pb_free(h);
-    if (!pipe_said_hello(srv, req->pipe)) {
-        if (srv->n_hello == srv->cap_hello) {
-            size_t cap = srv->cap_hello ? srv->cap_hello * 2 : 64;
-            uint32_t *p = realloc(srv->hello_pipes, cap * sizeof *p);
-            if (!p) {
-                em_server_drop(req);
-                return;
-            }
-            srv->hello_pipes = p;
-            srv->cap_hello = cap;
-        }
-        srv->hello_pipes[srv->n_hello++] = req->pipe;
-    }
     Ember__HelloReply hr = EMBER__HELLO_REPLY__INIT;
     hr.protocol_version = EM_PROTOCOL_VERSION;
-    hr.kafka_bootstrap = srv->kafka;
-    em_server_reply(srv, req, EM_MSG_HELLO_REPLY, &hr.base, NULL, 0);
+    uint64_t session = 0;
+    char why[256] = "";
+    int rc =
+        srv->hello_fn ? srv->hello_fn(srv->hello_arg, h, &hr, &session, why, sizeof why) : EMBER_OK;
+    if (rc == EMBER_OK && !remember_conn(srv, req->pipe, session)) {
+        rc = EMBER_ERR_NOMEM;
+        snprintf(why, sizeof why, "server out of memory");
+    }
+    if (rc == EMBER_OK) {
+        hr.session = session;
+        em_server_reply(srv, req, EM_MSG_HELLO_REPLY, &hr.base, NULL, 0);
+    } else {
+        reject(srv, req, why);
+        em_server_reply_error(srv, req, rc, "%s", why);
+    }
+    em_pb_free(h);
 }
 
 int em_server_recv(em_server *srv, em_request *req, int timeout_ms)
@@ -240,12 +273,14 @@ int em_server_recv(em_server *srv, em_request *req, int timeout_ms)
             answer_hello(srv, req);
             continue;
         }
-        if (!pipe_said_hello(srv, req->pipe)) {
+        const em_conn *conn = find_conn(srv, req->pipe);
+        if (!conn) {
             reject(srv, req, "request before Hello");
             em_server_reply_error(srv, req, EMBER_ERR_UNAUTHENTICATED,
                                   "connection has not said Hello");
             continue;
         }
+        req->session = conn->session;
         return EMBER_OK;
     }
 }

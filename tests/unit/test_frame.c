@@ -76,7 +76,9 @@ static nng_msg *sample_frame(void)
     rep.executor_id = 3;
     rep.n_results = 2;
     rep.results = results;
-    rep.memory_used = UINT64_MAX;
+    static Ember__StoreStats store = EMBER__STORE_STATS__INIT;
+    store.memory_used = UINT64_MAX;
+    rep.store = &store;
     em_iov data[] = {{"hello", 5}};
     nng_msg *msg = NULL;
     assert_int_equal(em_frame_new(&msg, EM_MSG_REPORT, &rep.base, data, 1), EMBER_OK);
@@ -145,7 +147,8 @@ static void test_report_round_trip(void **state)
     Ember__Report *rep = em_frame_unpack(&f, EM_MSG_REPORT);
     assert_non_null(rep);
     assert_int_equal(rep->executor_id, 3);
-    assert_true(rep->memory_used == UINT64_MAX);
+    assert_non_null(rep->store);
+    assert_true(rep->store->memory_used == UINT64_MAX);
     assert_int_equal(rep->n_results, 2);
     assert_int_equal(rep->results[0]->task_id, 7);
     assert_int_equal(rep->results[0]->code, EMBER_ERR_USER);

@@ -87,12 +87,12 @@ static void track_pipes(fake_peer *p, const em_request *req)
         p->pipes[p->n_pipes++] = req->pipe;
         p->open_pipes++;
     }
-    uint32_t closed[8];
+    em_conn closed[8];
     int n;
-    while ((n = em_server_closed_pipes(p->srv, closed, 8)) > 0)
+    while ((n = em_server_closed(p->srv, closed, 8)) > 0)
         for (int c = 0; c < n; c++)
             for (int i = 0; i < p->n_pipes; i++)
-                if (p->pipes[i] == closed[c]) {
+                if (p->pipes[i] == closed[c].pipe) {
                     p->pipes[i] = 0;
                     p->open_pipes--;
                 }
@@ -142,8 +142,8 @@ static void peer_start(fake_peer *p, enum peer_mode mode, em_buf bucket)
     memset(p, 0, sizeof *p);
     p->mode = mode;
     p->bucket = bucket;
-    assert_int_equal(em_server_open(&p->srv, "tcp://127.0.0.1:0", 1 << 20, "", p->url,
-                                    sizeof p->url, err, sizeof err),
+    assert_int_equal(em_server_open(&p->srv, "tcp://127.0.0.1:0", 1 << 20, p->url, sizeof p->url,
+                                    err, sizeof err),
                      EMBER_OK);
     assert_int_equal(pthread_create(&p->thread, NULL, serve, p), 0);
 }

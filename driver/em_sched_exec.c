@@ -1,0 +1,234 @@
+/* em_sched_exec.c -- the executor registry: registration, liveness, loss, crash reports.
+ *
+ * An executor is lost when its connection drops or when nothing arrives from it for
+ * executor_timeout_ms (a waiting executor is answered every heartbeat_ms and asks again at
+ * once, so a live one is heard from at least that often). A lost executor's running tasks go
+ * back to their stages' queues, and the map outputs it held that running stages still read
+ * are computed again (em_sched_recovery.c). Ids are never reused: an executor that comes back
+ * registers as a new one.
+ *
+ * A supervised executor's monitor reports the death of its process (the signal, the tasks it
+ * was running). The report and the closed connection arrive in either order, so a connection
+ * that closes while tasks run makes its executor lost only after crash_grace_ms (it gets no
+ * task meanwhile); a report within the grace makes it lost at once with the signal as the
+ * reason, which then names it in the failure message of a job whose task it was running.
+ */
+#include <ember/ember.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "em_log.h"
+#include "em_sched_int.h"
+
+em_exec *em_sched_exec(const em_sched *s, em_exec_id id)
+{
+    return id.v >= 1 && id.v <= s->n_execs ? &s->execs[id.v - 1] : NULL;
+}
+
+em_exec *em_sched_executor(em_sched *s, em_session_id session, em_exec_id claimed)
+{
+    for (size_t i = s->n_execs; i-- > 0;) { /* the newest first */
+        em_exec *ex = &s->execs[i];
+        if (ex->state == EM_EXEC_ALIVE && ex->session.v == session.v)
+            return claimed.v == 0 || em_exec_is(ex, claimed) ? ex : NULL;
+    }
+    return NULL;
+}
+
+int em_exec_others_alive(const em_sched *s, const em_exec *ex)
+{
+    for (size_t i = 0; i < s->n_execs; i++)
+        if (&s->execs[i] != ex && s->execs[i].state == EM_EXEC_ALIVE) return 1;
+    return 0;
+}
+
+static void lose(em_sched *s, em_exec *ex, const char *why);
+
+/* add_exec makes room for one more executor; NULL without memory */
+static em_exec *add_exec(em_sched *s)
+{
+    if (s->n_execs == s->cap_execs) {
+        size_t cap = s->cap_execs ? 2 * s->cap_execs : 16;
+        em_exec *p = realloc(s->execs, cap * sizeof *p);
+        if (!p) return NULL;
+        s->execs = p;
+        s->cap_execs = cap;
+    }
+    return &s->execs[s->n_execs];
+}
+
+int em_sched_register(em_sched *s, em_session_id session, const em_exec_info *info, int64_t now,
+                      em_exec_id *out)
+{
+    em_sched_begin(s, now);
+    em_exec *old = em_sched_executor(s, session, EM_NO_EXEC);
+    if (old) lose(s, old, "registered again");
+    em_exec *ex = add_exec(s);
+    if (!ex) {
+        em_sched_end(s);
+        return EMBER_ERR_NOMEM;
+    }
+    memset(ex, 0, sizeof *ex);
+    ex->id = (em_exec_id){(uint32_t)++s->n_execs};
+    ex->session = session;
+    snprintf(ex->address, sizeof ex->address, "%s", info->address);
+    snprintf(ex->host, sizeof ex->host, "%s", info->host);
+    ex->pid = info->pid;
+    ex->slots = info->slots;
+    ex->memory_cap = info->memory_cap;
+    ex->state = EM_EXEC_ALIVE;
+    ex->registered_us = ex->last_seen_us = now;
+    em_info("executor registered executor=%u address=%s host=%s pid=%d slots=%u", ex->id.v,
+            ex->address, ex->host, ex->pid, ex->slots);
+    em_sched_changed(s);
+    *out = ex->id;
+    em_sched_end(s);
+    return EMBER_OK;
+}
+
+void em_sched_heard(em_sched *s, em_exec *ex, const em_store_stats *store, int64_t now)
+{
+    ex->last_seen_us = now;
+    if (!store || memcmp(&ex->store, store, sizeof *store) == 0) return;
+    ex->store = *store;
+    em_sched_changed(s);
+}
+
+void em_sched_wait_for_tasks(em_sched *s, em_exec *ex, int64_t now)
+{
+    em_sched_begin(s, now);
+    ex->waiting = 1;
+    ex->waiting_since_us = now;
+    s->want_dispatch = 1;
+    em_sched_end(s);
+}
+
+/* em_exec_retire takes an executor out of service: its poll is let go, its running tasks go
+ * back to their stages, what it held is forgotten, and a lost one is disconnected. */
+void em_exec_retire(em_sched *s, em_exec *ex, em_exec_state state, const char *why)
+{
+    ex->state = state;
+    snprintf(ex->lost_reason, sizeof ex->lost_reason, "%s", why);
+    if (ex->waiting) {
+        em_sched_push(s, EM_EFFECT_RELEASE_POLL, ex->id, (em_job_id){0});
+        ex->waiting = 0;
+    }
+    em_recover_lost_executor(s, ex);
+    em_reuse_forget_executor(s, ex->id);
+    em_cache_forget_executor(s, ex->id);
+    ex->assigned = 0;
+    if (state == EM_EXEC_LOST) em_sched_push(s, EM_EFFECT_DISCONNECT, ex->id, (em_job_id){0});
+    s->want_dispatch = 1; /* its tasks wait in their queues for the others */
+    em_sched_changed(s);
+}
+
+static void lose(em_sched *s, em_exec *ex, const char *why)
+{
+    if (ex->state != EM_EXEC_ALIVE) return;
+    em_warn("executor lost executor=%u address=%s reason=\"%s\" running_tasks=%u", ex->id.v,
+            ex->address, why, ex->assigned);
+    em_exec_retire(s, ex, EM_EXEC_LOST, why);
+}
+
+void em_sched_executor_lost(em_sched *s, em_exec *ex, const char *why, int64_t now)
+{
+    em_sched_begin(s, now);
+    lose(s, ex, why);
+    em_sched_end(s);
+}
+
+void em_sched_executor_stopped(em_sched *s, em_exec *ex, int64_t now)
+{
+    em_sched_begin(s, now);
+    if (ex->state == EM_EXEC_ALIVE) {
+        em_info("executor stopped executor=%u address=%s running_tasks=%u", ex->id.v, ex->address,
+                ex->assigned);
+        em_exec_retire(s, ex, EM_EXEC_STOPPED, "stopped by its operator"); /* it hangs up */
+    }
+    em_sched_end(s);
+}
+
+/* start_grace: ex's connection closed while it ran tasks */
+static void start_grace(em_sched *s, em_exec *ex)
+{
+    ex->closed_us = s->now ? s->now : 1;
+    if (ex->waiting) { /* nothing more for it while the grace lasts */
+        em_sched_push(s, EM_EFFECT_RELEASE_POLL, ex->id, (em_job_id){0});
+        ex->waiting = 0;
+    }
+    em_info("executor connection closed executor=%u running_tasks=%u: lost in %u ms unless its "
+            "monitor reports a crash",
+            ex->id.v, ex->assigned, s->cfg.crash_grace_ms);
+}
+
+void em_sched_executor_closed(em_sched *s, em_exec *ex, int64_t now)
+{
+    em_sched_begin(s, now);
+    if (ex->state == EM_EXEC_ALIVE && !ex->closed_us) {
+        if (s->cfg.crash_grace_ms == 0 || ex->assigned == 0)
+            lose(s, ex, "connection closed");
+        else
+            start_grace(s, ex);
+    }
+    em_sched_end(s);
+}
+
+int em_exec_crash_ran(const em_exec *ex, em_task_id task)
+{
+    for (size_t i = 0; i < ex->n_crash_tasks; i++)
+        if (ex->crash_tasks[i] == task.v) return 1;
+    return 0;
+}
+
+/* crash_reason says how a process died: killed by a signal, or exited (signal 0) */
+static void crash_reason(char *why, size_t len, int signal)
+{
+    const char *abbrev = signal > 0 && signal < 128 ? sigabbrev_np(signal) : NULL;
+    if (signal == 0)
+        snprintf(why, len, "its process exited unexpectedly");
+    else if (abbrev)
+        snprintf(why, len, "killed by signal %d (SIG%s)", signal, abbrev);
+    else
+        snprintf(why, len, "killed by signal %d", signal);
+}
+
+int em_sched_executor_crashed(em_sched *s, em_exec *ex, int signal, const uint64_t *task_ids,
+                              size_t n_task_ids, int64_t now)
+{
+    if (ex->state == EM_EXEC_STOPPED) return 0;
+    em_sched_begin(s, now);
+    char why[sizeof ex->lost_reason];
+    crash_reason(why, sizeof why, signal);
+    if (ex->state == EM_EXEC_ALIVE) {
+        ex->crash_tasks = task_ids;
+        ex->n_crash_tasks = n_task_ids;
+        lose(s, ex, why);
+        ex->crash_tasks = NULL;
+        ex->n_crash_tasks = 0;
+    } else { /* lost already (no task ran, or the report came after the grace) */
+        em_info("executor crash reported executor=%u reason=\"%s\" was=\"%s\"", ex->id.v, why,
+                ex->lost_reason);
+        snprintf(ex->lost_reason, sizeof ex->lost_reason, "%s", why);
+        em_sched_changed(s);
+    }
+    em_sched_end(s);
+    return 1;
+}
+
+void em_exec_check_timeouts(em_sched *s)
+{
+    int64_t limit = (int64_t)s->cfg.executor_timeout_ms * 1000;
+    int64_t grace = (int64_t)s->cfg.crash_grace_ms * 1000;
+    for (size_t i = 0; i < s->n_execs; i++) {
+        em_exec *ex = &s->execs[i];
+        if (ex->state == EM_EXEC_ALIVE && ex->closed_us && s->now - ex->closed_us >= grace)
+            lose(s, ex, "connection closed");
+        if (ex->state == EM_EXEC_ALIVE && s->now - ex->last_seen_us > limit) {
+            char why[96];
+            snprintf(why, sizeof why, "no heartbeat for %u ms", s->cfg.executor_timeout_ms);
+            lose(s, ex, why);
+        }
+    }
+}
