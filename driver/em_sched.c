@@ -318,18 +318,26 @@ int em_sched_submit(em_sched *s, em_session_id session, Ember__SubmitJob *submit
     return rc;
 }
 
+/* cancel_tasks cancels the pending and running tasks of a stage whose job ended (a job that
+ * succeeds may still have been computing lost map outputs again: no longer needed). */
+static void cancel_tasks(em_sched *s, em_stage *st)
+{
+    for (uint32_t p = 0; p < st->plan.partitions; p++) {
+        em_task *task = &st->tasks[p];
+        if (task->state == EM_TASK_RUNNING) em_sched_exec(s, task->executor)->running--;
+        if (task->state == EM_TASK_PENDING || task->state == EM_TASK_RUNNING)
+            task->state = EM_TASK_CANCELLED; /* results still to come are ignored */
+    }
+    st->n_running = st->q_len = 0;
+}
+
 /* settle_stages ends a finished job's stages: unfinished tasks cancelled, map outputs kept
  * or dropped, what only scheduling needed freed. */
 static void settle_stages(em_sched *s, em_job *job)
 {
     for (size_t i = 0; i < job->n_stages; i++) {
         em_stage *st = &job->stages[i];
-        if (job->code != EMBER_OK) {
-            for (uint32_t p = 0; p < st->plan.partitions; p++)
-                if (st->tasks[p].state == EM_TASK_PENDING || st->tasks[p].state == EM_TASK_RUNNING)
-                    st->tasks[p].state = EM_TASK_CANCELLED; /* results still to come: ignored */
-            st->n_running = st->q_len = 0;
-        }
+        cancel_tasks(s, st);
         if (st->state == EM_RUN_RUNNING) {
             st->state = job->code == EMBER_OK ? EM_RUN_SUCCEEDED : EM_RUN_FAILED;
             st->finished_us = job->finished_us;
@@ -513,18 +521,34 @@ static void note_outputs(em_sched *s, em_exec *ex, em_stage *st, uint32_t part,
     }
 }
 
+/* launched_here: the stage of the task a result names, if the task runs on ex as that
+ * attempt; else NULL (a stale attempt, a task of a job that ended, or none of ex's) */
+static em_stage *launched_here(em_sched *s, em_exec *ex, em_task_id id)
+{
+    em_stage *st = find_stage(s, em_task_stage(id));
+    uint32_t part = em_task_part(id);
+    if (!st || st->state != EM_RUN_RUNNING || part >= st->plan.partitions) return NULL;
+    const em_task *task = &st->tasks[part];
+    return task->state == EM_TASK_RUNNING && em_exec_is(ex, task->executor) &&
+                   task->attempt == em_task_attempt(id)
+               ? st
+               : NULL;
+}
+
 static void task_result(em_sched *s, em_exec *ex, const Ember__TaskResult *res, const uint8_t *data)
 {
     em_task_id id = {res->task_id};
-    em_stage *st = find_stage(s, em_task_stage(id));
+    em_stage *st = launched_here(s, ex, id);
+    if (!st) { /* its slot is free again, if it was one of ours */
+        if (ex->assigned > ex->running) ex->assigned--;
+        return;
+    }
     uint32_t part = em_task_part(id);
-    if (!st || st->state != EM_RUN_RUNNING || part >= st->plan.partitions) return;
     em_task *task = &st->tasks[part];
-    if (task->state != EM_TASK_RUNNING || !em_exec_is(ex, task->executor) ||
-        task->attempt != em_task_attempt(id))
-        return; /* a stale attempt */
     em_job *job = st->job;
     st->n_running--;
+    ex->running--;
+    ex->assigned--;
     task->duration_us = res->duration_us;
     task->records_in = res->records_in;
     task->records_out = res->records_out;
@@ -561,7 +585,6 @@ void em_sched_task_results(em_sched *s, em_exec *ex, Ember__TaskResult *const *r
     uint64_t off = 0;
     for (size_t i = 0; i < n_results; i++) {
         EM_ASSERT(results[i]->data_len <= data_len - off); /* the caller checked the lengths */
-        if (ex->assigned > 0) ex->assigned--;
         task_result(s, ex, results[i], data + off);
         off += results[i]->data_len;
     }

@@ -16,8 +16,9 @@
  *   - every RUNNING task is on an executor that is alive;
  *   - a running stage whose inputs are ready reads only map outputs held by live executors;
  *   - every kept map output and cached partition names a live holder, or none;
- *   - an executor's `assigned` is at least the number of RUNNING tasks it holds (it also
- *     counts launches of finished jobs whose results are still to come back).
+ *   - an executor's `running` is the number of RUNNING tasks it holds, and its `assigned` at
+ *     least that (it also counts launches of finished jobs whose results are still to come);
+ *   - a kept map output is whole: every partition's holder is alive.
  *
  * Threads: one. Everything here belongs to the thread that feeds the events (the driver loop).
  */
@@ -108,7 +109,9 @@ typedef struct em_exec {
     em_exec_state state;
     char lost_reason[128];
     int64_t registered_us, last_seen_us;
-    uint32_t assigned; /* tasks launched and not yet reported */
+    uint32_t running;  /* tasks of running jobs it runs now */
+    uint32_t assigned; /* tasks launched and not yet reported: running ones, and those of
+                          jobs that ended meanwhile (they still hold its slots) */
     uint64_t tasks_completed, tasks_failed;
     uint64_t shuffle_bytes; /* shuffle output its map tasks stored */
     int waiting;            /* it waits for tasks (its Poll is parked by the caller) */

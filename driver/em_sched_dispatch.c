@@ -94,6 +94,7 @@ static uint32_t take_from(picker *pk, em_stage *st)
         task->preferred = (uint8_t)pk->preferred_only;
         st->n_running++;
         st->n_launched++;
+        pk->ex->running++;
         pk->out[pk->n++] = (em_launch){st, part};
         taken++;
     }

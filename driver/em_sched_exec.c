@@ -118,7 +118,7 @@ void em_exec_retire(em_sched *s, em_exec *ex, em_exec_state state, const char *w
     em_recover_lost_executor(s, ex);
     em_reuse_forget_executor(s, ex->id);
     em_cache_forget_executor(s, ex->id);
-    ex->assigned = 0;
+    ex->assigned = ex->running = 0;
     if (state == EM_EXEC_LOST) em_sched_push(s, EM_EFFECT_DISCONNECT, ex->id, (em_job_id){0});
     s->want_dispatch = 1; /* its tasks wait in their queues for the others */
     em_sched_changed(s);

@@ -144,6 +144,7 @@ static int relaunch_running(em_sched *s, em_exec *ex, em_stage *st)
         em_task *task = &st->tasks[p];
         if (task->state != EM_TASK_RUNNING || !em_exec_is(ex, task->executor)) continue;
         st->n_running--;
+        ex->running--;
         task->state = EM_TASK_PENDING;
         /* with a crash report, only the tasks it lists could have caused the crash: the
          * others (queued, or running beside) run again without an attempt lost */

@@ -201,7 +201,8 @@ void em_reuse_stage_done(em_sched *s, const em_stage *st)
             }
         if (!is_kept(s, st->output_stage_id) && !in_use(s, st->output_stage_id))
             em_shuffle_drop(s, st->output_stage_id); /* forgotten while this job read it */
-    } else if (job->code == EMBER_OK && st->state == EM_RUN_SUCCEEDED) {
+    } else if (job->code == EMBER_OK && st->state == EM_RUN_SUCCEEDED &&
+               st->n_done == st->plan.partitions) { /* whole: not recomputing a lost part */
         keep(s, job->session, st);
     } else if (st->state != EM_RUN_SKIPPED) {
         em_shuffle_drop(s, st->id);

@@ -102,9 +102,10 @@ int em_sched_sanity(const em_sched *s)
     int ok = jobs_ok(s, running_on) && holders_ok(s);
     for (size_t i = 0; ok && i < s->n_execs; i++) {
         const em_exec *ex = &s->execs[i];
-        if (ex->assigned < running_on[ex->id.v]) {
-            em_error("scheduler invariant broken: executor %u has %u tasks assigned, %u running",
-                     ex->id.v, ex->assigned, running_on[ex->id.v]);
+        if (ex->running != running_on[ex->id.v] || ex->assigned < ex->running) {
+            em_error("scheduler invariant broken: executor %u counts %u tasks running and %u "
+                     "assigned; %u run on it",
+                     ex->id.v, ex->running, ex->assigned, running_on[ex->id.v]);
             ok = 0;
         }
         if (ex->waiting && ex->state != EM_EXEC_ALIVE) {

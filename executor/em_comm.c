@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "em_blockid.h"
-#include "em_executor.h"
+#include "em_executor_int.h"
 #include "em_log.h"
 
 #define RETRY_MS 200
@@ -45,6 +45,7 @@ int em_comm_register(em_executor *ex, char *err, size_t errlen)
         ex->heartbeat_ms = reg->heartbeat_ms ? reg->heartbeat_ms : 1000;
         em_info("registered executor=%u driver=%s slots=%u", ex->executor_id, ex->cfg.driver,
                 ex->cfg.slots);
+        em_monitor_registered(ex->monitor, ex->executor_id);
     }
     em_pb_free(reg);
     em_rpc_reply_free(&reply);
@@ -111,10 +112,7 @@ static void queue_tasks(em_executor *ex, Ember__Tasks *t, const em_frame *f)
         const Ember__TaskLaunch *tl = t->tasks[i];
         ex_task *task = calloc(1, sizeof *task);
         if (!task) break; /* the driver reschedules what never reports */
-        task->task_id = tl->task_id;
-        task->stage_id = tl->stage_id;
-        task->partition = tl->partition;
-        task->attempt = tl->attempt;
+        task->launch = *tl;
         if (tl->data_len > 0 && tl->data_offset <= f->data_len &&
             tl->data_len <= f->data_len - tl->data_offset && (task->data = malloc(tl->data_len))) {
             memcpy(task->data, f->data + tl->data_offset, tl->data_len);
@@ -189,15 +187,25 @@ void em_comm_goodbye(em_executor *ex)
     em_rpc_chan_close(&ch);
 }
 
-static void free_results(ex_result *r)
+ex_result *ex_result_new(const ex_task *task)
+{
+    ex_result *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    ember__task_result__init(&r->msg);
+    r->msg.task_id = task->launch.task_id;
+    r->msg.message = r->message;
+    return r;
+}
+
+void ex_result_free(ex_result *r)
 {
     while (r) {
         ex_result *next = r->next;
         em_buf_free(&r->data);
-        free(r->bucket_bytes);
-        for (size_t i = 0; i < r->n_cached; i++) free(r->cached[i]);
+        free(r->msg.bucket_bytes);
+        for (size_t i = 0; i < r->msg.n_cached; i++) free(r->msg.cached[i]);
         for (size_t i = 0; i < r->n_evicted; i++) free(r->evicted[i]);
-        free(r->cached);
+        free(r->msg.cached);
         free(r->evicted);
         free(r);
         r = next;
@@ -207,34 +215,16 @@ static void free_results(ex_result *r)
 /* send_report sends results (oldest first) in one Report; returns the rpc code. */
 static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, size_t n)
 {
-    Ember__TaskResult *msgs = calloc(n, sizeof *msgs);
     Ember__TaskResult **ptrs = calloc(n, sizeof *ptrs);
     em_iov *iov = calloc(n, sizeof *iov);
     int rc = EMBER_ERR_NOMEM;
     size_t n_evicted = 0;
-    if (msgs && ptrs && iov) {
+    if (ptrs && iov) {
         size_t i = 0;
         for (ex_result *r = results; r; r = r->next, i++) {
-            ember__task_result__init(&msgs[i]);
-            msgs[i].task_id = r->task_id;
-            msgs[i].code = r->code;
-            msgs[i].message = r->message;
-            msgs[i].records_in = r->records_in;
-            msgs[i].records_out = r->records_out;
-            msgs[i].bytes_in = r->bytes_in;
-            msgs[i].bytes_out = r->bytes_out;
-            msgs[i].duration_us = r->duration_us;
-            msgs[i].data_len = r->data.len;
-            msgs[i].n_bucket_bytes = r->n_buckets;
-            msgs[i].bucket_bytes = r->bucket_bytes;
-            msgs[i].fetch_failed = r->fetch_failed;
-            msgs[i].fetch_map_stage = r->fetch_map_stage;
-            msgs[i].fetch_map_partition = r->fetch_map_partition;
-            msgs[i].from_cache = r->from_cache;
-            msgs[i].n_cached = r->n_cached;
-            msgs[i].cached = r->cached;
+            r->msg.data_len = r->data.len;
             n_evicted += r->n_evicted;
-            ptrs[i] = &msgs[i];
+            ptrs[i] = &r->msg;
             iov[i] = (em_iov){r->data.data, r->data.len};
         }
         Ember__Report rep = EMBER__REPORT__INIT;
@@ -258,7 +248,6 @@ static int send_report(em_executor *ex, em_rpc_chan *ch, ex_result *results, siz
             em_warn("report of %zu results failed: %s", n, err);
         em_rpc_reply_free(&reply);
     }
-    free(msgs);
     free(ptrs);
     free(iov);
     return rc;
@@ -287,7 +276,7 @@ void *em_comm_reporter(void *arg)
             n++;
         }
         send_report(ex, &ch, results, n);
-        free_results(results);
+        ex_result_free(results);
         pthread_mutex_lock(&ex->lock);
     }
     pthread_mutex_unlock(&ex->lock);

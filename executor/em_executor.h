@@ -1,122 +1,47 @@
-/* em_executor.h -- an executor's shared state: configuration, task queue, stage cache.
+/* em_executor.h -- an executor as a library: start one, stop it.
  *
- * Threads of an executor:
- *   poller   (em_comm.c)   keeps one Poll parked at the driver, queues the tasks it gets;
- *   reporter (em_comm.c)   sends finished task results to the driver in batches;
- *   slots    (em_runner.c) N threads that run tasks from the queue;
- *   blocks   (em_block_service.c) serves block fetches from other executors.
- * They share the structures below only through the queues and caches' own locks.
+ * ember-executor (main.c) is this library plus arguments and signals; tests start several
+ * executors as threads of one process (over nng's inproc:// transport, or loopback TCP).
+ * em_executor_start registers with the driver and starts the executor's threads; from then
+ * on it runs tasks until em_executor_stop, which says Goodbye to the driver, joins every
+ * thread and frees everything (its spill files and default spill directory included).
  */
 #ifndef EM_EXECUTOR_H
 #define EM_EXECUTOR_H
 
-#include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "em_blockstore.h"
-#include "em_buf.h"
-#include "em_pipeline.h"
-#include "em_rpc.h"
+struct em_monitor_page;
 
 typedef struct em_executor_config {
-    char driver[256];    /* driver URL */
-    char listen[256];    /* block service address */
-    char work_dir[1024]; /* job library cache and scratch */
+    char driver[256];     /* driver URL */
+    char listen[256];     /* block service address */
+    char work_dir[1024];  /* job library cache and scratch */
+    char spill_dir[4096]; /* blocks over the memory cap go here ("": a fresh directory under
+                             $TMPDIR, removed at stop) */
     char ready_file[1024];
     uint32_t slots;
     uint64_t memory_cap;  /* block store cap, bytes */
     uint64_t max_message; /* largest message the block service accepts */
     uint32_t connect_timeout_ms;
-    uint32_t kafka_stall_ms; /* a Kafka read that makes no progress this long fails */
-    int supervise;           /* --supervise: run under a monitor process (em_monitor.h) */
+    uint32_t kafka_stall_ms;         /* a Kafka read that makes no progress this long fails */
+    int supervise;                   /* --supervise: run under a monitor process (em_monitor.h) */
+    struct em_monitor_page *monitor; /* shared with the monitor (--supervise), or NULL */
 } em_executor_config;
 
-/* ex_task: one task to run (owned by the queue, then by its slot). */
-typedef struct ex_task {
-    uint64_t task_id, stage_id;
-    uint32_t partition, attempt;
-    uint8_t *data; /* parallelize input (owned) */
-    size_t data_len;
-    struct ex_task *next;
-} ex_task;
+typedef struct em_executor em_executor;
 
-/* ex_result: one finished task, waiting for the reporter. */
-typedef struct ex_result {
-    uint64_t task_id;
-    int code;
-    char message[1024];
-    int64_t records_in, records_out, duration_us;
-    int64_t bytes_in, bytes_out; /* key and value bytes read and written */
-    em_buf data;                 /* collect output */
-    uint64_t *bucket_bytes;      /* a map task: size of each shuffle bucket stored (owned) */
-    size_t n_buckets;
-    int from_cache;                     /* read a cached partition instead of computing it */
-    struct Ember__CachedBlock **cached; /* persisted partitions it stored (owned) */
-    size_t n_cached;
-    struct Ember__CachedBlock **evicted; /* cached partitions evicted to make room (owned) */
-    size_t n_evicted;
-    int fetch_failed; /* a reduce task could not read this map output: */
-    uint64_t fetch_map_stage;
-    uint32_t fetch_map_partition;
-    struct ex_result *next;
-} ex_result;
-
-/* ex_stage: a stage definition received from the driver, and its pipeline once built. */
-typedef struct ex_stage {
-    uint64_t stage_id;
-    Ember__StageDef *def; /* owned */
-    pthread_mutex_t lock; /* guards pipeline and lib construction */
-    em_pipeline *pipeline;
-    void *lib;   /* dlopen handle (owned by the library cache) */
-    int refs;    /* running tasks using it; guarded by the cache lock */
-    int retired; /* replaced by a newer definition: freed by its last task */
-    int64_t last_used;
-} ex_stage;
-
-#define EX_STAGE_CACHE 64
-
-typedef struct em_executor {
-    em_executor_config cfg;
-    char bound_url[256];
-    em_rpc rpc;               /* to the driver */
-    pthread_mutex_t reg_lock; /* guards executor_id and re-registration */
-    uint32_t executor_id;
-    uint32_t heartbeat_ms;
-    pthread_mutex_t lock; /* guards the task queue, results, stage cache */
-    pthread_cond_t task_ready, result_ready;
-    ex_task *tasks_head, *tasks_tail;
-    ex_result *results;
-    ex_stage *stages[EX_STAGE_CACHE];
-    int64_t stage_clock;
-    volatile int stop;
-    em_blockstore *blocks;
-    struct em_libcache *libs;
-    struct em_monitor_page *monitor; /* shared with the monitor (--supervise); NULL otherwise */
-} em_executor;
-
-/* em_comm.c */
-int em_comm_register(em_executor *ex, char *err, size_t errlen);
-void *em_comm_poller(void *arg);
-void *em_comm_reporter(void *arg);
-/* em_comm_goodbye tells the driver this executor is stopping on purpose (main thread). */
-void em_comm_goodbye(em_executor *ex);
-
-/* em_monitor.c: what the executor process tells its monitor (--supervise; each accepts a
- * NULL page and then does nothing) */
-struct em_monitor_page;
-/* em_monitor_registered records the executor id (main thread, once registered). */
-void em_monitor_registered(struct em_monitor_page *page, uint32_t executor_id);
-/* em_monitor_spill_dir records the spill directory the executor made for itself, removed by
- * the monitor after a crash (main thread, before any other thread starts). */
-void em_monitor_spill_dir(struct em_monitor_page *page, const char *dir);
-/* em_monitor_task_begin records that task_id runs (slot threads, no lock); returns the cell
- * to give em_monitor_task_end, or -1 when page is NULL. */
-int em_monitor_task_begin(struct em_monitor_page *page, uint64_t task_id);
-void em_monitor_task_end(struct em_monitor_page *page, int cell);
-
-/* em_runner.c */
-void *em_runner_slot(void *arg);
-void em_stage_cache_put(em_executor *ex, Ember__StageDef *def);
-void em_stage_cache_free(em_executor *ex);
+/* em_executor_config_defaults fills cfg with the documented defaults (slots: the cores). */
+void em_executor_config_defaults(em_executor_config *cfg);
+/* em_executor_start opens the block service, registers with the driver and starts the
+ * threads. On failure nothing is left running and err says why. */
+int em_executor_start(const em_executor_config *cfg, em_executor **out, char *err, size_t errlen);
+/* em_executor_stop stops the executor started by em_executor_start and frees it. */
+void em_executor_stop(em_executor *ex);
+/* em_executor_id is the id the driver gave it (it changes when it registers again). */
+uint32_t em_executor_id(em_executor *ex);
+/* em_executor_address is where it serves blocks to other executors. */
+const char *em_executor_address(const em_executor *ex);
 
 #endif

@@ -14,6 +14,10 @@
  */
 #include "em_monitor.h"
 
+#include <ember/ember.h>
+
+#include "em_executor_int.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

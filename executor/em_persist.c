@@ -105,7 +105,7 @@ void em_persist_keep(em_blockstore *bs, em_persist_task *pt, ex_result *res)
                     why[0] ? why : "larger than the memory cap");
             continue;
         }
-        append(&res->cached, &res->n_cached,
+        append(&res->msg.cached, &res->msg.n_cached,
                cached_block(pt->nodes[i].fingerprint, pt->nodes[i].partition, len));
     }
 }

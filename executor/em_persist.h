@@ -19,7 +19,7 @@
 
 #include "em_batch.h"
 #include "em_blockstore.h"
-#include "em_executor.h"
+#include "em_executor_int.h"
 #include "em_pipeline.h"
 
 #define EM_PERSIST_MAX 8 /* persisted nodes followed on one task's chain */

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "em_batch.h"
-#include "em_executor.h"
+#include "em_executor_int.h"
 #include "em_graph.h"
 #include "em_kafka.h"
 #include "em_libcache.h"
@@ -110,10 +110,15 @@ static void stage_release(em_executor *ex, ex_stage *st)
     if (last) stage_free(st);
 }
 
+/* unbuildable: a pipeline that cannot be built from this graph and library (a missing symbol,
+ * an invalid node) cannot be built by any other attempt either: the failure is fatal */
+static int unbuildable(int rc) { return rc != EMBER_OK && rc != EMBER_ERR_NOMEM; }
+
 /* stage_pipeline loads the job library and builds the pipeline once per stage; a stage whose
- * chain goes through a union gets a chain per task (*own, freed by the caller). */
+ * chain goes through a union gets a chain per task (*own, freed by the caller). *fatal is set
+ * when the pipeline cannot be built. */
 static int stage_pipeline(em_executor *ex, ex_stage *st, uint32_t partition, const em_pipeline **pl,
-                          em_pipeline **own, char *err, size_t errlen)
+                          em_pipeline **own, protobuf_c_boolean *fatal, char *err, size_t errlen)
 {
     pthread_mutex_lock(&st->lock);
     int rc = EMBER_OK;
@@ -132,15 +137,17 @@ static int stage_pipeline(em_executor *ex, ex_stage *st, uint32_t partition, con
                      (unsigned long long)st->stage_id, st->def->final_node);
             rc = EMBER_ERR_PROTOCOL;
         }
-        if (rc == EMBER_OK)
-            rc = em_pipeline_new(g, st->def->final_node, partition, st->lib, &st->pipeline, err,
-                                 errlen);
+        if (rc == EMBER_OK &&
+            unbuildable(rc = em_pipeline_new(g, st->def->final_node, partition, st->lib,
+                                             &st->pipeline, err, errlen)))
+            *fatal = 1;
     }
     pthread_mutex_unlock(&st->lock);
     *own = NULL;
     *pl = st->pipeline;
     if (rc == EMBER_OK && em_pipeline_per_partition(st->pipeline)) {
         rc = em_pipeline_new(g, st->def->final_node, partition, st->lib, own, err, errlen);
+        *fatal = (protobuf_c_boolean)unbuildable(rc);
         *pl = *own;
     }
     return rc;
@@ -272,12 +279,13 @@ static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t pa
     case SINK_SHUFFLE:
         if (ok) {
             uint32_t reducers = em_shuffle_writer_reducers(s->shuffle);
-            if (!(res->bucket_bytes = calloc(reducers, sizeof *res->bucket_bytes)))
+            uint64_t **sizes = &res->msg.bucket_bytes;
+            if (!(*sizes = calloc(reducers, sizeof **sizes)))
                 rc = EMBER_ERR_NOMEM;
             else
-                rc = em_shuffle_writer_store(s->shuffle, sl->ex->blocks, def->stage_id,
-                                             res->bucket_bytes, err, errlen);
-            res->n_buckets = rc == EMBER_OK ? reducers : 0;
+                rc = em_shuffle_writer_store(s->shuffle, sl->ex->blocks, def->stage_id, *sizes, err,
+                                             errlen);
+            res->msg.n_bucket_bytes = rc == EMBER_OK ? reducers : 0;
         }
         em_shuffle_writer_free(s->shuffle);
         break;
@@ -331,7 +339,7 @@ static void pick_source(slot *sl, const ex_stage *st, const em_pipeline *pl, con
                         const em_persist_task *pt, task_source *ts)
 {
     const Ember__Node *src = em_pipeline_source(pl);
-    uint32_t src_part = em_pipeline_source_partition(pl, task->partition);
+    uint32_t src_part = em_pipeline_source_partition(pl, task->launch.partition);
     memset(ts, 0, sizeof *ts);
     if (pt->hit) {
         size_t len;
@@ -369,14 +377,15 @@ static int run_chain(slot *sl, ex_stage *st, const em_pipeline *pl, ex_task *tas
     sink out;
     char tmp_path[4200] = "";
     em_run_stats stats = {0};
-    int rc = sink_open(sl, &out, st, task->partition, tmp_path, sizeof tmp_path, err, errlen);
+    int rc =
+        sink_open(sl, &out, st, task->launch.partition, tmp_path, sizeof tmp_path, err, errlen);
     if (rc == EMBER_OK) {
-        rc = em_pipeline_run_tapped(pl, task->partition, ts.fn, ts.arg, sink_record, &out, pt->taps,
-                                    pt->n_taps, &stats, err, errlen);
+        rc = em_pipeline_run_tapped(pl, task->launch.partition, ts.fn, ts.arg, sink_record, &out,
+                                    pt->taps, pt->n_taps, &stats, err, errlen);
         if (rc != EMBER_OK && out.err[0]) snprintf(err, errlen, "%s", out.err); /* the cause */
         char close_err[512] = "";
-        int crc = sink_close(sl, &out, st->def, task->partition, tmp_path, rc == EMBER_OK, res,
-                             close_err, sizeof close_err);
+        int crc = sink_close(sl, &out, st->def, task->launch.partition, tmp_path, rc == EMBER_OK,
+                             res, close_err, sizeof close_err);
         if (rc == EMBER_OK && crc != EMBER_OK) {
             rc = crc;
             snprintf(err, errlen, "%s", close_err);
@@ -384,14 +393,14 @@ static int run_chain(slot *sl, ex_stage *st, const em_pipeline *pl, ex_task *tas
     }
     if (rc == EMBER_OK) em_persist_keep(sl->ex->blocks, pt, res);
     if (rc != EMBER_OK && ts.failed.failed) { /* the driver recomputes that map output */
-        res->fetch_failed = 1;
-        res->fetch_map_stage = ts.failed.map_stage;
-        res->fetch_map_partition = ts.failed.map_partition;
+        res->msg.fetch_failed = 1;
+        res->msg.fetch_map_stage = ts.failed.map_stage;
+        res->msg.fetch_map_partition = ts.failed.map_partition;
     }
-    res->records_in = stats.records_in;
-    res->records_out = stats.records_out;
-    res->bytes_in = stats.bytes_in;
-    res->bytes_out = stats.bytes_out;
+    res->msg.records_in = stats.records_in;
+    res->msg.records_out = stats.records_out;
+    res->msg.bytes_in = stats.bytes_in;
+    res->msg.bytes_out = stats.bytes_out;
     return rc;
 }
 
@@ -399,49 +408,52 @@ static int run_chain(slot *sl, ex_stage *st, const em_pipeline *pl, ex_task *tas
 static void compute(slot *sl, ex_task *task, ex_result *res)
 {
     char err[1024] = "";
-    ex_stage *st = stage_acquire(sl->ex, task->stage_id);
+    ex_stage *st = stage_acquire(sl->ex, task->launch.stage_id);
     int rc = EMBER_ERR_PROTOCOL;
     const em_pipeline *pl = NULL;
     em_pipeline *own_pl = NULL;
     em_persist_task pt = {0};
     if (!st)
         snprintf(err, sizeof err, "stage %llu is not known to this executor",
-                 (unsigned long long)task->stage_id);
+                 (unsigned long long)task->launch.stage_id);
     else
-        rc = stage_pipeline(sl->ex, st, task->partition, &pl, &own_pl, err, sizeof err);
-    if (rc == EMBER_OK && (rc = em_persist_begin(sl->ex->blocks, st->def, task->partition, &pt)))
+        rc = stage_pipeline(sl->ex, st, task->launch.partition, &pl, &own_pl, &res->msg.fatal, err,
+                            sizeof err);
+    if (rc == EMBER_OK &&
+        (rc = em_persist_begin(sl->ex->blocks, st->def, task->launch.partition, &pt)))
         snprintf(err, sizeof err, "out of memory preparing to keep persisted partitions");
     if (rc == EMBER_OK && pt.hit) { /* only the operations after the cached node run */
         em_pipeline_free(own_pl);
         own_pl = NULL;
-        rc = em_pipeline_new_from(st->def->graph, st->def->final_node, task->partition, pt.hit_node,
-                                  st->lib, &own_pl, err, sizeof err);
+        rc = em_pipeline_new_from(st->def->graph, st->def->final_node, task->launch.partition,
+                                  pt.hit_node, st->lib, &own_pl, err, sizeof err);
         pl = own_pl;
-        res->from_cache = 1;
+        res->msg.fatal = (protobuf_c_boolean)unbuildable(rc);
+        res->msg.from_cache = 1;
     }
     if (rc == EMBER_OK) rc = run_chain(sl, st, pl, task, &pt, res, err, sizeof err);
     em_persist_end(sl->ex->blocks, &pt);
     em_pipeline_free(own_pl);
     if (st) stage_release(sl->ex, st);
-    res->code = rc;
+    res->msg.code = rc;
     snprintf(res->message, sizeof res->message, "%s", rc == EMBER_OK ? "" : err);
 }
 
 static void run_task(slot *sl, ex_task *task)
 {
     em_executor *ex = sl->ex;
-    ex_result *res = calloc(1, sizeof *res);
+    ex_result *res = ex_result_new(task);
     if (!res) return; /* unreported: the driver reschedules it if this executor is lost */
+    const Ember__TaskLaunch *tl = &task->launch;
     int64_t start = em_now_us();
-    res->task_id = task->task_id;
-    int cell = em_monitor_task_begin(ex->monitor, task->task_id); /* named if the process dies */
+    int cell = em_monitor_task_begin(ex->monitor, tl->task_id); /* named if the process dies */
     compute(sl, task, res);
     em_monitor_task_end(ex->monitor, cell);
-    res->duration_us = em_now_us() - start;
-    if (res->code != EMBER_OK)
+    res->msg.duration_us = em_now_us() - start;
+    if (res->msg.code != EMBER_OK)
         em_warn("task failed task=%llu stage=%llu partition=%u attempt=%u error=%s message=\"%s\"",
-                (unsigned long long)task->task_id, (unsigned long long)task->stage_id,
-                task->partition, task->attempt + 1, ember_err_name(res->code), res->message);
+                (unsigned long long)tl->task_id, (unsigned long long)tl->stage_id, tl->partition,
+                tl->attempt + 1, ember_err_name(res->msg.code), res->message);
     pthread_mutex_lock(&ex->lock);
     res->next = ex->results;
     ex->results = res;

@@ -1,7 +1,9 @@
-/* main.c -- ember-executor: command line, threads, and orderly shutdown. */
+/* main.c -- ember-executor: command line, supervision and signals around the executor library
+ * (em_executor.h). */
 #include <ember/ember.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,16 +11,12 @@
 #include <unistd.h>
 
 #include "em_args.h"
-#include "em_block_service.h"
 #include "em_executor.h"
-#include "em_libcache.h"
 #include "em_log.h"
 #include "em_monitor.h"
+#include "em_rpc.h"
 
-static em_executor executor;
 static volatile sig_atomic_t stop_requested;
-static char spill_dir[4096];  /* --spill-dir, or the default made by make_spill_dir */
-static int spill_dir_default; /* spill_dir is ours (mkdtemp): removed at exit */
 
 static void on_signal(int sig)
 {
@@ -81,7 +79,8 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                sizeof err);
             break;
         case 'p':
-            rc = em_arg_string("--spill-dir", optarg, spill_dir, sizeof spill_dir, err, sizeof err);
+            rc = em_arg_string("--spill-dir", optarg, cfg->spill_dir, sizeof cfg->spill_dir, err,
+                               sizeof err);
             break;
         case 'c':
             rc = em_arg_u32("--connect-timeout-ms", optarg, 0, 3600000, &cfg->connect_timeout_ms,
@@ -109,148 +108,39 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
     return rc;
 }
 
-/* make_spill_dir makes the default spill directory, a fresh one under $TMPDIR or /tmp. */
-static int make_spill_dir(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !tmp[0]) tmp = "/tmp";
-    if (snprintf(spill_dir, sizeof spill_dir, "%s/ember-spill-XXXXXX", tmp) >=
-            (int)sizeof spill_dir ||
-        !mkdtemp(spill_dir)) {
-        fprintf(stderr, "ember-executor: cannot make a spill directory under %s: %s\n", tmp,
-                strerror(errno));
-        return EMBER_ERR_IO;
-    }
-    spill_dir_default = 1;
-    return EMBER_OK;
-}
-
-/* close_blocks frees the block store (its spill files with it) and the default spill dir. */
-static void close_blocks(em_executor *ex)
-{
-    em_blockstore_free(ex->blocks);
-    ex->blocks = NULL;
-    if (spill_dir_default && rmdir(spill_dir) != 0)
-        em_warn("cannot remove spill directory path=%s error=\"%s\"", spill_dir, strerror(errno));
-}
-
-static void *block_service_thread(void *arg)
-{
-    em_server *srv = arg;
-    em_block_service_run(srv, executor.blocks);
-    return NULL;
-}
-
 int main(int argc, char **argv)
 {
-    em_executor *ex = &executor;
-    em_executor_config *cfg = &ex->cfg;
-    snprintf(cfg->driver, sizeof cfg->driver, "tcp://127.0.0.1:7077");
-    snprintf(cfg->listen, sizeof cfg->listen, "tcp://127.0.0.1:0");
-    snprintf(cfg->work_dir, sizeof cfg->work_dir, "/tmp/ember-executor-%d", (int)getpid());
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->slots = cores > 0 ? (uint32_t)cores : 1;
-    cfg->memory_cap = 1024u << 20;
-    cfg->connect_timeout_ms = 30000;
-    cfg->kafka_stall_ms = 30000;
-    cfg->max_message = 256u << 20;
+    em_executor_config cfg;
+    em_executor_config_defaults(&cfg);
     em_log_init("executor", EM_LOG_INFO);
-    if (parse_args(argc, argv, cfg) != EMBER_OK) return 2;
+    if (parse_args(argc, argv, &cfg) != EMBER_OK) return 2;
     int exit_status;
     /* before any thread or socket: from here on this is the executor process */
-    if (cfg->supervise && !em_monitor_run(cfg, &ex->monitor, &exit_status)) return exit_status;
+    if (cfg.supervise && !em_monitor_run(&cfg, &cfg.monitor, &exit_status)) return exit_status;
     em_process_init();
+    /* SIGTERM and SIGINT wait, blocked, for sigsuspend below: the executor's threads inherit
+     * the mask, so the main thread alone takes them */
+    sigset_t stop_signals, before;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
-
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &before);
     char err[512];
-    em_server *srv = NULL;
-    pthread_mutex_init(&ex->lock, NULL);
-    pthread_mutex_init(&ex->reg_lock, NULL);
-    pthread_cond_init(&ex->task_ready, NULL);
-    pthread_cond_init(&ex->result_ready, NULL);
-    if (!spill_dir[0] && make_spill_dir() != EMBER_OK) return 1;
-    if (spill_dir_default) em_monitor_spill_dir(ex->monitor, spill_dir);
-    ex->blocks = em_blockstore_new(cfg->memory_cap, spill_dir);
-    if (!ex->blocks) {
-        fprintf(stderr, "ember-executor: out of memory\n");
-        close_blocks(ex);
-        return 1;
-    }
-    em_info("block store memory_cap=%llu spill_dir=%s", (unsigned long long)cfg->memory_cap,
-            spill_dir);
-    int rc = em_server_open(&srv, cfg->listen, cfg->max_message, ex->bound_url,
-                            sizeof ex->bound_url, err, sizeof err);
-    if (rc == EMBER_OK &&
-        (strstr(ex->bound_url, "://0.0.0.0:") || strstr(ex->bound_url, "://*:"))) {
-        /* the driver and peers connect to the address registered: it must be a real one */
-        snprintf(err, sizeof err,
-                 "--listen %s: give the address other nodes reach this one at, e.g. "
-                 "tcp://<this host's IP>:0",
-                 cfg->listen);
-        rc = EMBER_ERR_INVALID;
-    }
-    if (rc != EMBER_OK ||
-        em_rpc_open(&ex->rpc, cfg->driver, "executor", 1u << 30, (int)cfg->connect_timeout_ms, err,
-                    sizeof err) != EMBER_OK ||
-        em_comm_register(ex, err, sizeof err) != EMBER_OK) {
+    em_executor *ex;
+    if (em_executor_start(&cfg, &ex, err, sizeof err) != EMBER_OK) {
         fprintf(stderr, "ember-executor: %s\n", err);
-        em_server_close(srv);
-        close_blocks(ex);
         return 1;
     }
-    ex->libs = em_libcache_new(cfg->work_dir, &ex->rpc);
-    em_monitor_registered(ex->monitor, ex->executor_id);
-    if (cfg->ready_file[0]) {
+    if (cfg.ready_file[0]) {
         char text[600];
-        snprintf(text, sizeof text, "executor %u\naddress %s\n", ex->executor_id, ex->bound_url);
-        if (em_write_file_atomic(cfg->ready_file, text, err, sizeof err) != EMBER_OK)
+        snprintf(text, sizeof text, "executor %u\naddress %s\n", em_executor_id(ex),
+                 em_executor_address(ex));
+        if (em_write_file_atomic(cfg.ready_file, text, err, sizeof err) != EMBER_OK)
             fprintf(stderr, "ember-executor: %s\n", err);
     }
-    pthread_t blocks_thread, poller, reporter, *slots = calloc(cfg->slots, sizeof *slots);
-    pthread_create(&blocks_thread, NULL, block_service_thread, srv);
-    pthread_create(&poller, NULL, em_comm_poller, ex);
-    pthread_create(&reporter, NULL, em_comm_reporter, ex);
-    for (uint32_t i = 0; i < cfg->slots; i++) pthread_create(&slots[i], NULL, em_runner_slot, ex);
-
-    while (!stop_requested) {
-        usleep(50000);
-        if (ex->monitor) { /* the id changes when the executor registers again */
-            pthread_mutex_lock(&ex->reg_lock);
-            em_monitor_registered(ex->monitor, ex->executor_id);
-            pthread_mutex_unlock(&ex->reg_lock);
-        }
-    }
-    em_info("executor stopping executor=%u", ex->executor_id);
-    pthread_mutex_lock(&ex->lock);
-    ex->stop = 1;
-    pthread_cond_broadcast(&ex->task_ready);
-    pthread_cond_broadcast(&ex->result_ready);
-    pthread_mutex_unlock(&ex->lock);
-    for (uint32_t i = 0; i < cfg->slots; i++) pthread_join(slots[i], NULL);
-    pthread_join(reporter, NULL);
-    em_comm_goodbye(ex);
-    em_rpc_close(&ex->rpc);
-    pthread_join(poller, NULL);
-    em_server_stop(srv);
-    pthread_join(blocks_thread, NULL);
-    em_server_close(srv);
-    free(slots);
-    while (ex->tasks_head) {
-        ex_task *t = ex->tasks_head;
-        ex->tasks_head = t->next;
-        free(t->data);
-        free(t);
-    }
-    while (ex->results) {
-        ex_result *r = ex->results;
-        ex->results = r->next;
-        em_buf_free(&r->data);
-        free(r->bucket_bytes);
-        free(r);
-    }
-    em_stage_cache_free(ex);
-    em_libcache_free(ex->libs);
-    close_blocks(ex);
+    while (!stop_requested) sigsuspend(&before);
+    em_executor_stop(ex);
     return 0;
 }
