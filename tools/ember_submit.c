@@ -1,191 +1,20 @@
 /* ember_submit.c -- ember-submit: runs a job library against a cluster (client mode).
  *
- * Loads job.so, uploads it to the driver (content-addressed, once), and calls its
- * ember_main. Each action the job calls sends its graph to the driver and waits for the
- * result (em_job_runner below). Kafka sources over whole topics are resolved here, at the
- * moment of the action, into one offset range per partition [low, high).
+ *   ember-submit [--driver URL] [--kafka BROKERS] [--name NAME] [--timeout-s N] [--quiet]
+ *                job.so [-- job arguments]
  * Exit status: 0 when ember_main returned 0 and no action failed; 1 with a one-line cause
- * otherwise; 2 for bad arguments.
+ * otherwise; 2 for bad arguments. The work is em_submit_run (em_submit.h).
  */
-#include <dlfcn.h>
 #include <ember/ember.h>
-#include <errno.h>
 #include <getopt.h>
-#include <librdkafka/rdkafka.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "em_args.h"
-#include "em_elf.h"
-#include "em_job_api.h"
-#include "em_kafka.h"
 #include "em_log.h"
-#include "em_progress.h"
 #include "em_rpc.h"
-#include "em_sha256.h"
-#include "em_time.h"
-
-typedef struct submitter {
-    em_rpc rpc;
-    em_rpc_chan ch;
-    char identity[128];
-    rd_kafka_t *kafka; /* metadata client, created on first Kafka source */
-    char kafka_bootstrap[1024];
-    int timeout_ms;
-    em_progress *progress; /* NULL with --quiet */
-    uint64_t next_token;   /* client tokens of this run's jobs */
-} submitter;
-
-static int run_job(void *arg, const Ember__JobGraph *graph, const char *job_name,
-                   const em_buf *data, em_job_outcome *out, char *err, size_t errlen)
-{
-    submitter *s = arg;
-    Ember__SubmitJob sj = EMBER__SUBMIT_JOB__INIT;
-    sj.graph = (Ember__JobGraph *)graph;
-    sj.name = (char *)job_name;
-    sj.submitter = s->identity;
-    sj.client_token = ++s->next_token;
-    em_iov iov = {data->data, data->len};
-    em_rpc_reply reply = {0};
-    em_progress_begin(s->progress, sj.client_token);
-    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_SUBMIT_JOB, &sj.base, &iov, 1, s->timeout_ms,
-                         &reply, err, errlen);
-    em_progress_end(s->progress);
-    if (rc != EMBER_OK) return rc;
-    Ember__JobResult *r = em_frame_unpack(&reply.frame, EM_MSG_JOB_RESULT);
-    if (!r) {
-        snprintf(err, errlen, "driver sent an unreadable job result");
-        rc = EMBER_ERR_PROTOCOL;
-    } else if (r->code != EMBER_OK) {
-        snprintf(err, errlen, "%s", r->message);
-        rc = r->code < 0 ? r->code : EMBER_ERR_JOB_FAILED;
-    } else {
-        out->job_id = r->job_id;
-        out->records_in = r->records_in;
-        out->records_out = r->records_out;
-        out->tasks = r->tasks;
-        out->stages = r->stages;
-        out->duration_us = r->duration_us;
-        rc = em_buf_append(&out->batches, reply.frame.data, reply.frame.data_len);
-    }
-    em_pb_free(r);
-    em_rpc_reply_free(&reply);
-    return rc;
-}
-
-static int unpersist(void *arg, const Ember__JobGraph *graph, const em_buf *data, char *err,
-                     size_t errlen)
-{
-    submitter *s = arg;
-    Ember__Unpersist u = EMBER__UNPERSIST__INIT;
-    u.graph = (Ember__JobGraph *)graph;
-    em_iov iov = {data->data, data->len};
-    em_rpc_reply reply = {0};
-    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_UNPERSIST, &u.base, &iov, 1, 30000, &reply, err,
-                         errlen);
-    em_rpc_reply_free(&reply);
-    return rc;
-}
-
-/* end_session tells the driver this submitter is done: what it cached and kept goes now,
- * not after the session grace that a lost connection gets. */
-static void end_session(submitter *s)
-{
-    Ember__Goodbye g = EMBER__GOODBYE__INIT; /* executor_id 0: a submitter's session */
-    em_rpc_reply reply = {0};
-    char err[256];
-    if (em_rpc_call(&s->rpc, &s->ch, EM_MSG_GOODBYE, &g.base, NULL, 0, 5000, &reply, err,
-                    sizeof err) != EMBER_OK)
-        em_warn("could not end the session at the driver: %s", err);
-    em_rpc_reply_free(&reply);
-}
-
-static int resolve_kafka(void *arg, Ember__Node *node, char *err, size_t errlen)
-{
-    submitter *s = arg;
-    if (s->kafka && strcmp(s->kafka_bootstrap, node->bootstrap) != 0) {
-        rd_kafka_destroy(s->kafka);
-        s->kafka = NULL;
-    }
-    if (!s->kafka) {
-        int rc = em_kafka_consumer_new(node->bootstrap, &s->kafka, err, errlen);
-        if (rc != EMBER_OK) return rc;
-        snprintf(s->kafka_bootstrap, sizeof s->kafka_bootstrap, "%s", node->bootstrap);
-    }
-    int32_t *parts = NULL;
-    int n = 0;
-    int rc = em_kafka_partitions(s->kafka, node->topic, 10000, &parts, &n, err, errlen);
-    if (rc != EMBER_OK) return rc;
-    Ember__KafkaRange **ranges = calloc((size_t)n, sizeof *ranges);
-    for (int i = 0; ranges && rc == EMBER_OK && i < n; i++) {
-        int64_t low, high;
-        rc = em_kafka_watermarks(s->kafka, node->topic, parts[i], 10000, &low, &high, err, errlen);
-        if (rc == EMBER_OK && !(ranges[i] = malloc(sizeof **ranges))) rc = EMBER_ERR_NOMEM;
-        if (rc != EMBER_OK) break;
-        ember__kafka_range__init(ranges[i]);
-        ranges[i]->partition = parts[i];
-        ranges[i]->from = low;
-        ranges[i]->until = high;
-    }
-    free(parts);
-    if (!ranges || rc != EMBER_OK) {
-        for (int i = 0; ranges && i < n; i++) free(ranges[i]);
-        free(ranges);
-        if (rc == EMBER_OK) snprintf(err, errlen, "out of memory");
-        return rc == EMBER_OK ? EMBER_ERR_NOMEM : rc;
-    }
-    node->ranges = ranges;
-    node->n_ranges = (size_t)n;
-    return EMBER_OK;
-}
-
-static int read_file(const char *path, em_buf *out, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return EMBER_ERR_IO;
-    }
-    char chunk[65536];
-    size_t n;
-    int rc = EMBER_OK;
-    while (rc == EMBER_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = em_buf_append(out, chunk, n);
-    if (ferror(f)) rc = EMBER_ERR_IO;
-    fclose(f);
-    if (rc != EMBER_OK) snprintf(err, errlen, "cannot read %s", path);
-    return rc;
-}
-
-/* upload_library sends the job library unless the driver already has it. */
-static int upload_library(submitter *s, const em_buf *bytes, const uint8_t sha[32],
-                          const char *name, char *err, size_t errlen)
-{
-    Ember__HasLibrary h = EMBER__HAS_LIBRARY__INIT;
-    h.sha256.data = (uint8_t *)sha;
-    h.sha256.len = 32;
-    em_rpc_reply reply = {0};
-    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_HAS_LIBRARY, &h.base, NULL, 0, 10000, &reply, err,
-                         errlen);
-    if (rc != EMBER_OK) return rc;
-    Ember__HasLibraryReply *hr = em_frame_unpack(&reply.frame, EM_MSG_HAS_LIBRARY_REPLY);
-    int present = hr && hr->present;
-    em_pb_free(hr);
-    em_rpc_reply_free(&reply);
-    if (present) return EMBER_OK;
-    Ember__PutLibrary p = EMBER__PUT_LIBRARY__INIT;
-    p.sha256 = h.sha256;
-    p.name = (char *)name;
-    em_iov iov = {bytes->data, bytes->len};
-    rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_PUT_LIBRARY, &p.base, &iov, 1, 60000, &reply, err,
-                     errlen);
-    em_rpc_reply_free(&reply);
-    return rc;
-}
+#include "em_submit.h"
 
 static void usage(FILE *out)
 {
@@ -237,94 +66,17 @@ int main(int argc, char **argv)
     const char *lib_path = argv[optind++];
     if (optind < argc && strcmp(argv[optind], "--") == 0) optind++;
     em_process_init();
-
-    em_buf bytes = {0};
-    uint8_t sha[32];
-    if (read_file(lib_path, &bytes, err, sizeof err) != EMBER_OK) {
-        fprintf(stderr, "ember-submit: %s\n", err);
-        return 1;
-    }
-    em_sha256(bytes.data, bytes.len, sha);
-    if (em_elf_check(bytes.data, bytes.len, err, sizeof err) != EMBER_OK) {
-        fprintf(stderr, "ember-submit: cannot load job library %s: %s\n", lib_path, err);
-        em_buf_free(&bytes);
-        return 1;
-    }
-    char lib_arg[4096];
-    snprintf(lib_arg, sizeof lib_arg, "%s%s", strchr(lib_path, '/') ? "" : "./", lib_path);
-    void *lib = dlopen(lib_arg, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        fprintf(stderr, "ember-submit: cannot load job library %s: %s\n", lib_path, dlerror());
-        em_buf_free(&bytes);
-        return 1;
-    }
-    ember_main_fn entry = (ember_main_fn)dlsym(lib, EMBER_ENTRY_POINT);
-    if (!entry) {
-        fprintf(stderr,
-                "ember-submit: %s has no entry point '%s': define and export "
-                "int ember_main(ember_ctx *ctx, int argc, char **argv)\n",
-                lib_path, EMBER_ENTRY_POINT);
-        dlclose(lib);
-        em_buf_free(&bytes);
-        return 1;
-    }
-    submitter s = {.timeout_ms = timeout_s ? (int)(timeout_s * 1000) : -1};
-    char host[64] = "localhost";
-    gethostname(host, sizeof host - 1);
-    struct passwd *pw = getpwuid(getuid());
-    snprintf(s.identity, sizeof s.identity, "%s@%s:%d", pw ? pw->pw_name : "?", host,
-             (int)getpid());
-    const char *slash = strrchr(lib_path, '/');
-    const char *lib_name = slash ? slash + 1 : lib_path;
-    if (em_rpc_open(&s.rpc, driver, "submitter", 1u << 30, 5000, err, sizeof err) != EMBER_OK ||
-        em_rpc_chan_open(&s.rpc, &s.ch) != EMBER_OK ||
-        upload_library(&s, &bytes, sha, lib_name, err, sizeof err) != EMBER_OK) {
-        fprintf(stderr, "ember-submit: cannot submit to the driver: %s\n", err);
-        dlclose(lib);
-        em_buf_free(&bytes);
-        return 1;
-    }
-    em_buf_free(&bytes);
-    /* tokens only need to differ between this process's jobs; a random start keeps them
-     * apart from other submitters' in the driver's logs */
-    s.next_token = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) << 8;
-    if (!quiet) s.progress = em_progress_start(&s.rpc, isatty(STDERR_FILENO));
     /* the job sees argv[0] = its library, then the arguments after `--` */
     int job_argc = argc - optind + 1;
     char **job_argv = calloc((size_t)job_argc + 1, sizeof *job_argv);
-    for (int i = 0; job_argv && i < job_argc; i++)
-        job_argv[i] = i ? argv[optind + i - 1] : (char *)lib_path;
-    em_job_runner runner = {run_job, resolve_kafka, unpersist, &s};
-    ember_ctx *ctx = em_ctx_new(lib, lib_arg, sha, kafka[0] ? kafka : s.rpc.kafka, &runner);
-    if (name[0]) ember_set_job_name(ctx, name);
-    int64_t t0 = em_now_us();
-    int job_rc = job_argv && ctx ? entry(ctx, job_argc, job_argv) : 1;
-    int64_t t1 = em_now_us();
-    fflush(stdout); /* the job's own output first, then our summary */
-    int status = 0;
-    if (em_ctx_error_code(ctx) != EMBER_OK) {
-        fprintf(stderr, "ember-submit: job failed: %s\n", ember_last_error(ctx));
-        status = 1;
-    } else if (job_rc != 0) {
-        fprintf(stderr, "ember-submit: job failed: ember_main returned %d\n", job_rc);
-        status = 1;
-    } else if (!quiet) {
-        em_job_outcome sum;
-        int actions;
-        em_ctx_totals(ctx, &sum, &actions);
-        fprintf(stderr,
-                "ember-submit: %s succeeded: %d action%s, %u tasks, %lld records in, %lld "
-                "records out, %.3f s\n",
-                lib_name, actions, actions == 1 ? "" : "s", sum.tasks, (long long)sum.records_in,
-                (long long)sum.records_out, (t1 - t0) / 1e6);
+    if (!job_argv) {
+        fprintf(stderr, "ember-submit: out of memory\n");
+        return 1;
     }
-    em_ctx_free(ctx);
-    em_progress_stop(s.progress);
-    if (s.kafka) rd_kafka_destroy(s.kafka);
-    end_session(&s);
-    em_rpc_chan_close(&s.ch);
-    em_rpc_close(&s.rpc);
-    dlclose(lib);
+    job_argv[0] = (char *)lib_path;
+    for (int i = 1; i < job_argc; i++) job_argv[i] = argv[optind + i - 1];
+    em_submit_opts o = {driver, kafka, name, timeout_s ? (int)(timeout_s * 1000) : 0, quiet};
+    int status = em_submit_run(&o, lib_path, job_argc, job_argv);
     free(job_argv);
     return status;
 }

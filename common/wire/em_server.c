@@ -87,7 +87,11 @@ int em_server_open(em_server **out, const char *url, size_t max_recv, char *boun
         return rv == NNG_EADDRINUSE ? EMBER_ERR_IO : EMBER_ERR_INVALID;
     }
     int port = 0;
-    nng_listener_get_int(srv->listener, NNG_OPT_TCP_BOUND_PORT, &port);
+    if (nng_listener_get_int(srv->listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0) {
+        snprintf(bound_url, bound_len, "%s", url); /* not TCP (inproc://): as given */
+        *out = srv;
+        return EMBER_OK;
+    }
     const char *host = strstr(url, "://");
     host = host ? host + 3 : url;
     const char *colon = strrchr(host, ':');

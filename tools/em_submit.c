@@ -1,0 +1,312 @@
+/* em_submit.c -- running a job library against a cluster in client mode (see em_submit.h).
+ *
+ * Loads job.so, uploads it to the driver (content-addressed, once), and calls its
+ * ember_main. Each action the job calls sends its graph to the driver and waits for the
+ * result (em_job_runner below). Kafka sources over whole topics are resolved here, at the
+ * moment of the action, into one offset range per partition [low, high). The session ends
+ * with Goodbye, so the driver drops what it kept for this run at once.
+ */
+#include "em_submit.h"
+
+#include <dlfcn.h>
+#include <ember/ember.h>
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "em_elf.h"
+#include "em_job_api.h"
+#include "em_kafka.h"
+#include "em_log.h"
+#include "em_progress.h"
+#include "em_rpc.h"
+#include "em_sha256.h"
+#include "em_time.h"
+
+typedef struct submitter {
+    em_rpc rpc;
+    em_rpc_chan ch;
+    char identity[128];
+    rd_kafka_t *kafka; /* metadata client, created on first Kafka source */
+    char kafka_bootstrap[1024];
+    int timeout_ms;
+    em_progress *progress; /* NULL with --quiet */
+    uint64_t next_token;   /* client tokens of this run's jobs */
+    int rpc_open;
+} submitter;
+
+static int run_job(void *arg, const Ember__JobGraph *graph, const char *job_name,
+                   const em_buf *data, em_job_outcome *out, char *err, size_t errlen)
+{
+    submitter *s = arg;
+    Ember__SubmitJob sj = EMBER__SUBMIT_JOB__INIT;
+    sj.graph = (Ember__JobGraph *)graph;
+    sj.name = (char *)job_name;
+    sj.submitter = s->identity;
+    sj.client_token = ++s->next_token;
+    em_iov iov = {data->data, data->len};
+    em_rpc_reply reply = {0};
+    em_progress_begin(s->progress, sj.client_token);
+    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_SUBMIT_JOB, &sj.base, &iov, 1, s->timeout_ms,
+                         &reply, err, errlen);
+    em_progress_end(s->progress);
+    if (rc != EMBER_OK) return rc;
+    Ember__JobResult *r = em_frame_unpack(&reply.frame, EM_MSG_JOB_RESULT);
+    if (!r) {
+        snprintf(err, errlen, "driver sent an unreadable job result");
+        rc = EMBER_ERR_PROTOCOL;
+    } else if (r->code != EMBER_OK) {
+        snprintf(err, errlen, "%s", r->message);
+        rc = r->code < 0 ? r->code : EMBER_ERR_JOB_FAILED;
+    } else {
+        out->job_id = r->job_id;
+        out->records_in = r->records_in;
+        out->records_out = r->records_out;
+        out->tasks = r->tasks;
+        out->stages = r->stages;
+        out->duration_us = r->duration_us;
+        rc = em_buf_append(&out->batches, reply.frame.data, reply.frame.data_len);
+    }
+    em_pb_free(r);
+    em_rpc_reply_free(&reply);
+    return rc;
+}
+
+static int unpersist(void *arg, const Ember__JobGraph *graph, const em_buf *data, char *err,
+                     size_t errlen)
+{
+    submitter *s = arg;
+    Ember__Unpersist u = EMBER__UNPERSIST__INIT;
+    u.graph = (Ember__JobGraph *)graph;
+    em_iov iov = {data->data, data->len};
+    em_rpc_reply reply = {0};
+    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_UNPERSIST, &u.base, &iov, 1, 30000, &reply, err,
+                         errlen);
+    em_rpc_reply_free(&reply);
+    return rc;
+}
+
+/* end_session tells the driver this submitter is done: what it cached and kept goes now,
+ * not after the session grace that a lost connection gets. */
+static void end_session(submitter *s)
+{
+    Ember__Goodbye g = EMBER__GOODBYE__INIT; /* executor_id 0: a submitter's session */
+    em_rpc_reply reply = {0};
+    char err[256];
+    if (em_rpc_call(&s->rpc, &s->ch, EM_MSG_GOODBYE, &g.base, NULL, 0, 5000, &reply, err,
+                    sizeof err) != EMBER_OK)
+        em_warn("could not end the session at the driver: %s", err);
+    em_rpc_reply_free(&reply);
+}
+
+static int resolve_kafka(void *arg, Ember__Node *node, char *err, size_t errlen)
+{
+    submitter *s = arg;
+    if (s->kafka && strcmp(s->kafka_bootstrap, node->bootstrap) != 0) {
+        rd_kafka_destroy(s->kafka);
+        s->kafka = NULL;
+    }
+    if (!s->kafka) {
+        int rc = em_kafka_consumer_new(node->bootstrap, &s->kafka, err, errlen);
+        if (rc != EMBER_OK) return rc;
+        snprintf(s->kafka_bootstrap, sizeof s->kafka_bootstrap, "%s", node->bootstrap);
+    }
+    int32_t *parts = NULL;
+    int n = 0;
+    int rc = em_kafka_partitions(s->kafka, node->topic, 10000, &parts, &n, err, errlen);
+    if (rc != EMBER_OK) return rc;
+    Ember__KafkaRange **ranges = calloc((size_t)n, sizeof *ranges);
+    for (int i = 0; ranges && rc == EMBER_OK && i < n; i++) {
+        int64_t low, high;
+        rc = em_kafka_watermarks(s->kafka, node->topic, parts[i], 10000, &low, &high, err, errlen);
+        if (rc == EMBER_OK && !(ranges[i] = malloc(sizeof **ranges))) rc = EMBER_ERR_NOMEM;
+        if (rc != EMBER_OK) break;
+        ember__kafka_range__init(ranges[i]);
+        ranges[i]->partition = parts[i];
+        ranges[i]->from = low;
+        ranges[i]->until = high;
+    }
+    free(parts);
+    if (!ranges || rc != EMBER_OK) {
+        for (int i = 0; ranges && i < n; i++) free(ranges[i]);
+        free(ranges);
+        if (rc == EMBER_OK) snprintf(err, errlen, "out of memory");
+        return rc == EMBER_OK ? EMBER_ERR_NOMEM : rc;
+    }
+    node->ranges = ranges;
+    node->n_ranges = (size_t)n;
+    return EMBER_OK;
+}
+
+static int read_file(const char *path, em_buf *out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return EMBER_ERR_IO;
+    }
+    char chunk[65536];
+    size_t n;
+    int rc = EMBER_OK;
+    while (rc == EMBER_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = em_buf_append(out, chunk, n);
+    if (ferror(f)) rc = EMBER_ERR_IO;
+    fclose(f);
+    if (rc != EMBER_OK) snprintf(err, errlen, "cannot read %s", path);
+    return rc;
+}
+
+/* upload_library sends the job library unless the driver already has it. */
+static int upload_library(submitter *s, const em_buf *bytes, const uint8_t sha[32],
+                          const char *name, char *err, size_t errlen)
+{
+    Ember__HasLibrary h = EMBER__HAS_LIBRARY__INIT;
+    h.sha256.data = (uint8_t *)sha;
+    h.sha256.len = 32;
+    em_rpc_reply reply = {0};
+    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_HAS_LIBRARY, &h.base, NULL, 0, 10000, &reply, err,
+                         errlen);
+    if (rc != EMBER_OK) return rc;
+    Ember__HasLibraryReply *hr = em_frame_unpack(&reply.frame, EM_MSG_HAS_LIBRARY_REPLY);
+    int present = hr && hr->present;
+    em_pb_free(hr);
+    em_rpc_reply_free(&reply);
+    if (present) return EMBER_OK;
+    Ember__PutLibrary p = EMBER__PUT_LIBRARY__INIT;
+    p.sha256 = h.sha256;
+    p.name = (char *)name;
+    em_iov iov = {bytes->data, bytes->len};
+    rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_PUT_LIBRARY, &p.base, &iov, 1, 60000, &reply, err,
+                     errlen);
+    em_rpc_reply_free(&reply);
+    return rc;
+}
+
+/* load_library reads, checks and loads the job library; entry gets its ember_main. */
+static void *load_library(const char *lib_path, em_buf *bytes, uint8_t sha[32],
+                          ember_main_fn *entry, char *err, size_t errlen)
+{
+    if (read_file(lib_path, bytes, err, errlen) != EMBER_OK) return NULL;
+    em_sha256(bytes->data, bytes->len, sha);
+    char why[512];
+    if (em_elf_check(bytes->data, bytes->len, why, sizeof why) != EMBER_OK) {
+        snprintf(err, errlen, "cannot load job library %s: %s", lib_path, why);
+        return NULL;
+    }
+    char lib_arg[4096];
+    snprintf(lib_arg, sizeof lib_arg, "%s%s", strchr(lib_path, '/') ? "" : "./", lib_path);
+    void *lib = dlopen(lib_arg, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(err, errlen, "cannot load job library %s: %s", lib_path, dlerror());
+        return NULL;
+    }
+    *entry = (ember_main_fn)dlsym(lib, EMBER_ENTRY_POINT);
+    if (!*entry) {
+        snprintf(err, errlen,
+                 "%s has no entry point '%s': define and export "
+                 "int ember_main(ember_ctx *ctx, int argc, char **argv)",
+                 lib_path, EMBER_ENTRY_POINT);
+        dlclose(lib);
+        return NULL;
+    }
+    return lib;
+}
+
+/* connect_session says Hello to the driver and uploads the library. */
+static int connect_session(submitter *s, const em_submit_opts *o, const em_buf *bytes,
+                           const uint8_t sha[32], const char *lib_name, char *err, size_t errlen)
+{
+    char host[64] = "localhost";
+    gethostname(host, sizeof host - 1);
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(s->identity, sizeof s->identity, "%s@%s:%d", pw ? pw->pw_name : "?", host,
+             (int)getpid());
+    int rc = em_rpc_open(&s->rpc, o->driver, "submitter", 1u << 30, 5000, err, errlen);
+    if (rc != EMBER_OK) return rc;
+    s->rpc_open = 1;
+    if ((rc = em_rpc_chan_open(&s->rpc, &s->ch)) != EMBER_OK) {
+        snprintf(err, errlen, "out of memory");
+        return rc;
+    }
+    return upload_library(s, bytes, sha, lib_name, err, errlen);
+}
+
+/* run_entry runs the job's ember_main and reports how it went; returns the exit status. */
+static int run_entry(submitter *s, const em_submit_opts *o, void *lib, ember_main_fn entry,
+                     const uint8_t sha[32], const char *lib_path, int job_argc, char **job_argv)
+{
+    char lib_arg[4096];
+    snprintf(lib_arg, sizeof lib_arg, "%s%s", strchr(lib_path, '/') ? "" : "./", lib_path);
+    const char *slash = strrchr(lib_path, '/');
+    const char *lib_name = slash ? slash + 1 : lib_path;
+    em_job_runner runner = {run_job, resolve_kafka, unpersist, s};
+    ember_ctx *ctx =
+        em_ctx_new(lib, lib_arg, sha, o->kafka && o->kafka[0] ? o->kafka : s->rpc.kafka, &runner);
+    if (ctx && o->name && o->name[0]) ember_set_job_name(ctx, o->name);
+    int64_t t0 = em_now_us();
+    int job_rc = ctx ? entry(ctx, job_argc, job_argv) : 1;
+    int64_t t1 = em_now_us();
+    fflush(stdout); /* the job's own output first, then our summary */
+    int status = 0;
+    if (!ctx) {
+        fprintf(stderr, "ember-submit: out of memory\n");
+        status = 1;
+    } else if (em_ctx_error_code(ctx) != EMBER_OK) {
+        fprintf(stderr, "ember-submit: job failed: %s\n", ember_last_error(ctx));
+        status = 1;
+    } else if (job_rc != 0) {
+        fprintf(stderr, "ember-submit: job failed: ember_main returned %d\n", job_rc);
+        status = 1;
+    } else if (!o->quiet) {
+        em_job_outcome sum;
+        int actions;
+        em_ctx_totals(ctx, &sum, &actions);
+        fprintf(stderr,
+                "ember-submit: %s succeeded: %d action%s, %u tasks, %lld records in, %lld "
+                "records out, %.3f s\n",
+                lib_name, actions, actions == 1 ? "" : "s", sum.tasks, (long long)sum.records_in,
+                (long long)sum.records_out, (t1 - t0) / 1e6);
+    }
+    em_ctx_free(ctx);
+    return status;
+}
+
+int em_submit_run(const em_submit_opts *o, const char *lib_path, int job_argc, char **job_argv)
+{
+    em_buf bytes = {0};
+    uint8_t sha[32];
+    char err[1024];
+    ember_main_fn entry;
+    void *lib = load_library(lib_path, &bytes, sha, &entry, err, sizeof err);
+    if (!lib) {
+        fprintf(stderr, "ember-submit: %s\n", err);
+        em_buf_free(&bytes);
+        return 1;
+    }
+    submitter s = {.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : -1};
+    const char *slash = strrchr(lib_path, '/');
+    int status = 1;
+    if (connect_session(&s, o, &bytes, sha, slash ? slash + 1 : lib_path, err, sizeof err) !=
+        EMBER_OK) {
+        fprintf(stderr, "ember-submit: cannot submit to the driver: %s\n", err);
+    } else {
+        /* tokens only need to differ between this process's jobs; a random start keeps them
+         * apart from other submitters' in the driver's logs */
+        s.next_token = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) << 8;
+        if (!o->quiet) s.progress = em_progress_start(&s.rpc, isatty(STDERR_FILENO));
+        status = run_entry(&s, o, lib, entry, sha, lib_path, job_argc, job_argv);
+        em_progress_stop(s.progress);
+        end_session(&s);
+    }
+    em_buf_free(&bytes);
+    if (s.kafka) rd_kafka_destroy(s.kafka);
+    em_rpc_chan_close(&s.ch);
+    if (s.rpc_open) em_rpc_close(&s.rpc);
+    dlclose(lib);
+    return status;
+}

@@ -1,0 +1,22 @@
+/* em_submit.h -- ember-submit's work as a library: run a job library against a cluster.
+ *
+ * ember-submit (ember_submit.c) is this plus its command line; tests run job libraries
+ * against in-process clusters with it.
+ */
+#ifndef EM_SUBMIT_H
+#define EM_SUBMIT_H
+
+typedef struct em_submit_opts {
+    const char *driver; /* the driver's URL */
+    const char *kafka;  /* Kafka brokers for the job (NULL or "": the driver's) */
+    const char *name;   /* job name on the status endpoint (NULL: the library's file name) */
+    int timeout_ms;     /* give up on an action after this long (<= 0: wait) */
+    int quiet;          /* no progress and no summary line on stderr */
+} em_submit_opts;
+
+/* em_submit_run loads the job library at lib_path, uploads it, and runs its ember_main with
+ * job_argv (job_argv[0] is the library); failures are one line on stderr. Returns the exit
+ * status: 0 when ember_main returned 0 and no action failed, else 1. */
+int em_submit_run(const em_submit_opts *o, const char *lib_path, int job_argc, char **job_argv);
+
+#endif
