@@ -149,6 +149,39 @@ wait_api() {
     fail "status $1 never satisfied: $2 (now: $(api "$1" | head -c 400))"
 }
 
+# wait_job_done ID [SECONDS]: until the status snapshot shows job ID ended (succeeded or failed).
+# ember-submit returning, or a job printing its result, is not enough: the snapshot follows the
+# driver up to 50 ms later. Every document is published in one snapshot, so any read after this
+# one sees the job's and its stages' documents final, and executors, totals and /metrics with it
+wait_job_done() {
+    wait_api "/api/v1/jobs/$1" '.state == "succeeded" or .state == "failed"' "${2:-10}"
+}
+
+# wait_jobs_finished N [SECONDS]: until the snapshot counts at least N ended jobs (succeeded or
+# failed) and none running; like wait_job_done, for reads after jobs whose ids are not known
+wait_jobs_finished() {
+    wait_api /api/v1/driver ".jobs_succeeded + .jobs_failed >= $1 and .jobs_running == 0" "${2:-10}"
+}
+
+# wait_jobs_logged [SECONDS]: wait_jobs_finished for every job that the driver of start_driver
+# logged as ended: it logs a job's end before it answers the submitter, so once ember-submit
+# returned, this waits for a snapshot that holds every job it ran (for tests that do not count
+# their jobs: sort_by_key, for one, runs a sampling job of its own)
+wait_jobs_logged() {
+    local n
+    n=$(grep -c ' job finished job=' "$T/driver.log" || true)
+    [ "$n" -gt 0 ] || fail "no 'job finished' line in $T/driver.log"
+    wait_jobs_finished "$n" "${1:-10}"
+}
+
+# wait_alive PID...: until the alive executors are exactly the executor processes PID... (after
+# executors were stopped and others started, a count alone can be met by an older snapshot)
+wait_alive() {
+    local want
+    want=$(printf '%s\n' "$@" | jq -sc sort)
+    wait_api /api/v1/executors "[.[] | select(.state == \"alive\") | .pid] | sort == $want" 10
+}
+
 # at_exit COMMAND: eval COMMAND when the test exits, before lib.sh's own cleanup (for what
 # start_* does not track, e.g. network namespaces); hooks run in the order added
 AT_EXIT=()

@@ -21,6 +21,9 @@ want_total=$((24000 * 24001 / 2))
 # job_stage JOB INDEX: a job's stage document, with its task list
 job_stage() { api "/api/v1/stages/$(api "/api/v1/jobs/$1" | jq ".stages[$2].id")"; }
 last_job() { api /api/v1/jobs | jq '[.[].id] | max'; }
+# JOBS: the jobs the driver ran so far, one per action: cache_job's count, its sums (then a
+# second sums with --unpersist) and with --other the count of the second dataset
+JOBS=0
 
 # paused_run NAME LEVEL [ARGS]: runs cache_job in the background until its first action is
 # done; the test then looks at the cluster and lets it go on with `go NAME`
@@ -31,10 +34,12 @@ paused_run() {
     "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/cache_job.so" -- numbers "$level" \
         --wait "$T/$name.go" "$@" >"$T/$name.out" 2>&1 &
     RUN_PID=$!
+    JOBS=$((JOBS + 1))
+    case " $* " in *" --other "*) JOBS=$((JOBS + 1)) ;; esac
     for _ in $(seq 300); do
         if grep -q "first action" "$T/$name.out"; then
-            # a snapshot taken after the action's job ended also holds what it cached
-            wait_api /api/v1/jobs '[.[] | select(.state == "running")] | length == 0'
+            # a snapshot taken after the action's jobs ended also holds what they cached
+            wait_jobs_finished "$JOBS"
             return 0
         fi
         sleep 0.05
@@ -45,11 +50,15 @@ go() {
     touch "$T/$1.go"
     wait "$RUN_PID" || fail "$1: $(cat "$T/$1.out")"
     expect_contains "$(cat "$T/$1.out")" "second action: 10 keys, total $want_total" "$1: exact sums"
+    JOBS=$((JOBS + 1))
+    wait_jobs_finished "$JOBS"
 }
 
 # ---- 1. computed once, read from the cache by the second action -------------------------------
 submit "$EMBER_JOBS/cache_job.so" -- numbers memory || fail "cache_job: $(cat "$T/submit.out" "$T/submit.err")"
 expect_contains "$(cat "$T/submit.out")" "second action: 10 keys, total $want_total" "sums over the cached numbers"
+JOBS=2
+wait_job_done 2
 expect_eq "$(job_stage 1 0 | jq -c '[.cache_hits, .tasks_launched]')" "[0,8]" "first action computes every partition"
 second=$(api /api/v1/jobs/2)
 expect_eq "$(jq -c '[.stages[0].cache_hits, .stages[0].tasks_launched, .stages[0].records_in]' <<<"$second")" \
@@ -75,7 +84,7 @@ echo "ok: /api/v1/storage shows the cached partitions; tasks go to them; dropped
 kill -TERM "$ex1_PID" "$ex2_PID"
 start_executor ex3 --slots 2 --memory-mb 1
 start_executor ex4 --slots 2 --memory-mb 1
-wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2'
+wait_alive "$ex3_PID" "$ex4_PID"
 paused_run tiny memory
 storage=$(api /api/v1/storage)
 cached=$(jq '.[0].cached_partitions' <<<"$storage")
@@ -113,7 +122,7 @@ echo "ok: MEMORY_AND_DISK under 1 MiB spills and keeps all 8 partitions"
 kill -TERM "$ex3_PID" "$ex4_PID"
 start_executor ex5 --slots 2
 start_executor ex6 --slots 2
-wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2'
+wait_alive "$ex5_PID" "$ex6_PID"
 paused_run killed memory
 ex6=$(api /api/v1/executors | jq '.[] | select(.pid == '"$ex6_PID"') | .id')
 kept=$(api /api/v1/storage | jq --argjson ex "$ex6" '[.[0].holders[] | select(. != $ex)] | length')
@@ -128,6 +137,8 @@ echo "ok: killed after caching: the $((8 - kept)) lost partitions computed again
 # ---- 5. unpersist --------------------------------------------------------------------------------
 submit "$EMBER_JOBS/cache_job.so" -- numbers memory --unpersist || fail "unpersist: $(cat "$T/submit.out" "$T/submit.err")"
 expect_contains "$(cat "$T/submit.out")" "after unpersist: 10 keys, total $want_total" "sums after unpersist"
+JOBS=$((JOBS + 3))
+wait_jobs_finished "$JOBS"
 third=$(last_job)
 expect_eq "$(job_stage "$third" 0 | jq .cache_hits)" 0 "after unpersist nothing is read from the cache"
 wait_api /api/v1/executors '[.[] | select(.state == "alive") | .blocks] | add == 0'

@@ -20,7 +20,7 @@ submit "$EMBER_JOBS/slow_count.so" -- 60 3 20
 expect_eq "$(grep -c 'job 2' "$T/submit.err" || true)" 0 "progress lines of a one-stage job off a terminal"
 submit "$EMBER_JOBS/failing_fn.so" || true
 
-wait_api /api/v1/driver ".jobs_failed == 1"
+wait_jobs_finished 3
 "$EMBER_BIN/ember-status" --url "$STATUS" >"$T/status.out"
 cat "$T/status.out"
 expect_contains "$(cat "$T/status.out")" "1 executors alive, jobs 0 running / 2 succeeded / 1 failed" "driver line"

@@ -181,6 +181,7 @@ completed() {
 }
 
 taxi_job 1
+wait_jobs_finished 2 # taxi_alerts runs a job per save_kafka: dead letters, then alerts
 w1_done=$(completed "$w1")
 w2_done=$(completed "$w2")
 if [ "$w1_done" = 0 ] || [ "$w2_done" = 0 ]; then
@@ -198,6 +199,7 @@ expect_eq "$(api /api/v1/executors | jq -r --argjson id "$w2" '.[] | select(.id 
     "no heartbeat for 1500 ms" "worker 2's executor after its link went down"
 expect_eq "$(api /api/v1/driver | jq .executors_alive)" 1 "executors alive"
 taxi_job 2
+wait_jobs_finished 4
 expect_eq "$(completed "$w2")" "$w2_done" "tasks of the lost executor"
 [ "$(completed "$w1")" -gt "$w1_done" ] || fail "worker 1 ran no task of job 2"
 echo "ok: job 2 ran on worker 1 alone ($(($(completed "$w1") - w1_done)) tasks)"

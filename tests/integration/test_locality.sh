@@ -20,6 +20,7 @@ start_executor ex2 --slots 2
 wait_executors 2
 wait "$job" || fail "job: $(cat "$T/job.out")"
 expect_contains "$(cat "$T/job.out")" "recovery: slow-reduce ok: 50 keys, 4000 records" "result"
+wait_job_done 1
 reduce=$(api "/api/v1/stages/$(api /api/v1/jobs/1 | jq '.stages[1].id')")
 expect_eq "$(jq -c '[.task_list[] | [.executor, .locality]] | unique' <<<"$reduce")" '[[1,"preferred"]]' \
     "every reduce task ran on the executor holding its input, though another was idle"

@@ -28,6 +28,7 @@ run_job() {
     local name=$1 parts=$2
     submit "$EMBER_JOBS/three_shuffles.so" -- --in lines --out "$T/$name" --partitions "$parts" ||
         fail "three_shuffles $name ($parts): $(cat "$T/submit.err")"
+    wait_jobs_logged # the status documents read after a run show its jobs ended
     expect_eq "$(ls "$T/$name" | wc -l)" "${parts##* }" "files written by $name"
     cat "$T/$name"/part-* >"$T/$name.txt"
     cmp -s "$T/$name.txt" "$T/want.txt" || { diff "$T/$name.txt" "$T/want.txt" | head; fail "$name ($parts) differs from the reference"; }
@@ -63,7 +64,7 @@ run_job one-a "4 3 2"
 start_executor ex4 --slots 2 --memory-mb 1
 start_executor ex5 --slots 2 --memory-mb 1
 kill -TERM "$ex1_PID"
-wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2'
+wait_alive "$ex4_PID" "$ex5_PID"
 run_job spill-a "4 3 2"
 run_job spill-b "1 8 3"
 spilled=$(api /api/v1/executors | jq '[.[] | select(.state == "alive") | .spilled_bytes] | add')

@@ -32,6 +32,7 @@ lost=$(held_by "$map" 2 '.state == "done" or .state == "running"')
 kill -9 "$ex2_PID"
 wait "$job" || fail "job 1 failed after an executor was killed: $(cat "$T/job1.out")"
 expect_contains "$(cat "$T/job1.out")" "recovery: slow-map ok: 50 keys, 480 records" "result of job 1"
+wait_job_done 1
 map=$(stage_doc 1 0)
 expect_eq "$(jq -c '[.recompute_reasons.executor_lost, .recomputed_tasks, .tasks_launched]' <<<"$map")" \
     "[$lost,$lost,$((8 + lost))]" "map stage: the $lost partitions of the lost executor ran again, no others"
@@ -53,6 +54,7 @@ reduce_lost=$(held_by "$(stage_doc 2 1)" "$ex3" '.state == "running"')
 kill -9 "$ex3_PID"
 wait "$job" || fail "job 2 failed after an executor was killed: $(cat "$T/job2.out")"
 expect_contains "$(cat "$T/job2.out")" "recovery: slow-reduce ok: 50 keys, 4000 records" "result of job 2"
+wait_job_done 2
 expect_eq "$(stage_doc 2 0 | jq -c '[.recompute_reasons.executor_lost, .tasks_launched]')" \
     "[$map_lost,$((8 + map_lost))]" "map stage: the $map_lost outputs of the lost executor computed again"
 expect_eq "$(stage_doc 2 1 | jq -c '[.recompute_reasons.executor_lost, .tasks_launched]')" \
@@ -64,6 +66,7 @@ start_executor ex4 --slots 2
 wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2'
 submit "$EMBER_JOBS/recovery.so" -- flaky "$T/flaky.marker" || fail "flaky job: $(cat "$T/submit.out" "$T/submit.err")"
 expect_contains "$(cat "$T/submit.out")" "recovery: flaky ok: 40 records" "result of the flaky job"
+wait_job_done 3
 flaky=$(stage_doc 3 0)
 expect_eq "$(jq -c '[.retried_tasks, .recomputed_tasks, .tasks_launched]' <<<"$flaky")" "[1,0,5]" "flaky stage: one retry"
 expect_eq "$(jq -c '.task_list[] | select(.partition == 2) | [.state, .attempt]' <<<"$flaky")" '["done",2]' "the flaky partition"
@@ -78,11 +81,13 @@ echo "ok: a task that failed once ran again and the job succeeded"
 kill -TERM "$ex1_PID" "$ex4_PID"
 start_executor ex5 --slots 2 --memory-mb 1
 start_executor ex6 --slots 2 --memory-mb 1
-wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2'
+wait_alive "$ex5_PID" "$ex6_PID"
 "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/recovery.so" -- reread 100000 8 4 "$T/reread.go" >"$T/reread.out" 2>&1 &
 job=$!
 for _ in $(seq 600); do grep -q "reread first ok" "$T/reread.out" && break; sleep 0.05; done
 expect_contains "$(cat "$T/reread.out")" "recovery: reread first ok: 50 keys, 100000 records" "first read of the shuffle"
+# the first read is the 4th job; the second waits for reread.go
+wait_jobs_finished 4
 first=$(api /api/v1/jobs | jq '[.[].id] | max')
 ex6=$(api /api/v1/executors | jq '.[] | select(.pid == '"$ex6_PID"') | .id')
 damaged=$(held_by "$(stage_doc "$first" 0)" "$ex6" '.state == "done"')
@@ -92,6 +97,7 @@ touch "$T/reread.go"
 wait "$job" || fail "reread: $(cat "$T/reread.out")"
 expect_contains "$(cat "$T/reread.out")" "recovery: reread second ok: 50 keys, 100000 records" "second read, after the damage"
 second=$((first + 1))
+wait_job_done "$second"
 expect_eq "$(stage_doc "$second" 0 | jq -c '[.state, .recompute_reasons.fetch_failure]')" "[\"succeeded\",$damaged]" \
     "the reused map stage computed the $damaged outputs of the damaged executor again"
 [ "$(stage_doc "$second" 1 | jq .recompute_reasons.fetch_failure)" -ge 1 ] || fail "no reduce task reported a fetch failure"

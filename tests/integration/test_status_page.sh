@@ -49,10 +49,7 @@ wait_executors 2
 submit "$EMBER_JOBS/api_tour.so" -- --out "$T/tour-out" || fail "api_tour failed: $(cat "$T/submit.err")"
 head -n 7 "$EMBER_SRC/tests/integration/api_tour.expected" >"$T/tour.expected"
 cmp -s "$T/submit.out" "$T/tour.expected" || fail "api_tour output: $(cat "$T/submit.out")"
-for _ in $(seq 100); do
-    [ "$(api /api/v1/jobs | jq '[.[] | select(.state == "succeeded")] | length')" = 7 ] && break
-    sleep 0.05
-done
+wait_jobs_finished 7
 tour_jobs=$(api /api/v1/jobs | jq -r '.[] | "\(.id) \(.state) \(.name)"' | sort -n)
 expect_eq "$(wc -l <<<"$tour_jobs")" 7 "api_tour jobs in /api/v1/jobs"
 

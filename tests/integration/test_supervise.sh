@@ -68,6 +68,7 @@ expect_contains "$err" "killed by signal 11 (SIGSEGV) while running this task)" 
 # ---- 2. a job right after --------------------------------------------------------------------
 submit "$EMBER_JOBS/slow_count.so" -- 200 4 1 || fail "the job after the crashes failed: $(cat "$T/submit.err")"
 expect_eq "$(cat "$T/submit.out")" "counted 200" "result of the job submitted right after"
+wait_job_done 2 # and job 1 failed after its executors were lost: the reads below see it all
 
 # ---- 3. what the driver and the monitors saw -------------------------------------------------
 wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2' 15
@@ -96,6 +97,7 @@ wait_api /api/v1/executors "[.[] | select(.id == $victim and .running_tasks > 0)
 kill -9 "$(executors "select(.id == $victim) | .pid")"
 wait "$job" || fail "job failed after an executor process was killed: $(cat "$T/slow.err")"
 expect_eq "$(cat "$T/slow.out")" "counted 100" "result of the job whose executor was killed"
+wait_job_done 3 # its lost task ran again once the executor was lost
 expect_eq "$(executors "select(.id == $victim) | [.state, .lost_reason]")" '["lost","killed by signal 9 (SIGKILL)"]' \
     "executor killed with -9 under a monitor"
 wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2' 15
@@ -108,7 +110,8 @@ kill -TERM "$ex1_PID"
 status=0
 wait "$ex1_PID" || status=$?
 expect_eq "$status" 0 "exit status of the monitor stopped with SIGTERM"
-expect_eq "$(executors "select(.id == $id) | .state")" '"stopped"' "its executor"
+wait_api /api/v1/executors "[.[] | select(.id == $id)][0].state == \"stopped\""
+echo "ok: its executor is stopped"
 kill -0 "$child" 2>/dev/null && fail "executor process $child outlived its monitor"
 sleep 1
 expect_eq "$(alive_count)" 1 "executors alive a second later (no restart)"
@@ -125,6 +128,7 @@ if submit "$EMBER_JOBS/segfault.so" -- abort 40 4; then
 fi
 expect_contains "$(cat "$T/submit.err")" "partition 1 lost its executor 4 times" "abort job failure"
 expect_contains "$(cat "$T/submit.err")" "killed by signal 6 (SIGABRT) while running this task)" "abort job failure names SIGABRT"
+wait_job_done 4 # so that the count below is not read from before the crashes
 wait_api /api/v1/executors '[.[] | select(.state == "alive")] | length == 2' 15
 submit "$EMBER_JOBS/slow_count.so" -- 40 4 1 || fail "the job after the aborts failed: $(cat "$T/submit.err")"
 expect_eq "$(cat "$T/submit.out")" "counted 40" "result of the job after the aborts"
@@ -141,6 +145,7 @@ if submit "$EMBER_JOBS/segfault.so" -- segv 40 4 150; then
 fi
 expect_contains "$(cat "$T/submit.err")" "stage" "job failure"
 expect_contains "$(cat "$T/submit.err")" "partition 1 lost its executor 4 times" "only the crashing partition reaches the limit"
+wait_jobs_finished 6
 job=$(api /api/v1/jobs | jq '[.[].id] | max')
 stage=$(api "/api/v1/stages/$(api "/api/v1/jobs/$job" | jq '.stages[0].id')")
 expect_eq "$(jq -c '[.task_list[] | select(.partition != 1) | .attempt] | max' <<<"$stage")" 1 \

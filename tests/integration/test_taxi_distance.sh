@@ -93,6 +93,7 @@ run_job 8 taxi 8
 run_job 1 taxi 1
 run_job 3 taxi 3
 run_job rev taxi-rev 3
+wait_jobs_logged
 
 # the first run's distances job: a Kafka stage of 6 tasks, then 8 group_by_key tasks
 job=$(api /api/v1/jobs | jq '[.[] | select(.name == "taxi_distance: distances")] | min_by(.id)')

@@ -22,6 +22,7 @@ timeout 150 "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/wide_ops2.
 sed 's/^/  /' "$T/submit.out"
 expect_contains "$(cat "$T/submit.out")" "wide_ops2: all 53 checks passed" "every wide operation against its reference"
 expect_eq "$(grep -c MISMATCH "$T/submit.out" || true)" 0 "mismatches"
+wait_jobs_logged
 
 executors=$(api /api/v1/executors)
 expect_eq "$(jq '[.[] | select(.tasks_completed > 0)] | length' <<<"$executors")" 2 "executors that ran tasks"

@@ -38,9 +38,10 @@ for f in "$T"/out-8/part-*; do
 done
 echo "ok: a second run wrote byte-identical files"
 
+# 4 runs of word_count, 2 jobs each (collect, save_text): reads after this see them ended
+wait_api /api/v1/driver '.jobs_succeeded == 8' 10
 executors=$(api /api/v1/executors)
 expect_eq "$(jq '[.[] | select(.tasks_completed > 0)] | length' <<<"$executors")" 2 "executors that ran tasks"
-wait_api /api/v1/driver '.jobs_succeeded == 8'
 job=$(api /api/v1/jobs/7)
 expect_eq "$(jq -c '[.stages[] | {source, tasks, parents: (.parents | length), state}]' <<<"$job")" \
     '[{"source":"kafka","tasks":4,"parents":0,"state":"succeeded"},{"source":"reduce_by_key","tasks":8,"parents":1,"state":"succeeded"}]' "stages of a word count"
