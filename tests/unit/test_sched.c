@@ -44,6 +44,16 @@ static em_job_id word_count(h_cluster *c, uint32_t map_parts, uint32_t reducers,
     return h_submit(c, &b, session);
 }
 
+/* narrow_job: kafka (parts) -> map, one stage, for session */
+static em_job_id narrow_job(h_cluster *c, Ember__ActionKind action, uint32_t parts,
+                            uint64_t session)
+{
+    h_graph b;
+    h_graph_init(&b, action);
+    h_map(&b, h_kafka(&b, parts));
+    return h_submit(c, &b, session);
+}
+
 static void two_stages_in_order(void **state)
 {
     (void)state;
@@ -180,10 +190,7 @@ static void retries_then_one_message(void **state)
     h_cluster c;
     em_sched_config cfg = h_config();
     h_cluster_init(&c, &cfg, 2, 1);
-    h_graph b;
-    h_graph_init(&b, EMBER__ACTION_KIND__ACTION_COUNT);
-    h_map(&b, h_kafka(&b, 1));
-    em_job_id job = h_submit(&c, &b, SESSION);
+    em_job_id job = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 1, SESSION);
     em_stage *st = h_stage(&c, job, 0);
     em_exec_id first = c.launches[0].ex;
     h_fail(&c, ANY, st->id, EMBER_ERR_USER, 0, "bad record");
@@ -227,10 +234,7 @@ static void crash_report_blames_only_its_task(void **state)
     em_sched_config cfg = h_config();
     cfg.max_attempts = 2;
     h_cluster_init(&c, &cfg, 2, 2);
-    h_graph b;
-    h_graph_init(&b, EMBER__ACTION_KIND__ACTION_COUNT);
-    h_map(&b, h_kafka(&b, 4));
-    em_job_id job = h_submit(&c, &b, SESSION);
+    em_job_id job = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 4, SESSION);
     em_stage *st = h_stage(&c, job, 0);
     em_exec *victim = h_exec(&c, 0); /* runs partitions 0 and 1 */
     em_sched_executor_closed(&c.s, victim, c.now);
@@ -475,10 +479,7 @@ static void locality_wait_runs_out(void **state)
     em_job_id first = cached_job(&c);
     finish_storing(&c, h_stage(&c, first, 0), 0); /* 0,1 on the first, 2,3 on the second */
     /* the second executor is busy with another job: its cached partitions wait for it */
-    h_graph b;
-    h_graph_init(&b, EMBER__ACTION_KIND__ACTION_COUNT);
-    h_map(&b, h_kafka(&b, 4));
-    em_job_id busy = h_submit(&c, &b, SESSION + 9);
+    em_job_id busy = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 4, SESSION + 9);
     assert_int_equal(h_running(&c, ANY, NONE_ST), 4);
     while (h_running(&c, 0, h_stage(&c, busy, 0)->id)) h_finish(&c, 0, h_stage(&c, busy, 0)->id);
     em_job_id second = cached_job(&c);
@@ -501,10 +502,7 @@ static void collect_over_the_limit_fails(void **state)
     em_sched_config cfg = h_config();
     cfg.max_result = 10;
     h_cluster_init(&c, &cfg, 1, 2);
-    h_graph b;
-    h_graph_init(&b, EMBER__ACTION_KIND__ACTION_COLLECT);
-    h_map(&b, h_kafka(&b, 2));
-    em_job_id job = h_submit(&c, &b, SESSION);
+    em_job_id job = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COLLECT, 2, SESSION);
     em_exec *ex = h_exec(&c, 0);
     Ember__TaskResult res = EMBER__TASK_RESULT__INIT, *results[] = {&res};
     res.message = "";
@@ -528,10 +526,7 @@ static void results_kept_in_partition_order(void **state)
     h_cluster c;
     em_sched_config cfg = h_config();
     h_cluster_init(&c, &cfg, 1, 2);
-    h_graph b;
-    h_graph_init(&b, EMBER__ACTION_KIND__ACTION_COLLECT);
-    h_map(&b, h_kafka(&b, 2));
-    em_job_id job = h_submit(&c, &b, SESSION);
+    em_job_id job = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COLLECT, 2, SESSION);
     Ember__TaskResult r0 = EMBER__TASK_RESULT__INIT, r1 = EMBER__TASK_RESULT__INIT;
     Ember__TaskResult *results[] = {&r1, &r0}; /* one Report, partition 1's result first */
     r0.message = r1.message = "";
@@ -558,10 +553,7 @@ static void stale_and_foreign_results_ignored(void **state)
     h_cluster c;
     em_sched_config cfg = h_config();
     h_cluster_init(&c, &cfg, 2, 1);
-    h_graph b;
-    h_graph_init(&b, EMBER__ACTION_KIND__ACTION_COUNT);
-    h_map(&b, h_kafka(&b, 2));
-    em_job_id job = h_submit(&c, &b, SESSION);
+    em_job_id job = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 2, SESSION);
     Ember__TaskResult res = EMBER__TASK_RESULT__INIT, *results[] = {&res};
     res.message = "";
     res.task_id = c.launches[0].id.v; /* runs on the first executor, reported by the second */
