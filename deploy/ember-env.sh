@@ -61,9 +61,11 @@
 : "${EMBER_LOG_DIR:=$EMBER_HOME/work/logs}"
 # EMBER_PID_DIR: ember-driver.pid, ember-executor-<worker>.pid and their .ready files.
 : "${EMBER_PID_DIR:=$EMBER_HOME/work/run}"
-# EMBER_SECRET_FILE: the cluster secret shared by every node (mode 0600). Reserved for the
-# coming authentication in Hello: nothing reads it yet.
-: "${EMBER_SECRET_FILE:=$EMBER_HOME/deploy/cluster.secret}"
+# EMBER_SECRET_FILE: the cluster secret every connection proves (docs/security.md), the same
+# file on every node (mode 0600). start-driver.sh makes it when it is missing (ember-secret),
+# start-cluster.sh copies it to the workers that lack it. The default is where every ember
+# program looks without the variable.
+: "${EMBER_SECRET_FILE:=$HOME/.ember/cluster.secret}"
 
 # --- reaching the workers, and patience ------------------------------------------------
 # EMBER_SSH: the command that runs a command on a worker: "$EMBER_SSH $EMBER_SSH_OPTS HOST

@@ -304,6 +304,14 @@ ember_stop_daemon() {
     rm -f "$(ember_pid_file "$name")" "$(ember_ready_file "$name")"
 }
 
+# ember_secret_ensure makes the cluster secret when it is missing (mode 0600)
+ember_secret_ensure() {
+    local out
+    ember_check_binary ember-secret
+    out=$("$EMBER_BIN/ember-secret" "$EMBER_SECRET_FILE" 2>&1 >/dev/null) ||
+        ember_die "cannot make the cluster secret: $out"
+}
+
 # --- workers ----------------------------------------------------------------------------
 
 # The worker side of start-cluster.sh and stop-cluster.sh, run on the worker by ember_remote
@@ -318,6 +326,19 @@ ember_worker_probe() {
 
 ember_worker_start() {
     exec bash "$EMBER_DEPLOY/start-executor.sh"
+}
+
+# ember_worker_secret writes the cluster secret that came with the script (EMBER_SECRET_TEXT)
+# to EMBER_SECRET_FILE, mode 0600, unless the worker has it already
+ember_worker_secret() {
+    EMBER_WHO="worker $EMBER_NODE"
+    [ -f "$EMBER_SECRET_FILE" ] && cmp -s "$EMBER_SECRET_FILE" <(printf '%s\n' "$EMBER_SECRET_TEXT") && return 0
+    (
+        umask 077
+        mkdir -p "$(dirname "$EMBER_SECRET_FILE")"
+        printf '%s\n' "$EMBER_SECRET_TEXT" >"$EMBER_SECRET_FILE.tmp"
+        mv "$EMBER_SECRET_FILE.tmp" "$EMBER_SECRET_FILE"
+    ) || ember_die "cannot write the cluster secret $EMBER_SECRET_FILE"
 }
 
 ember_worker_stop() {
@@ -337,6 +358,8 @@ ember_remote() {
         echo 'set -euo pipefail'
         for v in "${EMBER_CLUSTER_VARS[@]}"; do printf 'export %s=%q\n' "$v" "${!v}"; done
         printf 'export EMBER_NODE=%q EMBER_REMOTE=1\n' "$host"
+        # the secret travels only to write it on a worker, inside the script (over EMBER_SSH)
+        [ "$action" != secret ] || printf 'export EMBER_SECRET_TEXT=%q\n' "$(cat "$EMBER_SECRET_FILE")"
         cat <<'SCRIPT'
 echo "ember-remote: reached"
 lib=$EMBER_HOME/deploy/ember-lib.sh

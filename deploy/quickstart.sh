@@ -62,6 +62,10 @@ rm -rf "$work"
 mkdir -p "$work"
 [ "$keep" = 1 ] || trap stop_cluster EXIT
 
+step "making the cluster secret, if there is none (ember-secret)"
+secret=$("$bin/ember-secret") || die "no cluster secret"
+echo "every connection proves $secret"
+
 step "starting ember-kafka, ember-driver and two ember-executors (logs in $work)"
 "$bin/ember-kafka" --topic taxi:8 --topic taxi-alerts:4 --topic taxi-dead-letter:1 \
     --bootstrap-file "$work/kafka.addr" >"$work/kafka.log" 2>&1 &

@@ -29,6 +29,9 @@ bash "$EMBER_DEPLOY/start-driver.sh"
 status=$(awk '$1 == "status" {print $2}' "$(ember_ready_file driver)")
 driver=$(awk '$1 == "driver" {print $2}' "$(ember_ready_file driver)")
 
+ember_say "copying the cluster secret $EMBER_SECRET_FILE to the workers that lack it"
+ember_on_workers secret || ember_die "the cluster secret did not reach every worker (above); the driver runs: fix it, then run deploy/stop-cluster.sh and $0 again"
+
 ember_say "starting $n executor(s)"
 failed=0
 ember_on_workers start || failed=1

@@ -37,6 +37,8 @@ status_answers() {
     curl -sf --max-time 2 "$status/api/v1/driver" >/dev/null
 }
 
+ember_secret_ensure
+args+=(--secret-file "$EMBER_SECRET_FILE")
 ember_start_daemon driver ember-driver "${args[@]}"
 rc=0
 ember_wait_daemon status_answers || rc=$?

@@ -43,6 +43,10 @@ args=(--supervise --driver "$driver" --listen "tcp://$host:$EMBER_EXECUTOR_PORT"
 read -ra extra <<<"$EMBER_EXECUTOR_OPTS"
 args+=(${extra[@]+"${extra[@]}"})
 
+[ -f "$EMBER_SECRET_FILE" ] ||
+    ember_die "no cluster secret at $EMBER_SECRET_FILE (EMBER_SECRET_FILE): copy the driver's there (start-cluster.sh does), mode 0600"
+args+=(--secret-file "$EMBER_SECRET_FILE")
+
 registered() { [ -s "$ready" ]; }
 
 ember_start_daemon "$name" ember-executor "${args[@]}"

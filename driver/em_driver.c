@@ -167,14 +167,23 @@ static int valid_text(const char *s, size_t max)
     return 1;
 }
 
+/* valid_address: a block service address executors can dial */
+static int valid_address(const char *a)
+{
+    return valid_text(a, 255) &&
+           (strncmp(a, "tcp://", 6) == 0 || strncmp(a, "tls+tcp://", 10) == 0 ||
+            strncmp(a, "inproc://", 9) == 0) &&
+           !strchr(a, ' ');
+}
+
 static void handle_register(em_driver *d, em_request *req)
 {
     Ember__Register *r = em_frame_unpack(&req->frame, EM_MSG_REGISTER);
-    if (!r || !valid_text(r->address, 255) || !valid_text(r->host, 127) || r->slots == 0 ||
-        r->slots > 4096) {
+    if (!r || !valid_address(r->address) || !valid_text(r->host, 127) || r->slots == 0 ||
+        r->slots > 4096 || r->pid <= 0) {
         em_pb_free(r);
         em_server_reply_error(d->srv, req, EMBER_ERR_INVALID,
-                              "Register: need an address, a host and 1..4096 slots");
+                              "Register: need a tcp:// address, a host, a pid and 1..4096 slots");
         return;
     }
     em_exec_info info = {r->address, r->host, r->pid, r->slots, r->memory_cap};
@@ -270,7 +279,7 @@ static void handle_crashed(em_driver *d, em_request *req)
 {
     Ember__ExecutorCrashed *c = em_frame_unpack(&req->frame, EM_MSG_EXECUTOR_CRASHED);
     em_exec *ex = c ? em_sched_exec(&d->sched, (em_exec_id){c->executor_id}) : NULL;
-    if (ex && c->pid && ex->pid && c->pid != ex->pid) ex = NULL; /* not the process we know */
+    if (ex && (c->pid <= 0 || c->pid != ex->pid)) ex = NULL; /* not the process we know */
     int applied = ex && em_sched_executor_crashed(&d->sched, ex, c->signal, c->task_ids,
                                                   c->n_task_ids, em_now_us());
     if (!c)
@@ -443,14 +452,15 @@ static void closed_connections(em_driver *d, int64_t now)
 }
 
 /* on_hello gives each new client a session, and a reconnecting one its old session back. */
-static int on_hello(void *arg, const Ember__Hello *hello, Ember__HelloReply *reply,
+static int on_hello(void *arg, em_role role, uint64_t wanted, Ember__HelloReply *reply,
                     uint64_t *session, char *err, size_t errlen)
 {
     em_driver *d = arg;
+    (void)role;
     reply->kafka_bootstrap = d->cfg.kafka;
-    if (hello->session) {
-        *session = hello->session;
-        em_sched_session_attached(&d->sched, (em_session_id){hello->session});
+    if (wanted) {
+        *session = wanted;
+        em_sched_session_attached(&d->sched, (em_session_id){wanted});
         return EMBER_OK;
     }
     do
@@ -465,18 +475,30 @@ static int on_hello(void *arg, const Ember__Hello *hello, Ember__HelloReply *rep
 int em_driver_start(em_driver *d, char *err, size_t errlen)
 {
     em_sched_init(&d->sched, &d->cfg.sched);
+    if (!d->cfg.secret.set && !em_url_is_local(d->cfg.listen)) {
+        snprintf(err, errlen,
+                 "refusing to listen on %s without a cluster secret: anyone reaching it could run "
+                 "code on every executor; create one with ember-secret (docs/security.md)",
+                 d->cfg.listen);
+        return EMBER_ERR_UNAUTHENTICATED;
+    }
     d->libs = em_libstore_new(1ull << 30);
     if (!d->libs) return EMBER_ERR_NOMEM;
-    int rc = em_server_open(&d->srv, d->cfg.listen, d->cfg.max_message, d->bound_url,
-                            sizeof d->bound_url, err, errlen);
+    em_server_opts so = {.max_recv = d->cfg.max_message,
+                         .secret = &d->cfg.secret,
+                         .roles = EM_ROLE_SUBMITTER | EM_ROLE_EXECUTOR | EM_ROLE_SUPERVISOR};
+    int rc =
+        em_server_open(&d->srv, d->cfg.listen, &so, d->bound_url, sizeof d->bound_url, err, errlen);
     if (rc != EMBER_OK) return rc;
     em_server_on_hello(d->srv, on_hello, d);
     if (d->cfg.status[0] &&
         (rc = em_status_start(&d->status, d->cfg.status, err, errlen)) != EMBER_OK)
         return rc;
-    if (d->status) em_status_publish(d->status, &d->sched, d->bound_url, 0, em_now_us());
-    em_info("driver listening url=%s status=%s kafka=%s", d->bound_url,
-            d->status ? em_status_url(d->status) : "off", d->cfg.kafka[0] ? d->cfg.kafka : "none");
+    em_wire_counts none = {0, 0};
+    if (d->status) em_status_publish(d->status, &d->sched, d->bound_url, &none, em_now_us());
+    em_info("driver listening url=%s status=%s kafka=%s authentication=%s", d->bound_url,
+            d->status ? em_status_url(d->status) : "off", d->cfg.kafka[0] ? d->cfg.kafka : "none",
+            d->cfg.secret.set ? "cluster secret" : "none (loopback only)");
     return EMBER_OK;
 }
 
@@ -496,7 +518,8 @@ static void publish(em_driver *d, int64_t now)
     if (!d->status || now - d->snapshot_us < SNAPSHOT_MIN_MS * 1000) return;
     if (d->sched.changes == d->published && !d->sched.jobs && now - d->snapshot_us < 1000000)
         return;
-    em_status_publish(d->status, &d->sched, d->bound_url, em_server_rejected(d->srv), now);
+    em_wire_counts wire = {em_server_rejected(d->srv), em_server_auth_failures(d->srv)};
+    em_status_publish(d->status, &d->sched, d->bound_url, &wire, now);
     d->snapshot_us = now;
     d->published = d->sched.changes;
 }

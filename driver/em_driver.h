@@ -20,6 +20,8 @@ typedef struct em_driver_config {
     char kafka[1024];      /* default Kafka bootstrap announced to clients */
     char ready_file[1024]; /* written once listening: bound addresses */
     uint64_t max_message;  /* largest message accepted */
+    em_secret secret;      /* the cluster secret (unset: connections are not authenticated,
+                              which em_driver_start allows on loopback only) */
     em_sched_config sched;
 } em_driver_config;
 

@@ -163,7 +163,7 @@ static void duration_histogram(em_buf *b, const em_totals *t)
     put(b, "ember_task_duration_seconds_count %llu\n", (unsigned long long)cumulative);
 }
 
-char *em_metrics_render(const em_sched *s, uint64_t rejected, int64_t now)
+char *em_metrics_render(const em_sched *s, const em_wire_counts *wire, int64_t now)
 {
     em_buf b = {0};
     executor_metrics(&b, s, now);
@@ -171,7 +171,11 @@ char *em_metrics_render(const em_sched *s, uint64_t rejected, int64_t now)
     duration_histogram(&b, &s->totals);
     family(&b, "ember_rejected_messages_total", "counter",
            "Messages refused by the driver: malformed, unauthenticated or unexpected.");
-    put(&b, "ember_rejected_messages_total %llu\n", (unsigned long long)rejected);
+    put(&b, "ember_rejected_messages_total %llu\n", (unsigned long long)wire->rejected);
+    scalar(&b, "ember_auth_failures_total", "counter",
+           "Connections refused at the handshake: a wrong or missing proof of the cluster "
+           "secret, a role not served, too many connections.",
+           wire->auth_failures);
     if (em_buf_append(&b, "", 1) != EMBER_OK) { /* NUL */
         em_buf_free(&b);
         return NULL;

@@ -5,9 +5,10 @@
 #include <stdint.h>
 
 #include "em_sched.h"
+#include "em_status.h"
 
 /* em_metrics_render returns the exposition text (malloc'd) of the scheduler's state and the
  * count of messages the driver refused, or NULL without memory. */
-char *em_metrics_render(const em_sched *s, uint64_t rejected, int64_t now);
+char *em_metrics_render(const em_sched *s, const em_wire_counts *wire, int64_t now);
 
 #endif

@@ -167,16 +167,16 @@ static void add_jobs(snapshot *s, em_status *status, const em_sched *sched, int6
 }
 
 void em_status_publish(em_status *st, const em_sched *sched, const char *driver_url,
-                       uint64_t rejected, int64_t now)
+                       const em_wire_counts *wire, int64_t now)
 {
     snapshot next = {0};
-    add_json(&next, "/api/v1/driver", em_doc_driver(sched, driver_url, rejected));
+    add_json(&next, "/api/v1/driver", em_doc_driver(sched, driver_url, wire));
     add_json(&next, "/api/v1/executors", em_doc_executors(sched, now));
     add_json(&next, "/api/v1/storage", em_doc_storage(sched));
     add_jobs(&next, st, sched, now);
     prune_frozen(st);
     add(&next, "/metrics", "text/plain; version=0.0.4; charset=utf-8",
-        em_text_take(em_metrics_render(sched, rejected, now)));
+        em_text_take(em_metrics_render(sched, wire, now)));
     qsort(next.docs, next.n, sizeof *next.docs, doc_cmp);
     pthread_mutex_lock(&st->lock);
     snapshot old = st->current;

@@ -13,14 +13,20 @@
 
 #include "em_sched.h"
 
+/* em_wire_counts: what the driver's server refused */
+typedef struct em_wire_counts {
+    uint64_t rejected;      /* messages: malformed, before the handshake, outside their role */
+    uint64_t auth_failures; /* handshakes: wrong or missing proofs, too many connections */
+} em_wire_counts;
+
 typedef struct em_status em_status;
 
 /* em_status_start serves HTTP on hostport ("host:port", port 0 picks one). */
 int em_status_start(em_status **out, const char *hostport, char *err, size_t errlen);
 /* em_status_publish renders a new snapshot of the scheduler's state; driver loop only.
- * driver_url and rejected (messages refused by the driver's server) go in /api/v1/driver. */
-void em_status_publish(em_status *st, const em_sched *s, const char *driver_url, uint64_t rejected,
-                       int64_t now);
+ * driver_url and the wire's counters go in /api/v1/driver and /metrics. */
+void em_status_publish(em_status *st, const em_sched *s, const char *driver_url,
+                       const em_wire_counts *wire, int64_t now);
 /* em_status_job_finished renders a finished job's stage documents, task lists included, once
  * (before the scheduler releases its tasks); they are served for as long as the scheduler
  * lists the job. Driver loop only. */

@@ -18,19 +18,21 @@ static double ms_between(int64_t from_us, int64_t to_us)
     return from_us ? (to_us - from_us) / 1000.0 : 0;
 }
 
-json_t *em_doc_driver(const em_sched *s, const char *url, uint64_t rejected)
+json_t *em_doc_driver(const em_sched *s, const char *url, const em_wire_counts *wire)
 {
     size_t alive = 0, running = 0;
     for (size_t i = 0; i < s->n_execs; i++) alive += s->execs[i].state == EM_EXEC_ALIVE;
     for (em_job *job = s->jobs; job; job = job->next) running++;
     const em_totals *t = &s->totals;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "url", url,
-                     "executors_alive", (json_int_t)alive, "jobs_running", (json_int_t)running,
-                     "jobs_succeeded", (json_int_t)t->jobs_succeeded, "jobs_failed",
-                     (json_int_t)t->jobs_failed, "tasks_launched", (json_int_t)t->tasks_launched,
-                     "tasks_succeeded", (json_int_t)t->tasks_succeeded, "tasks_failed",
-                     (json_int_t)t->tasks_failed, "tasks_relaunched",
-                     (json_int_t)t->tasks_relaunched, "rejected_messages", (json_int_t)rejected);
+    json_t *o = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "url", url, "executors_alive",
+        (json_int_t)alive, "jobs_running", (json_int_t)running, "jobs_succeeded",
+        (json_int_t)t->jobs_succeeded, "jobs_failed", (json_int_t)t->jobs_failed, "tasks_launched",
+        (json_int_t)t->tasks_launched, "tasks_succeeded", (json_int_t)t->tasks_succeeded,
+        "tasks_failed", (json_int_t)t->tasks_failed, "tasks_relaunched",
+        (json_int_t)t->tasks_relaunched, "rejected_messages", (json_int_t)wire->rejected);
+    json_object_set_new(o, "auth_failures", json_integer((json_int_t)wire->auth_failures));
+    return o;
 }
 
 json_t *em_doc_executors(const em_sched *s, int64_t now)

@@ -7,8 +7,9 @@
 #include <stdint.h>
 
 #include "em_sched.h"
+#include "em_status.h"
 
-json_t *em_doc_driver(const em_sched *s, const char *url, uint64_t rejected);
+json_t *em_doc_driver(const em_sched *s, const char *url, const em_wire_counts *wire);
 json_t *em_doc_executors(const em_sched *s, int64_t now);
 /* em_doc_storage: the cached datasets (/api/v1/storage) */
 json_t *em_doc_storage(const em_sched *s);

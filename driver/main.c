@@ -11,6 +11,7 @@
 #include "em_driver.h"
 #include "em_log.h"
 #include "em_rpc.h"
+#include "em_secret.h"
 #include "em_status.h"
 
 static em_driver driver;
@@ -41,8 +42,12 @@ static void usage(FILE *out)
         "  --queue-depth N           extra short tasks queued per executor slot (64)\n"
         "  --max-message-mb N        largest message accepted (256)\n"
         "  --max-result-mb N         largest collect() result per job (256)\n"
-        "  --ready-file PATH         write bound addresses here once listening\n");
+        "  --ready-file PATH         write bound addresses here once listening\n"
+        "  --secret-file PATH        the cluster secret (EMBER_SECRET_FILE, else\n"
+        "                            ~/.ember/cluster.secret; without one, loopback only)\n");
 }
+
+static char secret_file[1024]; /* --secret-file */
 
 static int parse_args(int argc, char **argv, em_driver_config *cfg)
 {
@@ -60,6 +65,7 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
                                          {"max-message-mb", 1, 0, 'm'},
                                          {"max-result-mb", 1, 0, 'r'},
                                          {"ready-file", 1, 0, 'f'},
+                                         {"secret-file", 1, 0, 'x'},
                                          {"help", 0, 0, 'H'},
                                          {0, 0, 0, 0}};
     char err[512] = "";
@@ -124,6 +130,10 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
             rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err,
                                sizeof err);
             break;
+        case 'x':
+            rc = em_arg_string("--secret-file", optarg, secret_file, sizeof secret_file, err,
+                               sizeof err);
+            break;
         case 'H': usage(stdout); exit(0);
         default: usage(stderr); return EMBER_ERR_INVALID;
         }
@@ -133,6 +143,10 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
         snprintf(err, sizeof err, "--executor-timeout-ms must be at least twice --heartbeat-ms");
         rc = EMBER_ERR_INVALID;
     }
+    char path[1024];
+    if (rc == EMBER_OK)
+        rc = em_secret_load(em_secret_path(secret_file, path, sizeof path), &cfg->secret, err,
+                            sizeof err);
     if (rc != EMBER_OK && err[0]) fprintf(stderr, "ember-driver: %s\n", err);
     return rc;
 }

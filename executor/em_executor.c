@@ -36,7 +36,7 @@ void em_executor_config_defaults(em_executor_config *cfg)
     cfg->memory_cap = 1024u << 20;
     cfg->connect_timeout_ms = 30000;
     cfg->kafka_stall_ms = 30000;
-    cfg->max_message = 256u << 20;
+    cfg->max_message = 1024u << 20;
 }
 
 uint32_t em_executor_id(em_executor *ex)
@@ -74,11 +74,21 @@ static void *block_service_thread(void *arg)
     return NULL;
 }
 
-/* open_block_service listens for other executors' fetches on cfg.listen. */
+/* open_block_service listens for other executors' fetches on cfg.listen: peers only, whose
+ * requests are small (a block id) */
 static int open_block_service(em_executor *ex, char *err, size_t errlen)
 {
-    int rc = em_server_open(&ex->srv, ex->cfg.listen, ex->cfg.max_message, ex->bound_url,
-                            sizeof ex->bound_url, err, errlen);
+    if (!ex->cfg.secret.set && !em_url_is_local(ex->cfg.listen)) {
+        snprintf(err, errlen,
+                 "refusing to serve blocks on %s without a cluster secret: anyone reaching it "
+                 "could read every shuffle block; create one with ember-secret "
+                 "(docs/security.md)",
+                 ex->cfg.listen);
+        return EMBER_ERR_UNAUTHENTICATED;
+    }
+    em_server_opts so = {.max_recv = 64u << 10, .secret = &ex->cfg.secret, .roles = EM_ROLE_PEER};
+    int rc = em_server_open(&ex->srv, ex->cfg.listen, &so, ex->bound_url, sizeof ex->bound_url, err,
+                            errlen);
     if (rc == EMBER_OK &&
         (strstr(ex->bound_url, "://0.0.0.0:") || strstr(ex->bound_url, "://*:"))) {
         /* the driver and peers connect to the address registered: it must be a real one */
@@ -129,8 +139,8 @@ int em_executor_start(const em_executor_config *cfg, em_executor **out, char *er
         rc = EMBER_ERR_NOMEM;
     }
     if (rc == EMBER_OK) rc = open_block_service(ex, err, errlen);
-    if (rc == EMBER_OK && (rc = em_rpc_open(&ex->rpc, cfg->driver, "executor", 1u << 30,
-                                            (int)cfg->connect_timeout_ms, err, errlen)) == EMBER_OK)
+    em_rpc_opts ro = {"executor", cfg->max_message, (int)cfg->connect_timeout_ms, &cfg->secret};
+    if (rc == EMBER_OK && (rc = em_rpc_open(&ex->rpc, cfg->driver, &ro, err, errlen)) == EMBER_OK)
         ex->rpc_open = 1;
     if (rc == EMBER_OK) rc = em_comm_register(ex, err, errlen);
     if (rc == EMBER_OK && !(ex->libs = em_libcache_new(cfg->work_dir, &ex->rpc))) {
@@ -192,5 +202,6 @@ void em_executor_stop(em_executor *ex)
     pthread_cond_destroy(&ex->result_ready);
     pthread_mutex_destroy(&ex->reg_lock);
     pthread_mutex_destroy(&ex->lock);
+    memset(&ex->cfg.secret, 0, sizeof ex->cfg.secret);
     free(ex);
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "em_secret.h"
+
 struct em_monitor_page;
 
 typedef struct em_executor_config {
@@ -23,11 +25,13 @@ typedef struct em_executor_config {
     char ready_file[1024];
     uint32_t slots;
     uint64_t memory_cap;  /* block store cap, bytes */
-    uint64_t max_message; /* largest message the block service accepts */
+    uint64_t max_message; /* largest message accepted from the driver or another executor */
     uint32_t connect_timeout_ms;
     uint32_t kafka_stall_ms;         /* a Kafka read that makes no progress this long fails */
     int supervise;                   /* --supervise: run under a monitor process (em_monitor.h) */
     struct em_monitor_page *monitor; /* shared with the monitor (--supervise), or NULL */
+    em_secret secret; /* the cluster secret (unset: connections are not authenticated, which
+                         em_executor_start allows on loopback only) */
 } em_executor_config;
 
 typedef struct em_executor em_executor;

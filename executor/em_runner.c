@@ -464,6 +464,8 @@ static void run_task(slot *sl, ex_task *task)
 void *em_runner_slot(void *arg)
 {
     slot sl = {.ex = arg};
+    sl.peers.secret = &sl.ex->cfg.secret;
+    sl.peers.max_recv = sl.ex->cfg.max_message;
     em_executor *ex = sl.ex;
     pthread_mutex_lock(&ex->lock);
     while (!ex->stop) {

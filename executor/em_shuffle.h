@@ -46,6 +46,8 @@ typedef struct em_peers {
         unsigned char busy[EM_FETCHES_IN_FLIGHT]; /* ch[i] has a request in flight */
     } peer[EM_PEERS_CACHED];
     unsigned next_victim;
+    const em_secret *secret; /* the cluster secret, for the handshake (not owned) */
+    size_t max_recv;         /* largest block accepted */
 } em_peers;
 
 void em_peers_close(em_peers *peers);

@@ -17,6 +17,7 @@
 #include "em_rpc.h"
 
 static volatile sig_atomic_t stop_requested;
+static char secret_file[1024]; /* --secret-file */
 
 static void on_signal(int sig)
 {
@@ -37,7 +38,10 @@ static void usage(FILE *out)
             "                          $TMPDIR/ember-spill-XXXXXX, removed at exit)\n"
             "  --connect-timeout-ms N  how long to wait for the driver at start (30000)\n"
             "  --kafka-stall-ms N      a Kafka read with no progress this long fails (30000)\n"
-            "  --max-message-mb N      largest message the block service accepts (256)\n"
+            "  --max-message-mb N      largest message it accepts from the driver or another\n"
+            "                          executor (1024)\n"
+            "  --secret-file PATH      the cluster secret (EMBER_SECRET_FILE, else\n"
+            "                          ~/.ember/cluster.secret; without one, loopback only)\n"
             "  --ready-file PATH       write the block service address here once registered\n"
             "  --supervise             run the executor as the child of a monitor process that\n"
             "                          reports its crashes to the driver and restarts it\n");
@@ -55,6 +59,7 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                          {"kafka-stall-ms", 1, 0, 'k'},
                                          {"ready-file", 1, 0, 'f'},
                                          {"max-message-mb", 1, 0, 'x'},
+                                         {"secret-file", 1, 0, 'X'},
                                          {"supervise", 0, 0, 'S'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -99,11 +104,19 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                sizeof err);
             break;
         case 'S': cfg->supervise = 1; break;
+        case 'X':
+            rc = em_arg_string("--secret-file", optarg, secret_file, sizeof secret_file, err,
+                               sizeof err);
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return EMBER_ERR_INVALID;
         }
     }
     if (rc == EMBER_OK) rc = em_args_done(argc, argv, optind, err, sizeof err);
+    char path[1024];
+    if (rc == EMBER_OK)
+        rc = em_secret_load(em_secret_path(secret_file, path, sizeof path), &cfg->secret, err,
+                            sizeof err);
     if (rc != EMBER_OK && err[0]) fprintf(stderr, "ember-executor: %s\n", err);
     return rc;
 }

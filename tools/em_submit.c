@@ -25,6 +25,7 @@
 #include "em_log.h"
 #include "em_progress.h"
 #include "em_rpc.h"
+#include "em_secret.h"
 #include "em_sha256.h"
 #include "em_time.h"
 
@@ -226,7 +227,13 @@ static int connect_session(submitter *s, const em_submit_opts *o, const em_buf *
     struct passwd *pw = getpwuid(getuid());
     snprintf(s->identity, sizeof s->identity, "%s@%s:%d", pw ? pw->pw_name : "?", host,
              (int)getpid());
-    int rc = em_rpc_open(&s->rpc, o->driver, "submitter", 1u << 30, 5000, err, errlen);
+    char path[1024];
+    em_secret secret;
+    int rc =
+        em_secret_load(em_secret_path(o->secret_file, path, sizeof path), &secret, err, errlen);
+    em_rpc_opts ro = {"submitter", 1u << 30, 5000, &secret};
+    if (rc == EMBER_OK) rc = em_rpc_open(&s->rpc, o->driver, &ro, err, errlen);
+    memset(&secret, 0, sizeof secret);
     if (rc != EMBER_OK) return rc;
     s->rpc_open = 1;
     if ((rc = em_rpc_chan_open(&s->rpc, &s->ch)) != EMBER_OK) {

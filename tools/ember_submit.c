@@ -23,15 +23,18 @@ static void usage(FILE *out)
                  "  --kafka BOOTSTRAP Kafka brokers for the job (default: the driver's)\n"
                  "  --name NAME       job name on the status endpoint (default: the file name)\n"
                  "  --timeout-s N     give up on an action after N seconds (default: wait)\n"
-                 "  --quiet           no summary line on stderr\n");
+                 "  --quiet           no summary line on stderr\n"
+                 "  --secret-file PATH  the cluster secret (EMBER_SECRET_FILE, else\n"
+                 "                    ~/.ember/cluster.secret)\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"driver", 1, 0, 'd'}, {"kafka", 1, 0, 'k'}, {"name", 1, 0, 'n'}, {"timeout-s", 1, 0, 't'},
-        {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
-    char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "";
+    static const struct option opts[] = {{"driver", 1, 0, 'd'}, {"kafka", 1, 0, 'k'},
+                                         {"name", 1, 0, 'n'},   {"timeout-s", 1, 0, 't'},
+                                         {"quiet", 0, 0, 'q'},  {"secret-file", 1, 0, 's'},
+                                         {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "", secret_file[1024] = "";
     const char *env_driver = getenv("EMBER_DRIVER");
     snprintf(driver, sizeof driver, "%s",
              env_driver && *env_driver ? env_driver : "tcp://127.0.0.1:7077");
@@ -51,6 +54,10 @@ int main(int argc, char **argv)
             rc = em_arg_u32("--timeout-s", optarg, 1, 86400 * 365, &timeout_s, err, sizeof err);
             break;
         case 'q': quiet = 1; break;
+        case 's':
+            rc = em_arg_string("--secret-file", optarg, secret_file, sizeof secret_file, err,
+                               sizeof err);
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -75,7 +82,8 @@ int main(int argc, char **argv)
     }
     job_argv[0] = (char *)lib_path;
     for (int i = 1; i < job_argc; i++) job_argv[i] = argv[optind + i - 1];
-    em_submit_opts o = {driver, kafka, name, timeout_s ? (int)(timeout_s * 1000) : 0, quiet};
+    em_submit_opts o = {driver, kafka,      name, timeout_s ? (int)(timeout_s * 1000) : 0,
+                        quiet,  secret_file};
     int status = em_submit_run(&o, lib_path, job_argc, job_argv);
     free(job_argv);
     return status;

@@ -9,7 +9,7 @@
 #include "em_hash.h"
 
 static const ProtobufCMessageDescriptor *const descriptors[EM_MSG_COUNT] = {
-#define EM_MSG_DESC_(name, num, desc) [num] = &desc,
+#define EM_MSG_DESC_(name, num, desc, roles) [num] = &desc,
     EM_MESSAGES(EM_MSG_DESC_)
 #undef EM_MSG_DESC_
 };
@@ -17,12 +17,23 @@ static const ProtobufCMessageDescriptor *const descriptors[EM_MSG_COUNT] = {
 const char *em_msg_name(int type)
 {
     switch (type) {
-#define EM_MSG_NAME_(name, num, desc)                                                              \
+#define EM_MSG_NAME_(name, num, desc, roles)                                                       \
     case num: return #name;
         EM_MESSAGES(EM_MSG_NAME_)
 #undef EM_MSG_NAME_
     }
     return "UNKNOWN";
+}
+
+unsigned em_msg_roles(int type)
+{
+    switch (type) {
+#define EM_MSG_ROLES_(name, num, desc, roles)                                                      \
+    case num: return (unsigned)(roles);
+        EM_MESSAGES(EM_MSG_ROLES_)
+#undef EM_MSG_ROLES_
+    }
+    return 0;
 }
 
 int em_frame_parse(const void *buf, size_t len, em_frame *f, char *err, size_t errlen)

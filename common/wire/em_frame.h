@@ -16,41 +16,46 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "em_auth.h"
 #include "ember.pb-c.h"
 
 #define EM_FRAME_MAGIC   0x46424d45u /* "EMBF" little-endian */
 #define EM_FRAME_VERSION 1
 #define EM_FRAME_HEADER  24
 
-/* EM_MESSAGES lists every message type once: name, number, protobuf-c descriptor. */
+/* EM_MESSAGES lists every message type once: name, number, protobuf-c descriptor, and the
+ * roles (em_auth.h) that may send it as a request; 0 for replies and for the handshake,
+ * which the server answers itself. */
 #define EM_MESSAGES(X)                                                                             \
-    X(HELLO, 1, ember__hello__descriptor)                                                          \
-    X(HELLO_REPLY, 2, ember__hello_reply__descriptor)                                              \
-    X(ERROR, 3, ember__error_reply__descriptor)                                                    \
-    X(HAS_LIBRARY, 4, ember__has_library__descriptor)                                              \
-    X(HAS_LIBRARY_REPLY, 5, ember__has_library_reply__descriptor)                                  \
-    X(PUT_LIBRARY, 6, ember__put_library__descriptor)                                              \
-    X(SUBMIT_JOB, 7, ember__submit_job__descriptor)                                                \
-    X(JOB_RESULT, 8, ember__job_result__descriptor)                                                \
-    X(REGISTER, 9, ember__register__descriptor)                                                    \
-    X(REGISTERED, 10, ember__registered__descriptor)                                               \
-    X(POLL, 11, ember__poll__descriptor)                                                           \
-    X(TASKS, 12, ember__tasks__descriptor)                                                         \
-    X(REPORT, 13, ember__report__descriptor)                                                       \
-    X(REPORT_REPLY, 14, ember__report_reply__descriptor)                                           \
-    X(FETCH_LIBRARY, 15, ember__fetch_library__descriptor)                                         \
-    X(LIBRARY_DATA, 16, ember__library_data__descriptor)                                           \
-    X(FETCH_BLOCK, 17, ember__fetch_block__descriptor)                                             \
-    X(BLOCK_DATA, 18, ember__block_data__descriptor)                                               \
-    X(JOB_PROGRESS, 19, ember__job_progress__descriptor)                                           \
-    X(JOB_PROGRESS_REPLY, 20, ember__job_progress_reply__descriptor)                               \
-    X(GOODBYE, 21, ember__goodbye__descriptor)                                                     \
-    X(EXECUTOR_CRASHED, 22, ember__executor_crashed__descriptor)                                   \
-    X(UNPERSIST, 23, ember__unpersist__descriptor)
+    X(HELLO, 1, ember__hello__descriptor, 0)                                                       \
+    X(HELLO_REPLY, 2, ember__hello_reply__descriptor, 0)                                           \
+    X(ERROR, 3, ember__error_reply__descriptor, 0)                                                 \
+    X(HAS_LIBRARY, 4, ember__has_library__descriptor, EM_ROLE_SUBMITTER)                           \
+    X(HAS_LIBRARY_REPLY, 5, ember__has_library_reply__descriptor, 0)                               \
+    X(PUT_LIBRARY, 6, ember__put_library__descriptor, EM_ROLE_SUBMITTER)                           \
+    X(SUBMIT_JOB, 7, ember__submit_job__descriptor, EM_ROLE_SUBMITTER)                             \
+    X(JOB_RESULT, 8, ember__job_result__descriptor, 0)                                             \
+    X(REGISTER, 9, ember__register__descriptor, EM_ROLE_EXECUTOR)                                  \
+    X(REGISTERED, 10, ember__registered__descriptor, 0)                                            \
+    X(POLL, 11, ember__poll__descriptor, EM_ROLE_EXECUTOR)                                         \
+    X(TASKS, 12, ember__tasks__descriptor, 0)                                                      \
+    X(REPORT, 13, ember__report__descriptor, EM_ROLE_EXECUTOR)                                     \
+    X(REPORT_REPLY, 14, ember__report_reply__descriptor, 0)                                        \
+    X(FETCH_LIBRARY, 15, ember__fetch_library__descriptor, EM_ROLE_EXECUTOR)                       \
+    X(LIBRARY_DATA, 16, ember__library_data__descriptor, 0)                                        \
+    X(FETCH_BLOCK, 17, ember__fetch_block__descriptor, EM_ROLE_PEER)                               \
+    X(BLOCK_DATA, 18, ember__block_data__descriptor, 0)                                            \
+    X(JOB_PROGRESS, 19, ember__job_progress__descriptor, EM_ROLE_SUBMITTER)                        \
+    X(JOB_PROGRESS_REPLY, 20, ember__job_progress_reply__descriptor, 0)                            \
+    X(GOODBYE, 21, ember__goodbye__descriptor, EM_ROLE_SUBMITTER | EM_ROLE_EXECUTOR)               \
+    X(EXECUTOR_CRASHED, 22, ember__executor_crashed__descriptor, EM_ROLE_SUPERVISOR)               \
+    X(UNPERSIST, 23, ember__unpersist__descriptor, EM_ROLE_SUBMITTER)                              \
+    X(CHALLENGE, 24, ember__challenge__descriptor, 0)                                              \
+    X(AUTH, 25, ember__auth__descriptor, 0)
 
 typedef enum em_msg_type {
     EM_MSG_NONE = 0,
-#define EM_MSG_ENUM_(name, num, desc) EM_MSG_##name = num,
+#define EM_MSG_ENUM_(name, num, desc, roles) EM_MSG_##name = num,
     EM_MESSAGES(EM_MSG_ENUM_)
 #undef EM_MSG_ENUM_
         EM_MSG_COUNT
@@ -58,6 +63,8 @@ typedef enum em_msg_type {
 
 /* em_msg_name returns "HELLO", "SUBMIT_JOB"... or "UNKNOWN". */
 const char *em_msg_name(int type);
+/* em_msg_roles: the roles that may send a message of this type as a request (0: none) */
+unsigned em_msg_roles(int type);
 
 /* em_frame: a validated frame; proto and data point into the message it was parsed from. */
 typedef struct em_frame {

@@ -11,7 +11,7 @@
 
 #include "em_log.h"
 
-#define EM_PROTOCOL_VERSION 1
+#define EM_PROTOCOL_VERSION 2
 
 void em_process_init(void)
 {
@@ -140,15 +140,75 @@ static int wait_reply(em_rpc *rpc, em_rpc_chan *ch, em_rpc_reply *reply, char *e
     return rc;
 }
 
+/* prove answers the server's Challenge with our proof, once the server proved itself; on
+ * EMBER_OK *reply is the server's answer to it */
+static int prove(em_rpc *rpc, em_rpc_chan *ch, int timeout_ms, const uint8_t *client_nonce,
+                 uint64_t session, em_rpc_reply *reply, char *err, size_t errlen)
+{
+    Ember__Challenge *c = em_frame_unpack(&reply->frame, EM_MSG_CHALLENGE);
+    em_rpc_reply_free(reply);
+    uint8_t want[EM_PROOF_LEN], proof[EM_PROOF_LEN];
+    int rc = EMBER_ERR_UNAUTHENTICATED;
+    if (!rpc->secret.set) {
+        snprintf(err, errlen,
+                 "%s requires the cluster secret, and this process has none: give it with "
+                 "--secret-file or EMBER_SECRET_FILE (docs/security.md)",
+                 rpc->url);
+    } else if (!c || c->nonce.len != EM_NONCE_LEN) {
+        snprintf(err, errlen, "%s sent an unreadable challenge", rpc->url);
+    } else {
+        em_auth_proof(&rpc->secret, 'S', rpc->role, session, client_nonce, c->nonce.data, want);
+        rc = em_auth_proof_ok(c->proof.data, c->proof.len, want) ? EMBER_OK
+                                                                 : EMBER_ERR_UNAUTHENTICATED;
+        /* our proof goes even to a server that failed its own, so that it counts the failure:
+         * it is bound to that server's nonce, which no real server of the cluster issued */
+        em_auth_proof(&rpc->secret, 'C', rpc->role, session, client_nonce, c->nonce.data, proof);
+        Ember__Auth a = EMBER__AUTH__INIT;
+        a.proof = (ProtobufCBinaryData){EM_PROOF_LEN, proof};
+        char why[512];
+        int sent =
+            em_rpc_call_start(rpc, ch, EM_MSG_AUTH, &a.base, NULL, 0, timeout_ms, why, sizeof why);
+        if (sent == EMBER_OK) sent = wait_reply(rpc, ch, reply, why, sizeof why);
+        if (rc != EMBER_OK) {
+            em_rpc_reply_free(reply);
+            snprintf(err, errlen,
+                     "%s could not prove the cluster secret: it has another secret file", rpc->url);
+        } else if (sent != EMBER_OK) {
+            rc = sent;
+            snprintf(err, errlen, "%s", why);
+        }
+    }
+    em_pb_free(c);
+    return rc;
+}
+
+/* hello goes through the handshake on ch (em_auth.h) */
 static int hello(em_rpc *rpc, em_rpc_chan *ch, int timeout_ms, char *err, size_t errlen)
 {
     Ember__Hello h = EMBER__HELLO__INIT;
+    uint8_t nonce[EM_NONCE_LEN];
     h.protocol_version = EM_PROTOCOL_VERSION;
     h.role = rpc->role;
     h.session = rpc->session;
+    if (rpc->secret.set) {
+        if (!em_auth_nonce(nonce)) {
+            snprintf(err, errlen, "no random bytes for the handshake");
+            return EMBER_ERR_IO;
+        }
+        h.nonce = (ProtobufCBinaryData){EM_NONCE_LEN, nonce};
+    }
     em_rpc_reply reply = {0};
     int rc = em_rpc_call_start(rpc, ch, EM_MSG_HELLO, &h.base, NULL, 0, timeout_ms, err, errlen);
     if (rc == EMBER_OK) rc = wait_reply(rpc, ch, &reply, err, errlen);
+    if (rc == EMBER_OK && reply.frame.type == EM_MSG_CHALLENGE)
+        rc = prove(rpc, ch, timeout_ms, nonce, h.session, &reply, err, errlen);
+    else if (rc == EMBER_OK && rpc->secret.set) {
+        snprintf(err, errlen,
+                 "%s does not authenticate connections (started without the cluster secret?)",
+                 rpc->url);
+        em_rpc_reply_free(&reply);
+        rc = EMBER_ERR_UNAUTHENTICATED;
+    }
     if (rc != EMBER_OK) return rc;
     Ember__HelloReply *hr = em_frame_unpack(&reply.frame, EM_MSG_HELLO_REPLY);
     if (!hr || hr->protocol_version != EM_PROTOCOL_VERSION) {
@@ -186,12 +246,14 @@ int em_rpc_call(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCM
     return rc == EMBER_OK ? em_rpc_call_finish(rpc, ch, reply, err, errlen) : rc;
 }
 
-int em_rpc_open(em_rpc *rpc, const char *url, const char *role, size_t max_recv,
-                int connect_timeout_ms, char *err, size_t errlen)
+int em_rpc_open(em_rpc *rpc, const char *url, const em_rpc_opts *opts, char *err, size_t errlen)
 {
     memset(rpc, 0, sizeof *rpc);
     snprintf(rpc->url, sizeof rpc->url, "%s", url);
-    snprintf(rpc->role, sizeof rpc->role, "%s", role);
+    snprintf(rpc->role, sizeof rpc->role, "%s", opts->role);
+    if (opts->secret) rpc->secret = *opts->secret;
+    size_t max_recv = opts->max_recv;
+    int connect_timeout_ms = opts->connect_timeout_ms;
     int rv = nng_req0_open(&rpc->sock);
     if (rv != 0) {
         snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
@@ -223,4 +285,8 @@ int em_rpc_open(em_rpc *rpc, const char *url, const char *role, size_t max_recv,
     return rc;
 }
 
-void em_rpc_close(em_rpc *rpc) { nng_close(rpc->sock); }
+void em_rpc_close(em_rpc *rpc)
+{
+    nng_close(rpc->sock);
+    memset(&rpc->secret, 0, sizeof rpc->secret);
+}

@@ -20,13 +20,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "em_auth.h"
 #include "em_frame.h"
 
 typedef struct em_rpc {
-    nng_socket sock; /* req0 socket */
-    char url[256];   /* server address */
-    char role[16];   /* sent in Hello */
-    char kafka[256]; /* the server's default Kafka bootstrap, from HelloReply */
+    nng_socket sock;  /* req0 socket */
+    char url[256];    /* server address */
+    char role[16];    /* sent in Hello */
+    em_secret secret; /* the cluster secret (unset: none) */
+    char kafka[256];  /* the server's default Kafka bootstrap, from HelloReply */
     /* the session the server gave this client at its first Hello, said again in every later
      * Hello (after a reconnect) so that the server knows it is the same client; written by
      * whichever thread says Hello, read by any */
@@ -55,10 +57,18 @@ typedef struct em_rpc_reply {
     em_frame frame;
 } em_rpc_reply;
 
-/* em_rpc_open dials `url` (waiting up to connect_timeout_ms for the server) and says Hello.
- * On failure nothing is left open and err says why. */
-int em_rpc_open(em_rpc *rpc, const char *url, const char *role, size_t max_recv,
-                int connect_timeout_ms, char *err, size_t errlen);
+/* em_rpc_opts: how a client connects */
+typedef struct em_rpc_opts {
+    const char *role;        /* said in Hello: "submitter", "executor", "supervisor", "peer" */
+    size_t max_recv;         /* largest reply accepted */
+    int connect_timeout_ms;  /* how long to wait for the server at first */
+    const em_secret *secret; /* the cluster secret (NULL or unset: none) */
+} em_rpc_opts;
+
+/* em_rpc_open dials `url` (waiting up to connect_timeout_ms for the server) and goes through
+ * the handshake (em_auth.h): with a secret, the server must prove it too. On failure nothing
+ * is left open and err says why. */
+int em_rpc_open(em_rpc *rpc, const char *url, const em_rpc_opts *opts, char *err, size_t errlen);
 void em_rpc_close(em_rpc *rpc);
 
 /* em_rpc_chan_open opens a channel on rpc's socket. em_rpc_chan_close accepts a closed (or

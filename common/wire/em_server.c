@@ -1,6 +1,13 @@
-/* em_server.c -- raw rep0 server with Hello handling and frame validation (see em_server.h). */
+/* em_server.c -- raw rep0 server: handshake, roles, frame validation (see em_server.h).
+ *
+ * A connection goes NEW (its pipe exists) -> CHALLENGED (Hello answered with a Challenge,
+ * when there is a secret) -> READY (HelloReply sent). Only READY connections' requests reach
+ * the owner. Connections are tracked from the moment nng opens their pipe, so one that says
+ * nothing, or never finishes its handshake, is closed after handshake_ms.
+ */
 #include "em_server.h"
 
+#include <arpa/inet.h>
 #include <ember/ember.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <stdarg.h>
@@ -10,65 +17,275 @@
 #include <string.h>
 
 #include "em_log.h"
+#include "em_time.h"
 
-#define EM_PROTOCOL_VERSION 1
-#define CLOSED_MAX          1024
+#define EM_PROTOCOL_VERSION 2
+#define EVENTS_MAX          1024  /* pipe events queued between two receives */
+#define FAILURE_LOG_MS      10000 /* a peer address's handshake failures: one line this often */
+#define DOOMED_MS           200   /* a refused connection is closed this long after its answer */
+
+/* connection states; DOOMED: refused, closed once its answer had time to leave */
+enum { CONN_NEW, CONN_CHALLENGED, CONN_READY, CONN_DOOMED };
+
+/* failure_log: when a peer address last had a handshake failure logged */
+typedef struct failure_log {
+    uint32_t addr;
+    int64_t at_ms;
+    uint64_t since; /* failures not logged since */
+} failure_log;
 
 struct em_server {
     nng_socket sock; /* raw rep0 */
     nng_listener listener;
-    nng_aio *aio;         /* owner's receive aio */
-    em_hello_fn hello_fn; /* the owner's decision on a Hello (NULL: accept) */
+    nng_aio *aio; /* owner's receive aio */
+    em_server_opts opts;
+    em_secret secret;     /* a copy of opts.secret */
+    em_hello_fn hello_fn; /* the owner's decision on a connection (NULL: accept) */
     void *hello_arg;
-    em_conn *conns; /* connections that said Hello; owner thread only */
+    em_conn *conns; /* open connections; owner thread only */
     size_t n_conns, cap_conns;
-    int sock_id; /* nng's id of sock, to find its closed pipes */
-    atomic_uint_fast64_t rejected;
+    em_conn *gone; /* closed connections the owner has not taken yet (em_server_closed) */
+    size_t n_gone, cap_gone;
+    int sock_id; /* nng's id of sock, to find its pipe events */
+    failure_log failures[16];
+    atomic_uint_fast64_t rejected, auth_failures;
 };
 
-/* Closed connections, as nng's threads report them. nng may run a pipe callback after
- * nng_close has returned, so what the callback touches lives in static storage rather than
- * in the em_server, and entries name their socket. */
-static pthread_mutex_t closed_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Pipe events, as nng's threads report them. nng may run a pipe callback after nng_close has
+ * returned, so what the callback touches lives in static storage rather than in the
+ * em_server, and entries name their socket. */
+static pthread_mutex_t events_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     int sock;
     uint32_t pipe;
-} closed[CLOSED_MAX];
-static int n_closed;
+    int added; /* 1: opened, 0: closed */
+} events[EVENTS_MAX];
+static int n_events;
 
-static void on_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+static void on_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-    pthread_mutex_lock(&closed_lock);
-    if (n_closed < CLOSED_MAX) {
-        closed[n_closed].sock = nng_socket_id(nng_pipe_socket(p));
-        closed[n_closed++].pipe = nng_pipe_id(p);
+    (void)arg;
+    pthread_mutex_lock(&events_lock);
+    if (n_events < EVENTS_MAX) {
+        events[n_events].sock = nng_socket_id(nng_pipe_socket(p));
+        events[n_events].pipe = nng_pipe_id(p);
+        events[n_events++].added = ev == NNG_PIPE_EV_ADD_POST;
+    } else if (ev == NNG_PIPE_EV_ADD_POST) {
+        nng_pipe_close(p); /* more connections at once than can be followed: refused */
     }
-    pthread_mutex_unlock(&closed_lock);
+    pthread_mutex_unlock(&events_lock);
 }
 
-/* take_closed moves up to max closed pipes of socket `sock` to pipes[] (max 0: drop them). */
-static int take_closed(int sock, uint32_t *pipes, int max)
+/* take_events moves up to max pipe events of socket `sock` (max 0: drops them all) */
+static int take_events(int sock, uint32_t *pipes, int *added, int max)
 {
     int n = 0, kept = 0;
-    pthread_mutex_lock(&closed_lock);
-    for (int i = 0; i < n_closed; i++) {
-        if (closed[i].sock == sock && (n < max || max == 0)) {
-            if (max) pipes[n++] = closed[i].pipe;
+    pthread_mutex_lock(&events_lock);
+    for (int i = 0; i < n_events; i++) {
+        if (events[i].sock == sock && (n < max || max == 0)) {
+            if (max) {
+                pipes[n] = events[i].pipe;
+                added[n++] = events[i].added;
+            }
             continue;
         }
-        closed[kept++] = closed[i];
+        events[kept++] = events[i];
     }
-    n_closed = kept;
-    pthread_mutex_unlock(&closed_lock);
+    n_events = kept;
+    pthread_mutex_unlock(&events_lock);
     return n;
 }
 
-int em_server_open(em_server **out, const char *url, size_t max_recv, char *bound_url,
+/* ---- connections -------------------------------------------------------------------------- */
+
+static em_conn *find_conn(em_server *srv, uint32_t pipe)
+{
+    for (size_t i = 0; i < srv->n_conns; i++)
+        if (srv->conns[i].pipe == pipe) return &srv->conns[i];
+    return NULL;
+}
+
+/* add_conn starts following a new connection; NULL when there are too many or no memory */
+static em_conn *add_conn(em_server *srv, uint32_t pipe)
+{
+    if (srv->n_conns >= srv->opts.max_conns) return NULL;
+    if (srv->n_conns == srv->cap_conns) {
+        size_t cap = srv->cap_conns ? srv->cap_conns * 2 : 64;
+        em_conn *grown = realloc(srv->conns, cap * sizeof *grown);
+        if (!grown) return NULL;
+        srv->conns = grown;
+        srv->cap_conns = cap;
+    }
+    em_conn *c = &srv->conns[srv->n_conns++];
+    memset(c, 0, sizeof *c);
+    c->pipe = pipe;
+    c->state = CONN_NEW;
+    c->since_ms = em_now_ms();
+    return c;
+}
+
+void em_server_close_pipe(em_server *srv, uint32_t pipe)
+{
+    (void)srv;
+    nng_pipe p = NNG_PIPE_INITIALIZER;
+    p.id = pipe;
+    nng_pipe_close(p);
+}
+
+/* peer_addr: the IPv4 address of a connection's peer (0 if it has none: inproc, IPv6) */
+static uint32_t peer_addr(uint32_t pipe)
+{
+    nng_pipe p = NNG_PIPE_INITIALIZER;
+    p.id = pipe;
+    nng_sockaddr sa;
+    if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0 || sa.s_family != NNG_AF_INET) return 0;
+    return sa.s_in.sa_addr;
+}
+
+/* handshake_failed counts a failed handshake, logs it at most once per FAILURE_LOG_MS per
+ * peer address, and closes the connection (DOOMED_MS later, so that the answer saying why
+ * reaches the client first). */
+static void handshake_failed(em_server *srv, uint32_t pipe, const char *why)
+{
+    atomic_fetch_add(&srv->auth_failures, 1);
+    uint32_t addr = peer_addr(pipe);
+    int64_t now = em_now_ms();
+    failure_log *slot = &srv->failures[0];
+    for (size_t i = 0; i < 16; i++) { /* the address's slot, else the one logged longest ago */
+        if (srv->failures[i].addr == addr) {
+            slot = &srv->failures[i];
+            break;
+        }
+        if (srv->failures[i].at_ms < slot->at_ms) slot = &srv->failures[i];
+    }
+    if (slot->addr == addr && slot->at_ms && now - slot->at_ms < FAILURE_LOG_MS) {
+        slot->since++;
+    } else {
+        char text[INET_ADDRSTRLEN] = "local";
+        struct in_addr in = {addr};
+        if (addr) inet_ntop(AF_INET, &in, text, sizeof text);
+        em_warn("connection refused peer=%s reason=\"%s\" refused_since_last=%llu "
+                "auth_failures_total=%llu",
+                text, why, (unsigned long long)(slot->addr == addr ? slot->since : 0),
+                (unsigned long long)atomic_load(&srv->auth_failures));
+        *slot = (failure_log){addr, now, 0};
+    }
+    em_conn *c = find_conn(srv, pipe);
+    if (c) {
+        c->state = CONN_DOOMED;
+        c->since_ms = now;
+    } else {
+        em_server_close_pipe(srv, pipe);
+    }
+}
+
+/* note_gone keeps a closed connection for the owner (dropped without memory: the owner then
+ * misses one close, which costs an executor its crash grace or a session its grace) */
+static void note_gone(em_server *srv, const em_conn *c)
+{
+    if (srv->n_gone == srv->cap_gone) {
+        size_t cap = srv->cap_gone ? 2 * srv->cap_gone : 64;
+        em_conn *grown = realloc(srv->gone, cap * sizeof *grown);
+        if (!grown) return;
+        srv->gone = grown;
+        srv->cap_gone = cap;
+    }
+    srv->gone[srv->n_gone++] = *c;
+}
+
+/* follow_pipes applies the pipe events nng queued: new connections are followed (or refused
+ * when there are too many), closed ones are kept for em_server_closed. */
+static void follow_pipes(em_server *srv)
+{
+    uint32_t pipes[64];
+    int added[64], n;
+    while ((n = take_events(srv->sock_id, pipes, added, 64)) > 0)
+        for (int i = 0; i < n; i++) {
+            em_conn *c = find_conn(srv, pipes[i]);
+            if (added[i]) {
+                if (!c && !add_conn(srv, pipes[i]))
+                    handshake_failed(srv, pipes[i], "too many connections");
+                continue;
+            }
+            note_gone(srv, c ? c : &(em_conn){.pipe = pipes[i]});
+            if (c) *c = srv->conns[--srv->n_conns];
+        }
+}
+
+/* expire_handshakes closes refused connections, and those that did not finish their
+ * handshake in time. */
+static void expire_handshakes(em_server *srv)
+{
+    int64_t now = em_now_ms();
+    for (size_t i = 0; i < srv->n_conns; i++) {
+        em_conn *c = &srv->conns[i];
+        if (c->state == CONN_DOOMED && now - c->since_ms > DOOMED_MS) {
+            c->since_ms = INT64_MAX / 2; /* closed once: its close event removes it */
+            em_server_close_pipe(srv, c->pipe);
+        } else if (c->state != CONN_READY && c->state != CONN_DOOMED &&
+                   now - c->since_ms > (int64_t)srv->opts.handshake_ms) {
+            c->since_ms = now; /* closed once: its close event removes it */
+            /* not counted as a failure: a client that reconnected by itself stays silent until
+             * its next call, which dials and says Hello again */
+            em_debug("connection closed pipe=%u reason=\"no handshake within %u ms\"", c->pipe,
+                     srv->opts.handshake_ms);
+            em_server_close_pipe(srv, c->pipe);
+        }
+    }
+}
+
+int em_server_closed(em_server *srv, em_conn *out, int max)
+{
+    follow_pipes(srv);
+    int n = srv->n_gone < (size_t)max ? (int)srv->n_gone : max;
+    memcpy(out, srv->gone, (size_t)n * sizeof *out);
+    memmove(srv->gone, srv->gone + n, (srv->n_gone - (size_t)n) * sizeof *out);
+    srv->n_gone -= (size_t)n;
+    return n;
+}
+
+int em_server_session_connected(em_server *srv, uint64_t session)
+{
+    for (size_t i = 0; i < srv->n_conns; i++)
+        if (srv->conns[i].state == CONN_READY && srv->conns[i].session == session) return 1;
+    return 0;
+}
+
+void em_server_close_session(em_server *srv, uint64_t session)
+{
+    for (size_t i = 0; i < srv->n_conns; i++)
+        if (srv->conns[i].session == session) em_server_close_pipe(srv, srv->conns[i].pipe);
+}
+
+/* ---- socket ------------------------------------------------------------------------------- */
+
+/* bound_address: the address a listener on url bound (its port resolved) */
+static void bound_address(em_server *srv, const char *url, char *bound_url, size_t bound_len)
+{
+    int port = 0;
+    if (nng_listener_get_int(srv->listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0) {
+        snprintf(bound_url, bound_len, "%s", url); /* not TCP (inproc://): as given */
+        return;
+    }
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    const char *colon = strrchr(host, ':');
+    int host_len = colon ? (int)(colon - host) : (int)strlen(host);
+    snprintf(bound_url, bound_len, "tcp://%.*s:%d", host_len, host, port);
+}
+
+int em_server_open(em_server **out, const char *url, const em_server_opts *opts, char *bound_url,
                    size_t bound_len, char *err, size_t errlen)
 {
     em_server *srv = calloc(1, sizeof *srv);
     if (!srv) return EMBER_ERR_NOMEM;
     atomic_init(&srv->rejected, 0);
+    atomic_init(&srv->auth_failures, 0);
+    srv->opts = *opts;
+    if (!srv->opts.handshake_ms) srv->opts.handshake_ms = 10000;
+    if (!srv->opts.max_conns) srv->opts.max_conns = 1024;
+    if (opts->secret) srv->secret = *opts->secret;
+    srv->opts.secret = NULL;
     int rv = nng_rep0_open_raw(&srv->sock);
     if (rv != 0 || nng_aio_alloc(&srv->aio, NULL, NULL) != 0) {
         snprintf(err, errlen, "cannot open socket: %s", nng_strerror(rv));
@@ -76,27 +293,18 @@ int em_server_open(em_server **out, const char *url, size_t max_recv, char *boun
         free(srv);
         return EMBER_ERR_NOMEM;
     }
-    nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, max_recv);
+    nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, opts->max_recv);
     nng_socket_set_int(srv->sock, NNG_OPT_RECVBUF, 1024);
     nng_socket_set_int(srv->sock, NNG_OPT_SENDBUF, 1024);
     srv->sock_id = nng_socket_id(srv->sock);
-    nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, on_pipe_removed, NULL);
+    nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_POST, on_pipe_event, NULL);
+    nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, on_pipe_event, NULL);
     if ((rv = nng_listen(srv->sock, url, &srv->listener, 0)) != 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
         em_server_close(srv);
         return rv == NNG_EADDRINUSE ? EMBER_ERR_IO : EMBER_ERR_INVALID;
     }
-    int port = 0;
-    if (nng_listener_get_int(srv->listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0) {
-        snprintf(bound_url, bound_len, "%s", url); /* not TCP (inproc://): as given */
-        *out = srv;
-        return EMBER_OK;
-    }
-    const char *host = strstr(url, "://");
-    host = host ? host + 3 : url;
-    const char *colon = strrchr(host, ':');
-    int host_len = colon ? (int)(colon - host) : (int)strlen(host);
-    snprintf(bound_url, bound_len, "tcp://%.*s:%d", host_len, host, port);
+    bound_address(srv, url, bound_url, bound_len);
     *out = srv;
     return EMBER_OK;
 }
@@ -118,51 +326,27 @@ void em_server_close(em_server *srv)
     nng_close(srv->sock);
     nng_aio_stop(srv->aio);
     nng_aio_free(srv->aio);
-    take_closed(srv->sock_id, NULL, 0);
+    uint32_t none[1];
+    int added[1];
+    take_events(srv->sock_id, none, added, 0);
     free(srv->conns);
+    free(srv->gone);
+    memset(&srv->secret, 0, sizeof srv->secret);
     free(srv);
 }
 
-static em_conn *find_conn(em_server *srv, uint32_t pipe)
+int em_url_is_local(const char *url)
 {
-    for (size_t i = 0; i < srv->n_conns; i++)
-        if (srv->conns[i].pipe == pipe) return &srv->conns[i];
-    return NULL;
-}
-
-int em_server_session_connected(em_server *srv, uint64_t session)
-{
-    for (size_t i = 0; i < srv->n_conns; i++)
-        if (srv->conns[i].session == session) return 1;
-    return 0;
-}
-
-int em_server_closed(em_server *srv, em_conn *out, int max)
-{
-    uint32_t pipes[64];
-    int n = take_closed(srv->sock_id, pipes, max < 64 ? max : 64);
-    for (int i = 0; i < n; i++) {
-        em_conn *p = find_conn(srv, pipes[i]);
-        out[i] = p ? *p : (em_conn){pipes[i], 0};
-        if (p) *p = srv->conns[--srv->n_conns];
-    }
-    return n;
-}
-
-void em_server_close_pipe(em_server *srv, uint32_t pipe)
-{
-    nng_pipe p = NNG_PIPE_INITIALIZER;
-    p.id = pipe;
-    nng_pipe_close(p);
-}
-
-void em_server_close_session(em_server *srv, uint64_t session)
-{
-    for (size_t i = 0; i < srv->n_conns; i++)
-        if (srv->conns[i].session == session) em_server_close_pipe(srv, srv->conns[i].pipe);
+    if (strncmp(url, "inproc://", 9) == 0) return 1;
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost:", 10) == 0 ||
+           strncmp(host, "[::1]:", 6) == 0;
 }
 
 uint64_t em_server_rejected(em_server *srv) { return atomic_load(&srv->rejected); }
+
+uint64_t em_server_auth_failures(em_server *srv) { return atomic_load(&srv->auth_failures); }
 
 void em_server_drop(em_request *req)
 {
@@ -204,59 +388,135 @@ static void reject(em_server *srv, em_request *req, const char *why)
                 (unsigned long long)n);
 }
 
-/* remember_conn notes that pipe said Hello for session; 0 without memory */
-static int remember_conn(em_server *srv, uint32_t pipe, uint64_t session)
-{
-    em_conn *p = find_conn(srv, pipe);
-    if (p) {
-        p->session = session;
-        return 1;
-    }
-    if (srv->n_conns == srv->cap_conns) {
-        size_t cap = srv->cap_conns ? srv->cap_conns * 2 : 64;
-        em_conn *grown = realloc(srv->conns, cap * sizeof *grown);
-        if (!grown) return 0;
-        srv->conns = grown;
-        srv->cap_conns = cap;
-    }
-    srv->conns[srv->n_conns++] = (em_conn){pipe, session};
-    return 1;
-}
+/* ---- handshake ---------------------------------------------------------------------------- */
 
-/* answer_hello accepts a connection when its protocol is ours and the owner's hook agrees. */
-static void answer_hello(em_server *srv, em_request *req)
+/* accept_conn asks the owner about a connection that proved itself, and answers HelloReply */
+static void accept_conn(em_server *srv, em_request *req, em_conn *c)
 {
-    Ember__Hello *h = em_frame_unpack(&req->frame, EM_MSG_HELLO);
-    if (!h || h->protocol_version != EM_PROTOCOL_VERSION) {
-        reject(srv, req, h ? "unsupported protocol version" : "unreadable Hello");
-        em_server_reply_error(srv, req, EMBER_ERR_PROTOCOL, "unsupported protocol (want %d)",
-                              EM_PROTOCOL_VERSION);
-        em_pb_free(h);
-        return;
-    }
     Ember__HelloReply hr = EMBER__HELLO_REPLY__INIT;
     hr.protocol_version = EM_PROTOCOL_VERSION;
     uint64_t session = 0;
     char why[256] = "";
-    int rc =
-        srv->hello_fn ? srv->hello_fn(srv->hello_arg, h, &hr, &session, why, sizeof why) : EMBER_OK;
-    if (rc == EMBER_OK && !remember_conn(srv, req->pipe, session)) {
-        rc = EMBER_ERR_NOMEM;
-        snprintf(why, sizeof why, "server out of memory");
-    }
-    if (rc == EMBER_OK) {
-        hr.session = session;
-        em_server_reply(srv, req, EM_MSG_HELLO_REPLY, &hr.base, NULL, 0);
-    } else {
-        reject(srv, req, why);
+    int rc = srv->hello_fn ? srv->hello_fn(srv->hello_arg, c->role, c->wanted_session, &hr,
+                                           &session, why, sizeof why)
+                           : EMBER_OK;
+    if (rc != EMBER_OK) {
         em_server_reply_error(srv, req, rc, "%s", why);
+        handshake_failed(srv, c->pipe, why);
+        return;
     }
+    c->state = CONN_READY;
+    c->session = session;
+    memset(c->nonces, 0, sizeof c->nonces);
+    hr.session = session;
+    em_server_reply(srv, req, EM_MSG_HELLO_REPLY, &hr.base, NULL, 0);
+}
+
+/* challenge answers a Hello with the server's nonce and proof */
+static int challenge(em_server *srv, em_request *req, em_conn *c, const Ember__Hello *h)
+{
+    if (h->nonce.len != EM_NONCE_LEN) return 0;
+    memcpy(c->nonces[0], h->nonce.data, EM_NONCE_LEN);
+    if (!em_auth_nonce(c->nonces[1])) return 0;
+    uint8_t proof[EM_PROOF_LEN];
+    em_auth_proof(&srv->secret, 'S', em_role_name(c->role), c->wanted_session, c->nonces[0],
+                  c->nonces[1], proof);
+    Ember__Challenge ch = EMBER__CHALLENGE__INIT;
+    ch.nonce = (ProtobufCBinaryData){EM_NONCE_LEN, c->nonces[1]};
+    ch.proof = (ProtobufCBinaryData){EM_PROOF_LEN, proof};
+    c->state = CONN_CHALLENGED;
+    em_server_reply(srv, req, EM_MSG_CHALLENGE, &ch.base, NULL, 0);
+    return 1;
+}
+
+/* answer_hello: a connection says who it is; with a secret it must now prove it */
+static void answer_hello(em_server *srv, em_request *req)
+{
+    Ember__Hello *h = em_frame_unpack(&req->frame, EM_MSG_HELLO);
+    em_conn *c = find_conn(srv, req->pipe);
+    if (!c) c = add_conn(srv, req->pipe);
+    em_role role = h ? em_role_parse(h->role) : EM_ROLE_NONE;
+    const char *why = NULL;
+    if (!h || h->protocol_version != EM_PROTOCOL_VERSION)
+        why = h ? "unsupported protocol version" : "unreadable Hello";
+    else if (c && c->state == CONN_DOOMED)
+        why = "refused already";
+    else if (!c)
+        why = "too many connections";
+    else if (!(role & srv->opts.roles))
+        why = "a role this server does not serve";
+    else if (srv->secret.set && h->nonce.len != EM_NONCE_LEN)
+        why = "this server requires the cluster secret and the client has none: give it with "
+              "--secret-file or EMBER_SECRET_FILE (docs/security.md)";
+    if (why) {
+        em_server_reply_error(srv, req, EMBER_ERR_UNAUTHENTICATED, "connection refused: %s", why);
+        handshake_failed(srv, req->pipe, why);
+        em_pb_free(h);
+        return;
+    }
+    c->role = role;
+    c->wanted_session = h->session;
+    c->state = CONN_NEW;
+    if (!srv->secret.set)
+        accept_conn(srv, req, c);
+    else if (!challenge(srv, req, c, h))
+        handshake_failed(srv, req->pipe, "no random nonce"), em_server_drop(req);
     em_pb_free(h);
+}
+
+/* answer_auth: the client's proof, answering our challenge */
+static void answer_auth(em_server *srv, em_request *req)
+{
+    Ember__Auth *a = em_frame_unpack(&req->frame, EM_MSG_AUTH);
+    em_conn *c = find_conn(srv, req->pipe);
+    uint8_t want[EM_PROOF_LEN];
+    int ok = a && c && c->state == CONN_CHALLENGED;
+    if (ok) {
+        em_auth_proof(&srv->secret, 'C', em_role_name(c->role), c->wanted_session, c->nonces[0],
+                      c->nonces[1], want);
+        ok = em_auth_proof_ok(a->proof.data, a->proof.len, want);
+    }
+    em_pb_free(a);
+    if (ok) {
+        accept_conn(srv, req, c);
+        return;
+    }
+    em_server_reply_error(srv, req, EMBER_ERR_UNAUTHENTICATED,
+                          "connection refused: authentication failed");
+    handshake_failed(srv, req->pipe,
+                     c && c->state == CONN_CHALLENGED ? "wrong proof (another cluster secret?)"
+                                                      : "Auth without a challenge");
+}
+
+/* admit: a frame of a connection that finished its handshake, from a role allowed to send
+ * it; else it is answered here and 0 returned */
+static int admit(em_server *srv, em_request *req)
+{
+    const em_conn *c = find_conn(srv, req->pipe);
+    if (!c || c->state != CONN_READY) {
+        reject(srv, req, "request before the handshake");
+        em_server_reply_error(srv, req, EMBER_ERR_UNAUTHENTICATED, "connection has not said Hello");
+        return 0;
+    }
+    if (!(em_msg_roles(req->frame.type) & c->role)) {
+        char why[96];
+        snprintf(why, sizeof why, "%s from a %s", em_msg_name(req->frame.type),
+                 em_role_name(c->role));
+        reject(srv, req, why);
+        em_server_reply_error(srv, req, EMBER_ERR_PROTOCOL, "%s may not be sent by a %s",
+                              em_msg_name(req->frame.type), em_role_name(c->role));
+        return 0;
+    }
+    req->session = c->session;
+    req->role = c->role;
+    return 1;
 }
 
 int em_server_recv(em_server *srv, em_request *req, int timeout_ms)
 {
     for (;;) {
+        follow_pipes(srv);
+        expire_handshakes(srv);
         nng_aio_set_timeout(srv->aio, timeout_ms);
         nng_recv_aio(srv->sock, srv->aio);
         nng_aio_wait(srv->aio);
@@ -273,18 +533,11 @@ int em_server_recv(em_server *srv, em_request *req, int timeout_ms)
             em_server_drop(req);
             continue;
         }
-        if (req->frame.type == EM_MSG_HELLO) {
+        if (req->frame.type == EM_MSG_HELLO)
             answer_hello(srv, req);
-            continue;
-        }
-        const em_conn *conn = find_conn(srv, req->pipe);
-        if (!conn) {
-            reject(srv, req, "request before Hello");
-            em_server_reply_error(srv, req, EMBER_ERR_UNAUTHENTICATED,
-                                  "connection has not said Hello");
-            continue;
-        }
-        req->session = conn->session;
-        return EMBER_OK;
+        else if (req->frame.type == EM_MSG_AUTH)
+            answer_auth(srv, req);
+        else if (admit(srv, req))
+            return EMBER_OK;
     }
 }

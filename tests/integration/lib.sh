@@ -1,6 +1,7 @@
 # lib.sh -- shared harness of ember's integration tests: real processes on free loopback ports.
 #
-# Source it from a test script (set -euo pipefail first). It makes a scratch directory $T,
+# Source it from a test script (set -euo pipefail first). It makes a scratch directory $T
+# and a cluster secret in it (EMBER_SECRET_FILE, used by every process the test starts),
 # starts processes with start_* (each one's log in $T/<name>.log), and on exit stops every
 # process it started (TERM, then KILL after 5 s), fails the test if a daemon's log holds a
 # sanitizer report, prints the logs' tails if the test failed, and removes $T. Daemons bind
@@ -10,6 +11,11 @@
 EMBER_JOBS=${EMBER_JOBS:-$(dirname "$EMBER_BIN")/jobs}
 T=$(mktemp -d "${TMPDIR:-/tmp}/ember-test.XXXXXX")
 PIDS=()
+# every process of a test proves this cluster secret (docs/security.md); a test that wants
+# none unsets EMBER_SECRET_FILE or points it at a missing file
+export EMBER_SECRET_FILE=$T/cluster.secret
+"$EMBER_BIN/ember-secret" "$EMBER_SECRET_FILE" >/dev/null 2>&1 ||
+    { echo "FAIL: cannot make a cluster secret in $T" >&2; exit 1; }
 
 stop_all() {
     local pid

@@ -131,6 +131,7 @@ echo \$\$ >"$T/mute.pid"
 while sleep 1; do :; done
 EOF
 chmod +x "$T/bin-mute/ember-driver"
+ln -s "$EMBER_BIN/ember-secret" "$T/bin-mute/ember-secret"
 SECONDS=0
 expect_fail "driver never ready" env EMBER_BIN="$T/bin-mute" EMBER_START_TIMEOUT=2 "$DEPLOY/start-driver.sh"
 [ "$SECONDS" -le 8 ] || fail "start-driver.sh took $SECONDS s to give up on a 2 s EMBER_START_TIMEOUT"

@@ -20,8 +20,8 @@ run_job() {
 }
 
 for target in driver executor; do
-    url=$DRIVER
-    [ "$target" = executor ] && url=$EX_URL
+    url=$DRIVER role=submitter
+    [ "$target" = executor ] && url=$EX_URL role=peer
     port=${url##*:}
     abuse random "$url" 50
     abuse oversized "$url" $((3 << 20))
@@ -31,7 +31,7 @@ for target in driver executor; do
     abuse rawtcp 127.0.0.1 "$port" 100000
     kill -0 "$DRIVER_PID" || fail "driver died"
     kill -0 "$ex1_PID" || fail "executor died"
-    out=$(abuse probe "$url") || fail "$target does not answer a well-formed request: $out"
+    out=$(abuse probe "$url" "$role") || fail "$target does not answer a well-formed request: $out"
     echo "ok: $target still serves ($out)"
     run_job "abuse of the $target"
 done

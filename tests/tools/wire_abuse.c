@@ -5,7 +5,14 @@
  *   wire_abuse corrupt URL         a Hello frame with one byte flipped after framing
  *   wire_abuse nohello URL         a well-formed SubmitJob before any Hello
  *   wire_abuse rawtcp HOST PORT N  N random bytes on a plain TCP connection
- *   wire_abuse probe URL           Hello, then FetchBlock: prints the daemon's answer
+ *   wire_abuse probe URL ROLE      the handshake as ROLE (with the secret of
+ *                                  EMBER_SECRET_FILE), then FetchBlock: prints the answer
+ *   wire_abuse as ROLE URL WHAT    the handshake as ROLE, then one message: register (a
+ *                                  Register), crash EXECUTOR_ID PID (an ExecutorCrashed);
+ *                                  prints "answer: CODE message" or "answer: TYPE"
+ *   wire_abuse replay URL          a good handshake recorded, then replayed on a second
+ *                                  connection: prints the second connection's answer
+ *   wire_abuse truncated URL       a Hello, then half an Auth frame: prints what came back
  * Exit 0 when the scenario ran (and, for nohello and probe, the expected answer came).
  */
 #include <arpa/inet.h>
@@ -125,13 +132,20 @@ static int send_without_hello(const char *url)
     return rc;
 }
 
-static int probe(const char *url)
+static int probe(const char *url, const char *role)
 {
     em_rpc rpc;
     em_rpc_chan ch = {0};
     em_rpc_reply reply = {0};
-    char err[512];
-    if (em_rpc_open(&rpc, url, "probe", 1 << 20, 2000, err, sizeof err) != EMBER_OK) {
+    char err[512], path[1024];
+    em_secret secret;
+    if (em_secret_load(em_secret_path(NULL, path, sizeof path), &secret, err, sizeof err) !=
+        EMBER_OK) {
+        printf("probe: %s\n", err);
+        return 1;
+    }
+    em_rpc_opts o = {role, 1 << 20, 2000, &secret};
+    if (em_rpc_open(&rpc, url, &o, err, sizeof err) != EMBER_OK) {
         printf("probe: %s\n", err);
         return 1;
     }
@@ -146,6 +160,160 @@ static int probe(const char *url)
     em_rpc_close(&rpc);
     /* an answer of any kind (not a timeout or a dead connection) shows the daemon serves */
     return rc == EMBER_ERR_TIMEOUT || rc == EMBER_ERR_CONNECT ? 1 : 0;
+}
+
+/* print_answer prints a reply as "answer: CODE message" (an error) or "answer: TYPE" */
+static void print_answer(nng_msg *reply)
+{
+    em_frame f;
+    char why[256];
+    if (!reply ||
+        em_frame_parse(nng_msg_body(reply), nng_msg_len(reply), &f, why, sizeof why) != EMBER_OK) {
+        printf("answer: none\n");
+        return;
+    }
+    Ember__ErrorReply *er = em_frame_unpack(&f, EM_MSG_ERROR);
+    if (er)
+        printf("answer: %s %s\n", ember_err_name(er->code), er->message);
+    else
+        printf("answer: %s\n", em_msg_name(f.type));
+    em_pb_free(er);
+}
+
+static nng_msg *call_raw(nng_socket s, em_msg_type type, const ProtobufCMessage *pb)
+{
+    nng_msg *msg;
+    if (em_frame_new(&msg, type, pb, NULL, 0) != EMBER_OK) return NULL;
+    return send_and_answer(s, msg);
+}
+
+/* handshake goes through the handshake as role on s with the secret of EMBER_SECRET_FILE;
+ * proof gets the Auth proof it sent; returns 0 when the server accepted it */
+static int handshake(nng_socket s, const char *role, uint8_t proof[EM_PROOF_LEN],
+                     uint8_t nonce[EM_NONCE_LEN])
+{
+    char err[512], path[1024];
+    em_secret secret;
+    if (em_secret_load(em_secret_path(NULL, path, sizeof path), &secret, err, sizeof err) !=
+            EMBER_OK ||
+        !secret.set || !em_auth_nonce(nonce)) {
+        printf("handshake: no cluster secret (%s)\n", err);
+        return 1;
+    }
+    Ember__Hello h = EMBER__HELLO__INIT;
+    h.protocol_version = 2;
+    h.role = (char *)role;
+    h.nonce = (ProtobufCBinaryData){EM_NONCE_LEN, nonce};
+    nng_msg *reply = call_raw(s, EM_MSG_HELLO, &h.base);
+    em_frame f;
+    Ember__Challenge *c = NULL;
+    if (reply &&
+        em_frame_parse(nng_msg_body(reply), nng_msg_len(reply), &f, err, sizeof err) == EMBER_OK)
+        c = em_frame_unpack(&f, EM_MSG_CHALLENGE);
+    if (!c || c->nonce.len != EM_NONCE_LEN) {
+        print_answer(reply);
+        nng_msg_free(reply);
+        return 1;
+    }
+    em_auth_proof(&secret, 'C', role, 0, nonce, c->nonce.data, proof);
+    em_pb_free(c);
+    nng_msg_free(reply);
+    Ember__Auth a = EMBER__AUTH__INIT;
+    a.proof = (ProtobufCBinaryData){EM_PROOF_LEN, proof};
+    reply = call_raw(s, EM_MSG_AUTH, &a.base);
+    int ok =
+        reply &&
+        em_frame_parse(nng_msg_body(reply), nng_msg_len(reply), &f, err, sizeof err) == EMBER_OK &&
+        f.type == EM_MSG_HELLO_REPLY;
+    if (!ok) print_answer(reply);
+    nng_msg_free(reply);
+    return ok ? 0 : 1;
+}
+
+/* act_as: the handshake as role, then one message of `what` */
+static int act_as(const char *role, const char *url, int argc, char **argv)
+{
+    nng_socket s;
+    uint8_t proof[EM_PROOF_LEN], nonce[EM_NONCE_LEN];
+    if (open_req(url, &s) != 0 || handshake(s, role, proof, nonce) != 0) return 1;
+    nng_msg *reply = NULL;
+    if (argc >= 1 && strcmp(argv[0], "register") == 0) {
+        Ember__Register r = EMBER__REGISTER__INIT;
+        r.address = "tcp://127.0.0.1:1";
+        r.host = "impostor";
+        r.pid = 1;
+        r.slots = 64;
+        reply = call_raw(s, EM_MSG_REGISTER, &r.base);
+    } else if (argc >= 3 && strcmp(argv[0], "crash") == 0) {
+        Ember__ExecutorCrashed c = EMBER__EXECUTOR_CRASHED__INIT;
+        c.executor_id = (uint32_t)atoi(argv[1]);
+        c.pid = atoi(argv[2]);
+        c.signal = 9;
+        reply = call_raw(s, EM_MSG_EXECUTOR_CRASHED, &c.base);
+    } else {
+        fprintf(stderr, "wire_abuse as: unknown message\n");
+        nng_close(s);
+        return 2;
+    }
+    em_frame f;
+    char err[128];
+    Ember__ReportReply *rr = NULL;
+    if (reply &&
+        em_frame_parse(nng_msg_body(reply), nng_msg_len(reply), &f, err, sizeof err) == EMBER_OK)
+        rr = em_frame_unpack(&f, EM_MSG_REPORT_REPLY);
+    if (rr)
+        printf("answer: REPORT_REPLY known=%d\n", rr->known);
+    else
+        print_answer(reply);
+    em_pb_free(rr);
+    nng_msg_free(reply);
+    nng_close(s);
+    return 0;
+}
+
+/* replay: a recorded handshake (Hello and Auth) sent again on a new connection */
+static int replay(const char *url)
+{
+    nng_socket s;
+    uint8_t proof[EM_PROOF_LEN], nonce[EM_NONCE_LEN];
+    if (open_req(url, &s) != 0 || handshake(s, "submitter", proof, nonce) != 0) return 1;
+    nng_close(s);
+    if (open_req(url, &s) != 0) return 1;
+    Ember__Hello h = EMBER__HELLO__INIT;
+    h.protocol_version = 2;
+    h.role = "submitter";
+    h.nonce = (ProtobufCBinaryData){EM_NONCE_LEN, nonce};
+    nng_msg_free(call_raw(s, EM_MSG_HELLO, &h.base));
+    Ember__Auth a = EMBER__AUTH__INIT;
+    a.proof = (ProtobufCBinaryData){EM_PROOF_LEN, proof};
+    nng_msg *reply = call_raw(s, EM_MSG_AUTH, &a.base);
+    print_answer(reply);
+    nng_msg_free(reply);
+    nng_close(s);
+    return 0;
+}
+
+/* truncated: Hello, then the first half of an Auth frame */
+static int truncated(const char *url)
+{
+    nng_socket s;
+    uint8_t nonce[EM_NONCE_LEN], proof[EM_PROOF_LEN] = {0};
+    if (open_req(url, &s) != 0 || !em_auth_nonce(nonce)) return 1;
+    Ember__Hello h = EMBER__HELLO__INIT;
+    h.protocol_version = 2;
+    h.role = "submitter";
+    h.nonce = (ProtobufCBinaryData){EM_NONCE_LEN, nonce};
+    nng_msg_free(call_raw(s, EM_MSG_HELLO, &h.base));
+    Ember__Auth a = EMBER__AUTH__INIT;
+    a.proof = (ProtobufCBinaryData){EM_PROOF_LEN, proof};
+    nng_msg *msg;
+    if (em_frame_new(&msg, EM_MSG_AUTH, &a.base, NULL, 0) != EMBER_OK) return 1;
+    nng_msg_chop(msg, nng_msg_len(msg) / 2);
+    nng_msg *reply = send_and_answer(s, msg);
+    print_answer(reply);
+    nng_msg_free(reply);
+    nng_close(s);
+    return 0;
 }
 
 static int raw_tcp(const char *host, int port, long count)
@@ -178,7 +346,11 @@ int main(int argc, char **argv)
         return send_random(argv[2], 1, (size_t)atol(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "corrupt") == 0) return send_corrupt(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "nohello") == 0) return send_without_hello(argv[2]);
-    if (argc >= 3 && strcmp(argv[1], "probe") == 0) return probe(argv[2]);
+    if (argc >= 4 && strcmp(argv[1], "probe") == 0) return probe(argv[2], argv[3]);
+    if (argc >= 5 && strcmp(argv[1], "as") == 0)
+        return act_as(argv[2], argv[3], argc - 4, argv + 4);
+    if (argc >= 3 && strcmp(argv[1], "replay") == 0) return replay(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "truncated") == 0) return truncated(argv[2]);
     if (argc >= 5 && strcmp(argv[1], "rawtcp") == 0)
         return raw_tcp(argv[2], atoi(argv[3]), atol(argv[4]));
     fprintf(stderr, "usage: see the comment at the top of wire_abuse.c\n");

@@ -229,7 +229,19 @@ static void test_msg_names(void **state)
     assert_string_equal(em_msg_name(EM_MSG_COUNT), "UNKNOWN");
     assert_string_equal(em_msg_name(-1), "UNKNOWN");
     assert_string_equal(em_msg_name(EM_MSG_JOB_PROGRESS_REPLY), "JOB_PROGRESS_REPLY");
-    assert_int_equal(EM_MSG_COUNT, 24);
+    assert_string_equal(em_msg_name(EM_MSG_AUTH), "AUTH");
+    assert_int_equal(EM_MSG_COUNT, 26);
+    /* who may send what: the handshake and replies are no one's requests */
+    assert_int_equal(em_msg_roles(EM_MSG_REGISTER), EM_ROLE_EXECUTOR);
+    assert_int_equal(em_msg_roles(EM_MSG_EXECUTOR_CRASHED), EM_ROLE_SUPERVISOR);
+    assert_int_equal(em_msg_roles(EM_MSG_FETCH_BLOCK), EM_ROLE_PEER);
+    assert_int_equal(em_msg_roles(EM_MSG_GOODBYE), EM_ROLE_SUBMITTER | EM_ROLE_EXECUTOR);
+    assert_int_equal(em_msg_roles(EM_MSG_HELLO), 0);
+    assert_int_equal(em_msg_roles(EM_MSG_TASKS), 0);
+    assert_int_equal(em_msg_roles(-1), 0);
+    assert_int_equal(em_role_parse("peer"), EM_ROLE_PEER);
+    assert_int_equal(em_role_parse("probe"), EM_ROLE_NONE);
+    assert_string_equal(em_role_name(EM_ROLE_SUPERVISOR), "supervisor");
 }
 
 /* ---- corruption ------------------------------------------------------------------------- */

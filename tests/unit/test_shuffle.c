@@ -142,9 +142,10 @@ static void peer_start(fake_peer *p, enum peer_mode mode, em_buf bucket)
     memset(p, 0, sizeof *p);
     p->mode = mode;
     p->bucket = bucket;
-    assert_int_equal(em_server_open(&p->srv, "tcp://127.0.0.1:0", 1 << 20, p->url, sizeof p->url,
-                                    err, sizeof err),
-                     EMBER_OK);
+    em_server_opts so = {.max_recv = 1 << 20, .roles = EM_ROLE_PEER};
+    assert_int_equal(
+        em_server_open(&p->srv, "tcp://127.0.0.1:0", &so, p->url, sizeof p->url, err, sizeof err),
+        EMBER_OK);
     assert_int_equal(pthread_create(&p->thread, NULL, serve, p), 0);
 }
 
