@@ -238,6 +238,7 @@ int em_server_closed(em_server *srv, em_conn *out, int max)
 {
     follow_pipes(srv);
     int n = srv->n_gone < (size_t)max ? (int)srv->n_gone : max;
+    if (n == 0) return 0;
     memcpy(out, srv->gone, (size_t)n * sizeof *out);
     memmove(srv->gone, srv->gone + n, (srv->n_gone - (size_t)n) * sizeof *out);
     srv->n_gone -= (size_t)n;
