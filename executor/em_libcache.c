@@ -13,6 +13,7 @@
 
 #include "em_buf.h"
 #include "em_elf.h"
+#include "em_job_api.h"
 #include "em_log.h"
 #include "em_sha256.h"
 
@@ -138,6 +139,8 @@ int em_libcache_get(em_libcache *lc, const uint8_t sha256[32], const char *name,
         if (!h) {
             snprintf(err, errlen, "job library %s cannot be loaded: %s", name, dlerror());
             rc = EMBER_ERR_LIBRARY;
+        } else if ((rc = em_job_api_check(h, name, err, errlen)) != EMBER_OK) {
+            dlclose(h);
         } else if (!(l = calloc(1, sizeof *l))) {
             dlclose(h);
             rc = EMBER_ERR_NOMEM;

@@ -129,9 +129,10 @@ static int stage_pipeline(em_executor *ex, ex_stage *st, uint32_t partition, con
                      (unsigned long long)st->stage_id);
             rc = EMBER_ERR_PROTOCOL;
         }
-        if (rc == EMBER_OK && !st->lib)
-            rc = em_libcache_get(ex->libs, g->library_sha256.data, g->library_name, &st->lib, err,
-                                 errlen);
+        if (rc == EMBER_OK && !st->lib &&
+            (rc = em_libcache_get(ex->libs, g->library_sha256.data, g->library_name, &st->lib, err,
+                                  errlen)) == EMBER_ERR_LIBRARY)
+            *fatal = 1; /* the bytes cannot be loaded (another API version): nowhere can */
         if (rc == EMBER_OK && st->def->final_node >= g->n_nodes) {
             snprintf(err, errlen, "stage %llu: final node %u outside its graph",
                      (unsigned long long)st->stage_id, st->def->final_node);

@@ -206,6 +206,10 @@ static void *load_library(const char *lib_path, em_buf *bytes, uint8_t sha[32],
         snprintf(err, errlen, "cannot load job library %s: %s", lib_path, dlerror());
         return NULL;
     }
+    if (em_job_api_check(lib, lib_path, err, errlen) != EMBER_OK) {
+        dlclose(lib);
+        return NULL;
+    }
     *entry = (ember_main_fn)dlsym(lib, EMBER_ENTRY_POINT);
     if (!*entry) {
         snprintf(err, errlen,

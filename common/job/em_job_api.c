@@ -558,3 +558,20 @@ ember_dataset *ember_map_partitions(ember_dataset *parent, ember_partition_fn fn
 {
     return add_op(parent, EMBER__NODE_KIND__NODE_MAP_PARTITIONS, (const void *)fn, arg, arg_len);
 }
+
+int em_job_api_check(void *lib, const char *name, char *err, size_t errlen)
+{
+    const int *version = dlsym(lib, "ember_api_version");
+    if (version && *version == EMBER_API_VERSION) return EMBER_OK;
+    if (version)
+        snprintf(err, errlen,
+                 "job library %s was built against ember API version %d, this ember has version "
+                 "%d: rebuild it with this ember's include/ember/ember.h",
+                 name, *version, EMBER_API_VERSION);
+    else
+        snprintf(err, errlen,
+                 "job library %s records no ember API version (built against an older ember.h, "
+                 "or not a job): rebuild it with this ember's include/ember/ember.h (version %d)",
+                 name, EMBER_API_VERSION);
+    return EMBER_ERR_LIBRARY;
+}

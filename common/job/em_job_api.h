@@ -34,6 +34,11 @@ typedef struct em_job_runner {
     void *arg;
 } em_job_runner;
 
+/* em_job_api_check: job library lib (loaded from `name`) was built against this ember.h: its
+ * ember_api_version is EMBER_API_VERSION. Else EMBER_ERR_LIBRARY, with both versions and what
+ * to do in err. */
+int em_job_api_check(void *lib, const char *name, char *err, size_t errlen);
+
 /* em_ctx_new makes the context for one job library: `lib` is its dlopen handle and
  * lib_path its file (user functions must be exported symbols of that file). */
 ember_ctx *em_ctx_new(void *lib, const char *lib_path, const uint8_t sha256[32],

@@ -33,7 +33,14 @@
 extern "C" {
 #endif
 
+/* EMBER_API_VERSION changes whenever a job built against another ember.h could misread
+ * ember's structures. Every job library records the version it was built against (the
+ * definition below, one per library), and ember-submit and the executors refuse a library of
+ * another version, naming both. */
 #define EMBER_API_VERSION 1
+#ifndef EMBER_INTERNAL /* ember's own programs host jobs; they do not record a version */
+__attribute__((weak, used, visibility("default"))) const int ember_api_version = EMBER_API_VERSION;
+#endif
 
 /* EMBER_ERRORS lists every error code once: name, value, message. */
 #define EMBER_ERRORS(X)                                                                            \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_bad_input.sh -- jobs that must fail, each with a clear one-line cause and a non-zero
-# exit: no entry point, a static (unexported) function, a missing topic, a corrupt .so, a
-# function that fails on one partition. After each, the cluster must still run a job right.
+# exit: no entry point, a static (unexported) function, a library built against another API
+# version, a missing topic, a corrupt .so, a function that fails on one partition. After
+# each, the cluster must still run a job right.
 # Last, an executor told to listen on a wildcard address refuses to register it.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -40,6 +41,8 @@ good_job "start"
 expect_failure "no entry point" "has no entry point 'ember_main'" "$EMBER_JOBS/no_entry.so"
 good_job "a library without entry point"
 expect_failure "static function" "is not an exported symbol" "$EMBER_JOBS/static_fn.so"
+expect_failure "another API version" \
+    "built against ember API version 99, this ember has version 1: rebuild it" "$EMBER_JOBS/other_api.so"
 good_job "a static function"
 expect_failure "missing topic" "kafka topic 'no-such-topic' does not exist" \
     "$EMBER_JOBS/taxi_alerts.so" -- --in no-such-topic
