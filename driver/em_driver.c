@@ -280,8 +280,12 @@ static void handle_crashed(em_driver *d, em_request *req)
     Ember__ExecutorCrashed *c = em_frame_unpack(&req->frame, EM_MSG_EXECUTOR_CRASHED);
     em_exec *ex = c ? em_sched_exec(&d->sched, (em_exec_id){c->executor_id}) : NULL;
     if (ex && (c->pid <= 0 || c->pid != ex->pid)) ex = NULL; /* not the process we know */
-    int applied = ex && em_sched_executor_crashed(&d->sched, ex, c->signal, c->task_ids,
-                                                  c->n_task_ids, em_now_us());
+    char reason[256] = "";
+    if (c && valid_text(c->reason, sizeof reason - 1))
+        snprintf(reason, sizeof reason, "%s", c->reason);
+    em_crash crash = {c ? c->signal : 0, c ? c->exit_status : 0, reason, c ? c->task_ids : NULL,
+                      c ? c->n_task_ids : 0};
+    int applied = ex && em_sched_executor_crashed(&d->sched, ex, &crash, em_now_us());
     if (!c)
         em_server_reply_error(d->srv, req, EMBER_ERR_MALFORMED, "unreadable ExecutorCrashed");
     else

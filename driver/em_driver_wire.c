@@ -153,6 +153,8 @@ int em_wire_send_tasks(em_driver *d, em_request *poll, const em_effect *e)
     msg.drop_shuffles = (uint64_t *)e->drop_shuffles;
     msg.n_drop_cached = e->n_drop_cached;
     msg.drop_cached = (uint64_t *)e->drop_cached;
+    msg.n_cancel_tasks = e->n_cancel_tasks;
+    msg.cancel_tasks = (uint64_t *)e->cancel_tasks;
     int rc = em_server_reply(d->srv, poll, EM_MSG_TASKS, &msg.base, launch_data, n_data);
     free_defs(&sd);
     return rc;

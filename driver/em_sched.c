@@ -90,8 +90,8 @@ int em_sched_tasks_room(em_sched *s, size_t max_launches)
                 sizeof *s->launch_buf) &&
            grow((void **)&s->def_buf, &s->cap_def_buf, s->n_def_buf, EM_DEFS_MAX,
                 sizeof *s->def_buf) &&
-           grow((void **)&s->drop_buf, &s->cap_drop_buf, s->n_drop_buf, 2 * EM_DROPS_KEPT,
-                sizeof *s->drop_buf);
+           grow((void **)&s->drop_buf, &s->cap_drop_buf, s->n_drop_buf,
+                2 * EM_DROPS_KEPT + EM_CANCELS_MAX, sizeof *s->drop_buf);
 }
 
 /* ring_since appends the entries of a ring (EM_DROPS_KEPT, `made` ever added) that an
@@ -121,6 +121,10 @@ void em_sched_push_tasks(em_sched *s, em_exec *ex, size_t n_defs, size_t n_launc
     e->drops = s->n_drop_buf;
     e->n_drop_shuffles = ring_since(s, s->drops, s->drops_made, &ex->drops_sent);
     e->n_drop_cached = ring_since(s, s->drop_cached, s->drop_cached_made, &ex->drop_cached_sent);
+    memcpy(s->drop_buf + s->n_drop_buf, ex->cancels, ex->n_cancels * sizeof *ex->cancels);
+    s->n_drop_buf += ex->n_cancels;
+    e->n_cancel_tasks = ex->n_cancels;
+    ex->n_cancels = 0;
     ex->waiting = 0;
 }
 
@@ -138,6 +142,8 @@ int em_sched_next_effect(em_sched *s, em_effect *out)
         out->n_drop_shuffles = e->n_drop_shuffles;
         out->drop_cached = s->drop_buf + e->drops + e->n_drop_shuffles;
         out->n_drop_cached = e->n_drop_cached;
+        out->cancel_tasks = out->drop_cached + e->n_drop_cached;
+        out->n_cancel_tasks = e->n_cancel_tasks;
     }
     return 1;
 }
@@ -279,6 +285,7 @@ static int job_create(em_sched *s, em_session_id session, Ember__SubmitJob *subm
     job->state = EM_RUN_RUNNING;
     job->submitted_us = s->now;
     job->client_token = submit->client_token;
+    job->task_timeout_us = (int64_t)submit->task_timeout_ms * 1000;
     *out = job;
     return EMBER_OK;
 }
@@ -324,7 +331,10 @@ static void cancel_tasks(em_sched *s, em_stage *st)
 {
     for (uint32_t p = 0; p < st->plan.partitions; p++) {
         em_task *task = &st->tasks[p];
-        if (task->state == EM_TASK_RUNNING) em_sched_exec(s, task->executor)->running--;
+        if (task->state == EM_TASK_RUNNING) { /* its executor stops it */
+            em_sched_exec(s, task->executor)->running--;
+            em_exec_cancel(s, task->executor, em_task_id_of(st->id, task->attempt, p));
+        }
         if (task->state == EM_TASK_PENDING || task->state == EM_TASK_RUNNING)
             task->state = EM_TASK_CANCELLED; /* results still to come are ignored */
     }
@@ -694,12 +704,56 @@ static void expire_sessions(em_sched *s)
     }
 }
 
+/* time_out fails task part of st, which ran past its job's task timeout, and tells its
+ * executor to stop it (its slot stays taken until the executor reports it stopped). */
+static void time_out(em_sched *s, em_stage *st, uint32_t part)
+{
+    em_task *task = &st->tasks[part];
+    em_exec *ex = em_sched_exec(s, task->executor);
+    char message[96];
+    snprintf(message, sizeof message, "timed out after %.1f s", st->job->task_timeout_us / 1e6);
+    Ember__TaskResult res = EMBER__TASK_RESULT__INIT;
+    res.code = EMBER_ERR_TIMEOUT;
+    res.message = message;
+    res.duration_us = s->now - task->launched_us;
+    em_exec_cancel(s, ex->id, em_task_id_of(st->id, task->attempt, part));
+    em_warn("task timed out job=%llu stage=%llu partition=%u attempt=%u executor=%u after_ms=%lld",
+            (unsigned long long)st->job->id.v, (unsigned long long)st->id.v, part,
+            task->attempt + 1, ex->id.v, (long long)(res.duration_us / 1000));
+    st->n_running--;
+    ex->running--;
+    ex->tasks_failed++;
+    task->duration_us = res.duration_us;
+    count_task_done(&s->totals, &res);
+    em_recover_failed_task(s, ex, st, part, &res);
+}
+
+/* expire_tasks fails the tasks that ran past their job's task timeout */
+static void expire_tasks(em_sched *s)
+{
+    em_job *job = s->jobs;
+    while (job) {
+        em_job *next = job->next; /* a failure unlinks job */
+        for (size_t i = 0; job->task_timeout_us && i < job->n_stages; i++) {
+            em_stage *st = &job->stages[i];
+            for (uint32_t p = 0;
+                 st->state == EM_RUN_RUNNING && st->n_running && p < st->plan.partitions; p++)
+                if (st->tasks[p].state == EM_TASK_RUNNING &&
+                    s->now - st->tasks[p].launched_us >= job->task_timeout_us)
+                    time_out(s, st, p);
+            if (job->state != EM_RUN_RUNNING) break;
+        }
+        job = next;
+    }
+}
+
 void em_sched_tick(em_sched *s, int64_t now)
 {
     em_sched_begin(s, now);
     em_dispatch_answer_waiting(s);
     em_exec_check_timeouts(s);
     expire_sessions(s);
+    expire_tasks(s);
     s->want_dispatch = 1; /* locality waits may have run out */
     em_sched_end(s);
 }

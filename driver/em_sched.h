@@ -72,6 +72,7 @@ static inline uint32_t em_task_part(em_task_id t) { return (uint32_t)t.v & 0xfff
 #define EM_FINISHED_JOBS_KEPT 100
 #define EM_DROPS_KEPT         256 /* map stages and cached datasets remembered for dropping */
 #define EM_KEPT_SHUFFLES      8   /* map outputs kept per session for its later actions */
+#define EM_CANCELS_MAX        64  /* task launches an executor is still to be told to stop */
 
 typedef struct em_sched_config {
     uint32_t heartbeat_ms;        /* a waiting executor is answered at least this often */
@@ -118,6 +119,8 @@ typedef struct em_exec {
     int64_t waiting_since_us;
     uint64_t known_stages[EM_KNOWN_STAGES]; /* ring of stage definitions it holds */
     uint32_t known_next;
+    uint64_t cancels[EM_CANCELS_MAX]; /* launches it runs that it must stop (task ids) */
+    uint32_t n_cancels;
     uint64_t drops_sent;       /* s->drops_made when it was last sent the drop lists */
     uint64_t drop_cached_sent; /* s->drop_cached_made, likewise */
     /* crash grace: closed_us is when its connection closed while tasks ran (0: open); it is
@@ -221,6 +224,7 @@ typedef struct em_job {
     uint32_t tasks_total, tasks_done;
     int64_t submitted_us, finished_us;
     int64_t submitted_unix_ms; /* wall clock, for people */
+    int64_t task_timeout_us;   /* a task running longer fails and is cancelled (0: no limit) */
     uint64_t *node_fp;         /* fingerprint of each graph node's lineage */
     int released;              /* em_sched_job_release freed its tasks and results */
     int code;
@@ -271,6 +275,8 @@ typedef struct em_effect {
     size_t n_drop_shuffles;
     const uint64_t *drop_cached; /* fingerprints of cached datasets they may remove */
     size_t n_drop_cached;
+    const uint64_t *cancel_tasks; /* launches ex must stop (task ids) */
+    size_t n_cancel_tasks;
 } em_effect;
 
 /* em_cached_set: the cached partitions of one persisted dataset of one session
@@ -373,11 +379,18 @@ void em_sched_executor_stopped(em_sched *s, em_exec *ex, int64_t now);
 void em_sched_executor_closed(em_sched *s, em_exec *ex, int64_t now);
 /* em_sched_executor_lost: ex is gone for `why` (a send to it failed, ...). */
 void em_sched_executor_lost(em_sched *s, em_exec *ex, const char *why, int64_t now);
-/* em_sched_executor_crashed applies a supervised executor's crash report: it died of
- * `signal` (0: it exited unasked) while running task_ids. Returns 0 if ex is not one
- * that could crash (already stopped). */
-int em_sched_executor_crashed(em_sched *s, em_exec *ex, int signal, const uint64_t *task_ids,
-                              size_t n_task_ids, int64_t now);
+/* em_crash: how a supervised executor's process died, as its monitor tells */
+typedef struct em_crash {
+    int signal;               /* the signal that killed it, or 0: it exited */
+    int exit_status;          /* when it exited */
+    const char *reason;       /* why it stopped itself ("" or NULL: it did not say) */
+    const uint64_t *task_ids; /* the tasks it was running (the one to blame, when known) */
+    size_t n_task_ids;
+} em_crash;
+
+/* em_sched_executor_crashed applies a supervised executor's crash report. Returns 0 if ex is
+ * not one that could crash (already stopped). */
+int em_sched_executor_crashed(em_sched *s, em_exec *ex, const em_crash *crash, int64_t now);
 
 /* ---- events: sessions and jobs ------------------------------------------------------------ */
 

@@ -161,6 +161,12 @@ void em_dispatch(em_sched *s)
         em_exec *ex = &s->execs[i];
         if (ex->state == EM_EXEC_ALIVE && ex->waiting) offer(s, ex, st);
     }
+    for (size_t i = 0; i < s->n_execs; i++) { /* launches to stop go out at once */
+        em_exec *ex = &s->execs[i];
+        if (ex->state == EM_EXEC_ALIVE && ex->waiting && ex->n_cancels > 0 &&
+            em_sched_tasks_room(s, 0))
+            em_sched_push_tasks(s, ex, 0, 0);
+    }
 }
 
 void em_dispatch_answer_waiting(em_sched *s)

@@ -182,28 +182,43 @@ int em_exec_crash_ran(const em_exec *ex, em_task_id task)
     return 0;
 }
 
-/* crash_reason says how a process died: killed by a signal, or exited (signal 0) */
-static void crash_reason(char *why, size_t len, int signal)
+/* crash_reason says how a process died: it stopped itself (and why), killed by a signal, or
+ * exited */
+static void crash_reason(char *why, size_t len, const em_crash *crash)
 {
-    const char *abbrev = signal > 0 && signal < 128 ? sigabbrev_np(signal) : NULL;
-    if (signal == 0)
-        snprintf(why, len, "its process exited unexpectedly");
+    int sig = crash->signal;
+    const char *abbrev = sig > 0 && sig < 128 ? sigabbrev_np(sig) : NULL;
+    if (crash->reason && crash->reason[0])
+        snprintf(why, len, "%s", crash->reason);
+    else if (sig == 0)
+        snprintf(why, len, "its process exited with status %d", crash->exit_status);
     else if (abbrev)
-        snprintf(why, len, "killed by signal %d (SIG%s)", signal, abbrev);
+        snprintf(why, len, "killed by signal %d (SIG%s)", sig, abbrev);
     else
-        snprintf(why, len, "killed by signal %d", signal);
+        snprintf(why, len, "killed by signal %d", sig);
 }
 
-int em_sched_executor_crashed(em_sched *s, em_exec *ex, int signal, const uint64_t *task_ids,
-                              size_t n_task_ids, int64_t now)
+void em_exec_cancel(em_sched *s, em_exec_id id, em_task_id task)
+{
+    em_exec *ex = em_sched_exec(s, id);
+    if (!em_exec_alive(ex)) return;
+    if (ex->n_cancels == EM_CANCELS_MAX) { /* the oldest has had many chances to go out */
+        memmove(ex->cancels, ex->cancels + 1, (EM_CANCELS_MAX - 1) * sizeof *ex->cancels);
+        ex->n_cancels--;
+    }
+    ex->cancels[ex->n_cancels++] = task.v;
+    s->want_dispatch = 1; /* a waiting executor hears of it at the end of the event */
+}
+
+int em_sched_executor_crashed(em_sched *s, em_exec *ex, const em_crash *crash, int64_t now)
 {
     if (ex->state == EM_EXEC_STOPPED) return 0;
     em_sched_begin(s, now);
     char why[sizeof ex->lost_reason];
-    crash_reason(why, sizeof why, signal);
+    crash_reason(why, sizeof why, crash);
     if (ex->state == EM_EXEC_ALIVE) {
-        ex->crash_tasks = task_ids;
-        ex->n_crash_tasks = n_task_ids;
+        ex->crash_tasks = crash->task_ids;
+        ex->n_crash_tasks = crash->n_task_ids;
         lose(s, ex, why);
         ex->crash_tasks = NULL;
         ex->n_crash_tasks = 0;

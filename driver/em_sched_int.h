@@ -38,6 +38,7 @@ struct em_effect_slot {
     em_exec_id ex;
     em_job_id job;
     size_t defs, n_defs, launches, n_launches, drops, n_drop_shuffles, n_drop_cached;
+    size_t n_cancel_tasks; /* after the drops in drop_buf */
 };
 
 static inline int em_exec_alive(const em_exec *ex) { return ex && ex->state == EM_EXEC_ALIVE; }
@@ -63,6 +64,9 @@ void em_job_fail(em_sched *s, em_job *job, int code, const char *fmt, ...)
 em_session *em_session_find(em_sched *s, em_session_id id);
 
 /* em_sched_exec.c */
+/* em_exec_cancel tells ex to stop a launch it runs (now if it waits, else with its next
+ * tasks). */
+void em_exec_cancel(em_sched *s, em_exec_id ex, em_task_id task);
 void em_exec_retire(em_sched *s, em_exec *ex, em_exec_state state, const char *why);
 void em_exec_check_timeouts(em_sched *s);
 int em_exec_crash_ran(const em_exec *ex, em_task_id task);

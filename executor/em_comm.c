@@ -102,6 +102,7 @@ static void queue_tasks(em_executor *ex, Ember__Tasks *t, const em_frame *f)
 {
     drop_blocks(ex, em_blockid_shuffle_prefix, t->drop_shuffles, t->n_drop_shuffles);
     drop_blocks(ex, em_blockid_cached_prefix, t->drop_cached, t->n_drop_cached);
+    for (size_t i = 0; i < t->n_cancel_tasks; i++) em_executor_cancel(ex, t->cancel_tasks[i]);
     for (size_t i = 0; i < t->n_stages; i++) {
         em_stage_cache_put(ex, t->stages[i]);
         t->stages[i] = NULL; /* now owned by the cache */
@@ -195,6 +196,15 @@ ex_result *ex_result_new(const ex_task *task)
     r->msg.task_id = task->launch.task_id;
     r->msg.message = r->message;
     return r;
+}
+
+void ex_result_post(em_executor *ex, ex_result *res)
+{
+    pthread_mutex_lock(&ex->lock);
+    res->next = ex->results;
+    ex->results = res;
+    pthread_cond_signal(&ex->result_ready);
+    pthread_mutex_unlock(&ex->lock);
 }
 
 void ex_result_free(ex_result *r)

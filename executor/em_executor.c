@@ -1,10 +1,15 @@
-/* em_executor.c -- starting and stopping an executor (see em_executor.h).
+/* em_executor.c -- starting and stopping an executor, and stopping its tasks (em_executor.h).
  *
  * Start order: block store (and its spill directory), block service, connection to the
- * driver, registration, then the threads: block service, poller, reporter, slots. Stop
- * order: slots and reporter finish their work, Goodbye, the connection to the driver, the
- * poller, the block service; then everything is freed. Every thread start is checked: one
- * that fails stops the ones already running.
+ * driver, registration, then the threads: block service, poller, reporter, watchdog, slots.
+ * Stop order: running tasks are asked to stop and get cfg.stop_ms; the reporter, Goodbye, the
+ * connection to the driver, the poller, the block service; then everything is freed. Every
+ * thread start is checked: one that fails stops the ones already running.
+ *
+ * A task is stopped between records (em_runner.c looks at its slot's cancel_id). One that
+ * never returns to ember (a user function in a loop) cannot be stopped in a thread: the
+ * watchdog makes the process exit once cfg.cancel_grace_ms have passed, telling the monitor
+ * why, and the monitor restarts it (em_monitor.c).
  */
 #include "em_executor.h"
 
@@ -20,10 +25,13 @@
 #include "em_executor_int.h"
 #include "em_libcache.h"
 #include "em_log.h"
+#include "em_time.h"
 
 #define BLOCKS_THREAD   1
 #define POLLER_THREAD   2
 #define REPORTER_THREAD 4
+#define WATCHDOG_THREAD 8
+#define WATCHDOG_MS     100 /* the watchdog looks at the slots this often */
 
 void em_executor_config_defaults(em_executor_config *cfg)
 {
@@ -37,6 +45,8 @@ void em_executor_config_defaults(em_executor_config *cfg)
     cfg->connect_timeout_ms = 30000;
     cfg->kafka_stall_ms = 30000;
     cfg->max_message = 1024u << 20;
+    cfg->cancel_grace_ms = 5000;
+    cfg->stop_ms = 1500;
 }
 
 uint32_t em_executor_id(em_executor *ex)
@@ -111,6 +121,8 @@ static int start_threads(em_executor *ex, char *err, size_t errlen)
         ex->threads_begun |= POLLER_THREAD;
     if (rv == 0 && (rv = pthread_create(&ex->reporter, NULL, em_comm_reporter, ex)) == 0)
         ex->threads_begun |= REPORTER_THREAD;
+    if (rv == 0 && (rv = pthread_create(&ex->watchdog, NULL, em_executor_watchdog, ex)) == 0)
+        ex->threads_begun |= WATCHDOG_THREAD;
     if (rv == 0 && !(ex->slots = calloc(ex->cfg.slots, sizeof *ex->slots))) rv = ENOMEM;
     while (rv == 0 && ex->n_slots < ex->cfg.slots &&
            (rv = pthread_create(&ex->slots[ex->n_slots], NULL, em_runner_slot, ex)) == 0)
@@ -119,6 +131,23 @@ static int start_threads(em_executor *ex, char *err, size_t errlen)
     snprintf(err, errlen, "cannot start a thread: %s", strerror(rv));
     return EMBER_ERR_NOMEM;
 }
+
+/* An exit() while an executor runs (a user function calling it) ends the process at once:
+ * the other atexit handlers (libraries' teardown while their threads still run) could crash
+ * it and hide the cause. Its monitor takes any exit it was not told of for a crash. */
+static _Atomic int executors_running;
+static struct em_monitor_page *_Atomic running_monitor;
+static pthread_once_t exit_guard_once = PTHREAD_ONCE_INIT;
+
+static void exit_guard(void)
+{
+    if (atomic_load(&executors_running) == 0) return;
+    em_error("exit() called while the executor runs tasks: the process ends");
+    em_monitor_exit_called(atomic_load(&running_monitor));
+    _exit(0);
+}
+
+static void install_exit_guard(void) { atexit(exit_guard); }
 
 int em_executor_start(const em_executor_config *cfg, em_executor **out, char *err, size_t errlen)
 {
@@ -134,6 +163,10 @@ int em_executor_start(const em_executor_config *cfg, em_executor **out, char *er
     pthread_cond_init(&ex->task_ready, NULL);
     pthread_cond_init(&ex->result_ready, NULL);
     int rc = ex->cfg.spill_dir[0] ? EMBER_OK : make_spill_dir(ex, err, errlen);
+    if (rc == EMBER_OK && !(ex->slot_states = calloc(cfg->slots, sizeof *ex->slot_states))) {
+        snprintf(err, errlen, "out of memory");
+        rc = EMBER_ERR_NOMEM;
+    }
     if (rc == EMBER_OK && !(ex->blocks = em_blockstore_new(cfg->memory_cap, ex->cfg.spill_dir))) {
         snprintf(err, errlen, "out of memory");
         rc = EMBER_ERR_NOMEM;
@@ -156,6 +189,10 @@ int em_executor_start(const em_executor_config *cfg, em_executor **out, char *er
         em_executor_stop(ex);
         return rc;
     }
+    pthread_once(&exit_guard_once, install_exit_guard);
+    atomic_store(&running_monitor, ex->monitor);
+    atomic_fetch_add(&executors_running, 1);
+    ex->guarded = 1;
     *out = ex;
     return EMBER_OK;
 }
@@ -173,24 +210,70 @@ static void free_queues(em_executor *ex)
     ex->results = NULL;
 }
 
-void em_executor_stop(em_executor *ex)
+/* join_by joins thread t unless it runs past deadline (CLOCK_REALTIME, for
+ * pthread_timedjoin_np); returns 1 if it was joined */
+static int join_by(pthread_t t, const struct timespec *deadline)
 {
-    if (!ex) return;
-    em_info("executor stopping executor=%u", ex->executor_id);
+    return pthread_timedjoin_np(t, NULL, deadline) == 0;
+}
+
+/* cancel_all asks every running task to stop */
+static void cancel_all(em_executor *ex)
+{
+    for (uint32_t i = 0; ex->slot_states && i < ex->cfg.slots; i++) {
+        uint64_t id = atomic_load(&ex->slot_states[i].task_id);
+        if (!id) continue;
+        atomic_store(&ex->slot_states[i].cancel_at_ms, em_now_ms());
+        atomic_store(&ex->slot_states[i].cancel_id, id);
+    }
+}
+
+/* stop_tasks stops the slots and the reporter within cfg.stop_ms; returns 0 if one of them
+ * still runs (a task that would not stop) */
+static int stop_tasks(em_executor *ex)
+{
     pthread_mutex_lock(&ex->lock);
     ex->stop = 1;
     pthread_cond_broadcast(&ex->task_ready);
     pthread_cond_broadcast(&ex->result_ready);
     pthread_mutex_unlock(&ex->lock);
-    for (uint32_t i = 0; i < ex->n_slots; i++) pthread_join(ex->slots[i], NULL);
-    if (ex->threads_begun & REPORTER_THREAD) pthread_join(ex->reporter, NULL);
+    cancel_all(ex);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += ex->cfg.stop_ms / 1000;
+    deadline.tv_nsec += (long)(ex->cfg.stop_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    int clean = 1;
+    for (uint32_t i = 0; i < ex->n_slots; i++) clean &= join_by(ex->slots[i], &deadline);
+    if (ex->threads_begun & REPORTER_THREAD) clean &= join_by(ex->reporter, &deadline);
+    if (ex->threads_begun & WATCHDOG_THREAD) clean &= join_by(ex->watchdog, &deadline);
+    return clean;
+}
+
+int em_executor_stop(em_executor *ex)
+{
+    if (!ex) return 1;
+    em_info("executor stopping executor=%u", ex->executor_id);
+    em_monitor_stopping(ex->monitor);
+    if (ex->guarded) atomic_fetch_sub(&executors_running, 1);
+    int clean = stop_tasks(ex);
     if (ex->executor_id) em_comm_goodbye(ex);
+    if (!clean) {
+        em_error("executor stopped with a task still running executor=%u wait_ms=%u: exiting "
+                 "without waiting for it",
+                 ex->executor_id, ex->cfg.stop_ms);
+        return 0;
+    }
     if (ex->rpc_open) em_rpc_close(&ex->rpc);
     if (ex->threads_begun & POLLER_THREAD) pthread_join(ex->poller, NULL);
     em_server_stop(ex->srv);
     if (ex->threads_begun & BLOCKS_THREAD) pthread_join(ex->blocks_thread, NULL);
     em_server_close(ex->srv);
     free(ex->slots);
+    free(ex->slot_states);
     free_queues(ex);
     em_stage_cache_free(ex);
     em_libcache_free(ex->libs);
@@ -204,4 +287,78 @@ void em_executor_stop(em_executor *ex)
     pthread_mutex_destroy(&ex->lock);
     memset(&ex->cfg.secret, 0, sizeof ex->cfg.secret);
     free(ex);
+    return 1;
+}
+
+/* unqueue takes the launch task_id out of the queue; NULL if it is not queued */
+static ex_task *unqueue(em_executor *ex, uint64_t task_id)
+{
+    ex_task *prev = NULL, *task;
+    pthread_mutex_lock(&ex->lock);
+    for (task = ex->tasks_head; task && task->launch.task_id != task_id; task = task->next)
+        prev = task;
+    if (task) {
+        if (prev)
+            prev->next = task->next;
+        else
+            ex->tasks_head = task->next;
+        if (ex->tasks_tail == task) ex->tasks_tail = prev;
+    }
+    pthread_mutex_unlock(&ex->lock);
+    return task;
+}
+
+void em_executor_cancel(em_executor *ex, uint64_t task_id)
+{
+    ex_task *queued = unqueue(ex, task_id);
+    if (queued) { /* it never ran: reported cancelled, which frees its slot at the driver */
+        ex_result *res = ex_result_new(queued);
+        if (res) {
+            res->msg.code = EMBER_ERR_CANCELLED;
+            snprintf(res->message, sizeof res->message, "cancelled before it ran");
+            ex_result_post(ex, res);
+        }
+        free(queued->data);
+        free(queued);
+        return;
+    }
+    for (uint32_t i = 0; i < ex->cfg.slots; i++)
+        if (atomic_load(&ex->slot_states[i].task_id) == task_id) {
+            atomic_store(&ex->slot_states[i].cancel_at_ms, em_now_ms());
+            atomic_store(&ex->slot_states[i].cancel_id, task_id);
+            em_info("task cancelled task=%llu slot=%u", (unsigned long long)task_id, i);
+        }
+}
+
+/* stuck: a cancelled task would not stop: the process exits for its supervisor to restart */
+static void stuck(em_executor *ex, uint64_t task_id, int64_t waited_ms)
+{
+    char reason[256];
+    snprintf(reason, sizeof reason,
+             "restarted: task %llu did not stop within %lld ms of being cancelled (its job "
+             "ended or it timed out)",
+             (unsigned long long)task_id, (long long)waited_ms);
+    em_error("task would not stop task=%llu waited_ms=%lld: exiting, for the supervisor to "
+             "restart this executor%s",
+             (unsigned long long)task_id, (long long)waited_ms,
+             ex->monitor ? "" : " (none: run ember-executor --supervise)");
+    em_monitor_stuck(ex->monitor, task_id, reason);
+    _exit(EM_EXIT_STUCK);
+}
+
+void *em_executor_watchdog(void *arg)
+{
+    em_executor *ex = arg;
+    while (!ex->stop) {
+        em_sleep_ms(WATCHDOG_MS);
+        int64_t now = em_now_ms();
+        for (uint32_t i = 0; ex->cfg.cancel_grace_ms && i < ex->cfg.slots; i++) {
+            ex_slot_state *st = &ex->slot_states[i];
+            uint64_t id = atomic_load(&st->task_id);
+            int64_t waited = now - atomic_load(&st->cancel_at_ms);
+            if (id && atomic_load(&st->cancel_id) == id && waited > ex->cfg.cancel_grace_ms)
+                stuck(ex, id, waited);
+        }
+    }
+    return NULL;
 }

@@ -11,6 +11,7 @@
 #define EM_EXECUTOR_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "em_blockstore.h"
@@ -42,9 +43,12 @@ typedef struct ex_result {
     struct ex_result *next;
 } ex_result;
 
-/* ex_result_new makes a result for a launched task; ex_result_free frees a list of them. */
+/* ex_result_new makes a result for a launched task; ex_result_free frees a list of them;
+ * ex_result_post hands a finished one to the reporter (takes ex->lock). */
 ex_result *ex_result_new(const ex_task *task);
 void ex_result_free(ex_result *r);
+struct em_executor;
+void ex_result_post(struct em_executor *ex, ex_result *res);
 
 /* ex_stage: a stage definition received from the driver, and its pipeline once built. */
 typedef struct ex_stage {
@@ -59,6 +63,16 @@ typedef struct ex_stage {
 } ex_stage;
 
 #define EX_STAGE_CACHE 64
+
+/* ex_slot_state: what one slot runs, for the poller (cancellations) and the watchdog. The
+ * slot writes task_id; the poller sets cancel; the slot reads it between records. */
+typedef struct ex_slot_state {
+    _Atomic uint64_t task_id;     /* the launch it runs, 0: none */
+    _Atomic uint64_t cancel_id;   /* the launch the driver asked it to stop: it stops when this
+                                     is the one it runs (an id, not a flag, so that a request
+                                     for the previous task cannot stop the next) */
+    _Atomic int64_t cancel_at_ms; /* when (em_now_ms) */
+} ex_slot_state;
 
 struct em_executor {
     em_executor_config cfg;
@@ -80,10 +94,22 @@ struct em_executor {
     struct em_monitor_page *monitor; /* shared with the monitor (--supervise); NULL otherwise */
     em_server *srv;                  /* the block service */
     int spill_dir_made;              /* cfg.spill_dir was made here: removed at stop */
-    pthread_t blocks_thread, poller, reporter, *slots;
+    pthread_t blocks_thread, poller, reporter, watchdog, *slots;
     uint32_t n_slots;  /* slot threads started */
-    int threads_begun; /* the block service, poller and reporter threads started (bits) */
+    int threads_begun; /* the block service, poller, reporter, watchdog threads started (bits) */
+    ex_slot_state *slot_states; /* one per slot */
+    _Atomic uint32_t next_slot; /* the index the next slot thread takes */
+    int guarded;                /* counted by the exit() guard (em_executor.c) */
 };
+
+/* em_executor.c */
+/* em_executor_cancel stops the launch task_id: unqueued if it waits (reported cancelled),
+ * asked to stop between records if a slot runs it (poller thread; takes ex->lock). */
+void em_executor_cancel(em_executor *ex, uint64_t task_id);
+/* em_executor_watchdog: a slot whose cancelled task runs on past cfg.cancel_grace_ms cannot be
+ * stopped (a thread cannot be killed safely): the process exits, and its supervisor restarts
+ * it and reports why. */
+void *em_executor_watchdog(void *arg);
 
 /* em_comm.c */
 int em_comm_register(em_executor *ex, char *err, size_t errlen);
@@ -104,6 +130,14 @@ void em_monitor_spill_dir(struct em_monitor_page *page, const char *dir);
  * to give em_monitor_task_end, or -1 when page is NULL. */
 int em_monitor_task_begin(struct em_monitor_page *page, uint64_t task_id);
 void em_monitor_task_end(struct em_monitor_page *page, int cell);
+/* em_monitor_stopping records that the executor stops on purpose: its exit is no crash. */
+void em_monitor_stopping(struct em_monitor_page *page);
+/* em_monitor_stuck records that the executor exits because task_id would not stop (reason
+ * says what happened), for the monitor's crash report. */
+void em_monitor_stuck(struct em_monitor_page *page, uint64_t task_id, const char *reason);
+/* em_monitor_exit_called records that the calling thread called exit() while the executor
+ * ran: the task it runs, if it runs one, is to blame. */
+void em_monitor_exit_called(struct em_monitor_page *page);
 
 /* em_runner.c */
 void *em_runner_slot(void *arg);

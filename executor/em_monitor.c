@@ -61,13 +61,33 @@ void em_monitor_registered(em_monitor_page *page, uint32_t executor_id)
     if (page) atomic_store(&page->executor_id, executor_id);
 }
 
+/* the task this thread runs, for the fatal-signal handler and exit() */
+static _Thread_local uint64_t thread_task;
+
+void em_monitor_stopping(em_monitor_page *page)
+{
+    if (page) atomic_store(&page->stopping, 1);
+}
+
+void em_monitor_stuck(em_monitor_page *page, uint64_t task_id, const char *reason)
+{
+    if (!page) return;
+    snprintf(page->reason, sizeof page->reason, "%s", reason);
+    atomic_store(&page->culprit, task_id);
+}
+
+void em_monitor_exit_called(em_monitor_page *page)
+{
+    if (!page) return;
+    snprintf(page->reason, sizeof page->reason, "its process exited: a task called exit()");
+    if (thread_task) atomic_store(&page->culprit, thread_task);
+}
+
 void em_monitor_spill_dir(em_monitor_page *page, const char *dir)
 {
     if (page) snprintf(page->spill_dir, sizeof page->spill_dir, "%s", dir);
 }
 
-/* the task this thread runs, for the fatal-signal handler */
-static _Thread_local uint64_t thread_task;
 static em_monitor_page *handler_page;
 
 /* on_fatal_signal names the task whose thread faulted (or aborted) in the page, then lets
@@ -113,6 +133,8 @@ static void page_reset(em_monitor_page *page)
 {
     atomic_store(&page->executor_id, 0);
     atomic_store(&page->culprit, 0);
+    atomic_store(&page->stopping, 0);
+    page->reason[0] = '\0';
     page->spill_dir[0] = '\0';
     for (uint32_t i = 0; i < page->n_cells; i++) atomic_store(&page->running[i], 0);
 }
@@ -157,16 +179,10 @@ static void remove_spill_dir(em_monitor_page *page)
 
 /* ---- the crash report (reporter process) ------------------------------------------------ */
 
-/* report sends ExecutorCrashed to the driver; returns the process's exit status. */
-static int report(const em_executor_config *cfg, uint32_t executor_id, int sig, pid_t pid,
-                  uint64_t *tasks, size_t n_tasks)
+/* report sends ExecutorCrashed (c) to the driver; returns the process's exit status. */
+static int report(const em_executor_config *cfg, Ember__ExecutorCrashed *c)
 {
-    Ember__ExecutorCrashed c = EMBER__EXECUTOR_CRASHED__INIT;
-    c.executor_id = executor_id;
-    c.signal = sig;
-    c.pid = (int32_t)pid;
-    c.task_ids = tasks;
-    c.n_task_ids = n_tasks;
+    uint32_t executor_id = c->executor_id;
     em_rpc rpc;
     em_rpc_chan ch = {0};
     em_rpc_reply reply = {0};
@@ -178,7 +194,7 @@ static int report(const em_executor_config *cfg, uint32_t executor_id, int sig, 
         return 1;
     }
     if ((rc = em_rpc_chan_open(&rpc, &ch)) == EMBER_OK)
-        rc = em_rpc_call(&rpc, &ch, EM_MSG_EXECUTOR_CRASHED, &c.base, NULL, 0, REPORT_TIMEOUT_MS,
+        rc = em_rpc_call(&rpc, &ch, EM_MSG_EXECUTOR_CRASHED, &c->base, NULL, 0, REPORT_TIMEOUT_MS,
                          &reply, err, sizeof err);
     Ember__ReportReply *rr =
         rc == EMBER_OK ? em_frame_unpack(&reply.frame, EM_MSG_REPORT_REPLY) : NULL;
@@ -241,8 +257,9 @@ static void wait_event(monitor *m, int64_t deadline)
     reap(m);
 }
 
-/* start_reporter forks a process that reports the crash of executor_id to the driver. */
-static void start_reporter(monitor *m, uint32_t executor_id, int sig, pid_t dead)
+/* start_reporter forks a process that reports the crash of executor_id (wait status
+ * `status`, process `dead`) to the driver. */
+static void start_reporter(monitor *m, uint32_t executor_id, int status, pid_t dead)
 {
     uint64_t *tasks = calloc(m->page->n_cells ? m->page->n_cells : 1, sizeof *tasks);
     size_t n = 0;
@@ -260,7 +277,15 @@ static void start_reporter(monitor *m, uint32_t executor_id, int sig, pid_t dead
     pid_t pid = fork();
     if (pid == 0) {
         to_child(m, SIGKILL);
-        _exit(report(m->cfg, executor_id, sig, dead, tasks, n));
+        Ember__ExecutorCrashed c = EMBER__EXECUTOR_CRASHED__INIT;
+        c.executor_id = executor_id;
+        c.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+        c.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+        c.pid = (int32_t)dead;
+        c.task_ids = tasks;
+        c.n_task_ids = n;
+        c.reason = m->page->reason;
+        _exit(report(m->cfg, &c));
     }
     if (pid < 0)
         em_warn("cannot report the crash: fork failed error=\"%s\"", strerror(errno));
@@ -299,12 +324,11 @@ static uint32_t after_death(monitor *m, pid_t pid, int64_t started, uint32_t bac
     backoff = backoff == 0 || uptime >= STABLE_MS ? BACKOFF_FIRST_MS
               : backoff >= BACKOFF_MAX_MS / 2     ? BACKOFF_MAX_MS
                                                   : backoff * 2;
-    em_warn(
-        "executor process died pid=%d executor=%u cause=\"%s\" running_tasks=%u uptime_ms=%lld: "
-        "restarting in %u ms",
-        (int)pid, executor_id, cause, running, (long long)uptime, backoff);
-    if (executor_id)
-        start_reporter(m, executor_id, WIFSIGNALED(status) ? WTERMSIG(status) : 0, pid);
+    em_warn("executor process died pid=%d executor=%u cause=\"%s\"%s%s%s running_tasks=%u "
+            "uptime_ms=%lld: restarting in %u ms",
+            (int)pid, executor_id, cause, m->page->reason[0] ? " reason=\"" : "", m->page->reason,
+            m->page->reason[0] ? "\"" : "", running, (long long)uptime, backoff);
+    if (executor_id) start_reporter(m, executor_id, status, pid);
     if (m->cfg->ready_file[0] && unlink(m->cfg->ready_file) != 0 && errno != ENOENT)
         em_warn("cannot remove the ready file path=%s error=\"%s\"", m->cfg->ready_file,
                 strerror(errno));
@@ -365,14 +389,17 @@ int em_monitor_run(const em_executor_config *cfg, em_monitor_page **page, int *e
         }
         int status = m.child_status;
         registered_once |= atomic_load(&m.page->executor_id) != 0;
-        if (m.stopping || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        int stopped = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                      atomic_load(&m.page->stopping); /* it said it stops: no crash */
+        if (m.stopping || stopped) {
             char cause[96];
             cause_text(status, cause, sizeof cause);
             em_info("executor process ended pid=%d cause=\"%s\": monitor exiting", (int)pid, cause);
             *exit_status = 0;
             break;
         }
-        if (!registered_once && WIFEXITED(status)) { /* it could not start: it said why */
+        if (!registered_once && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+            /* it could not start: it said why */
             *exit_status = WEXITSTATUS(status);
             break;
         }

@@ -9,7 +9,9 @@
  * The two processes share one page (em_monitor_page, MAP_SHARED, made before the first fork
  * and reset before each one): the executor writes its id once registered and, per task being
  * run, the task id in a cell of its own; the monitor reads the page after the executor died,
- * to say which executor died and what it was running.
+ * to say which executor died and what it was running. Any end of the executor process that
+ * it did not announce as a stop (em_monitor_stopping) is a crash, an exit with status 0 (a
+ * user function calling exit) included: the monitor reports it and starts it again.
  */
 #ifndef EM_MONITOR_H
 #define EM_MONITOR_H
@@ -25,7 +27,11 @@ typedef struct em_monitor_page {
     uint32_t n_cells;             /* cells in running[] (the executor's slots) */
     char spill_dir[4096];         /* the spill directory it made for itself ("" none): the monitor
                                      removes it after a crash; written before any thread starts */
-    _Atomic uint64_t culprit;     /* the task whose thread took a fatal signal (0: none known) */
+    _Atomic uint64_t culprit;     /* the task whose thread took a fatal signal, or that would not
+                                     stop (0: none known) */
+    _Atomic int stopping;         /* the executor stops on purpose: its exit is no crash */
+    char reason[256];             /* why it exited by itself ("": it did not say); written
+                                     before it exits */
     _Atomic uint64_t running[];   /* a task id per task being run (0: free cell) */
 } em_monitor_page;
 

@@ -27,10 +27,51 @@
 /* slot: one slot thread's reusable clients */
 typedef struct slot {
     em_executor *ex;
-    em_peers peers; /* connections to other executors, for shuffle reads */
+    ex_slot_state *state; /* what it runs, and whether it must stop */
+    uint64_t task_id;     /* the launch it runs now */
+    em_peers peers;       /* connections to other executors, for shuffle reads */
     rd_kafka_t *consumer, *producer;
     char consumer_bootstrap[1024], producer_bootstrap[1024];
 } slot;
+
+/* CANCEL_CHECK: records between two looks at a cancellation */
+#define CANCEL_CHECK 256
+
+/* cancelled: the driver asked to stop the task this slot runs */
+static int cancelled(const slot *sl) { return atomic_load(&sl->state->cancel_id) == sl->task_id; }
+
+/* ---- cancellation: a source that stops between records once its task is cancelled ------- */
+
+typedef struct stoppable {
+    slot *sl;
+    em_source_fn fn; /* the real source */
+    void *arg;
+    em_record_fn emit; /* where its records go */
+    void *emit_arg;
+    unsigned n;
+    int stopped;
+} stoppable;
+
+static int stoppable_emit(void *arg, const ember_record *rec)
+{
+    stoppable *s = arg;
+    if (++s->n % CANCEL_CHECK == 0 && cancelled(s->sl)) {
+        s->stopped = 1;
+        return EMBER_ERR_CANCELLED;
+    }
+    return s->emit(s->emit_arg, rec);
+}
+
+static int stoppable_read(void *arg, em_record_fn emit, void *emit_arg, char *err, size_t errlen)
+{
+    stoppable *s = arg;
+    s->emit = emit;
+    s->emit_arg = emit_arg;
+    int rc = s->fn(s->arg, stoppable_emit, s, err, errlen);
+    if (s->stopped)
+        snprintf(err, errlen, "cancelled by the driver (its job ended, or it timed out)");
+    return rc;
+}
 
 /* ---- stage cache ------------------------------------------------------------------------ */
 
@@ -184,6 +225,8 @@ static int kafka_read(void *src, em_record_fn emit, void *emit_arg, char *err, s
 #define SINK_SHUFFLE (-1) /* sink kind of a map stage: the shuffle writer */
 
 typedef struct sink {
+    slot *sl;
+    unsigned n;                 /* records given to it, for cancellation checks */
     int kind;                   /* an Ember__ActionKind, or SINK_SHUFFLE */
     em_shuffle_writer *shuffle; /* a map stage's output */
     em_batch_writer collect;
@@ -196,6 +239,10 @@ static int sink_record(void *arg, const ember_record *rec)
 {
     sink *s = arg;
     int rc;
+    if (++s->n % CANCEL_CHECK == 0 && cancelled(s->sl)) {
+        snprintf(s->err, sizeof s->err, "cancelled by the driver (its job ended, or it timed out)");
+        return EMBER_ERR_CANCELLED;
+    }
     switch (s->kind) {
     case SINK_SHUFFLE:
         if ((rc = em_shuffle_writer_add(s->shuffle, rec)) != EMBER_OK)
@@ -234,6 +281,7 @@ static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char 
     const Ember__StageDef *def = st->def;
     const Ember__Action *a = def->graph->action;
     memset(s, 0, sizeof *s);
+    s->sl = sl;
     if (def->shuffle_out) {
         s->kind = SINK_SHUFFLE;
         if (def->shuffle_node >= def->graph->n_nodes ||
@@ -375,14 +423,15 @@ static int run_chain(slot *sl, ex_stage *st, const em_pipeline *pl, ex_task *tas
 {
     task_source ts;
     pick_source(sl, st, pl, task, pt, &ts);
+    stoppable stop = {sl, ts.fn, ts.arg, NULL, NULL, 0, 0};
     sink out;
     char tmp_path[4200] = "";
     em_run_stats stats = {0};
     int rc =
         sink_open(sl, &out, st, task->launch.partition, tmp_path, sizeof tmp_path, err, errlen);
     if (rc == EMBER_OK) {
-        rc = em_pipeline_run_tapped(pl, task->launch.partition, ts.fn, ts.arg, sink_record, &out,
-                                    pt->taps, pt->n_taps, &stats, err, errlen);
+        rc = em_pipeline_run_tapped(pl, task->launch.partition, stoppable_read, &stop, sink_record,
+                                    &out, pt->taps, pt->n_taps, &stats, err, errlen);
         if (rc != EMBER_OK && out.err[0]) snprintf(err, errlen, "%s", out.err); /* the cause */
         char close_err[512] = "";
         int crc = sink_close(sl, &out, st->def, task->launch.partition, tmp_path, rc == EMBER_OK,
@@ -448,23 +497,23 @@ static void run_task(slot *sl, ex_task *task)
     const Ember__TaskLaunch *tl = &task->launch;
     int64_t start = em_now_us();
     int cell = em_monitor_task_begin(ex->monitor, tl->task_id); /* named if the process dies */
+    sl->task_id = tl->task_id;
+    atomic_store(&sl->state->task_id, tl->task_id);
     compute(sl, task, res);
+    atomic_store(&sl->state->task_id, 0);
     em_monitor_task_end(ex->monitor, cell);
     res->msg.duration_us = em_now_us() - start;
     if (res->msg.code != EMBER_OK)
         em_warn("task failed task=%llu stage=%llu partition=%u attempt=%u error=%s message=\"%s\"",
                 (unsigned long long)tl->task_id, (unsigned long long)tl->stage_id, tl->partition,
                 tl->attempt + 1, ember_err_name(res->msg.code), res->message);
-    pthread_mutex_lock(&ex->lock);
-    res->next = ex->results;
-    ex->results = res;
-    pthread_cond_signal(&ex->result_ready);
-    pthread_mutex_unlock(&ex->lock);
+    ex_result_post(ex, res);
 }
 
 void *em_runner_slot(void *arg)
 {
     slot sl = {.ex = arg};
+    sl.state = &sl.ex->slot_states[atomic_fetch_add(&sl.ex->next_slot, 1)];
     sl.peers.secret = &sl.ex->cfg.secret;
     sl.peers.max_recv = sl.ex->cfg.max_message;
     em_executor *ex = sl.ex;

@@ -40,6 +40,9 @@ static void usage(FILE *out)
             "  --kafka-stall-ms N      a Kafka read with no progress this long fails (30000)\n"
             "  --max-message-mb N      largest message it accepts from the driver or another\n"
             "                          executor (1024)\n"
+            "  --cancel-grace-ms N     a task the driver cancelled (its job ended, or it timed\n"
+            "                          out) that still runs after N ms makes the executor exit,\n"
+            "                          for its supervisor to restart it (5000; 0: never)\n"
             "  --secret-file PATH      the cluster secret (EMBER_SECRET_FILE, else\n"
             "                          ~/.ember/cluster.secret; without one, loopback only)\n"
             "  --ready-file PATH       write the block service address here once registered\n"
@@ -60,6 +63,7 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                          {"ready-file", 1, 0, 'f'},
                                          {"max-message-mb", 1, 0, 'x'},
                                          {"secret-file", 1, 0, 'X'},
+                                         {"cancel-grace-ms", 1, 0, 'g'},
                                          {"supervise", 0, 0, 'S'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -104,6 +108,10 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                sizeof err);
             break;
         case 'S': cfg->supervise = 1; break;
+        case 'g':
+            rc = em_arg_u32("--cancel-grace-ms", optarg, 0, 3600000, &cfg->cancel_grace_ms, err,
+                            sizeof err);
+            break;
         case 'X':
             rc = em_arg_string("--secret-file", optarg, secret_file, sizeof secret_file, err,
                                sizeof err);
@@ -154,6 +162,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "ember-executor: %s\n", err);
     }
     while (!stop_requested) sigsuspend(&before);
-    em_executor_stop(ex);
+    if (!em_executor_stop(ex)) _exit(0); /* a task would not stop: its thread still runs */
     return 0;
 }

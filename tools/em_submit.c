@@ -38,6 +38,7 @@ typedef struct submitter {
     int timeout_ms;
     em_progress *progress; /* NULL with --quiet */
     uint64_t next_token;   /* client tokens of this run's jobs */
+    uint32_t task_timeout_ms;
     int rpc_open;
 } submitter;
 
@@ -50,6 +51,7 @@ static int run_job(void *arg, const Ember__JobGraph *graph, const char *job_name
     sj.name = (char *)job_name;
     sj.submitter = s->identity;
     sj.client_token = ++s->next_token;
+    sj.task_timeout_ms = s->task_timeout_ms;
     em_iov iov = {data->data, data->len};
     em_rpc_reply reply = {0};
     em_progress_begin(s->progress, sj.client_token);
@@ -299,7 +301,8 @@ int em_submit_run(const em_submit_opts *o, const char *lib_path, int job_argc, c
         em_buf_free(&bytes);
         return 1;
     }
-    submitter s = {.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : -1};
+    submitter s = {.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : -1,
+                   .task_timeout_ms = o->task_timeout_ms};
     const char *slash = strrchr(lib_path, '/');
     int status = 1;
     if (connect_session(&s, o, &bytes, sha, slash ? slash + 1 : lib_path, err, sizeof err) !=

@@ -6,14 +6,17 @@
 #ifndef EM_SUBMIT_H
 #define EM_SUBMIT_H
 
+#include <stdint.h>
+
 typedef struct em_submit_opts {
-    const char *driver;      /* the driver's URL */
-    const char *kafka;       /* Kafka brokers for the job (NULL or "": the driver's) */
-    const char *name;        /* job name on the status endpoint (NULL: the library's file name) */
-    int timeout_ms;          /* give up on an action after this long (<= 0: wait) */
-    int quiet;               /* no progress and no summary line on stderr */
-    const char *secret_file; /* the cluster secret (NULL: EMBER_SECRET_FILE, else the default
-                                path: em_secret.h) */
+    const char *driver;       /* the driver's URL */
+    const char *kafka;        /* Kafka brokers for the job (NULL or "": the driver's) */
+    const char *name;         /* job name on the status endpoint (NULL: the library's file name) */
+    int timeout_ms;           /* give up on an action after this long (<= 0: wait) */
+    int quiet;                /* no progress and no summary line on stderr */
+    const char *secret_file;  /* the cluster secret (NULL: EMBER_SECRET_FILE, else the default
+                                 path: em_secret.h) */
+    uint32_t task_timeout_ms; /* a task running longer fails and is stopped (0: no limit) */
 } em_submit_opts;
 
 /* em_submit_run loads the job library at lib_path, uploads it, and runs its ember_main with

@@ -23,6 +23,8 @@ static void usage(FILE *out)
                  "  --kafka BOOTSTRAP Kafka brokers for the job (default: the driver's)\n"
                  "  --name NAME       job name on the status endpoint (default: the file name)\n"
                  "  --timeout-s N     give up on an action after N seconds (default: wait)\n"
+                 "  --task-timeout-s N  a task running longer than N seconds fails and is\n"
+                 "                    stopped, then retried like any failure (default: none)\n"
                  "  --quiet           no summary line on stderr\n"
                  "  --secret-file PATH  the cluster secret (EMBER_SECRET_FILE, else\n"
                  "                    ~/.ember/cluster.secret)\n");
@@ -30,15 +32,15 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"driver", 1, 0, 'd'}, {"kafka", 1, 0, 'k'},
-                                         {"name", 1, 0, 'n'},   {"timeout-s", 1, 0, 't'},
-                                         {"quiet", 0, 0, 'q'},  {"secret-file", 1, 0, 's'},
-                                         {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"driver", 1, 0, 'd'},         {"kafka", 1, 0, 'k'}, {"name", 1, 0, 'n'},
+        {"timeout-s", 1, 0, 't'},      {"quiet", 0, 0, 'q'}, {"secret-file", 1, 0, 's'},
+        {"task-timeout-s", 1, 0, 'T'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "", secret_file[1024] = "";
     const char *env_driver = getenv("EMBER_DRIVER");
     snprintf(driver, sizeof driver, "%s",
              env_driver && *env_driver ? env_driver : "tcp://127.0.0.1:7077");
-    uint32_t timeout_s = 0;
+    uint32_t timeout_s = 0, task_timeout_s = 0;
     int quiet = 0, c, rc = EMBER_OK;
     em_log_init("submit", EM_LOG_WARN);
     while (rc == EMBER_OK && (c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
@@ -54,6 +56,10 @@ int main(int argc, char **argv)
             rc = em_arg_u32("--timeout-s", optarg, 1, 86400 * 365, &timeout_s, err, sizeof err);
             break;
         case 'q': quiet = 1; break;
+        case 'T':
+            rc = em_arg_u32("--task-timeout-s", optarg, 1, 86400 * 7, &task_timeout_s, err,
+                            sizeof err);
+            break;
         case 's':
             rc = em_arg_string("--secret-file", optarg, secret_file, sizeof secret_file, err,
                                sizeof err);
@@ -82,8 +88,13 @@ int main(int argc, char **argv)
     }
     job_argv[0] = (char *)lib_path;
     for (int i = 1; i < job_argc; i++) job_argv[i] = argv[optind + i - 1];
-    em_submit_opts o = {driver, kafka,      name, timeout_s ? (int)(timeout_s * 1000) : 0,
-                        quiet,  secret_file};
+    em_submit_opts o = {.driver = driver,
+                        .kafka = kafka,
+                        .name = name,
+                        .timeout_ms = timeout_s ? (int)(timeout_s * 1000) : 0,
+                        .quiet = quiet,
+                        .secret_file = secret_file,
+                        .task_timeout_ms = task_timeout_s * 1000};
     int status = em_submit_run(&o, lib_path, job_argc, job_argv);
     free(job_argv);
     return status;

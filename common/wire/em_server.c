@@ -402,8 +402,8 @@ static void accept_conn(em_server *srv, em_request *req, em_conn *c)
                                            &session, why, sizeof why)
                            : EMBER_OK;
     if (rc != EMBER_OK) {
+        handshake_failed(srv, c->pipe, why); /* counted before the answer leaves */
         em_server_reply_error(srv, req, rc, "%s", why);
-        handshake_failed(srv, c->pipe, why);
         return;
     }
     c->state = CONN_READY;
@@ -450,8 +450,8 @@ static void answer_hello(em_server *srv, em_request *req)
         why = "this server requires the cluster secret and the client has none: give it with "
               "--secret-file or EMBER_SECRET_FILE (docs/security.md)";
     if (why) {
-        em_server_reply_error(srv, req, EMBER_ERR_UNAUTHENTICATED, "connection refused: %s", why);
         handshake_failed(srv, req->pipe, why);
+        em_server_reply_error(srv, req, EMBER_ERR_UNAUTHENTICATED, "connection refused: %s", why);
         em_pb_free(h);
         return;
     }
@@ -482,11 +482,11 @@ static void answer_auth(em_server *srv, em_request *req)
         accept_conn(srv, req, c);
         return;
     }
-    em_server_reply_error(srv, req, EMBER_ERR_UNAUTHENTICATED,
-                          "connection refused: authentication failed");
     handshake_failed(srv, req->pipe,
                      c && c->state == CONN_CHALLENGED ? "wrong proof (another cluster secret?)"
                                                       : "Auth without a challenge");
+    em_server_reply_error(srv, req, EMBER_ERR_UNAUTHENTICATED,
+                          "connection refused: authentication failed");
 }
 
 /* admit: a frame of a connection that finished its handshake, from a role allowed to send

@@ -95,6 +95,7 @@ em_job_id h_submit(h_cluster *c, h_graph *b, uint64_t session)
     sj.name = "test job";
     sj.submitter = "tester@host:1";
     sj.client_token = 7;
+    sj.task_timeout_ms = c->task_timeout_ms;
     /* the scheduler owns what it is given: a message as protobuf-c unpacks it */
     size_t len = ember__submit_job__get_packed_size(&sj);
     uint8_t *bytes = malloc(len);
@@ -168,6 +169,8 @@ static void record_tasks(h_cluster *c, const em_effect *e)
         c->drop_shuffles[c->n_drop_shuffles++] = e->drop_shuffles[i];
     for (size_t i = 0; i < e->n_drop_cached && c->n_drop_cached < 256; i++)
         c->drop_cached[c->n_drop_cached++] = e->drop_cached[i];
+    for (size_t i = 0; i < e->n_cancel_tasks && c->n_cancels < 256; i++)
+        c->cancels[c->n_cancels++] = e->cancel_tasks[i];
     c->repoll[e->ex.v] = 1;
 }
 
@@ -267,6 +270,29 @@ int h_fail(h_cluster *c, int i, em_stage_id stage, int code, int fatal, const ch
     res.message = (char *)message;
     res.duration_us = 1000;
     return h_answer(c, i, stage, &res);
+}
+
+int h_cancelled(h_cluster *c, em_task_id id)
+{
+    for (size_t i = 0; i < c->n_cancels; i++)
+        if (c->cancels[i] == id.v) return 1;
+    return 0;
+}
+
+void h_report_cancelled(h_cluster *c)
+{
+    for (size_t k = 0; k < c->n_launches; k++) {
+        h_launch *l = &c->launches[k];
+        em_exec *ex = em_sched_exec(&c->s, l->ex);
+        if (l->answered || !h_cancelled(c, l->id) || ex->state != EM_EXEC_ALIVE) continue;
+        l->answered = 1;
+        Ember__TaskResult res = EMBER__TASK_RESULT__INIT, *results[] = {&res};
+        res.task_id = l->id.v;
+        res.code = EMBER_ERR_CANCELLED;
+        res.message = "cancelled by the driver";
+        em_sched_task_results(&c->s, ex, results, 1, NULL, 0, NULL, 0, c->now);
+        h_settle(c);
+    }
 }
 
 int h_job_done(h_cluster *c, em_job_id job)

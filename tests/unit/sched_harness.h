@@ -51,9 +51,10 @@ typedef struct h_cluster {
     em_job_id done[64]; /* JOB_DONE effects, in order */
     size_t n_done;
     size_t tasks_effects, empty_tasks_effects, releases, disconnects;
-    uint64_t drop_shuffles[256], drop_cached[256];
-    size_t n_drop_shuffles, n_drop_cached;
-    int defs_seen; /* stage definitions sent */
+    uint64_t drop_shuffles[256], drop_cached[256], cancels[256];
+    size_t n_drop_shuffles, n_drop_cached, n_cancels;
+    uint32_t task_timeout_ms; /* given to the jobs h_submit submits */
+    int defs_seen;            /* stage definitions sent */
 } h_cluster;
 
 /* graph building: each returns the new node's index */
@@ -82,6 +83,11 @@ int h_finish(h_cluster *c, int i, em_stage_id stage);
 void h_finish_all(h_cluster *c, em_job_id job);
 /* h_fail answers the oldest matching launch with a failure */
 int h_fail(h_cluster *c, int i, em_stage_id stage, int code, int fatal, const char *message);
+/* h_cancelled: the launch was sent in a cancel list */
+int h_cancelled(h_cluster *c, em_task_id id);
+/* h_report_cancelled answers every launch the executors were told to stop, as they do:
+ * EMBER_ERR_CANCELLED */
+void h_report_cancelled(h_cluster *c);
 /* h_answer sends res (task_id filled in from the launch) for the oldest matching launch */
 int h_answer(h_cluster *c, int i, em_stage_id stage, Ember__TaskResult *res);
 /* h_stage: stage k (0-based, plan order) of job */

@@ -241,7 +241,8 @@ static void crash_report_blames_only_its_task(void **state)
     h_settle(&c);
     assert_int_equal(victim->state, EM_EXEC_ALIVE); /* waiting for the crash report */
     uint64_t culprit = c.launches[0].id.v;
-    assert_true(em_sched_executor_crashed(&c.s, victim, 11, &culprit, 1, c.now));
+    em_crash segv = {11, 0, NULL, &culprit, 1};
+    assert_true(em_sched_executor_crashed(&c.s, victim, &segv, c.now));
     h_settle(&c);
     assert_int_equal(victim->state, EM_EXEC_LOST);
     assert_string_equal(victim->lost_reason, "killed by signal 11 (SIGSEGV)");
@@ -254,11 +255,61 @@ static void crash_report_blames_only_its_task(void **state)
     for (size_t k = 0; k < c.n_launches; k++)
         if (c.launches[k].part == 0 && c.launches[k].attempt == 1) culprit = c.launches[k].id.v;
     em_exec *second = h_exec(&c, 1);
-    em_sched_executor_crashed(&c.s, second, 6, &culprit, 1, c.now);
+    em_crash abrt = {6, 0, NULL, &culprit, 1};
+    em_sched_executor_crashed(&c.s, second, &abrt, c.now);
     h_settle(&c);
     em_job *j = em_sched_job(&c.s, job);
     assert_int_equal(j->state, EM_RUN_FAILED);
     assert_non_null(strstr(j->error, "killed by signal 6 (SIGABRT) while running this task"));
+    h_cluster_fini(&c);
+}
+
+static void task_timeout_fails_and_stops_the_task(void **state)
+{
+    (void)state;
+    h_cluster c;
+    em_sched_config cfg = h_config();
+    h_cluster_init(&c, &cfg, 2, 1);
+    c.task_timeout_ms = 1000;
+    em_job_id job = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 1, SESSION);
+    em_stage *st = h_stage(&c, job, 0);
+    h_launch first = c.launches[0];
+    h_advance(&c, 900 * 1000);
+    assert_int_equal(st->n_retried, 0);
+    h_advance(&c, 200 * 1000); /* past 1 s: failed, and its executor told to stop it */
+    assert_int_equal(st->n_retried, 1);
+    assert_true(h_cancelled(&c, first.id));
+    assert_int_equal(c.launches[1].attempt, 1);
+    assert_int_not_equal(c.launches[1].ex.v, first.ex.v); /* elsewhere */
+    em_exec *ex = em_sched_exec(&c.s, first.ex);
+    assert_int_equal(ex->running, 0);
+    assert_int_equal(ex->assigned, 1); /* its slot is busy until it reports the task stopped */
+    h_report_cancelled(&c);            /* the executor stopped it */
+    assert_int_equal(ex->assigned, 0);
+    for (int k = 0; k < 3; k++) { /* every attempt times out */
+        h_advance(&c, 1100 * 1000);
+        h_report_cancelled(&c);
+    }
+    em_job *j = em_sched_job(&c.s, job);
+    assert_int_equal(j->state, EM_RUN_FAILED);
+    assert_int_equal(j->code, EMBER_ERR_TIMEOUT);
+    assert_non_null(strstr(j->error, "failed 4 times"));
+    assert_non_null(strstr(j->error, "timed out after 1.0 s [EMBER_ERR_TIMEOUT]"));
+    h_cluster_fini(&c);
+}
+
+static void ended_job_stops_its_running_tasks(void **state)
+{
+    (void)state;
+    h_cluster c;
+    em_sched_config cfg = h_config();
+    h_cluster_init(&c, &cfg, 2, 2);
+    em_job_id job = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 4, SESSION);
+    h_fail(&c, 0, h_stage(&c, job, 0)->id, EMBER_ERR_SYMBOL, 1, "no symbol");
+    assert_int_equal(em_sched_job(&c.s, job)->state, EM_RUN_FAILED);
+    for (size_t k = 1; k < 4; k++) /* the three others, on both executors */
+        assert_true(h_cancelled(&c, c.launches[k].id));
+    assert_false(h_cancelled(&c, c.launches[0].id)); /* it had ended */
     h_cluster_fini(&c);
 }
 
@@ -278,7 +329,8 @@ static void closed_connection_lost_after_grace(void **state)
     h_advance(&c, 200 * 1000);
     assert_int_equal(ex->state, EM_EXEC_LOST);
     assert_string_equal(ex->lost_reason, "connection closed");
-    assert_true(em_sched_executor_crashed(&c.s, ex, 9, NULL, 0, c.now));
+    em_crash kill9 = {9, 0, NULL, NULL, 0};
+    assert_true(em_sched_executor_crashed(&c.s, ex, &kill9, c.now));
     assert_string_equal(ex->lost_reason, "killed by signal 9 (SIGKILL)"); /* a late report */
     h_finish_all(&c, job);
     assert_int_equal(em_sched_job(&c.s, job)->state, EM_RUN_SUCCEEDED);
@@ -624,6 +676,8 @@ int main(void)
         cmocka_unit_test(retries_then_one_message),
         cmocka_unit_test(fatal_failure_ends_the_job_at_once),
         cmocka_unit_test(crash_report_blames_only_its_task),
+        cmocka_unit_test(task_timeout_fails_and_stops_the_task),
+        cmocka_unit_test(ended_job_stops_its_running_tasks),
         cmocka_unit_test(closed_connection_lost_after_grace),
         cmocka_unit_test(heartbeats_timeouts_goodbye),
         cmocka_unit_test(kept_outputs_skip_stages_for_the_same_session),
