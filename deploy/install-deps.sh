@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config
           libnng-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev libcmocka-dev
-          libxxhash-dev libmbedtls-dev libjansson-dev
+          libxxhash-dev libmbedtls-dev libjansson-dev libmicrohttpd-dev
           curl jq prometheus chromium clang-format iproute2 socat openssh-client "$@")
 
 missing=()

@@ -35,6 +35,7 @@ void em_driver_config_defaults(em_driver_config *cfg)
     snprintf(cfg->listen, sizeof cfg->listen, "tcp://127.0.0.1:7077");
     snprintf(cfg->status, sizeof cfg->status, "127.0.0.1:4040");
     cfg->max_message = 256u << 20;
+    cfg->max_library = 128u << 20;
     cfg->sched = (em_sched_config){.heartbeat_ms = 1000,
                                    .executor_timeout_ms = 10000,
                                    .crash_grace_ms = 300,
@@ -43,34 +44,43 @@ void em_driver_config_defaults(em_driver_config *cfg)
                                    .locality_wait_ms = 3000,
                                    .shuffle_locality_wait_ms = 0,
                                    .queue_depth = 64,
+                                   .max_executors = 4096,
+                                   .max_session_jobs = 64,
+                                   .max_job_tasks = 4000000,
+                                   .executors_kept = 256,
                                    .max_result = 256u << 20};
 }
 
 /* ---- parked requests ---------------------------------------------------------------------- */
 
-static em_request *parked_poll(em_driver *d, em_exec_id ex)
+/* take_poll takes ex's parked Poll out into *out; 0 if it has none */
+static int take_poll(em_driver *d, em_exec_id ex, em_request *out)
 {
-    return ex.v >= 1 && ex.v <= d->cap_polls && d->polls[ex.v - 1].msg ? &d->polls[ex.v - 1] : NULL;
+    for (size_t i = 0; i < d->n_polls; i++)
+        if (d->polls[i].ex.v == ex.v) {
+            *out = d->polls[i].req;
+            d->polls[i] = d->polls[--d->n_polls];
+            return 1;
+        }
+    return 0;
 }
 
 /* park_poll keeps ex's Poll until the scheduler answers it; an older one is answered empty. */
 static int park_poll(em_driver *d, em_exec_id ex, em_request *req)
 {
-    if (ex.v > d->cap_polls) {
-        size_t cap = d->cap_polls ? d->cap_polls : 16;
-        while (cap < ex.v) cap *= 2;
-        em_request *p = realloc(d->polls, cap * sizeof *p);
+    em_request old;
+    if (take_poll(d, ex, &old)) {
+        Ember__Tasks none = EMBER__TASKS__INIT;
+        em_server_reply(d->srv, &old, EM_MSG_TASKS, &none.base, NULL, 0);
+    }
+    if (d->n_polls == d->cap_polls) {
+        size_t cap = d->cap_polls ? 2 * d->cap_polls : 16;
+        em_parked_poll *p = realloc(d->polls, cap * sizeof *p);
         if (!p) return 0;
-        memset(p + d->cap_polls, 0, (cap - d->cap_polls) * sizeof *p);
         d->polls = p;
         d->cap_polls = cap;
     }
-    em_request *old = parked_poll(d, ex);
-    if (old) {
-        Ember__Tasks none = EMBER__TASKS__INIT;
-        em_server_reply(d->srv, old, EM_MSG_TASKS, &none.base, NULL, 0);
-    }
-    d->polls[ex.v - 1] = *req;
+    d->polls[d->n_polls++] = (em_parked_poll){ex, *req};
     return 1;
 }
 
@@ -119,21 +129,22 @@ static void job_done(em_driver *d, em_job_id id)
 static void carry_out(em_driver *d)
 {
     em_effect e;
+    em_request poll;
     while (em_sched_next_effect(&d->sched, &e)) {
-        em_request *poll = parked_poll(d, e.ex);
+        int parked = e.kind != EM_EFFECT_JOB_DONE && take_poll(d, e.ex, &poll);
         switch (e.kind) {
         case EM_EFFECT_TASKS:
-            if (poll && em_wire_send_tasks(d, poll, &e) != EMBER_OK) {
+            if (parked && em_wire_send_tasks(d, &poll, &e) != EMBER_OK) {
                 em_exec *ex = em_sched_exec(&d->sched, e.ex);
-                em_sched_executor_lost(&d->sched, ex, "cannot send tasks", em_now_us());
+                if (ex) em_sched_executor_lost(&d->sched, ex, "cannot send tasks", em_now_us());
             }
             break;
         case EM_EFFECT_RELEASE_POLL:
-            if (poll) em_server_drop(poll);
+            if (parked) em_server_drop(&poll);
             break;
         case EM_EFFECT_DISCONNECT:
-            if (poll) em_server_drop(poll);
-            em_server_close_session(d->srv, em_sched_exec(&d->sched, e.ex)->session.v);
+            if (parked) em_server_drop(&poll);
+            em_server_close_session(d->srv, e.session.v);
             break;
         case EM_EFFECT_JOB_DONE: job_done(d, e.job); break;
         }
@@ -188,9 +199,13 @@ static void handle_register(em_driver *d, em_request *req)
     }
     em_exec_info info = {r->address, r->host, r->pid, r->slots, r->memory_cap};
     em_exec_id id;
-    if (em_sched_register(&d->sched, (em_session_id){req->session}, &info, em_now_us(), &id) !=
-        EMBER_OK) {
-        em_server_reply_error(d->srv, req, EMBER_ERR_NOMEM, "driver out of memory");
+    int rc = em_sched_register(&d->sched, (em_session_id){req->session}, &info, em_now_us(), &id);
+    if (rc == EMBER_ERR_TOO_LARGE) {
+        em_server_reply_error(d->srv, req, rc,
+                              "the driver has %u executors alive, its limit (--max-executors)",
+                              d->sched.cfg.max_executors);
+    } else if (rc != EMBER_OK) {
+        em_server_reply_error(d->srv, req, rc, "driver out of memory");
     } else {
         Ember__Registered reg = EMBER__REGISTERED__INIT;
         reg.executor_id = id.v;
@@ -385,9 +400,16 @@ static void handle_put_library(em_driver *d, em_request *req)
     char why[512];
     int rc = EMBER_ERR_MALFORMED;
     snprintf(why, sizeof why, "PutLibrary needs a SHA-256 and a name");
-    if (p && p->sha256.len == 32 && strnlen(p->name, 256) < 256)
+    if (p && req->frame.data_len > d->cfg.max_library) {
+        rc = EMBER_ERR_TOO_LARGE;
+        snprintf(why, sizeof why,
+                 "job library of %zu bytes is over the driver's limit of %llu MiB "
+                 "(--max-library-mb)",
+                 req->frame.data_len, (unsigned long long)(d->cfg.max_library >> 20));
+    } else if (p && p->sha256.len == 32 && strnlen(p->name, 256) < 256) {
         rc = em_libstore_put(d->libs, p->sha256.data, p->name, req->frame.data, req->frame.data_len,
                              why, sizeof why);
+    }
     if (rc == EMBER_OK) {
         Ember__HasLibraryReply r = EMBER__HAS_LIBRARY_REPLY__INIT;
         r.present = 1;
@@ -553,13 +575,13 @@ void em_driver_stop(em_driver *d)
 {
     em_status_stop(d->status);
     d->status = NULL;
-    for (size_t i = 0; i < d->cap_polls; i++) em_server_drop(&d->polls[i]);
+    for (size_t i = 0; i < d->n_polls; i++) em_server_drop(&d->polls[i].req);
     for (size_t i = 0; i < d->n_parked; i++) em_server_drop(&d->parked[i].reply);
     free(d->polls);
     free(d->parked);
     d->polls = NULL;
     d->parked = NULL;
-    d->cap_polls = d->n_parked = 0;
+    d->n_polls = d->cap_polls = d->n_parked = 0;
     em_sched_fini(&d->sched);
     em_server_close(d->srv);
     d->srv = NULL;

@@ -20,10 +20,17 @@ typedef struct em_driver_config {
     char kafka[1024];      /* default Kafka bootstrap announced to clients */
     char ready_file[1024]; /* written once listening: bound addresses */
     uint64_t max_message;  /* largest message accepted */
+    uint64_t max_library;  /* largest job library accepted */
     em_secret secret;      /* the cluster secret (unset: connections are not authenticated,
                               which em_driver_start allows on loopback only) */
     em_sched_config sched;
 } em_driver_config;
+
+/* em_parked_poll: an executor's Poll waiting for tasks or a heartbeat */
+typedef struct em_parked_poll {
+    em_exec_id ex;
+    em_request req;
+} em_parked_poll;
 
 /* em_parked_job: a SubmitJob request waiting for its job to end */
 typedef struct em_parked_job {
@@ -41,8 +48,8 @@ typedef struct em_driver {
     em_sched sched;
     em_libstore *libs;
     em_status *status;
-    em_request *polls; /* each executor's parked Poll, index id - 1 (msg NULL: none) */
-    size_t cap_polls;
+    em_parked_poll *polls; /* executors' parked Polls, one each at most */
+    size_t n_polls, cap_polls;
     em_parked_job *parked; /* SubmitJob requests of running jobs */
     size_t n_parked, cap_parked;
     uint64_t published;  /* sched.changes when the snapshot was last published */

@@ -52,7 +52,7 @@ static void per_executor(em_buf *b, const em_sched *s, const char *name, const c
     int gauge = strcmp(type, "gauge") == 0;
     family(b, name, type, help);
     for (size_t i = 0; i < s->n_execs; i++) {
-        const em_exec *ex = &s->execs[i];
+        const em_exec *ex = s->execs[i];
         if (gauge && ex->state != EM_EXEC_ALIVE) continue;
         uint64_t value;
         memcpy(&value, (const char *)ex + field, sizeof value);
@@ -63,22 +63,22 @@ static void per_executor(em_buf *b, const em_sched *s, const char *name, const c
 static void executor_metrics(em_buf *b, const em_sched *s, int64_t now)
 {
     size_t by_state[3] = {0};
-    for (size_t i = 0; i < s->n_execs; i++) by_state[s->execs[i].state]++;
+    for (size_t i = 0; i < s->n_execs; i++) by_state[s->execs[i]->state]++;
     family(b, "ember_executors", "gauge", "Executors known to the driver, by state.");
     for (int state = 0; state < 3; state++)
         put(b, "ember_executors{state=\"%s\"} %zu\n", em_exec_state_name((em_exec_state)state),
             by_state[state]);
     family(b, "ember_executor_slots", "gauge", "Task slots of each live executor.");
     for (size_t i = 0; i < s->n_execs; i++)
-        if (s->execs[i].state == EM_EXEC_ALIVE)
-            put(b, "ember_executor_slots{executor=\"%u\"} %u\n", s->execs[i].id.v,
-                s->execs[i].slots);
+        if (s->execs[i]->state == EM_EXEC_ALIVE)
+            put(b, "ember_executor_slots{executor=\"%u\"} %u\n", s->execs[i]->id.v,
+                s->execs[i]->slots);
     family(b, "ember_executor_heartbeat_age_seconds", "gauge",
            "Time since the driver last heard from each live executor.");
     for (size_t i = 0; i < s->n_execs; i++)
-        if (s->execs[i].state == EM_EXEC_ALIVE)
-            put(b, "ember_executor_heartbeat_age_seconds{executor=\"%u\"} %.3f\n", s->execs[i].id.v,
-                (now - s->execs[i].last_seen_us) / 1e6);
+        if (s->execs[i]->state == EM_EXEC_ALIVE)
+            put(b, "ember_executor_heartbeat_age_seconds{executor=\"%u\"} %.3f\n",
+                s->execs[i]->id.v, (now - s->execs[i]->last_seen_us) / 1e6);
     per_executor(b, s, "ember_executor_memory_used_bytes", "gauge",
                  "Block store bytes of each live executor.", offsetof(em_exec, store.memory_used));
     per_executor(b, s, "ember_executor_disk_used_bytes", "gauge",

@@ -42,6 +42,7 @@ void em_sched_end(em_sched *s)
         s->want_dispatch = 0;
         em_dispatch(s);
     }
+    if (s->n_gone > s->cfg.executors_kept) em_exec_forget_gone(s);
 #ifdef EMBER_SCHED_CHECKS
     EM_ASSERT(em_sched_sanity(s));
 #endif
@@ -82,6 +83,15 @@ void em_sched_push(em_sched *s, em_effect_kind kind, em_exec_id ex, em_job_id jo
     e->kind = kind;
     e->ex = ex;
     e->job = job;
+}
+
+void em_sched_push_disconnect(em_sched *s, const em_exec *ex)
+{
+    em_effect_slot *e = new_slot(s);
+    if (!e) return;
+    e->kind = EM_EFFECT_DISCONNECT;
+    e->ex = ex->id;
+    e->session = ex->session;
 }
 
 int em_sched_tasks_room(em_sched *s, size_t max_launches)
@@ -132,7 +142,7 @@ int em_sched_next_effect(em_sched *s, em_effect *out)
 {
     if (s->next_effect == s->n_effects) return 0;
     const em_effect_slot *e = &s->effects[s->next_effect++];
-    *out = (em_effect){.kind = e->kind, .ex = e->ex, .job = e->job};
+    *out = (em_effect){.kind = e->kind, .ex = e->ex, .session = e->session, .job = e->job};
     if (e->kind == EM_EFFECT_TASKS) {
         out->defs = s->def_buf + e->defs;
         out->n_defs = e->n_defs;
@@ -292,6 +302,31 @@ static int job_create(em_sched *s, em_session_id session, Ember__SubmitJob *subm
 
 static int note_session(em_sched *s, em_session_id id);
 
+/* within_limits: a new job of session, planned as plan, stays within the limits on running
+ * jobs per session and tasks per job */
+static int within_limits(const em_sched *s, em_session_id session, const em_stage_plan *plan,
+                         size_t n_plan, char *err, size_t errlen)
+{
+    uint64_t tasks = 0;
+    uint32_t running = 0;
+    for (size_t i = 0; i < n_plan; i++) tasks += plan[i].partitions;
+    for (const em_job *job = s->jobs; job; job = job->next) running += job->session.v == session.v;
+    if (running >= s->cfg.max_session_jobs) {
+        snprintf(err, errlen,
+                 "this submitter has %u jobs running, the driver's limit (--max-session-jobs)",
+                 running);
+        return EMBER_ERR_TOO_LARGE;
+    }
+    if (tasks > s->cfg.max_job_tasks) {
+        snprintf(err, errlen,
+                 "the job has %llu tasks, over the driver's limit of %u (--max-job-tasks): use "
+                 "fewer partitions",
+                 (unsigned long long)tasks, s->cfg.max_job_tasks);
+        return EMBER_ERR_TOO_LARGE;
+    }
+    return EMBER_OK;
+}
+
 int em_sched_submit(em_sched *s, em_session_id session, Ember__SubmitJob *submit,
                     const uint8_t *data, size_t data_len, int64_t now, em_job_id *out, char *err,
                     size_t errlen)
@@ -301,6 +336,8 @@ int em_sched_submit(em_sched *s, em_session_id session, Ember__SubmitJob *submit
     size_t n_plan;
     em_job *job = NULL;
     int rc = em_dag_plan(submit->graph, &plan, &n_plan, err, errlen);
+    if (rc == EMBER_OK && (rc = within_limits(s, session, plan, n_plan, err, errlen)) != EMBER_OK)
+        free(plan);
     if (rc == EMBER_OK) {
         rc = note_session(s, session)
                  ? job_create(s, session, submit, data, data_len, plan, n_plan, &job)
@@ -791,6 +828,7 @@ void em_sched_fini(em_sched *s)
         }
     em_reuse_free(s);
     em_cache_free(s);
+    for (size_t i = 0; i < s->n_execs; i++) free(s->execs[i]);
     free(s->execs);
     free(s->sessions);
     free(s->effects);

@@ -83,8 +83,12 @@ typedef struct em_sched_config {
     uint32_t max_attempts;        /* launches of one task before its job fails */
     uint32_t locality_wait_ms;    /* how long a task waits for the executor caching its input */
     uint32_t shuffle_locality_wait_ms; /* ... for the one holding most of its shuffle input */
-    uint32_t queue_depth; /* extra tasks per slot queued on executors for short tasks */
-    uint64_t max_result;  /* largest collect result per job, bytes */
+    uint32_t queue_depth;      /* extra tasks per slot queued on executors for short tasks */
+    uint32_t max_executors;    /* live executors at once; more registrations are refused */
+    uint32_t max_session_jobs; /* running jobs of one session at once; more are refused */
+    uint32_t max_job_tasks;    /* tasks of one job, every stage counted */
+    uint32_t executors_kept;   /* lost and stopped executors remembered for the status view */
+    uint64_t max_result;       /* largest collect result per job, bytes */
 } em_sched_config;
 
 /* em_store_stats: an executor's block store, as it last reported it */
@@ -100,6 +104,8 @@ typedef enum em_exec_state { EM_EXEC_ALIVE, EM_EXEC_LOST, EM_EXEC_STOPPED } em_e
 /* em_exec: one registered executor (kept after loss for the status view). */
 typedef struct em_exec {
     em_exec_id id;
+    uint32_t index;        /* its place in em_sched.execs (changes as gone ones are forgotten) */
+    int64_t gone_us;       /* when it was lost or stopped */
     em_session_id session; /* its connection's session */
     char address[256];     /* where it serves blocks */
     char host[128];
@@ -265,9 +271,10 @@ typedef struct em_launch {
  * until the next event. */
 typedef struct em_effect {
     em_effect_kind kind;
-    em_exec_id ex;   /* TASKS, RELEASE_POLL, DISCONNECT */
-    em_job_id job;   /* JOB_DONE */
-    em_stage **defs; /* TASKS: stages to define first (the executor does not hold them) */
+    em_exec_id ex;         /* TASKS, RELEASE_POLL, DISCONNECT */
+    em_session_id session; /* DISCONNECT: the session whose connections close */
+    em_job_id job;         /* JOB_DONE */
+    em_stage **defs;       /* TASKS: stages to define first (the executor does not hold them) */
     size_t n_defs;
     const em_launch *launches;
     size_t n_launches;
@@ -302,8 +309,11 @@ typedef struct em_effect_slot em_effect_slot;
 
 typedef struct em_sched {
     em_sched_config cfg;
-    em_exec *execs; /* index = id - 1; ids are never reused */
+    em_exec **execs; /* live executors and the last gone ones (owned), by id; ids are never
+                        reused */
     size_t n_execs, cap_execs;
+    uint32_t last_exec_id;
+    size_t n_alive, n_gone;
     em_job *jobs;     /* running jobs, oldest first */
     em_job *finished; /* finished jobs, newest first, at most EM_FINISHED_JOBS_KEPT */
     size_t n_finished;
@@ -354,7 +364,8 @@ typedef struct em_exec_info {
 } em_exec_info;
 
 /* em_sched_register adds an executor; an executor registering again on the same session
- * replaces its older self, which is lost. Returns EMBER_OK or EMBER_ERR_NOMEM. */
+ * replaces its older self, which is lost. Returns EMBER_OK, EMBER_ERR_TOO_LARGE when
+ * max_executors are alive, or EMBER_ERR_NOMEM. */
 int em_sched_register(em_sched *s, em_session_id session, const em_exec_info *info, int64_t now,
                       em_exec_id *out);
 /* em_sched_executor: the live executor of a session, and whether it claims to be `claimed`

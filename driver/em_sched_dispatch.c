@@ -158,11 +158,11 @@ void em_dispatch(em_sched *s)
 {
     em_stage *st;
     for (size_t i = 0; i < s->n_execs && (st = next_runnable_stage(s)); i++) {
-        em_exec *ex = &s->execs[i];
+        em_exec *ex = s->execs[i];
         if (ex->state == EM_EXEC_ALIVE && ex->waiting) offer(s, ex, st);
     }
     for (size_t i = 0; i < s->n_execs; i++) { /* launches to stop go out at once */
-        em_exec *ex = &s->execs[i];
+        em_exec *ex = s->execs[i];
         if (ex->state == EM_EXEC_ALIVE && ex->waiting && ex->n_cancels > 0 &&
             em_sched_tasks_room(s, 0))
             em_sched_push_tasks(s, ex, 0, 0);
@@ -173,7 +173,7 @@ void em_dispatch_answer_waiting(em_sched *s)
 {
     int64_t period = (int64_t)s->cfg.heartbeat_ms * 1000;
     for (size_t i = 0; i < s->n_execs; i++) {
-        em_exec *ex = &s->execs[i];
+        em_exec *ex = s->execs[i];
         if (ex->state == EM_EXEC_ALIVE && ex->waiting && s->now - ex->waiting_since_us >= period &&
             em_sched_tasks_room(s, 0))
             em_sched_push_tasks(s, ex, 0, 0);

@@ -24,39 +24,71 @@
 
 em_exec *em_sched_exec(const em_sched *s, em_exec_id id)
 {
-    return id.v >= 1 && id.v <= s->n_execs ? &s->execs[id.v - 1] : NULL;
+    size_t lo = 0, hi = s->n_execs; /* execs are sorted by id */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->execs[mid]->id.v < id.v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->n_execs && s->execs[lo]->id.v == id.v ? s->execs[lo] : NULL;
 }
 
 em_exec *em_sched_executor(em_sched *s, em_session_id session, em_exec_id claimed)
 {
+    if (claimed.v) { /* a request that says which: no scan */
+        em_exec *ex = em_sched_exec(s, claimed);
+        return ex && ex->state == EM_EXEC_ALIVE && ex->session.v == session.v ? ex : NULL;
+    }
     for (size_t i = s->n_execs; i-- > 0;) { /* the newest first */
-        em_exec *ex = &s->execs[i];
-        if (ex->state == EM_EXEC_ALIVE && ex->session.v == session.v)
-            return claimed.v == 0 || em_exec_is(ex, claimed) ? ex : NULL;
+        em_exec *ex = s->execs[i];
+        if (ex->state == EM_EXEC_ALIVE && ex->session.v == session.v) return ex;
     }
     return NULL;
 }
 
 int em_exec_others_alive(const em_sched *s, const em_exec *ex)
 {
-    for (size_t i = 0; i < s->n_execs; i++)
-        if (&s->execs[i] != ex && s->execs[i].state == EM_EXEC_ALIVE) return 1;
-    return 0;
+    return s->n_alive > (ex->state == EM_EXEC_ALIVE ? 1u : 0u);
 }
 
 static void lose(em_sched *s, em_exec *ex, const char *why);
 
-/* add_exec makes room for one more executor; NULL without memory */
+/* add_exec appends a zeroed executor with the next id; NULL without memory */
 static em_exec *add_exec(em_sched *s)
 {
     if (s->n_execs == s->cap_execs) {
         size_t cap = s->cap_execs ? 2 * s->cap_execs : 16;
-        em_exec *p = realloc(s->execs, cap * sizeof *p);
+        em_exec **p = realloc(s->execs, cap * sizeof *p);
         if (!p) return NULL;
         s->execs = p;
         s->cap_execs = cap;
     }
-    return &s->execs[s->n_execs];
+    em_exec *ex = calloc(1, sizeof *ex);
+    if (!ex) return NULL;
+    ex->id = (em_exec_id){++s->last_exec_id};
+    ex->index = (uint32_t)s->n_execs;
+    s->execs[s->n_execs++] = ex;
+    return ex;
+}
+
+void em_exec_forget_gone(em_sched *s)
+{
+    size_t kept = 0, gone = s->n_gone;
+    for (size_t i = 0; i < s->n_execs; i++) { /* the oldest go first */
+        em_exec *ex = s->execs[i];
+        if (ex->state != EM_EXEC_ALIVE && gone > s->cfg.executors_kept) {
+            gone--;
+            free(ex);
+            continue;
+        }
+        ex->index = (uint32_t)kept;
+        s->execs[kept++] = ex;
+    }
+    if (kept != s->n_execs) em_sched_changed(s);
+    s->n_execs = kept;
+    s->n_gone = gone;
 }
 
 int em_sched_register(em_sched *s, em_session_id session, const em_exec_info *info, int64_t now,
@@ -64,14 +96,21 @@ int em_sched_register(em_sched *s, em_session_id session, const em_exec_info *in
 {
     em_sched_begin(s, now);
     em_exec *old = em_sched_executor(s, session, EM_NO_EXEC);
-    if (old) lose(s, old, "registered again");
-    em_exec *ex = add_exec(s);
-    if (!ex) {
-        em_sched_end(s);
-        return EMBER_ERR_NOMEM;
+    if (old) { /* the same connection registers anew: it stays open for the new executor */
+        em_warn("executor lost executor=%u address=%s reason=\"registered again\"", old->id.v,
+                old->address);
+        em_exec_retire(s, old, EM_EXEC_LOST, "registered again", 0);
     }
-    memset(ex, 0, sizeof *ex);
-    ex->id = (em_exec_id){(uint32_t)++s->n_execs};
+    em_exec *ex = s->n_alive < s->cfg.max_executors ? add_exec(s) : NULL;
+    if (!ex) {
+        int full = s->n_alive >= s->cfg.max_executors;
+        if (full)
+            em_warn("registration refused host=%s reason=\"%zu executors alive, the limit\"",
+                    info->host, s->n_alive);
+        em_sched_end(s);
+        return full ? EMBER_ERR_TOO_LARGE : EMBER_ERR_NOMEM;
+    }
+    s->n_alive++;
     ex->session = session;
     snprintf(ex->address, sizeof ex->address, "%s", info->address);
     snprintf(ex->host, sizeof ex->host, "%s", info->host);
@@ -107,9 +146,12 @@ void em_sched_wait_for_tasks(em_sched *s, em_exec *ex, int64_t now)
 
 /* em_exec_retire takes an executor out of service: its poll is let go, its running tasks go
  * back to their stages, what it held is forgotten, and a lost one is disconnected. */
-void em_exec_retire(em_sched *s, em_exec *ex, em_exec_state state, const char *why)
+void em_exec_retire(em_sched *s, em_exec *ex, em_exec_state state, const char *why, int disconnect)
 {
     ex->state = state;
+    ex->gone_us = s->now;
+    s->n_alive--;
+    s->n_gone++;
     snprintf(ex->lost_reason, sizeof ex->lost_reason, "%s", why);
     if (ex->waiting) {
         em_sched_push(s, EM_EFFECT_RELEASE_POLL, ex->id, (em_job_id){0});
@@ -119,7 +161,7 @@ void em_exec_retire(em_sched *s, em_exec *ex, em_exec_state state, const char *w
     em_reuse_forget_executor(s, ex->id);
     em_cache_forget_executor(s, ex->id);
     ex->assigned = ex->running = 0;
-    if (state == EM_EXEC_LOST) em_sched_push(s, EM_EFFECT_DISCONNECT, ex->id, (em_job_id){0});
+    if (disconnect) em_sched_push_disconnect(s, ex);
     s->want_dispatch = 1; /* its tasks wait in their queues for the others */
     em_sched_changed(s);
 }
@@ -129,7 +171,7 @@ static void lose(em_sched *s, em_exec *ex, const char *why)
     if (ex->state != EM_EXEC_ALIVE) return;
     em_warn("executor lost executor=%u address=%s reason=\"%s\" running_tasks=%u", ex->id.v,
             ex->address, why, ex->assigned);
-    em_exec_retire(s, ex, EM_EXEC_LOST, why);
+    em_exec_retire(s, ex, EM_EXEC_LOST, why, 1);
 }
 
 void em_sched_executor_lost(em_sched *s, em_exec *ex, const char *why, int64_t now)
@@ -145,7 +187,7 @@ void em_sched_executor_stopped(em_sched *s, em_exec *ex, int64_t now)
     if (ex->state == EM_EXEC_ALIVE) {
         em_info("executor stopped executor=%u address=%s running_tasks=%u", ex->id.v, ex->address,
                 ex->assigned);
-        em_exec_retire(s, ex, EM_EXEC_STOPPED, "stopped by its operator"); /* it hangs up */
+        em_exec_retire(s, ex, EM_EXEC_STOPPED, "stopped by its operator", 0); /* it hangs up */
     }
     em_sched_end(s);
 }
@@ -237,7 +279,7 @@ void em_exec_check_timeouts(em_sched *s)
     int64_t limit = (int64_t)s->cfg.executor_timeout_ms * 1000;
     int64_t grace = (int64_t)s->cfg.crash_grace_ms * 1000;
     for (size_t i = 0; i < s->n_execs; i++) {
-        em_exec *ex = &s->execs[i];
+        em_exec *ex = s->execs[i];
         if (ex->state == EM_EXEC_ALIVE && ex->closed_us && s->now - ex->closed_us >= grace)
             lose(s, ex, "connection closed");
         if (ex->state == EM_EXEC_ALIVE && s->now - ex->last_seen_us > limit) {

@@ -36,6 +36,7 @@ struct em_session {
 struct em_effect_slot {
     em_effect_kind kind;
     em_exec_id ex;
+    em_session_id session;
     em_job_id job;
     size_t defs, n_defs, launches, n_launches, drops, n_drop_shuffles, n_drop_cached;
     size_t n_cancel_tasks; /* after the drops in drop_buf */
@@ -58,6 +59,8 @@ void em_sched_changed(em_sched *s);
 int em_sched_tasks_room(em_sched *s, size_t max_launches);
 void em_sched_push_tasks(em_sched *s, em_exec *ex, size_t n_defs, size_t n_launches);
 void em_sched_push(em_sched *s, em_effect_kind kind, em_exec_id ex, em_job_id job);
+/* em_sched_push_disconnect queues the closing of ex's connections */
+void em_sched_push_disconnect(em_sched *s, const em_exec *ex);
 void em_stage_requeue(em_sched *s, em_stage *st, uint32_t part);
 void em_job_fail(em_sched *s, em_job *job, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -67,7 +70,10 @@ em_session *em_session_find(em_sched *s, em_session_id id);
 /* em_exec_cancel tells ex to stop a launch it runs (now if it waits, else with its next
  * tasks). */
 void em_exec_cancel(em_sched *s, em_exec_id ex, em_task_id task);
-void em_exec_retire(em_sched *s, em_exec *ex, em_exec_state state, const char *why);
+void em_exec_retire(em_sched *s, em_exec *ex, em_exec_state state, const char *why, int disconnect);
+/* em_exec_forget_gone frees the oldest lost and stopped executors beyond executors_kept (at
+ * the end of an event: no pointer to them is held then). */
+void em_exec_forget_gone(em_sched *s);
 void em_exec_check_timeouts(em_sched *s);
 int em_exec_crash_ran(const em_exec *ex, em_task_id task);
 int em_exec_others_alive(const em_sched *s, const em_exec *ex);

@@ -31,25 +31,26 @@ void em_locality_map_output(em_stage *st, uint32_t part, const uint64_t *bucket_
 }
 
 /* input_holder: the executor holding at least half of reduce partition r's input, or none;
- * held is scratch of n_execs + 1 counters */
+ * held is scratch of n_execs counters, by executor index */
 static em_exec_id input_holder(const em_sched *s, const em_stage *st, uint32_t r, uint64_t *held)
 {
     uint64_t total = 0;
-    uint32_t best = 0;
-    for (size_t i = 0; i <= s->n_execs; i++) held[i] = 0;
+    size_t best = 0;
+    for (size_t i = 0; i < s->n_execs; i++) held[i] = 0;
     for (uint32_t k = 0; k < st->plan.n_parents; k++) {
         const em_stage *map = &st->job->stages[st->plan.parents[k]];
         size_t r_count = reducers(map);
         if (!map->bucket_sizes || r >= r_count) continue;
         for (uint32_t m = 0; m < map->plan.partitions; m++) {
             uint64_t bytes = map->bucket_sizes[m * r_count + r];
+            const em_exec *holder = em_sched_exec(s, map->map_exec[m]);
             total += bytes;
-            if (map->map_exec[m].v <= s->n_execs) held[map->map_exec[m].v] += bytes;
+            if (holder) held[holder->index] += bytes;
         }
     }
-    for (uint32_t e = 1; e <= s->n_execs; e++)
+    for (size_t e = 1; e < s->n_execs; e++)
         if (held[e] > held[best]) best = e;
-    return best && total > 0 && 2 * held[best] >= total ? (em_exec_id){best} : EM_NO_EXEC;
+    return s->n_execs && total > 0 && 2 * held[best] >= total ? s->execs[best]->id : EM_NO_EXEC;
 }
 
 /* reduce_preferences sets st->preferred: per partition, the executor holding most of its

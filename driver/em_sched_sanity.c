@@ -28,7 +28,7 @@ static int stage_ok(const em_sched *s, const em_stage *st, uint32_t *running_on)
         if (!em_exec_alive(ex))
             BROKEN("stage %llu partition %u runs on executor %u, which is not alive",
                    (unsigned long long)st->id.v, p, task->executor.v);
-        running_on[task->executor.v]++;
+        running_on[ex->index]++;
     }
     if (pending != st->q_len || running != st->n_running || done != st->n_done)
         BROKEN("stage %llu counts pending/running/done %u/%u/%u, tasks say %u/%u/%u",
@@ -101,11 +101,11 @@ int em_sched_sanity(const em_sched *s)
     if (!running_on) return 1; /* nothing to check with */
     int ok = jobs_ok(s, running_on) && holders_ok(s);
     for (size_t i = 0; ok && i < s->n_execs; i++) {
-        const em_exec *ex = &s->execs[i];
-        if (ex->running != running_on[ex->id.v] || ex->assigned < ex->running) {
+        const em_exec *ex = s->execs[i];
+        if (ex->running != running_on[i] || ex->assigned < ex->running || ex->index != i) {
             em_error("scheduler invariant broken: executor %u counts %u tasks running and %u "
                      "assigned; %u run on it",
-                     ex->id.v, ex->running, ex->assigned, running_on[ex->id.v]);
+                     ex->id.v, ex->running, ex->assigned, running_on[i]);
             ok = 0;
         }
         if (ex->waiting && ex->state != EM_EXEC_ALIVE) {

@@ -2,15 +2,18 @@
  *
  * A snapshot is a sorted array of (path, text) documents; the page at "/" is compiled in.
  * Routing: GET or HEAD only (405 otherwise, JSON body); unknown paths get 404 with a JSON
- * body.
+ * body. The HTTP server is libmicrohttpd, for what nng's lacks: a bound on connections (in
+ * all and per client address) and an idle timeout, so that idle or slow clients cannot take
+ * the driver's file descriptors.
  */
 #include "em_status.h"
 
 #include <arpa/inet.h>
 #include <ember/ember.h>
+#include <errno.h>
 #include <jansson.h>
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
+#include <microhttpd.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +44,14 @@ typedef struct frozen {
     int used; /* listed by the last snapshot */
 } frozen;
 
+/* the HTTP server's bounds: connections at once, from one address, and the seconds an idle
+ * connection is kept */
+#define STATUS_MAX_CONNECTIONS 64
+#define STATUS_MAX_PER_CLIENT  32
+#define STATUS_IDLE_S          10
+
 struct em_status {
-    nng_http_server *server;
+    struct MHD_Daemon *daemon;
     char url[128];
     pthread_mutex_t lock; /* guards current */
     snapshot current;
@@ -185,65 +194,80 @@ void em_status_publish(em_status *st, const em_sched *sched, const char *driver_
     snapshot_free(&old);
 }
 
-/* ---- HTTP ------------------------------------------------------------------------------- */
+/* ---- HTTP (libmicrohttpd) ------------------------------------------------------------------ */
 
-static void respond(nng_aio *aio, uint16_t status, const char *type, const char *body, size_t len,
-                    const char *allow)
+/* respond queues a response with a copy of body */
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
+                               const char *body, size_t len, const char *allow)
 {
-    nng_http_res *res;
-    int rv = nng_http_res_alloc(&res);
-    if (rv == 0) {
-        nng_http_res_set_status(res, status);
-        nng_http_res_set_header(res, "Content-Type", type);
-        nng_http_res_set_header(res, "Cache-Control", "no-store");
-        if (allow) nng_http_res_set_header(res, "Allow", allow);
-        rv = nng_http_res_copy_data(res, body, len);
-        if (rv != 0) nng_http_res_free(res);
-    }
-    if (rv != 0) {
-        nng_aio_finish(aio, rv);
-        return;
-    }
-    nng_aio_set_output(aio, 0, res);
-    nng_aio_finish(aio, 0);
+    struct MHD_Response *res =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!res) return MHD_NO;
+    MHD_add_response_header(res, "Content-Type", type);
+    MHD_add_response_header(res, "Cache-Control", "no-store");
+    if (allow) MHD_add_response_header(res, "Allow", allow);
+    enum MHD_Result rc = MHD_queue_response(conn, status, res);
+    MHD_destroy_response(res);
+    return rc;
 }
 
-static void respond_error(nng_aio *aio, uint16_t status, const char *message, const char *path)
+static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned status,
+                                     const char *message, const char *path)
 {
     json_t *j = json_pack("{s:s, s:s, s:i}", "error", message, "path", path, "status", status);
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    respond(aio, status, json_mime, body ? body : "{}", body ? strlen(body) : 2,
-            status == 405 ? "GET, HEAD" : NULL);
+    enum MHD_Result rc = respond(conn, status, json_mime, body ? body : "{}",
+                                 body ? strlen(body) : 2, status == 405 ? "GET, HEAD" : NULL);
     free(body);
+    return rc;
 }
 
-static void serve(nng_aio *aio)
+/* serve answers one request, on libmicrohttpd's thread: it copies a document of the current
+ * snapshot under the lock, and never touches the driver's state */
+static enum MHD_Result serve(void *arg, struct MHD_Connection *conn, const char *url,
+                             const char *method, const char *version, const char *upload,
+                             size_t *upload_size, void **request)
 {
-    nng_http_req *req = nng_aio_get_input(aio, 0);
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    em_status *st = nng_http_handler_get_data(h);
-    const char *method = nng_http_req_get_method(req);
+    (void)version;
+    (void)upload;
+    em_status *st = arg;
     char path[256];
-    snprintf(path, sizeof path, "%s", nng_http_req_get_uri(req));
+    snprintf(path, sizeof path, "%s", url);
     path[strcspn(path, "?#")] = '\0';
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        respond_error(aio, 405, "the status endpoint is read-only: use GET", path);
-        return;
+        *upload_size = 0; /* a body, if any, is not read */
+        return respond_error(conn, 405, "the status endpoint is read-only: use GET", path);
     }
-    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
-        respond(aio, 200, "text/html; charset=utf-8", em_status_page, strlen(em_status_page), NULL);
-        return;
-    }
+    (void)request;
+    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
+        return respond(conn, 200, "text/html; charset=utf-8", em_status_page,
+                       strlen(em_status_page), NULL);
     doc key;
     snprintf(key.path, sizeof key.path, "%s", path);
     pthread_mutex_lock(&st->lock);
     doc *found = strlen(path) < sizeof key.path
                      ? bsearch(&key, st->current.docs, st->current.n, sizeof key, doc_cmp)
                      : NULL;
-    if (found) respond(aio, 200, found->type, found->text->data, found->text->len, NULL);
+    enum MHD_Result rc =
+        found ? respond(conn, 200, found->type, found->text->data, found->text->len, NULL)
+              : MHD_YES;
     pthread_mutex_unlock(&st->lock);
-    if (!found) respond_error(aio, 404, "no such path", path);
+    return found ? rc : respond_error(conn, 404, "no such path", path);
+}
+
+/* resolve fills sa with hostport's IPv4 address and port */
+static int resolve(const char *hostport, struct sockaddr_in *sa, char *host, size_t hostlen)
+{
+    snprintf(host, hostlen, "%s", hostport);
+    char *colon = strrchr(host, ':');
+    if (!colon) return 0;
+    *colon = '\0';
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai;
+    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0) return 0;
+    memcpy(sa, ai->ai_addr, sizeof *sa);
+    freeaddrinfo(ai);
+    return 1;
 }
 
 int em_status_start(em_status **out, const char *hostport, char *err, size_t errlen)
@@ -251,36 +275,34 @@ int em_status_start(em_status **out, const char *hostport, char *err, size_t err
     em_status *st = calloc(1, sizeof *st);
     if (!st) return EMBER_ERR_NOMEM;
     pthread_mutex_init(&st->lock, NULL);
-    char url_text[300];
-    snprintf(url_text, sizeof url_text, "http://%s", hostport);
-    nng_url *url;
-    nng_http_handler *h;
-    int rv = nng_url_parse(&url, url_text);
-    if (rv == 0) {
-        rv = nng_http_server_hold(&st->server, url);
-        nng_url_free(url);
-    }
-    if (rv == 0 && (rv = nng_http_handler_alloc(&h, "/", serve)) == 0) {
-        nng_http_handler_set_tree(h);
-        nng_http_handler_set_method(h, NULL); /* every method reaches serve, which answers 405 */
-        nng_http_handler_set_data(h, st, NULL);
-        rv = nng_http_server_add_handler(st->server, h);
-    }
-    if (rv == 0) rv = nng_http_server_start(st->server);
-    if (rv != 0) {
-        snprintf(err, errlen, "cannot serve status on %s: %s", hostport, nng_strerror(rv));
-        if (st->server) nng_http_server_release(st->server);
+    struct sockaddr_in sa;
+    char host[128];
+    if (!resolve(hostport, &sa, host, sizeof host)) {
+        snprintf(err, errlen, "cannot serve status on %s: not an IPv4 host:port", hostport);
         pthread_mutex_destroy(&st->lock);
         free(st);
-        return rv == NNG_EADDRINUSE ? EMBER_ERR_IO : EMBER_ERR_INVALID;
+        return EMBER_ERR_INVALID;
     }
-    nng_sockaddr sa;
-    nng_http_server_get_addr(st->server, &sa);
-    char host[128];
-    snprintf(host, sizeof host, "%s", hostport);
-    char *colon = strrchr(host, ':');
-    if (colon) *colon = '\0';
-    snprintf(st->url, sizeof st->url, "http://%s:%u", host, ntohs(sa.s_in.sa_port));
+    /* bounded: idle connections close after a while, and one client cannot take them all */
+    st->daemon = MHD_start_daemon(
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, serve, st,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)STATUS_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)STATUS_MAX_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)STATUS_IDLE_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10), MHD_OPTION_END);
+    if (!st->daemon) { /* the words of nng's listeners, which the deploy scripts read */
+        int e = errno;
+        snprintf(err, errlen, "cannot serve status on %s: %s", hostport,
+                 e == EADDRINUSE      ? "Address in use"
+                 : e == EADDRNOTAVAIL ? "Address invalid"
+                                      : strerror(e));
+        errno = e;
+        pthread_mutex_destroy(&st->lock);
+        free(st);
+        return errno == EADDRINUSE ? EMBER_ERR_IO : EMBER_ERR_INVALID;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(st->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(st->url, sizeof st->url, "http://%s:%u", host, info ? info->port : 0);
     *out = st;
     return EMBER_OK;
 }
@@ -290,8 +312,7 @@ const char *em_status_url(const em_status *st) { return st->url; }
 void em_status_stop(em_status *st)
 {
     if (!st) return;
-    nng_http_server_stop(st->server);
-    nng_http_server_release(st->server);
+    MHD_stop_daemon(st->daemon);
     snapshot_free(&st->current);
     for (size_t i = 0; i < st->n_frozen; i++) em_text_unref(st->frozen[i].doc);
     free(st->frozen);

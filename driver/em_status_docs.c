@@ -21,7 +21,7 @@ static double ms_between(int64_t from_us, int64_t to_us)
 json_t *em_doc_driver(const em_sched *s, const char *url, const em_wire_counts *wire)
 {
     size_t alive = 0, running = 0;
-    for (size_t i = 0; i < s->n_execs; i++) alive += s->execs[i].state == EM_EXEC_ALIVE;
+    for (size_t i = 0; i < s->n_execs; i++) alive += s->execs[i]->state == EM_EXEC_ALIVE;
     for (em_job *job = s->jobs; job; job = job->next) running++;
     const em_totals *t = &s->totals;
     json_t *o = json_pack(
@@ -39,7 +39,7 @@ json_t *em_doc_executors(const em_sched *s, int64_t now)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < s->n_execs; i++) {
-        const em_exec *ex = &s->execs[i];
+        const em_exec *ex = s->execs[i];
         json_t *o = json_pack("{s:I, s:s, s:s, s:i, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                               "id", (json_int_t)ex->id.v, "address", ex->address, "host", ex->host,
                               "pid", ex->pid, "state", em_exec_state_name(ex->state), "slots",

@@ -42,6 +42,10 @@ static void usage(FILE *out)
         "  --queue-depth N           extra short tasks queued per executor slot (64)\n"
         "  --max-message-mb N        largest message accepted (256)\n"
         "  --max-result-mb N         largest collect() result per job (256)\n"
+        "  --max-library-mb N        largest job library accepted (128)\n"
+        "  --max-executors N         executors alive at once; more are refused (4096)\n"
+        "  --max-session-jobs N      jobs one submitter may have running (64)\n"
+        "  --max-job-tasks N         tasks of one job, every stage counted (4000000)\n"
         "  --ready-file PATH         write bound addresses here once listening\n"
         "  --secret-file PATH        the cluster secret (EMBER_SECRET_FILE, else\n"
         "                            ~/.ember/cluster.secret; without one, loopback only)\n");
@@ -58,6 +62,10 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
                                          {"executor-timeout-ms", 1, 0, 't'},
                                          {"crash-grace-ms", 1, 0, 'g'},
                                          {"session-grace-ms", 1, 0, 'G'},
+                                         {"max-library-mb", 1, 0, 'y'},
+                                         {"max-executors", 1, 0, 'E'},
+                                         {"max-session-jobs", 1, 0, 'J'},
+                                         {"max-job-tasks", 1, 0, 'K'},
                                          {"max-attempts", 1, 0, 'a'},
                                          {"locality-wait-ms", 1, 0, 'L'},
                                          {"shuffle-locality-wait-ms", 1, 0, 'S'},
@@ -133,6 +141,22 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
         case 'x':
             rc = em_arg_string("--secret-file", optarg, secret_file, sizeof secret_file, err,
                                sizeof err);
+            break;
+        case 'y':
+            rc =
+                em_arg_mib("--max-library-mb", optarg, 1, 2047, &cfg->max_library, err, sizeof err);
+            break;
+        case 'E':
+            rc = em_arg_u32("--max-executors", optarg, 1, 1u << 20, &cfg->sched.max_executors, err,
+                            sizeof err);
+            break;
+        case 'J':
+            rc = em_arg_u32("--max-session-jobs", optarg, 1, 1u << 20, &cfg->sched.max_session_jobs,
+                            err, sizeof err);
+            break;
+        case 'K':
+            rc = em_arg_u32("--max-job-tasks", optarg, 1, 1u << 30, &cfg->sched.max_job_tasks, err,
+                            sizeof err);
             break;
         case 'H': usage(stdout); exit(0);
         default: usage(stderr); return EMBER_ERR_INVALID;

@@ -22,6 +22,10 @@
 #define EM_FRAME_MAGIC   0x46424d45u /* "EMBF" little-endian */
 #define EM_FRAME_VERSION 1
 #define EM_FRAME_HEADER  24
+/* EM_PART_MAX: the largest frame sent whole; a larger one travels in parts of this size */
+#define EM_PART_MAX (1u << 20)
+/* EM_RECV_MAX: what a server accepts as one message: a part and its envelope */
+#define EM_RECV_MAX (EM_PART_MAX + 4096)
 
 /* EM_MESSAGES lists every message type once: name, number, protobuf-c descriptor, and the
  * roles (em_auth.h) that may send it as a request; 0 for replies and for the handshake,
@@ -51,7 +55,9 @@
     X(EXECUTOR_CRASHED, 22, ember__executor_crashed__descriptor, EM_ROLE_SUPERVISOR)               \
     X(UNPERSIST, 23, ember__unpersist__descriptor, EM_ROLE_SUBMITTER)                              \
     X(CHALLENGE, 24, ember__challenge__descriptor, 0)                                              \
-    X(AUTH, 25, ember__auth__descriptor, 0)
+    X(AUTH, 25, ember__auth__descriptor, 0)                                                        \
+    X(PART, 26, ember__part__descriptor, 0)                                                        \
+    X(PART_ACK, 27, ember__part_ack__descriptor, 0)
 
 typedef enum em_msg_type {
     EM_MSG_NONE = 0,

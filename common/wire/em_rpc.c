@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "em_log.h"
 
@@ -16,6 +17,12 @@
 void em_process_init(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* connections are bounded by each server's own limits, not by a low soft file limit */
+    struct rlimit files;
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
     mallopt(M_MMAP_THRESHOLD, 8 << 20);
     /* setting the mmap threshold also pins glibc's trim threshold at 128 KiB: every batch of
      * freed buffers went back to the kernel and came back as page faults (bench/shuffle) */
@@ -88,6 +95,60 @@ void em_rpc_reply_free(em_rpc_reply *reply)
     reply->msg = NULL;
 }
 
+/* send_msg puts msg on its way on ch; the reply is awaited by wait_reply */
+static void send_msg(em_rpc_chan *ch, nng_msg *msg, int timeout_ms)
+{
+    ch->receiving = 0;
+    ch->send_failed = 0;
+    nng_aio_set_timeout(ch->aio, timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
+    nng_aio_set_msg(ch->aio, msg);
+    nng_ctx_send(ch->ctx, ch->aio); /* chan_cb goes on from here */
+}
+
+static int wait_reply(em_rpc *rpc, em_rpc_chan *ch, em_rpc_reply *reply, char *err, size_t errlen);
+
+/* part_msg builds the part of the frame `whole` (total bytes) at offset */
+static int part_msg(nng_msg **out, const uint8_t *whole, size_t total, size_t offset)
+{
+    Ember__Part part = EMBER__PART__INIT;
+    size_t len = total - offset < EM_PART_MAX ? total - offset : EM_PART_MAX;
+    part.total = total;
+    part.offset = offset;
+    part.last = offset + len == total;
+    em_iov iov = {whole + offset, len};
+    return em_frame_new(out, EM_MSG_PART, &part.base, &iov, 1);
+}
+
+/* send_leading_parts sends every part of the frame *msg but the last, each acknowledged, and
+ * replaces *msg with its last part (to be sent like any request) */
+static int send_leading_parts(em_rpc *rpc, em_rpc_chan *ch, nng_msg **msg, int timeout_ms,
+                              char *err, size_t errlen)
+{
+    nng_msg *whole = *msg, *part;
+    size_t total = nng_msg_len(whole), offset = 0;
+    int rc = EMBER_OK;
+    for (; rc == EMBER_OK && total - offset > EM_PART_MAX; offset += EM_PART_MAX) {
+        if ((rc = part_msg(&part, nng_msg_body(whole), total, offset)) != EMBER_OK) {
+            snprintf(err, errlen, "cannot build a part: %s", ember_strerror(rc));
+            break;
+        }
+        send_msg(ch, part, timeout_ms);
+        em_rpc_reply ack = {0};
+        if ((rc = wait_reply(rpc, ch, &ack, err, errlen)) == EMBER_OK &&
+            ack.frame.type != EM_MSG_PART_ACK) {
+            snprintf(err, errlen, "%s answered a part with %s", rpc->url,
+                     em_msg_name(ack.frame.type));
+            rc = EMBER_ERR_PROTOCOL;
+        }
+        em_rpc_reply_free(&ack);
+    }
+    if (rc == EMBER_OK && (rc = part_msg(&part, nng_msg_body(whole), total, offset)) != EMBER_OK)
+        snprintf(err, errlen, "cannot build a part: %s", ember_strerror(rc));
+    nng_msg_free(whole);
+    if (rc == EMBER_OK) *msg = part;
+    return rc;
+}
+
 int em_rpc_call_start(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
                       const em_iov *data, size_t n_data, int timeout_ms, char *err, size_t errlen)
 {
@@ -103,11 +164,10 @@ int em_rpc_call_start(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const Prot
     ch->data = data;
     ch->n_data = n_data;
     ch->timeout_ms = timeout_ms;
-    ch->receiving = 0;
-    ch->send_failed = 0;
-    nng_aio_set_timeout(ch->aio, timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
-    nng_aio_set_msg(ch->aio, req);
-    nng_ctx_send(ch->ctx, ch->aio); /* chan_cb goes on from here */
+    if (nng_msg_len(req) > EM_PART_MAX &&
+        (rc = send_leading_parts(rpc, ch, &req, timeout_ms, err, errlen)) != EMBER_OK)
+        return rc;
+    send_msg(ch, req, timeout_ms);
     return EMBER_OK;
 }
 

@@ -97,7 +97,8 @@ void em_rpc_reply_free(em_rpc_reply *reply);
 /* em_socket_limit sets the maximum message size a socket accepts (nng's default is none). */
 int em_socket_limit(nng_socket sock, size_t max_recv);
 
-/* em_process_init prepares a daemon or tool: SIGPIPE ignored, large nng messages kept out of
+/* em_process_init prepares a daemon or tool: SIGPIPE ignored, the soft limit on open files
+ * raised to the hard one, large nng messages kept out of
  * glibc's mmap path (see FACTS.md: 8 MiB mmap threshold), and up to 256 MiB of freed heap
  * kept in the process rather than returned to the kernel and faulted in again. */
 void em_process_init(void);

@@ -23,6 +23,7 @@
 #define EVENTS_MAX          1024  /* pipe events queued between two receives */
 #define FAILURE_LOG_MS      10000 /* a peer address's handshake failures: one line this often */
 #define DOOMED_MS           200   /* a refused connection is closed this long after its answer */
+#define PARTS_MS            60000 /* a frame coming in parts must be whole within this */
 
 /* connection states; DOOMED: refused, closed once its answer had time to leave */
 enum { CONN_NEW, CONN_CHALLENGED, CONN_READY, CONN_DOOMED };
@@ -207,6 +208,10 @@ static void follow_pipes(em_server *srv)
                     handshake_failed(srv, pipes[i], "too many connections");
                 continue;
             }
+            if (c) {
+                free(c->parts);
+                c->parts = NULL;
+            }
             note_gone(srv, c ? c : &(em_conn){.pipe = pipes[i]});
             if (c) *c = srv->conns[--srv->n_conns];
         }
@@ -219,6 +224,14 @@ static void expire_handshakes(em_server *srv)
     int64_t now = em_now_ms();
     for (size_t i = 0; i < srv->n_conns; i++) {
         em_conn *c = &srv->conns[i];
+        if (c->parts && now - c->parts_since_ms > PARTS_MS) { /* a frame that never ends */
+            free(c->parts);
+            c->parts = NULL;
+            atomic_fetch_add(&srv->rejected, 1);
+            em_warn("connection closed pipe=%u reason=\"a frame in parts not whole within %d s\"",
+                    c->pipe, PARTS_MS / 1000);
+            em_server_close_pipe(srv, c->pipe);
+        }
         if (c->state == CONN_DOOMED && now - c->since_ms > DOOMED_MS) {
             c->since_ms = INT64_MAX / 2; /* closed once: its close event removes it */
             em_server_close_pipe(srv, c->pipe);
@@ -294,7 +307,9 @@ int em_server_open(em_server **out, const char *url, const em_server_opts *opts,
         free(srv);
         return EMBER_ERR_NOMEM;
     }
-    nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, opts->max_recv);
+    /* one message is at most a part, whatever the whole request may be */
+    nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
+                        opts->max_recv < EM_RECV_MAX ? opts->max_recv : EM_RECV_MAX);
     nng_socket_set_int(srv->sock, NNG_OPT_RECVBUF, 1024);
     nng_socket_set_int(srv->sock, NNG_OPT_SENDBUF, 1024);
     srv->sock_id = nng_socket_id(srv->sock);
@@ -330,6 +345,7 @@ void em_server_close(em_server *srv)
     uint32_t none[1];
     int added[1];
     take_events(srv->sock_id, none, added, 0);
+    for (size_t i = 0; i < srv->n_conns; i++) free(srv->conns[i].parts);
     free(srv->conns);
     free(srv->gone);
     memset(&srv->secret, 0, sizeof srv->secret);
@@ -353,6 +369,8 @@ void em_server_drop(em_request *req)
 {
     if (req->msg) nng_msg_free(req->msg);
     req->msg = NULL;
+    free(req->assembled);
+    req->assembled = NULL;
 }
 
 int em_server_reply(em_server *srv, em_request *req, em_msg_type type, const ProtobufCMessage *pb,
@@ -360,6 +378,8 @@ int em_server_reply(em_server *srv, em_request *req, em_msg_type type, const Pro
 {
     nng_msg_clear(req->msg); /* keeps the routing header */
     int rc = em_frame_append(req->msg, type, pb, data, n_data);
+    free(req->assembled); /* the reply is built: the request's frame is no longer read */
+    req->assembled = NULL;
     if (rc == EMBER_OK && nng_sendmsg(srv->sock, req->msg, 0) == 0) {
         req->msg = NULL;
         return EMBER_OK;
@@ -513,6 +533,68 @@ static int admit(em_server *srv, em_request *req)
     return 1;
 }
 
+/* part_fault: what is wrong with part p of a frame on connection c (NULL: nothing) */
+static const char *part_fault(const em_server *srv, const em_conn *c, const Ember__Part *p,
+                              size_t len)
+{
+    if (!c || c->state != CONN_READY) return "a part before the handshake";
+    if (!p) return "an unreadable part";
+    if (p->total > srv->opts.max_recv) return "a request over the server's limit";
+    if (p->offset != c->parts_len || (c->parts && p->total != c->parts_total) ||
+        len > p->total - p->offset || (uint64_t)p->last != (p->offset + len == p->total))
+        return "a part out of order";
+    return NULL;
+}
+
+/* take_part adds a part to its connection's frame: 1 when the frame is whole (req then holds
+ * it), 0 when more parts are to come (answered here), -1 for a bad part (answered, and the
+ * connection closed) */
+static int take_part(em_server *srv, em_request *req)
+{
+    em_conn *c = find_conn(srv, req->pipe);
+    Ember__Part *p = em_frame_unpack(&req->frame, EM_MSG_PART);
+    const char *why = part_fault(srv, c, p, req->frame.data_len);
+    if (!why && !c->parts) {
+        if (!(c->parts = malloc(p->total ? p->total : 1))) why = "no memory for the request";
+        c->parts_total = p->total;
+        c->parts_since_ms = em_now_ms();
+    }
+    if (why) {
+        reject(srv, req, why);
+        em_server_reply_error(srv, req, EMBER_ERR_TOO_LARGE, "request refused: %s", why);
+        if (c) {
+            free(c->parts);
+            c->parts = NULL;
+            c->parts_len = 0;
+        }
+        em_server_close_pipe(srv, req->pipe);
+        em_pb_free(p);
+        return -1;
+    }
+    memcpy(c->parts + c->parts_len, req->frame.data, req->frame.data_len);
+    c->parts_len += req->frame.data_len;
+    int last = p->last;
+    em_pb_free(p);
+    if (!last) {
+        Ember__PartAck ack = EMBER__PART_ACK__INIT;
+        ack.received = c->parts_len;
+        em_server_reply(srv, req, EM_MSG_PART_ACK, &ack.base, NULL, 0);
+        return 0;
+    }
+    req->assembled = c->parts;
+    c->parts = NULL;
+    c->parts_len = 0;
+    char err[256];
+    if (em_frame_parse(req->assembled, c->parts_total, &req->frame, err, sizeof err) != EMBER_OK ||
+        req->frame.type == EM_MSG_PART) {
+        reject(srv, req, "a request in parts that is no frame");
+        em_server_close_pipe(srv, req->pipe);
+        em_server_drop(req);
+        return -1;
+    }
+    return 1;
+}
+
 int em_server_recv(em_server *srv, em_request *req, int timeout_ms)
 {
     for (;;) {
@@ -525,6 +607,7 @@ int em_server_recv(em_server *srv, em_request *req, int timeout_ms)
         if (rv == NNG_ETIMEDOUT) return EMBER_ERR_TIMEOUT;
         if (rv != 0) return EMBER_ERR_CANCELLED;
         req->msg = nng_aio_get_msg(srv->aio);
+        req->assembled = NULL;
         req->pipe = nng_pipe_id(nng_msg_get_pipe(req->msg));
         char why[256];
         if (em_frame_parse(nng_msg_body(req->msg), nng_msg_len(req->msg), &req->frame, why,
@@ -538,7 +621,8 @@ int em_server_recv(em_server *srv, em_request *req, int timeout_ms)
             answer_hello(srv, req);
         else if (req->frame.type == EM_MSG_AUTH)
             answer_auth(srv, req);
-        else if (admit(srv, req))
+        else if (req->frame.type == EM_MSG_PART ? take_part(srv, req) == 1 && admit(srv, req)
+                                                : admit(srv, req))
             return EMBER_OK;
     }
 }

@@ -28,11 +28,13 @@ typedef struct em_server em_server;
 
 /* em_request: one validated request. Owns msg until replied to or dropped. */
 typedef struct em_request {
-    nng_msg *msg;     /* routing header + frame */
-    uint32_t pipe;    /* connection id */
-    uint64_t session; /* the connection's session, as its Hello settled it */
-    em_role role;     /* the connection's role */
-    em_frame frame;   /* points into msg */
+    nng_msg *msg;       /* routing header + frame (of the last part, for one that came in
+                           parts) */
+    uint8_t *assembled; /* the whole frame of a request that came in parts (owned), or NULL */
+    uint32_t pipe;      /* connection id */
+    uint64_t session;   /* the connection's session, as its Hello settled it */
+    em_role role;       /* the connection's role */
+    em_frame frame;     /* points into msg */
 } em_request;
 
 /* em_conn: a connection, and what its handshake settled */
@@ -44,11 +46,15 @@ typedef struct em_conn {
     int64_t since_ms;                /* when it was seen first */
     uint64_t wanted_session;         /* the session its Hello asked for */
     uint8_t nonces[2][EM_NONCE_LEN]; /* client's, server's: while CHALLENGED */
+    uint8_t *parts;                  /* a frame coming in parts (owned), or NULL */
+    size_t parts_len, parts_total;
+    int64_t parts_since_ms; /* when its first part came */
 } em_conn;
 
 /* em_server_opts: how a server admits connections */
 typedef struct em_server_opts {
-    size_t max_recv;         /* largest message accepted */
+    size_t max_recv;         /* largest request accepted; one over EM_PART_MAX comes in parts,
+                                each a message of its own (em_frame.h) */
     const em_secret *secret; /* the cluster secret; NULL or unset: no authentication */
     unsigned roles;          /* the em_role bits it serves */
     uint32_t handshake_ms;   /* a connection not through its handshake by then is closed

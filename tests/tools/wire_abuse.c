@@ -13,10 +13,17 @@
  *   wire_abuse replay URL          a good handshake recorded, then replayed on a second
  *                                  connection: prints the second connection's answer
  *   wire_abuse truncated URL       a Hello, then half an Auth frame: prints what came back
+ *   wire_abuse halfsend HOST PORT MB  an SP handshake on raw TCP, then a message announced as
+ *                                  MB+50 MiB of which MB are sent: prints how much went out
+ *   wire_abuse registers URL N     N Registers in a row on one connection, as an executor
+ *                                  (each replaces the last): prints how many were answered
+ *   wire_abuse idle HOST PORT N FROM SECONDS  N TCP connections from address FROM, held idle:
+ *                                  prints how many the server closed within SECONDS
  * Exit 0 when the scenario ran (and, for nohello and probe, the expected answer came).
  */
 #include <arpa/inet.h>
 #include <ember/ember.h>
+#include <errno.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <stdio.h>
@@ -316,6 +323,103 @@ static int truncated(const char *url)
     return 0;
 }
 
+/* tcp_connect opens a TCP connection to host:port (from address `from`, if not NULL) */
+static int tcp_connect(const char *host, int port, const char *from)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    if (fd >= 0 && from) {
+        struct sockaddr_in local = {.sin_family = AF_INET};
+        inet_pton(AF_INET, from, &local.sin_addr);
+        if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* half_send: what a peer that announces a huge message and never finishes it can cost */
+static int half_send(const char *host, int port, long mb)
+{
+    int fd = tcp_connect(host, port, NULL);
+    if (fd < 0) {
+        perror("wire_abuse: connect");
+        return 1;
+    }
+    /* the SP header of a req0 peer, then the 8-byte length of a message */
+    uint8_t hello[8] = {0, 'S', 'P', 0, 0, 48, 0, 0}, len[8];
+    uint64_t announced = (uint64_t)(mb + 50) << 20;
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(announced >> (56 - 8 * i));
+    long sent = 0;
+    if (send(fd, hello, sizeof hello, MSG_NOSIGNAL) == sizeof hello &&
+        send(fd, len, sizeof len, MSG_NOSIGNAL) == sizeof len) {
+        static uint8_t chunk[1 << 16];
+        while (sent < (mb << 20)) {
+            ssize_t w = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+            if (w <= 0) break; /* closed on us: the point */
+            sent += w;
+        }
+    }
+    close(fd);
+    printf("half send: %ld of %ld MiB went out\n", sent >> 20, mb);
+    return 0;
+}
+
+/* registers: n registrations on one connection */
+static int registers(const char *url, long n)
+{
+    nng_socket s;
+    uint8_t proof[EM_PROOF_LEN], nonce[EM_NONCE_LEN];
+    if (open_req(url, &s) != 0 || handshake(s, "executor", proof, nonce) != 0) return 1;
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+    long answered = 0;
+    for (long i = 0; i < n; i++) {
+        Ember__Register r = EMBER__REGISTER__INIT;
+        r.address = "tcp://127.0.0.1:1";
+        r.host = "impostor";
+        r.pid = 1;
+        r.slots = 1;
+        nng_msg *reply = call_raw(s, EM_MSG_REGISTER, &r.base);
+        answered += reply != NULL;
+        nng_msg_free(reply);
+    }
+    nng_close(s);
+    printf("registers: %ld of %ld answered\n", answered, n);
+    return 0;
+}
+
+/* idle: n connections from `from`, held until the server closes them or `seconds` pass */
+static int idle(const char *host, int port, int n, const char *from, int seconds)
+{
+    int *fds = calloc((size_t)n, sizeof *fds), open_fds = 0, closed = 0;
+    for (int i = 0; fds && i < n; i++)
+        if ((fds[i] = tcp_connect(host, port, from)) >= 0) open_fds++;
+    for (int t = 0; fds && t < seconds * 10 && closed < open_fds; t++) {
+        usleep(100000);
+        for (int i = 0; i < n; i++) {
+            char c;
+            if (fds[i] < 0) continue;
+            ssize_t r = recv(fds[i], &c, 1, MSG_DONTWAIT);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                close(fds[i]);
+                fds[i] = -1;
+                closed++;
+            }
+        }
+    }
+    for (int i = 0; fds && i < n; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    free(fds);
+    printf("idle: %d connected, %d closed by the server\n", open_fds, closed);
+    return 0;
+}
+
 static int raw_tcp(const char *host, int port, long count)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -351,6 +455,11 @@ int main(int argc, char **argv)
         return act_as(argv[2], argv[3], argc - 4, argv + 4);
     if (argc >= 3 && strcmp(argv[1], "replay") == 0) return replay(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "truncated") == 0) return truncated(argv[2]);
+    if (argc >= 5 && strcmp(argv[1], "halfsend") == 0)
+        return half_send(argv[2], atoi(argv[3]), atol(argv[4]));
+    if (argc >= 4 && strcmp(argv[1], "registers") == 0) return registers(argv[2], atol(argv[3]));
+    if (argc >= 7 && strcmp(argv[1], "idle") == 0)
+        return idle(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5], atoi(argv[6]));
     if (argc >= 5 && strcmp(argv[1], "rawtcp") == 0)
         return raw_tcp(argv[2], atoi(argv[3]), atol(argv[4]));
     fprintf(stderr, "usage: see the comment at the top of wire_abuse.c\n");

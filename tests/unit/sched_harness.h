@@ -63,8 +63,11 @@ uint32_t h_kafka(h_graph *b, uint32_t partitions);
 uint32_t h_map(h_graph *b, uint32_t parent);
 uint32_t h_reduce(h_graph *b, uint32_t parent, uint32_t partitions);
 void h_persist(h_graph *b, uint32_t node);
-/* h_submit submits b (target: its last node) for session; returns the job id (asserted). */
+/* h_submit submits b (target: its last node) for session; returns the job id (asserted).
+ * h_try_submit returns the scheduler's code, and its message in err. */
 em_job_id h_submit(h_cluster *c, h_graph *b, uint64_t session);
+int h_try_submit(h_cluster *c, h_graph *b, uint64_t session, em_job_id *job, char *err,
+                 size_t errlen);
 
 /* cluster */
 void h_cluster_init(h_cluster *c, const em_sched_config *cfg, size_t n_execs, uint32_t slots);

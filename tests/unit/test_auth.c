@@ -353,6 +353,68 @@ static void replayed_auth_refused(void **state)
     server_stop(&sv);
 }
 
+/* serve_sizes: like serve, and says in ReportReply.known how many data bytes came */
+static void *serve_sizes(void *arg)
+{
+    server *sv = arg;
+    while (!sv->stop) {
+        em_request req;
+        int rc = em_server_recv(sv->srv, &req, 20);
+        if (rc == EMBER_ERR_CANCELLED) break;
+        if (rc != EMBER_OK) continue;
+        Ember__ReportReply rr = EMBER__REPORT_REPLY__INIT;
+        rr.known = req.frame.data_len == (5u << 20) + 3 && req.frame.data[5u << 20] == 'e';
+        em_server_reply(sv->srv, &req, EM_MSG_REPORT_REPLY, &rr.base, NULL, 0);
+    }
+    return NULL;
+}
+
+static void big_requests_travel_in_parts(void **state)
+{
+    (void)state;
+    em_secret s = secret_of(7);
+    server sv;
+    memset(&sv, 0, sizeof sv);
+    char url[128], err[512] = "";
+    snprintf(url, sizeof url, "inproc://test-auth-parts-%d", (int)getpid());
+    em_server_opts o = {.max_recv = 8u << 20, .secret = &s, .roles = EM_ROLE_SUBMITTER};
+    assert_int_equal(em_server_open(&sv.srv, url, &o, sv.url, sizeof sv.url, err, sizeof err),
+                     EMBER_OK);
+    assert_int_equal(pthread_create(&sv.thread, NULL, serve_sizes, &sv), 0);
+    em_rpc rpc;
+    assert_int_equal(connect_as(&sv, "submitter", &s, &rpc, err, sizeof err), EMBER_OK);
+    size_t len = (5u << 20) + 3; /* six parts, the last a short one */
+    char *big = malloc(len);
+    assert_non_null(big);
+    memset(big, 'x', len);
+    big[5u << 20] = 'e';
+    em_iov iov = {big, len};
+    Ember__Goodbye g = EMBER__GOODBYE__INIT;
+    em_rpc_chan ch = {0};
+    em_rpc_reply reply = {0};
+    assert_int_equal(em_rpc_chan_open(&rpc, &ch), EMBER_OK);
+    assert_int_equal(
+        em_rpc_call(&rpc, &ch, EM_MSG_GOODBYE, &g.base, &iov, 1, 5000, &reply, err, sizeof err),
+        EMBER_OK);
+    Ember__ReportReply *rr = em_frame_unpack(&reply.frame, EM_MSG_REPORT_REPLY);
+    assert_non_null(rr);
+    assert_true(rr->known); /* every byte arrived, in order */
+    em_pb_free(rr);
+    em_rpc_reply_free(&reply);
+    iov.len = 9u << 20; /* over the server's limit: refused, saying so */
+    char *bigger = realloc(big, iov.len);
+    assert_non_null(bigger);
+    iov.p = bigger;
+    assert_int_equal(
+        em_rpc_call(&rpc, &ch, EM_MSG_GOODBYE, &g.base, &iov, 1, 5000, &reply, err, sizeof err),
+        EMBER_ERR_TOO_LARGE);
+    assert_non_null(strstr(err, "a request over the server's limit"));
+    free(bigger);
+    em_rpc_chan_close(&ch);
+    em_rpc_close(&rpc);
+    server_stop(&sv);
+}
+
 static void silent_connection_closed_after_deadline(void **state)
 {
     (void)state;
@@ -381,6 +443,7 @@ int main(void)
         cmocka_unit_test(role_not_served_refused),
         cmocka_unit_test(replayed_auth_refused),
         cmocka_unit_test(silent_connection_closed_after_deadline),
+        cmocka_unit_test(big_requests_travel_in_parts),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(dir);

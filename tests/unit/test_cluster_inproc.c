@@ -117,9 +117,9 @@ static void job_runs_on_both_executors(void **state)
     const em_sched *s = &c.driver.sched;
     assert_int_equal(s->n_execs, 2);
     for (size_t i = 0; i < s->n_execs; i++) {
-        assert_int_equal(s->execs[i].state, EM_EXEC_STOPPED);
-        assert_true(s->execs[i].tasks_completed > 0);
-        assert_int_equal(s->execs[i].tasks_failed, 0);
+        assert_int_equal(s->execs[i]->state, EM_EXEC_STOPPED);
+        assert_true(s->execs[i]->tasks_completed > 0);
+        assert_int_equal(s->execs[i]->tasks_failed, 0);
     }
     assert_true(s->totals.jobs_succeeded > 0);
     assert_int_equal(s->totals.jobs_failed, 0);
@@ -140,10 +140,10 @@ static void stopped_executor_leaves_the_work_to_the_other(void **state)
     cluster_stop_executors(&c);
     cluster_stop_driver(&c);
     const em_sched *s = &c.driver.sched;
-    assert_int_equal(s->execs[1].state, EM_EXEC_STOPPED);
-    assert_string_equal(s->execs[1].lost_reason, "stopped by its operator");
-    assert_int_equal(s->execs[1].tasks_completed, 0);
-    assert_true(s->execs[0].tasks_completed > 0);
+    assert_int_equal(s->execs[1]->state, EM_EXEC_STOPPED);
+    assert_string_equal(s->execs[1]->lost_reason, "stopped by its operator");
+    assert_int_equal(s->execs[1]->tasks_completed, 0);
+    assert_true(s->execs[0]->tasks_completed > 0);
     assert_int_equal(s->totals.jobs_failed, 0);
     cluster_free(&c);
 }

@@ -643,6 +643,60 @@ static void sanity_catches_broken_counts(void **state)
     h_cluster_fini(&c);
 }
 
+static void registry_is_bounded(void **state)
+{
+    (void)state;
+    h_cluster c;
+    em_sched_config cfg = h_config();
+    cfg.max_executors = 6;
+    h_cluster_init(&c, &cfg, 2, 1);
+    em_exec_info info = {"tcp://10.0.0.9:7000", "host", 9, 1, 1 << 30};
+    em_exec_id ids[4], extra;
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(em_sched_register(&c.s, (em_session_id){0xf00 + k}, &info, c.now, &ids[k]),
+                         EMBER_OK);
+    assert_int_equal(em_sched_register(&c.s, (em_session_id){0xfff}, &info, c.now, &extra),
+                     EMBER_ERR_TOO_LARGE); /* 6 alive */
+    /* five go; only executors_kept (4) gone ones are remembered: the oldest is forgotten */
+    for (int k = 0; k < 4; k++)
+        em_sched_executor_lost(&c.s, em_sched_exec(&c.s, ids[k]), "gone", c.now);
+    em_sched_executor_stopped(&c.s, h_exec(&c, 1), c.now);
+    h_settle(&c);
+    assert_int_equal(c.s.n_alive, 1);
+    assert_int_equal(c.s.n_gone, 4);
+    assert_int_equal(c.s.n_execs, 5);
+    assert_null(h_exec(&c, 1)); /* the oldest gone one: forgotten */
+    assert_non_null(em_sched_exec(&c.s, ids[0]));
+    assert_non_null(h_exec(&c, 0));
+    assert_int_equal(em_sched_register(&c.s, (em_session_id){0xfff}, &info, c.now, &extra),
+                     EMBER_OK);
+    assert_true(extra.v > ids[3].v); /* ids are never reused */
+    h_settle(&c);
+    h_cluster_fini(&c);
+}
+
+static void job_limits(void **state)
+{
+    (void)state;
+    h_cluster c;
+    em_sched_config cfg = h_config(); /* 4 running jobs per session, 1,000 tasks per job */
+    h_cluster_init(&c, &cfg, 1, 1);
+    h_graph b;
+    em_job_id job;
+    char err[512];
+    for (int k = 0; k < 4; k++) narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 1, SESSION);
+    h_graph_init(&b, EMBER__ACTION_KIND__ACTION_COUNT);
+    h_map(&b, h_kafka(&b, 1));
+    assert_int_equal(h_try_submit(&c, &b, SESSION, &job, err, sizeof err), EMBER_ERR_TOO_LARGE);
+    assert_non_null(strstr(err, "this submitter has 4 jobs running"));
+    assert_int_equal(h_try_submit(&c, &b, SESSION + 1, &job, err, sizeof err), EMBER_OK);
+    h_graph_init(&b, EMBER__ACTION_KIND__ACTION_COUNT);
+    h_reduce(&b, h_kafka(&b, 2), 999); /* 1,001 tasks */
+    assert_int_equal(h_try_submit(&c, &b, SESSION + 2, &job, err, sizeof err), EMBER_ERR_TOO_LARGE);
+    assert_non_null(strstr(err, "the job has 1001 tasks, over the driver's limit of 1000"));
+    h_cluster_fini(&c);
+}
+
 static void names_and_queries(void **state)
 {
     (void)state;
@@ -688,6 +742,8 @@ int main(void)
         cmocka_unit_test(results_kept_in_partition_order),
         cmocka_unit_test(stale_and_foreign_results_ignored),
         cmocka_unit_test(sanity_catches_broken_counts),
+        cmocka_unit_test(registry_is_bounded),
+        cmocka_unit_test(job_limits),
         cmocka_unit_test(names_and_queries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
