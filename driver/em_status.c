@@ -196,64 +196,78 @@ void em_status_publish(em_status *st, const em_sched *sched, const char *driver_
 
 /* ---- HTTP (libmicrohttpd) ------------------------------------------------------------------ */
 
-/* respond queues a response with a copy of body */
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
-                               const char *body, size_t len, const char *allow)
-{
-    struct MHD_Response *res =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!res) return MHD_NO;
-    MHD_add_response_header(res, "Content-Type", type);
-    MHD_add_response_header(res, "Cache-Control", "no-store");
-    if (allow) MHD_add_response_header(res, "Allow", allow);
-    enum MHD_Result rc = MHD_queue_response(conn, status, res);
-    MHD_destroy_response(res);
-    return rc;
-}
-
-static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned status,
-                                     const char *message, const char *path)
+/* error_answer: a JSON error document */
+static void error_answer(em_http_answer *a, unsigned status, const char *message, const char *path)
 {
     json_t *j = json_pack("{s:s, s:s, s:i}", "error", message, "path", path, "status", status);
-    char *body = json_dumps(j, JSON_COMPACT);
+    a->status = status;
+    a->type = json_mime;
+    a->body = json_dumps(j, JSON_COMPACT);
+    a->len = a->body ? strlen(a->body) : 0;
+    a->allow = status == 405 ? "GET, HEAD" : NULL;
     json_decref(j);
-    enum MHD_Result rc = respond(conn, status, json_mime, body ? body : "{}",
-                                 body ? strlen(body) : 2, status == 405 ? "GET, HEAD" : NULL);
-    free(body);
-    return rc;
 }
 
-/* serve answers one request, on libmicrohttpd's thread: it copies a document of the current
- * snapshot under the lock, and never touches the driver's state */
-static enum MHD_Result serve(void *arg, struct MHD_Connection *conn, const char *url,
-                             const char *method, const char *version, const char *upload,
-                             size_t *upload_size, void **request)
+/* copy_answer: a copy of text */
+static void copy_answer(em_http_answer *a, const char *type, const char *text, size_t len)
 {
-    (void)version;
-    (void)upload;
-    em_status *st = arg;
+    a->status = 200;
+    a->type = type;
+    a->allow = NULL;
+    a->body = malloc(len + 1);
+    a->len = a->body ? len : 0;
+    if (a->body) memcpy(a->body, text, len);
+    if (!a->body) a->status = 500;
+}
+
+void em_status_answer(em_status *st, const char *method, const char *url, em_http_answer *a)
+{
     char path[256];
     snprintf(path, sizeof path, "%s", url);
     path[strcspn(path, "?#")] = '\0';
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        *upload_size = 0; /* a body, if any, is not read */
-        return respond_error(conn, 405, "the status endpoint is read-only: use GET", path);
+        error_answer(a, 405, "the status endpoint is read-only: use GET", path);
+        return;
     }
-    (void)request;
-    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
-        return respond(conn, 200, "text/html; charset=utf-8", em_status_page,
-                       strlen(em_status_page), NULL);
+    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
+        copy_answer(a, "text/html; charset=utf-8", em_status_page, strlen(em_status_page));
+        return;
+    }
     doc key;
     snprintf(key.path, sizeof key.path, "%s", path);
     pthread_mutex_lock(&st->lock);
     doc *found = strlen(path) < sizeof key.path
                      ? bsearch(&key, st->current.docs, st->current.n, sizeof key, doc_cmp)
                      : NULL;
-    enum MHD_Result rc =
-        found ? respond(conn, 200, found->type, found->text->data, found->text->len, NULL)
-              : MHD_YES;
+    if (found) copy_answer(a, found->type, found->text->data, found->text->len);
     pthread_mutex_unlock(&st->lock);
-    return found ? rc : respond_error(conn, 404, "no such path", path);
+    if (!found) error_answer(a, 404, "no such path", path);
+}
+
+/* serve answers one request on libmicrohttpd's thread; it never touches the driver's state */
+static enum MHD_Result serve(void *arg, struct MHD_Connection *conn, const char *url,
+                             const char *method, const char *version, const char *upload,
+                             size_t *upload_size, void **request)
+{
+    (void)version;
+    (void)upload;
+    (void)request;
+    em_http_answer a;
+    em_status_answer(arg, method, url, &a);
+    *upload_size = 0; /* a body, if any, is not read */
+    struct MHD_Response *res =
+        a.body ? MHD_create_response_from_buffer(a.len, a.body, MHD_RESPMEM_MUST_FREE)
+               : MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    if (!res) {
+        free(a.body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(res, "Content-Type", a.type);
+    MHD_add_response_header(res, "Cache-Control", "no-store");
+    if (a.allow) MHD_add_response_header(res, "Allow", a.allow);
+    enum MHD_Result rc = MHD_queue_response(conn, a.status, res);
+    MHD_destroy_response(res);
+    return rc;
 }
 
 /* resolve fills sa with hostport's IPv4 address and port */
@@ -270,11 +284,17 @@ static int resolve(const char *hostport, struct sockaddr_in *sa, char *host, siz
     return 1;
 }
 
-int em_status_start(em_status **out, const char *hostport, char *err, size_t errlen)
+em_status *em_status_new(void)
 {
     em_status *st = calloc(1, sizeof *st);
+    if (st) pthread_mutex_init(&st->lock, NULL);
+    return st;
+}
+
+int em_status_start(em_status **out, const char *hostport, char *err, size_t errlen)
+{
+    em_status *st = em_status_new();
     if (!st) return EMBER_ERR_NOMEM;
-    pthread_mutex_init(&st->lock, NULL);
     struct sockaddr_in sa;
     char host[128];
     if (!resolve(hostport, &sa, host, sizeof host)) {
@@ -312,7 +332,7 @@ const char *em_status_url(const em_status *st) { return st->url; }
 void em_status_stop(em_status *st)
 {
     if (!st) return;
-    MHD_stop_daemon(st->daemon);
+    if (st->daemon) MHD_stop_daemon(st->daemon);
     snapshot_free(&st->current);
     for (size_t i = 0; i < st->n_frozen; i++) em_text_unref(st->frozen[i].doc);
     free(st->frozen);

@@ -21,7 +21,9 @@ typedef struct em_wire_counts {
 
 typedef struct em_status em_status;
 
-/* em_status_start serves HTTP on hostport ("host:port", port 0 picks one). */
+/* em_status_start serves HTTP on hostport ("host:port", port 0 picks one). em_status_new
+ * makes one that serves nothing (its answers are asked for with em_status_answer). */
+em_status *em_status_new(void);
 int em_status_start(em_status **out, const char *hostport, char *err, size_t errlen);
 /* em_status_publish renders a new snapshot of the scheduler's state; driver loop only.
  * driver_url and the wire's counters go in /api/v1/driver and /metrics. */
@@ -33,6 +35,19 @@ void em_status_publish(em_status *st, const em_sched *s, const char *driver_url,
 void em_status_job_finished(em_status *st, const em_job *job);
 /* em_status_url is the endpoint's base URL (http://host:port). */
 const char *em_status_url(const em_status *st);
+
+/* em_http_answer: the answer to one HTTP request */
+typedef struct em_http_answer {
+    unsigned status;
+    const char *type; /* Content-Type */
+    char *body;       /* malloc'd (the caller frees), or NULL */
+    size_t len;
+    const char *allow; /* the Allow header of a 405, else NULL */
+} em_http_answer;
+
+/* em_status_answer answers a request (method, URL with any query) from the current
+ * snapshot; any thread. */
+void em_status_answer(em_status *st, const char *method, const char *url, em_http_answer *a);
 void em_status_stop(em_status *st);
 
 #endif
