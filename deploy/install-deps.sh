@@ -3,14 +3,15 @@
 #
 #   deploy/install-deps.sh            build and run dependencies, plus test tools (curl, jq,
 #                                     promtool from prometheus, headless chromium, clang-format;
-#                                     iproute2, socat, ssh for the multi-host cluster tests)
+#                                     iproute2, socat, ssh for the multi-host cluster tests;
+#                                     openssl for the TLS test's certificates)
 #   deploy/install-deps.sh PKG...     these packages as well (e.g. python3-distributed for bench/)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config
           libnng-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev libcmocka-dev
           libxxhash-dev libmbedtls-dev libjansson-dev libmicrohttpd-dev
-          curl jq prometheus chromium clang-format iproute2 socat openssh-client "$@")
+          curl jq prometheus chromium clang-format iproute2 socat openssh-client openssl "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -511,6 +511,7 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
     d->libs = em_libstore_new(1ull << 30);
     if (!d->libs) return EMBER_ERR_NOMEM;
     em_server_opts so = {.max_recv = d->cfg.max_message,
+                         .tls = &d->cfg.tls,
                          .secret = &d->cfg.secret,
                          .roles = EM_ROLE_SUBMITTER | EM_ROLE_EXECUTOR | EM_ROLE_SUPERVISOR};
     int rc =
@@ -518,7 +519,7 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
     if (rc != EMBER_OK) return rc;
     em_server_on_hello(d->srv, on_hello, d);
     if (d->cfg.status[0] &&
-        (rc = em_status_start(&d->status, d->cfg.status, err, errlen)) != EMBER_OK)
+        (rc = em_status_start(&d->status, d->cfg.status, &d->cfg.tls, err, errlen)) != EMBER_OK)
         return rc;
     em_wire_counts none = {0, 0};
     if (d->status) em_status_publish(d->status, &d->sched, d->bound_url, &none, em_now_us());

@@ -23,6 +23,7 @@ typedef struct em_driver_config {
     uint64_t max_library;  /* largest job library accepted */
     em_secret secret;      /* the cluster secret (unset: connections are not authenticated,
                               which em_driver_start allows on loopback only) */
+    em_tls_files tls;      /* its certificate and key, for tls+tcp:// and an HTTPS status */
     em_sched_config sched;
 } em_driver_config;
 

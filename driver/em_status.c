@@ -52,6 +52,7 @@ typedef struct frozen {
 
 struct em_status {
     struct MHD_Daemon *daemon;
+    char *tls_cert, *tls_key; /* PEM, for HTTPS: libmicrohttpd reads them while it runs */
     char url[128];
     pthread_mutex_t lock; /* guards current */
     snapshot current;
@@ -291,21 +292,36 @@ em_status *em_status_new(void)
     return st;
 }
 
-int em_status_start(em_status **out, const char *hostport, char *err, size_t errlen)
+int em_status_start(em_status **out, const char *hostport, const em_tls_files *tls, char *err,
+                    size_t errlen)
 {
     em_status *st = em_status_new();
     if (!st) return EMBER_ERR_NOMEM;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    if (tls && tls->cert[0]) { /* HTTPS, with the driver's certificate */
+        st->tls_cert = em_tls_read(tls->cert);
+        st->tls_key = em_tls_read(tls->key);
+        if (!st->tls_cert || !st->tls_key) {
+            snprintf(err, errlen, "cannot serve status over HTTPS: cannot read %s and %s",
+                     tls->cert, tls->key);
+            em_status_stop(st);
+            return EMBER_ERR_INVALID;
+        }
+        flags |= MHD_USE_TLS;
+    }
     struct sockaddr_in sa;
     char host[128];
     if (!resolve(hostport, &sa, host, sizeof host)) {
         snprintf(err, errlen, "cannot serve status on %s: not an IPv4 host:port", hostport);
-        pthread_mutex_destroy(&st->lock);
-        free(st);
+        em_status_stop(st);
         return EMBER_ERR_INVALID;
     }
     /* bounded: idle connections close after a while, and one client cannot take them all */
+    struct MHD_OptionItem https[] = {{MHD_OPTION_HTTPS_MEM_CERT, 0, st->tls_cert},
+                                     {MHD_OPTION_HTTPS_MEM_KEY, 0, st->tls_key},
+                                     {MHD_OPTION_END, 0, NULL}};
     st->daemon = MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, serve, st,
+        flags, 0, NULL, NULL, serve, st, MHD_OPTION_ARRAY, st->tls_cert ? https : https + 2,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)STATUS_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)STATUS_MAX_PER_CLIENT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)STATUS_IDLE_S,
@@ -316,13 +332,12 @@ int em_status_start(em_status **out, const char *hostport, char *err, size_t err
                  e == EADDRINUSE      ? "Address in use"
                  : e == EADDRNOTAVAIL ? "Address invalid"
                                       : strerror(e));
-        errno = e;
-        pthread_mutex_destroy(&st->lock);
-        free(st);
-        return errno == EADDRINUSE ? EMBER_ERR_IO : EMBER_ERR_INVALID;
+        em_status_stop(st);
+        return e == EADDRINUSE ? EMBER_ERR_IO : EMBER_ERR_INVALID;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(st->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    snprintf(st->url, sizeof st->url, "http://%s:%u", host, info ? info->port : 0);
+    snprintf(st->url, sizeof st->url, "%s://%s:%u", st->tls_cert ? "https" : "http", host,
+             info ? info->port : 0);
     *out = st;
     return EMBER_OK;
 }
@@ -333,6 +348,8 @@ void em_status_stop(em_status *st)
 {
     if (!st) return;
     if (st->daemon) MHD_stop_daemon(st->daemon);
+    free(st->tls_cert);
+    free(st->tls_key);
     snapshot_free(&st->current);
     for (size_t i = 0; i < st->n_frozen; i++) em_text_unref(st->frozen[i].doc);
     free(st->frozen);

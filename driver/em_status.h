@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "em_sched.h"
+#include "em_tls.h"
 
 /* em_wire_counts: what the driver's server refused */
 typedef struct em_wire_counts {
@@ -21,10 +22,12 @@ typedef struct em_wire_counts {
 
 typedef struct em_status em_status;
 
-/* em_status_start serves HTTP on hostport ("host:port", port 0 picks one). em_status_new
- * makes one that serves nothing (its answers are asked for with em_status_answer). */
+/* em_status_start serves HTTP on hostport ("host:port", port 0 picks one), HTTPS when tls
+ * names a certificate. em_status_new makes one that serves nothing (its answers are asked for
+ * with em_status_answer). */
 em_status *em_status_new(void);
-int em_status_start(em_status **out, const char *hostport, char *err, size_t errlen);
+int em_status_start(em_status **out, const char *hostport, const em_tls_files *tls, char *err,
+                    size_t errlen);
 /* em_status_publish renders a new snapshot of the scheduler's state; driver loop only.
  * driver_url and the wire's counters go in /api/v1/driver and /metrics. */
 void em_status_publish(em_status *st, const em_sched *s, const char *driver_url,

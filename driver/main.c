@@ -47,6 +47,8 @@ static void usage(FILE *out)
         "  --max-session-jobs N      jobs one submitter may have running (64)\n"
         "  --max-job-tasks N         tasks of one job, every stage counted (4000000)\n"
         "  --ready-file PATH         write bound addresses here once listening\n"
+        "  --tls-cert PATH, --tls-key PATH  certificate and key (PEM) for a tls+tcp:// --listen\n"
+        "                            and an HTTPS status endpoint (EMBER_TLS_CERT, _KEY)\n"
         "  --secret-file PATH        the cluster secret (EMBER_SECRET_FILE, else\n"
         "                            ~/.ember/cluster.secret; without one, loopback only)\n");
 }
@@ -74,6 +76,8 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
                                          {"max-result-mb", 1, 0, 'r'},
                                          {"ready-file", 1, 0, 'f'},
                                          {"secret-file", 1, 0, 'x'},
+                                         {"tls-cert", 1, 0, 'C'},
+                                         {"tls-key", 1, 0, 'Y'},
                                          {"help", 0, 0, 'H'},
                                          {0, 0, 0, 0}};
     char err[512] = "";
@@ -138,6 +142,14 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
             rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err,
                                sizeof err);
             break;
+        case 'C':
+            rc = em_arg_string("--tls-cert", optarg, cfg->tls.cert, sizeof cfg->tls.cert, err,
+                               sizeof err);
+            break;
+        case 'Y':
+            rc = em_arg_string("--tls-key", optarg, cfg->tls.key, sizeof cfg->tls.key, err,
+                               sizeof err);
+            break;
         case 'x':
             rc = em_arg_string("--secret-file", optarg, secret_file, sizeof secret_file, err,
                                sizeof err);
@@ -171,6 +183,7 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
     if (rc == EMBER_OK)
         rc = em_secret_load(em_secret_path(secret_file, path, sizeof path), &cfg->secret, err,
                             sizeof err);
+    em_tls_files_defaults(&cfg->tls);
     if (rc != EMBER_OK && err[0]) fprintf(stderr, "ember-driver: %s\n", err);
     return rc;
 }

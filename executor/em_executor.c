@@ -96,7 +96,10 @@ static int open_block_service(em_executor *ex, char *err, size_t errlen)
                  ex->cfg.listen);
         return EMBER_ERR_UNAUTHENTICATED;
     }
-    em_server_opts so = {.max_recv = 64u << 10, .secret = &ex->cfg.secret, .roles = EM_ROLE_PEER};
+    em_server_opts so = {.max_recv = 64u << 10,
+                         .secret = &ex->cfg.secret,
+                         .roles = EM_ROLE_PEER,
+                         .tls = &ex->cfg.tls};
     int rc = em_server_open(&ex->srv, ex->cfg.listen, &so, ex->bound_url, sizeof ex->bound_url, err,
                             errlen);
     if (rc == EMBER_OK &&
@@ -172,7 +175,8 @@ int em_executor_start(const em_executor_config *cfg, em_executor **out, char *er
         rc = EMBER_ERR_NOMEM;
     }
     if (rc == EMBER_OK) rc = open_block_service(ex, err, errlen);
-    em_rpc_opts ro = {"executor", cfg->max_message, (int)cfg->connect_timeout_ms, &cfg->secret};
+    em_rpc_opts ro = {"executor", cfg->max_message, (int)cfg->connect_timeout_ms, &cfg->secret,
+                      &cfg->tls};
     if (rc == EMBER_OK && (rc = em_rpc_open(&ex->rpc, cfg->driver, &ro, err, errlen)) == EMBER_OK)
         ex->rpc_open = 1;
     if (rc == EMBER_OK) rc = em_comm_register(ex, err, errlen);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "em_secret.h"
+#include "em_tls.h"
 
 struct em_monitor_page;
 
@@ -35,6 +36,7 @@ typedef struct em_executor_config {
     struct em_monitor_page *monitor; /* shared with the monitor (--supervise), or NULL */
     em_secret secret; /* the cluster secret (unset: connections are not authenticated, which
                          em_executor_start allows on loopback only) */
+    em_tls_files tls; /* for tls+tcp:// addresses: its certificate, key, and the CA */
 } em_executor_config;
 
 typedef struct em_executor em_executor;

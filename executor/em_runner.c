@@ -516,6 +516,7 @@ void *em_runner_slot(void *arg)
     sl.state = &sl.ex->slot_states[atomic_fetch_add(&sl.ex->next_slot, 1)];
     sl.peers.secret = &sl.ex->cfg.secret;
     sl.peers.max_recv = sl.ex->cfg.max_message;
+    sl.peers.tls = &sl.ex->cfg.tls;
     em_executor *ex = sl.ex;
     pthread_mutex_lock(&ex->lock);
     while (!ex->stop) {

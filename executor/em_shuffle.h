@@ -48,6 +48,7 @@ typedef struct em_peers {
     unsigned next_victim;
     const em_secret *secret; /* the cluster secret, for the handshake (not owned) */
     size_t max_recv;         /* largest block accepted */
+    const em_tls_files *tls; /* to verify peers on tls+tcp:// (not owned) */
 } em_peers;
 
 void em_peers_close(em_peers *peers);

@@ -43,6 +43,10 @@ static void usage(FILE *out)
             "  --cancel-grace-ms N     a task the driver cancelled (its job ended, or it timed\n"
             "                          out) that still runs after N ms makes the executor exit,\n"
             "                          for its supervisor to restart it (5000; 0: never)\n"
+            "  --tls-cert PATH, --tls-key PATH  certificate and key (PEM) for a tls+tcp://\n"
+            "                          --listen (EMBER_TLS_CERT, EMBER_TLS_KEY)\n"
+            "  --tls-ca PATH           the CA that signed the driver's and the other executors'\n"
+            "                          certificates, for tls+tcp:// (EMBER_TLS_CA)\n"
             "  --secret-file PATH      the cluster secret (EMBER_SECRET_FILE, else\n"
             "                          ~/.ember/cluster.secret; without one, loopback only)\n"
             "  --ready-file PATH       write the block service address here once registered\n"
@@ -64,6 +68,9 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                          {"max-message-mb", 1, 0, 'x'},
                                          {"secret-file", 1, 0, 'X'},
                                          {"cancel-grace-ms", 1, 0, 'g'},
+                                         {"tls-cert", 1, 0, 'C'},
+                                         {"tls-key", 1, 0, 'Y'},
+                                         {"tls-ca", 1, 0, 'A'},
                                          {"supervise", 0, 0, 'S'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -108,6 +115,18 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                sizeof err);
             break;
         case 'S': cfg->supervise = 1; break;
+        case 'C':
+            rc = em_arg_string("--tls-cert", optarg, cfg->tls.cert, sizeof cfg->tls.cert, err,
+                               sizeof err);
+            break;
+        case 'Y':
+            rc = em_arg_string("--tls-key", optarg, cfg->tls.key, sizeof cfg->tls.key, err,
+                               sizeof err);
+            break;
+        case 'A':
+            rc =
+                em_arg_string("--tls-ca", optarg, cfg->tls.ca, sizeof cfg->tls.ca, err, sizeof err);
+            break;
         case 'g':
             rc = em_arg_u32("--cancel-grace-ms", optarg, 0, 3600000, &cfg->cancel_grace_ms, err,
                             sizeof err);
@@ -125,6 +144,7 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
     if (rc == EMBER_OK)
         rc = em_secret_load(em_secret_path(secret_file, path, sizeof path), &cfg->secret, err,
                             sizeof err);
+    em_tls_files_defaults(&cfg->tls);
     if (rc != EMBER_OK && err[0]) fprintf(stderr, "ember-executor: %s\n", err);
     return rc;
 }

@@ -237,7 +237,10 @@ static int connect_session(submitter *s, const em_submit_opts *o, const em_buf *
     em_secret secret;
     int rc =
         em_secret_load(em_secret_path(o->secret_file, path, sizeof path), &secret, err, errlen);
-    em_rpc_opts ro = {"submitter", 1u << 30, 5000, &secret};
+    em_tls_files tls = {0};
+    if (o->tls_ca) snprintf(tls.ca, sizeof tls.ca, "%s", o->tls_ca);
+    em_tls_files_defaults(&tls);
+    em_rpc_opts ro = {"submitter", 1u << 30, 5000, &secret, &tls};
     if (rc == EMBER_OK) rc = em_rpc_open(&s->rpc, o->driver, &ro, err, errlen);
     memset(&secret, 0, sizeof secret);
     if (rc != EMBER_OK) return rc;

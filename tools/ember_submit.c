@@ -27,16 +27,19 @@ static void usage(FILE *out)
                  "                    stopped, then retried like any failure (default: none)\n"
                  "  --quiet           no summary line on stderr\n"
                  "  --secret-file PATH  the cluster secret (EMBER_SECRET_FILE, else\n"
-                 "                    ~/.ember/cluster.secret)\n");
+                 "                    ~/.ember/cluster.secret)\n"
+                 "  --tls-ca PATH     CA certificate of a tls+tcp:// driver (EMBER_TLS_CA)\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"driver", 1, 0, 'd'},         {"kafka", 1, 0, 'k'}, {"name", 1, 0, 'n'},
-        {"timeout-s", 1, 0, 't'},      {"quiet", 0, 0, 'q'}, {"secret-file", 1, 0, 's'},
-        {"task-timeout-s", 1, 0, 'T'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
-    char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "", secret_file[1024] = "";
+    static const struct option opts[] = {{"driver", 1, 0, 'd'},         {"kafka", 1, 0, 'k'},
+                                         {"name", 1, 0, 'n'},           {"timeout-s", 1, 0, 't'},
+                                         {"quiet", 0, 0, 'q'},          {"secret-file", 1, 0, 's'},
+                                         {"task-timeout-s", 1, 0, 'T'}, {"tls-ca", 1, 0, 'A'},
+                                         {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
+    char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "", secret_file[1024] = "",
+                      tls_ca[1024] = "";
     const char *env_driver = getenv("EMBER_DRIVER");
     snprintf(driver, sizeof driver, "%s",
              env_driver && *env_driver ? env_driver : "tcp://127.0.0.1:7077");
@@ -63,6 +66,9 @@ int main(int argc, char **argv)
         case 's':
             rc = em_arg_string("--secret-file", optarg, secret_file, sizeof secret_file, err,
                                sizeof err);
+            break;
+        case 'A':
+            rc = em_arg_string("--tls-ca", optarg, tls_ca, sizeof tls_ca, err, sizeof err);
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -94,6 +100,7 @@ int main(int argc, char **argv)
                         .timeout_ms = timeout_s ? (int)(timeout_s * 1000) : 0,
                         .quiet = quiet,
                         .secret_file = secret_file,
+                        .tls_ca = tls_ca,
                         .task_timeout_ms = task_timeout_s * 1000};
     int status = em_submit_run(&o, lib_path, job_argc, job_argv);
     free(job_argv);

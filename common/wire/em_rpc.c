@@ -4,6 +4,7 @@
 #include <ember/ember.h>
 #include <malloc.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 #include <signal.h>
 #include <stdio.h>
@@ -306,6 +307,16 @@ int em_rpc_call(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCM
     return rc == EMBER_OK ? em_rpc_call_finish(rpc, ch, reply, err, errlen) : rc;
 }
 
+/* dial connects sock to url, through TLS when tls is set; waits for the connection */
+static int dial(nng_socket sock, const char *url, nng_tls_config *tls)
+{
+    nng_dialer d;
+    int rv = nng_dialer_create(&d, sock, url);
+    if (rv == 0 && tls) rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
+    if (rv == 0) rv = nng_dialer_start(d, 0);
+    return rv;
+}
+
 int em_rpc_open(em_rpc *rpc, const char *url, const em_rpc_opts *opts, char *err, size_t errlen)
 {
     memset(rpc, 0, sizeof *rpc);
@@ -325,17 +336,33 @@ int em_rpc_open(em_rpc *rpc, const char *url, const em_rpc_opts *opts, char *err
     nng_socket_set_ms(rpc->sock, NNG_OPT_RECONNMAXT, 1000);
     int rc = EMBER_ERR_CONNECT;
     nng_time deadline = nng_clock() + (nng_time)(connect_timeout_ms > 0 ? connect_timeout_ms : 0);
+    nng_tls_config *tls = NULL;
+    static const em_tls_files no_tls;
+    if ((rc = em_tls_client_config(opts->tls ? opts->tls : &no_tls, url, &tls, err, errlen)) !=
+        EMBER_OK) {
+        nng_close(rpc->sock);
+        return rc;
+    }
+    rc = EMBER_ERR_CONNECT;
     for (;;) {
-        rv = nng_dial(rpc->sock, url, NULL, 0);
+        rv = dial(rpc->sock, url, tls);
         if (rv == 0) break;
-        if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || nng_clock() >= deadline) {
-            snprintf(err, errlen, "cannot reach %s: %s", url, nng_strerror(rv));
+        if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH ||
+            nng_clock() >= deadline) {
+            snprintf(err, errlen, "cannot reach %s: %s", url,
+                     rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH
+                         ? "TLS handshake failed (is its certificate signed by --tls-ca, for this "
+                           "host name?)"
+                         : nng_strerror(rv));
             if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP) rc = EMBER_ERR_INVALID;
+            if (rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH) rc = EMBER_ERR_UNAUTHENTICATED;
+            if (tls) nng_tls_config_free(tls);
             nng_close(rpc->sock);
             return rc;
         }
         nng_msleep(100);
     }
+    if (tls) nng_tls_config_free(tls); /* the dialer holds its own reference */
     em_rpc_chan ch = {0};
     if ((rc = em_rpc_chan_open(rpc, &ch)) == EMBER_OK) {
         rc = hello(rpc, &ch, connect_timeout_ms > 0 ? connect_timeout_ms : 5000, err, errlen);

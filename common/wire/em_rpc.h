@@ -22,6 +22,7 @@
 
 #include "em_auth.h"
 #include "em_frame.h"
+#include "em_tls.h"
 
 typedef struct em_rpc {
     nng_socket sock;  /* req0 socket */
@@ -63,6 +64,7 @@ typedef struct em_rpc_opts {
     size_t max_recv;         /* largest reply accepted */
     int connect_timeout_ms;  /* how long to wait for the server at first */
     const em_secret *secret; /* the cluster secret (NULL or unset: none) */
+    const em_tls_files *tls; /* for a tls+tcp:// url: the CA to verify the server (em_tls.h) */
 } em_rpc_opts;
 
 /* em_rpc_open dials `url` (waiting up to connect_timeout_ms for the server) and goes through

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <ember/ember.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -143,6 +144,18 @@ static uint32_t peer_addr(uint32_t pipe)
     return sa.s_in.sa_addr;
 }
 
+/* doom closes connection c (of pipe) DOOMED_MS from now, so that the answer saying why it was
+ * refused reaches the client first; at once when the server does not follow it */
+static void doom(em_server *srv, em_conn *c, uint32_t pipe)
+{
+    if (c && c->state != CONN_DOOMED) { /* doomed already: its time runs on */
+        c->state = CONN_DOOMED;
+        c->since_ms = em_now_ms();
+    } else if (!c) {
+        em_server_close_pipe(srv, pipe);
+    }
+}
+
 /* handshake_failed counts a failed handshake, logs it at most once per FAILURE_LOG_MS per
  * peer address, and closes the connection (DOOMED_MS later, so that the answer saying why
  * reaches the client first). */
@@ -171,13 +184,7 @@ static void handshake_failed(em_server *srv, uint32_t pipe, const char *why)
                 (unsigned long long)atomic_load(&srv->auth_failures));
         *slot = (failure_log){addr, now, 0};
     }
-    em_conn *c = find_conn(srv, pipe);
-    if (c) {
-        c->state = CONN_DOOMED;
-        c->since_ms = now;
-    } else {
-        em_server_close_pipe(srv, pipe);
-    }
+    doom(srv, find_conn(srv, pipe), pipe);
 }
 
 /* note_gone keeps a closed connection for the owner (dropped without memory: the owner then
@@ -285,7 +292,8 @@ static void bound_address(em_server *srv, const char *url, char *bound_url, size
     host = host ? host + 3 : url;
     const char *colon = strrchr(host, ':');
     int host_len = colon ? (int)(colon - host) : (int)strlen(host);
-    snprintf(bound_url, bound_len, "tcp://%.*s:%d", host_len, host, port);
+    snprintf(bound_url, bound_len, "%s%.*s:%d", em_url_is_tls(url) ? "tls+tcp://" : "tcp://",
+             host_len, host, port);
 }
 
 int em_server_open(em_server **out, const char *url, const em_server_opts *opts, char *bound_url,
@@ -315,7 +323,18 @@ int em_server_open(em_server **out, const char *url, const em_server_opts *opts,
     srv->sock_id = nng_socket_id(srv->sock);
     nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_POST, on_pipe_event, NULL);
     nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, on_pipe_event, NULL);
-    if ((rv = nng_listen(srv->sock, url, &srv->listener, 0)) != 0) {
+    static const em_tls_files no_tls;
+    nng_tls_config *tls = NULL;
+    int rc = em_tls_server_config(opts->tls ? opts->tls : &no_tls, url, &tls, err, errlen);
+    if (rc != EMBER_OK) {
+        em_server_close(srv);
+        return rc;
+    }
+    rv = nng_listener_create(&srv->listener, srv->sock, url);
+    if (rv == 0 && tls) rv = nng_listener_set_ptr(srv->listener, NNG_OPT_TLS_CONFIG, tls);
+    if (rv == 0) rv = nng_listener_start(srv->listener, 0);
+    if (tls) nng_tls_config_free(tls); /* the listener holds its own reference */
+    if (rv != 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
         em_server_close(srv);
         return rv == NNG_EADDRINUSE ? EMBER_ERR_IO : EMBER_ERR_INVALID;
@@ -548,7 +567,7 @@ static const char *part_fault(const em_server *srv, const em_conn *c, const Embe
 
 /* take_part adds a part to its connection's frame: 1 when the frame is whole (req then holds
  * it), 0 when more parts are to come (answered here), -1 for a bad part (answered, and the
- * connection closed) */
+ * connection closed once the answer left) */
 static int take_part(em_server *srv, em_request *req)
 {
     em_conn *c = find_conn(srv, req->pipe);
@@ -567,7 +586,7 @@ static int take_part(em_server *srv, em_request *req)
             c->parts = NULL;
             c->parts_len = 0;
         }
-        em_server_close_pipe(srv, req->pipe);
+        doom(srv, c, req->pipe);
         em_pb_free(p);
         return -1;
     }

@@ -23,6 +23,7 @@
 
 #include "em_auth.h"
 #include "em_frame.h"
+#include "em_tls.h"
 
 typedef struct em_server em_server;
 
@@ -60,6 +61,7 @@ typedef struct em_server_opts {
     uint32_t handshake_ms;   /* a connection not through its handshake by then is closed
                                 (0: 10000) */
     uint32_t max_conns;      /* connections at once (0: 1024); more are closed at once */
+    const em_tls_files *tls; /* for a tls+tcp:// url: its certificate and key (em_tls.h) */
 } em_server_opts;
 
 /* em_hello_fn decides on a connection that passed the handshake (owner thread): it returns

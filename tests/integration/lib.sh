@@ -144,6 +144,19 @@ submit() {
     "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$@" >"$T/submit.out" 2>"$T/submit.err"
 }
 
+# expect_tour_exact WHAT [SUBMIT_ARGS...]: the api tour job (tests/jobs/api_tour.c) runs on
+# the cluster and prints exactly its expected result; WHAT says after what, for the messages
+expect_tour_exact() {
+    local what=$1
+    shift
+    rm -rf "$T/tour-out"
+    submit --quiet "$@" "$EMBER_JOBS/api_tour.so" -- --out "$T/tour-out" ||
+        fail "job failed after $what: $(cat "$T/submit.err")"
+    head -n 7 "$EMBER_SRC/tests/integration/api_tour.expected" | diff - "$T/submit.out" ||
+        fail "wrong result after $what"
+    echo "ok: the next job is exact after $what"
+}
+
 # wait_api PATH JQ_EXPR [SECONDS]: until the status document at PATH satisfies JQ_EXPR (the
 # snapshot is at most 50 ms behind the driver)
 wait_api() {

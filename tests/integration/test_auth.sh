@@ -19,17 +19,9 @@ wait_executors 2
 EX_URL=$(awk '$1 == "address" {print $2}' "$T/ex1.ready")
 abuse() { "$EMBER_BIN/wire_abuse" "$@"; }
 
-run_job() { # WHAT: the api tour, its output byte for byte
-    rm -rf "$T/tour-out"
-    submit --quiet "$EMBER_JOBS/api_tour.so" -- --out "$T/tour-out" ||
-        fail "job failed after $1: $(cat "$T/submit.err")"
-    head -n 7 "$EMBER_SRC/tests/integration/api_tour.expected" | diff - "$T/submit.out" ||
-        fail "wrong result after $1"
-    echo "ok: the next job is exact after $1"
-}
 metric() { curl -sf --max-time 5 "$STATUS/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
-run_job "start"
+expect_tour_exact "start"
 
 # ---- 1. another secret, no secret --------------------------------------------------------------
 "$EMBER_BIN/ember-secret" "$T/other.secret" >/dev/null 2>&1
@@ -40,7 +32,7 @@ expect_fail "submit without a secret" env EMBER_SECRET_FILE="$T/missing.secret" 
     "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/api_tour.so"
 expect_contains "$(cat "$T/fail.err")" "requires the cluster secret" "no secret: the message"
 wait_api /api/v1/driver '.auth_failures >= 2' 5
-run_job "a wrong and a missing secret"
+expect_tour_exact "a wrong and a missing secret"
 
 # ---- 2. replayed and truncated handshakes ------------------------------------------------------
 out=$(abuse replay "$DRIVER")
@@ -50,7 +42,7 @@ before=$(api /api/v1/driver | jq .rejected_messages)
 out=$(abuse truncated "$DRIVER")
 expect_contains "$out" "answer: none" "a truncated Auth gets no answer"
 wait_api /api/v1/driver ".rejected_messages > $before" 5
-run_job "a replayed and a truncated handshake"
+expect_tour_exact "a replayed and a truncated handshake"
 
 # ---- 3. roles ---------------------------------------------------------------------------------
 out=$(abuse as submitter "$DRIVER" register)
@@ -68,7 +60,7 @@ expect_eq "$(api /api/v1/executors | jq -c '[.[] | .state]')" '["alive","alive"]
     "both executors alive after the spoofed reports"
 grep -q "crash report for an executor not known" "$T/driver.log" ||
     fail "the driver did not log the ignored crash reports"
-run_job "an impostor and spoofed crash reports"
+expect_tour_exact "an impostor and spoofed crash reports"
 
 # ---- 4. block reads -----------------------------------------------------------------------------
 out=$(EMBER_SECRET_FILE=$T/missing.secret abuse probe "$EX_URL" peer) &&
@@ -80,7 +72,7 @@ expect_contains "$out" "could not prove the cluster secret" "a block read with a
 out=$(abuse probe "$EX_URL" submitter) && fail "a submitter was served blocks: $out"
 expect_contains "$out" "a role this server does not serve" "only peers read blocks"
 grep -q "connection refused" "$T/ex1.log" || fail "the executor did not log the refusals"
-run_job "refused block reads"
+expect_tour_exact "refused block reads"
 
 # ---- 5. daemons refuse unsafe settings ---------------------------------------------------------
 chmod 644 "$T/other.secret"

@@ -21,14 +21,6 @@ start_executor ex2 --slots 2
 wait_executors 2
 abuse() { "$EMBER_BIN/wire_abuse" "$@"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$DRIVER_PID/status"; }
-run_job() { # WHAT
-    rm -rf "$T/tour-out"
-    submit --quiet "$EMBER_JOBS/api_tour.so" -- --out "$T/tour-out" ||
-        fail "job failed after $1: $(cat "$T/submit.err")"
-    head -n 7 "$EMBER_SRC/tests/integration/api_tour.expected" | diff - "$T/submit.out" ||
-        fail "wrong result after $1"
-    echo "ok: the next job is exact after $1"
-}
 port=${DRIVER##*:}
 status_port=${STATUS##*:}
 
@@ -41,7 +33,7 @@ echo "$out; driver RSS ${before} kB before, ${after} kB after"
 went=$(sed -E 's/half send: ([0-9]+) of.*/\1/' <<<"$out")
 [ "$went" -lt 16 ] || fail "the driver took $went MiB of a message it should refuse at once"
 echo "ok: the connection was closed after $went MiB (what the sockets' buffers held)"
-run_job "a half-sent 200 MiB message"
+expect_tour_exact "a half-sent 200 MiB message"
 
 # ---- 2. idle status connections -------------------------------------------------------------------
 abuse idle 127.0.0.1 "$status_port" 300 127.0.0.2 30 >"$T/idle.out" &
@@ -49,7 +41,7 @@ idler=$!
 wait_until 10 bash -c "ss -tn state established '( sport = :$status_port )' | grep -c 127.0.0.2 | grep -qv '^0$'"
 api /api/v1/driver >/dev/null || fail "the status endpoint does not answer others beside 300 idle connections"
 echo "ok: the status endpoint answers beside idle connections"
-run_job "300 idle status connections"
+expect_tour_exact "300 idle status connections"
 wait "$idler"
 out=$(cat "$T/idle.out")
 echo "$out"
@@ -67,7 +59,7 @@ echo "ok: 10,000 registrations took $SECONDS s"
 known=$(api /api/v1/executors | jq length)
 [ "$known" -le $((2 + 1 + 256)) ] || fail "the driver keeps $known executors"
 echo "ok: the driver keeps $known executors (2 live, the last and 256 gone)"
-run_job "10,000 registrations"
+expect_tour_exact "10,000 registrations"
 
 # ---- 4. the limit on job libraries --------------------------------------------------------------
 head -c $((2 << 20)) /dev/urandom >"$T/big.bin"
@@ -76,11 +68,11 @@ cat "$T/big.bin" >>"$T/big.so" # still a loadable library: the extra bytes follo
 expect_fail "a 2 MiB job library" "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$T/big.so"
 expect_contains "$(cat "$T/fail.err")" "over the driver's limit of 1 MiB (--max-library-mb)" \
     "the library limit: the message"
-run_job "a job library over the limit"
+expect_tour_exact "a job library over the limit"
 
 # ---- 5. a request over 1 MiB travels in parts --------------------------------------------------------
 submit --quiet "$EMBER_JOBS/big_input.so" -- 100000 ||
     fail "a job with 100,000 parallelized records failed: $(cat "$T/submit.err")"
 expect_contains "$(cat "$T/submit.out")" "big_input: 100000 records, sum" "a job whose 7 MiB request came in parts"
-run_job "a request in parts"
+expect_tour_exact "a request in parts"
 echo "PASS test_limits"

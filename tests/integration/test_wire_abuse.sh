@@ -12,13 +12,6 @@ wait_executors 1
 EX_URL=$(awk '$1 == "address" {print $2}' "$T/ex1.ready")
 abuse() { "$EMBER_BIN/wire_abuse" "$@"; }
 
-run_job() {
-    rm -rf "$T/tour-out"
-    submit --quiet "$EMBER_JOBS/api_tour.so" -- --out "$T/tour-out" || fail "job failed after $1: $(cat "$T/submit.err")"
-    head -n 7 "$EMBER_SRC/tests/integration/api_tour.expected" | diff - "$T/submit.out" || fail "wrong result after $1"
-    echo "ok: driver runs a job correctly after $1"
-}
-
 for target in driver executor; do
     url=$DRIVER role=submitter
     [ "$target" = executor ] && url=$EX_URL role=peer
@@ -33,7 +26,7 @@ for target in driver executor; do
     kill -0 "$ex1_PID" || fail "executor died"
     out=$(abuse probe "$url" "$role") || fail "$target does not answer a well-formed request: $out"
     echo "ok: $target still serves ($out)"
-    run_job "abuse of the $target"
+    expect_tour_exact "abuse of the $target"
 done
 
 wait_api /api/v1/driver '.rejected_messages >= 52'
