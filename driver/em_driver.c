@@ -36,19 +36,7 @@ void em_driver_config_defaults(em_driver_config *cfg)
     snprintf(cfg->status, sizeof cfg->status, "127.0.0.1:4040");
     cfg->max_message = 256u << 20;
     cfg->max_library = 128u << 20;
-    cfg->sched = (em_sched_config){.heartbeat_ms = 1000,
-                                   .executor_timeout_ms = 10000,
-                                   .crash_grace_ms = 300,
-                                   .session_grace_ms = 30000,
-                                   .max_attempts = 4,
-                                   .locality_wait_ms = 3000,
-                                   .shuffle_locality_wait_ms = 0,
-                                   .queue_depth = 64,
-                                   .max_executors = 4096,
-                                   .max_session_jobs = 64,
-                                   .max_job_tasks = 4000000,
-                                   .executors_kept = 256,
-                                   .max_result = 256u << 20};
+    cfg->sched = em_sched_config_defaults();
 }
 
 /* ---- parked requests ---------------------------------------------------------------------- */

@@ -812,6 +812,23 @@ em_job *em_sched_job_by_token(const em_sched *s, em_session_id session, uint64_t
     return NULL;
 }
 
+em_sched_config em_sched_config_defaults(void)
+{
+    return (em_sched_config){.heartbeat_ms = 1000,
+                             .executor_timeout_ms = 10000,
+                             .crash_grace_ms = 300,
+                             .session_grace_ms = 30000,
+                             .max_attempts = 4,
+                             .locality_wait_ms = 3000,
+                             .shuffle_locality_wait_ms = 0,
+                             .queue_depth = 64,
+                             .max_executors = 4096,
+                             .max_session_jobs = 64,
+                             .max_job_tasks = 4000000,
+                             .executors_kept = 256,
+                             .max_result = 256u << 20};
+}
+
 void em_sched_init(em_sched *s, const em_sched_config *cfg)
 {
     memset(s, 0, sizeof *s);

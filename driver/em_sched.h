@@ -345,6 +345,8 @@ typedef struct em_sched {
     int nomem; /* an effect could not be queued: the caller should stop (em_sched_failed) */
 } em_sched;
 
+/* em_sched_config_defaults: the driver's defaults (the ember-driver options of the same names) */
+em_sched_config em_sched_config_defaults(void);
 /* em_sched_init prepares s with cfg; em_sched_fini frees everything it holds. */
 void em_sched_init(em_sched *s, const em_sched_config *cfg);
 void em_sched_fini(em_sched *s);

@@ -76,8 +76,8 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
                                          {"max-result-mb", 1, 0, 'r'},
                                          {"ready-file", 1, 0, 'f'},
                                          {"secret-file", 1, 0, 'x'},
-                                         {"tls-cert", 1, 0, 'C'},
-                                         {"tls-key", 1, 0, 'Y'},
+                                         {"tls-cert", 1, 0, EM_OPT_TLS_CERT},
+                                         {"tls-key", 1, 0, EM_OPT_TLS_KEY},
                                          {"help", 0, 0, 'H'},
                                          {0, 0, 0, 0}};
     char err[512] = "";
@@ -142,14 +142,8 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
             rc = em_arg_string("--ready-file", optarg, cfg->ready_file, sizeof cfg->ready_file, err,
                                sizeof err);
             break;
-        case 'C':
-            rc = em_arg_string("--tls-cert", optarg, cfg->tls.cert, sizeof cfg->tls.cert, err,
-                               sizeof err);
-            break;
-        case 'Y':
-            rc = em_arg_string("--tls-key", optarg, cfg->tls.key, sizeof cfg->tls.key, err,
-                               sizeof err);
-            break;
+        case EM_OPT_TLS_CERT:
+        case EM_OPT_TLS_KEY: rc = em_tls_option(c, optarg, &cfg->tls, err, sizeof err); break;
         case 'x':
             rc = em_arg_string("--secret-file", optarg, secret_file, sizeof secret_file, err,
                                sizeof err);

@@ -68,9 +68,9 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                          {"max-message-mb", 1, 0, 'x'},
                                          {"secret-file", 1, 0, 'X'},
                                          {"cancel-grace-ms", 1, 0, 'g'},
-                                         {"tls-cert", 1, 0, 'C'},
-                                         {"tls-key", 1, 0, 'Y'},
-                                         {"tls-ca", 1, 0, 'A'},
+                                         {"tls-cert", 1, 0, EM_OPT_TLS_CERT},
+                                         {"tls-key", 1, 0, EM_OPT_TLS_KEY},
+                                         {"tls-ca", 1, 0, EM_OPT_TLS_CA},
                                          {"supervise", 0, 0, 'S'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -115,18 +115,9 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                sizeof err);
             break;
         case 'S': cfg->supervise = 1; break;
-        case 'C':
-            rc = em_arg_string("--tls-cert", optarg, cfg->tls.cert, sizeof cfg->tls.cert, err,
-                               sizeof err);
-            break;
-        case 'Y':
-            rc = em_arg_string("--tls-key", optarg, cfg->tls.key, sizeof cfg->tls.key, err,
-                               sizeof err);
-            break;
-        case 'A':
-            rc =
-                em_arg_string("--tls-ca", optarg, cfg->tls.ca, sizeof cfg->tls.ca, err, sizeof err);
-            break;
+        case EM_OPT_TLS_CERT:
+        case EM_OPT_TLS_KEY:
+        case EM_OPT_TLS_CA: rc = em_tls_option(c, optarg, &cfg->tls, err, sizeof err); break;
         case 'g':
             rc = em_arg_u32("--cancel-grace-ms", optarg, 0, 3600000, &cfg->cancel_grace_ms, err,
                             sizeof err);

@@ -33,16 +33,17 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"driver", 1, 0, 'd'},         {"kafka", 1, 0, 'k'},
-                                         {"name", 1, 0, 'n'},           {"timeout-s", 1, 0, 't'},
-                                         {"quiet", 0, 0, 'q'},          {"secret-file", 1, 0, 's'},
-                                         {"task-timeout-s", 1, 0, 'T'}, {"tls-ca", 1, 0, 'A'},
-                                         {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
-    char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "", secret_file[1024] = "",
-                      tls_ca[1024] = "";
+    static const struct option opts[] = {
+        {"driver", 1, 0, 'd'},         {"kafka", 1, 0, 'k'},
+        {"name", 1, 0, 'n'},           {"timeout-s", 1, 0, 't'},
+        {"quiet", 0, 0, 'q'},          {"secret-file", 1, 0, 's'},
+        {"task-timeout-s", 1, 0, 'T'}, {"tls-ca", 1, 0, EM_OPT_TLS_CA},
+        {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
+    char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "", secret_file[1024] = "";
     const char *env_driver = getenv("EMBER_DRIVER");
     snprintf(driver, sizeof driver, "%s",
              env_driver && *env_driver ? env_driver : "tcp://127.0.0.1:7077");
+    em_tls_files tls = {0};
     uint32_t timeout_s = 0, task_timeout_s = 0;
     int quiet = 0, c, rc = EMBER_OK;
     em_log_init("submit", EM_LOG_WARN);
@@ -67,9 +68,7 @@ int main(int argc, char **argv)
             rc = em_arg_string("--secret-file", optarg, secret_file, sizeof secret_file, err,
                                sizeof err);
             break;
-        case 'A':
-            rc = em_arg_string("--tls-ca", optarg, tls_ca, sizeof tls_ca, err, sizeof err);
-            break;
+        case EM_OPT_TLS_CA: rc = em_tls_option(c, optarg, &tls, err, sizeof err); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -100,7 +99,7 @@ int main(int argc, char **argv)
                         .timeout_ms = timeout_s ? (int)(timeout_s * 1000) : 0,
                         .quiet = quiet,
                         .secret_file = secret_file,
-                        .tls_ca = tls_ca,
+                        .tls_ca = tls.ca,
                         .task_timeout_ms = task_timeout_s * 1000};
     int status = em_submit_run(&o, lib_path, job_argc, job_argv);
     free(job_argv);

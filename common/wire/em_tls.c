@@ -1,6 +1,8 @@
 /* em_tls.c -- TLS configurations of listeners and dialers (see em_tls.h), with nng's mbedtls. */
 #include "em_tls.h"
 
+#include "em_args.h"
+
 #include <ember/ember.h>
 #include <nng/supplemental/tls/tls.h>
 #include <stdio.h>
@@ -14,6 +16,17 @@ void em_tls_files_defaults(em_tls_files *f)
         snprintf(f->cert, sizeof f->cert, "%s", env);
     if (!f->key[0] && (env = getenv("EMBER_TLS_KEY"))) snprintf(f->key, sizeof f->key, "%s", env);
     if (!f->ca[0] && (env = getenv("EMBER_TLS_CA"))) snprintf(f->ca, sizeof f->ca, "%s", env);
+}
+
+int em_tls_option(int opt, const char *value, em_tls_files *f, char *err, size_t errlen)
+{
+    switch (opt) {
+    case EM_OPT_TLS_CERT:
+        return em_arg_string("--tls-cert", value, f->cert, sizeof f->cert, err, errlen);
+    case EM_OPT_TLS_KEY:
+        return em_arg_string("--tls-key", value, f->key, sizeof f->key, err, errlen);
+    default: return em_arg_string("--tls-ca", value, f->ca, sizeof f->ca, err, errlen);
+    }
 }
 
 int em_url_is_tls(const char *url) { return strncmp(url, "tls+tcp://", 10) == 0; }

@@ -20,6 +20,11 @@ typedef struct em_tls_files {
     char ca[1024];   /* the CA that signed the servers' certificates, to verify them */
 } em_tls_files;
 
+/* getopt_long values of --tls-cert, --tls-key and --tls-ca in the programs' option tables;
+ * em_tls_option stores the value of one of them in f (err says what is wrong with it) */
+enum { EM_OPT_TLS_CERT = 0x7100, EM_OPT_TLS_KEY, EM_OPT_TLS_CA };
+int em_tls_option(int opt, const char *value, em_tls_files *f, char *err, size_t errlen);
+
 /* em_tls_files_defaults fills the fields left empty from EMBER_TLS_CERT, _KEY and _CA. */
 void em_tls_files_defaults(em_tls_files *f);
 /* em_url_is_tls: url is a tls+tcp:// address */

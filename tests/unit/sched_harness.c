@@ -124,19 +124,23 @@ int h_try_submit(h_cluster *c, h_graph *b, uint64_t session, em_job_id *job, cha
 
 em_sched_config h_config(void)
 {
-    return (em_sched_config){.heartbeat_ms = 1000,
-                             .executor_timeout_ms = 10000,
-                             .crash_grace_ms = 300,
-                             .session_grace_ms = 30000,
-                             .max_attempts = 4,
-                             .locality_wait_ms = 3000,
-                             .shuffle_locality_wait_ms = 0,
-                             .queue_depth = 0,
-                             .max_executors = 64,
-                             .max_session_jobs = 4,
-                             .max_job_tasks = 1000,
-                             .executors_kept = 4,
-                             .max_result = 1 << 20};
+    em_sched_config cfg = em_sched_config_defaults();
+    cfg.queue_depth = 0; /* every launch is one slot's task: tests count launches */
+    cfg.max_executors = 64;
+    cfg.max_session_jobs = 4;
+    cfg.max_job_tasks = 1000;
+    cfg.executors_kept = 4;
+    cfg.max_result = 1 << 20;
+    return cfg;
+}
+
+void h_expect_failed(h_cluster *c, em_job_id job, int code, const char *needle)
+{
+    em_job *j = em_sched_job(&c->s, job);
+    assert_non_null(j);
+    assert_int_equal(j->state, EM_RUN_FAILED);
+    if (code) assert_int_equal(j->code, code);
+    if (!strstr(j->error, needle)) fail_msg("job error \"%s\" lacks \"%s\"", j->error, needle);
 }
 
 void h_cluster_init(h_cluster *c, const em_sched_config *cfg, size_t n_execs, uint32_t slots)

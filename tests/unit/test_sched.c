@@ -198,11 +198,8 @@ static void retries_then_one_message(void **state)
     assert_int_not_equal(c.launches[1].ex.v, first.v); /* elsewhere */
     assert_int_equal(c.launches[1].attempt, 1);
     for (int k = 0; k < 3; k++) h_fail(&c, ANY, st->id, EMBER_ERR_USER, 0, "bad record");
-    em_job *j = em_sched_job(&c.s, job);
-    assert_int_equal(j->state, EM_RUN_FAILED);
-    assert_int_equal(j->code, EMBER_ERR_USER);
-    assert_non_null(strstr(j->error, "partition 0 failed 4 times"));
-    assert_non_null(strstr(j->error, "bad record [EMBER_ERR_USER]"));
+    h_expect_failed(&c, job, EMBER_ERR_USER, "partition 0 failed 4 times");
+    h_expect_failed(&c, job, EMBER_ERR_USER, "bad record [EMBER_ERR_USER]");
     assert_int_equal(c.n_launches, 4);
     assert_int_equal(c.s.totals.jobs_failed, 1);
     h_cluster_fini(&c);
@@ -216,10 +213,8 @@ static void fatal_failure_ends_the_job_at_once(void **state)
     h_cluster_init(&c, &cfg, 2, 2);
     em_job_id job = word_count(&c, 4, 2, SESSION);
     h_fail(&c, ANY, h_stage(&c, job, 0)->id, EMBER_ERR_SYMBOL, 1, "no symbol parse");
-    em_job *j = em_sched_job(&c.s, job);
-    assert_int_equal(j->state, EM_RUN_FAILED);
-    assert_non_null(strstr(j->error, "failed 1 time (attempt 1"));
-    assert_int_equal(j->stages[1].state, EM_RUN_WAITING); /* never started */
+    h_expect_failed(&c, job, 0, "failed 1 time (attempt 1");
+    assert_int_equal(em_sched_job(&c.s, job)->stages[1].state, EM_RUN_WAITING); /* never ran */
     /* the other launches' results arrive later and are ignored */
     while (h_finish(&c, ANY, NONE_ST)) {
     }
@@ -258,9 +253,7 @@ static void crash_report_blames_only_its_task(void **state)
     em_crash abrt = {6, 0, NULL, &culprit, 1};
     em_sched_executor_crashed(&c.s, second, &abrt, c.now);
     h_settle(&c);
-    em_job *j = em_sched_job(&c.s, job);
-    assert_int_equal(j->state, EM_RUN_FAILED);
-    assert_non_null(strstr(j->error, "killed by signal 6 (SIGABRT) while running this task"));
+    h_expect_failed(&c, job, 0, "killed by signal 6 (SIGABRT) while running this task");
     h_cluster_fini(&c);
 }
 
@@ -290,11 +283,8 @@ static void task_timeout_fails_and_stops_the_task(void **state)
         h_advance(&c, 1100 * 1000);
         h_report_cancelled(&c);
     }
-    em_job *j = em_sched_job(&c.s, job);
-    assert_int_equal(j->state, EM_RUN_FAILED);
-    assert_int_equal(j->code, EMBER_ERR_TIMEOUT);
-    assert_non_null(strstr(j->error, "failed 4 times"));
-    assert_non_null(strstr(j->error, "timed out after 1.0 s [EMBER_ERR_TIMEOUT]"));
+    h_expect_failed(&c, job, EMBER_ERR_TIMEOUT, "failed 4 times");
+    h_expect_failed(&c, job, EMBER_ERR_TIMEOUT, "timed out after 1.0 s [EMBER_ERR_TIMEOUT]");
     h_cluster_fini(&c);
 }
 
@@ -420,10 +410,7 @@ static void sessions_keep_outputs_for_a_grace(void **state)
     /* a running job of a session that goes away is cancelled */
     em_sched_session_detached(&c.s, (em_session_id){SESSION}, c.now);
     h_settle(&c);
-    em_job *j = em_sched_job(&c.s, second);
-    assert_int_equal(j->state, EM_RUN_FAILED);
-    assert_int_equal(j->code, EMBER_ERR_CANCELLED);
-    assert_non_null(strstr(j->error, "its submitter disconnected"));
+    h_expect_failed(&c, second, EMBER_ERR_CANCELLED, "its submitter disconnected");
     /* after the grace, its kept output is dropped: executors hear of it */
     c.n_drop_shuffles = 0;
     h_advance(&c, 31 * 1000 * 1000);
@@ -566,9 +553,7 @@ static void collect_over_the_limit_fails(void **state)
     res.task_id = c.launches[1].id.v;
     em_sched_task_results(&c.s, ex, results, 1, (const uint8_t *)"abcdefgh", 8, NULL, 0, c.now);
     h_settle(&c);
-    em_job *j = em_sched_job(&c.s, job);
-    assert_int_equal(j->code, EMBER_ERR_TOO_LARGE);
-    assert_non_null(strstr(j->error, "exceeds the driver's limit of 10 bytes"));
+    h_expect_failed(&c, job, EMBER_ERR_TOO_LARGE, "exceeds the driver's limit of 10 bytes");
     h_cluster_fini(&c);
 }
 
