@@ -17,8 +17,9 @@
 # driver use bootstrap 127.0.0.1:P everywhere. No traffic leaves these namespaces.
 #
 # Checks: the cluster starts (both executors registered with their own addresses), a second
-# driver or executor is refused, taxi_alerts gives the reference's exact alerts and dead
-# letters with tasks on both workers; with worker 2's link down the driver marks its executor
+# driver or executor is refused, a submitter on a worker with another secret is refused,
+# taxi_alerts gives the reference's exact alerts and dead letters with tasks on both
+# workers; with worker 2's link down the driver marks its executor
 # lost (no heartbeat) and the next job completes on worker 1 alone; stop-cluster.sh leaves no
 # ember process and no pid file. Namespaces, links and processes are removed on exit,
 # whatever happens. Skips (exit 77) only where the machine refuses to create a namespace.
@@ -147,6 +148,12 @@ expect_contains "$(cat "$T/fail.err")" "ember: driver on 10.77.0.1: ember-driver
 expect_fail "a second executor" on "$NS_W1" env EMBER_NODE="$NS_W1" "$DEPLOY/start-executor.sh"
 expect_contains "$(cat "$T/fail.err")" "ember: worker $NS_W1: ember-executor is already running" "second executor refused"
 expect_eq "$(api /api/v1/driver | jq .executors_alive)" 2 "executors alive after the refused copies"
+
+# --- the cluster authenticates: a submitter on another host without its secret is refused ------
+"$EMBER_BIN/ember-secret" "$T/other.secret" >/dev/null 2>&1
+expect_fail "a submitter with another secret, from worker 1" on "$NS_W1" "$EMBER_BIN/ember-submit" \
+    --driver "$DRIVER" --secret-file "$T/other.secret" "$EMBER_JOBS/taxi_alerts.so"
+expect_contains "$(cat "$T/fail.err")" "could not prove the cluster secret" "a stranger on the network is refused"
 
 # --- the taxi example end to end --------------------------------------------------------------
 "$EMBER_BIN/taxi-data" --lines 100000 >"$T/taxi.txt"
