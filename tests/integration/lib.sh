@@ -12,7 +12,7 @@ EMBER_JOBS=${EMBER_JOBS:-$(dirname "$EMBER_BIN")/jobs}
 T=$(mktemp -d "${TMPDIR:-/tmp}/ember-test.XXXXXX")
 PIDS=()
 # every process of a test proves this cluster secret (docs/security.md); a test that wants
-# none unsets EMBER_SECRET_FILE or points it at a missing file
+# none points EMBER_SECRET_FILE at a missing file (unset, ~/.ember/cluster.secret would count)
 export EMBER_SECRET_FILE=$T/cluster.secret
 "$EMBER_BIN/ember-secret" "$EMBER_SECRET_FILE" >/dev/null 2>&1 ||
     { echo "FAIL: cannot make a cluster secret in $T" >&2; exit 1; }

@@ -38,6 +38,7 @@ typedef struct cluster {
     pthread_t loop;
     em_executor *execs[2];
     char work[2][64];
+    char secret_file[96]; /* the cluster's secret, in work[0]: every connection proves it */
 } cluster;
 
 static void *driver_loop(void *arg)
@@ -50,7 +51,19 @@ static void cluster_start(cluster *c)
 {
     char err[512];
     memset(c, 0, sizeof *c);
+    for (int i = 0; i < 2; i++) {
+        snprintf(c->work[i], sizeof c->work[i], "/tmp/ember-inproc-XXXXXX");
+        assert_non_null(mkdtemp(c->work[i]));
+    }
+    /* a secret of the test's own: what the environment or ~/.ember holds must not matter */
+    em_secret secret;
+    int created;
+    snprintf(c->secret_file, sizeof c->secret_file, "%s/cluster.secret", c->work[0]);
+    assert_int_equal(em_secret_create(c->secret_file, &created, err, sizeof err), EMBER_OK);
+    assert_int_equal(em_secret_load(c->secret_file, &secret, err, sizeof err), EMBER_OK);
+    assert_true(secret.set);
     em_driver_config_defaults(&c->driver.cfg);
+    c->driver.cfg.secret = secret;
     snprintf(c->driver.cfg.listen, sizeof c->driver.cfg.listen, "inproc://ember-driver-%d",
              (int)getpid());
     c->driver.cfg.status[0] = '\0'; /* the status view is tested by the integration tests */
@@ -61,8 +74,7 @@ static void cluster_start(cluster *c)
         em_executor_config_defaults(&cfg);
         snprintf(cfg.driver, sizeof cfg.driver, "%s", c->driver.bound_url);
         snprintf(cfg.listen, sizeof cfg.listen, "inproc://ember-executor-%d-%d", (int)getpid(), i);
-        snprintf(c->work[i], sizeof c->work[i], "/tmp/ember-inproc-XXXXXX");
-        assert_non_null(mkdtemp(c->work[i]));
+        cfg.secret = secret;
         snprintf(cfg.work_dir, sizeof cfg.work_dir, "%s", c->work[i]);
         cfg.slots = 2;
         cfg.memory_cap = 64u << 20;
@@ -102,7 +114,7 @@ static int run_wide_ops(cluster *c)
     char lib[1024];
     snprintf(lib, sizeof lib, "%s/wide_ops.so", jobs_dir);
     char *argv[] = {lib, "--partitions", "1 3", NULL};
-    em_submit_opts o = {.driver = c->driver.bound_url, .quiet = 1};
+    em_submit_opts o = {.driver = c->driver.bound_url, .quiet = 1, .secret_file = c->secret_file};
     return em_submit_run(&o, lib, 3, argv);
 }
 
