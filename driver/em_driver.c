@@ -19,6 +19,7 @@
 #include "em_libstore.h"
 #include "em_log.h"
 #include "em_status.h"
+#include "em_stream_runner.h"
 #include "em_time.h"
 
 /* the longest the loop sleeps when nothing arrives: timers (heartbeats, executor timeouts)
@@ -103,6 +104,11 @@ static void job_done(em_driver *d, em_job_id id)
 {
     em_request reply;
     em_job *job = em_sched_job(&d->sched, id);
+    if (job && em_streams_job_done(&d->streams, job, em_now_us())) { /* a query's batch */
+        if (d->status) em_status_job_finished(d->status, job);
+        em_sched_job_release(&d->sched, id);
+        return;
+    }
     int parked = unpark_job(d, id, &reply);
     if (job && parked && em_wire_send_result(d, &reply, job) != EMBER_OK)
         em_warn("job result not delivered job=%llu", (unsigned long long)id.v);
@@ -157,8 +163,7 @@ static em_exec *known_executor(em_driver *d, em_request *req, uint32_t claimed_i
     return ex;
 }
 
-/* valid_text: a printable string of at most max bytes, safe in JSON and logs unescaped */
-static int valid_text(const char *s, size_t max)
+int em_valid_text(const char *s, size_t max)
 {
     if (!s || !s[0] || strnlen(s, max + 1) > max) return 0;
     for (; *s; s++)
@@ -169,7 +174,7 @@ static int valid_text(const char *s, size_t max)
 /* valid_address: a block service address executors can dial */
 static int valid_address(const char *a)
 {
-    return valid_text(a, 255) &&
+    return em_valid_text(a, 255) &&
            (strncmp(a, "tcp://", 6) == 0 || strncmp(a, "tls+tcp://", 10) == 0 ||
             strncmp(a, "inproc://", 9) == 0) &&
            !strchr(a, ' ');
@@ -178,7 +183,7 @@ static int valid_address(const char *a)
 static void handle_register(em_driver *d, em_request *req)
 {
     Ember__Register *r = em_frame_unpack(&req->frame, EM_MSG_REGISTER);
-    if (!r || !valid_address(r->address) || !valid_text(r->host, 127) || r->slots == 0 ||
+    if (!r || !valid_address(r->address) || !em_valid_text(r->host, 127) || r->slots == 0 ||
         r->slots > 4096 || r->pid <= 0) {
         em_pb_free(r);
         em_server_reply_error(d->srv, req, EMBER_ERR_INVALID,
@@ -274,6 +279,7 @@ static void handle_goodbye(em_driver *d, em_request *req)
     } else {
         reply_known(d, req, 1);
         em_sched_session_ended(&d->sched, session, em_now_us());
+        em_streams_owner_gone(&d->streams, session);
     }
     em_pb_free(g);
 }
@@ -284,7 +290,7 @@ static void handle_crashed(em_driver *d, em_request *req)
     em_exec *ex = c ? em_sched_exec(&d->sched, (em_exec_id){c->executor_id}) : NULL;
     if (ex && (c->pid <= 0 || c->pid != ex->pid)) ex = NULL; /* not the process we know */
     char reason[256] = "";
-    if (c && valid_text(c->reason, sizeof reason - 1))
+    if (c && em_valid_text(c->reason, sizeof reason - 1))
         snprintf(reason, sizeof reason, "%s", c->reason);
     em_crash crash = {c ? c->signal : 0, c ? c->exit_status : 0, reason, c ? c->task_ids : NULL,
                       c ? c->n_task_ids : 0};
@@ -440,6 +446,9 @@ static void handle_request(em_driver *d, em_request *req)
     case EM_MSG_HAS_LIBRARY: handle_has_library(d, req); break;
     case EM_MSG_PUT_LIBRARY: handle_put_library(d, req); break;
     case EM_MSG_FETCH_LIBRARY: handle_fetch_library(d, req); break;
+    case EM_MSG_START_QUERY:
+    case EM_MSG_GET_QUERY:
+    case EM_MSG_STOP_QUERY: em_driver_query_request(d, req); break;
     default:
         em_warn("unexpected request type=%s pipe=%u", em_msg_name(req->frame.type), req->pipe);
         em_server_reply_error(d->srv, req, EMBER_ERR_PROTOCOL, "the driver does not serve %s",
@@ -457,10 +466,12 @@ static void closed_connections(em_driver *d, int64_t now)
             em_session_id session = {peers[i].session};
             if (!session.v || em_server_session_connected(d->srv, session.v)) continue;
             em_exec *ex = em_sched_executor(&d->sched, session, EM_NO_EXEC);
-            if (ex)
+            if (ex) {
                 em_sched_executor_closed(&d->sched, ex, now);
-            else
+            } else {
                 em_sched_session_detached(&d->sched, session, now);
+                em_streams_owner_gone(&d->streams, session); /* its client-mode queries */
+            }
             carry_out(d);
         }
 }
@@ -486,9 +497,13 @@ static int on_hello(void *arg, em_role role, uint64_t wanted, Ember__HelloReply 
     return EMBER_OK;
 }
 
+static void wake_loop(void *arg) { em_server_wake(((em_driver *)arg)->srv); }
+
 int em_driver_start(em_driver *d, char *err, size_t errlen)
 {
     em_sched_init(&d->sched, &d->cfg.sched);
+    em_streams_init(&d->streams);
+    d->streams_ready = 1;
     if (!d->cfg.secret.set && !em_url_is_local(d->cfg.listen)) {
         snprintf(err, errlen,
                  "refusing to listen on %s without a cluster secret: anyone reaching it could run "
@@ -506,6 +521,9 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
         em_server_open(&d->srv, d->cfg.listen, &so, d->bound_url, sizeof d->bound_url, err, errlen);
     if (rc != EMBER_OK) return rc;
     em_server_on_hello(d->srv, on_hello, d);
+    d->streams.wake_loop = wake_loop;
+    d->streams.wake_arg = d;
+    if ((rc = em_stream_runner_start(&d->streams, &d->runner, err, errlen)) != EMBER_OK) return rc;
     if (d->cfg.status[0] &&
         (rc = em_status_start(&d->status, d->cfg.status, &d->cfg.tls, err, errlen)) != EMBER_OK)
         return rc;
@@ -549,6 +567,8 @@ void em_driver_run(em_driver *d)
         else if (rc == EMBER_ERR_CANCELLED)
             break;
         carry_out(d);
+        em_driver_submit_batches(d);
+        carry_out(d);
         int64_t now = em_now_us();
         closed_connections(d, now);
         if (rc == EMBER_ERR_TIMEOUT || now - d->ticked_us >= TICK_MS * 1000) {
@@ -562,6 +582,10 @@ void em_driver_run(em_driver *d)
 
 void em_driver_stop(em_driver *d)
 {
+    em_stream_runner_stop(d->runner); /* first: it wakes the loop through the server */
+    d->runner = NULL;
+    if (d->streams_ready) em_streams_fini(&d->streams);
+    d->streams_ready = 0;
     em_status_stop(d->status);
     d->status = NULL;
     for (size_t i = 0; i < d->n_polls; i++) em_server_drop(&d->polls[i].req);

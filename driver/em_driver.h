@@ -13,6 +13,7 @@
 
 #include "em_sched.h"
 #include "em_server.h"
+#include "em_stream.h"
 
 typedef struct em_driver_config {
     char listen[256];      /* nng address for executors and submitters */
@@ -41,6 +42,7 @@ typedef struct em_parked_job {
 
 typedef struct em_libstore em_libstore;
 typedef struct em_status em_status;
+typedef struct em_stream_runner em_stream_runner;
 
 typedef struct em_driver {
     em_driver_config cfg;
@@ -53,9 +55,12 @@ typedef struct em_driver {
     size_t n_polls, cap_polls;
     em_parked_job *parked; /* SubmitJob requests of running jobs */
     size_t n_parked, cap_parked;
-    uint64_t published;  /* sched.changes when the snapshot was last published */
-    int64_t snapshot_us; /* when it was */
-    int64_t ticked_us;   /* when the scheduler's timers were last looked at */
+    em_streams streams;       /* streaming queries (em_stream.h) */
+    int streams_ready;        /* streams initialized */
+    em_stream_runner *runner; /* the stream thread */
+    uint64_t published;       /* sched.changes when the snapshot was last published */
+    int64_t snapshot_us;      /* when it was */
+    int64_t ticked_us;        /* when the scheduler's timers were last looked at */
     volatile int stop;
 } em_driver;
 
@@ -73,5 +78,15 @@ void em_driver_stop(em_driver *d);
 int em_wire_send_tasks(em_driver *d, em_request *poll, const em_effect *e);
 /* em_wire_send_result answers a job's parked submission with its outcome. */
 int em_wire_send_result(em_driver *d, em_request *reply, const em_job *job);
+
+/* em_driver_streams.c: streaming queries on the driver's side of the wire */
+/* em_driver_query_request answers StartQuery, GetQuery and StopQuery. */
+void em_driver_query_request(em_driver *d, em_request *req);
+/* em_driver_submit_batches submits the batch jobs the stream thread prepared (the caller then
+ * carries out the scheduler's effects). */
+void em_driver_submit_batches(em_driver *d);
+
+/* em_valid_text: a printable string of 1..max bytes, safe in JSON and logs unescaped */
+int em_valid_text(const char *s, size_t max);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "em_args.h"
 #include "em_driver.h"
+#include "em_fs.h"
 #include "em_log.h"
 #include "em_rpc.h"
 #include "em_secret.h"

@@ -16,6 +16,7 @@
 
 #include "em_batch.h"
 #include "em_executor_int.h"
+#include "em_fs.h"
 #include "em_graph.h"
 #include "em_kafka.h"
 #include "em_libcache.h"
@@ -262,19 +263,6 @@ static int sink_record(void *arg, const ember_record *rec)
     }
 }
 
-static int mkdirs(const char *dir)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char *tmp_path,
                      size_t tmp_len, char *err, size_t errlen)
 {
@@ -307,7 +295,7 @@ static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char 
         return em_kafka_sink_open(sl->producer, a->topic, &s->kafka, err, errlen);
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
         snprintf(tmp_path, tmp_len, "%s/.part-%05u.tmp-%d", a->path, part, (int)getpid());
-        if (mkdirs(a->path) != 0 || !(s->file = fopen(tmp_path, "w"))) {
+        if (em_mkdirs(a->path) != 0 || !(s->file = fopen(tmp_path, "w"))) {
             snprintf(err, errlen, "cannot write to %s: %s", a->path, strerror(errno));
             return EMBER_ERR_IO;
         }
@@ -350,7 +338,10 @@ static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t pa
         if (s->kafka) rc = em_kafka_sink_close(s->kafka, 60000, &delivered, err, errlen);
         break;
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
-        if (s->file && fclose(s->file) != 0 && ok) {
+        /* the part is on disk before its name says it is complete (a stream's batch is
+         * committed on the strength of these names) */
+        int synced = !s->file || !ok || (fflush(s->file) == 0 && fsync(fileno(s->file)) == 0);
+        if (s->file && (fclose(s->file) != 0 || !synced) && ok) {
             snprintf(err, errlen, "cannot write %s: %s", tmp_path, strerror(errno));
             rc = EMBER_ERR_IO;
         }

@@ -12,6 +12,7 @@
 
 #include "em_args.h"
 #include "em_executor.h"
+#include "em_fs.h"
 #include "em_log.h"
 #include "em_monitor.h"
 #include "em_rpc.h"

@@ -3,8 +3,10 @@
  * Loads job.so, uploads it to the driver (content-addressed, once), and calls its
  * ember_main. Each action the job calls sends its graph to the driver and waits for the
  * result (em_job_runner below). Kafka sources over whole topics are resolved here, at the
- * moment of the action, into one offset range per partition [low, high). The session ends
- * with Goodbye, so the driver drops what it kept for this run at once.
+ * moment of the action, into one offset range per partition [low, high). A streaming query
+ * the job starts is handed to the driver (StartQuery), which runs it; its handle asks the
+ * driver for its status (GetQuery) or stops it (StopQuery). The session ends with Goodbye, so
+ * the driver drops what it kept for this run at once, and stops its client-mode queries.
  */
 #include "em_submit.h"
 
@@ -91,6 +93,77 @@ static int unpersist(void *arg, const Ember__JobGraph *graph, const em_buf *data
     int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_UNPERSIST, &u.base, &iov, 1, 30000, &reply, err,
                          errlen);
     em_rpc_reply_free(&reply);
+    return rc;
+}
+
+/* ---- streaming queries ----------------------------------------------------------------- */
+
+#define QUERY_CALL_MS 5000
+
+static int query(void *arg, const char *name, int stop, em_query_info *out, char *err,
+                 size_t errlen)
+{
+    submitter *s = arg;
+    Ember__GetQuery get = EMBER__GET_QUERY__INIT;
+    Ember__StopQuery halt = EMBER__STOP_QUERY__INIT;
+    get.name = halt.name = (char *)name;
+    em_rpc_reply reply = {0};
+    /* answered at once by a live driver: a silence this long means it is gone */
+    int rc =
+        em_rpc_call(&s->rpc, &s->ch, stop ? EM_MSG_STOP_QUERY : EM_MSG_GET_QUERY,
+                    stop ? &halt.base : &get.base, NULL, 0, QUERY_CALL_MS, &reply, err, errlen);
+    if (rc != EMBER_OK) return rc;
+    Ember__QueryStatus *st = em_frame_unpack(&reply.frame, EM_MSG_QUERY_STATUS);
+    if (!st) {
+        snprintf(err, errlen, "driver sent an unreadable query status");
+        rc = EMBER_ERR_PROTOCOL;
+    } else if (!st->found) {
+        snprintf(err, errlen, "the driver has no query named '%s'", name);
+        rc = EMBER_ERR_NOT_FOUND;
+    } else {
+        snprintf(out->state, sizeof out->state, "%s", st->state);
+        snprintf(out->error, sizeof out->error, "%s", st->error);
+        out->last_committed = st->last_committed;
+        out->batches = (int64_t)st->batches;
+        out->records_in = st->records_in;
+        out->records_out = st->records_out;
+        out->lag = st->lag;
+        out->input_rate = st->input_rate;
+    }
+    em_pb_free(st);
+    em_rpc_reply_free(&reply);
+    return rc;
+}
+
+/* start_query hands the query to the driver and waits until it opened its checkpoint */
+static int start_query(void *arg, const Ember__JobGraph *graph, const ember_query_options *opts,
+                       const char *checkpoint, char *err, size_t errlen)
+{
+    submitter *s = arg;
+    Ember__StartQuery q = EMBER__START_QUERY__INIT;
+    q.graph = (Ember__JobGraph *)graph;
+    q.name = (char *)opts->name;
+    q.checkpoint = (char *)checkpoint;
+    q.interval_ms = opts->interval_ms ? (uint32_t)opts->interval_ms : 1000;
+    q.detach = opts->detach != 0;
+    q.submitter = s->identity;
+    em_rpc_reply reply = {0};
+    int rc = em_rpc_call(&s->rpc, &s->ch, EM_MSG_START_QUERY, &q.base, NULL, 0, 30000, &reply, err,
+                         errlen);
+    em_rpc_reply_free(&reply);
+    em_query_info info = {0};
+    for (int64_t t0 = em_now_ms(); rc == EMBER_OK; em_sleep_ms(20)) {
+        if ((rc = query(s, opts->name, 0, &info, err, errlen)) != EMBER_OK) break;
+        if (strcmp(info.state, "failed") == 0) {
+            snprintf(err, errlen, "%s", info.error);
+            return EMBER_ERR_STATE;
+        }
+        if (strcmp(info.state, "starting") != 0) break;
+        if (em_now_ms() - t0 > 30000) {
+            snprintf(err, errlen, "the driver did not open the query's checkpoint within 30 s");
+            return EMBER_ERR_TIMEOUT;
+        }
+    }
     return rc;
 }
 
@@ -224,9 +297,8 @@ static void *load_library(const char *lib_path, em_buf *bytes, uint8_t sha[32],
     return lib;
 }
 
-/* connect_session says Hello to the driver and uploads the library. */
-static int connect_session(submitter *s, const em_submit_opts *o, const em_buf *bytes,
-                           const uint8_t sha[32], const char *lib_name, char *err, size_t errlen)
+/* open_session says Hello to the driver. */
+static int open_session(submitter *s, const em_submit_opts *o, char *err, size_t errlen)
 {
     char host[64] = "localhost";
     gethostname(host, sizeof host - 1);
@@ -245,11 +317,9 @@ static int connect_session(submitter *s, const em_submit_opts *o, const em_buf *
     memset(&secret, 0, sizeof secret);
     if (rc != EMBER_OK) return rc;
     s->rpc_open = 1;
-    if ((rc = em_rpc_chan_open(&s->rpc, &s->ch)) != EMBER_OK) {
+    if ((rc = em_rpc_chan_open(&s->rpc, &s->ch)) != EMBER_OK)
         snprintf(err, errlen, "out of memory");
-        return rc;
-    }
-    return upload_library(s, bytes, sha, lib_name, err, errlen);
+    return rc;
 }
 
 /* run_entry runs the job's ember_main and reports how it went; returns the exit status. */
@@ -260,7 +330,7 @@ static int run_entry(submitter *s, const em_submit_opts *o, void *lib, ember_mai
     snprintf(lib_arg, sizeof lib_arg, "%s%s", strchr(lib_path, '/') ? "" : "./", lib_path);
     const char *slash = strrchr(lib_path, '/');
     const char *lib_name = slash ? slash + 1 : lib_path;
-    em_job_runner runner = {run_job, resolve_kafka, unpersist, s};
+    em_job_runner runner = {run_job, resolve_kafka, unpersist, start_query, query, s};
     ember_ctx *ctx =
         em_ctx_new(lib, lib_arg, sha, o->kafka && o->kafka[0] ? o->kafka : s->rpc.kafka, &runner);
     if (ctx && o->name && o->name[0]) ember_set_job_name(ctx, o->name);
@@ -280,13 +350,16 @@ static int run_entry(submitter *s, const em_submit_opts *o, void *lib, ember_mai
         status = 1;
     } else if (!o->quiet) {
         em_job_outcome sum;
-        int actions;
-        em_ctx_totals(ctx, &sum, &actions);
+        int actions, queries;
+        char started[64] = "";
+        em_ctx_totals(ctx, &sum, &actions, &queries);
+        if (queries) /* their own figures are the job's to print (ember_query_status) */
+            snprintf(started, sizeof started, ", %d quer%s", queries, queries == 1 ? "y" : "ies");
         fprintf(stderr,
-                "ember-submit: %s succeeded: %d action%s, %u tasks, %lld records in, %lld "
+                "ember-submit: %s succeeded: %d action%s%s, %u tasks, %lld records in, %lld "
                 "records out, %.3f s\n",
-                lib_name, actions, actions == 1 ? "" : "s", sum.tasks, (long long)sum.records_in,
-                (long long)sum.records_out, (t1 - t0) / 1e6);
+                lib_name, actions, actions == 1 ? "" : "s", started, sum.tasks,
+                (long long)sum.records_in, (long long)sum.records_out, (t1 - t0) / 1e6);
     }
     em_ctx_free(ctx);
     return status;
@@ -308,8 +381,9 @@ int em_submit_run(const em_submit_opts *o, const char *lib_path, int job_argc, c
                    .task_timeout_ms = o->task_timeout_ms};
     const char *slash = strrchr(lib_path, '/');
     int status = 1;
-    if (connect_session(&s, o, &bytes, sha, slash ? slash + 1 : lib_path, err, sizeof err) !=
-        EMBER_OK) {
+    if (open_session(&s, o, err, sizeof err) != EMBER_OK ||
+        upload_library(&s, &bytes, sha, slash ? slash + 1 : lib_path, err, sizeof err) !=
+            EMBER_OK) {
         fprintf(stderr, "ember-submit: cannot submit to the driver: %s\n", err);
     } else {
         /* tokens only need to differ between this process's jobs; a random start keeps them
@@ -326,4 +400,35 @@ int em_submit_run(const em_submit_opts *o, const char *lib_path, int job_argc, c
     if (s.rpc_open) em_rpc_close(&s.rpc);
     dlclose(lib);
     return status;
+}
+
+int em_submit_stop_query(const em_submit_opts *o, const char *name)
+{
+    submitter s = {.timeout_ms = -1};
+    char err[1024] = "";
+    em_query_info info = {0};
+    int rc = open_session(&s, o, err, sizeof err);
+    if (rc == EMBER_OK) rc = query(&s, name, 1, &info, err, sizeof err);
+    /* the query ends once its running batch is committed */
+    int64_t t0 = em_now_ms(), limit = o->timeout_ms > 0 ? o->timeout_ms : 300000;
+    while (rc == EMBER_OK && strcmp(info.state, "stopped") != 0 &&
+           strcmp(info.state, "failed") != 0) {
+        if (em_now_ms() - t0 > limit) {
+            snprintf(err, sizeof err, "query '%s' did not stop within %lld s", name,
+                     (long long)limit / 1000);
+            rc = EMBER_ERR_TIMEOUT;
+            break;
+        }
+        em_sleep_ms(50);
+        rc = query(&s, name, 0, &info, err, sizeof err);
+    }
+    if (rc != EMBER_OK)
+        fprintf(stderr, "ember-submit: cannot stop query '%s': %s\n", name, err);
+    else if (!o->quiet)
+        fprintf(stderr, "ember-submit: query '%s' %s; last committed batch %lld%s%s\n", name,
+                info.state, (long long)info.last_committed, info.error[0] ? ": " : "", info.error);
+    if (s.rpc_open) end_session(&s);
+    em_rpc_chan_close(&s.ch);
+    if (s.rpc_open) em_rpc_close(&s.rpc);
+    return rc == EMBER_OK ? 0 : 1;
 }

@@ -25,4 +25,8 @@ typedef struct em_submit_opts {
  * status: 0 when ember_main returned 0 and no action failed, else 1. */
 int em_submit_run(const em_submit_opts *o, const char *lib_path, int job_argc, char **job_argv);
 
+/* em_submit_stop_query stops the driver's query `name` and waits until its running batch is
+ * committed (up to timeout_ms, default 5 minutes). Returns the exit status (0: stopped). */
+int em_submit_stop_query(const em_submit_opts *o, const char *name);
+
 #endif

@@ -2,6 +2,7 @@
  *
  *   ember-submit [--driver URL] [--kafka BROKERS] [--name NAME] [--timeout-s N] [--quiet]
  *                job.so [-- job arguments]
+ *   ember-submit [--driver URL] --stop QUERY      stops a streaming query the driver runs
  * Exit status: 0 when ember_main returned 0 and no action failed; 1 with a one-line cause
  * otherwise; 2 for bad arguments. The work is em_submit_run (em_submit.h).
  */
@@ -19,6 +20,7 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ember-submit [options] job.so [-- job arguments]\n"
+                 "       ember-submit [options] --stop QUERY\n"
                  "  --driver URL      the driver (EMBER_DRIVER, else tcp://127.0.0.1:7077)\n"
                  "  --kafka BOOTSTRAP Kafka brokers for the job (default: the driver's)\n"
                  "  --name NAME       job name on the status endpoint (default: the file name)\n"
@@ -26,6 +28,8 @@ static void usage(FILE *out)
                  "  --task-timeout-s N  a task running longer than N seconds fails and is\n"
                  "                    stopped, then retried like any failure (default: none)\n"
                  "  --quiet           no summary line on stderr\n"
+                 "  --stop QUERY      stop the driver's streaming query QUERY (a detached one,\n"
+                 "                    docs/streaming.md) once its running batch is committed\n"
                  "  --secret-file PATH  the cluster secret (EMBER_SECRET_FILE, else\n"
                  "                    ~/.ember/cluster.secret)\n"
                  "  --tls-ca PATH     CA certificate of a tls+tcp:// driver (EMBER_TLS_CA)\n");
@@ -33,17 +37,23 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"driver", 1, 0, 'd'},         {"kafka", 1, 0, 'k'},
-        {"name", 1, 0, 'n'},           {"timeout-s", 1, 0, 't'},
-        {"quiet", 0, 0, 'q'},          {"secret-file", 1, 0, 's'},
-        {"task-timeout-s", 1, 0, 'T'}, {"tls-ca", 1, 0, EM_OPT_TLS_CA},
-        {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"driver", 1, 0, 'd'},
+                                         {"kafka", 1, 0, 'k'},
+                                         {"name", 1, 0, 'n'},
+                                         {"timeout-s", 1, 0, 't'},
+                                         {"quiet", 0, 0, 'q'},
+                                         {"secret-file", 1, 0, 's'},
+                                         {"task-timeout-s", 1, 0, 'T'},
+                                         {"tls-ca", 1, 0, EM_OPT_TLS_CA},
+                                         {"stop", 1, 0, 'S'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "", secret_file[1024] = "";
     const char *env_driver = getenv("EMBER_DRIVER");
     snprintf(driver, sizeof driver, "%s",
              env_driver && *env_driver ? env_driver : "tcp://127.0.0.1:7077");
     em_tls_files tls = {0};
+    char stop_query[128] = "";
     uint32_t timeout_s = 0, task_timeout_s = 0;
     int quiet = 0, c, rc = EMBER_OK;
     em_log_init("submit", EM_LOG_WARN);
@@ -69,17 +79,36 @@ int main(int argc, char **argv)
                                sizeof err);
             break;
         case EM_OPT_TLS_CA: rc = em_tls_option(c, optarg, &tls, err, sizeof err); break;
+        case 'S':
+            rc = em_arg_string("--stop", optarg, stop_query, sizeof stop_query, err, sizeof err);
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (rc == EMBER_OK && optind >= argc) {
+    if (rc == EMBER_OK && stop_query[0] && optind < argc) {
+        snprintf(err, sizeof err, "--stop takes no job library");
+        rc = EMBER_ERR_INVALID;
+    }
+    if (rc == EMBER_OK && !stop_query[0] && optind >= argc) {
         snprintf(err, sizeof err, "missing job library (job.so)");
         rc = EMBER_ERR_INVALID;
     }
     if (rc != EMBER_OK) {
         fprintf(stderr, "ember-submit: %s\n", err);
         return 2;
+    }
+    em_submit_opts o = {.driver = driver,
+                        .kafka = kafka,
+                        .name = name,
+                        .timeout_ms = timeout_s ? (int)(timeout_s * 1000) : 0,
+                        .quiet = quiet,
+                        .secret_file = secret_file,
+                        .tls_ca = tls.ca,
+                        .task_timeout_ms = task_timeout_s * 1000};
+    if (stop_query[0]) {
+        em_process_init();
+        return em_submit_stop_query(&o, stop_query);
     }
     const char *lib_path = argv[optind++];
     if (optind < argc && strcmp(argv[optind], "--") == 0) optind++;
@@ -93,14 +122,6 @@ int main(int argc, char **argv)
     }
     job_argv[0] = (char *)lib_path;
     for (int i = 1; i < job_argc; i++) job_argv[i] = argv[optind + i - 1];
-    em_submit_opts o = {.driver = driver,
-                        .kafka = kafka,
-                        .name = name,
-                        .timeout_ms = timeout_s ? (int)(timeout_s * 1000) : 0,
-                        .quiet = quiet,
-                        .secret_file = secret_file,
-                        .tls_ca = tls.ca,
-                        .task_timeout_ms = task_timeout_s * 1000};
     int status = em_submit_run(&o, lib_path, job_argc, job_argv);
     free(job_argv);
     return status;

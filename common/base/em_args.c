@@ -73,22 +73,3 @@ int em_arg_hostport(const char *opt, const char *val, char *out, size_t out_len,
     }
     return em_arg_string(opt, val, out, out_len, err, errlen);
 }
-
-int em_write_file_atomic(const char *path, const char *text, char *err, size_t errlen)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        return EMBER_ERR_IO;
-    }
-    int ok = fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        return EMBER_ERR_IO;
-    }
-    return EMBER_OK;
-}

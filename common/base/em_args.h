@@ -24,7 +24,5 @@ int em_arg_string(const char *opt, const char *val, char *out, size_t out_len, c
 /* em_arg_hostport checks "host:port" with a port in 0..65535. */
 int em_arg_hostport(const char *opt, const char *val, char *out, size_t out_len, char *err,
                     size_t errlen);
-/* em_write_file_atomic writes text to path through a temporary file and rename. */
-int em_write_file_atomic(const char *path, const char *text, char *err, size_t errlen);
 
 #endif

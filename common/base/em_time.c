@@ -17,6 +17,12 @@ int64_t em_now_ms(void) { return clock_us(CLOCK_MONOTONIC) / 1000; }
 
 int64_t em_unix_ms(void) { return clock_us(CLOCK_REALTIME) / 1000; }
 
+struct timespec em_monotonic_after_us(int64_t us)
+{
+    int64_t at = clock_us(CLOCK_MONOTONIC) + (us > 0 ? us : 0);
+    return (struct timespec){(time_t)(at / 1000000), (long)(at % 1000000) * 1000L};
+}
+
 void em_sleep_ms(int64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};

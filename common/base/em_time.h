@@ -7,6 +7,7 @@
 #define EM_TIME_H
 
 #include <stdint.h>
+#include <time.h>
 
 /* em_now_us: microseconds on the monotonic clock (not related to the date). */
 int64_t em_now_us(void);
@@ -14,6 +15,9 @@ int64_t em_now_us(void);
 int64_t em_now_ms(void);
 /* em_unix_ms: milliseconds since 1970 on the wall clock. */
 int64_t em_unix_ms(void);
+/* em_monotonic_after_us: the monotonic time `us` from now, for waits on a condition variable
+ * whose clock is CLOCK_MONOTONIC (pthread_condattr_setclock). */
+struct timespec em_monotonic_after_us(int64_t us);
 /* em_sleep_ms sleeps at least ms milliseconds (interrupted sleeps resume). */
 void em_sleep_ms(int64_t ms);
 

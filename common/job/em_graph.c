@@ -5,6 +5,7 @@
 
 #include <ember/ember.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FAIL(...)                                                                                  \
@@ -19,6 +20,7 @@ const char *em_node_kind_name(Ember__NodeKind kind)
     case EMBER__NODE_KIND__NODE_KAFKA: return "kafka";
     case EMBER__NODE_KIND__NODE_PARALLELIZE: return "parallelize";
     case EMBER__NODE_KIND__NODE_RANGE: return "range";
+    case EMBER__NODE_KIND__NODE_KAFKA_STREAM: return "kafka_stream";
     case EMBER__NODE_KIND__NODE_MAP: return "map";
     case EMBER__NODE_KIND__NODE_FLAT_MAP: return "flat_map";
     case EMBER__NODE_KIND__NODE_FILTER: return "filter";
@@ -212,6 +214,50 @@ int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size
         }
     }
     return validate_action(g->action, err, errlen);
+}
+
+int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char *err,
+                            size_t errlen)
+{
+    *stream_node = -1;
+    if (g->n_nodes == 0 || g->n_nodes > EM_GRAPH_MAX_NODES)
+        FAIL("graph with %zu nodes (1..%d)", g->n_nodes, EM_GRAPH_MAX_NODES);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Ember__Node *n = g->nodes[i];
+        if (n->kind == EMBER__NODE_KIND__NODE_KAFKA_STREAM) {
+            if (*stream_node >= 0) FAIL("a query reads one Kafka stream; this one reads two");
+            *stream_node = (int32_t)i;
+        } else if (em_node_is_source(n->kind)) {
+            FAIL("node %zu: a query's only source is its Kafka stream (%s here)", i,
+                 em_node_kind_name(n->kind));
+        } else if (em_node_is_wide(n->kind)) {
+            FAIL("node %zu: %s on a stream: queries take narrow operations for now "
+                 "(docs/streaming.md)",
+                 i, em_node_kind_name(n->kind));
+        }
+    }
+    if (*stream_node < 0) FAIL("a query needs a Kafka stream source (ember_kafka_stream)");
+    const Ember__Node *s = g->nodes[*stream_node];
+    if (s->n_ranges != 0) FAIL("node %d: a Kafka stream with fixed ranges", *stream_node);
+    if (s->max_per_partition < 0) FAIL("node %d: a negative cap per partition", *stream_node);
+    if (!g->action || (g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_TEXT &&
+                       g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_KAFKA))
+        FAIL("a query's sink is files or a Kafka topic");
+    /* the rest as a batch's graph would be: the stream read as one range of one partition */
+    Ember__Node **nodes = malloc(g->n_nodes * sizeof *nodes);
+    if (!nodes) FAIL("out of memory");
+    Ember__KafkaRange range = EMBER__KAFKA_RANGE__INIT, *ranges[1] = {&range};
+    Ember__Node batch_source = *s;
+    batch_source.kind = EMBER__NODE_KIND__NODE_KAFKA;
+    batch_source.n_ranges = 1;
+    batch_source.ranges = ranges;
+    memcpy(nodes, g->nodes, g->n_nodes * sizeof *nodes);
+    nodes[*stream_node] = &batch_source;
+    Ember__JobGraph batch = *g;
+    batch.nodes = nodes;
+    int rc = em_graph_validate(&batch, 0, err, errlen);
+    free(nodes);
+    return rc;
 }
 
 /* partitions_of: a node's partitions, given those of the nodes before it */

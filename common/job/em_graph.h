@@ -21,6 +21,12 @@
  * of the data part that came with the graph (parallelized records). */
 int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size_t errlen);
 
+/* em_graph_validate_query checks the graph of a streaming query (StartQuery): one
+ * NODE_KAFKA_STREAM source, narrow operations, a files or Kafka sink, and otherwise what
+ * em_graph_validate checks; *stream_node is the stream's index. */
+int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char *err,
+                            size_t errlen);
+
 /* em_node_partitions returns the number of partitions of a node of a validated graph: those
  * of its source, or of the nearest wide node above it. */
 uint32_t em_node_partitions(const Ember__JobGraph *g, uint32_t node);

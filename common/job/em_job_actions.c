@@ -258,6 +258,14 @@ static void graph_of(ember_ctx *ctx, subgraph *sg, uint32_t target, Ember__Actio
     g->library_name = (char *)ctx->lib_name;
 }
 
+/* reads_stream: the cut graph has a Kafka stream source */
+static int reads_stream(const subgraph *sg)
+{
+    for (size_t i = 0; i < sg->n; i++)
+        if (sg->copies[i].kind == EMBER__NODE_KIND__NODE_KAFKA_STREAM) return 1;
+    return 0;
+}
+
 /* run_action runs `action` on ds; the outcome lands in ctx->last. */
 static int run_action(ember_dataset *ds, Ember__Action *action)
 {
@@ -274,7 +282,12 @@ static int run_action(ember_dataset *ds, Ember__Action *action)
         subgraph_free(&sg);
         return em_ctx_fail(ctx, rc, "out of memory preparing the job graph");
     }
-    if ((rc = resolve_sources(ctx, &sg)) == EMBER_OK &&
+    if (reads_stream(&sg))
+        rc = em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                         "%s on a stream: a stream runs as a query, started by "
+                         "ember_stream_to_files or ember_stream_to_kafka",
+                         em_action_kind_name(action->kind));
+    if (rc == EMBER_OK && (rc = resolve_sources(ctx, &sg)) == EMBER_OK &&
         (rc = choose_sort_bounds(ctx, &sg)) == EMBER_OK) {
         Ember__JobGraph g;
         graph_of(ctx, &sg, target, action, &g);
@@ -345,6 +358,36 @@ int ember_collect(ember_dataset *ds, ember_collected *out)
     return EMBER_OK;
 }
 
+/* absolute: path made absolute against the working directory (executors and the driver run
+ * elsewhere) into buf; NULL if too long */
+static const char *absolute(const char *path, char buf[PATH_MAX])
+{
+    if (path[0] == '/') return path;
+    if (!getcwd(buf, PATH_MAX - 1 - strlen(path)) || strlen(buf) + 1 + strlen(path) >= PATH_MAX)
+        return NULL;
+    strcat(buf, "/");
+    strcat(buf, path);
+    return buf;
+}
+
+/* sink_action fills a: a save_kafka to topic `where`, or a save_text to directory `where` */
+static int sink_action(ember_ctx *ctx, Ember__ActionKind kind, const char *where,
+                       char abs_path[PATH_MAX], Ember__Action *a)
+{
+    a->kind = kind;
+    if (kind == EMBER__ACTION_KIND__ACTION_SAVE_KAFKA) {
+        a->topic = (char *)where;
+        a->bootstrap = ctx->kafka;
+        if (!a->bootstrap[0])
+            return em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                               "save_kafka '%s': no broker known; give ember-submit --kafka",
+                               where);
+    } else if (!(a->path = (char *)absolute(where, abs_path))) {
+        return em_ctx_fail(ctx, EMBER_ERR_INVALID, "save_text: path too long");
+    }
+    return EMBER_OK;
+}
+
 static int save_action(ember_dataset *ds, Ember__ActionKind kind, const char *where,
                        int64_t *written)
 {
@@ -354,25 +397,8 @@ static int save_action(ember_dataset *ds, Ember__ActionKind kind, const char *wh
                            em_action_kind_name(kind));
     Ember__Action a = EMBER__ACTION__INIT;
     char abs_path[PATH_MAX];
-    a.kind = kind;
-    if (kind == EMBER__ACTION_KIND__ACTION_SAVE_KAFKA) {
-        a.topic = (char *)where;
-        a.bootstrap = ds->ctx->kafka;
-        if (!a.bootstrap[0])
-            return em_ctx_fail(ds->ctx, EMBER_ERR_INVALID,
-                               "save_kafka '%s': no broker known; give ember-submit --kafka",
-                               where);
-    } else if (where[0] == '/') {
-        a.path = (char *)where;
-    } else { /* executors run elsewhere: make the directory absolute */
-        if (!getcwd(abs_path, sizeof abs_path - 1 - strlen(where)) ||
-            strlen(abs_path) + 1 + strlen(where) >= sizeof abs_path)
-            return em_ctx_fail(ds->ctx, EMBER_ERR_INVALID, "save_text: path too long");
-        strcat(abs_path, "/");
-        strcat(abs_path, where);
-        a.path = abs_path;
-    }
-    int rc = run_action(ds, &a);
+    int rc = sink_action(ds->ctx, kind, where, abs_path, &a);
+    if (rc == EMBER_OK) rc = run_action(ds, &a);
     if (rc == EMBER_OK && written) *written = ds->ctx->last.records_out;
     return rc;
 }
@@ -412,4 +438,70 @@ int ember_unpersist(ember_dataset *ds)
     subgraph_free(&sg);
     node->storage = EMBER__STORAGE_LEVEL__STORAGE_NONE;
     return rc;
+}
+
+/* ---- starting a streaming query ---------------------------------------------------------- */
+
+static int start_query(ember_dataset *ds, Ember__ActionKind kind, const char *where,
+                       const ember_query_options *opts, ember_query **out)
+{
+    if (out) *out = NULL;
+    if (!ds || !ds->ctx) return EMBER_ERR_INVALID;
+    ember_ctx *ctx = ds->ctx;
+    const char *sink = kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT ? "ember_stream_to_files"
+                                                                    : "ember_stream_to_kafka";
+    if (ds->failed) return ctx->error_code ? ctx->error_code : EMBER_ERR_INVALID;
+    if (!opts || !opts->name || !opts->name[0] || !opts->checkpoint || !opts->checkpoint[0])
+        return em_ctx_fail(ctx, EMBER_ERR_INVALID, "%s: a query needs a name and a checkpoint",
+                           sink);
+    if (!where || !where[0])
+        return em_ctx_fail(ctx, EMBER_ERR_INVALID, "%s: missing destination", sink);
+    if (opts->interval_ms != 0 && (opts->interval_ms < 10 || opts->interval_ms > 86400000))
+        return em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                           "%s: query '%s': interval_ms %lld (10..86400000, 0: 1000)", sink,
+                           opts->name, (long long)opts->interval_ms);
+    if (!ctx->runner.start_query)
+        return em_ctx_fail(ctx, EMBER_ERR_STATE, "queries start only in ember-submit");
+    Ember__Action a = EMBER__ACTION__INIT;
+    char abs_sink[PATH_MAX], abs_checkpoint[PATH_MAX];
+    int rc = sink_action(ctx, kind, where, abs_sink, &a);
+    const char *checkpoint = absolute(opts->checkpoint, abs_checkpoint);
+    if (rc == EMBER_OK && !checkpoint)
+        rc = em_ctx_fail(ctx, EMBER_ERR_INVALID, "%s: checkpoint path too long", sink);
+    if (rc != EMBER_OK) return rc;
+    subgraph sg = {0};
+    uint32_t target = 0;
+    if ((rc = subgraph_cut(ctx, ds->node, &sg, &target)) != EMBER_OK) {
+        subgraph_free(&sg);
+        return em_ctx_fail(ctx, rc, "out of memory preparing the query's graph");
+    }
+    if (!reads_stream(&sg))
+        rc = em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                         "%s: query '%s' reads no stream: its source is ember_kafka_stream", sink,
+                         opts->name);
+    if (rc == EMBER_OK) {
+        Ember__JobGraph g;
+        graph_of(ctx, &sg, target, &a, &g);
+        char why[1024] = "";
+        rc = ctx->runner.start_query(ctx->runner.arg, &g, opts, checkpoint, why, sizeof why);
+        if (rc != EMBER_OK) em_ctx_fail(ctx, rc, "query '%s': %s", opts->name, why);
+    }
+    subgraph_free(&sg);
+    if (rc != EMBER_OK) return rc;
+    ember_query *q = em_query_new(ctx, opts->name);
+    if (!q) return em_ctx_fail(ctx, EMBER_ERR_NOMEM, "out of memory");
+    if (out) *out = q;
+    return EMBER_OK;
+}
+
+int ember_stream_to_files(ember_dataset *ds, const char *dir, const ember_query_options *opts,
+                          ember_query **query)
+{
+    return start_query(ds, EMBER__ACTION_KIND__ACTION_SAVE_TEXT, dir, opts, query);
+}
+
+int ember_stream_to_kafka(ember_dataset *ds, const char *topic, const ember_query_options *opts,
+                          ember_query **query)
+{
+    return start_query(ds, EMBER__ACTION_KIND__ACTION_SAVE_KAFKA, topic, opts, query);
 }

@@ -74,6 +74,11 @@ void em_ctx_free(ember_ctx *ctx)
         free(c);
     }
     em_buf_free(&ctx->last.batches);
+    while (ctx->queries) {
+        ember_query *q = ctx->queries;
+        ctx->queries = q->next;
+        free(q);
+    }
     free(ctx);
 }
 
@@ -92,10 +97,12 @@ int em_ctx_fail(ember_ctx *ctx, int code, const char *fmt, ...)
 int em_ctx_error_code(const ember_ctx *ctx) { return ctx->error_code; }
 const em_job_outcome *em_ctx_last_outcome(const ember_ctx *ctx) { return &ctx->last; }
 
-void em_ctx_totals(const ember_ctx *ctx, em_job_outcome *sum, int *actions)
+void em_ctx_totals(const ember_ctx *ctx, em_job_outcome *sum, int *actions, int *queries)
 {
     *sum = ctx->total;
     *actions = ctx->actions;
+    *queries = 0;
+    for (const ember_query *q = ctx->queries; q; q = q->next) (*queries)++;
 }
 
 const char *ember_last_error(ember_ctx *ctx) { return ctx ? ctx->error : "no context"; }
@@ -180,6 +187,25 @@ static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 ember_dataset *ember_kafka_topic(ember_ctx *ctx, const char *topic)
 {
     return ember_kafka_ranges(ctx, topic, NULL, 0);
+}
+
+ember_dataset *ember_kafka_stream(ember_ctx *ctx, const char *topic,
+                                  const ember_stream_source *opts)
+{
+    if (!ctx) return NULL;
+    if (opts && opts->max_per_partition < 0) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID, "kafka stream '%s': a negative max_per_partition",
+                    topic ? topic : "");
+        return failed_dataset(ctx);
+    }
+    ember_dataset *ds = ember_kafka_ranges(ctx, topic, NULL, 0);
+    if (ds->failed) return ds;
+    Ember__Node *n = ctx->nodes[ds->node];
+    n->kind = EMBER__NODE_KIND__NODE_KAFKA_STREAM;
+    n->starting = opts && opts->earliest ? EMBER__STARTING_OFFSETS__STARTING_EARLIEST
+                                         : EMBER__STARTING_OFFSETS__STARTING_LATEST;
+    n->max_per_partition = opts ? opts->max_per_partition : 0;
+    return ds;
 }
 
 ember_dataset *ember_kafka_ranges(ember_ctx *ctx, const char *topic,

@@ -22,6 +22,14 @@ typedef struct em_job_outcome {
     em_buf batches; /* collect: record batches in partition order */
 } em_job_outcome;
 
+/* em_query_info: a streaming query as the driver reports it (QueryStatus) */
+typedef struct em_query_info {
+    char state[16]; /* "starting", "running", "stopped", "failed" */
+    char error[1024];
+    int64_t last_committed, batches, records_in, records_out, lag;
+    double input_rate;
+} em_query_info;
+
 /* em_job_runner runs one action's graph; `data` is the parallelized records it refers to. */
 typedef struct em_job_runner {
     int (*run)(void *arg, const Ember__JobGraph *graph, const char *job_name, const em_buf *data,
@@ -31,6 +39,12 @@ typedef struct em_job_runner {
     /* unpersist tells the cluster that the persisted target of graph is no longer needed */
     int (*unpersist)(void *arg, const Ember__JobGraph *graph, const em_buf *data, char *err,
                      size_t errlen);
+    /* start_query hands a streaming query to the driver (StartQuery) */
+    int (*start_query)(void *arg, const Ember__JobGraph *graph, const ember_query_options *opts,
+                       const char *checkpoint, char *err, size_t errlen);
+    /* query asks the driver about the named query, or stops it (stop = 1) */
+    int (*query)(void *arg, const char *name, int stop, em_query_info *out, char *err,
+                 size_t errlen);
     void *arg;
 } em_job_runner;
 
@@ -51,8 +65,11 @@ int em_ctx_fail(ember_ctx *ctx, int code, const char *fmt, ...)
 int em_ctx_error_code(const ember_ctx *ctx);
 /* em_ctx_last_outcome is the outcome of the last successful action (for summaries). */
 const em_job_outcome *em_ctx_last_outcome(const ember_ctx *ctx);
-/* em_ctx_totals adds up every action of the run. */
-void em_ctx_totals(const ember_ctx *ctx, em_job_outcome *sum, int *actions);
+/* em_ctx_totals adds up every action of the run, and counts the queries it started. */
+void em_ctx_totals(const ember_ctx *ctx, em_job_outcome *sum, int *actions, int *queries);
+
+/* em_query_new: the handle of a query the driver runs; freed with its context */
+ember_query *em_query_new(ember_ctx *ctx, const char *name);
 
 /* em_symbol_of finds the exported symbol name of fn within the library at lib_path.
  * Returns EMBER_ERR_SYMBOL with a message if fn is static or from elsewhere. */

@@ -13,6 +13,13 @@ struct ember_dataset {
     int failed;
 };
 
+/* ember_query: a streaming query started by this context (the driver runs it) */
+struct ember_query {
+    ember_ctx *ctx;
+    char name[128];
+    struct ember_query *next;
+};
+
 /* collected: the records of one collect action, kept until the context is freed. */
 typedef struct collected {
     em_buf batches;
@@ -34,6 +41,7 @@ struct ember_ctx {
     size_t n_datasets, cap_datasets;
     em_buf data; /* parallelized records, as record batches */
     collected *results;
+    ember_query *queries;
     int error_code;
     char error[1024];
     em_job_outcome last, total;

@@ -57,7 +57,11 @@
     X(CHALLENGE, 24, ember__challenge__descriptor, 0)                                              \
     X(AUTH, 25, ember__auth__descriptor, 0)                                                        \
     X(PART, 26, ember__part__descriptor, 0)                                                        \
-    X(PART_ACK, 27, ember__part_ack__descriptor, 0)
+    X(PART_ACK, 27, ember__part_ack__descriptor, 0)                                                \
+    X(START_QUERY, 28, ember__start_query__descriptor, EM_ROLE_SUBMITTER)                          \
+    X(GET_QUERY, 29, ember__get_query__descriptor, EM_ROLE_SUBMITTER)                              \
+    X(STOP_QUERY, 30, ember__stop_query__descriptor, EM_ROLE_SUBMITTER)                            \
+    X(QUERY_STATUS, 31, ember__query_status__descriptor, 0)
 
 typedef enum em_msg_type {
     EM_MSG_NONE = 0,

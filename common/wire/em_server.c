@@ -51,6 +51,7 @@ struct em_server {
     int sock_id; /* nng's id of sock, to find its pipe events */
     failure_log failures[16];
     atomic_uint_fast64_t rejected, auth_failures;
+    atomic_int woken; /* em_server_wake was called: the owner's receive returns */
 };
 
 /* Pipe events, as nng's threads report them. nng may run a pipe callback after nng_close has
@@ -350,6 +351,12 @@ void em_server_on_hello(em_server *srv, em_hello_fn fn, void *arg)
     srv->hello_arg = arg;
 }
 
+void em_server_wake(em_server *srv)
+{
+    atomic_store(&srv->woken, 1);
+    nng_aio_cancel(srv->aio); /* a receive in progress ends; a later one sees the flag */
+}
+
 void em_server_stop(em_server *srv)
 {
     if (srv) nng_close(srv->sock);
@@ -619,11 +626,14 @@ int em_server_recv(em_server *srv, em_request *req, int timeout_ms)
     for (;;) {
         follow_pipes(srv);
         expire_handshakes(srv);
+        if (atomic_exchange(&srv->woken, 0)) return EMBER_ERR_TIMEOUT;
         nng_aio_set_timeout(srv->aio, timeout_ms);
         nng_recv_aio(srv->sock, srv->aio);
+        if (atomic_load(&srv->woken)) nng_aio_cancel(srv->aio); /* woken just before */
         nng_aio_wait(srv->aio);
         int rv = nng_aio_result(srv->aio);
         if (rv == NNG_ETIMEDOUT) return EMBER_ERR_TIMEOUT;
+        if (rv == NNG_ECANCELED && atomic_exchange(&srv->woken, 0)) return EMBER_ERR_TIMEOUT;
         if (rv != 0) return EMBER_ERR_CANCELLED;
         req->msg = nng_aio_get_msg(srv->aio);
         req->assembled = NULL;

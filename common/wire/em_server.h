@@ -82,10 +82,13 @@ void em_server_on_hello(em_server *srv, em_hello_fn fn, void *arg);
  * call it. em_server_close frees the server once the owner no longer uses it (after a stop
  * and a join, or from the owner itself). */
 void em_server_stop(em_server *srv);
+/* em_server_wake makes the owner's em_server_recv return now (EMBER_ERR_TIMEOUT), or the next
+ * one at once; any thread may call it, for work that came from elsewhere than the wire. */
+void em_server_wake(em_server *srv);
 void em_server_close(em_server *srv);
 
 /* em_server_recv waits up to timeout_ms for the next request.
- * Returns EMBER_OK, EMBER_ERR_TIMEOUT, or EMBER_ERR_CANCELLED once closed. */
+ * Returns EMBER_OK, EMBER_ERR_TIMEOUT (also when woken), or EMBER_ERR_CANCELLED once closed. */
 int em_server_recv(em_server *srv, em_request *req, int timeout_ms);
 
 /* em_server_reply sends a reply frame for req and releases it. */

@@ -37,7 +37,7 @@ extern "C" {
  * ember's structures. Every job library records the version it was built against (the
  * definition below, one per library), and ember-submit and the executors refuse a library of
  * another version, naming both. */
-#define EMBER_API_VERSION 1
+#define EMBER_API_VERSION 2
 #ifndef EMBER_INTERNAL /* ember's own programs host jobs; they do not record a version */
 __attribute__((weak, used, visibility("default"))) const int ember_api_version = EMBER_API_VERSION;
 #endif
@@ -306,6 +306,64 @@ int ember_save_kafka(ember_dataset *ds, const char *topic, int64_t *written);
 /* ember_save_text writes each partition to `dir`/part-NNNNN on the executor that computes it,
  * one record value per line; *written (may be NULL) gets the record count. */
 int ember_save_text(ember_dataset *ds, const char *dir, int64_t *written);
+
+/* ---- Streams: continuous queries over Kafka (docs/streaming.md) -------------------------- */
+
+/* ember_stream_source: how a Kafka stream reads its topic. Zeroed: from the records that
+ * arrive after the query first starts, with no cap per batch. */
+typedef struct ember_stream_source {
+    int earliest;              /* 1: a new query starts at the topic's first records */
+    int64_t max_per_partition; /* records of one partition per batch (0: no cap); a batch
+                                  behind by more reads the rest in the next batches */
+} ember_stream_source;
+
+/* ember_kafka_stream reads `topic` continuously: every batch of a query reads the records that
+ * arrived since the last one, one task per partition. Every narrow operation applies to it as
+ * to a dataset; the query is started by a sink (ember_stream_to_files, ember_stream_to_kafka).
+ * opts may be NULL. */
+ember_dataset *ember_kafka_stream(ember_ctx *ctx, const char *topic,
+                                  const ember_stream_source *opts);
+
+/* ember_query_options: a query's identity and trigger. */
+typedef struct ember_query_options {
+    const char *name;       /* required: unique among the driver's queries */
+    const char *checkpoint; /* required: a directory the driver and the executors share; a
+                               query restarted on the same checkpoint resumes where it was */
+    int64_t interval_ms;    /* a batch every interval_ms (default 1000, at least 10); a batch
+                               that takes longer is followed by the next at once */
+    int detach;             /* 1: the query keeps running after ember-submit exits (stop it
+                               with ember-submit --stop NAME); 0: it stops with ember-submit */
+} ember_query_options;
+
+typedef struct ember_query ember_query;
+
+/* ember_stream_to_files starts a query writing each batch to `dir`/batch-NNNNNNNNNN/ (one
+ * part-NNNNN file per partition, one record value per line; the directory appears, by a
+ * rename, only once the batch is complete, and each record of the stream is in exactly one
+ * batch directory, also across failures). ember_stream_to_kafka produces each batch's records
+ * to `topic`. Both return once the driver runs the query; *query then follows it. */
+int ember_stream_to_files(ember_dataset *ds, const char *dir, const ember_query_options *opts,
+                          ember_query **query);
+int ember_stream_to_kafka(ember_dataset *ds, const char *topic, const ember_query_options *opts,
+                          ember_query **query);
+
+/* ember_query_progress: what a query has done since it started (or was resumed). */
+typedef struct ember_query_progress {
+    int running;            /* 0: stopped or failed (see ember_query_await's result) */
+    int64_t last_committed; /* the last batch whose output is complete (-1: none) */
+    int64_t batches;        /* batches completed by this run of the query */
+    int64_t records_in, records_out;
+    int64_t lag; /* records behind the topic's end at the last trigger */
+} ember_query_progress;
+
+/* ember_query_await waits until the query ends or timeout_ms passes (-1: no limit), printing
+ * a progress line on stderr while it waits. Returns EMBER_OK once the query stopped,
+ * EMBER_ERR_TIMEOUT if it still runs, or the error it failed with (ember_last_error). */
+int ember_query_await(ember_query *query, int64_t timeout_ms);
+/* ember_query_status fills *out with the query's progress now. */
+int ember_query_status(ember_query *query, ember_query_progress *out);
+/* ember_query_stop stops the query after its running batch, whose output is then complete. */
+int ember_query_stop(ember_query *query);
 
 /* ---- Context ---------------------------------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /* fuzz_graph.c -- job graphs and stage definitions (common/job/em_graph.h, driver/em_dag.h):
- * what a submitter sends in SubmitJob and what executors get in a StageDef. The bytes are a
- * SubmitJob (first byte even) or a StageDef (odd); a graph that validates is planned into
- * stages, fingerprinted, and asked for each node's partitions and leaves, as the driver and
+ * what a submitter sends in SubmitJob and StartQuery and what executors get in a StageDef. The
+ * bytes are a SubmitJob (first byte even) or a StageDef (odd); a graph that validates is planned
+ * into stages, fingerprinted, and asked for each node's partitions and leaves, as the driver and
  * the executors do. */
 #include <stdlib.h>
 
@@ -11,6 +11,7 @@
 #include "em_dag.h"
 #include "em_graph.h"
 #include "em_sched.h"
+#include "em_stream_log.h"
 #include "ember.pb-c.h"
 #include "fuzz.h"
 
@@ -38,6 +39,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!(data[0] & 1)) {
         Ember__SubmitJob *s = ember__submit_job__unpack(NULL, size - 1, data + 1);
         if (s) use_graph(s->graph, 1 << 20);
+        /* the same graph as a streaming query's (StartQuery) */
+        char err[512];
+        int32_t stream_node;
+        if (s && s->graph &&
+            em_graph_validate_query(s->graph, &stream_node, err, sizeof err) == EMBER_OK)
+            (void)em_query_fingerprint(s->graph, stream_node);
         if (s) ember__submit_job__free_unpacked(s, NULL);
     } else {
         Ember__StageDef *d = ember__stage_def__unpack(NULL, size - 1, data + 1);

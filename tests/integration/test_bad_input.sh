@@ -42,7 +42,7 @@ expect_failure "no entry point" "has no entry point 'ember_main'" "$EMBER_JOBS/n
 good_job "a library without entry point"
 expect_failure "static function" "is not an exported symbol" "$EMBER_JOBS/static_fn.so"
 expect_failure "another API version" \
-    "built against ember API version 99, this ember has version 1: rebuild it" "$EMBER_JOBS/other_api.so"
+    "built against ember API version 99, this ember has version 2: rebuild it" "$EMBER_JOBS/other_api.so"
 good_job "a static function"
 expect_failure "missing topic" "kafka topic 'no-such-topic' does not exist" \
     "$EMBER_JOBS/taxi_alerts.so" -- --in no-such-topic

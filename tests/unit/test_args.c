@@ -22,6 +22,7 @@
 #include <ember/ember.h>
 
 #include "em_args.h"
+#include "em_fs.h"
 
 static void test_u64_valid(void **state)
 {

@@ -230,7 +230,10 @@ static void test_msg_names(void **state)
     assert_string_equal(em_msg_name(-1), "UNKNOWN");
     assert_string_equal(em_msg_name(EM_MSG_JOB_PROGRESS_REPLY), "JOB_PROGRESS_REPLY");
     assert_string_equal(em_msg_name(EM_MSG_AUTH), "AUTH");
-    assert_int_equal(EM_MSG_COUNT, 28);
+    assert_string_equal(em_msg_name(EM_MSG_QUERY_STATUS), "QUERY_STATUS");
+    assert_int_equal(EM_MSG_COUNT, 32);
+    assert_int_equal(em_msg_roles(EM_MSG_START_QUERY), EM_ROLE_SUBMITTER);
+    assert_int_equal(em_msg_roles(EM_MSG_QUERY_STATUS), 0);
     /* who may send what: the handshake and replies are no one's requests */
     assert_int_equal(em_msg_roles(EM_MSG_REGISTER), EM_ROLE_EXECUTOR);
     assert_int_equal(em_msg_roles(EM_MSG_EXECUTOR_CRASHED), EM_ROLE_SUPERVISOR);

@@ -1,0 +1,314 @@
+/* em_stream.c -- the registry of streaming queries and their batch cycle (see em_stream.h). */
+#include "em_stream.h"
+
+#include <ember/ember.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "em_frame.h"
+#include "em_log.h"
+
+/* batch jobs run in sessions of their own, far from the random ones of clients */
+#define QUERY_SESSION_BASE 0xE57E000000000000ull
+
+em_stream_range em_stream_plan(int32_t partition, int64_t from, int64_t low, int64_t high,
+                               int earliest, int64_t cap, int64_t *lag)
+{
+    if (from < 0) from = earliest ? low : high;
+    if (from < low) from = low; /* the records before low are gone (retention) */
+    if (from > high) from = high;
+    int64_t until = cap > 0 && high - from > cap ? from + cap : high;
+    *lag = high - until;
+    return (em_stream_range){partition, from, until};
+}
+
+void em_streams_init(em_streams *s)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* waits follow em_now_us */
+    pthread_cond_init(&s->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    s->next_id = 1;
+}
+
+static void query_free(em_query *q)
+{
+    if (q->graph) ember__job_graph__free_unpacked(q->graph, NULL);
+    em_pb_free(q->submit);
+    free(q->ranges);
+    free(q);
+}
+
+void em_streams_fini(em_streams *s)
+{
+    while (s->queries) {
+        em_query *q = s->queries;
+        s->queries = q->next;
+        query_free(q);
+    }
+    pthread_cond_destroy(&s->changed);
+    pthread_mutex_destroy(&s->lock);
+}
+
+const char *em_query_state_name(em_query_state st)
+{
+    switch (st) {
+    case EM_QUERY_STARTING: return "starting";
+    case EM_QUERY_RUNNING: return "running";
+    case EM_QUERY_STOPPED: return "stopped";
+    default: return "failed";
+    }
+}
+
+static int query_ended(const em_query *q)
+{
+    return q->state == EM_QUERY_STOPPED || q->state == EM_QUERY_FAILED;
+}
+
+static em_query *find_by_name(em_streams *s, const char *name)
+{
+    for (em_query *q = s->queries; q; q = q->next)
+        if (strcmp(q->name, name) == 0) return q;
+    return NULL;
+}
+
+static em_query *find_by_id(em_streams *s, uint64_t id)
+{
+    for (em_query *q = s->queries; q; q = q->next)
+        if (q->id == id) return q;
+    return NULL;
+}
+
+/* unlink removes q from the registry (not freed) */
+static void unlink_query(em_streams *s, em_query *q)
+{
+    for (em_query **p = &s->queries; *p; p = &(*p)->next)
+        if (*p == q) {
+            *p = q->next;
+            s->n_queries--;
+            return;
+        }
+}
+
+static void changed(em_streams *s)
+{
+    s->changes++;
+    pthread_cond_broadcast(&s->changed);
+}
+
+int em_streams_start(em_streams *s, Ember__StartQuery *start, int32_t stream_node,
+                     em_session_id owner, int64_t now_unix_ms, char *err, size_t errlen)
+{
+    int rc = EMBER_OK;
+    pthread_mutex_lock(&s->lock);
+    em_query *old = find_by_name(s, start->name);
+    size_t live = 0;
+    for (em_query *q = s->queries; q; q = q->next) live += !query_ended(q);
+    em_query *q = NULL;
+    if (old && !query_ended(old)) {
+        snprintf(err, errlen, "query '%s' is running already (query %llu); stop it first",
+                 start->name, (unsigned long long)old->id);
+        rc = EMBER_ERR_STATE;
+    } else if (live >= EM_QUERIES_MAX) {
+        snprintf(err, errlen, "the driver runs %d queries already, its limit", EM_QUERIES_MAX);
+        rc = EMBER_ERR_TOO_LARGE;
+    } else if (!(q = calloc(1, sizeof *q))) {
+        snprintf(err, errlen, "out of memory");
+        rc = EMBER_ERR_NOMEM;
+    }
+    if (rc != EMBER_OK) {
+        pthread_mutex_unlock(&s->lock);
+        return rc;
+    }
+    if (old) { /* an ended query of that name: this one replaces it */
+        unlink_query(s, old);
+        query_free(old);
+    }
+    q->id = s->next_id++;
+    snprintf(q->name, sizeof q->name, "%s", start->name);
+    snprintf(q->submitter, sizeof q->submitter, "%s", start->submitter);
+    snprintf(q->checkpoint, sizeof q->checkpoint, "%s", start->checkpoint);
+    q->owner = start->detach ? (em_session_id){0} : owner;
+    q->session = (em_session_id){QUERY_SESSION_BASE | q->id};
+    q->interval_ms = start->interval_ms;
+    q->graph = start->graph;
+    start->graph = NULL;
+    q->stream_node = stream_node;
+    q->created_unix_ms = now_unix_ms;
+    q->state = EM_QUERY_STARTING;
+    q->last_committed = -1;
+    q->next = s->queries;
+    s->queries = q;
+    s->n_queries++;
+    em_info("query registered query=%llu name=%s checkpoint=%s interval_ms=%u mode=%s",
+            (unsigned long long)q->id, q->name, q->checkpoint, q->interval_ms,
+            q->owner.v ? "client" : "detached");
+    changed(s);
+    pthread_mutex_unlock(&s->lock);
+    em_pb_free(start);
+    return EMBER_OK;
+}
+
+int em_streams_stop(em_streams *s, const char *name)
+{
+    pthread_mutex_lock(&s->lock);
+    em_query *q = find_by_name(s, name);
+    if (q && !query_ended(q)) {
+        q->stop_requested = 1;
+        em_info("query stop requested query=%llu name=%s", (unsigned long long)q->id, q->name);
+        changed(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return q != NULL;
+}
+
+void em_streams_owner_gone(em_streams *s, em_session_id owner)
+{
+    if (!owner.v) return;
+    pthread_mutex_lock(&s->lock);
+    for (em_query *q = s->queries; q; q = q->next)
+        if (q->owner.v == owner.v && !query_ended(q) && !q->stop_requested) {
+            q->stop_requested = 1;
+            em_info("query stops with its submitter query=%llu name=%s", (unsigned long long)q->id,
+                    q->name);
+            changed(s);
+        }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void em_streams_status(em_streams *s, const char *name, em_query_status_buf *out)
+{
+    memset(out, 0, sizeof *out);
+    ember__query_status__init(&out->msg);
+    out->msg.name = out->name;
+    out->msg.state = out->state;
+    out->msg.error = out->error;
+    out->msg.last_committed = -1;
+    pthread_mutex_lock(&s->lock);
+    const em_query *q = find_by_name(s, name);
+    if (q) {
+        out->msg.found = 1;
+        snprintf(out->name, sizeof out->name, "%s", q->name);
+        snprintf(out->state, sizeof out->state, "%s", em_query_state_name(q->state));
+        snprintf(out->error, sizeof out->error, "%s", q->error);
+        out->msg.query_id = q->id;
+        out->msg.last_committed = q->last_committed;
+        out->msg.batches = q->batches;
+        out->msg.records_in = q->records_in;
+        out->msg.records_out = q->records_out;
+        out->msg.lag = q->lag;
+        if (q->n_recent) {
+            size_t newest = (q->recent_next + EM_QUERY_RECENT - 1) % EM_QUERY_RECENT;
+            out->msg.last_batch_us = q->recent[newest].plan_us + q->recent[newest].log_us +
+                                     q->recent[newest].queue_us + q->recent[newest].run_us +
+                                     q->recent[newest].commit_us;
+        }
+        /* input rate over the kept batches: records over the time they spanned */
+        if (q->n_recent >= 2) {
+            size_t oldest = q->n_recent < EM_QUERY_RECENT ? 0 : q->recent_next;
+            size_t newest = (q->recent_next + EM_QUERY_RECENT - 1) % EM_QUERY_RECENT;
+            int64_t records = 0;
+            for (size_t i = 0; i < q->n_recent; i++) records += q->recent[i].records_in;
+            int64_t span_ms = q->recent[newest].started_unix_ms - q->recent[oldest].started_unix_ms;
+            if (span_ms > 0) out->msg.input_rate = (double)records * 1000.0 / (double)span_ms;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+int em_streams_take_submit(em_streams *s, uint64_t *query, em_session_id *session,
+                           Ember__SubmitJob **submit)
+{
+    pthread_mutex_lock(&s->lock);
+    em_query *q = s->queries;
+    while (q && !(q->phase == EM_BATCH_SUBMIT && q->submit)) q = q->next;
+    if (q) {
+        *query = q->id;
+        *session = q->session;
+        *submit = q->submit;
+        q->submit = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return q != NULL;
+}
+
+void em_streams_job_started(em_streams *s, uint64_t query, em_job_id job, int code, const char *why,
+                            int64_t now_us)
+{
+    pthread_mutex_lock(&s->lock);
+    em_query *q = find_by_id(s, query);
+    if (q && q->phase == EM_BATCH_SUBMIT) {
+        q->current.queue_us = now_us - q->submit_us;
+        q->run_start_us = now_us;
+        if (code == EMBER_OK) {
+            q->phase = EM_BATCH_RUNNING;
+            q->job = job;
+        } else {
+            q->phase = EM_BATCH_DONE;
+            q->job_code = code;
+            snprintf(q->job_error, sizeof q->job_error, "%s", why);
+        }
+        changed(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+int em_streams_job_done(em_streams *s, const em_job *job, int64_t now_us)
+{
+    pthread_mutex_lock(&s->lock);
+    em_query *q = s->queries;
+    while (q && !(q->phase == EM_BATCH_RUNNING && q->job.v == job->id.v)) q = q->next;
+    if (q) {
+        q->phase = EM_BATCH_DONE;
+        q->job_code = job->state == EM_RUN_SUCCEEDED ? EMBER_OK
+                      : job->code != EMBER_OK        ? job->code
+                                                     : EMBER_ERR_JOB_FAILED;
+        snprintf(q->job_error, sizeof q->job_error, "%s", job->error);
+        q->current.records_in = job->records_in;
+        q->current.records_out = job->records_out;
+        q->current.run_us = now_us - q->run_start_us;
+        changed(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return q != NULL;
+}
+
+void em_query_record_batch(em_query *q, int64_t trigger_us, int64_t now_us)
+{
+    q->current.batch = q->batch;
+    q->recent[q->recent_next] = q->current;
+    q->recent_next = (q->recent_next + 1) % EM_QUERY_RECENT;
+    if (q->n_recent < EM_QUERY_RECENT) q->n_recent++;
+    q->last_committed = q->batch;
+    q->batches++;
+    q->records_in += q->current.records_in;
+    q->records_out += q->current.records_out;
+    q->lag = q->current.lag;
+    q->batch++;
+    memset(&q->current, 0, sizeof q->current);
+    free(q->ranges);
+    q->ranges = NULL;
+    q->n_ranges = 0;
+    q->phase = EM_BATCH_IDLE;
+    int64_t due = trigger_us + (int64_t)q->interval_ms * 1000;
+    q->due_us = due > now_us ? due : now_us;
+}
+
+void em_query_fail(em_query *q, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q->error, sizeof q->error, fmt, ap);
+    va_end(ap);
+    q->state = EM_QUERY_FAILED;
+    q->phase = EM_BATCH_IDLE;
+    em_pb_free(q->submit);
+    q->submit = NULL;
+    em_warn("query failed query=%llu name=%s reason=\"%s\"", (unsigned long long)q->id, q->name,
+            q->error);
+}

@@ -1,0 +1,172 @@
+/* em_stream.h -- streaming queries in the driver: the registry, each query's batch cycle, and
+ * the plan of a batch's offsets.
+ *
+ * A query is a graph whose source is a Kafka stream (docs/streaming.md). The driver runs it
+ * as a cycle of batches, each an ordinary job of em_sched:
+ *
+ *   IDLE --trigger--> SUBMIT --loop submits--> RUNNING --job ends--> DONE --commit--> IDLE
+ *
+ * Two threads share the registry under its lock. The stream thread (em_stream_runner.c) does
+ * the I/O of the cycle: it reads the topic's watermarks, plans the batch (em_stream_plan),
+ * writes it to the checkpoint's offsets log, builds its job (SUBMIT), and once the job ended
+ * commits the output and writes the commits log (DONE -> IDLE). The driver loop owns em_sched:
+ * it submits SUBMIT batches and reports their jobs' ends (em_streams_take_submit,
+ * em_streams_job_started, em_streams_job_done). Neither waits for the other: each hands the
+ * query over and wakes the other (the thread's condition variable, the loop's wake hook).
+ * Nothing here does I/O.
+ */
+#ifndef EM_STREAM_H
+#define EM_STREAM_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "em_sched.h"
+#include "ember.pb-c.h"
+
+#define EM_QUERY_NAME_MAX 127
+#define EM_QUERY_RECENT   64 /* batches kept per query for the status view */
+#define EM_QUERY_MIN_MS   10
+#define EM_QUERIES_MAX    64
+
+typedef enum em_query_state {
+    EM_QUERY_STARTING, /* the stream thread is opening its checkpoint */
+    EM_QUERY_RUNNING,
+    EM_QUERY_STOPPED, /* stopped on request, or with its submitter; output complete */
+    EM_QUERY_FAILED,  /* error says why */
+} em_query_state;
+
+typedef enum em_batch_phase {
+    EM_BATCH_IDLE,    /* waiting for the trigger at due_us */
+    EM_BATCH_SUBMIT,  /* planned and logged; `submit` waits for the loop */
+    EM_BATCH_RUNNING, /* its job runs */
+    EM_BATCH_DONE,    /* its job ended (job_code): the stream thread commits or fails */
+} em_batch_phase;
+
+/* em_stream_range: the offsets [from, until) of one partition in one batch */
+typedef struct em_stream_range {
+    int32_t partition;
+    int64_t from, until;
+} em_stream_range;
+
+/* em_batch_stats: one completed batch, for the status view */
+typedef struct em_batch_stats {
+    int64_t batch;
+    int64_t started_unix_ms;
+    int64_t records_in, records_out;
+    int64_t plan_us;   /* watermarks read and offsets planned */
+    int64_t log_us;    /* the offsets log written */
+    int64_t queue_us;  /* from submitted to the loop to the job's start */
+    int64_t run_us;    /* the job */
+    int64_t commit_us; /* output committed and the commits log written */
+    int64_t delay_us;  /* how late the batch started after its trigger (0: on time) */
+    int64_t lag;       /* records left behind the topic's end when it was planned */
+} em_batch_stats;
+
+typedef struct em_query {
+    uint64_t id;
+    char name[EM_QUERY_NAME_MAX + 1];
+    char submitter[128];
+    char checkpoint[1024];
+    em_session_id owner;   /* the submitter whose session it ends with (0: detached) */
+    em_session_id session; /* the session its batch jobs run in */
+    uint32_t interval_ms;
+    /* the query's graph (owned), its stream node and sink */
+    Ember__JobGraph *graph;
+    int32_t stream_node;
+    int64_t created_unix_ms;
+
+    em_query_state state;
+    int stop_requested;
+    char error[1024];  /* FAILED: why */
+    char warning[512]; /* a passing problem, e.g. the broker out of reach ("" when none) */
+
+    /* the batch cycle */
+    em_batch_phase phase;
+    int64_t due_us;          /* IDLE: the next trigger */
+    int64_t batch;           /* the batch planned, running or being committed */
+    em_stream_range *ranges; /* its offsets (owned) */
+    size_t n_ranges;
+    Ember__SubmitJob *submit; /* SUBMIT: the batch's job, until the loop takes it */
+    em_job_id job;            /* RUNNING: its job */
+    int job_code;             /* DONE: EMBER_OK or why the job failed (job_error) */
+    char job_error[1024];
+    em_batch_stats current; /* the batch's figures so far */
+    int64_t submit_us, run_start_us;
+
+    /* progress of this run */
+    int64_t last_committed; /* -1: none */
+    uint64_t batches;
+    int64_t records_in, records_out, lag;
+    em_batch_stats recent[EM_QUERY_RECENT]; /* ring, recent_next is the oldest slot */
+    size_t n_recent, recent_next;
+
+    struct em_query_io *io; /* the stream thread's own (its Kafka handle...), or NULL */
+
+    struct em_query *next;
+} em_query;
+
+typedef struct em_streams {
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* the stream thread waits on it */
+    em_query *queries;      /* newest first */
+    size_t n_queries;
+    uint64_t next_id;
+    int stopping;                 /* the stream thread is to end */
+    uint64_t changes;             /* bumped on every change the status view shows */
+    void (*wake_loop)(void *arg); /* tells the driver loop a batch waits to be submitted */
+    void *wake_arg;
+} em_streams;
+
+/* em_stream_plan cuts the next batch of one partition: from its last batch's end `from` (-1:
+ * none yet: `low` when earliest, else `high`), up to `high`, at most `cap` records (0: no cap).
+ * *lag gets the records left after the batch. Returns the batch's range. */
+em_stream_range em_stream_plan(int32_t partition, int64_t from, int64_t low, int64_t high,
+                               int earliest, int64_t cap, int64_t *lag);
+
+/* registry ---------------------------------------------------------------------------------- */
+void em_streams_init(em_streams *s);
+void em_streams_fini(em_streams *s); /* after the stream thread ended */
+
+/* em_streams_start registers a query from a validated StartQuery (taken over on EMBER_OK),
+ * owned by session `owner` unless detached; the stream thread opens it next. A query of the
+ * same name that still runs is an error; one that ended is replaced. */
+int em_streams_start(em_streams *s, Ember__StartQuery *q, int32_t stream_node, em_session_id owner,
+                     int64_t now_unix_ms, char *err, size_t errlen);
+/* em_streams_stop asks a query to stop after its running batch; 0 if there is none by name */
+int em_streams_stop(em_streams *s, const char *name);
+/* em_streams_owner_gone stops the client-mode queries of a submitter session that ended */
+void em_streams_owner_gone(em_streams *s, em_session_id owner);
+/* em_streams_status fills a QueryStatus of the named query (strings copied into its buffers) */
+typedef struct em_query_status_buf {
+    Ember__QueryStatus msg;
+    char name[EM_QUERY_NAME_MAX + 1], state[16], error[1024];
+} em_query_status_buf;
+void em_streams_status(em_streams *s, const char *name, em_query_status_buf *out);
+const char *em_query_state_name(em_query_state st);
+
+/* driver loop side ---------------------------------------------------------------------------- */
+
+/* em_streams_take_submit hands the loop the next batch job to submit (its query's id and
+ * session in *query and *session); 0 when none waits. */
+int em_streams_take_submit(em_streams *s, uint64_t *query, em_session_id *session,
+                           Ember__SubmitJob **submit);
+/* em_streams_job_started: the loop submitted query's batch as `job`, or could not (code and
+ * why: the batch fails). */
+void em_streams_job_started(em_streams *s, uint64_t query, em_job_id job, int code, const char *why,
+                            int64_t now_us);
+/* em_streams_job_done: `job` ended; returns 1 if it was a query's batch (its figures noted,
+ * the stream thread woken), 0 for any other job. */
+int em_streams_job_done(em_streams *s, const em_job *job, int64_t now_us);
+
+/* stream thread side ----------------------------------------------------------------------------
+ */
+
+/* em_query_record_batch notes a committed batch (its stats) and sets the query IDLE, due at
+ * the next interval after `trigger_us` (or now, if that is past). Called under the lock. */
+void em_query_record_batch(em_query *q, int64_t trigger_us, int64_t now_us);
+/* em_query_fail ends the query with an error. Called under the lock. */
+void em_query_fail(em_query *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,47 @@
+/* em_stream_log.h -- a streaming query's checkpoint directory: what makes its output exactly
+ * once across crashes and restarts.
+ *
+ *   CHECKPOINT/metadata     the query's name and its graph's fingerprint (JSON)
+ *   CHECKPOINT/offsets/N    batch N's offset ranges, written and synced before N runs
+ *   CHECKPOINT/commits/N    written once batch N's output is complete
+ *
+ * Every file is written whole (temporary file, fsync, rename, directory fsync). On a restart,
+ * the last offsets entry without a commit is the batch that was running: it runs again with
+ * exactly its logged ranges, so its output is the same; the next batch starts where the last
+ * logged one ended. The last EM_QLOG_KEEP entries of each log are kept, older ones removed.
+ */
+#ifndef EM_STREAM_LOG_H
+#define EM_STREAM_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "em_stream.h"
+
+#define EM_QLOG_KEEP 100
+
+/* em_qlog_state: what a checkpoint says at open */
+typedef struct em_qlog_state {
+    int64_t last_planned;    /* the last batch in the offsets log (-1: none) */
+    int64_t last_committed;  /* the last batch in the commits log (-1: none) */
+    em_stream_range *ranges; /* the ranges of last_planned (owned; NULL when none) */
+    size_t n_ranges;
+} em_qlog_state;
+
+/* em_query_fingerprint: a hash of what a checkpoint's batches depend on: the graph's nodes and
+ * functions, the topic and the sink; not the library's build, the broker's address, the
+ * trigger interval or the cap per batch, which may change between runs. */
+uint64_t em_query_fingerprint(const Ember__JobGraph *g, int32_t stream_node);
+
+/* em_qlog_open makes or opens the checkpoint `dir` of query `name`: a checkpoint of another
+ * query, or of another graph, is refused saying so. */
+int em_qlog_open(const char *dir, const char *name, uint64_t fingerprint, em_qlog_state *out,
+                 char *err, size_t errlen);
+void em_qlog_state_free(em_qlog_state *st);
+
+int em_qlog_write_offsets(const char *dir, int64_t batch, const char *topic,
+                          const em_stream_range *ranges, size_t n, char *err, size_t errlen);
+int em_qlog_write_commit(const char *dir, int64_t batch, int64_t records_in, int64_t records_out,
+                         char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,469 @@
+/* em_stream_runner.c -- the driver's stream thread (see em_stream_runner.h).
+ *
+ * The thread holds the registry's lock while it looks for work and lets go of it around
+ * every I/O step (Kafka, the checkpoint, the sink). A query it works on cannot end or be
+ * freed meanwhile: only this thread ends a running query, and the registry frees ended ones
+ * only. It picks one step at a time and looks again from the start of the list.
+ */
+#include "em_stream_runner.h"
+
+#include <dirent.h>
+#include <ember/ember.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "em_frame.h"
+#include "em_fs.h"
+#include "em_kafka.h"
+#include "em_log.h"
+#include "em_stream_log.h"
+#include "em_time.h"
+
+#define KAFKA_TIMEOUT_MS 5000
+#define IDLE_WAIT_US     1000000 /* the longest the thread sleeps without a reason */
+
+struct em_stream_runner {
+    em_streams *s;
+    pthread_t thread;
+};
+
+/* em_query_io: what the thread keeps per query */
+struct em_query_io {
+    rd_kafka_t *kafka;
+    const char *topic;    /* in the query's graph */
+    const char *sink_dir; /* the file sink's directory (NULL: a Kafka sink) */
+    int earliest;
+    int64_t cap;
+    em_stream_range *next; /* per partition: where its next batch starts (sorted) */
+    size_t n_next;
+    int64_t trigger_us; /* the trigger of the batch in flight */
+};
+
+static void io_free(struct em_query_io *io)
+{
+    if (!io) return;
+    if (io->kafka) rd_kafka_destroy(io->kafka);
+    free(io->next);
+    free(io);
+}
+
+void em_stream_sink_paths(const char *dir, int64_t batch, char *tmp, char *final, size_t len)
+{
+    snprintf(tmp, len, "%s/.batch-%010" PRId64 ".tmp", dir, batch);
+    snprintf(final, len, "%s/batch-%010" PRId64, dir, batch);
+}
+
+Ember__SubmitJob *em_stream_batch_job(const em_query *q, int64_t batch,
+                                      const em_stream_range *ranges, size_t n)
+{
+    const Ember__JobGraph *tpl = q->graph;
+    Ember__Node **nodes = malloc(tpl->n_nodes * sizeof *nodes);
+    Ember__KafkaRange *rs = calloc(n, sizeof *rs), **rp = calloc(n, sizeof *rp);
+    Ember__SubmitJob *out = NULL;
+    if (!nodes || !rs || !rp) goto done;
+    for (size_t i = 0; i < n; i++) {
+        ember__kafka_range__init(&rs[i]);
+        rs[i].partition = ranges[i].partition;
+        rs[i].from = ranges[i].from;
+        rs[i].until = ranges[i].until;
+        rp[i] = &rs[i];
+    }
+    memcpy(nodes, tpl->nodes, tpl->n_nodes * sizeof *nodes);
+    Ember__Node source = *tpl->nodes[q->stream_node];
+    source.kind = EMBER__NODE_KIND__NODE_KAFKA;
+    source.n_ranges = n;
+    source.ranges = rp;
+    source.starting = EMBER__STARTING_OFFSETS__STARTING_LATEST;
+    source.max_per_partition = 0;
+    nodes[q->stream_node] = &source;
+    Ember__Action action = *tpl->action;
+    char tmp[4096], final[4096], name[256];
+    if (action.kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT) {
+        em_stream_sink_paths(tpl->action->path, batch, tmp, final, sizeof tmp);
+        action.path = tmp;
+    }
+    Ember__JobGraph g = *tpl;
+    g.nodes = nodes;
+    g.action = &action;
+    snprintf(name, sizeof name, "%.100s batch %" PRId64, q->name, batch);
+    Ember__SubmitJob sj = EMBER__SUBMIT_JOB__INIT;
+    sj.graph = &g;
+    sj.name = name;
+    sj.submitter = (char *)q->submitter;
+    /* through the wire format: the result is owned like any received SubmitJob */
+    size_t len = ember__submit_job__get_packed_size(&sj);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf) out = ember__submit_job__unpack(NULL, ember__submit_job__pack(&sj, buf), buf);
+    free(buf);
+done:
+    free(nodes);
+    free(rs);
+    free(rp);
+    return out;
+}
+
+/* ---- opening a query ------------------------------------------------------------------------ */
+
+/* set_next records where each partition's next batch starts: after `ranges` */
+static int set_next(struct em_query_io *io, const em_stream_range *ranges, size_t n)
+{
+    em_stream_range *next = n ? malloc(n * sizeof *next) : NULL;
+    if (n && !next) return EMBER_ERR_NOMEM;
+    if (n) memcpy(next, ranges, n * sizeof *next);
+    free(io->next);
+    io->next = next;
+    io->n_next = n;
+    return EMBER_OK;
+}
+
+static int64_t next_from(const struct em_query_io *io, int32_t partition)
+{
+    for (size_t i = 0; i < io->n_next; i++)
+        if (io->next[i].partition == partition) return io->next[i].until;
+    return -1;
+}
+
+static int dir_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* open_query: the checkpoint read, the Kafka handle made; the batch that was running when the
+ * query last stopped is submitted again with its logged ranges. Lock held at entry and exit. */
+static void open_query(em_streams *s, em_query *q)
+{
+    const Ember__JobGraph *g = q->graph; /* immutable while the query lives */
+    const Ember__Node *src = g->nodes[q->stream_node];
+    char err[1024] = "", checkpoint[sizeof q->checkpoint], name[sizeof q->name];
+    snprintf(checkpoint, sizeof checkpoint, "%s", q->checkpoint);
+    snprintf(name, sizeof name, "%s", q->name);
+    pthread_mutex_unlock(&s->lock);
+
+    struct em_query_io *io = calloc(1, sizeof *io);
+    em_qlog_state st = {0};
+    Ember__SubmitJob *resubmit = NULL;
+    int rc = io ? EMBER_OK : EMBER_ERR_NOMEM;
+    if (rc == EMBER_OK) {
+        io->topic = src->topic;
+        io->earliest = src->starting == EMBER__STARTING_OFFSETS__STARTING_EARLIEST;
+        io->cap = src->max_per_partition;
+        if (g->action->kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT) io->sink_dir = g->action->path;
+        rc = em_qlog_open(checkpoint, name, em_query_fingerprint(g, q->stream_node), &st, err,
+                          sizeof err);
+    }
+    if (rc == EMBER_OK && io->sink_dir && em_mkdirs(io->sink_dir) != 0) {
+        snprintf(err, sizeof err, "cannot make the sink directory %s: %s", io->sink_dir,
+                 strerror(errno));
+        rc = EMBER_ERR_IO;
+    }
+    if (rc == EMBER_OK) rc = em_kafka_consumer_new(src->bootstrap, &io->kafka, err, sizeof err);
+    if (rc == EMBER_OK && st.n_ranges) rc = set_next(io, st.ranges, st.n_ranges);
+    if (rc == EMBER_OK && st.last_planned > st.last_committed) {
+        char tmp[4096], final[4096];
+        if (io->sink_dir)
+            em_stream_sink_paths(io->sink_dir, st.last_planned, tmp, final, sizeof tmp);
+        if (io->sink_dir && dir_exists(final)) { /* its output was complete: log the commit */
+            rc = em_qlog_write_commit(checkpoint, st.last_planned, 0, 0, err, sizeof err);
+            em_remove_tree(tmp);
+            st.last_committed = st.last_planned;
+        } else if (!(resubmit = em_stream_batch_job(q, st.last_planned, st.ranges, st.n_ranges))) {
+            rc = EMBER_ERR_NOMEM;
+        }
+    }
+    int64_t now = em_now_us();
+
+    pthread_mutex_lock(&s->lock);
+    if (rc != EMBER_OK) {
+        em_query_fail(q, "%s", err[0] ? err : ember_strerror(rc));
+        io_free(io);
+        em_qlog_state_free(&st);
+        s->changes++;
+        return;
+    }
+    q->io = io;
+    q->state = EM_QUERY_RUNNING;
+    q->last_committed = st.last_committed;
+    if (resubmit) {
+        q->batch = st.last_planned;
+        q->ranges = st.ranges; /* taken */
+        q->n_ranges = st.n_ranges;
+        st.ranges = NULL;
+        q->current.started_unix_ms = em_unix_ms();
+        q->submit = resubmit;
+        q->submit_us = now;
+        q->phase = EM_BATCH_SUBMIT;
+        io->trigger_us = now;
+    } else {
+        q->batch = st.last_planned + 1;
+        q->phase = EM_BATCH_IDLE;
+        q->due_us = now;
+    }
+    em_info("query %s query=%llu name=%s batch=%" PRId64 " checkpoint=%s",
+            st.last_planned < 0 ? "started" : "resumed", (unsigned long long)q->id, q->name,
+            q->batch, q->checkpoint);
+    em_qlog_state_free(&st);
+    s->changes++;
+    if (resubmit && s->wake_loop) s->wake_loop(s->wake_arg);
+}
+
+/* ---- a trigger ----------------------------------------------------------------------------- */
+
+/* plan_batch reads the topic's partitions and watermarks and cuts each partition's range;
+ * *records and *lag get the batch's records and those left behind. */
+static int plan_batch(struct em_query_io *io, em_stream_range **out, size_t *n_out,
+                      int64_t *records, int64_t *lag, char *err, size_t errlen)
+{
+    int32_t *parts = NULL;
+    int n = 0;
+    int rc = em_kafka_partitions(io->kafka, io->topic, KAFKA_TIMEOUT_MS, &parts, &n, err, errlen);
+    em_stream_range *ranges = rc == EMBER_OK && n > 0 ? calloc((size_t)n, sizeof *ranges) : NULL;
+    if (rc == EMBER_OK && n > 0 && !ranges) rc = EMBER_ERR_NOMEM;
+    *records = *lag = 0;
+    for (int i = 0; rc == EMBER_OK && i < n; i++) {
+        int64_t low, high, left;
+        rc = em_kafka_watermarks(io->kafka, io->topic, parts[i], KAFKA_TIMEOUT_MS, &low, &high, err,
+                                 errlen);
+        if (rc != EMBER_OK) break;
+        ranges[i] = em_stream_plan(parts[i], next_from(io, parts[i]), low, high, io->earliest,
+                                   io->cap, &left);
+        *records += ranges[i].until - ranges[i].from;
+        *lag += left;
+    }
+    free(parts);
+    if (rc != EMBER_OK) {
+        free(ranges);
+        return rc;
+    }
+    *out = ranges;
+    *n_out = (size_t)n;
+    return EMBER_OK;
+}
+
+/* trigger plans the next batch; with records to read, logs its offsets and hands its job to
+ * the loop. Lock held at entry and exit. */
+static void trigger(em_streams *s, em_query *q)
+{
+    struct em_query_io *io = q->io;
+    int64_t due = q->due_us, start = em_now_us(), batch = q->batch, interval = q->interval_ms;
+    char checkpoint[sizeof q->checkpoint], err[1024] = "";
+    snprintf(checkpoint, sizeof checkpoint, "%s", q->checkpoint);
+    pthread_mutex_unlock(&s->lock);
+
+    em_stream_range *ranges = NULL;
+    size_t n = 0;
+    int64_t records = 0, lag = 0, planned = 0, logged = 0;
+    Ember__SubmitJob *submit = NULL;
+    int rc = plan_batch(io, &ranges, &n, &records, &lag, err, sizeof err);
+    if (rc == EMBER_OK && records > 0) {
+        planned = em_now_us();
+        rc = em_qlog_write_offsets(checkpoint, batch, io->topic, ranges, n, err, sizeof err);
+        logged = em_now_us();
+        if (rc == EMBER_OK && !(submit = em_stream_batch_job(q, batch, ranges, n)))
+            rc = EMBER_ERR_NOMEM;
+        if (rc == EMBER_OK) rc = set_next(io, ranges, n);
+    }
+    int64_t now = em_now_us();
+
+    pthread_mutex_lock(&s->lock);
+    s->changes++;
+    q->lag = rc == EMBER_OK ? lag : q->lag;
+    if (rc == EMBER_OK && records == 0) { /* nothing new: the next trigger, on the beat */
+        q->warning[0] = '\0';
+        free(ranges);
+        do due += interval * 1000;
+        while (due <= now);
+        q->due_us = due;
+        return;
+    }
+    if (rc != EMBER_OK && !submit && planned == 0) { /* Kafka: try again at the next trigger */
+        if (strcmp(q->warning, err) != 0)
+            em_warn("query cannot read its topic query=%llu name=%s reason=\"%s\"",
+                    (unsigned long long)q->id, q->name, err);
+        snprintf(q->warning, sizeof q->warning, "%s", err);
+        q->due_us = now + (interval < 1000 ? 1000 : interval) * 1000;
+        return;
+    }
+    if (rc != EMBER_OK) {
+        em_pb_free(submit);
+        free(ranges);
+        em_query_fail(q, "batch %" PRId64 ": %s", batch, err[0] ? err : ember_strerror(rc));
+        return;
+    }
+    q->warning[0] = '\0';
+    q->ranges = ranges;
+    q->n_ranges = n;
+    q->current = (em_batch_stats){.started_unix_ms = em_unix_ms(),
+                                  .plan_us = planned - start,
+                                  .log_us = logged - planned,
+                                  .delay_us = start > due ? start - due : 0,
+                                  .lag = lag};
+    q->submit = submit;
+    q->submit_us = now;
+    q->phase = EM_BATCH_SUBMIT;
+    io->trigger_us = due;
+    if (s->wake_loop) s->wake_loop(s->wake_arg);
+}
+
+/* ---- a batch's end ------------------------------------------------------------------------- */
+
+/* commit_files moves batch's directory into place, once its parts are all there */
+static int commit_files(const char *dir, int64_t batch, char *err, size_t errlen)
+{
+    char tmp[4096], final[4096];
+    em_stream_sink_paths(dir, batch, tmp, final, sizeof tmp);
+    if (dir_exists(final)) return em_remove_tree(tmp) == 0 ? EMBER_OK : EMBER_ERR_IO;
+    DIR *d = opendir(tmp);
+    if (!d) {
+        snprintf(err, errlen,
+                 "the output of batch %" PRId64 " is not in %s (%s): the driver must see the "
+                 "sink directory, on a filesystem it shares with the executors",
+                 batch, tmp, strerror(errno));
+        return EMBER_ERR_IO;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) /* parts of attempts that did not finish */
+        if (strncmp(e->d_name, ".part-", 6) == 0) unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+    if (em_fsync_dir(tmp) != 0) {
+        snprintf(err, errlen, "cannot sync %s: %s", tmp, strerror(errno));
+        return EMBER_ERR_IO;
+    }
+    return em_rename_durable(tmp, final, err, errlen);
+}
+
+/* finish commits a batch whose job succeeded, or ends the query with the job's error. Lock
+ * held at entry and exit. */
+static void finish(em_streams *s, em_query *q)
+{
+    struct em_query_io *io = q->io;
+    int code = q->job_code;
+    int64_t batch = q->batch, records_in = q->current.records_in,
+            records_out = q->current.records_out, start = em_now_us();
+    char checkpoint[sizeof q->checkpoint], err[1024] = "";
+    snprintf(checkpoint, sizeof checkpoint, "%s", q->checkpoint);
+    pthread_mutex_unlock(&s->lock);
+
+    int rc = EMBER_OK;
+    if (code == EMBER_OK && io->sink_dir) rc = commit_files(io->sink_dir, batch, err, sizeof err);
+    if (code == EMBER_OK && rc == EMBER_OK)
+        rc = em_qlog_write_commit(checkpoint, batch, records_in, records_out, err, sizeof err);
+    int64_t now = em_now_us();
+
+    pthread_mutex_lock(&s->lock);
+    s->changes++;
+    if (code != EMBER_OK && q->stop_requested && code == EMBER_ERR_CANCELLED) {
+        q->state = EM_QUERY_STOPPED;
+    } else if (code != EMBER_OK) {
+        em_query_fail(q, "batch %" PRId64 " failed: %s", batch, q->job_error);
+    } else if (rc != EMBER_OK) {
+        em_query_fail(q, "batch %" PRId64 " could not be committed: %s", batch, err);
+    } else {
+        q->current.commit_us = now - start;
+        em_query_record_batch(q, io->trigger_us, now);
+        if (q->stop_requested) q->state = EM_QUERY_STOPPED;
+    }
+    if (q->state == EM_QUERY_STOPPED)
+        em_info("query stopped query=%llu name=%s last_committed=%" PRId64,
+                (unsigned long long)q->id, q->name, q->last_committed);
+}
+
+/* ---- the thread ----------------------------------------------------------------------------- */
+
+static int query_ended(const em_query *q)
+{
+    return q->state == EM_QUERY_STOPPED || q->state == EM_QUERY_FAILED;
+}
+
+/* step does one thing that is due, and returns 1; else 0 with *wake_at lowered to the next
+ * trigger. Lock held. */
+static int step(em_streams *s, int64_t now, int64_t *wake_at)
+{
+    for (em_query *q = s->queries; q; q = q->next) {
+        if (query_ended(q)) {
+            if (!q->io) continue;
+            struct em_query_io *io = q->io;
+            q->io = NULL;
+            pthread_mutex_unlock(&s->lock);
+            io_free(io);
+            pthread_mutex_lock(&s->lock);
+            return 1;
+        }
+        if (q->state == EM_QUERY_STARTING) {
+            open_query(s, q);
+            return 1;
+        }
+        if (q->phase == EM_BATCH_DONE) {
+            finish(s, q);
+            return 1;
+        }
+        if (q->phase != EM_BATCH_IDLE) continue;
+        if (q->stop_requested) {
+            q->state = EM_QUERY_STOPPED;
+            s->changes++;
+            em_info("query stopped query=%llu name=%s last_committed=%" PRId64,
+                    (unsigned long long)q->id, q->name, q->last_committed);
+            return 1;
+        }
+        if (q->due_us <= now) {
+            trigger(s, q);
+            return 1;
+        }
+        if (q->due_us < *wake_at) *wake_at = q->due_us;
+    }
+    return 0;
+}
+
+static void *run(void *arg)
+{
+    em_stream_runner *r = arg;
+    em_streams *s = r->s;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        int64_t now = em_now_us(), wake_at = now + IDLE_WAIT_US;
+        if (step(s, now, &wake_at)) continue;
+        struct timespec until = em_monotonic_after_us(wake_at - now);
+        pthread_cond_timedwait(&s->changed, &s->lock, &until);
+    }
+    for (em_query *q = s->queries; q; q = q->next) {
+        io_free(q->io);
+        q->io = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+int em_stream_runner_start(em_streams *streams, em_stream_runner **out, char *err, size_t errlen)
+{
+    em_stream_runner *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return EMBER_ERR_NOMEM;
+    }
+    r->s = streams;
+    int e = pthread_create(&r->thread, NULL, run, r);
+    if (e != 0) {
+        snprintf(err, errlen, "cannot start the stream thread: %s", strerror(e));
+        free(r);
+        return EMBER_ERR_NOMEM;
+    }
+    *out = r;
+    return EMBER_OK;
+}
+
+void em_stream_runner_stop(em_stream_runner *r)
+{
+    if (!r) return;
+    pthread_mutex_lock(&r->s->lock);
+    r->s->stopping = 1;
+    pthread_cond_broadcast(&r->s->changed);
+    pthread_mutex_unlock(&r->s->lock);
+    pthread_join(r->thread, NULL);
+    free(r);
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# test_streaming.sh -- a streaming query while a producer writes, through failures
+# (tests/jobs/stream_copy.c: the lines of topic `events` upper-cased, those holding "skip"
+# dropped, a directory per batch; at most 100 records per partition per batch, so the stream
+# takes many batches):
+#   1. kill -9 of an executor mid-stream, a new one joining: the batches go on;
+#   2. kill -9 of the submitter (client mode): the query stops with it; the same command
+#      resumes it from its checkpoint;
+#   3. kill -9 of the driver and its executors: a new cluster and the same command resume it,
+#      a batch that was running then runs again with its logged offsets;
+#   4. ember-submit --stop ends it once its running batch is committed.
+# Then the batch directories hold every expected line exactly once: the produced lines,
+# filtered and upper-cased by awk, compared sorted, duplicates included. A checkpoint of
+# another query, or of another graph, is refused saying so.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+start_kafka events:4
+cluster_up() {
+    start_driver
+    start_executor ex1 --slots 2
+    start_executor ex2 --slots 2
+    wait_executors 2
+}
+cluster_up
+OUT=$T/out CK=$T/checkpoint
+: >"$T/produced"
+
+# produce FIRST COUNT: lines FIRST..FIRST+COUNT-1 to the topic, every 7th one to be skipped
+produce() {
+    awk -v a="$1" -v n="$2" 'BEGIN { for (i = a; i < a + n; i++)
+        printf "k%d,event %d%s\n", i, i, (i % 7 == 0 ? " skip" : "") }' | tee -a "$T/produced" |
+        "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic events >/dev/null
+}
+# run_query [ARGS]: the query in client mode, in the background (QUERY_PID)
+run_query() {
+    "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/stream_copy.so" -- --topic events \
+        --name copy --checkpoint "$CK" --out "$OUT" --interval-ms 50 --max-per-partition 100 \
+        --earliest --hold-file "$T/hold" "$@" >>"$T/query.out" 2>>"$T/query.err" &
+    QUERY_PID=$!
+}
+committed() { ls "$CK/commits" 2>/dev/null | grep -c '^[0-9]*$' || true; }
+# wait_committed N: until the checkpoint holds N committed batches
+wait_committed() {
+    wait_until 60 bash -c "[ \$(ls '$CK/commits' 2>/dev/null | grep -c '^[0-9]*\$') -ge $1 ]"
+}
+out_lines() { cat "$OUT"/batch-*/part-* 2>/dev/null | wc -l; }
+expected_lines() { awk '!/skip/' "$T/produced" | wc -l; }
+wait_all_out() {
+    local want
+    want=$(expected_lines)
+    wait_until 90 bash -c "[ \$(cat '$OUT'/batch-*/part-* 2>/dev/null | wc -l) -ge $want ]"
+}
+
+produce 0 3000
+run_query
+wait_committed 3
+echo "ok: the query committed $(committed) batches"
+
+# ---- 1. an executor killed mid-stream --------------------------------------------------------
+produce 3000 3000
+kill -9 "$ex1_PID"
+start_executor ex3 --slots 2
+wait_committed $(($(committed) + 3))
+echo "ok: batches go on after an executor was killed ($(committed) committed)"
+
+# ---- 2. the submitter killed ------------------------------------------------------------------
+produce 6000 3000
+kill -9 "$QUERY_PID"
+wait "$QUERY_PID" 2>/dev/null || true
+wait_until 20 grep -q "query stops with its submitter query=1 name=copy" "$T/driver.log"
+wait_until 20 grep -q "query stopped query=1 name=copy" "$T/driver.log"
+echo "ok: the query stopped with its submitter at batch $(committed)"
+run_query
+wait_committed $(($(committed) + 2))
+echo "ok: the query resumed from its checkpoint"
+
+# ---- 3. the driver killed, and its executors, while a batch runs -------------------------------
+# the hold file keeps the next batch's tasks waiting (stream_copy --hold-file): the driver dies
+# with that batch's offsets logged and its output incomplete
+planned() { ls "$CK/offsets" | grep -c '^[0-9]*$' || true; }
+touch "$T/hold"
+produce 9000 3000
+wait_until 30 bash -c "[ \$(ls '$CK/offsets' | grep -c '^[0-9]*\$') -gt \$(ls '$CK/commits' | grep -c '^[0-9]*\$') ]"
+running=$(($(planned) - 1))
+wait_until 30 test -d "$(printf '%s/.batch-%010d.tmp' "$OUT" "$running")"
+kill -9 "$DRIVER_PID" "$ex2_PID" "$ex3_PID"
+wait "$QUERY_PID" 2>/dev/null || true
+expect_eq "$(committed)" "$running" "batches committed when the driver died (batch $running running)"
+rm "$T/hold"
+mv "$T/driver.log" "$T/driver-1.log"
+cluster_up
+run_query
+wait_committed $(($(committed) + 2))
+grep -q "query resumed query=1 name=copy batch=$running" "$T/driver.log" ||
+    fail "the new driver did not resume the query at batch $running"
+echo "ok: a new driver ran batch $running again and went on"
+
+# ---- 4. stopped by name ------------------------------------------------------------------------
+produce 12000 2000
+wait_all_out
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop copy >"$T/stop.out" 2>&1 ||
+    fail "ember-submit --stop failed: $(cat "$T/stop.out")"
+expect_contains "$(cat "$T/stop.out")" "query 'copy' stopped" "ember-submit --stop says it stopped"
+wait "$QUERY_PID" || fail "the query's ember-submit failed after --stop: $(tail -3 "$T/query.err")"
+expect_contains "$(tail -1 "$T/query.out")" "query copy ended" "the client saw its query end"
+
+# ---- every line exactly once ------------------------------------------------------------------
+awk '!/skip/ { print toupper($0) }' "$T/produced" | LC_ALL=C sort >"$T/want"
+cat "$OUT"/batch-*/part-* | LC_ALL=C sort >"$T/got"
+cmp -s "$T/want" "$T/got" || {
+    echo "missing: $(comm -23 "$T/want" "$T/got" | wc -l), extra or repeated: $(comm -13 "$T/want" "$T/got" | wc -l)"
+    diff "$T/want" "$T/got" | head
+    fail "the batch directories do not hold each line exactly once"
+}
+echo "ok: $(wc -l <"$T/want") lines in $(ls "$OUT" | grep -c '^batch-') batch directories, each exactly once"
+
+# ---- checkpoints that do not fit -----------------------------------------------------------------
+expect_fail "another graph on the checkpoint" "$EMBER_BIN/ember-submit" --driver "$DRIVER" \
+    "$EMBER_JOBS/stream_copy.so" -- --topic events --name copy --checkpoint "$CK" --out "$OUT" --variant
+expect_contains "$(cat "$T/fail.err")" "was written by another version of query 'copy'" \
+    "another graph: the message"
+expect_fail "another query's checkpoint" "$EMBER_BIN/ember-submit" --driver "$DRIVER" \
+    "$EMBER_JOBS/stream_copy.so" -- --topic events --name other --checkpoint "$CK" --out "$OUT"
+expect_contains "$(cat "$T/fail.err")" "belongs to query 'copy', not 'other'" \
+    "another query: the message"
+echo "PASS"

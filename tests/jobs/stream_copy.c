@@ -1,0 +1,112 @@
+/* stream_copy.c -- a streaming query for the tests: the lines of a topic, upper-cased, those
+ * holding "skip" dropped, into a directory per batch (or a topic), until it is stopped.
+ *
+ *   stream_copy --topic T --name NAME --checkpoint DIR (--out DIR | --out-topic T2)
+ *               [--interval-ms N] [--max-per-partition N] [--earliest] [--detach]
+ *               [--variant] [--stop-after N] [--hold-file PATH]
+ *
+ * It waits for the query until it ends (ember-submit --stop NAME, or the driver), printing
+ * "query NAME ended: ..." with its figures; --stop-after N stops it itself once N records
+ * went out; --detach returns at once. --variant adds a filter: another graph, which a
+ * checkpoint of the first one must refuse. --hold-file PATH: every record waits while PATH
+ * exists (a test holds a batch running with it).
+ */
+#include <ember/ember.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int stream_copy_upper(ember_task *task, const ember_record *in)
+{
+    size_t hold_len;
+    const char *hold = ember_task_arg(task, &hold_len);
+    struct timespec tick = {0, 10 * 1000000L};
+    while (hold_len > 1 && access(hold, F_OK) == 0) nanosleep(&tick, NULL);
+    char buf[1024];
+    size_t n = in->value_len < sizeof buf ? in->value_len : sizeof buf;
+    for (size_t i = 0; i < n; i++) {
+        char c = ((const char *)in->value)[i];
+        buf[i] = c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
+    }
+    return ember_emit_kv(task, in->key, in->key_len, buf, n, in->timestamp);
+}
+
+int stream_copy_keep(ember_task *task, const ember_record *in)
+{
+    (void)task;
+    return !memmem(in->value, in->value_len, "SKIP", 4);
+}
+
+int stream_copy_nonempty(ember_task *task, const ember_record *in)
+{
+    (void)task;
+    return in->value_len > 0;
+}
+
+int ember_main(ember_ctx *ctx, int argc, char **argv)
+{
+    const char *topic = NULL, *out = NULL, *out_topic = NULL, *hold = "";
+    ember_query_options q = {0};
+    ember_stream_source src = {0};
+    int variant = 0;
+    long long stop_after = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--earliest"))
+            src.earliest = 1;
+        else if (!strcmp(a, "--detach"))
+            q.detach = 1;
+        else if (!strcmp(a, "--variant"))
+            variant = 1;
+        else if (!v)
+            break;
+        else if (!strcmp(a, "--topic"))
+            topic = argv[++i];
+        else if (!strcmp(a, "--out"))
+            out = argv[++i];
+        else if (!strcmp(a, "--out-topic"))
+            out_topic = argv[++i];
+        else if (!strcmp(a, "--name"))
+            q.name = argv[++i];
+        else if (!strcmp(a, "--checkpoint"))
+            q.checkpoint = argv[++i];
+        else if (!strcmp(a, "--interval-ms"))
+            q.interval_ms = atoll(argv[++i]);
+        else if (!strcmp(a, "--max-per-partition"))
+            src.max_per_partition = atoll(argv[++i]);
+        else if (!strcmp(a, "--stop-after"))
+            stop_after = atoll(argv[++i]);
+        else if (!strcmp(a, "--hold-file"))
+            hold = argv[++i];
+    }
+    if (!topic || (!out && !out_topic)) {
+        fprintf(stderr, "stream_copy: give --topic and --out or --out-topic\n");
+        return 2;
+    }
+    ember_dataset *ds =
+        ember_map(ember_kafka_stream(ctx, topic, &src), stream_copy_upper, hold, strlen(hold) + 1);
+    ds = ember_filter(ds, stream_copy_keep, NULL, 0);
+    if (variant) ds = ember_filter(ds, stream_copy_nonempty, NULL, 0);
+    ember_query *query;
+    int rc = out ? ember_stream_to_files(ds, out, &q, &query)
+                 : ember_stream_to_kafka(ds, out_topic, &q, &query);
+    if (rc != EMBER_OK) return 1;
+    printf("query %s started\n", q.name);
+    fflush(stdout);
+    if (q.detach) return 0;
+    ember_query_progress p = {0};
+    if (stop_after >= 0) {
+        while ((rc = ember_query_await(query, 100)) == EMBER_ERR_TIMEOUT &&
+               ember_query_status(query, &p) == EMBER_OK && p.records_out < stop_after) {
+        }
+        if (rc == EMBER_ERR_TIMEOUT) rc = ember_query_stop(query);
+    }
+    if (rc == EMBER_OK || rc == EMBER_ERR_TIMEOUT) rc = ember_query_await(query, -1);
+    if (rc != EMBER_OK) return 1;
+    if (ember_query_status(query, &p) != EMBER_OK) return 1;
+    printf("query %s ended: last batch %lld, %lld records in, %lld out\n", q.name,
+           (long long)p.last_committed, (long long)p.records_in, (long long)p.records_out);
+    return 0;
+}
