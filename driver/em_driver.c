@@ -528,7 +528,8 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
         (rc = em_status_start(&d->status, d->cfg.status, &d->cfg.tls, err, errlen)) != EMBER_OK)
         return rc;
     em_wire_counts none = {0, 0};
-    if (d->status) em_status_publish(d->status, &d->sched, d->bound_url, &none, em_now_us());
+    if (d->status)
+        em_status_publish(d->status, &d->sched, &d->streams, d->bound_url, &none, em_now_us());
     em_info("driver listening url=%s status=%s kafka=%s authentication=%s", d->bound_url,
             d->status ? em_status_url(d->status) : "off", d->cfg.kafka[0] ? d->cfg.kafka : "none",
             d->cfg.secret.set ? "cluster secret" : "none (loopback only)");
@@ -537,9 +538,15 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
 
 /* next_wait_ms is how long the loop may sleep: a changed snapshot is published within
  * SNAPSHOT_MIN_MS, otherwise the loop wakes every LOOP_TICK_MS for its timers. */
-static int next_wait_ms(const em_driver *d, int64_t now)
+/* changed: the scheduler or the streaming queries changed since the last snapshot */
+static int changed(em_driver *d)
 {
-    if (!d->status || !(d->sched.changes != d->published || d->sched.jobs)) return LOOP_TICK_MS;
+    return d->sched.changes != d->published || d->streams.changes != d->published_streams;
+}
+
+static int next_wait_ms(em_driver *d, int64_t now)
+{
+    if (!d->status || !(changed(d) || d->sched.jobs)) return LOOP_TICK_MS;
     int64_t due_ms = (d->snapshot_us + SNAPSHOT_MIN_MS * 1000 - now) / 1000;
     return due_ms < 1 ? 1 : due_ms > LOOP_TICK_MS ? LOOP_TICK_MS : (int)due_ms;
 }
@@ -549,12 +556,12 @@ static int next_wait_ms(const em_driver *d, int64_t now)
 static void publish(em_driver *d, int64_t now)
 {
     if (!d->status || now - d->snapshot_us < SNAPSHOT_MIN_MS * 1000) return;
-    if (d->sched.changes == d->published && !d->sched.jobs && now - d->snapshot_us < 1000000)
-        return;
+    if (!changed(d) && !d->sched.jobs && now - d->snapshot_us < 1000000) return;
     em_wire_counts wire = {em_server_rejected(d->srv), em_server_auth_failures(d->srv)};
-    em_status_publish(d->status, &d->sched, d->bound_url, &wire, now);
+    em_status_publish(d->status, &d->sched, &d->streams, d->bound_url, &wire, now);
     d->snapshot_us = now;
     d->published = d->sched.changes;
+    d->published_streams = d->streams.changes;
 }
 
 void em_driver_run(em_driver *d)

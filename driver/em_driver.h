@@ -55,12 +55,13 @@ typedef struct em_driver {
     size_t n_polls, cap_polls;
     em_parked_job *parked; /* SubmitJob requests of running jobs */
     size_t n_parked, cap_parked;
-    em_streams streams;       /* streaming queries (em_stream.h) */
-    int streams_ready;        /* streams initialized */
-    em_stream_runner *runner; /* the stream thread */
-    uint64_t published;       /* sched.changes when the snapshot was last published */
-    int64_t snapshot_us;      /* when it was */
-    int64_t ticked_us;        /* when the scheduler's timers were last looked at */
+    em_streams streams;         /* streaming queries (em_stream.h) */
+    int streams_ready;          /* streams initialized */
+    em_stream_runner *runner;   /* the stream thread */
+    uint64_t published;         /* sched.changes when the snapshot was last published */
+    uint64_t published_streams; /* streams.changes then */
+    int64_t snapshot_us;        /* when it was */
+    int64_t ticked_us;          /* when the scheduler's timers were last looked at */
     volatile int stop;
 } em_driver;
 

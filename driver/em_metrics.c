@@ -163,9 +163,55 @@ static void duration_histogram(em_buf *b, const em_totals *t)
     put(b, "ember_task_duration_seconds_count %llu\n", (unsigned long long)cumulative);
 }
 
-char *em_metrics_render(const em_sched *s, const em_wire_counts *wire, int64_t now)
+/* query_metrics: one family per figure of the streaming queries, a sample per query */
+static void query_metrics(em_buf *b, const em_query_view *q, size_t n)
+{
+    static const char *const states[] = {"starting", "running", "stopped", "failed"};
+    family(b, "ember_streaming_queries", "gauge", "Streaming queries the driver knows, by state.");
+    for (size_t s = 0; s < 4; s++) {
+        size_t count = 0;
+        for (size_t i = 0; i < n; i++) count += strcmp(q[i].state, states[s]) == 0;
+        put(b, "ember_streaming_queries{state=\"%s\"} %zu\n", states[s], count);
+    }
+#define PER_QUERY(metric, type, help, fmt, expr)                                                   \
+    do {                                                                                           \
+        family(b, metric, type, help);                                                             \
+        for (size_t i = 0; i < n; i++) put(b, metric "{query=\"%s\"} " fmt "\n", q[i].name, expr); \
+    } while (0)
+    PER_QUERY("ember_streaming_batches_total", "counter",
+              "Batches a query committed since it started or resumed.", "%llu",
+              (unsigned long long)q[i].batches);
+    PER_QUERY("ember_streaming_records_in_total", "counter",
+              "Records a query's committed batches read.", "%lld", (long long)q[i].records_in);
+    PER_QUERY("ember_streaming_records_out_total", "counter",
+              "Records a query's committed batches wrote.", "%lld", (long long)q[i].records_out);
+    PER_QUERY("ember_streaming_last_committed_batch", "gauge",
+              "The number of a query's last committed batch (-1: none).", "%lld",
+              (long long)q[i].last_committed);
+    PER_QUERY("ember_streaming_lag_records", "gauge",
+              "Records between a query's last batch and the end of its topic when it was planned.",
+              "%lld", (long long)q[i].lag);
+    PER_QUERY("ember_streaming_input_rate", "gauge",
+              "Records per second arriving on a query's topic, over its recent batches.", "%.3f",
+              q[i].input_rate);
+    PER_QUERY("ember_streaming_processing_rate", "gauge",
+              "Records per second a query's batch jobs processed, over their run time.", "%.3f",
+              q[i].processing_rate);
+    PER_QUERY("ember_streaming_last_batch_seconds", "gauge",
+              "A query's last batch, from planning to commit.", "%.6f",
+              q[i].n_recent ? (double)em_batch_total_us(&q[i].recent[q[i].n_recent - 1]) / 1e6
+                            : 0.0);
+    PER_QUERY("ember_streaming_scheduling_delay_seconds", "gauge",
+              "How late a query's last batch started after its trigger.", "%.6f",
+              q[i].n_recent ? (double)q[i].recent[q[i].n_recent - 1].delay_us / 1e6 : 0.0);
+#undef PER_QUERY
+}
+
+char *em_metrics_render(const em_sched *s, const em_wire_counts *wire, const em_query_view *q,
+                        size_t n_queries, int64_t now)
 {
     em_buf b = {0};
+    query_metrics(&b, q, n_queries);
     executor_metrics(&b, s, now);
     work_metrics(&b, s);
     duration_histogram(&b, &s->totals);

@@ -176,17 +176,38 @@ static void add_jobs(snapshot *s, em_status *status, const em_sched *sched, int6
     add_json(s, "/api/v1/stages", stages);
 }
 
-void em_status_publish(em_status *st, const em_sched *sched, const char *driver_url,
-                       const em_wire_counts *wire, int64_t now)
+static void add_queries(snapshot *s, const em_query_view *views, size_t n)
+{
+    json_t *list = json_array();
+    char path[48];
+    for (size_t i = 0; i < n; i++) {
+        json_t *q = em_doc_query(&views[i]);
+        json_array_append(list, q);
+        snprintf(path, sizeof path, "/api/v1/streaming/queries/%llu",
+                 (unsigned long long)views[i].id);
+        add_json(s, path, q);
+        snprintf(path, sizeof path, "/api/v1/streaming/queries/%llu/batches",
+                 (unsigned long long)views[i].id);
+        add_json(s, path, em_doc_query_batches(&views[i]));
+    }
+    add_json(s, "/api/v1/streaming/queries", list);
+}
+
+void em_status_publish(em_status *st, const em_sched *sched, em_streams *streams,
+                       const char *driver_url, const em_wire_counts *wire, int64_t now)
 {
     snapshot next = {0};
+    em_query_view *views = NULL;
+    size_t n_views = streams ? em_streams_view(streams, &views) : 0;
+    add_queries(&next, views, n_views);
     add_json(&next, "/api/v1/driver", em_doc_driver(sched, driver_url, wire));
     add_json(&next, "/api/v1/executors", em_doc_executors(sched, now));
     add_json(&next, "/api/v1/storage", em_doc_storage(sched));
     add_jobs(&next, st, sched, now);
     prune_frozen(st);
     add(&next, "/metrics", "text/plain; version=0.0.4; charset=utf-8",
-        em_text_take(em_metrics_render(sched, wire, now)));
+        em_text_take(em_metrics_render(sched, wire, views, n_views, now)));
+    free(views);
     qsort(next.docs, next.n, sizeof *next.docs, doc_cmp);
     pthread_mutex_lock(&st->lock);
     snapshot old = st->current;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "em_sched.h"
+#include "em_stream.h"
 #include "em_tls.h"
 
 /* em_wire_counts: what the driver's server refused */
@@ -28,10 +29,11 @@ typedef struct em_status em_status;
 em_status *em_status_new(void);
 int em_status_start(em_status **out, const char *hostport, const em_tls_files *tls, char *err,
                     size_t errlen);
-/* em_status_publish renders a new snapshot of the scheduler's state; driver loop only.
- * driver_url and the wire's counters go in /api/v1/driver and /metrics. */
-void em_status_publish(em_status *st, const em_sched *s, const char *driver_url,
-                       const em_wire_counts *wire, int64_t now);
+/* em_status_publish renders a new snapshot of the scheduler's state and of the streaming
+ * queries (streams may be NULL); driver loop only. driver_url and the wire's counters go in
+ * /api/v1/driver and /metrics. */
+void em_status_publish(em_status *st, const em_sched *s, em_streams *streams,
+                       const char *driver_url, const em_wire_counts *wire, int64_t now);
 /* em_status_job_finished renders a finished job's stage documents, task lists included, once
  * (before the scheduler releases its tasks); they are served for as long as the scheduler
  * lists the job. Driver loop only. */

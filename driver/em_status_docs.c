@@ -183,3 +183,56 @@ json_t *em_doc_storage(const em_sched *s)
     }
     return arr;
 }
+
+/* ---- streaming queries ------------------------------------------------------------------- */
+
+static double ms(int64_t us) { return (double)us / 1000.0; }
+
+json_t *em_doc_query(const em_query_view *v)
+{
+    json_t *j =
+        json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "id",
+                  (json_int_t)v->id, "name", v->name, "state", v->state, "phase", v->phase, "error",
+                  v->error, "warning", v->warning, "submitter", v->submitter, "checkpoint",
+                  v->checkpoint, "topic", v->topic, "sink_kind", v->sink_kind, "sink", v->sink,
+                  "detached", v->detached, "interval_ms", (json_int_t)v->interval_ms,
+                  "created_unix_ms", (json_int_t)v->created_unix_ms);
+    json_object_set_new(j, "batch", json_integer(v->batch));
+    json_object_set_new(j, "last_committed", json_integer(v->last_committed));
+    json_object_set_new(j, "batches", json_integer((json_int_t)v->batches));
+    json_object_set_new(j, "triggers", json_integer((json_int_t)v->triggers));
+    json_object_set_new(j, "records_in", json_integer(v->records_in));
+    json_object_set_new(j, "records_out", json_integer(v->records_out));
+    json_object_set_new(j, "lag", json_integer(v->lag));
+    json_object_set_new(j, "input_rate", json_real(v->input_rate));
+    json_object_set_new(j, "processing_rate", json_real(v->processing_rate));
+    const em_batch_stats *last = v->n_recent ? &v->recent[v->n_recent - 1] : NULL;
+    json_object_set_new(j, "last_batch_ms",
+                        last ? json_real(ms(em_batch_total_us(last))) : json_null());
+    json_object_set_new(j, "scheduling_delay_ms",
+                        last ? json_real(ms(last->delay_us)) : json_null());
+    return j;
+}
+
+json_t *em_doc_query_batches(const em_query_view *v)
+{
+    json_t *list = json_array();
+    for (size_t i = v->n_recent; i-- > 0;) { /* newest first */
+        const em_batch_stats *b = &v->recent[i];
+        double run_s = (double)b->run_us / 1e6;
+        json_t *j =
+            json_pack("{s:I, s:I, s:I, s:I, s:I}", "batch", (json_int_t)b->batch, "started_unix_ms",
+                      (json_int_t)b->started_unix_ms, "records_in", (json_int_t)b->records_in,
+                      "records_out", (json_int_t)b->records_out, "lag", (json_int_t)b->lag);
+        json_object_set_new(j, "processing_rate",
+                            json_real(run_s > 0 ? (double)b->records_in / run_s : 0));
+        json_object_set_new(j, "scheduling_delay_ms", json_real(ms(b->delay_us)));
+        json_object_set_new(j, "durations_ms",
+                            json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "plan", ms(b->plan_us),
+                                      "log", ms(b->log_us), "queue", ms(b->queue_us), "run",
+                                      ms(b->run_us), "commit", ms(b->commit_us), "total",
+                                      ms(em_batch_total_us(b))));
+        json_array_append_new(list, j);
+    }
+    return list;
+}

@@ -8,6 +8,7 @@
 
 #include "em_sched.h"
 #include "em_status.h"
+#include "em_stream.h"
 
 json_t *em_doc_driver(const em_sched *s, const char *url, const em_wire_counts *wire);
 json_t *em_doc_executors(const em_sched *s, int64_t now);
@@ -18,5 +19,9 @@ json_t *em_doc_job(const em_job *job, int64_t now);
 /* em_doc_stage: one stage's summary; em_doc_stage_tasks adds its tasks (the first 1000) */
 json_t *em_doc_stage(const em_stage *st, int64_t now);
 json_t *em_doc_stage_tasks(const em_stage *st, int64_t now);
+/* em_doc_query: a streaming query's summary; em_doc_query_batches: its recent batches, newest
+ * first, with each one's durations */
+json_t *em_doc_query(const em_query_view *v);
+json_t *em_doc_query_batches(const em_query_view *v);
 
 #endif

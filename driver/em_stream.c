@@ -181,6 +181,73 @@ void em_streams_owner_gone(em_streams *s, em_session_id owner)
     pthread_mutex_unlock(&s->lock);
 }
 
+static const char *phase_name(em_batch_phase p)
+{
+    switch (p) {
+    case EM_BATCH_IDLE: return "idle";
+    case EM_BATCH_SUBMIT: return "submitting";
+    case EM_BATCH_RUNNING: return "running";
+    default: return "committing";
+    }
+}
+
+/* view_of copies q; the rates come from its kept batches */
+static void view_of(const em_query *q, em_query_view *v)
+{
+    memset(v, 0, sizeof *v);
+    v->id = q->id;
+    snprintf(v->name, sizeof v->name, "%s", q->name);
+    snprintf(v->submitter, sizeof v->submitter, "%s", q->submitter);
+    snprintf(v->checkpoint, sizeof v->checkpoint, "%s", q->checkpoint);
+    const Ember__Node *src = q->graph->nodes[q->stream_node];
+    const Ember__Action *a = q->graph->action;
+    int files = a->kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT;
+    snprintf(v->topic, sizeof v->topic, "%s", src->topic);
+    snprintf(v->sink, sizeof v->sink, "%s", files ? a->path : a->topic);
+    snprintf(v->sink_kind, sizeof v->sink_kind, "%s", files ? "files" : "kafka");
+    snprintf(v->state, sizeof v->state, "%s", em_query_state_name(q->state));
+    snprintf(v->error, sizeof v->error, "%s", q->error);
+    snprintf(v->warning, sizeof v->warning, "%s", q->warning);
+    snprintf(v->phase, sizeof v->phase, "%s",
+             q->state == EM_QUERY_RUNNING ? phase_name(q->phase) : "-");
+    v->detached = q->owner.v == 0;
+    v->interval_ms = q->interval_ms;
+    v->created_unix_ms = q->created_unix_ms;
+    v->batch = q->batch;
+    v->last_committed = q->last_committed;
+    v->records_in = q->records_in;
+    v->records_out = q->records_out;
+    v->lag = q->lag;
+    v->batches = q->batches;
+    v->triggers = q->triggers;
+    size_t oldest = q->n_recent < EM_QUERY_RECENT ? 0 : q->recent_next;
+    int64_t records = 0, run_us = 0;
+    for (size_t i = 0; i < q->n_recent; i++) {
+        v->recent[i] = q->recent[(oldest + i) % EM_QUERY_RECENT];
+        records += v->recent[i].records_in;
+        run_us += v->recent[i].run_us;
+    }
+    v->n_recent = q->n_recent;
+    if (run_us > 0) v->processing_rate = (double)records * 1e6 / (double)run_us;
+    /* the records of batches 1..n-1 arrived between the plans of batch 0 and batch n-1 */
+    if (q->n_recent >= 2) {
+        int64_t span_ms = v->recent[q->n_recent - 1].started_unix_ms - v->recent[0].started_unix_ms;
+        if (span_ms > 0)
+            v->input_rate = (double)(records - v->recent[0].records_in) * 1000.0 / (double)span_ms;
+    }
+}
+
+size_t em_streams_view(em_streams *s, em_query_view **out)
+{
+    pthread_mutex_lock(&s->lock);
+    em_query_view *views = s->n_queries ? malloc(s->n_queries * sizeof *views) : NULL;
+    size_t n = 0;
+    for (const em_query *q = s->queries; views && q; q = q->next) view_of(q, &views[n++]);
+    pthread_mutex_unlock(&s->lock);
+    *out = views;
+    return n;
+}
+
 void em_streams_status(em_streams *s, const char *name, em_query_status_buf *out)
 {
     memset(out, 0, sizeof *out);
@@ -189,36 +256,31 @@ void em_streams_status(em_streams *s, const char *name, em_query_status_buf *out
     out->msg.state = out->state;
     out->msg.error = out->error;
     out->msg.last_committed = -1;
+    em_query_view *v = malloc(sizeof *v);
     pthread_mutex_lock(&s->lock);
     const em_query *q = find_by_name(s, name);
-    if (q) {
-        out->msg.found = 1;
-        snprintf(out->name, sizeof out->name, "%s", q->name);
-        snprintf(out->state, sizeof out->state, "%s", em_query_state_name(q->state));
-        snprintf(out->error, sizeof out->error, "%s", q->error);
-        out->msg.query_id = q->id;
-        out->msg.last_committed = q->last_committed;
-        out->msg.batches = q->batches;
-        out->msg.records_in = q->records_in;
-        out->msg.records_out = q->records_out;
-        out->msg.lag = q->lag;
-        if (q->n_recent) {
-            size_t newest = (q->recent_next + EM_QUERY_RECENT - 1) % EM_QUERY_RECENT;
-            out->msg.last_batch_us = q->recent[newest].plan_us + q->recent[newest].log_us +
-                                     q->recent[newest].queue_us + q->recent[newest].run_us +
-                                     q->recent[newest].commit_us;
-        }
-        /* input rate over the kept batches: records over the time they spanned */
-        if (q->n_recent >= 2) {
-            size_t oldest = q->n_recent < EM_QUERY_RECENT ? 0 : q->recent_next;
-            size_t newest = (q->recent_next + EM_QUERY_RECENT - 1) % EM_QUERY_RECENT;
-            int64_t records = 0;
-            for (size_t i = 0; i < q->n_recent; i++) records += q->recent[i].records_in;
-            int64_t span_ms = q->recent[newest].started_unix_ms - q->recent[oldest].started_unix_ms;
-            if (span_ms > 0) out->msg.input_rate = (double)records * 1000.0 / (double)span_ms;
-        }
-    }
+    if (q && v) view_of(q, v);
     pthread_mutex_unlock(&s->lock);
+    if (q && v) {
+        out->msg.found = 1;
+        snprintf(out->name, sizeof out->name, "%s", v->name);
+        snprintf(out->state, sizeof out->state, "%s", v->state);
+        snprintf(out->error, sizeof out->error, "%s", v->error);
+        out->msg.query_id = v->id;
+        out->msg.last_committed = v->last_committed;
+        out->msg.batches = v->batches;
+        out->msg.records_in = v->records_in;
+        out->msg.records_out = v->records_out;
+        out->msg.lag = v->lag;
+        out->msg.input_rate = v->input_rate;
+        if (v->n_recent) out->msg.last_batch_us = em_batch_total_us(&v->recent[v->n_recent - 1]);
+    }
+    free(v);
+}
+
+int64_t em_batch_total_us(const em_batch_stats *b)
+{
+    return b->plan_us + b->log_us + b->queue_us + b->run_us + b->commit_us;
 }
 
 int em_streams_take_submit(em_streams *s, uint64_t *query, em_session_id *session,

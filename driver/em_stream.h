@@ -50,7 +50,8 @@ typedef struct em_stream_range {
     int64_t from, until;
 } em_stream_range;
 
-/* em_batch_stats: one completed batch, for the status view */
+/* em_batch_stats: one completed batch, for the status view (em_batch_total_us: planning to
+ * commit) */
 typedef struct em_batch_stats {
     int64_t batch;
     int64_t started_unix_ms;
@@ -63,6 +64,8 @@ typedef struct em_batch_stats {
     int64_t delay_us;  /* how late the batch started after its trigger (0: on time) */
     int64_t lag;       /* records left behind the topic's end when it was planned */
 } em_batch_stats;
+
+int64_t em_batch_total_us(const em_batch_stats *b);
 
 typedef struct em_query {
     uint64_t id;
@@ -96,6 +99,7 @@ typedef struct em_query {
     int64_t submit_us, run_start_us;
 
     /* progress of this run */
+    uint64_t triggers;      /* triggers that read the topic's watermarks, with or without news */
     int64_t last_committed; /* -1: none */
     uint64_t batches;
     int64_t records_in, records_out, lag;
@@ -114,7 +118,8 @@ typedef struct em_streams {
     size_t n_queries;
     uint64_t next_id;
     int stopping;                 /* the stream thread is to end */
-    uint64_t changes;             /* bumped on every change the status view shows */
+    _Atomic uint64_t changes;     /* bumped on every change the status view shows (the driver loop
+                                     reads it without the lock) */
     void (*wake_loop)(void *arg); /* tells the driver loop a batch waits to be submitted */
     void *wake_arg;
 } em_streams;
@@ -145,6 +150,29 @@ typedef struct em_query_status_buf {
 } em_query_status_buf;
 void em_streams_status(em_streams *s, const char *name, em_query_status_buf *out);
 const char *em_query_state_name(em_query_state st);
+
+/* em_query_view: a copy of a query's state for the status view, made under the lock */
+typedef struct em_query_view {
+    uint64_t id;
+    char name[EM_QUERY_NAME_MAX + 1], submitter[128], checkpoint[1024];
+    char topic[256], sink[1024], sink_kind[8]; /* "files" or "kafka" */
+    char state[16], error[1024], warning[512], phase[12];
+    int detached;
+    uint32_t interval_ms;
+    int64_t created_unix_ms;
+    int64_t batch; /* the batch planned, running or being committed (last_committed + 1 when
+                      idle) */
+    int64_t last_committed, records_in, records_out, lag;
+    uint64_t batches, triggers;
+    double input_rate;      /* records/s arriving, over the kept batches */
+    double processing_rate; /* records/s the batches' jobs processed, over their run time */
+    em_batch_stats recent[EM_QUERY_RECENT]; /* oldest first */
+    size_t n_recent;
+} em_query_view;
+
+/* em_streams_view copies every query into *out (malloc'd; freed by the caller), newest first;
+ * returns how many. */
+size_t em_streams_view(em_streams *s, em_query_view **out);
 
 /* driver loop side ---------------------------------------------------------------------------- */
 

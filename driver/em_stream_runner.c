@@ -267,13 +267,16 @@ static void trigger(em_streams *s, em_query *q)
         logged = em_now_us();
         if (rc == EMBER_OK && !(submit = em_stream_batch_job(q, batch, ranges, n)))
             rc = EMBER_ERR_NOMEM;
-        if (rc == EMBER_OK) rc = set_next(io, ranges, n);
     }
+    /* where the next batch starts; without records, this pins a new query's start ("latest"
+     * is the end of the topic when the query first looked) */
+    if (rc == EMBER_OK) rc = set_next(io, ranges, n);
     int64_t now = em_now_us();
 
     pthread_mutex_lock(&s->lock);
     s->changes++;
     q->lag = rc == EMBER_OK ? lag : q->lag;
+    q->triggers += rc == EMBER_OK;
     if (rc == EMBER_OK && records == 0) { /* nothing new: the next trigger, on the beat */
         q->warning[0] = '\0';
         free(ranges);

@@ -18,7 +18,7 @@ static void setup(void)
     em_sched_init(&s, &cfg);
     em_wire_counts wire = {0, 0};
     status = em_status_new();
-    if (status) em_status_publish(status, &s, "tcp://127.0.0.1:7077", &wire, 0);
+    if (status) em_status_publish(status, &s, NULL, "tcp://127.0.0.1:7077", &wire, 0);
     em_sched_fini(&s);
 }
 

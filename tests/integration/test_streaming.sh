@@ -15,7 +15,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-start_kafka events:4
+start_kafka events:4 fresh:2
 cluster_up() {
     start_driver
     start_executor ex1 --slots 2
@@ -63,6 +63,25 @@ kill -9 "$ex1_PID"
 start_executor ex3 --slots 2
 wait_committed $(($(committed) + 3))
 echo "ok: batches go on after an executor was killed ($(committed) committed)"
+
+# ---- the status endpoint follows the query ------------------------------------------------------
+wait_api /api/v1/streaming/queries \
+    '.[0].name == "copy" and .[0].state == "running" and .[0].batches > 0 and .[0].detached == false' 10
+qid=$(api /api/v1/streaming/queries | jq '.[0].id')
+api "/api/v1/streaming/queries/$qid" | jq -e '.topic == "events" and .sink_kind == "files" and
+    .records_in >= .records_out and .records_out > 0 and .interval_ms == 50' >/dev/null ||
+    fail "the query's document: $(api "/api/v1/streaming/queries/$qid")"
+api "/api/v1/streaming/queries/$qid/batches" | jq -e 'length > 0 and all(.[];
+    .records_in > 0 and .durations_ms.total >= .durations_ms.run and .durations_ms.run > 0) and
+    .[0].batch > .[-1].batch' >/dev/null ||
+    fail "the query's batches: $(api "/api/v1/streaming/queries/$qid/batches" | head -c 600)"
+echo "ok: /api/v1/streaming/queries lists the query and its batches, newest first"
+curl -sf --max-time 5 "$STATUS/metrics" >"$T/metrics"
+promtool check metrics <"$T/metrics" >/dev/null 2>&1 ||
+    fail "/metrics fails promtool: $(promtool check metrics <"$T/metrics" 2>&1 | head -5)"
+batches=$(awk '$1 == "ember_streaming_batches_total{query=\"copy\"}" {print $2}' "$T/metrics")
+[ "${batches:-0}" -gt 0 ] || fail "no ember_streaming_batches_total for the query in /metrics"
+echo "ok: /metrics counts the query's batches ($batches) and passes promtool"
 
 # ---- 2. the submitter killed ------------------------------------------------------------------
 produce 6000 3000
@@ -114,6 +133,19 @@ cmp -s "$T/want" "$T/got" || {
     fail "the batch directories do not hold each line exactly once"
 }
 echo "ok: $(wc -l <"$T/want") lines in $(ls "$OUT" | grep -c '^batch-') batch directories, each exactly once"
+
+# ---- a new query without --earliest reads what arrives after it started -------------------------
+seq 1 100 | sed 's/^/old /' | "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic fresh >/dev/null
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/stream_copy.so" -- --topic fresh \
+    --name fresh --checkpoint "$T/ck-fresh" --out "$T/out-fresh" --interval-ms 20 \
+    --stop-after 50 >"$T/fresh.out" 2>&1 &
+fresh=$!
+# once a trigger read the topic's end (the query's start is pinned there), new lines arrive
+wait_api /api/v1/streaming/queries '[.[] | select(.name == "fresh" and .triggers > 0)] | length == 1' 10
+seq 1 50 | sed 's/^/new /' | "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic fresh >/dev/null
+wait "$fresh" || fail "the fresh query failed: $(cat "$T/fresh.out")"
+expect_eq "$(cat "$T"/out-fresh/batch-*/part-* | grep -c '^NEW ')" 50 "new lines read by a query started at the end"
+expect_eq "$(cat "$T"/out-fresh/batch-*/part-* | grep -c '^OLD ' || true)" 0 "lines from before it started"
 
 # ---- checkpoints that do not fit -----------------------------------------------------------------
 expect_fail "another graph on the checkpoint" "$EMBER_BIN/ember-submit" --driver "$DRIVER" \
