@@ -105,8 +105,11 @@ static void job_done(em_driver *d, em_job_id id)
     em_request reply;
     em_job *job = em_sched_job(&d->sched, id);
     if (job && em_streams_job_done(&d->streams, job, em_now_us())) { /* a query's batch */
+        em_session_id batches = job->session;
         if (d->status) em_status_job_finished(d->status, job);
         em_sched_job_release(&d->sched, id);
+        /* nothing of a batch is read by the next: its shuffle outputs go now */
+        em_sched_session_ended(&d->sched, batches, em_now_us());
         return;
     }
     int parked = unpark_job(d, id, &reply);

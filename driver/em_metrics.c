@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "em_buf.h"
+#include "em_graph.h"
 #include "em_status_docs.h"
 
 #define N_BUCKETS (sizeof em_task_duration_bounds / sizeof em_task_duration_bounds[0])
@@ -204,7 +205,17 @@ static void query_metrics(em_buf *b, const em_query_view *q, size_t n)
     PER_QUERY("ember_streaming_scheduling_delay_seconds", "gauge",
               "How late a query's last batch started after its trigger.", "%.6f",
               q[i].n_recent ? (double)q[i].recent[q[i].n_recent - 1].delay_us / 1e6 : 0.0);
+    PER_QUERY("ember_streaming_late_records_total", "counter",
+              "Records a query's windows received after they were final (not folded in).", "%lld",
+              (long long)q[i].late_records);
 #undef PER_QUERY
+    family(b, "ember_streaming_watermark_seconds", "gauge",
+           "The event time up to which a query's first window is final (queries with windows, "
+           "once an event time was seen).");
+    for (size_t i = 0; i < n; i++)
+        if (q[i].watermark_ms != EM_NO_WATERMARK)
+            put(b, "ember_streaming_watermark_seconds{query=\"%s\"} %.3f\n", q[i].name,
+                (double)q[i].watermark_ms / 1e3);
 }
 
 char *em_metrics_render(const em_sched *s, const em_wire_counts *wire, const em_query_view *q,

@@ -296,6 +296,7 @@ static int job_create(em_sched *s, em_session_id session, Ember__SubmitJob *subm
     job->submitted_us = s->now;
     job->client_token = submit->client_token;
     job->task_timeout_us = (int64_t)submit->task_timeout_ms * 1000;
+    job->max_event_time = EM_NO_WATERMARK;
     *out = job;
     return EMBER_OK;
 }
@@ -599,6 +600,7 @@ static void task_result(em_sched *s, em_exec *ex, const Ember__TaskResult *res, 
     task->duration_us = res->duration_us;
     task->records_in = res->records_in;
     task->records_out = res->records_out;
+    task->late_records = res->late_records;
     task->bytes_out = res->data_len;
     count_task_done(&s->totals, res);
     if (res->code != EMBER_OK) {
@@ -614,6 +616,9 @@ static void task_result(em_sched *s, em_exec *ex, const Ember__TaskResult *res, 
     st->records_in += res->records_in;
     st->records_out += res->records_out;
     if (st->plan.n_parents == 0) job->records_in += res->records_in;
+    job->late_records += res->late_records;
+    if (res->has_event_time && res->max_event_time > job->max_event_time)
+        job->max_event_time = res->max_event_time;
     note_outputs(s, ex, st, part, res);
     if (st == em_sched_last_stage(job)) {
         job->records_out += res->records_out;

@@ -155,7 +155,8 @@ typedef struct em_task {
     int64_t launched_us;
     int64_t duration_us; /* as measured by the executor, once done */
     int64_t records_in, records_out;
-    uint64_t bytes_out; /* result bytes sent to the driver (collect) */
+    int64_t late_records; /* a window's map side: records behind the watermark */
+    uint64_t bytes_out;   /* result bytes sent to the driver (collect) */
 } em_task;
 
 /* why work is done again (per stage counters, /api/v1/jobs) */
@@ -227,6 +228,8 @@ typedef struct em_job {
     em_buf *results; /* collect: one batch buffer per partition of the last stage */
     uint64_t result_bytes;
     int64_t records_in, records_out;
+    int64_t max_event_time; /* windows: the largest event time read (EM_NO_WATERMARK: none) */
+    int64_t late_records;   /* windows: records behind the watermark */
     uint32_t tasks_total, tasks_done;
     int64_t submitted_us, finished_us;
     int64_t submitted_unix_ms; /* wall clock, for people */

@@ -70,6 +70,7 @@ static void lose_output(em_sched *s, em_stage *st, uint32_t part, em_recompute_r
     st->records_in -= task->records_in; /* counted again when it is done again */
     st->records_out -= task->records_out;
     if (st->plan.n_parents == 0) st->job->records_in -= task->records_in;
+    st->job->late_records -= task->late_records;
     st->job->tasks_total++; /* tasks_done keeps counting the launch that was lost */
     st->n_recomputed[why]++;
     s->totals.tasks_recomputed[why]++;

@@ -188,6 +188,12 @@ json_t *em_doc_storage(const em_sched *s)
 
 static double ms(int64_t us) { return (double)us / 1000.0; }
 
+/* event_time: an event time in ms, or null for none */
+static json_t *event_time(int64_t t)
+{
+    return t == EM_NO_WATERMARK ? json_null() : json_integer(t);
+}
+
 json_t *em_doc_query(const em_query_view *v)
 {
     json_t *j =
@@ -206,6 +212,10 @@ json_t *em_doc_query(const em_query_view *v)
     json_object_set_new(j, "lag", json_integer(v->lag));
     json_object_set_new(j, "input_rate", json_real(v->input_rate));
     json_object_set_new(j, "processing_rate", json_real(v->processing_rate));
+    json_object_set_new(j, "windows", json_boolean(v->window_delay_ms >= 0));
+    json_object_set_new(j, "watermark_ms", event_time(v->watermark_ms));
+    json_object_set_new(j, "event_time_max_ms", event_time(v->event_time_max));
+    json_object_set_new(j, "late_records", json_integer(v->late_records));
     const em_batch_stats *last = v->n_recent ? &v->recent[v->n_recent - 1] : NULL;
     json_object_set_new(j, "last_batch_ms",
                         last ? json_real(ms(em_batch_total_us(last))) : json_null());
@@ -227,6 +237,9 @@ json_t *em_doc_query_batches(const em_query_view *v)
         json_object_set_new(j, "processing_rate",
                             json_real(run_s > 0 ? (double)b->records_in / run_s : 0));
         json_object_set_new(j, "scheduling_delay_ms", json_real(ms(b->delay_us)));
+        json_object_set_new(j, "watermark_ms", event_time(b->watermark_ms));
+        json_object_set_new(j, "event_time_max_ms", event_time(b->event_time_max));
+        json_object_set_new(j, "late_records", json_integer(b->late_records));
         json_object_set_new(j, "durations_ms",
                             json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "plan", ms(b->plan_us),
                                       "log", ms(b->log_us), "queue", ms(b->queue_us), "run",

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "em_frame.h"
+#include "em_graph.h"
 #include "em_log.h"
 
 /* batch jobs run in sessions of their own, far from the random ones of clients */
@@ -22,6 +23,47 @@ em_stream_range em_stream_plan(int32_t partition, int64_t from, int64_t low, int
     int64_t until = cap > 0 && high - from > cap ? from + cap : high;
     *lag = high - until;
     return (em_stream_range){partition, from, until};
+}
+
+int64_t em_query_watermark(int64_t max, int64_t delay_ms)
+{
+    return max == EM_NO_WATERMARK ? EM_NO_WATERMARK : max - delay_ms;
+}
+
+int64_t em_query_first_watermark(const em_query *q, int64_t max)
+{
+    return q->window_delay_ms < 0 ? EM_NO_WATERMARK : em_query_watermark(max, q->window_delay_ms);
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+int em_query_windows_due(const Ember__JobGraph *g, int64_t last, int64_t next)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const Ember__Node *n = g->nodes[i];
+        if (n->kind != EMBER__NODE_KIND__NODE_WINDOW) continue;
+        int64_t was = em_query_watermark(last, n->watermark_delay_ms);
+        int64_t will = em_query_watermark(next, n->watermark_delay_ms);
+        if (will == EM_NO_WATERMARK) continue;
+        /* windows end at multiples of the slide: one is final once the watermark reaches it */
+        if (was == EM_NO_WATERMARK ||
+            floor_div(will, n->window_slide_ms) > floor_div(was, n->window_slide_ms))
+            return 1;
+    }
+    return 0;
+}
+
+/* first_window_delay: the allowed delay of g's first window (-1: none) */
+static int64_t first_window_delay(const Ember__JobGraph *g)
+{
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->kind == EMBER__NODE_KIND__NODE_WINDOW)
+            return g->nodes[i]->watermark_delay_ms;
+    return -1;
 }
 
 void em_streams_init(em_streams *s)
@@ -139,6 +181,9 @@ int em_streams_start(em_streams *s, Ember__StartQuery *start, int32_t stream_nod
     q->graph = start->graph;
     start->graph = NULL;
     q->stream_node = stream_node;
+    q->window_delay_ms = first_window_delay(q->graph);
+    q->event_time_max = EM_NO_WATERMARK;
+    q->times = (em_event_times){EM_NO_WATERMARK, EM_NO_WATERMARK};
     q->created_unix_ms = now_unix_ms;
     q->state = EM_QUERY_STARTING;
     q->last_committed = -1;
@@ -218,6 +263,10 @@ static void view_of(const em_query *q, em_query_view *v)
     v->records_in = q->records_in;
     v->records_out = q->records_out;
     v->lag = q->lag;
+    v->window_delay_ms = q->window_delay_ms;
+    v->watermark_ms = em_query_first_watermark(q, q->times.applied);
+    v->event_time_max = q->event_time_max;
+    v->late_records = q->late_records;
     v->batches = q->batches;
     v->triggers = q->triggers;
     size_t oldest = q->n_recent < EM_QUERY_RECENT ? 0 : q->recent_next;
@@ -273,6 +322,9 @@ void em_streams_status(em_streams *s, const char *name, em_query_status_buf *out
         out->msg.records_out = v->records_out;
         out->msg.lag = v->lag;
         out->msg.input_rate = v->input_rate;
+        out->msg.has_watermark = v->watermark_ms != EM_NO_WATERMARK;
+        out->msg.watermark_ms = out->msg.has_watermark ? v->watermark_ms : 0;
+        out->msg.late_records = v->late_records;
         if (v->n_recent) out->msg.last_batch_us = em_batch_total_us(&v->recent[v->n_recent - 1]);
     }
     free(v);
@@ -333,6 +385,8 @@ int em_streams_job_done(em_streams *s, const em_job *job, int64_t now_us)
         snprintf(q->job_error, sizeof q->job_error, "%s", job->error);
         q->current.records_in = job->records_in;
         q->current.records_out = job->records_out;
+        q->current.event_time_max = job->max_event_time;
+        q->current.late_records = job->late_records;
         q->current.run_us = now_us - q->run_start_us;
         changed(s);
     }
@@ -350,6 +404,9 @@ void em_query_record_batch(em_query *q, int64_t trigger_us, int64_t now_us)
     q->batches++;
     q->records_in += q->current.records_in;
     q->records_out += q->current.records_out;
+    q->late_records += q->current.late_records;
+    if (q->current.event_time_max > q->event_time_max)
+        q->event_time_max = q->current.event_time_max;
     q->lag = q->current.lag;
     q->batch++;
     memset(&q->current, 0, sizeof q->current);

@@ -50,19 +50,30 @@ typedef struct em_stream_range {
     int64_t from, until;
 } em_stream_range;
 
+/* em_event_times: what a batch's windows' watermarks follow: the largest event time of the
+ * batches before it (applied: a window node's watermark is applied minus its delay), and what
+ * the batch before it applied (its windows final up to there were emitted already).
+ * EM_NO_WATERMARK: no event time seen yet. */
+typedef struct em_event_times {
+    int64_t applied, previous;
+} em_event_times;
+
 /* em_batch_stats: one completed batch, for the status view (em_batch_total_us: planning to
  * commit) */
 typedef struct em_batch_stats {
     int64_t batch;
     int64_t started_unix_ms;
     int64_t records_in, records_out;
-    int64_t plan_us;   /* watermarks read and offsets planned */
-    int64_t log_us;    /* the offsets log written */
-    int64_t queue_us;  /* from submitted to the loop to the job's start */
-    int64_t run_us;    /* the job */
-    int64_t commit_us; /* output committed and the commits log written */
-    int64_t delay_us;  /* how late the batch started after its trigger (0: on time) */
-    int64_t lag;       /* records left behind the topic's end when it was planned */
+    int64_t plan_us;        /* watermarks read and offsets planned */
+    int64_t log_us;         /* the offsets log written */
+    int64_t queue_us;       /* from submitted to the loop to the job's start */
+    int64_t run_us;         /* the job */
+    int64_t commit_us;      /* output committed and the commits log written */
+    int64_t delay_us;       /* how late the batch started after its trigger (0: on time) */
+    int64_t lag;            /* records left behind the topic's end when it was planned */
+    int64_t watermark_ms;   /* its first window's watermark (EM_NO_WATERMARK: none) */
+    int64_t event_time_max; /* the largest event time it read (EM_NO_WATERMARK: none) */
+    int64_t late_records;   /* records it found behind the watermark */
 } em_batch_stats;
 
 int64_t em_batch_total_us(const em_batch_stats *b);
@@ -98,11 +109,16 @@ typedef struct em_query {
     em_batch_stats current; /* the batch's figures so far */
     int64_t submit_us, run_start_us;
 
+    /* event time, in queries with windows */
+    int64_t window_delay_ms; /* the first window's allowed delay (-1: no windows) */
+    int64_t event_time_max;  /* the largest event time of the committed batches */
+    em_event_times times;    /* what the batch planned last applied */
+
     /* progress of this run */
     uint64_t triggers;      /* triggers that read the topic's watermarks, with or without news */
     int64_t last_committed; /* -1: none */
     uint64_t batches;
-    int64_t records_in, records_out, lag;
+    int64_t records_in, records_out, lag, late_records;
     em_batch_stats recent[EM_QUERY_RECENT]; /* ring, recent_next is the oldest slot */
     size_t n_recent, recent_next;
 
@@ -134,6 +150,15 @@ em_stream_range em_stream_plan(int32_t partition, int64_t from, int64_t low, int
 void em_streams_init(em_streams *s);
 void em_streams_fini(em_streams *s); /* after the stream thread ended */
 
+/* em_query_watermark: a window's watermark when the largest event time is `max` */
+int64_t em_query_watermark(int64_t max, int64_t delay_ms);
+/* em_query_first_watermark: the watermark of q's first window when the largest event time is
+ * `max` (EM_NO_WATERMARK: no windows, or no event time) */
+int64_t em_query_first_watermark(const em_query *q, int64_t max);
+/* em_query_windows_due: whether a batch applying event times `next` would make a window of
+ * g final that one applying `last` did not (an idle topic's windows close by no-data batches) */
+int em_query_windows_due(const Ember__JobGraph *g, int64_t last, int64_t next);
+
 /* em_streams_start registers a query from a validated StartQuery (taken over on EMBER_OK),
  * owned by session `owner` unless detached; the stream thread opens it next. A query of the
  * same name that still runs is an error; one that ended is replaced. */
@@ -163,6 +188,9 @@ typedef struct em_query_view {
     int64_t batch; /* the batch planned, running or being committed (last_committed + 1 when
                       idle) */
     int64_t last_committed, records_in, records_out, lag;
+    int64_t window_delay_ms; /* -1: no windows */
+    int64_t watermark_ms;    /* of the first window, as of the last batch (EM_NO_WATERMARK: none) */
+    int64_t event_time_max, late_records;
     uint64_t batches, triggers;
     double input_rate;      /* records/s arriving, over the kept batches */
     double processing_rate; /* records/s the batches' jobs processed, over their run time */

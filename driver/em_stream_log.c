@@ -137,7 +137,20 @@ static int check_metadata(const char *dir, const char *name, uint64_t fingerprin
     return rc;
 }
 
-/* read_ranges reads the ranges of DIR/offsets/BATCH */
+/* event_time: an event time logged under key (absent: EM_NO_WATERMARK) */
+static int64_t event_time(const json_t *doc, const char *key)
+{
+    const json_t *v = json_object_get(doc, key);
+    return json_is_integer(v) ? json_integer_value(v) : EM_NO_WATERMARK;
+}
+
+/* set_event_time logs an event time under key, unless there is none */
+static void set_event_time(json_t *doc, const char *key, int64_t t)
+{
+    if (doc && t != EM_NO_WATERMARK) json_object_set_new(doc, key, json_integer(t));
+}
+
+/* read_ranges reads the ranges and event times of DIR/offsets/BATCH */
 static int read_ranges(const char *dir, int64_t batch, em_qlog_state *out, char *err, size_t errlen)
 {
     char path[4096];
@@ -167,8 +180,23 @@ static int read_ranges(const char *dir, int64_t batch, em_qlog_state *out, char 
         out->ranges[i] = (em_stream_range){(int32_t)p, from, until};
     }
     if (rc == EMBER_OK) out->n_ranges = n;
+    out->times.applied = event_time(doc, "event_time_applied");
+    out->times.previous = event_time(doc, "event_time_previous");
     json_decref(doc);
     return rc;
+}
+
+/* read_committed_max reads the largest event time logged with DIR/commits/BATCH */
+static int read_committed_max(const char *dir, int64_t batch, int64_t *out, char *err,
+                              size_t errlen)
+{
+    char path[4096];
+    entry_path(path, sizeof path, dir, "commits", batch);
+    json_t *doc = read_json(path, err, errlen);
+    if (!doc) return EMBER_ERR_MALFORMED;
+    *out = event_time(doc, "event_time_max");
+    json_decref(doc);
+    return EMBER_OK;
 }
 
 int em_qlog_open(const char *dir, const char *name, uint64_t fingerprint, em_qlog_state *out,
@@ -176,6 +204,8 @@ int em_qlog_open(const char *dir, const char *name, uint64_t fingerprint, em_qlo
 {
     memset(out, 0, sizeof *out);
     out->last_planned = out->last_committed = -1;
+    out->times = (em_event_times){EM_NO_WATERMARK, EM_NO_WATERMARK};
+    out->committed_max = EM_NO_WATERMARK;
     char path[4096];
     for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, i ? "commits" : "offsets");
@@ -195,6 +225,8 @@ int em_qlog_open(const char *dir, const char *name, uint64_t fingerprint, em_qlo
         return EMBER_ERR_MALFORMED;
     }
     if (out->last_planned >= 0) rc = read_ranges(dir, out->last_planned, out, err, errlen);
+    if (rc == EMBER_OK && out->last_committed >= 0)
+        rc = read_committed_max(dir, out->last_committed, &out->committed_max, err, errlen);
     return rc;
 }
 
@@ -215,7 +247,8 @@ static void forget(const char *dir, const char *log, int64_t batch)
 }
 
 int em_qlog_write_offsets(const char *dir, int64_t batch, const char *topic,
-                          const em_stream_range *ranges, size_t n, char *err, size_t errlen)
+                          const em_stream_range *ranges, size_t n, const em_event_times *times,
+                          char *err, size_t errlen)
 {
     json_t *list = json_array();
     for (size_t i = 0; list && i < n; i++)
@@ -224,23 +257,24 @@ int em_qlog_write_offsets(const char *dir, int64_t batch, const char *topic,
                                         (json_int_t)ranges[i].from, (json_int_t)ranges[i].until));
     char path[4096];
     entry_path(path, sizeof path, dir, "offsets", batch);
-    int rc = write_json(
-        path,
-        json_pack("{s:I, s:s, s:o}", "batch", (json_int_t)batch, "topic", topic, "ranges", list),
-        err, errlen);
+    json_t *doc =
+        json_pack("{s:I, s:s, s:o}", "batch", (json_int_t)batch, "topic", topic, "ranges", list);
+    set_event_time(doc, "event_time_applied", times->applied);
+    set_event_time(doc, "event_time_previous", times->previous);
+    int rc = write_json(path, doc, err, errlen);
     if (rc == EMBER_OK) forget(dir, "offsets", batch);
     return rc;
 }
 
 int em_qlog_write_commit(const char *dir, int64_t batch, int64_t records_in, int64_t records_out,
-                         char *err, size_t errlen)
+                         int64_t event_time_max, char *err, size_t errlen)
 {
     char path[4096];
     entry_path(path, sizeof path, dir, "commits", batch);
-    int rc = write_json(path,
-                        json_pack("{s:I, s:I, s:I}", "batch", (json_int_t)batch, "records_in",
-                                  (json_int_t)records_in, "records_out", (json_int_t)records_out),
-                        err, errlen);
+    json_t *doc = json_pack("{s:I, s:I, s:I}", "batch", (json_int_t)batch, "records_in",
+                            (json_int_t)records_in, "records_out", (json_int_t)records_out);
+    set_event_time(doc, "event_time_max", event_time_max);
+    int rc = write_json(path, doc, err, errlen);
     if (rc == EMBER_OK) forget(dir, "commits", batch);
     return rc;
 }

@@ -2,13 +2,17 @@
  * once across crashes and restarts.
  *
  *   CHECKPOINT/metadata     the query's name and its graph's fingerprint (JSON)
- *   CHECKPOINT/offsets/N    batch N's offset ranges, written and synced before N runs
- *   CHECKPOINT/commits/N    written once batch N's output is complete
+ *   CHECKPOINT/offsets/N    batch N's offset ranges, written and synced before N runs, and
+ *                           the event times its windows' watermarks follow
+ *   CHECKPOINT/commits/N    written once batch N's output is complete, with the largest event
+ *                           time read so far
+ *   CHECKPOINT/state/I/P/   window node I's state, reduce partition P (executor/em_window.h)
  *
  * Every file is written whole (temporary file, fsync, rename, directory fsync). On a restart,
  * the last offsets entry without a commit is the batch that was running: it runs again with
- * exactly its logged ranges, so its output is the same; the next batch starts where the last
- * logged one ended. The last EM_QLOG_KEEP entries of each log are kept, older ones removed.
+ * exactly its logged ranges and watermarks, so its output is the same; the next batch starts
+ * where the last logged one ended. The last EM_QLOG_KEEP entries of each log are kept, older ones
+ * removed.
  */
 #ifndef EM_STREAM_LOG_H
 #define EM_STREAM_LOG_H
@@ -26,6 +30,9 @@ typedef struct em_qlog_state {
     int64_t last_committed;  /* the last batch in the commits log (-1: none) */
     em_stream_range *ranges; /* the ranges of last_planned (owned; NULL when none) */
     size_t n_ranges;
+    em_event_times times;  /* what last_planned applied (EM_NO_WATERMARK: none) */
+    int64_t committed_max; /* the largest event time as of last_committed (EM_NO_WATERMARK:
+                              none, or not logged) */
 } em_qlog_state;
 
 /* em_query_fingerprint: a hash of what a checkpoint's batches depend on: the graph's nodes and
@@ -40,8 +47,9 @@ int em_qlog_open(const char *dir, const char *name, uint64_t fingerprint, em_qlo
 void em_qlog_state_free(em_qlog_state *st);
 
 int em_qlog_write_offsets(const char *dir, int64_t batch, const char *topic,
-                          const em_stream_range *ranges, size_t n, char *err, size_t errlen);
+                          const em_stream_range *ranges, size_t n, const em_event_times *times,
+                          char *err, size_t errlen);
 int em_qlog_write_commit(const char *dir, int64_t batch, int64_t records_in, int64_t records_out,
-                         char *err, size_t errlen);
+                         int64_t event_time_max, char *err, size_t errlen);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "em_frame.h"
 #include "em_fs.h"
+#include "em_graph.h"
 #include "em_kafka.h"
 #include "em_log.h"
 #include "em_stream_log.h"
@@ -59,14 +60,30 @@ void em_stream_sink_paths(const char *dir, int64_t batch, char *tmp, char *final
     snprintf(final, len, "%s/batch-%010" PRId64, dir, batch);
 }
 
+/* window_state_dirs: where each window node of a batch's graph keeps its state */
+static char *window_state_dirs(const em_query *q)
+{
+    const Ember__JobGraph *g = q->graph;
+    size_t len = strlen(q->checkpoint) + 32;
+    char *dirs = calloc(g->n_nodes, len);
+    for (size_t i = 0; dirs && i < g->n_nodes; i++)
+        if (g->nodes[i]->kind == EMBER__NODE_KIND__NODE_WINDOW)
+            snprintf(dirs + i * len, len, "%s/state/%zu", q->checkpoint, i);
+    return dirs;
+}
+
 Ember__SubmitJob *em_stream_batch_job(const em_query *q, int64_t batch,
-                                      const em_stream_range *ranges, size_t n)
+                                      const em_stream_range *ranges, size_t n,
+                                      const em_event_times *times)
 {
     const Ember__JobGraph *tpl = q->graph;
     Ember__Node **nodes = malloc(tpl->n_nodes * sizeof *nodes);
+    Ember__Node *copies = malloc(tpl->n_nodes * sizeof *copies);
     Ember__KafkaRange *rs = calloc(n, sizeof *rs), **rp = calloc(n, sizeof *rp);
+    char *dirs = window_state_dirs(q);
+    size_t dir_len = strlen(q->checkpoint) + 32;
     Ember__SubmitJob *out = NULL;
-    if (!nodes || !rs || !rp) goto done;
+    if (!nodes || !copies || !rs || !rp || !dirs) goto done;
     for (size_t i = 0; i < n; i++) {
         ember__kafka_range__init(&rs[i]);
         rs[i].partition = ranges[i].partition;
@@ -74,14 +91,22 @@ Ember__SubmitJob *em_stream_batch_job(const em_query *q, int64_t batch,
         rs[i].until = ranges[i].until;
         rp[i] = &rs[i];
     }
-    memcpy(nodes, tpl->nodes, tpl->n_nodes * sizeof *nodes);
-    Ember__Node source = *tpl->nodes[q->stream_node];
-    source.kind = EMBER__NODE_KIND__NODE_KAFKA;
-    source.n_ranges = n;
-    source.ranges = rp;
-    source.starting = EMBER__STARTING_OFFSETS__STARTING_LATEST;
-    source.max_per_partition = 0;
-    nodes[q->stream_node] = &source;
+    for (size_t i = 0; i < tpl->n_nodes; i++) {
+        copies[i] = *tpl->nodes[i];
+        nodes[i] = &copies[i];
+        if (copies[i].kind != EMBER__NODE_KIND__NODE_WINDOW) continue;
+        copies[i].watermark_ms = em_query_watermark(times->applied, copies[i].watermark_delay_ms);
+        copies[i].prev_watermark_ms =
+            em_query_watermark(times->previous, copies[i].watermark_delay_ms);
+        copies[i].state_dir = dirs + i * dir_len;
+        copies[i].state_version = batch;
+    }
+    Ember__Node *source = &copies[q->stream_node];
+    source->kind = EMBER__NODE_KIND__NODE_KAFKA;
+    source->n_ranges = n;
+    source->ranges = rp;
+    source->starting = EMBER__STARTING_OFFSETS__STARTING_LATEST;
+    source->max_per_partition = 0;
     Ember__Action action = *tpl->action;
     char tmp[4096], final[4096], name[256];
     if (action.kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT) {
@@ -103,6 +128,8 @@ Ember__SubmitJob *em_stream_batch_job(const em_query *q, int64_t batch,
     free(buf);
 done:
     free(nodes);
+    free(copies);
+    free(dirs);
     free(rs);
     free(rp);
     return out;
@@ -170,10 +197,14 @@ static void open_query(em_streams *s, em_query *q)
         if (io->sink_dir)
             em_stream_sink_paths(io->sink_dir, st.last_planned, tmp, final, sizeof tmp);
         if (io->sink_dir && dir_exists(final)) { /* its output was complete: log the commit */
-            rc = em_qlog_write_commit(checkpoint, st.last_planned, 0, 0, err, sizeof err);
+            /* (the event times it read are not known: the watermark waits for the next batch) */
+            rc = em_qlog_write_commit(checkpoint, st.last_planned, 0, 0, st.times.applied, err,
+                                      sizeof err);
             em_remove_tree(tmp);
             st.last_committed = st.last_planned;
-        } else if (!(resubmit = em_stream_batch_job(q, st.last_planned, st.ranges, st.n_ranges))) {
+            st.committed_max = st.times.applied;
+        } else if (!(resubmit = em_stream_batch_job(q, st.last_planned, st.ranges, st.n_ranges,
+                                                    &st.times))) {
             rc = EMBER_ERR_NOMEM;
         }
     }
@@ -190,12 +221,17 @@ static void open_query(em_streams *s, em_query *q)
     q->io = io;
     q->state = EM_QUERY_RUNNING;
     q->last_committed = st.last_committed;
+    q->times = st.times;
+    q->event_time_max = st.last_committed == st.last_planned && st.committed_max != EM_NO_WATERMARK
+                            ? st.committed_max
+                            : st.times.applied;
     if (resubmit) {
         q->batch = st.last_planned;
         q->ranges = st.ranges; /* taken */
         q->n_ranges = st.n_ranges;
         st.ranges = NULL;
         q->current.started_unix_ms = em_unix_ms();
+        q->current.watermark_ms = em_query_first_watermark(q, st.times.applied);
         q->submit = resubmit;
         q->submit_us = now;
         q->phase = EM_BATCH_SUBMIT;
@@ -252,6 +288,9 @@ static void trigger(em_streams *s, em_query *q)
 {
     struct em_query_io *io = q->io;
     int64_t due = q->due_us, start = em_now_us(), batch = q->batch, interval = q->interval_ms;
+    /* the batch's windows follow the event times of the batches before it */
+    em_event_times times = {q->event_time_max, q->times.applied};
+    int windows_due = em_query_windows_due(q->graph, times.previous, times.applied);
     char checkpoint[sizeof q->checkpoint], err[1024] = "";
     snprintf(checkpoint, sizeof checkpoint, "%s", q->checkpoint);
     pthread_mutex_unlock(&s->lock);
@@ -261,11 +300,14 @@ static void trigger(em_streams *s, em_query *q)
     int64_t records = 0, lag = 0, planned = 0, logged = 0;
     Ember__SubmitJob *submit = NULL;
     int rc = plan_batch(io, &ranges, &n, &records, &lag, err, sizeof err);
-    if (rc == EMBER_OK && records > 0) {
+    /* a batch reads what is new, or without news closes the windows the watermark passed */
+    int run = records > 0 || (windows_due && n > 0);
+    if (rc == EMBER_OK && run) {
         planned = em_now_us();
-        rc = em_qlog_write_offsets(checkpoint, batch, io->topic, ranges, n, err, sizeof err);
+        rc =
+            em_qlog_write_offsets(checkpoint, batch, io->topic, ranges, n, &times, err, sizeof err);
         logged = em_now_us();
-        if (rc == EMBER_OK && !(submit = em_stream_batch_job(q, batch, ranges, n)))
+        if (rc == EMBER_OK && !(submit = em_stream_batch_job(q, batch, ranges, n, &times)))
             rc = EMBER_ERR_NOMEM;
     }
     /* where the next batch starts; without records, this pins a new query's start ("latest"
@@ -277,7 +319,7 @@ static void trigger(em_streams *s, em_query *q)
     s->changes++;
     q->lag = rc == EMBER_OK ? lag : q->lag;
     q->triggers += rc == EMBER_OK;
-    if (rc == EMBER_OK && records == 0) { /* nothing new: the next trigger, on the beat */
+    if (rc == EMBER_OK && !run) { /* nothing new: the next trigger, on the beat */
         q->warning[0] = '\0';
         free(ranges);
         do due += interval * 1000;
@@ -302,11 +344,14 @@ static void trigger(em_streams *s, em_query *q)
     q->warning[0] = '\0';
     q->ranges = ranges;
     q->n_ranges = n;
+    q->times = times;
     q->current = (em_batch_stats){.started_unix_ms = em_unix_ms(),
                                   .plan_us = planned - start,
                                   .log_us = logged - planned,
                                   .delay_us = start > due ? start - due : 0,
-                                  .lag = lag};
+                                  .lag = lag,
+                                  .watermark_ms = em_query_first_watermark(q, times.applied),
+                                  .event_time_max = EM_NO_WATERMARK};
     q->submit = submit;
     q->submit_us = now;
     q->phase = EM_BATCH_SUBMIT;
@@ -349,6 +394,9 @@ static void finish(em_streams *s, em_query *q)
     int code = q->job_code;
     int64_t batch = q->batch, records_in = q->current.records_in,
             records_out = q->current.records_out, start = em_now_us();
+    int64_t event_time_max = q->current.event_time_max > q->event_time_max
+                                 ? q->current.event_time_max
+                                 : q->event_time_max;
     char checkpoint[sizeof q->checkpoint], err[1024] = "";
     snprintf(checkpoint, sizeof checkpoint, "%s", q->checkpoint);
     pthread_mutex_unlock(&s->lock);
@@ -356,7 +404,8 @@ static void finish(em_streams *s, em_query *q)
     int rc = EMBER_OK;
     if (code == EMBER_OK && io->sink_dir) rc = commit_files(io->sink_dir, batch, err, sizeof err);
     if (code == EMBER_OK && rc == EMBER_OK)
-        rc = em_qlog_write_commit(checkpoint, batch, records_in, records_out, err, sizeof err);
+        rc = em_qlog_write_commit(checkpoint, batch, records_in, records_out, event_time_max, err,
+                                  sizeof err);
     int64_t now = em_now_us();
 
     pthread_mutex_lock(&s->lock);

@@ -323,6 +323,10 @@ static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t pa
                 rc = em_shuffle_writer_store(s->shuffle, sl->ex->blocks, def->stage_id, *sizes, err,
                                              errlen);
             res->msg.n_bucket_bytes = rc == EMBER_OK ? reducers : 0;
+            int has_event_time;
+            em_shuffle_writer_window(s->shuffle, &has_event_time, &res->msg.max_event_time,
+                                     &res->msg.late_records);
+            res->msg.has_event_time = (protobuf_c_boolean)has_event_time;
         }
         em_shuffle_writer_free(s->shuffle);
         break;
@@ -396,9 +400,9 @@ static void pick_source(slot *sl, const ex_stage *st, const em_pipeline *pl, con
         ts->fn = em_batches_source;
         ts->arg = &ts->batches;
     } else if (em_node_is_wide(src->kind)) {
-        ts->shuffle =
-            (em_shuffle_read_arg){sl->ex->blocks, &sl->peers, sl->ex->bound_url, st->def, src,
-                                  src_part,       st->lib,    &ts->failed};
+        ts->shuffle = (em_shuffle_read_arg){sl->ex->blocks, &sl->peers,  sl->ex->bound_url,
+                                            st->def,        src,         src_part,
+                                            st->lib,        &ts->failed, sl->ex->windows};
         ts->fn = em_shuffle_read;
         ts->arg = &ts->shuffle;
     } else {

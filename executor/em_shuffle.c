@@ -12,6 +12,7 @@
 #include "em_hash.h"
 #include "em_log.h"
 #include "em_wide.h"
+#include "em_window.h"
 #include "ember.pb-c.h"
 
 /* ---- aggregate_by_key's user functions as combiner folds --------------------------------- */
@@ -47,14 +48,19 @@ static int fold_comb(void *arg, uint8_t *acc, const ember_record *in, int fresh)
     return em_fn_task_result(ag->task, ((ember_comb_fn)ag->fn)(ag->task, acc, in->value));
 }
 
-/* combiner_for makes the combiner of a combining wide node: map side (seq) or reduce side. */
+/* combiner_for makes the combiner of a combining wide node: map side (seq) or reduce side;
+ * *used gets its fold (acc_len 0: a built-in reducer, or keys only). */
 static int combiner_for(const Ember__Node *wide, void *lib, uint32_t partition, int map_side,
-                        aggregator *ag, em_combiner **out, char *err, size_t errlen)
+                        aggregator *ag, em_combiner **out, em_fold *used, char *err, size_t errlen)
 {
     em_fold fold = {0}; /* distinct: keys only */
-    if (wide->kind == EMBER__NODE_KIND__NODE_REDUCE_BY_KEY) {
+    int aggregates = wide->kind == EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY ||
+                     (wide->kind == EMBER__NODE_KIND__NODE_WINDOW && wide->fn_symbol[0]);
+    *used = fold;
+    if (wide->kind == EMBER__NODE_KIND__NODE_REDUCE_BY_KEY ||
+        (wide->kind == EMBER__NODE_KIND__NODE_WINDOW && !aggregates)) {
         *out = em_combiner_new(wide->reducer, 1024);
-    } else if (wide->kind == EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY) {
+    } else if (aggregates) {
         const char *symbol = map_side ? wide->fn_symbol : wide->comb_symbol;
         ag->node = wide;
         if (!(ag->fn = em_pipeline_resolve(lib, symbol))) {
@@ -66,6 +72,7 @@ static int combiner_for(const Ember__Node *wide, void *lib, uint32_t partition, 
             return EMBER_ERR_NOMEM;
         fold = (em_fold){map_side ? fold_seq : fold_comb, ag, wide->fn_arg.len};
         *out = em_combiner_new_fold(&fold, 1024);
+        *used = fold;
     } else {
         *out = em_combiner_new_fold(&fold, 1024);
     }
@@ -80,6 +87,7 @@ struct em_shuffle_writer {
     uint64_t records;         /* added so far (repartition's round robin) */
     em_combiner *combine;     /* combining kinds */
     aggregator ag;            /* aggregate_by_key */
+    em_window_mapper window;  /* windows: panes, late records, event times */
     em_batch_writer *buckets; /* one per reducer */
     char err[512];
 };
@@ -95,8 +103,10 @@ int em_shuffle_writer_new(const Ember__Node *wide, void *lib, uint32_t map_part,
     int rc = (w->buckets = calloc(w->reducers, sizeof *w->buckets)) ? EMBER_OK : EMBER_ERR_NOMEM;
     for (uint32_t r = 0; rc == EMBER_OK && r < w->reducers; r++)
         rc = em_batch_begin(&w->buckets[r]);
+    em_fold fold;
     if (rc == EMBER_OK && em_node_combines(wide->kind))
-        rc = combiner_for(wide, lib, map_part, 1, &w->ag, &w->combine, err, errlen);
+        rc = combiner_for(wide, lib, map_part, 1, &w->ag, &w->combine, &fold, err, errlen);
+    em_window_mapper_init(&w->window, wide);
     if (rc != EMBER_OK) {
         if (!err[0])
             snprintf(err, errlen, "out of memory preparing %u shuffle buckets", w->reducers);
@@ -114,7 +124,16 @@ void em_shuffle_writer_free(em_shuffle_writer *w)
     free(w->buckets);
     em_combiner_free(w->combine);
     em_fn_task_free(w->ag.task);
+    em_window_mapper_free(&w->window);
     free(w);
+}
+
+void em_shuffle_writer_window(const em_shuffle_writer *w, int *has_event_time,
+                              int64_t *max_event_time, int64_t *late)
+{
+    *has_event_time = w->window.has_event_time;
+    *max_event_time = w->window.max_event_time;
+    *late = w->window.late;
 }
 
 const char *em_shuffle_writer_error(const em_shuffle_writer *w) { return w->err; }
@@ -152,6 +171,7 @@ static int flush_combined(em_shuffle_writer *w)
         ember_record rec;
         uint64_t hash;
         em_combiner_get(w->combine, i, &rec, &hash);
+        if (w->wide->kind == EMBER__NODE_KIND__NODE_WINDOW) hash = em_window_key_hash(&rec);
         rc = bucket_add(w, (uint32_t)(hash % w->reducers), &rec);
     }
     em_combiner_reset(w->combine);
@@ -160,13 +180,20 @@ static int flush_combined(em_shuffle_writer *w)
 
 int em_shuffle_writer_add(em_shuffle_writer *w, const ember_record *rec)
 {
+    ember_record pane;
+    if (w->wide->kind == EMBER__NODE_KIND__NODE_WINDOW) {
+        int use = em_window_map(&w->window, rec, &pane);
+        if (use < 0) snprintf(w->err, sizeof w->err, "out of memory building a window's key");
+        if (use <= 0) return use < 0 ? EMBER_ERR_NOMEM : EMBER_OK;
+        rec = &pane;
+    }
     if (w->combine) {
         int rc = em_combiner_add(w->combine, rec);
-        if (rc == EMBER_ERR_INVALID && w->wide->kind == EMBER__NODE_KIND__NODE_REDUCE_BY_KEY)
+        if (rc == EMBER_ERR_INVALID && !w->ag.fn)
             snprintf(w->err, sizeof w->err,
-                     "reduce_by_key: a record value of %zu bytes (8-byte int64 or double "
+                     "%s: a record value of %zu bytes (8-byte int64 or double "
                      "expected; see ember_emit_i64)",
-                     rec->value_len);
+                     em_node_kind_name(w->wide->kind), rec->value_len);
         else if (rc != EMBER_OK)
             snprintf(w->err, sizeof w->err, "%s",
                      w->ag.err[0] ? w->ag.err : "out of memory combining the map output");
@@ -674,9 +701,17 @@ int em_shuffle_read(void *src, em_record_fn emit, void *emit_arg, char *err, siz
     Ember__NodeKind kind = a->node->kind;
     int rc = EMBER_OK;
     if (em_node_combines(kind)) {
-        rc = combiner_for(a->node, a->lib, a->partition, 0, &rd.ag, &rd.combine, err, errlen);
+        em_fold fold;
+        rc =
+            combiner_for(a->node, a->lib, a->partition, 0, &rd.ag, &rd.combine, &fold, err, errlen);
         if (rc == EMBER_OK) rc = read_buckets(&rd, combine_record, 0);
-        for (size_t i = 0; rc == EMBER_OK && i < em_combiner_size(rd.combine); i++) {
+        if (rc == EMBER_OK && kind == EMBER__NODE_KIND__NODE_WINDOW)
+            rc = em_window_reduce(a->windows, a->node, a->partition, a->node->reducer,
+                                  fold.acc_len ? &fold : NULL, rd.combine, emit, emit_arg, err,
+                                  errlen);
+        for (size_t i = 0; rc == EMBER_OK && kind != EMBER__NODE_KIND__NODE_WINDOW &&
+                           i < em_combiner_size(rd.combine);
+             i++) {
             ember_record rec;
             em_combiner_get(rd.combine, i, &rec, NULL);
             rc = emit(emit_arg, &rec);

@@ -66,6 +66,10 @@ const char *em_shuffle_writer_error(const em_shuffle_writer *w);
 int em_shuffle_writer_store(em_shuffle_writer *w, em_blockstore *blocks, uint64_t map_stage,
                             uint64_t *bucket_bytes, char *err, size_t errlen);
 uint32_t em_shuffle_writer_reducers(const em_shuffle_writer *w);
+/* em_shuffle_writer_window: a window's map side: whether it read any record, the largest event
+ * time among them, and how many were late */
+void em_shuffle_writer_window(const em_shuffle_writer *w, int *has_event_time,
+                              int64_t *max_event_time, int64_t *late);
 void em_shuffle_writer_free(em_shuffle_writer *w);
 
 /* em_fetch_failure: which map output a reduce task could not read (holder unreachable,
@@ -86,6 +90,7 @@ typedef struct em_shuffle_read_arg {
     uint32_t partition;                /* of the wide node */
     void *lib;                         /* the job library */
     em_fetch_failure *failed;          /* set when a map output cannot be read (may be NULL) */
+    struct em_window_states *windows;  /* the executor's window states (em_window.h) */
 } em_shuffle_read_arg;
 
 int em_shuffle_read(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen);

@@ -129,6 +129,8 @@ static int query(void *arg, const char *name, int stop, em_query_info *out, char
         out->records_out = st->records_out;
         out->lag = st->lag;
         out->input_rate = st->input_rate;
+        out->watermark_ms = st->has_watermark ? st->watermark_ms : -1;
+        out->late_records = st->late_records;
     }
     em_pb_free(st);
     em_rpc_reply_free(&reply);

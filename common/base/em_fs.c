@@ -43,6 +43,11 @@ static const char *parent_of(const char *path, char *buf, size_t len)
 
 int em_write_file_atomic(const char *path, const char *text, char *err, size_t errlen)
 {
+    return em_write_bytes_atomic(path, text, strlen(text), err, errlen);
+}
+
+int em_write_bytes_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
+{
     char tmp[4096], dir[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     FILE *f = fopen(tmp, "w");
@@ -50,7 +55,8 @@ int em_write_file_atomic(const char *path, const char *text, char *err, size_t e
         snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         return EMBER_ERR_IO;
     }
-    int ok = fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int ok =
+        (len == 0 || fwrite(data, 1, len, f) == len) && fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path) != 0 || em_fsync_dir(parent_of(path, dir, sizeof dir)) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));

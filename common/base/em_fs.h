@@ -13,6 +13,8 @@ int em_fsync_dir(const char *dir);
 /* em_write_file_atomic writes text to path through a temporary file, fsync and rename, then
  * syncs the directory: after a crash, path holds the old text or the new one, whole. */
 int em_write_file_atomic(const char *path, const char *text, char *err, size_t errlen);
+/* em_write_bytes_atomic is em_write_file_atomic for len bytes of any content. */
+int em_write_bytes_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
 /* em_rename_durable renames from to to (same filesystem) and syncs to's directory. */
 int em_rename_durable(const char *from, const char *to, char *err, size_t errlen);
 /* em_remove_tree removes path and everything below it; a missing path is fine. */

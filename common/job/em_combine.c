@@ -73,6 +73,12 @@ em_combiner *em_combiner_new_fold(const em_fold *fold, size_t expected)
     return combiner_new(EMBER__REDUCER__REDUCER_UNSPECIFIED, fold, expected);
 }
 
+void em_combiner_set_fold(em_combiner *c, const em_fold *fold)
+{
+    if (c->reducer == EMBER__REDUCER__REDUCER_UNSPECIFIED && fold->acc_len == c->acc_len)
+        c->fold = *fold;
+}
+
 void em_combiner_free(em_combiner *c)
 {
     if (!c) return;

@@ -35,6 +35,9 @@ em_combiner *em_combiner_new(Ember__Reducer reducer, size_t expected);
  * be NULL when acc_len is 0: keys only). */
 em_combiner *em_combiner_new_fold(const em_fold *fold, size_t expected);
 void em_combiner_free(em_combiner *c);
+/* em_combiner_set_fold gives a fold combiner another fold of the same accumulator size (the
+ * same function bound to another task's arguments), for a table kept between tasks. */
+void em_combiner_set_fold(em_combiner *c, const em_fold *fold);
 /* em_combiner_add folds one record in; with a built-in reducer, EMBER_ERR_INVALID if its
  * value is not 8 bytes; with a fold, whatever the fold returned. */
 int em_combiner_add(em_combiner *c, const ember_record *rec);

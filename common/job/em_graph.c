@@ -33,6 +33,7 @@ const char *em_node_kind_name(Ember__NodeKind kind)
     case EMBER__NODE_KIND__NODE_DISTINCT: return "distinct";
     case EMBER__NODE_KIND__NODE_PARTITION_BY: return "partition_by";
     case EMBER__NODE_KIND__NODE_SORT_BY_KEY: return "sort_by_key";
+    case EMBER__NODE_KIND__NODE_WINDOW: return "window";
     default: return "unknown";
     }
 }
@@ -56,15 +57,14 @@ int em_node_is_source(Ember__NodeKind kind)
 
 int em_node_is_wide(Ember__NodeKind kind)
 {
-    return kind >= EMBER__NODE_KIND__NODE_REDUCE_BY_KEY &&
-           kind <= EMBER__NODE_KIND__NODE_SORT_BY_KEY;
+    return kind >= EMBER__NODE_KIND__NODE_REDUCE_BY_KEY && kind <= EMBER__NODE_KIND__NODE_WINDOW;
 }
 
 int em_node_combines(Ember__NodeKind kind)
 {
     return kind == EMBER__NODE_KIND__NODE_REDUCE_BY_KEY ||
            kind == EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY ||
-           kind == EMBER__NODE_KIND__NODE_DISTINCT;
+           kind == EMBER__NODE_KIND__NODE_DISTINCT || kind == EMBER__NODE_KIND__NODE_WINDOW;
 }
 
 int em_node_groups(Ember__NodeKind kind)
@@ -116,6 +116,47 @@ static int validate_source(const Ember__Node *n, size_t data_len, char *err, siz
     }
 }
 
+static int validate_aggregate(const Ember__Node *n, char *err, size_t errlen)
+{
+    const char *kind = em_node_kind_name(n->kind);
+    if (!bounded_string(n->fn_symbol, EM_SYMBOL_MAX) || !n->fn_symbol[0] ||
+        !bounded_string(n->comb_symbol, EM_SYMBOL_MAX) || !n->comb_symbol[0])
+        FAIL("node %u (%s) without its two functions", n->id, kind);
+    if (n->fn_arg.len == 0 || n->fn_arg.len > EMBER_ACC_MAX)
+        FAIL("node %u (%s): accumulator of %zu bytes (1..%d)", n->id, kind, n->fn_arg.len,
+             EMBER_ACC_MAX);
+    return EMBER_OK;
+}
+
+/* validate_window: the window's shape, its fold, and (in a batch's graph) its state */
+static int validate_window(const Ember__Node *n, char *err, size_t errlen)
+{
+    if (n->window_length_ms <= 0 || n->window_slide_ms <= 0 ||
+        n->window_length_ms % n->window_slide_ms != 0 ||
+        n->window_length_ms / n->window_slide_ms > EM_WINDOW_MAX_PANES)
+        FAIL("node %u (window): length %lld ms and slide %lld ms (the slide must divide the "
+             "length, at most %d slides per window)",
+             n->id, (long long)n->window_length_ms, (long long)n->window_slide_ms,
+             EM_WINDOW_MAX_PANES);
+    if (n->watermark_delay_ms < 0) FAIL("node %u (window): a negative watermark delay", n->id);
+    if (n->window_count) {
+        if (n->reducer != EMBER__REDUCER__REDUCER_SUM_I64)
+            FAIL("node %u (window): a count sums 8-byte ones", n->id);
+    } else if (n->fn_symbol[0] || n->comb_symbol[0]) {
+        int rc = validate_aggregate(n, err, errlen);
+        if (rc != EMBER_OK) return rc;
+    } else if (!em_reducer_valid(n->reducer)) {
+        FAIL("node %u (window): unknown reducer %d", n->id, (int)n->reducer);
+    }
+    if (!bounded_string(n->state_dir, EM_STATE_DIR_MAX) || !n->state_dir[0])
+        FAIL("node %u (window): windows run only in streaming queries (ember_stream_to_files, "
+             "ember_stream_to_kafka)",
+             n->id);
+    if (n->state_dir[0] != '/' || n->state_version < 0)
+        FAIL("node %u (window): bad state directory or version", n->id);
+    return EMBER_OK;
+}
+
 static int validate_wide(const Ember__Node *n, char *err, size_t errlen)
 {
     const char *kind = em_node_kind_name(n->kind);
@@ -130,14 +171,8 @@ static int validate_wide(const Ember__Node *n, char *err, size_t errlen)
         if (!em_reducer_valid(n->reducer))
             FAIL("node %u: unknown reducer %d", n->id, (int)n->reducer);
         return EMBER_OK;
-    case EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY:
-        if (!bounded_string(n->fn_symbol, EM_SYMBOL_MAX) || !n->fn_symbol[0] ||
-            !bounded_string(n->comb_symbol, EM_SYMBOL_MAX) || !n->comb_symbol[0])
-            FAIL("node %u (aggregate_by_key) without its two functions", n->id);
-        if (n->fn_arg.len == 0 || n->fn_arg.len > EMBER_ACC_MAX)
-            FAIL("node %u (aggregate_by_key): accumulator of %zu bytes (1..%d)", n->id,
-                 n->fn_arg.len, EMBER_ACC_MAX);
-        return EMBER_OK;
+    case EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY: return validate_aggregate(n, err, errlen);
+    case EMBER__NODE_KIND__NODE_WINDOW: return validate_window(n, err, errlen);
     case EMBER__NODE_KIND__NODE_SORT_BY_KEY:
         if (n->n_sort_bounds >= n->partitions)
             FAIL("node %u (sort_by_key): %zu bounds for %u partitions", n->id, n->n_sort_bounds,
@@ -230,10 +265,12 @@ int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char
         } else if (em_node_is_source(n->kind)) {
             FAIL("node %zu: a query's only source is its Kafka stream (%s here)", i,
                  em_node_kind_name(n->kind));
-        } else if (em_node_is_wide(n->kind)) {
-            FAIL("node %zu: %s on a stream: queries take narrow operations for now "
+        } else if (em_node_is_wide(n->kind) && n->kind != EMBER__NODE_KIND__NODE_WINDOW) {
+            FAIL("node %zu: %s on a stream: a query groups records by key with windows "
                  "(docs/streaming.md)",
                  i, em_node_kind_name(n->kind));
+        } else if (n->kind == EMBER__NODE_KIND__NODE_WINDOW && n->state_dir[0]) {
+            FAIL("node %zu (window): the driver places a query's state", i);
         }
     }
     if (*stream_node < 0) FAIL("a query needs a Kafka stream source (ember_kafka_stream)");
@@ -243,20 +280,29 @@ int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char
     if (!g->action || (g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_TEXT &&
                        g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_KAFKA))
         FAIL("a query's sink is files or a Kafka topic");
-    /* the rest as a batch's graph would be: the stream read as one range of one partition */
+    /* the rest as a batch's graph would be: the stream read as one range of one partition,
+     * the windows' state placed */
     Ember__Node **nodes = malloc(g->n_nodes * sizeof *nodes);
-    if (!nodes) FAIL("out of memory");
+    Ember__Node *copies = malloc(g->n_nodes * sizeof *copies);
+    if (!nodes || !copies) {
+        free(nodes);
+        free(copies);
+        FAIL("out of memory");
+    }
     Ember__KafkaRange range = EMBER__KAFKA_RANGE__INIT, *ranges[1] = {&range};
-    Ember__Node batch_source = *s;
-    batch_source.kind = EMBER__NODE_KIND__NODE_KAFKA;
-    batch_source.n_ranges = 1;
-    batch_source.ranges = ranges;
-    memcpy(nodes, g->nodes, g->n_nodes * sizeof *nodes);
-    nodes[*stream_node] = &batch_source;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        copies[i] = *g->nodes[i];
+        nodes[i] = &copies[i];
+        if (copies[i].kind == EMBER__NODE_KIND__NODE_WINDOW) copies[i].state_dir = "/state";
+    }
+    copies[*stream_node].kind = EMBER__NODE_KIND__NODE_KAFKA;
+    copies[*stream_node].n_ranges = 1;
+    copies[*stream_node].ranges = ranges;
     Ember__JobGraph batch = *g;
     batch.nodes = nodes;
     int rc = em_graph_validate(&batch, 0, err, errlen);
     free(nodes);
+    free(copies);
     return rc;
 }
 

@@ -423,16 +423,20 @@ ember_dataset *ember_count_by_key(ember_dataset *parent, int partitions)
     return ember_reduce_by_key(ones, EMBER_SUM_I64, partitions);
 }
 
-ember_dataset *ember_aggregate_by_key(ember_dataset *parent, const void *zero, size_t acc_len,
-                                      ember_seq_fn seq, ember_comb_fn comb, int partitions)
+/* aggregate_node adds a wide node of `kind` folding with seq and comb from `zero` */
+static ember_dataset *aggregate_node(ember_dataset *parent, Ember__NodeKind kind, const void *zero,
+                                     size_t acc_len, ember_seq_fn seq, ember_comb_fn comb,
+                                     int partitions, Ember__Node **out)
 {
     if (!parent || !parent->ctx) return parent;
     ember_ctx *ctx = parent->ctx;
+    const char *what =
+        kind == EMBER__NODE_KIND__NODE_WINDOW ? "window_aggregate" : "aggregate_by_key";
     if (parent->failed) return failed_dataset(ctx);
     if (acc_len == 0 || acc_len > EMBER_ACC_MAX || !zero) {
         em_ctx_fail(ctx, EMBER_ERR_INVALID,
-                    "aggregate_by_key: accumulator of %zu bytes (1..%d, zero value required)",
-                    acc_len, EMBER_ACC_MAX);
+                    "%s: accumulator of %zu bytes (1..%d, zero value required)", what, acc_len,
+                    EMBER_ACC_MAX);
         return failed_dataset(ctx);
     }
     char seq_name[EM_SYMBOL_MAX + 1], comb_name[EM_SYMBOL_MAX + 1], why[1024];
@@ -442,12 +446,11 @@ ember_dataset *ember_aggregate_by_key(ember_dataset *parent, const void *zero, s
         rc = em_symbol_of(ctx->lib, ctx->lib_path, (const void *)comb, comb_name, sizeof comb_name,
                           why, sizeof why);
     if (rc != EMBER_OK) {
-        em_ctx_fail(ctx, rc, "aggregate_by_key: %s", why);
+        em_ctx_fail(ctx, rc, "%s: %s", what, why);
         return failed_dataset(ctx);
     }
     Ember__Node *n = NULL;
-    ember_dataset *ds =
-        add_wide(parent, NULL, EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY, partitions, &n);
+    ember_dataset *ds = add_wide(parent, NULL, kind, partitions, &n);
     if (ds->failed) return ds;
     n->fn_symbol = strdup(seq_name);
     n->comb_symbol = strdup(comb_name);
@@ -459,6 +462,77 @@ ember_dataset *ember_aggregate_by_key(ember_dataset *parent, const void *zero, s
         em_ctx_fail(ctx, EMBER_ERR_NOMEM, "out of memory building the job graph");
         ds->failed = 1;
     }
+    *out = n;
+    return ds;
+}
+
+ember_dataset *ember_aggregate_by_key(ember_dataset *parent, const void *zero, size_t acc_len,
+                                      ember_seq_fn seq, ember_comb_fn comb, int partitions)
+{
+    Ember__Node *n;
+    return aggregate_node(parent, EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY, zero, acc_len, seq, comb,
+                          partitions, &n);
+}
+
+/* ---- windows ------------------------------------------------------------------------------ */
+
+/* window_ok checks a window's shape; fails the context if it is wrong */
+static int window_ok(ember_dataset *parent, const ember_window *w)
+{
+    if (!parent || !parent->ctx || parent->failed) return 0;
+    if (!w || w->length_ms <= 0 || w->slide_ms <= 0 || w->length_ms % w->slide_ms != 0 ||
+        w->length_ms / w->slide_ms > EM_WINDOW_MAX_PANES || w->delay_ms < 0) {
+        em_ctx_fail(parent->ctx, EMBER_ERR_INVALID,
+                    "window: length %lld ms, slide %lld ms, delay %lld ms (the slide divides the "
+                    "length, at most %d slides per window, no negative delay)",
+                    w ? (long long)w->length_ms : 0LL, w ? (long long)w->slide_ms : 0LL,
+                    w ? (long long)w->delay_ms : 0LL, EM_WINDOW_MAX_PANES);
+        return 0;
+    }
+    return 1;
+}
+
+static void set_window(Ember__Node *n, const ember_window *w)
+{
+    n->window_length_ms = w->length_ms;
+    n->window_slide_ms = w->slide_ms;
+    n->watermark_delay_ms = w->delay_ms;
+}
+
+ember_dataset *ember_window_reduce(ember_dataset *stream, const ember_window *w,
+                                   ember_reducer reducer, int partitions)
+{
+    if (!window_ok(stream, w)) return stream && stream->ctx ? failed_dataset(stream->ctx) : NULL;
+    if (!em_reducer_valid((int)reducer)) {
+        em_ctx_fail(stream->ctx, EMBER_ERR_INVALID, "window_reduce: unknown reducer %d",
+                    (int)reducer);
+        return failed_dataset(stream->ctx);
+    }
+    Ember__Node *n = NULL;
+    ember_dataset *ds = add_wide(stream, NULL, EMBER__NODE_KIND__NODE_WINDOW, partitions, &n);
+    if (ds && !ds->failed) {
+        n->reducer = (Ember__Reducer)reducer;
+        set_window(n, w);
+    }
+    return ds;
+}
+
+ember_dataset *ember_window_count(ember_dataset *stream, const ember_window *w, int partitions)
+{
+    ember_dataset *ds = ember_window_reduce(stream, w, EMBER_SUM_I64, partitions);
+    if (ds && !ds->failed) ds->ctx->nodes[ds->node]->window_count = 1;
+    return ds;
+}
+
+ember_dataset *ember_window_aggregate(ember_dataset *stream, const ember_window *w,
+                                      const void *zero, size_t acc_len, ember_seq_fn seq,
+                                      ember_comb_fn comb, int partitions)
+{
+    if (!window_ok(stream, w)) return stream && stream->ctx ? failed_dataset(stream->ctx) : NULL;
+    Ember__Node *n = NULL;
+    ember_dataset *ds = aggregate_node(stream, EMBER__NODE_KIND__NODE_WINDOW, zero, acc_len, seq,
+                                       comb, partitions, &n);
+    if (ds && !ds->failed) set_window(n, w);
     return ds;
 }
 

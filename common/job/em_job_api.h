@@ -28,6 +28,8 @@ typedef struct em_query_info {
     char error[1024];
     int64_t last_committed, batches, records_in, records_out, lag;
     double input_rate;
+    int64_t watermark_ms; /* -1: none (no windows, or no event time seen yet) */
+    int64_t late_records;
 } em_query_info;
 
 /* em_job_runner runs one action's graph; `data` is the parallelized records it refers to. */

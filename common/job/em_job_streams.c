@@ -47,6 +47,8 @@ static void fill_progress(const em_query_info *info, ember_query_progress *out)
     out->records_in = info->records_in;
     out->records_out = info->records_out;
     out->lag = info->lag;
+    out->watermark_ms = info->watermark_ms;
+    out->late_records = info->late_records;
 }
 
 int ember_query_status(ember_query *q, ember_query_progress *out)
@@ -67,12 +69,16 @@ int ember_query_stop(ember_query *q)
 
 static void report(const ember_query *q, const em_query_info *info, int tty)
 {
+    char windows[96] = "";
+    if (info->watermark_ms >= 0 || info->late_records > 0)
+        snprintf(windows, sizeof windows, ", watermark %lld, %lld late",
+                 (long long)info->watermark_ms, (long long)info->late_records);
     fprintf(stderr,
             "%squery %s: %s, batch %lld committed, %lld records in (%.0f/s), %lld out, "
-            "lag %lld%s",
+            "lag %lld%s%s",
             tty ? "\r\033[K" : "", q->name, info->state, (long long)info->last_committed,
             (long long)info->records_in, info->input_rate, (long long)info->records_out,
-            (long long)info->lag, tty ? "" : "\n");
+            (long long)info->lag, windows, tty ? "" : "\n");
 }
 
 int ember_query_await(ember_query *q, int64_t timeout_ms)

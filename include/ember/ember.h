@@ -324,6 +324,35 @@ typedef struct ember_stream_source {
 ember_dataset *ember_kafka_stream(ember_ctx *ctx, const char *topic,
                                   const ember_stream_source *opts);
 
+/* ember_window: event-time windows over a stream. A record's event time is its timestamp (ms
+ * since 1970: set it in a map with ember_emit_kv's timestamp, e.g. parsed from the record);
+ * it belongs to every window [start, start + length_ms) that holds it, start a multiple of
+ * slide_ms (slide_ms == length_ms: tumbling windows; slide_ms must divide length_ms). The
+ * watermark is the largest event time the query has seen, minus delay_ms; a window is final,
+ * and emitted once, when the watermark passes its end. A record whose windows are all final
+ * already is late: it is counted (the query's late_records), never folded in. */
+typedef struct ember_window {
+    int64_t length_ms;
+    int64_t slide_ms;
+    int64_t delay_ms;
+} ember_window;
+
+/* ember_window_reduce folds the values of each key in each window with `reducer` (8-byte
+ * values, as ember_reduce_by_key); ember_window_count counts each key's records per window;
+ * ember_window_aggregate folds them with seq and comb from `zero` (as ember_aggregate_by_key;
+ * seq sees a key's records in their order within a Kafka partition, and comb(acc, other) is
+ * given the accumulator of earlier event times first, so an order-dependent fold is exact when
+ * each key lives in one partition of the topic). Each record is folded once, into its slide of
+ * the window (a pane): a window's result combines its panes. Output, per key and final window:
+ * key, value = the result (int64 for a count), timestamp = the window's start. `partitions`
+ * spreads the keys' state over that many tasks per batch. */
+ember_dataset *ember_window_reduce(ember_dataset *stream, const ember_window *w,
+                                   ember_reducer reducer, int partitions);
+ember_dataset *ember_window_count(ember_dataset *stream, const ember_window *w, int partitions);
+ember_dataset *ember_window_aggregate(ember_dataset *stream, const ember_window *w,
+                                      const void *zero, size_t acc_len, ember_seq_fn seq,
+                                      ember_comb_fn comb, int partitions);
+
 /* ember_query_options: a query's identity and trigger. */
 typedef struct ember_query_options {
     const char *name;       /* required: unique among the driver's queries */
@@ -353,7 +382,9 @@ typedef struct ember_query_progress {
     int64_t last_committed; /* the last batch whose output is complete (-1: none) */
     int64_t batches;        /* batches completed by this run of the query */
     int64_t records_in, records_out;
-    int64_t lag; /* records behind the topic's end at the last trigger */
+    int64_t lag;          /* records behind the topic's end at the last trigger */
+    int64_t watermark_ms; /* windows ending at or before it are final (-1: none yet) */
+    int64_t late_records; /* records that came after their windows were final */
 } ember_query_progress;
 
 /* ember_query_await waits until the query ends or timeout_ms passes (-1: no limit), printing

@@ -6,8 +6,8 @@
  * a parent not before its node, a source with parents, an operation without a symbol, a kafka
  * source without ranges or with from > until, parallelize offsets beyond the data sent, zero
  * partitions, a target out of range, a missing action, a library hash of the wrong length,
- * and more; em_dag_plan cuts the narrow chain into exactly one stage; em_node_partitions for
- * every node of kafka, range and parallelize chains.
+ * window nodes of the wrong shape or outside a query, and more; em_dag_plan cuts the narrow chain
+ * into exactly one stage; em_node_partitions for every node of kafka, range and parallelize chains.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -366,6 +366,61 @@ static void test_validate_action_and_library(void **state)
     expect_invalid(&fx.g, 0, "bad library name");
 }
 
+/* use_window turns the filter into a window node of a streaming batch: sums over 60 s windows
+ * sliding every 20 s, its state placed by the driver */
+static void use_window(fixture *fx)
+{
+    Ember__Node *w = &fx->nodes[2];
+    w->kind = EMBER__NODE_KIND__NODE_WINDOW;
+    w->fn_symbol = "";
+    w->reducer = EMBER__REDUCER__REDUCER_SUM_I64;
+    w->partitions = 2;
+    w->window_length_ms = 60000;
+    w->window_slide_ms = 20000;
+    w->watermark_delay_ms = 5000;
+    w->state_dir = "/ck/state/2";
+    w->state_version = 3;
+}
+
+static void test_validate_window(void **state)
+{
+    (void)state;
+    fixture fx;
+    build(&fx);
+    use_window(&fx);
+    expect_valid(&fx.g, 0);
+    fx.nodes[2].window_slide_ms = 25000;
+    expect_invalid(&fx.g, 0, "the slide must divide the length");
+    fx.nodes[2].window_slide_ms = 0;
+    expect_invalid(&fx.g, 0, "the slide must divide the length");
+    fx.nodes[2].window_slide_ms = 1;
+    fx.nodes[2].window_length_ms = 100001;
+    expect_invalid(&fx.g, 0, "at most 100000 slides per window");
+
+    build(&fx);
+    use_window(&fx);
+    fx.nodes[2].watermark_delay_ms = -1;
+    expect_invalid(&fx.g, 0, "a negative watermark delay");
+    build(&fx);
+    use_window(&fx);
+    fx.nodes[2].window_count = 1;
+    expect_valid(&fx.g, 0);
+    fx.nodes[2].reducer = EMBER__REDUCER__REDUCER_MAX_I64;
+    expect_invalid(&fx.g, 0, "a count sums 8-byte ones");
+    build(&fx);
+    use_window(&fx);
+    fx.nodes[2].fn_symbol = "seq";
+    expect_invalid(&fx.g, 0, "without its two functions");
+
+    /* a job's own graph never places state: windows belong to queries */
+    build(&fx);
+    use_window(&fx);
+    fx.nodes[2].state_dir = "";
+    expect_invalid(&fx.g, 0, "windows run only in streaming queries");
+    fx.nodes[2].state_dir = "relative/state";
+    expect_invalid(&fx.g, 0, "bad state directory");
+}
+
 /* ---- planning --------------------------------------------------------------------------- */
 
 static void test_dag_plan_narrow_chain(void **state)
@@ -438,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_validate_kafka_source),
         cmocka_unit_test(test_validate_parallelize_and_range),
         cmocka_unit_test(test_validate_action_and_library),
+        cmocka_unit_test(test_validate_window),
         cmocka_unit_test(test_dag_plan_narrow_chain),
         cmocka_unit_test(test_node_partitions),
         cmocka_unit_test(test_kind_names),

@@ -9,7 +9,8 @@
  * removed; the fingerprint ignores what may change between runs; a batch's job validates as a
  * batch graph with its ranges and temporary sink directory; the cycle SUBMIT -> RUNNING ->
  * DONE and its failure paths; a client-mode query stops with its submitter, a detached one
- * does not.
+ * does not; a windowed query's batches carry their watermarks and state place, no-data
+ * batches are due when the watermark passes a window end, the logs keep the event times.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +32,8 @@
 #include "em_stream.h"
 #include "em_stream_log.h"
 #include "em_stream_runner.h"
+
+static const em_event_times no_times = {EM_NO_WATERMARK, EM_NO_WATERMARK};
 
 static void plan_cuts_each_partition(void **state)
 {
@@ -144,8 +147,11 @@ static void checkpoint_logs(void **state)
     for (int b = 0; b < 3; b++) {
         r[0].from = r[0].until;
         r[0].until += 10;
-        assert_int_equal(em_qlog_write_offsets(dir, b, "events", r, 2, err, sizeof err), EMBER_OK);
-        if (b < 2) assert_int_equal(em_qlog_write_commit(dir, b, 10, 9, err, sizeof err), EMBER_OK);
+        assert_int_equal(em_qlog_write_offsets(dir, b, "events", r, 2, &no_times, err, sizeof err),
+                         EMBER_OK);
+        if (b < 2)
+            assert_int_equal(em_qlog_write_commit(dir, b, 10, 9, EM_NO_WATERMARK, err, sizeof err),
+                             EMBER_OK);
     }
     em_qlog_state_free(&st);
     assert_int_equal(em_qlog_open(dir, "copy", 42, &st, err, sizeof err), EMBER_OK);
@@ -182,8 +188,10 @@ static void checkpoint_keeps_the_last_entries(void **state)
     assert_int_equal(em_qlog_open(dir, "long", 1, &st, err, sizeof err), EMBER_OK);
     em_stream_range r = {0, 0, 1};
     for (int b = 0; b < EM_QLOG_KEEP + 5; b++) {
-        assert_int_equal(em_qlog_write_offsets(dir, b, "t", &r, 1, err, sizeof err), EMBER_OK);
-        assert_int_equal(em_qlog_write_commit(dir, b, 1, 1, err, sizeof err), EMBER_OK);
+        assert_int_equal(em_qlog_write_offsets(dir, b, "t", &r, 1, &no_times, err, sizeof err),
+                         EMBER_OK);
+        assert_int_equal(em_qlog_write_commit(dir, b, 1, 1, EM_NO_WATERMARK, err, sizeof err),
+                         EMBER_OK);
     }
     struct stat sb;
     snprintf(path, sizeof path, "%s/offsets/4", dir);
@@ -196,13 +204,13 @@ static void checkpoint_keeps_the_last_entries(void **state)
     em_qlog_state_free(&st);
 }
 
-/* start_query registers q (as the driver does from a StartQuery) and returns its entry */
-static em_query *start_query(em_streams *s, const char *name, int detach, uint64_t owner)
+/* start_graph registers a query of graph g (as the driver does from a StartQuery) and returns
+ * its entry */
+static em_query *start_graph(em_streams *s, Ember__JobGraph *g, const char *name, int detach,
+                             uint64_t owner)
 {
-    qgraph q;
-    qgraph_init(&q, "upper", "/out");
     Ember__StartQuery sq = EMBER__START_QUERY__INIT;
-    sq.graph = &q.g;
+    sq.graph = g;
     sq.name = (char *)name;
     sq.checkpoint = "/ck";
     sq.interval_ms = 100;
@@ -219,6 +227,84 @@ static em_query *start_query(em_streams *s, const char *name, int detach, uint64
     return s->queries;
 }
 
+static em_query *start_query(em_streams *s, const char *name, int detach, uint64_t owner)
+{
+    qgraph q;
+    qgraph_init(&q, "upper", "/out");
+    return start_graph(s, &q.g, name, detach, owner);
+}
+
+/* window_graph: the query graph with its map turned into sums over 60 s windows sliding every
+ * 20 s, 5 s of allowed delay */
+static void window_graph(qgraph *q)
+{
+    qgraph_init(q, "", "/out");
+    q->map.kind = EMBER__NODE_KIND__NODE_WINDOW;
+    q->map.reducer = EMBER__REDUCER__REDUCER_SUM_I64;
+    q->map.partitions = 2;
+    q->map.window_length_ms = 60000;
+    q->map.window_slide_ms = 20000;
+    q->map.watermark_delay_ms = 5000;
+}
+
+static void windows_follow_event_times(void **state)
+{
+    (void)state;
+    qgraph q;
+    window_graph(&q);
+    int32_t stream_node;
+    char err[512];
+    assert_int_equal(em_graph_validate_query(&q.g, &stream_node, err, sizeof err), EMBER_OK);
+    /* a no-data batch is due when the watermark (max - 5 s) would pass a window end (a
+     * multiple of 20 s) that the last batch's did not */
+    assert_false(em_query_windows_due(&q.g, EM_NO_WATERMARK, EM_NO_WATERMARK));
+    assert_true(em_query_windows_due(&q.g, EM_NO_WATERMARK, 100000));
+    assert_true(em_query_windows_due(&q.g, 100000, 110000));  /* 95 s -> 105 s: 100 s ends */
+    assert_false(em_query_windows_due(&q.g, 100000, 104000)); /* 95 s -> 99 s: none */
+    assert_false(em_query_windows_due(&q.g, 110000, 110000));
+
+    em_streams s;
+    em_streams_init(&s);
+    em_query *qr = start_graph(&s, &q.g, "w", 0, 5);
+    assert_int_equal(qr->window_delay_ms, 5000);
+    em_stream_range r = {0, 10, 20};
+    em_event_times times = {100000, 90000};
+    Ember__SubmitJob *job = em_stream_batch_job(qr, 7, &r, 1, &times);
+    assert_non_null(job);
+    assert_int_equal(em_graph_validate(job->graph, 0, err, sizeof err), EMBER_OK);
+    const Ember__Node *w = job->graph->nodes[1];
+    assert_int_equal(w->watermark_ms, 95000);
+    assert_int_equal(w->prev_watermark_ms, 85000);
+    assert_string_equal(w->state_dir, "/ck/state/1");
+    assert_int_equal(w->state_version, 7);
+    em_pb_free(job);
+    job = em_stream_batch_job(qr, 0, &r, 1, &no_times); /* no event time yet */
+    assert_int_equal(job->graph->nodes[1]->watermark_ms, EM_NO_WATERMARK);
+    assert_int_equal(job->graph->nodes[1]->prev_watermark_ms, EM_NO_WATERMARK);
+    em_pb_free(job);
+    em_streams_fini(&s);
+
+    /* the checkpoint keeps what a batch applied, and the largest event time when committed */
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/ck-times", tmpdir);
+    em_qlog_state st;
+    assert_int_equal(em_qlog_open(dir, "w", 1, &st, err, sizeof err), EMBER_OK);
+    assert_int_equal(st.times.applied, EM_NO_WATERMARK);
+    assert_int_equal(st.committed_max, EM_NO_WATERMARK);
+    assert_int_equal(em_qlog_write_offsets(dir, 0, "events", &r, 1, &no_times, err, sizeof err),
+                     EMBER_OK);
+    assert_int_equal(em_qlog_write_commit(dir, 0, 10, 10, 90000, err, sizeof err), EMBER_OK);
+    assert_int_equal(em_qlog_write_offsets(dir, 1, "events", &r, 1, &times, err, sizeof err),
+                     EMBER_OK);
+    em_qlog_state_free(&st);
+    assert_int_equal(em_qlog_open(dir, "w", 1, &st, err, sizeof err), EMBER_OK);
+    assert_int_equal(st.last_planned, 1);
+    assert_int_equal(st.times.applied, 100000);
+    assert_int_equal(st.times.previous, 90000);
+    assert_int_equal(st.committed_max, 90000);
+    em_qlog_state_free(&st);
+}
+
 static void batch_job_is_a_batch_graph(void **state)
 {
     (void)state;
@@ -226,7 +312,7 @@ static void batch_job_is_a_batch_graph(void **state)
     em_streams_init(&s);
     em_query *q = start_query(&s, "copy", 0, 5);
     em_stream_range r[2] = {{0, 10, 20}, {1, 0, 3}};
-    Ember__SubmitJob *job = em_stream_batch_job(q, 7, r, 2);
+    Ember__SubmitJob *job = em_stream_batch_job(q, 7, r, 2, &no_times);
     assert_non_null(job);
     char err[512];
     assert_int_equal(em_graph_validate(job->graph, 0, err, sizeof err), EMBER_OK);
@@ -259,7 +345,7 @@ static void batch_cycle_through_the_loop(void **state)
     /* what the stream thread does on a trigger */
     em_stream_range r = {0, 0, 5};
     q->state = EM_QUERY_RUNNING;
-    q->submit = em_stream_batch_job(q, 0, &r, 1);
+    q->submit = em_stream_batch_job(q, 0, &r, 1, &no_times);
     q->phase = EM_BATCH_SUBMIT;
     uint64_t id;
     em_session_id session;
@@ -291,7 +377,7 @@ static void batch_cycle_through_the_loop(void **state)
     assert_false(st.msg.found);
 
     /* a batch the scheduler refused: DONE with the reason, for the thread to fail the query */
-    q->submit = em_stream_batch_job(q, 1, &r, 1);
+    q->submit = em_stream_batch_job(q, 1, &r, 1, &no_times);
     q->phase = EM_BATCH_SUBMIT;
     assert_true(em_streams_take_submit(&s, &id, &session, &submit));
     em_pb_free(submit);
@@ -330,6 +416,7 @@ int main(void)
         cmocka_unit_test(checkpoint_logs),
         cmocka_unit_test(checkpoint_keeps_the_last_entries),
         cmocka_unit_test(batch_job_is_a_batch_graph),
+        cmocka_unit_test(windows_follow_event_times),
         cmocka_unit_test(batch_cycle_through_the_loop),
         cmocka_unit_test(client_queries_stop_with_their_submitter),
     };

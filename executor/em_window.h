@@ -1,0 +1,70 @@
+/* em_window.h -- event-time windows on an executor (the NODE_WINDOW of a streaming query).
+ *
+ * Map side (em_window_mapper, inside the shuffle writer): a record's event time (its
+ * timestamp) picks its pane, the slide of event time it falls in; the record is combined under
+ * the composite key [pane, 8 bytes big-endian][key] and shuffled by its key alone, so that a
+ * key's every pane meets in one reduce partition. A record is late when the last window
+ * holding its pane ended at or before the batch's watermark: counted, never combined (while
+ * one of its windows is open, it counts in the open ones). The largest event time read is noted for
+ * the driver, whose watermark follows it.
+ *
+ * Reduce side (em_window_reduce): reduce partition p keeps the panes of its keys between
+ * batches (its state). A batch folds its combined panes into the state, emits every window
+ * that its watermark made final (end in (previous watermark, watermark]: the window's panes
+ * combined in event-time order), and drops the panes no window still open needs. The state is
+ * written to STATE_DIR/p/ as version N (the batch): a delta (the batch's panes and the cut) each
+ * batch and a snapshot every EM_WINDOW_SNAPSHOT_EVERY; version N is rebuilt from the last
+ * snapshot and the deltas after it, so a batch run again, here or on another executor, starts
+ * from exactly the state its first run started from. Executors keep each partition's latest
+ * state in memory (em_window_states) and read the files only when theirs is not the version
+ * the batch starts from.
+ */
+#ifndef EM_WINDOW_H
+#define EM_WINDOW_H
+
+#include <ember/ember.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "em_buf.h"
+#include "em_combine.h"
+#include "em_graph.h"
+#include "em_pipeline.h"
+#include "ember.pb-c.h"
+
+#define EM_WINDOW_SNAPSHOT_EVERY 50
+
+/* ---- map side ---- */
+
+typedef struct em_window_mapper {
+    const Ember__Node *node;
+    em_buf key;     /* the composite key being built */
+    uint8_t one[8]; /* a count's value */
+    int has_event_time;
+    int64_t max_event_time;
+    int64_t late;
+} em_window_mapper;
+
+void em_window_mapper_init(em_window_mapper *m, const Ember__Node *node);
+void em_window_mapper_free(em_window_mapper *m);
+/* em_window_map: 1 with *out the record to combine (valid until the next call), or 0 for a
+ * late record (counted). */
+int em_window_map(em_window_mapper *m, const ember_record *in, ember_record *out);
+/* em_window_key_hash: the hash that picks a composite record's reduce partition: its key's */
+uint64_t em_window_key_hash(const ember_record *composite);
+
+/* ---- reduce side ---- */
+
+typedef struct em_window_states em_window_states;
+
+em_window_states *em_window_states_new(void);
+void em_window_states_free(em_window_states *s);
+
+/* em_window_reduce runs reduce partition `partition` of window node `node` for one batch:
+ * `batch` holds the batch's panes, combined (composite keys); `reducer` or `fold` (acc_len > 0:
+ * aggregate) merges accumulators, as the batch's own combiner does. Final windows go to emit. */
+int em_window_reduce(em_window_states *states, const Ember__Node *node, uint32_t partition,
+                     Ember__Reducer reducer, const em_fold *fold, em_combiner *batch,
+                     em_record_fn emit, void *emit_arg, char *err, size_t errlen);
+
+#endif
