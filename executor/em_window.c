@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "em_batch.h"
@@ -50,12 +51,15 @@ void em_window_mapper_free(em_window_mapper *m) { em_buf_free(&m->key); }
 int em_window_map(em_window_mapper *m, const ember_record *in, ember_record *out)
 {
     int64_t t = in->timestamp, slide = m->node->window_slide_ms;
+    if (t < -EM_EVENT_TIME_MAX || t > EM_EVENT_TIME_MAX) {
+        m->late++; /* no window holds it: counted with the late ones */
+        return 0;
+    }
     if (!m->has_event_time || t > m->max_event_time) m->max_event_time = t;
     m->has_event_time = 1;
     int64_t pane = floor_div(t, slide);
-    int64_t watermark = m->node->watermark_ms;
-    if (watermark != EM_NO_WATERMARK && pane * slide + m->node->window_length_ms <= watermark) {
-        m->late++; /* the last window holding its pane, and so every one, is final already */
+    if (m->node->watermark_ms != EM_NO_WATERMARK && t < m->node->watermark_ms) {
+        m->late++; /* behind the watermark: a window holding it may be final already */
         return 0;
     }
     m->key.len = 0;
@@ -82,6 +86,8 @@ struct em_window_states {
     pthread_mutex_t lock;
     struct cached {
         char dir[EM_STATE_DIR_MAX + 16]; /* "" = free */
+        dev_t dev;                       /* the directory's identity: a checkpoint removed and */
+        ino_t ino;                       /* made again at its path is another one */
         int64_t version;
         em_combiner *state;
         uint64_t used;
@@ -108,11 +114,13 @@ void em_window_states_free(em_window_states *s)
 static em_combiner *cache_take(em_window_states *s, const char *dir, int64_t version)
 {
     em_combiner *found = NULL, *stale = NULL;
+    struct stat st;
+    int exists = stat(dir, &st) == 0;
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < CACHED_STATES; i++) {
         struct cached *c = &s->slot[i];
         if (!c->dir[0] || strcmp(c->dir, dir) != 0) continue;
-        if (c->version == version)
+        if (c->version == version && exists && c->dev == st.st_dev && c->ino == st.st_ino)
             found = c->state;
         else
             stale = c->state;
@@ -128,6 +136,11 @@ static em_combiner *cache_take(em_window_states *s, const char *dir, int64_t ver
 /* cache_put keeps dir's state at version, in place of the least recently used one */
 static void cache_put(em_window_states *s, const char *dir, int64_t version, em_combiner *state)
 {
+    struct stat st;
+    if (stat(dir, &st) != 0) { /* not kept: its files are the truth */
+        em_combiner_free(state);
+        return;
+    }
     pthread_mutex_lock(&s->lock);
     struct cached *victim = &s->slot[0];
     for (size_t i = 0; i < CACHED_STATES; i++) {
@@ -139,6 +152,8 @@ static void cache_put(em_window_states *s, const char *dir, int64_t version, em_
     }
     em_combiner *old = victim->state;
     snprintf(victim->dir, sizeof victim->dir, "%s", dir);
+    victim->dev = st.st_dev;
+    victim->ino = st.st_ino;
     victim->version = version;
     victim->state = state;
     victim->used = ++s->clock;
@@ -228,22 +243,15 @@ static int cut(em_combiner **state, int64_t first_pane, const merge *m)
 static int apply_file(const char *path, em_combiner **state, const merge *m, char *err,
                       size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen,
-                 "window state %s is missing (%s): the checkpoint must be on a "
-                 "filesystem every executor shares",
-                 path, strerror(errno));
-        return EMBER_ERR_NOT_FOUND;
-    }
     em_buf data = {0};
-    uint8_t chunk[65536];
-    size_t got;
-    int rc = EMBER_OK;
-    while (rc == EMBER_OK && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = em_buf_append(&data, chunk, got);
-    if (ferror(f)) rc = EMBER_ERR_IO;
-    fclose(f);
+    int rc = em_read_file(path, SIZE_MAX, &data.data, &data.len, err, errlen);
+    if (rc == EMBER_ERR_NOT_FOUND) {
+        snprintf(err, errlen,
+                 "window state %s is missing: the checkpoint must be on a filesystem every "
+                 "executor shares",
+                 path);
+        return rc;
+    }
     int64_t cut_pane = EM_NO_WATERMARK;
     if (rc == EMBER_OK && data.len < 8) rc = EMBER_ERR_MALFORMED;
     if (rc == EMBER_OK) {

@@ -3,9 +3,11 @@
  * Map side (em_window_mapper, inside the shuffle writer): a record's event time (its
  * timestamp) picks its pane, the slide of event time it falls in; the record is combined under
  * the composite key [pane, 8 bytes big-endian][key] and shuffled by its key alone, so that a
- * key's every pane meets in one reduce partition. A record is late when the last window
- * holding its pane ended at or before the batch's watermark: counted, never combined (while
- * one of its windows is open, it counts in the open ones). The largest event time read is noted for
+ * key's every pane meets in one reduce partition. A record whose event time is behind the
+ * batch's watermark is late (as in Spark): counted, never combined. So every record combined
+ * has all its windows open (they end after it, so after the watermark), and a final window
+ * holds exactly the records of batches whose watermark was not past them. Event times beyond
+ * +-EM_EVENT_TIME_MAX are counted as late too. The largest event time read is noted for
  * the driver, whose watermark follows it.
  *
  * Reduce side (em_window_reduce): reduce partition p keeps the panes of its keys between

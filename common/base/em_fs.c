@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +24,42 @@ int em_mkdirs(const char *dir)
             *p = '/';
         }
     return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int em_read_file(const char *path, size_t max_len, uint8_t **out, size_t *len, char *err,
+                 size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return errno == ENOENT ? EMBER_ERR_NOT_FOUND : EMBER_ERR_IO;
+    }
+    struct stat st;
+    int rc = fstat(fileno(f), &st) == 0 ? EMBER_OK : EMBER_ERR_IO;
+    if (rc == EMBER_OK && (uint64_t)st.st_size > max_len) {
+        snprintf(err, errlen, "%s is %lld bytes, more than the %zu expected at most", path,
+                 (long long)st.st_size, max_len);
+        rc = EMBER_ERR_TOO_LARGE;
+    }
+    size_t size = rc == EMBER_OK ? (size_t)st.st_size : 0;
+    uint8_t *data = rc == EMBER_OK ? malloc(size ? size : 1) : NULL;
+    if (rc == EMBER_OK && !data) rc = EMBER_ERR_NOMEM;
+    if (rc == EMBER_OK && fread(data, 1, size, f) != size) {
+        snprintf(err, errlen, "cannot read %s: %s", path,
+                 ferror(f) ? strerror(errno) : "it shrank while read");
+        rc = EMBER_ERR_IO;
+    }
+    fclose(f);
+    if (rc != EMBER_OK) {
+        if (!err[0]) snprintf(err, errlen, "cannot read %s: %s", path, ember_strerror(rc));
+        free(data);
+        return rc;
+    }
+    *out = data;
+    *len = size;
+    return EMBER_OK;
 }
 
 int em_fsync_dir(const char *dir)

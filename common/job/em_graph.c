@@ -138,7 +138,11 @@ static int validate_window(const Ember__Node *n, char *err, size_t errlen)
              "length, at most %d slides per window)",
              n->id, (long long)n->window_length_ms, (long long)n->window_slide_ms,
              EM_WINDOW_MAX_PANES);
-    if (n->watermark_delay_ms < 0) FAIL("node %u (window): a negative watermark delay", n->id);
+    if (n->window_length_ms > EM_EVENT_TIME_MAX / 4)
+        FAIL("node %u (window): a length of %lld ms", n->id, (long long)n->window_length_ms);
+    if (n->watermark_delay_ms < 0 || n->watermark_delay_ms > EM_EVENT_TIME_MAX / 4)
+        FAIL("node %u (window): a watermark delay of %lld ms", n->id,
+             (long long)n->watermark_delay_ms);
     if (n->window_count) {
         if (n->reducer != EMBER__REDUCER__REDUCER_SUM_I64)
             FAIL("node %u (window): a count sums 8-byte ones", n->id);

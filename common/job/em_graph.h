@@ -18,7 +18,8 @@
 #define EM_GRAPH_MAX_KEY        65536     /* bytes of a sort bound */
 #define EM_WINDOW_MAX_PANES     100000    /* slides in one window */
 #define EM_NO_WATERMARK         INT64_MIN /* a window node's watermark before any event time */
-#define EM_STATE_DIR_MAX        2048      /* bytes of a window's state directory */
+#define EM_EVENT_TIME_MAX       (INT64_C(1) << 62) /* |event time| a window takes, in ms */
+#define EM_STATE_DIR_MAX        2048               /* bytes of a window's state directory */
 
 /* em_graph_validate checks structure, sources, functions and the action. data_len is the size
  * of the data part that came with the graph (parallelized records). */

@@ -329,8 +329,8 @@ ember_dataset *ember_kafka_stream(ember_ctx *ctx, const char *topic,
  * it belongs to every window [start, start + length_ms) that holds it, start a multiple of
  * slide_ms (slide_ms == length_ms: tumbling windows; slide_ms must divide length_ms). The
  * watermark is the largest event time the query has seen, minus delay_ms; a window is final,
- * and emitted once, when the watermark passes its end. A record whose windows are all final
- * already is late: it is counted (the query's late_records), never folded in. */
+ * and emitted once, when the watermark passes its end. A record whose event time is behind the
+ * watermark is late: it is counted (the query's late_records), never folded in. */
 typedef struct ember_window {
     int64_t length_ms;
     int64_t slide_ms;

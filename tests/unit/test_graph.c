@@ -400,7 +400,11 @@ static void test_validate_window(void **state)
     build(&fx);
     use_window(&fx);
     fx.nodes[2].watermark_delay_ms = -1;
-    expect_invalid(&fx.g, 0, "a negative watermark delay");
+    expect_invalid(&fx.g, 0, "a watermark delay of -1 ms");
+    build(&fx);
+    use_window(&fx);
+    fx.nodes[2].window_slide_ms = fx.nodes[2].window_length_ms = INT64_C(1) << 61;
+    expect_invalid(&fx.g, 0, "a length of");
     build(&fx);
     use_window(&fx);
     fx.nodes[2].window_count = 1;
