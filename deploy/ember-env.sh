@@ -61,6 +61,9 @@
 : "${EMBER_LOG_DIR:=$EMBER_HOME/work/logs}"
 # EMBER_PID_DIR: ember-driver.pid, ember-executor-<worker>.pid and their .ready files.
 : "${EMBER_PID_DIR:=$EMBER_HOME/work/run}"
+# EMBER_DRIVER_STATE_DIR: on the driver node, the detached streaming queries and their job
+# libraries (ember-driver --state-dir): a driver started again resumes them.
+: "${EMBER_DRIVER_STATE_DIR:=$EMBER_HOME/work/driver-state}"
 # EMBER_SECRET_FILE: the cluster secret every connection proves (docs/security.md), the same
 # file on every node (mode 0600). start-driver.sh makes it when it is missing (ember-secret),
 # start-cluster.sh copies it to the workers that lack it. The default is where every ember

@@ -93,7 +93,8 @@ ember_validate_config() {
     _ember_int EMBER_START_TIMEOUT 1 3600
     _ember_int EMBER_STOP_TIMEOUT 1 600
     local v
-    for v in EMBER_HOME EMBER_BIN EMBER_WORK_DIR EMBER_LOG_DIR EMBER_PID_DIR EMBER_SECRET_FILE; do
+    for v in EMBER_HOME EMBER_BIN EMBER_WORK_DIR EMBER_LOG_DIR EMBER_PID_DIR EMBER_SECRET_FILE \
+        EMBER_DRIVER_STATE_DIR; do
         _ember_abs_path "$v"
     done
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # start-driver.sh -- starts ember-driver on this node, in the background, as configured in
 # deploy/ember-env.sh (EMBER_DRIVER_HOST, EMBER_DRIVER_PORT, EMBER_STATUS_HOST/PORT,
-# EMBER_HEARTBEAT_MS, EMBER_EXECUTOR_TIMEOUT_MS, EMBER_KAFKA, EMBER_DRIVER_OPTS), and waits
+# EMBER_HEARTBEAT_MS, EMBER_EXECUTOR_TIMEOUT_MS, EMBER_KAFKA, EMBER_DRIVER_STATE_DIR,
+# EMBER_DRIVER_OPTS), and waits
 # until its status endpoint answers.
 #
 #   deploy/start-driver.sh          (no options; settings come from the environment)
@@ -25,7 +26,7 @@ ready=$(ember_ready_file driver)
 args=(--listen "tcp://$EMBER_DRIVER_HOST:$EMBER_DRIVER_PORT"
     --status "$EMBER_STATUS_HOST:$EMBER_STATUS_PORT"
     --heartbeat-ms "$EMBER_HEARTBEAT_MS" --executor-timeout-ms "$EMBER_EXECUTOR_TIMEOUT_MS"
-    --ready-file "$ready")
+    --ready-file "$ready" --state-dir "$EMBER_DRIVER_STATE_DIR")
 [ -z "$EMBER_KAFKA" ] || args+=(--kafka "$EMBER_KAFKA")
 read -ra extra <<<"$EMBER_DRIVER_OPTS"
 args+=(${extra[@]+"${extra[@]}"})

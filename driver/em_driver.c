@@ -526,6 +526,8 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
     em_server_on_hello(d->srv, on_hello, d);
     d->streams.wake_loop = wake_loop;
     d->streams.wake_arg = d;
+    if (d->cfg.state_dir[0]) d->streams.state_dir = d->cfg.state_dir;
+    em_driver_restore_queries(d);
     if ((rc = em_stream_runner_start(&d->streams, &d->runner, err, errlen)) != EMBER_OK) return rc;
     if (d->cfg.status[0] &&
         (rc = em_status_start(&d->status, d->cfg.status, &d->cfg.tls, err, errlen)) != EMBER_OK)

@@ -20,6 +20,7 @@ typedef struct em_driver_config {
     char status[256];      /* host:port of the HTTP status endpoint ("" = off) */
     char kafka[1024];      /* default Kafka bootstrap announced to clients */
     char ready_file[1024]; /* written once listening: bound addresses */
+    char state_dir[1024];  /* detached queries kept here (em_query_store.h; "" = not kept) */
     uint64_t max_message;  /* largest message accepted */
     uint64_t max_library;  /* largest job library accepted */
     em_secret secret;      /* the cluster secret (unset: connections are not authenticated,
@@ -86,6 +87,9 @@ void em_driver_query_request(em_driver *d, em_request *req);
 /* em_driver_submit_batches submits the batch jobs the stream thread prepared (the caller then
  * carries out the scheduler's effects). */
 void em_driver_submit_batches(em_driver *d);
+/* em_driver_restore_queries registers the detached queries kept in the state directory by an
+ * earlier driver (em_query_store.h); they resume from their checkpoints. */
+void em_driver_restore_queries(em_driver *d);
 
 /* em_valid_text: a printable string of 1..max bytes, safe in JSON and logs unescaped */
 int em_valid_text(const char *s, size_t max);

@@ -9,6 +9,7 @@
 #include "em_graph.h"
 #include "em_libstore.h"
 #include "em_log.h"
+#include "em_query_store.h"
 #include "em_time.h"
 
 #define INTERVAL_MAX_MS 86400000u
@@ -20,12 +21,63 @@ static void reply_status(em_driver *d, em_request *req, const char *name)
     em_server_reply(d->srv, req, EM_MSG_QUERY_STATUS, &st.msg.base, NULL, 0);
 }
 
+/* keep: whether q is to be kept on the driver's disk: detached, with a state directory, and
+ * not refused for a live query of its name (whose file it would replace) */
+static int keep(em_driver *d, const Ember__StartQuery *q)
+{
+    return q->detach && d->cfg.state_dir[0] && !em_streams_live(&d->streams, q->name);
+}
+
+static int save(em_driver *d, const Ember__StartQuery *q, char *why, size_t whylen)
+{
+    size_t len;
+    const void *lib = em_libstore_get(d->libs, q->graph->library_sha256.data, &len);
+    char err[1024] = "";
+    int rc = lib ? em_query_store_save(d->cfg.state_dir, q, lib, len, err, sizeof err)
+                 : EMBER_ERR_NOT_FOUND;
+    if (rc != EMBER_OK)
+        snprintf(why, whylen, "query '%s': cannot keep it in the driver's state directory %s: %s",
+                 q->name, d->cfg.state_dir, err[0] ? err : ember_strerror(rc));
+    return rc;
+}
+
+/* restore registers a query kept by an earlier driver, with its library */
+static void restore(void *arg, Ember__StartQuery *q, const void *lib, size_t lib_len)
+{
+    em_driver *d = arg;
+    char why[1024] = "", name[EM_QUERY_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%s", q->name);
+    int32_t stream_node = -1;
+    int rc = em_libstore_put(d->libs, q->graph->library_sha256.data, q->graph->library_name, lib,
+                             lib_len, why, sizeof why);
+    if (rc == EMBER_OK) rc = em_graph_validate_query(q->graph, &stream_node, why, sizeof why);
+    if (rc == EMBER_OK) {
+        q->detach = 1;
+        rc = em_streams_start(&d->streams, q, stream_node, (em_session_id){0}, em_unix_ms(), why,
+                              sizeof why);
+    }
+    if (rc == EMBER_OK) {
+        em_info("query restored name=%s", name);
+        return;
+    }
+    em_warn("kept query not restored name=%s reason=\"%s\"", name, why);
+    em_pb_free(q);
+}
+
+void em_driver_restore_queries(em_driver *d)
+{
+    if (!d->cfg.state_dir[0]) return;
+    size_t n = em_query_store_load(d->cfg.state_dir, restore, d);
+    if (n)
+        em_info("queries restored from the state directory count=%zu dir=%s", n, d->cfg.state_dir);
+}
+
 static void start_query(em_driver *d, em_request *req)
 {
     char why[1024] = "", name[EM_QUERY_NAME_MAX + 1] = "";
     Ember__StartQuery *q = em_frame_unpack(&req->frame, EM_MSG_START_QUERY);
     int32_t stream_node = -1;
-    int rc = EMBER_ERR_INVALID;
+    int rc = EMBER_ERR_INVALID, kept = 0;
     if (!q || !q->graph)
         snprintf(why, sizeof why, "StartQuery: unreadable request");
     else if (!em_valid_text(q->name, EM_QUERY_NAME_MAX))
@@ -48,10 +100,13 @@ static void start_query(em_driver *d, em_request *req)
                                            "job library %s was not uploaded to "
                                            "the driver",
                                            q->graph->library_name);
+    else if ((kept = keep(d, q)) && (rc = save(d, q, why, sizeof why)) != EMBER_OK)
+        ;
     else if (snprintf(name, sizeof name, "%s", q->name),
              (rc = em_streams_start(&d->streams, q, stream_node, (em_session_id){req->session},
                                     em_unix_ms(), why, sizeof why)) == EMBER_OK)
         q = NULL; /* the registry has it */
+    if (rc != EMBER_OK && kept) em_query_store_remove(d->cfg.state_dir, q->name);
     em_pb_free(q);
     if (rc == EMBER_OK) {
         reply_status(d, req, name);

@@ -176,6 +176,7 @@ int em_streams_start(em_streams *s, Ember__StartQuery *start, int32_t stream_nod
     snprintf(q->submitter, sizeof q->submitter, "%s", start->submitter);
     snprintf(q->checkpoint, sizeof q->checkpoint, "%s", start->checkpoint);
     q->owner = start->detach ? (em_session_id){0} : owner;
+    q->kept = start->detach && s->state_dir;
     q->session = (em_session_id){QUERY_SESSION_BASE | q->id};
     q->interval_ms = start->interval_ms;
     q->graph = start->graph;
@@ -197,6 +198,15 @@ int em_streams_start(em_streams *s, Ember__StartQuery *start, int32_t stream_nod
     pthread_mutex_unlock(&s->lock);
     em_pb_free(start);
     return EMBER_OK;
+}
+
+int em_streams_live(em_streams *s, const char *name)
+{
+    pthread_mutex_lock(&s->lock);
+    const em_query *q = find_by_name(s, name);
+    int live = q && !query_ended(q);
+    pthread_mutex_unlock(&s->lock);
+    return live;
 }
 
 int em_streams_stop(em_streams *s, const char *name)

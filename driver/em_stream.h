@@ -84,6 +84,7 @@ typedef struct em_query {
     char submitter[128];
     char checkpoint[1024];
     em_session_id owner;   /* the submitter whose session it ends with (0: detached) */
+    int kept;              /* detached and kept in the driver's state directory, until it ends */
     em_session_id session; /* the session its batch jobs run in */
     uint32_t interval_ms;
     /* the query's graph (owned), its stream node and sink */
@@ -136,6 +137,7 @@ typedef struct em_streams {
     int stopping;                 /* the stream thread is to end */
     _Atomic uint64_t changes;     /* bumped on every change the status view shows (the driver loop
                                      reads it without the lock) */
+    const char *state_dir;        /* where detached queries are kept (NULL: not kept) */
     void (*wake_loop)(void *arg); /* tells the driver loop a batch waits to be submitted */
     void *wake_arg;
 } em_streams;
@@ -164,6 +166,8 @@ int em_query_windows_due(const Ember__JobGraph *g, int64_t last, int64_t next);
  * same name that still runs is an error; one that ended is replaced. */
 int em_streams_start(em_streams *s, Ember__StartQuery *q, int32_t stream_node, em_session_id owner,
                      int64_t now_unix_ms, char *err, size_t errlen);
+/* em_streams_live: whether a query of that name runs (or is starting) */
+int em_streams_live(em_streams *s, const char *name);
 /* em_streams_stop asks a query to stop after its running batch; 0 if there is none by name */
 int em_streams_stop(em_streams *s, const char *name);
 /* em_streams_owner_gone stops the client-mode queries of a submitter session that ended */

@@ -23,6 +23,7 @@
 #include "em_graph.h"
 #include "em_kafka.h"
 #include "em_log.h"
+#include "em_query_store.h"
 #include "em_stream_log.h"
 #include "em_time.h"
 
@@ -438,6 +439,15 @@ static int query_ended(const em_query *q)
 static int step(em_streams *s, int64_t now, int64_t *wake_at)
 {
     for (em_query *q = s->queries; q; q = q->next) {
+        if (query_ended(q) && q->kept) { /* a driver started again must not resume it */
+            char name[sizeof q->name];
+            snprintf(name, sizeof name, "%s", q->name);
+            q->kept = 0;
+            pthread_mutex_unlock(&s->lock);
+            em_query_store_remove(s->state_dir, name);
+            pthread_mutex_lock(&s->lock);
+            return 1;
+        }
         if (query_ended(q)) {
             if (!q->io) continue;
             struct em_query_io *io = q->io;

@@ -48,6 +48,8 @@ static void usage(FILE *out)
         "  --max-session-jobs N      jobs one submitter may have running (64)\n"
         "  --max-job-tasks N         tasks of one job, every stage counted (4000000)\n"
         "  --ready-file PATH         write bound addresses here once listening\n"
+        "  --state-dir DIR           keep detached streaming queries and their job libraries\n"
+        "                            here; a driver started again on DIR resumes them\n"
         "  --tls-cert PATH, --tls-key PATH  certificate and key (PEM) for a tls+tcp:// --listen\n"
         "                            and an HTTPS status endpoint (EMBER_TLS_CERT, _KEY)\n"
         "  --secret-file PATH        the cluster secret (EMBER_SECRET_FILE, else\n"
@@ -76,6 +78,7 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
                                          {"max-message-mb", 1, 0, 'm'},
                                          {"max-result-mb", 1, 0, 'r'},
                                          {"ready-file", 1, 0, 'f'},
+                                         {"state-dir", 1, 0, 'D'},
                                          {"secret-file", 1, 0, 'x'},
                                          {"tls-cert", 1, 0, EM_OPT_TLS_CERT},
                                          {"tls-key", 1, 0, EM_OPT_TLS_KEY},
@@ -164,6 +167,10 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
         case 'K':
             rc = em_arg_u32("--max-job-tasks", optarg, 1, 1u << 30, &cfg->sched.max_job_tasks, err,
                             sizeof err);
+            break;
+        case 'D':
+            rc = em_arg_string("--state-dir", optarg, cfg->state_dir, sizeof cfg->state_dir, err,
+                               sizeof err);
             break;
         case 'H': usage(stdout); exit(0);
         default: usage(stderr); return EMBER_ERR_INVALID;

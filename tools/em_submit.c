@@ -332,7 +332,7 @@ static int run_entry(submitter *s, const em_submit_opts *o, void *lib, ember_mai
     snprintf(lib_arg, sizeof lib_arg, "%s%s", strchr(lib_path, '/') ? "" : "./", lib_path);
     const char *slash = strrchr(lib_path, '/');
     const char *lib_name = slash ? slash + 1 : lib_path;
-    em_job_runner runner = {run_job, resolve_kafka, unpersist, start_query, query, s};
+    em_job_runner runner = {run_job, resolve_kafka, unpersist, start_query, query, s, o->detach};
     ember_ctx *ctx =
         em_ctx_new(lib, lib_arg, sha, o->kafka && o->kafka[0] ? o->kafka : s->rpc.kafka, &runner);
     if (ctx && o->name && o->name[0]) ember_set_job_name(ctx, o->name);

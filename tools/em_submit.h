@@ -18,6 +18,7 @@ typedef struct em_submit_opts {
                                  path: em_secret.h) */
     uint32_t task_timeout_ms; /* a task running longer fails and is stopped (0: no limit) */
     const char *tls_ca;       /* the CA of a tls+tcp:// driver (NULL: EMBER_TLS_CA) */
+    int detach;               /* the job's queries run detached; awaiting one returns at once */
 } em_submit_opts;
 
 /* em_submit_run loads the job library at lib_path, uploads it, and runs its ember_main with

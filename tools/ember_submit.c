@@ -28,6 +28,8 @@ static void usage(FILE *out)
                  "  --task-timeout-s N  a task running longer than N seconds fails and is\n"
                  "                    stopped, then retried like any failure (default: none)\n"
                  "  --quiet           no summary line on stderr\n"
+                 "  --detach          the job's streaming queries run detached: the driver keeps\n"
+                 "                    them running after ember-submit returns (docs/streaming.md)\n"
                  "  --stop QUERY      stop the driver's streaming query QUERY (a detached one,\n"
                  "                    docs/streaming.md) once its running batch is committed\n"
                  "  --secret-file PATH  the cluster secret (EMBER_SECRET_FILE, else\n"
@@ -37,17 +39,13 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"driver", 1, 0, 'd'},
-                                         {"kafka", 1, 0, 'k'},
-                                         {"name", 1, 0, 'n'},
-                                         {"timeout-s", 1, 0, 't'},
-                                         {"quiet", 0, 0, 'q'},
-                                         {"secret-file", 1, 0, 's'},
-                                         {"task-timeout-s", 1, 0, 'T'},
-                                         {"tls-ca", 1, 0, EM_OPT_TLS_CA},
-                                         {"stop", 1, 0, 'S'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"driver", 1, 0, 'd'},         {"kafka", 1, 0, 'k'},
+        {"name", 1, 0, 'n'},           {"timeout-s", 1, 0, 't'},
+        {"quiet", 0, 0, 'q'},          {"secret-file", 1, 0, 's'},
+        {"task-timeout-s", 1, 0, 'T'}, {"tls-ca", 1, 0, EM_OPT_TLS_CA},
+        {"stop", 1, 0, 'S'},           {"detach", 0, 0, 'D'},
+        {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
     char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "", secret_file[1024] = "";
     const char *env_driver = getenv("EMBER_DRIVER");
     snprintf(driver, sizeof driver, "%s",
@@ -55,7 +53,7 @@ int main(int argc, char **argv)
     em_tls_files tls = {0};
     char stop_query[128] = "";
     uint32_t timeout_s = 0, task_timeout_s = 0;
-    int quiet = 0, c, rc = EMBER_OK;
+    int quiet = 0, detach = 0, c, rc = EMBER_OK;
     em_log_init("submit", EM_LOG_WARN);
     while (rc == EMBER_OK && (c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
@@ -70,6 +68,7 @@ int main(int argc, char **argv)
             rc = em_arg_u32("--timeout-s", optarg, 1, 86400 * 365, &timeout_s, err, sizeof err);
             break;
         case 'q': quiet = 1; break;
+        case 'D': detach = 1; break;
         case 'T':
             rc = em_arg_u32("--task-timeout-s", optarg, 1, 86400 * 7, &task_timeout_s, err,
                             sizeof err);
@@ -103,6 +102,7 @@ int main(int argc, char **argv)
                         .name = name,
                         .timeout_ms = timeout_s ? (int)(timeout_s * 1000) : 0,
                         .quiet = quiet,
+                        .detach = detach,
                         .secret_file = secret_file,
                         .tls_ca = tls.ca,
                         .task_timeout_ms = task_timeout_s * 1000};

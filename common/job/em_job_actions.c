@@ -483,7 +483,9 @@ static int start_query(ember_dataset *ds, Ember__ActionKind kind, const char *wh
         Ember__JobGraph g;
         graph_of(ctx, &sg, target, &a, &g);
         char why[1024] = "";
-        rc = ctx->runner.start_query(ctx->runner.arg, &g, opts, checkpoint, why, sizeof why);
+        ember_query_options o = *opts;
+        o.detach = o.detach || ctx->runner.detach_queries;
+        rc = ctx->runner.start_query(ctx->runner.arg, &g, &o, checkpoint, why, sizeof why);
         if (rc != EMBER_OK) em_ctx_fail(ctx, rc, "query '%s': %s", opts->name, why);
     }
     subgraph_free(&sg);

@@ -48,6 +48,8 @@ typedef struct em_job_runner {
     int (*query)(void *arg, const char *name, int stop, em_query_info *out, char *err,
                  size_t errlen);
     void *arg;
+    int detach_queries; /* ember-submit --detach: every query starts detached, and waiting for
+                           one returns at once */
 } em_job_runner;
 
 /* em_job_api_check: job library lib (loaded from `name`) was built against this ember.h: its

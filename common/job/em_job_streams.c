@@ -84,6 +84,11 @@ static void report(const ember_query *q, const em_query_info *info, int tty)
 int ember_query_await(ember_query *q, int64_t timeout_ms)
 {
     if (!q) return EMBER_ERR_INVALID;
+    if (q->ctx->runner.detach_queries) { /* the driver runs it on its own */
+        fprintf(stderr, "query %s runs detached on the driver: ember-submit --stop %s stops it\n",
+                q->name, q->name);
+        return EMBER_OK;
+    }
     int tty = isatty(STDERR_FILENO);
     int64_t start = em_now_ms(), reported = start;
     em_query_info info;

@@ -239,6 +239,6 @@ wait_until() {
 # deploy_env: the deploy/ scripts keep their work, pid and log files in $T (logs directly in
 # $T, so that a failing test prints their tails) and read the workers file $T/workers
 deploy_env() {
-    export EMBER_WORK_DIR=$T/work EMBER_PID_DIR=$T/run EMBER_LOG_DIR=$T EMBER_WORKERS_FILE=$T/workers
+    export EMBER_WORK_DIR=$T/work EMBER_DRIVER_STATE_DIR=$T/driver-state EMBER_PID_DIR=$T/run EMBER_LOG_DIR=$T EMBER_WORKERS_FILE=$T/workers
     DEPLOY=$EMBER_SRC/deploy
 }

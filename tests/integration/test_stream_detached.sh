@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# test_stream_detached.sh -- a detached streaming query outlives its submitter and its driver
+# (tests/jobs/stream_copy.c: the lines of topic `events` upper-cased, those holding "skip"
+# dropped, a directory per batch):
+#   1. ember-submit --detach returns at once; the driver keeps the query and its job library
+#      in its --state-dir;
+#   2. kill -9 of the driver and its executors mid-stream: a new driver on the same state
+#      directory restores the query, which resumes from its checkpoint;
+#   3. ember-submit --stop ends it and removes it from the state directory: the next driver
+#      restores nothing;
+#   4. a state directory the driver cannot write refuses a detached query, saying why.
+# The batch directories hold every expected line exactly once.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+start_kafka events:2
+STATE=$T/driver-state
+cluster_up() {
+    start_driver --state-dir "$STATE"
+    start_executor ex1 --slots 2
+    start_executor ex2 --slots 2
+    wait_executors 2
+}
+cluster_up
+OUT=$T/out CK=$T/checkpoint
+: >"$T/produced"
+produce() {
+    awk -v a="$1" -v n="$2" 'BEGIN { for (i = a; i < a + n; i++)
+        printf "k%d,event %d%s\n", i, i, (i % 7 == 0 ? " skip" : "") }' | tee -a "$T/produced" |
+        "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic events >/dev/null
+}
+committed() { ls "$CK/commits" 2>/dev/null | grep -c '^[0-9]*$' || true; }
+wait_committed() {
+    wait_until 60 bash -c "[ \$(ls '$CK/commits' 2>/dev/null | grep -c '^[0-9]*\$') -ge $1 ]"
+}
+kept_queries() { ls "$STATE/queries" 2>/dev/null | grep -c '\.query$' || true; }
+kept_libraries() { ls "$STATE/libraries" 2>/dev/null | grep -c '\.so$' || true; }
+
+# ---- 1. detached: ember-submit returns, the driver keeps the query -----------------------------
+produce 0 2000
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" --detach "$EMBER_JOBS/stream_copy.so" -- \
+    --topic events --name detached --checkpoint "$CK" --out "$OUT" --interval-ms 50 \
+    --max-per-partition 100 --earliest >"$T/submit.out" 2>"$T/submit.err" ||
+    fail "ember-submit --detach failed: $(cat "$T/submit.err")"
+expect_contains "$(cat "$T/submit.err")" "query detached runs detached on the driver" \
+    "ember-submit --detach says the query runs on"
+expect_eq "$(kept_queries)" 1 "queries kept in the state directory"
+expect_eq "$(kept_libraries)" 1 "job libraries kept in the state directory"
+wait_committed 2
+wait_api /api/v1/streaming/queries '.[0].name == "detached" and .[0].detached == true and .[0].state == "running"' 10
+echo "ok: the detached query runs without its submitter ($(committed) batches committed)"
+
+# ---- 2. the driver and its executors killed mid-stream ------------------------------------------
+produce 2000 2000
+kill -9 "$DRIVER_PID" "$ex1_PID" "$ex2_PID"
+before=$(committed)
+mv "$T/driver.log" "$T/driver-1.log"
+cluster_up
+grep -q "query restored name=detached" "$T/driver.log" ||
+    fail "the new driver did not restore the query: $(grep -i query "$T/driver.log" | head -3)"
+wait_committed $((before + 2))
+echo "ok: a new driver restored the query from its state directory and resumed it"
+
+# ---- 3. stopped by name: forgotten by the next driver ---------------------------------------------
+produce 4000 1000
+want=$(awk '!/skip/' "$T/produced" | wc -l)
+wait_until 90 bash -c "[ \$(cat '$OUT'/batch-*/part-* 2>/dev/null | wc -l) -ge $want ]"
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop detached >"$T/stop.out" 2>&1 ||
+    fail "ember-submit --stop failed: $(cat "$T/stop.out")"
+wait_until 10 bash -c "[ \$(ls '$STATE/queries' | grep -c '\\.query\$') -eq 0 ]"
+expect_eq "$(kept_libraries)" 0 "job libraries kept after the query was stopped"
+kill -9 "$DRIVER_PID" "$ex1_PID" "$ex2_PID"
+mv "$T/driver.log" "$T/driver-2.log"
+cluster_up
+wait_api /api/v1/streaming/queries 'length == 0' 5
+if grep -q "query restored" "$T/driver.log"; then fail "a stopped query was restored"; fi
+echo "ok: a stopped query leaves the state directory; the next driver restores nothing"
+
+awk '!/skip/ { print toupper($0) }' "$T/produced" | LC_ALL=C sort >"$T/want"
+cat "$OUT"/batch-*/part-* | LC_ALL=C sort >"$T/got"
+cmp -s "$T/want" "$T/got" || {
+    echo "missing: $(comm -23 "$T/want" "$T/got" | wc -l), extra or repeated: $(comm -13 "$T/want" "$T/got" | wc -l)"
+    fail "the batch directories do not hold each line exactly once"
+}
+echo "ok: $(wc -l <"$T/want") lines, each exactly once, across two drivers"
+
+# ---- 4. a state directory the driver cannot write --------------------------------------------------
+kill -9 "$DRIVER_PID" "$ex1_PID" "$ex2_PID"
+: >"$T/not-a-dir"
+start_driver --state-dir "$T/not-a-dir/state"
+expect_fail "a detached query the driver cannot keep" "$EMBER_BIN/ember-submit" --driver "$DRIVER" \
+    --detach "$EMBER_JOBS/stream_copy.so" -- --topic events --name other --checkpoint "$T/ck2" \
+    --out "$T/out2"
+expect_contains "$(cat "$T/fail.err")" "cannot keep it in the driver's state directory" \
+    "an unwritable state directory: the message"
+echo "PASS"
