@@ -7,6 +7,12 @@
 #   deploy/quickstart.sh           run the demo, then stop the cluster
 #   deploy/quickstart.sh --keep    leave the cluster running and print how to reach and stop it
 #   deploy/quickstart.sh --stop    stop a cluster left running by --keep
+#   deploy/quickstart.sh --stream [SECONDS]
+#                                  the streaming demo instead (examples/taxi_stream.c): a
+#                                  producer feeds taxi points in event-time order for SECONDS
+#                                  (30), ten minutes of event time per second; the distance of
+#                                  each taxi over 30-minute windows sliding every 30 s is
+#                                  printed as windows become final, with the status URL
 #
 # Ports: driver 127.0.0.1:${EMBER_DRIVER_PORT:-7077}, status 127.0.0.1:${EMBER_STATUS_PORT:-4040}.
 # Exit status 0 only when the job succeeded.
@@ -19,6 +25,8 @@ driver_port=${EMBER_DRIVER_PORT:-7077}
 status_port=${EMBER_STATUS_PORT:-4040}
 lines=${EMBER_SAMPLE_LINES:-100000}
 keep=0
+stream=0
+stream_s=30
 
 stop_cluster() {
     [ -f "$work/pids" ] || return 0
@@ -37,8 +45,14 @@ stop_cluster() {
 case "${1:-}" in
 --keep) keep=1 ;;
 --stop) stop_cluster; echo "ember quickstart cluster stopped"; exit 0 ;;
+--stream)
+    stream=1
+    stream_s=${2:-30}
+    [[ "$stream_s" =~ ^[0-9]+$ ]] && [ "$stream_s" -ge 5 ] && [ "$stream_s" -le 3600 ] ||
+        { echo "quickstart: --stream SECONDS takes 5..3600 seconds" >&2; exit 2; }
+    ;;
 "") ;;
-*) echo "usage: deploy/quickstart.sh [--keep | --stop]" >&2; exit 2 ;;
+*) echo "usage: deploy/quickstart.sh [--keep | --stop | --stream [SECONDS]]" >&2; exit 2 ;;
 esac
 
 step() { printf '\n== %s\n' "$*"; }
@@ -68,6 +82,7 @@ echo "every connection proves $secret"
 
 step "starting ember-kafka, ember-driver and two ember-executors (logs in $work)"
 "$bin/ember-kafka" --topic taxi:8 --topic taxi-alerts:4 --topic taxi-dead-letter:1 \
+    --topic taxi-live:4 --topic taxi-distance:4 \
     --bootstrap-file "$work/kafka.addr" >"$work/kafka.log" 2>&1 &
 echo $! >>"$work/pids"
 wait_file "$work/kafka.addr" ember-kafka "$work/kafka.log"
@@ -86,6 +101,50 @@ done
 wait_file "$work/executor-1.ready" "executor 1" "$work/executor-1.log"
 wait_file "$work/executor-2.ready" "executor 2" "$work/executor-2.log"
 echo "kafka $kafka, driver $driver, status $status"
+
+# stream_demo: examples/taxi_stream.c on topic taxi-live while a producer feeds it
+stream_demo() {
+    local checkpoint=$work/checkpoint chunks=$work/chunks
+    step "starting examples/taxi_stream.c: ember-submit taxi_stream.so (three streaming queries)"
+    "$bin/ember-submit" --driver "$driver" "$build/jobs/taxi_stream.so" -- --in taxi-live \
+        --interval-ms 500 --window-min 30 --slide-s 30 --delay-s 60 --checkpoint "$checkpoint" \
+        --alerts taxi-alerts --dead-letter taxi-dead-letter >"$work/stream.out" 2>"$work/stream.err" &
+    local job=$!
+    step "feeding taxi points for $stream_s s (ten minutes of event time per second), keyed by taxi"
+    mkdir -p "$chunks"
+    # 2.5 s of event time per line on average: 240 lines are ten minutes, fed twice a second
+    "$bin/taxi-data" --lines $((stream_s * 240)) --taxis 50 |
+        awk '{ split($0, f, ","); print f[1] "\t" $0 }' | split -l 120 - "$chunks/part-"
+    local seen=$work/windows.seen part shown=0 fresh
+    : >"$seen"
+    for part in "$chunks"/part-*; do
+        "$bin/ember-topic" produce --bootstrap "$kafka" --topic taxi-live --key-sep '\t' <"$part" >/dev/null
+        sleep 0.5
+        # the windows that became final since the last look
+        { "$bin/ember-topic" dump --bootstrap "$kafka" --topic taxi-distance 2>/dev/null || true; } |
+            cut -f4 | LC_ALL=C sort >"$work/windows.now"
+        fresh=$(LC_ALL=C comm -13 "$seen" "$work/windows.now" | wc -l)
+        if [ "$fresh" -gt 0 ]; then
+            LC_ALL=C comm -13 "$seen" "$work/windows.now" | awk -F, -v n="$fresh" 'NR == 1 {
+                printf "%d windows final, e.g. taxi %s from %s to %s: %.3f km over %d points\n",
+                    n, $1, $2, $3, $4, $5 }'
+            shown=$((shown + fresh))
+        fi
+        mv "$work/windows.now" "$seen"
+    done
+    step "the queries as the driver reports them ($status/api/v1/streaming/queries)"
+    curl -sf "$status/api/v1/streaming/queries" | jq -r '.[] | "\(.name): \(.state), \(.batches) batches, \(.records_in) records in, \(.records_out) out, lag \(.lag)\(if .windows then ", watermark \(.watermark_ms / 1000 | floor | todate), \(.late_records) late" else "" end)"'
+    "$bin/ember-submit" --driver "$driver" --stop taxi-distance >/dev/null
+    wait "$job" || die "taxi_stream failed (see $work/stream.err)"
+    tail -n 1 "$work/stream.err"
+    echo "$shown final windows written to topic taxi-distance; status page: $status/"
+}
+
+if [ "$stream" = 1 ]; then
+    stream_demo
+    step "stopping the cluster"
+    exit 0
+fi
 
 step "loading $lines sample taxi lines into topic 'taxi' (8 partitions)"
 "$bin/taxi-data" --lines "$lines" | "$bin/ember-topic" produce --bootstrap "$kafka" --topic taxi

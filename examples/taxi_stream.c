@@ -1,0 +1,298 @@
+/* taxi_stream.c -- example streaming job: the classic taxi pipeline, continuously.
+ *
+ * Input: topic --in (default "taxi"), lines "taxi_id,YYYY-MM-DD HH:MM:SS,longitude,latitude"
+ * (examples/taxi_data.c), keyed by taxi id so that a taxi's points stay in one partition in
+ * the order they were produced (ember-topic produce --key-sep; see deploy/quickstart.sh
+ * --stream). The job starts three queries on it, each a stream of micro-batches the driver
+ * runs (docs/streaming.md):
+ *
+ *   taxi-distance  the distance each taxi travelled over the last --window-min minutes (30),
+ *                  refreshed every --slide-s seconds (30): an event-time window aggregate
+ *                  whose accumulator keeps a taxi's first and last point and the haversine
+ *                  distance between consecutive points (R = 6371.0 km) in event-time order;
+ *                  each final window goes to --distances (topic "taxi-distance") keyed by taxi
+ *                  id as "taxi_id,window_start,window_end,km,points" (times "YYYY-MM-DD
+ *                  HH:MM:SS", km "%.6f"). The watermark trails the latest point by --delay-s
+ *                  seconds (60); points later than that are counted as late.
+ *   taxi-alerts    within each batch, a point outside the bounding box (--bbox, default
+ *                  116.1,39.7,116.7,40.1) or reached faster than --max-kmh (120) from the
+ *                  taxi's previous point in the batch: "taxi_id,time,lon,lat,REASON" to
+ *                  --alerts ("taxi-alerts"), REASON "outside" or "speed=KMH".
+ *   taxi-dead-letter  every malformed line, unchanged, to --dead-letter ("taxi-dead-letter").
+ *
+ * Other options: --interval-ms N (the trigger, 1000), --earliest (a new query starts at the
+ * topic's first records, else at those that arrive after it starts), --max-per-batch N
+ * (records of a partition per batch, 0: all), --partitions N (of the window's state, 4).
+ * Each query keeps its checkpoint in --checkpoint DIR/<query> (default
+ * "taxi-stream-checkpoint" in ember-submit's directory). The job runs until its queries are
+ * stopped (ember-submit --stop taxi-distance, or ember-submit ending), or with --detach keeps
+ * them running on the driver. The Kafka sink writes a batch that runs again after a crash
+ * again (at least once: docs/streaming.md).
+ *
+ * Build: cc -shared -fPIC -O2 -I include -o taxi_stream.so examples/taxi_stream.c -lm
+ * Run:   ember-submit taxi_stream.so -- --in taxi --interval-ms 500
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <ember/ember.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "taxi_parse.h"
+#include "taxi_track.h"
+
+/* ---- parsing -------------------------------------------------------------------------------- */
+
+/* a point as a record value: longitude, latitude (doubles, machine byte order) */
+typedef struct point_value {
+    double lon, lat;
+} point_value;
+
+/* ts_point (flat_map): a well-formed line -> (taxi id, point) at the point's time */
+int ts_point(ember_task *task, const ember_record *in)
+{
+    taxi_point pt;
+    if (taxi_parse_line(in->value, in->value_len, &pt) != 0) return EMBER_OK;
+    point_value v = {pt.lon, pt.lat};
+    return ember_emit_kv(task, pt.id, pt.id_len, &v, sizeof v, pt.time_ms);
+}
+
+/* ts_malformed (filter): the lines that do not parse */
+int ts_malformed(ember_task *task, const ember_record *in)
+{
+    (void)task;
+    taxi_point pt;
+    return taxi_parse_line(in->value, in->value_len, &pt) != 0;
+}
+
+/* ---- distance over a window: a track's ends and length ---------------------------------------
+ */
+
+typedef struct track {
+    int64_t points;
+    int64_t first_ms, last_ms;
+    double first_lon, first_lat, last_lon, last_lat;
+    double km;
+} track;
+
+/* ts_track_add (seq): one more point, later than the track's */
+int ts_track_add(ember_task *task, void *acc, const ember_record *in)
+{
+    (void)task;
+    track *t = acc;
+    point_value p;
+    memcpy(&p, in->value, sizeof p);
+    if (t->points == 0) {
+        t->first_ms = in->timestamp;
+        t->first_lon = p.lon;
+        t->first_lat = p.lat;
+    } else {
+        t->km += taxi_haversine_km(t->last_lon, t->last_lat, p.lon, p.lat);
+    }
+    t->last_ms = in->timestamp;
+    t->last_lon = p.lon;
+    t->last_lat = p.lat;
+    t->points++;
+    return EMBER_OK;
+}
+
+/* ts_track_join (comb): the track `other` continues `acc` (it is later in event time) */
+int ts_track_join(ember_task *task, void *acc, const void *other)
+{
+    (void)task;
+    track *a = acc;
+    track b;
+    memcpy(&b, other, sizeof b);
+    if (b.points == 0) return EMBER_OK;
+    if (a->points == 0) {
+        *a = b;
+        return EMBER_OK;
+    }
+    a->km += taxi_haversine_km(a->last_lon, a->last_lat, b.first_lon, b.first_lat) + b.km;
+    a->last_ms = b.last_ms;
+    a->last_lon = b.last_lon;
+    a->last_lat = b.last_lat;
+    a->points += b.points;
+    return EMBER_OK;
+}
+
+static void format_time(int64_t ms, char *buf, size_t len)
+{
+    time_t s = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* ts_window_line (map): a final window -> "taxi_id,start,end,km,points"; the window's length
+ * in ms is the argument */
+int ts_window_line(ember_task *task, const ember_record *in)
+{
+    size_t len;
+    const int64_t *window_ms = ember_task_arg(task, &len);
+    track t;
+    memcpy(&t, in->value, sizeof t);
+    char start[32], end[32], line[160];
+    format_time(in->timestamp, start, sizeof start);
+    format_time(in->timestamp + *window_ms, end, sizeof end);
+    int n = snprintf(line, sizeof line, "%.*s,%s,%s,%.6f,%" PRId64, (int)in->key_len,
+                     (const char *)in->key, start, end, t.km, t.points);
+    return ember_emit_kv(task, in->key, in->key_len, line, (size_t)n, in->timestamp);
+}
+
+/* ---- alerts -----------------------------------------------------------------------------------
+ */
+
+typedef struct alert_rules {
+    double min_lon, min_lat, max_lon, max_lat;
+    double max_kmh;
+} alert_rules;
+
+/* last_seen: a small open-addressing table of each taxi's previous point in the batch */
+#define SEEN_SLOTS 4096
+typedef struct seen {
+    char id[33];
+    int64_t time_ms;
+    double lon, lat;
+} seen;
+
+static seen *seen_slot(seen *table, const char *id, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)id[i]) * 1099511628211ull;
+    for (size_t probe = 0; probe < SEEN_SLOTS; probe++) {
+        seen *s = &table[(h + probe) % SEEN_SLOTS];
+        if (!s->id[0] || (strlen(s->id) == len && memcmp(s->id, id, len) == 0)) return s;
+    }
+    return NULL; /* full: this taxi goes without a speed check in this task */
+}
+
+static int emit_alert(ember_task *task, const taxi_point *pt, const char *reason)
+{
+    char when[32], line[192];
+    format_time(pt->time_ms, when, sizeof when);
+    int n = snprintf(line, sizeof line, "%.*s,%s,%.5f,%.5f,%s", (int)pt->id_len, pt->id, when,
+                     pt->lon, pt->lat, reason);
+    return ember_emit_kv(task, pt->id, pt->id_len, line, (size_t)n, pt->time_ms);
+}
+
+/* ts_alerts (map_partitions): a batch partition's points in Kafka order, alerts out */
+int ts_alerts(ember_task *task, ember_iter *batch)
+{
+    size_t len;
+    const alert_rules *rules = ember_task_arg(task, &len);
+    if (!rules || len != sizeof *rules) return ember_task_fail(task, "missing alert rules");
+    seen *table = calloc(SEEN_SLOTS, sizeof *table);
+    if (!table) return ember_task_fail(task, "out of memory");
+    ember_record in;
+    int rc = EMBER_OK;
+    while (rc == EMBER_OK && ember_next(batch, &in) > 0) {
+        taxi_point pt;
+        if (taxi_parse_line(in.value, in.value_len, &pt) != 0) continue;
+        if (pt.lon < rules->min_lon || pt.lon > rules->max_lon || pt.lat < rules->min_lat ||
+            pt.lat > rules->max_lat)
+            rc = emit_alert(task, &pt, "outside");
+        seen *prev = seen_slot(table, pt.id, pt.id_len);
+        if (rc != EMBER_OK || !prev) continue;
+        if (prev->id[0] && pt.time_ms > prev->time_ms) {
+            double km = taxi_haversine_km(prev->lon, prev->lat, pt.lon, pt.lat);
+            double kmh = km / ((double)(pt.time_ms - prev->time_ms) / 3600000.0);
+            char reason[32];
+            snprintf(reason, sizeof reason, "speed=%.0f", kmh);
+            if (kmh > rules->max_kmh) rc = emit_alert(task, &pt, reason);
+        }
+        memcpy(prev->id, pt.id, pt.id_len);
+        prev->id[pt.id_len] = '\0';
+        prev->time_ms = pt.time_ms;
+        prev->lon = pt.lon;
+        prev->lat = pt.lat;
+    }
+    free(table);
+    return rc;
+}
+
+/* ---- the job ----------------------------------------------------------------------------------
+ */
+
+static const char *option(int argc, char **argv, const char *name, const char *def)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0) return argv[i + 1];
+    return def;
+}
+
+static int flag(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0) return 1;
+    return 0;
+}
+
+/* start starts one query of the job, its checkpoint under `checkpoints` */
+static ember_query *start(ember_dataset *ds, const char *name, const char *topic,
+                          const char *checkpoints, int64_t interval_ms, int detach)
+{
+    char checkpoint[4096];
+    snprintf(checkpoint, sizeof checkpoint, "%s/%s", checkpoints, name);
+    ember_query_options q = {
+        .name = name, .checkpoint = checkpoint, .interval_ms = interval_ms, .detach = detach};
+    ember_query *query = NULL;
+    if (ember_stream_to_kafka(ds, topic, &q, &query) != EMBER_OK) return NULL;
+    fprintf(stderr, "taxi_stream: query %s started, writing to topic %s\n", name, topic);
+    return query;
+}
+
+int ember_main(ember_ctx *ctx, int argc, char **argv)
+{
+    const char *in = option(argc, argv, "--in", "taxi");
+    const char *checkpoints = option(argc, argv, "--checkpoint", "taxi-stream-checkpoint");
+    int64_t interval_ms = atoll(option(argc, argv, "--interval-ms", "1000"));
+    int detach = flag(argc, argv, "--detach");
+    ember_window w = {.length_ms = atoll(option(argc, argv, "--window-min", "30")) * 60000,
+                      .slide_ms = atoll(option(argc, argv, "--slide-s", "30")) * 1000,
+                      .delay_ms = atoll(option(argc, argv, "--delay-s", "60")) * 1000};
+    alert_rules rules = {116.1, 39.7, 116.7, 40.1, atof(option(argc, argv, "--max-kmh", "120"))};
+    const char *bbox = option(argc, argv, "--bbox", NULL);
+    if (bbox && sscanf(bbox, "%lf,%lf,%lf,%lf", &rules.min_lon, &rules.min_lat, &rules.max_lon,
+                       &rules.max_lat) != 4) {
+        fprintf(stderr, "taxi_stream: --bbox minlon,minlat,maxlon,maxlat\n");
+        return 2;
+    }
+    ember_stream_source src = {.earliest = flag(argc, argv, "--earliest"),
+                               .max_per_partition =
+                                   atoll(option(argc, argv, "--max-per-batch", "0"))};
+
+    ember_dataset *lines = ember_kafka_stream(ctx, in, &src);
+    ember_dataset *points = ember_flat_map(lines, ts_point, NULL, 0);
+    track zero = {0};
+    ember_dataset *windows =
+        ember_window_aggregate(points, &w, &zero, sizeof zero, ts_track_add, ts_track_join,
+                               atoi(option(argc, argv, "--partitions", "4")));
+    ember_dataset *distances = ember_map(windows, ts_window_line, &w.length_ms, sizeof w.length_ms);
+    ember_query *qd =
+        start(distances, "taxi-distance", option(argc, argv, "--distances", "taxi-distance"),
+              checkpoints, interval_ms, detach);
+    ember_dataset *alerts =
+        ember_map_partitions(ember_kafka_stream(ctx, in, &src), ts_alerts, &rules, sizeof rules);
+    ember_query *qa = start(alerts, "taxi-alerts", option(argc, argv, "--alerts", "taxi-alerts"),
+                            checkpoints, interval_ms, detach);
+    ember_dataset *bad = ember_filter(ember_kafka_stream(ctx, in, &src), ts_malformed, NULL, 0);
+    ember_query *qb =
+        start(bad, "taxi-dead-letter", option(argc, argv, "--dead-letter", "taxi-dead-letter"),
+              checkpoints, interval_ms, detach);
+    if (!qd || !qa || !qb) return 1;
+    /* until the distance query is stopped; the others then stop with it */
+    int rc = ember_query_await(qd, -1);
+    ember_query_stop(qa);
+    ember_query_stop(qb);
+    if (ember_query_await(qa, -1) != EMBER_OK || ember_query_await(qb, -1) != EMBER_OK) rc = 1;
+    ember_query_progress p;
+    if (ember_query_status(qd, &p) == EMBER_OK)
+        fprintf(stderr,
+                "taxi_stream: %lld points read, %lld windows written, watermark %lld, %lld late\n",
+                (long long)p.records_in, (long long)p.records_out, (long long)p.watermark_ms,
+                (long long)p.late_records);
+    return rc == EMBER_OK ? 0 : 1;
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# test_taxi_stream.sh -- examples/taxi_stream.c, the classic taxi pipeline as streaming
+# queries: 4,000 taxi-data lines of 12 taxis (every 40th malformed) keyed by taxi id, read in
+# batches of at most 150 records, so each window's state spans many batches:
+#   - taxi-distance: every final 5-minute window sliding every minute, per taxi, equals an
+#     independent awk reference (haversine over the taxi's points in time order, to 1e-6 km),
+#     each window exactly once;
+#   - taxi-alerts: one alert per well-formed point outside the bounding box (speed alerts off);
+#   - taxi-dead-letter: every malformed line, unchanged.
+# The query's status shows the final watermark (the last point's time: no delay) and no late
+# points (the producer writes in event-time order, one partition).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+start_kafka taxi:1 taxi-distance:2 taxi-alerts:2 taxi-dead-letter:1
+start_driver
+start_executor ex1 --slots 2
+start_executor ex2 --slots 2
+wait_executors 2
+
+"$EMBER_BIN/taxi-data" --lines 4000 --taxis 12 --seed 5 --malformed-every 40 >"$T/lines.txt"
+awk '{ split($0, f, ","); print f[1] "\t" $0 }' "$T/lines.txt" |
+    "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic taxi --key-sep '\t' >/dev/null
+
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/taxi_stream.so" -- --earliest \
+    --interval-ms 50 --max-per-batch 150 --window-min 5 --slide-s 60 --delay-s 0 \
+    --max-kmh 1000000 --checkpoint "$T/ck" >"$T/job.out" 2>"$T/job.err" &
+JOB_PID=$!
+
+# ---- the reference ---------------------------------------------------------------------------
+awk -v MODE=points -v MALFORMED="$T/malformed.count" -f "$EMBER_SRC/tests/integration/taxi_distance_reference.awk" \
+    "$T/lines.txt" >"$T/good.txt"
+last=$(tail -1 "$T/good.txt" | cut -d, -f2)
+final_wm=$(TZ=UTC awk -v t="$last" 'BEGIN { gsub(/[-:]/, " ", t); printf "%.0f\n", mktime(t) * 1000 }')
+# every window [s, s + 300 s), s a multiple of 60 s, that ends at or before the final watermark:
+# the haversine distance along each taxi's points in it, in time order
+TZ=UTC awk -F, -v W=$((final_wm / 1000)) '
+    function hav(lon1, lat1, lon2, lat2,    dphi, dl, a) {
+        dphi = (lat2 - lat1) * RAD; dl = (lon2 - lon1) * RAD
+        a = sin(dphi / 2) ^ 2 + cos(lat1 * RAD) * cos(lat2 * RAD) * sin(dl / 2) ^ 2
+        return 2 * 6371.0 * atan2(sqrt(a), sqrt(1 - a))
+    }
+    BEGIN { RAD = atan2(0, -1) / 180; L = 300; S = 60 }
+    {
+        t = $2; gsub(/[-:]/, " ", t); t = mktime(t)
+        first = int(t / S) * S
+        for (s = first - L + S; s <= first; s += S) {
+            if (s + L > W) continue
+            k = $1 SUBSEP s
+            if (k in n) km[k] += hav(lon[k], lat[k], $3, $4)
+            else km[k] = 0
+            n[k]++; lon[k] = $3; lat[k] = $4
+        }
+    }
+    END {
+        for (k in n) {
+            split(k, p, SUBSEP)
+            printf "%s,%s,%s,%.6f,%d\n", p[1], strftime("%Y-%m-%d %H:%M:%S", p[2], 1),
+                strftime("%Y-%m-%d %H:%M:%S", p[2] + L, 1), km[k], n[k]
+        }
+    }' "$T/good.txt" | LC_ALL=C sort >"$T/want_windows"
+want_windows=$(wc -l <"$T/want_windows")
+want_alerts=$(awk -F, '$3 < 116.1 || $3 > 116.7 || $4 < 39.7 || $4 > 40.1' "$T/good.txt" | wc -l)
+want_dead=$(cat "$T/malformed.count")
+[ "$want_windows" -gt 500 ] && [ "$want_alerts" -gt 0 ] && [ "$want_dead" -gt 50 ] ||
+    fail "the reference is too thin: $want_windows windows, $want_alerts alerts, $want_dead malformed"
+
+topic_count() { "$EMBER_BIN/ember-topic" offsets --bootstrap "$KAFKA" --topic "$1" | awk '$1 == "total" {print $2}'; }
+wait_until 120 bash -c "[ \"\$(\"$EMBER_BIN/ember-topic\" offsets --bootstrap $KAFKA --topic taxi-distance | awk '\$1 == \"total\" {print \$2}')\" -ge $want_windows ]"
+wait_api /api/v1/streaming/queries "[.[] | select(.name == \"taxi-distance\")][0] | .watermark_ms == $final_wm and .late_records == 0" 30
+wait_until 60 bash -c "[ \"\$(\"$EMBER_BIN/ember-topic\" offsets --bootstrap $KAFKA --topic taxi-dead-letter | awk '\$1 == \"total\" {print \$2}')\" -ge $want_dead ]"
+wait_until 60 bash -c "[ \"\$(\"$EMBER_BIN/ember-topic\" offsets --bootstrap $KAFKA --topic taxi-alerts | awk '\$1 == \"total\" {print \$2}')\" -ge $want_alerts ]"
+batches=$(api /api/v1/streaming/queries | jq '[.[] | select(.name == "taxi-distance")][0].batches')
+[ "$batches" -gt 20 ] || fail "the windows' state spanned only $batches batches"
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop taxi-distance >"$T/stop.out" 2>&1 ||
+    fail "ember-submit --stop failed: $(cat "$T/stop.out")"
+wait "$JOB_PID" || fail "taxi_stream failed: $(tail -5 "$T/job.err")"
+expect_contains "$(cat "$T/job.err")" "watermark $final_wm, 0 late" "the job's summary"
+
+# ---- every window exactly once, to 1e-6 km ------------------------------------------------------
+"$EMBER_BIN/ember-topic" dump --bootstrap "$KAFKA" --topic taxi-distance | cut -f4 |
+    LC_ALL=C sort >"$T/got_windows"
+expect_eq "$(wc -l <"$T/got_windows")" "$want_windows" "windows written"
+LC_ALL=C join -t '|' <(awk -F, '{print $1 "," $2 "|" $0}' "$T/want_windows") \
+    <(awk -F, '{print $1 "," $2 "|" $0}' "$T/got_windows") |
+    awk -F'|' '{ split($2, w, ","); split($3, g, ",")
+        d = w[4] - g[4]; if (d < 0) d = -d
+        if (d > 1e-6 || w[3] != g[3] || w[5] != g[5]) { print "differs: " $2 " / " $3; bad++ } }
+        END { exit bad > 0 }' | head -5 && ok=1 || ok=0
+[ "$ok" = 1 ] || fail "window results differ from the reference"
+expect_eq "$(LC_ALL=C join -t '|' <(awk -F, '{print $1 "," $2 "|"}' "$T/want_windows") \
+    <(awk -F, '{print $1 "," $2 "|"}' "$T/got_windows") | wc -l)" "$want_windows" "windows matched by taxi and start"
+echo "ok: $want_windows final windows, each once, equal to the reference"
+
+# ---- alerts and dead letters ------------------------------------------------------------------------
+expect_eq "$(topic_count taxi-alerts)" "$want_alerts" "alerts (points outside the box)"
+"$EMBER_BIN/ember-topic" dump --bootstrap "$KAFKA" --topic taxi-alerts | cut -f4 |
+    awk -F, '$5 != "outside" { bad++ } END { exit bad > 0 }' || fail "an alert that is not 'outside'"
+expect_eq "$(topic_count taxi-dead-letter)" "$want_dead" "dead letters (malformed lines)"
+echo "PASS"
