@@ -325,6 +325,7 @@ static void handle_submit(em_driver *d, em_request *req)
     else
         rc = em_sched_submit(&d->sched, (em_session_id){req->session}, s, req->frame.data,
                              req->frame.data_len, em_now_us(), &job, why, sizeof why);
+    if (rc == EMBER_OK) em_driver_stamp_job(d, job);
     if (rc == EMBER_OK && !park_job(d, job, req)) {
         em_warn("job result cannot be delivered (driver out of memory) job=%llu",
                 (unsigned long long)job.v);
@@ -498,6 +499,12 @@ static int on_hello(void *arg, em_role role, uint64_t wanted, Ember__HelloReply 
         }
     while (*session == 0);
     return EMBER_OK;
+}
+
+void em_driver_stamp_job(em_driver *d, em_job_id id)
+{
+    em_job *job = em_sched_job(&d->sched, id);
+    if (job) job->submitted_unix_ms = em_unix_ms();
 }
 
 static void wake_loop(void *arg) { em_server_wake(((em_driver *)arg)->srv); }

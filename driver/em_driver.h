@@ -81,6 +81,10 @@ int em_wire_send_tasks(em_driver *d, em_request *poll, const em_effect *e);
 /* em_wire_send_result answers a job's parked submission with its outcome. */
 int em_wire_send_result(em_driver *d, em_request *reply, const em_job *job);
 
+/* em_driver_stamp_job notes the wall-clock time a job was submitted (the scheduler keeps
+ * monotonic time only), for people reading the status view. */
+void em_driver_stamp_job(em_driver *d, em_job_id id);
+
 /* em_driver_streams.c: streaming queries on the driver's side of the wire */
 /* em_driver_query_request answers StartQuery, GetQuery and StopQuery. */
 void em_driver_query_request(em_driver *d, em_request *req);

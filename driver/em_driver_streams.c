@@ -158,6 +158,7 @@ void em_driver_submit_batches(em_driver *d)
         if (rc == EMBER_OK)
             rc = em_sched_submit(&d->sched, session, submit, NULL, 0, em_now_us(), &job, why,
                                  sizeof why);
+        if (rc == EMBER_OK) em_driver_stamp_job(d, job);
         if (rc != EMBER_OK) em_pb_free(submit);
         em_streams_job_started(&d->streams, query, job, rc, why, em_now_us());
     }

@@ -242,3 +242,34 @@ deploy_env() {
     export EMBER_WORK_DIR=$T/work EMBER_DRIVER_STATE_DIR=$T/driver-state EMBER_PID_DIR=$T/run EMBER_LOG_DIR=$T EMBER_WORKERS_FILE=$T/workers
     DEPLOY=$EMBER_SRC/deploy
 }
+
+# ---- headless Chromium (the status page tests) ------------------------------------------------
+# chromium_setup: Chromium is there; ARTIFACTS is where tests keep screenshots
+# ($EMBER_ARTIFACTS, else <build>/artifacts)
+chromium_setup() {
+    CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+    [ -x "$CHROMIUM" ] ||
+        fail "$CHROMIUM not found: headless Chromium is a declared test dependency (Debian package chromium); run deploy/install-deps.sh"
+    ARTIFACTS=${EMBER_ARTIFACTS:-$(dirname "$EMBER_BIN")/artifacts}
+    mkdir -p "$ARTIFACTS"
+}
+
+# browser ARGS...: headless Chromium with a fresh profile, bounded in time; leaves no process
+browser() {
+    local profile rc=0 pid
+    profile=$(mktemp -d "$T/chrome.XXXXXX")
+    timeout -k 5 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-background-networking \
+        --disable-component-update --disable-sync --no-first-run --disable-quic \
+        --user-data-dir="$profile" "$@" 2>>"$T/chromium.log" || rc=$?
+    # helpers of this run that outlived it (none expected): ours, found by profile
+    for pid in $(pgrep -f -- "--user-data-dir=$profile" || true); do kill -KILL "$pid" 2>/dev/null || true; done
+    return "$rc"
+}
+
+# dom URL FILE: the DOM after 5 s of (virtual) page time on one line, scripts removed so only
+# built markup stays
+dom() {
+    browser --virtual-time-budget=5000 --dump-dom "$1" >"$2.raw" || fail "chromium --dump-dom $1 failed (see chromium.log)"
+    tr '\n' ' ' <"$2.raw" | sed 's#<script[^>]*>.*</script>##g' >"$2"
+    [ -s "$2" ] || fail "chromium dumped an empty DOM for $1"
+}

@@ -85,6 +85,9 @@ burst_id=$(jq .id <<<"$job")
 expect_eq "$burst_id" "$((quiet_id + 1))" "job ids are consecutive"
 stage_id=$(jq '.stages[0].id' <<<"$job")
 expect_eq "$(jq -r .name <<<"$job")" slow_count.so "running job's name"
+now_ms=$(($(date +%s) * 1000))
+jq -e --argjson now "$now_ms" '.submitted_at_ms > $now - 120000 and .submitted_at_ms < $now + 2000' \
+    <<<"$job" >/dev/null || fail "submitted_at_ms is not the wall clock: $(jq .submitted_at_ms <<<"$job") (now $now_ms)"
 expect_eq "$(jq -c '[.tasks, .stages[0].tasks, (.stages | length), .stages[0].job]' <<<"$job")" "[8,8,1,$burst_id]" \
     "running job: tasks, stage tasks, stages, stage's job"
 jq -e '.stages[0] | .tasks_done + .tasks_running + .tasks_pending == .tasks and .tasks_running <= 4
