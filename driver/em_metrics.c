@@ -209,6 +209,18 @@ static void query_metrics(em_buf *b, const em_query_view *q, size_t n)
               "Records a query's windows received after they were final (not folded in).", "%lld",
               (long long)q[i].late_records);
 #undef PER_QUERY
+    family(b, "ember_streaming_rate_limit", "gauge",
+           "Records per second a query's adaptive rate lets a batch read (queries with "
+           "back-pressure, once a batch measured it).");
+    for (size_t i = 0; i < n; i++)
+        if (q[i].rate_limit > 0)
+            put(b, "ember_streaming_rate_limit{query=\"%s\"} %.3f\n", q[i].name, q[i].rate_limit);
+    family(b, "ember_streaming_partition_lag_records", "gauge",
+           "Records of a topic partition behind its end when a query's last batch was planned.");
+    for (size_t i = 0; i < n; i++)
+        for (size_t p = 0; p < q[i].n_part_lag; p++)
+            put(b, "ember_streaming_partition_lag_records{query=\"%s\",partition=\"%d\"} %lld\n",
+                q[i].name, (int)q[i].part_lag[p].partition, (long long)q[i].part_lag[p].lag);
     family(b, "ember_streaming_watermark_seconds", "gauge",
            "The event time up to which a query's first window is final (queries with windows, "
            "once an event time was seen).");

@@ -216,6 +216,15 @@ json_t *em_doc_query(const em_query_view *v)
     json_object_set_new(j, "watermark_ms", event_time(v->watermark_ms));
     json_object_set_new(j, "event_time_max_ms", event_time(v->event_time_max));
     json_object_set_new(j, "late_records", json_integer(v->late_records));
+    json_object_set_new(j, "backpressure", json_boolean(v->backpressure));
+    json_object_set_new(j, "rate_limit",
+                        v->rate_limit > 0 ? json_real(v->rate_limit) : json_null());
+    json_t *parts = json_array();
+    for (size_t i = 0; i < v->n_part_lag; i++)
+        json_array_append_new(parts,
+                              json_pack("{s:i, s:I}", "partition", (int)v->part_lag[i].partition,
+                                        "lag", (json_int_t)v->part_lag[i].lag));
+    json_object_set_new(j, "lag_by_partition", parts);
     const em_batch_stats *last = v->n_recent ? &v->recent[v->n_recent - 1] : NULL;
     json_object_set_new(j, "last_batch_ms",
                         last ? json_real(ms(em_batch_total_us(last))) : json_null());

@@ -83,6 +83,7 @@ static void query_free(em_query *q)
     if (q->graph) ember__job_graph__free_unpacked(q->graph, NULL);
     em_pb_free(q->submit);
     free(q->ranges);
+    free(q->part_lag);
     free(q);
 }
 
@@ -183,6 +184,7 @@ int em_streams_start(em_streams *s, Ember__StartQuery *start, int32_t stream_nod
     start->graph = NULL;
     q->stream_node = stream_node;
     q->window_delay_ms = first_window_delay(q->graph);
+    q->backpressure = q->graph->nodes[stream_node]->backpressure;
     q->event_time_max = EM_NO_WATERMARK;
     q->times = (em_event_times){EM_NO_WATERMARK, EM_NO_WATERMARK};
     q->created_unix_ms = now_unix_ms;
@@ -277,6 +279,10 @@ static void view_of(const em_query *q, em_query_view *v)
     v->watermark_ms = em_query_first_watermark(q, q->times.applied);
     v->event_time_max = q->event_time_max;
     v->late_records = q->late_records;
+    v->backpressure = q->backpressure;
+    v->rate_limit = q->backpressure && q->rate.has_rate ? q->rate.rate : 0;
+    v->n_part_lag = q->n_part_lag < EM_VIEW_PARTITIONS ? q->n_part_lag : EM_VIEW_PARTITIONS;
+    if (v->n_part_lag) memcpy(v->part_lag, q->part_lag, v->n_part_lag * sizeof *v->part_lag);
     v->batches = q->batches;
     v->triggers = q->triggers;
     size_t oldest = q->n_recent < EM_QUERY_RECENT ? 0 : q->recent_next;
@@ -417,6 +423,12 @@ void em_query_record_batch(em_query *q, int64_t trigger_us, int64_t now_us)
     q->late_records += q->current.late_records;
     if (q->current.event_time_max > q->event_time_max)
         q->event_time_max = q->current.event_time_max;
+    if (q->backpressure) {
+        const em_batch_stats *b = &q->current;
+        em_rate_update(
+            &q->rate, now_us / 1000, b->records_in, (double)(b->run_us + b->commit_us) / 1000.0,
+            (double)(b->delay_us + b->queue_us + b->plan_us + b->log_us) / 1000.0, q->interval_ms);
+    }
     q->lag = q->current.lag;
     q->batch++;
     memset(&q->current, 0, sizeof q->current);

@@ -22,13 +22,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "em_rate.h"
 #include "em_sched.h"
 #include "ember.pb-c.h"
 
-#define EM_QUERY_NAME_MAX 127
-#define EM_QUERY_RECENT   64 /* batches kept per query for the status view */
-#define EM_QUERY_MIN_MS   10
-#define EM_QUERIES_MAX    64
+#define EM_QUERY_NAME_MAX  127
+#define EM_QUERY_RECENT    64 /* batches kept per query for the status view */
+#define EM_QUERY_MIN_MS    10
+#define EM_QUERIES_MAX     64
+#define EM_VIEW_PARTITIONS 256 /* partitions whose lag the status view shows */
 
 typedef enum em_query_state {
     EM_QUERY_STARTING, /* the stream thread is opening its checkpoint */
@@ -49,6 +51,12 @@ typedef struct em_stream_range {
     int32_t partition;
     int64_t from, until;
 } em_stream_range;
+
+/* em_partition_lag: records of one partition behind the topic's end */
+typedef struct em_partition_lag {
+    int32_t partition;
+    int64_t lag;
+} em_partition_lag;
 
 /* em_event_times: what a batch's windows' watermarks follow: the largest event time of the
  * batches before it (applied: a window node's watermark is applied minus its delay), and what
@@ -114,6 +122,12 @@ typedef struct em_query {
     int64_t window_delay_ms; /* the first window's allowed delay (-1: no windows) */
     int64_t event_time_max;  /* the largest event time of the committed batches */
     em_event_times times;    /* what the batch planned last applied */
+
+    /* back-pressure */
+    int backpressure;           /* the adaptive rate bounds each batch */
+    em_rate rate;               /* its estimate, updated by every committed batch */
+    em_partition_lag *part_lag; /* each partition's lag at the last trigger (owned) */
+    size_t n_part_lag;
 
     /* progress of this run */
     uint64_t triggers;      /* triggers that read the topic's watermarks, with or without news */
@@ -195,6 +209,10 @@ typedef struct em_query_view {
     int64_t window_delay_ms; /* -1: no windows */
     int64_t watermark_ms;    /* of the first window, as of the last batch (EM_NO_WATERMARK: none) */
     int64_t event_time_max, late_records;
+    int backpressure;
+    double rate_limit; /* the adaptive rate, records/s (0: none yet, or no back-pressure) */
+    em_partition_lag part_lag[EM_VIEW_PARTITIONS];
+    size_t n_part_lag; /* the first EM_VIEW_PARTITIONS partitions */
     uint64_t batches, triggers;
     double input_rate;      /* records/s arriving, over the kept batches */
     double processing_rate; /* records/s the batches' jobs processed, over their run time */

@@ -24,6 +24,8 @@ uint64_t em_query_fingerprint(const Ember__JobGraph *g, int32_t stream_node)
     stream.bootstrap = "";
     stream.starting = EMBER__STARTING_OFFSETS__STARTING_LATEST;
     stream.max_per_partition = 0;
+    stream.max_rate_per_partition = 0;
+    stream.backpressure = 0;
     nodes[stream_node] = &stream;
     Ember__Action action = *g->action;
     action.bootstrap = "";

@@ -41,7 +41,10 @@ struct em_query_io {
     const char *topic;    /* in the query's graph */
     const char *sink_dir; /* the file sink's directory (NULL: a Kafka sink) */
     int earliest;
-    int64_t cap;
+    int64_t cap;      /* records per partition and batch (0: none) */
+    int64_t rate_cap; /* records per second per partition (0: none) */
+    int backpressure; /* the query's adaptive rate bounds its batches */
+    int64_t interval_ms;
     em_stream_range *next; /* per partition: where its next batch starts (sorted) */
     size_t n_next;
     int64_t trigger_us; /* the trigger of the batch in flight */
@@ -172,6 +175,7 @@ static void open_query(em_streams *s, em_query *q)
     char err[1024] = "", checkpoint[sizeof q->checkpoint], name[sizeof q->name];
     snprintf(checkpoint, sizeof checkpoint, "%s", q->checkpoint);
     snprintf(name, sizeof name, "%s", q->name);
+    int64_t q_interval_ms = q->interval_ms;
     pthread_mutex_unlock(&s->lock);
 
     struct em_query_io *io = calloc(1, sizeof *io);
@@ -182,6 +186,9 @@ static void open_query(em_streams *s, em_query *q)
         io->topic = src->topic;
         io->earliest = src->starting == EMBER__STARTING_OFFSETS__STARTING_EARLIEST;
         io->cap = src->max_per_partition;
+        io->rate_cap = src->max_rate_per_partition;
+        io->backpressure = src->backpressure;
+        io->interval_ms = q_interval_ms;
         if (g->action->kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT) io->sink_dir = g->action->path;
         rc = em_qlog_open(checkpoint, name, em_query_fingerprint(g, q->stream_node), &st, err,
                           sizeof err);
@@ -252,35 +259,68 @@ static void open_query(em_streams *s, em_query *q)
 
 /* ---- a trigger ----------------------------------------------------------------------------- */
 
-/* plan_batch reads the topic's partitions and watermarks and cuts each partition's range;
- * *records and *lag get the batch's records and those left behind. */
-static int plan_batch(struct em_query_io *io, em_stream_range **out, size_t *n_out,
-                      int64_t *records, int64_t *lag, char *err, size_t errlen)
+/* em_batch_plan: a trigger's cut of the topic */
+typedef struct batch_plan {
+    em_stream_range *ranges; /* per partition (owned) */
+    em_partition_lag *lag;   /* per partition, after the batch (owned) */
+    size_t n;
+    int64_t records, lag_total;
+} batch_plan;
+
+static void batch_plan_free(batch_plan *p)
 {
+    free(p->ranges);
+    free(p->lag);
+    memset(p, 0, sizeof *p);
+}
+
+/* plan_batch reads the topic's partitions and watermarks and cuts each partition's range,
+ * within the caps (em_stream_caps: the fixed ones and `adaptive`, NULL without
+ * back-pressure). */
+static int plan_batch(struct em_query_io *io, const em_rate *adaptive, batch_plan *p, char *err,
+                      size_t errlen)
+{
+    memset(p, 0, sizeof *p);
     int32_t *parts = NULL;
     int n = 0;
     int rc = em_kafka_partitions(io->kafka, io->topic, KAFKA_TIMEOUT_MS, &parts, &n, err, errlen);
-    em_stream_range *ranges = rc == EMBER_OK && n > 0 ? calloc((size_t)n, sizeof *ranges) : NULL;
-    if (rc == EMBER_OK && n > 0 && !ranges) rc = EMBER_ERR_NOMEM;
-    *records = *lag = 0;
-    for (int i = 0; rc == EMBER_OK && i < n; i++) {
-        int64_t low, high, left;
-        rc = em_kafka_watermarks(io->kafka, io->topic, parts[i], KAFKA_TIMEOUT_MS, &low, &high, err,
-                                 errlen);
+    size_t count = rc == EMBER_OK && n > 0 ? (size_t)n : 0;
+    int64_t *low = count ? calloc(count, sizeof *low) : NULL;
+    int64_t *high = count ? calloc(count, sizeof *high) : NULL;
+    int64_t *waiting = count ? calloc(count, sizeof *waiting) : NULL;
+    int64_t *caps = count ? calloc(count, sizeof *caps) : NULL;
+    p->ranges = count ? calloc(count, sizeof *p->ranges) : NULL;
+    p->lag = count ? calloc(count, sizeof *p->lag) : NULL;
+    if (count && (!low || !high || !waiting || !caps || !p->ranges || !p->lag))
+        rc = EMBER_ERR_NOMEM;
+    for (size_t i = 0; rc == EMBER_OK && i < count; i++) {
+        rc = em_kafka_watermarks(io->kafka, io->topic, parts[i], KAFKA_TIMEOUT_MS, &low[i],
+                                 &high[i], err, errlen);
         if (rc != EMBER_OK) break;
-        ranges[i] = em_stream_plan(parts[i], next_from(io, parts[i]), low, high, io->earliest,
-                                   io->cap, &left);
-        *records += ranges[i].until - ranges[i].from;
-        *lag += left;
+        int64_t ignored;
+        em_stream_range all = em_stream_plan(parts[i], next_from(io, parts[i]), low[i], high[i],
+                                             io->earliest, 0, &ignored);
+        waiting[i] = all.until - all.from;
     }
+    if (rc == EMBER_OK)
+        em_stream_caps(waiting, count, io->cap, (double)io->rate_cap, adaptive, io->interval_ms,
+                       caps);
+    for (size_t i = 0; rc == EMBER_OK && i < count; i++) {
+        int64_t left;
+        p->ranges[i] = em_stream_plan(parts[i], next_from(io, parts[i]), low[i], high[i],
+                                      io->earliest, caps[i], &left);
+        p->lag[i] = (em_partition_lag){parts[i], left};
+        p->records += p->ranges[i].until - p->ranges[i].from;
+        p->lag_total += left;
+    }
+    p->n = count;
     free(parts);
-    if (rc != EMBER_OK) {
-        free(ranges);
-        return rc;
-    }
-    *out = ranges;
-    *n_out = (size_t)n;
-    return EMBER_OK;
+    free(low);
+    free(high);
+    free(waiting);
+    free(caps);
+    if (rc != EMBER_OK) batch_plan_free(p);
+    return rc;
 }
 
 /* trigger plans the next batch; with records to read, logs its offsets and hands its job to
@@ -292,37 +332,43 @@ static void trigger(em_streams *s, em_query *q)
     /* the batch's windows follow the event times of the batches before it */
     em_event_times times = {q->event_time_max, q->times.applied};
     int windows_due = em_query_windows_due(q->graph, times.previous, times.applied);
+    em_rate rate = q->rate; /* the adaptive rate as of the last committed batch */
     char checkpoint[sizeof q->checkpoint], err[1024] = "";
     snprintf(checkpoint, sizeof checkpoint, "%s", q->checkpoint);
     pthread_mutex_unlock(&s->lock);
 
-    em_stream_range *ranges = NULL;
-    size_t n = 0;
-    int64_t records = 0, lag = 0, planned = 0, logged = 0;
+    batch_plan p;
+    int64_t planned = 0, logged = 0;
     Ember__SubmitJob *submit = NULL;
-    int rc = plan_batch(io, &ranges, &n, &records, &lag, err, sizeof err);
+    int rc = plan_batch(io, io->backpressure ? &rate : NULL, &p, err, sizeof err);
     /* a batch reads what is new, or without news closes the windows the watermark passed */
-    int run = records > 0 || (windows_due && n > 0);
+    int run = p.records > 0 || (windows_due && p.n > 0);
     if (rc == EMBER_OK && run) {
         planned = em_now_us();
-        rc =
-            em_qlog_write_offsets(checkpoint, batch, io->topic, ranges, n, &times, err, sizeof err);
+        rc = em_qlog_write_offsets(checkpoint, batch, io->topic, p.ranges, p.n, &times, err,
+                                   sizeof err);
         logged = em_now_us();
-        if (rc == EMBER_OK && !(submit = em_stream_batch_job(q, batch, ranges, n, &times)))
+        if (rc == EMBER_OK && !(submit = em_stream_batch_job(q, batch, p.ranges, p.n, &times)))
             rc = EMBER_ERR_NOMEM;
     }
     /* where the next batch starts; without records, this pins a new query's start ("latest"
      * is the end of the topic when the query first looked) */
-    if (rc == EMBER_OK) rc = set_next(io, ranges, n);
+    if (rc == EMBER_OK) rc = set_next(io, p.ranges, p.n);
     int64_t now = em_now_us();
 
     pthread_mutex_lock(&s->lock);
     s->changes++;
-    q->lag = rc == EMBER_OK ? lag : q->lag;
+    if (rc == EMBER_OK) { /* the partitions' lag, for the status view */
+        q->lag = p.lag_total;
+        free(q->part_lag);
+        q->part_lag = p.lag;
+        q->n_part_lag = p.n;
+        p.lag = NULL;
+    }
     q->triggers += rc == EMBER_OK;
     if (rc == EMBER_OK && !run) { /* nothing new: the next trigger, on the beat */
         q->warning[0] = '\0';
-        free(ranges);
+        batch_plan_free(&p);
         do due += interval * 1000;
         while (due <= now);
         q->due_us = due;
@@ -338,19 +384,22 @@ static void trigger(em_streams *s, em_query *q)
     }
     if (rc != EMBER_OK) {
         em_pb_free(submit);
-        free(ranges);
+        batch_plan_free(&p);
         em_query_fail(q, "batch %" PRId64 ": %s", batch, err[0] ? err : ember_strerror(rc));
         return;
     }
     q->warning[0] = '\0';
-    q->ranges = ranges;
-    q->n_ranges = n;
+    q->ranges = p.ranges; /* taken */
+    q->n_ranges = p.n;
+    p.ranges = NULL;
+    int64_t lag_total = p.lag_total;
+    batch_plan_free(&p);
     q->times = times;
     q->current = (em_batch_stats){.started_unix_ms = em_unix_ms(),
                                   .plan_us = planned - start,
                                   .log_us = logged - planned,
                                   .delay_us = start > due ? start - due : 0,
-                                  .lag = lag,
+                                  .lag = lag_total,
                                   .watermark_ms = em_query_first_watermark(q, times.applied),
                                   .event_time_max = EM_NO_WATERMARK};
     q->submit = submit;

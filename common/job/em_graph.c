@@ -280,7 +280,8 @@ int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char
     if (*stream_node < 0) FAIL("a query needs a Kafka stream source (ember_kafka_stream)");
     const Ember__Node *s = g->nodes[*stream_node];
     if (s->n_ranges != 0) FAIL("node %d: a Kafka stream with fixed ranges", *stream_node);
-    if (s->max_per_partition < 0) FAIL("node %d: a negative cap per partition", *stream_node);
+    if (s->max_per_partition < 0 || s->max_rate_per_partition < 0)
+        FAIL("node %d: a negative cap per partition", *stream_node);
     if (!g->action || (g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_TEXT &&
                        g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_KAFKA))
         FAIL("a query's sink is files or a Kafka topic");

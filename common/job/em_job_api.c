@@ -193,8 +193,9 @@ ember_dataset *ember_kafka_stream(ember_ctx *ctx, const char *topic,
                                   const ember_stream_source *opts)
 {
     if (!ctx) return NULL;
-    if (opts && opts->max_per_partition < 0) {
-        em_ctx_fail(ctx, EMBER_ERR_INVALID, "kafka stream '%s': a negative max_per_partition",
+    if (opts && (opts->max_per_partition < 0 || opts->max_rate_per_partition < 0)) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                    "kafka stream '%s': a negative max_per_partition or max_rate_per_partition",
                     topic ? topic : "");
         return failed_dataset(ctx);
     }
@@ -205,6 +206,8 @@ ember_dataset *ember_kafka_stream(ember_ctx *ctx, const char *topic,
     n->starting = opts && opts->earliest ? EMBER__STARTING_OFFSETS__STARTING_EARLIEST
                                          : EMBER__STARTING_OFFSETS__STARTING_LATEST;
     n->max_per_partition = opts ? opts->max_per_partition : 0;
+    n->max_rate_per_partition = opts ? opts->max_rate_per_partition : 0;
+    n->backpressure = opts && opts->backpressure;
     return ds;
 }
 

@@ -312,9 +312,14 @@ int ember_save_text(ember_dataset *ds, const char *dir, int64_t *written);
 /* ember_stream_source: how a Kafka stream reads its topic. Zeroed: from the records that
  * arrive after the query first starts, with no cap per batch. */
 typedef struct ember_stream_source {
-    int earliest;              /* 1: a new query starts at the topic's first records */
-    int64_t max_per_partition; /* records of one partition per batch (0: no cap); a batch
-                                  behind by more reads the rest in the next batches */
+    int earliest;                   /* 1: a new query starts at the topic's first records */
+    int64_t max_per_partition;      /* records of one partition per batch (0: no cap); a batch
+                                       behind by more reads the rest in the next batches */
+    int64_t max_rate_per_partition; /* records per second of one partition (0: no cap): a
+                                       batch reads at most this times the trigger interval */
+    int backpressure; /* 1: an adaptive rate (a PID controller on each batch's processing
+                         time and scheduling delay) bounds every batch, so that a burst is
+                         read at the rate the query can process (docs/streaming.md) */
 } ember_stream_source;
 
 /* ember_kafka_stream reads `topic` continuously: every batch of a query reads the records that

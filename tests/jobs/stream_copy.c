@@ -3,13 +3,16 @@
  *
  *   stream_copy --topic T --name NAME --checkpoint DIR (--out DIR | --out-topic T2)
  *               [--interval-ms N] [--max-per-partition N] [--earliest] [--detach]
- *               [--variant] [--stop-after N] [--hold-file PATH]
+ *               [--variant] [--stop-after N] [--hold-file PATH] [--work-us N]
+ *               [--backpressure] [--max-rate N]
  *
  * It waits for the query until it ends (ember-submit --stop NAME, or the driver), printing
  * "query NAME ended: ..." with its figures; --stop-after N stops it itself once N records
  * went out; --detach returns at once. --variant adds a filter: another graph, which a
  * checkpoint of the first one must refuse. --hold-file PATH: every record waits while PATH
- * exists (a test holds a batch running with it).
+ * exists (a test holds a batch running with it). --work-us N: each record takes N us more (a
+ * slow external call: the query's sustainable rate is slots * 1e6 / N records per second);
+ * --backpressure and --max-rate N (records per second per partition) bound its batches.
  */
 #include <ember/ember.h>
 #include <stdio.h>
@@ -33,6 +36,15 @@ int stream_copy_upper(ember_task *task, const ember_record *in)
     return ember_emit_kv(task, in->key, in->key_len, buf, n, in->timestamp);
 }
 
+int stream_copy_slow(ember_task *task, const ember_record *in)
+{
+    size_t len;
+    const int64_t *work_us = ember_task_arg(task, &len);
+    struct timespec pause = {(time_t)(*work_us / 1000000), (long)(*work_us % 1000000 * 1000)};
+    nanosleep(&pause, NULL);
+    return ember_emit(task, in);
+}
+
 int stream_copy_keep(ember_task *task, const ember_record *in)
 {
     (void)task;
@@ -52,6 +64,7 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     ember_stream_source src = {0};
     int variant = 0;
     long long stop_after = -1;
+    int64_t work_us = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--earliest"))
@@ -60,6 +73,8 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
             q.detach = 1;
         else if (!strcmp(a, "--variant"))
             variant = 1;
+        else if (!strcmp(a, "--backpressure"))
+            src.backpressure = 1;
         else if (!v)
             break;
         else if (!strcmp(a, "--topic"))
@@ -80,6 +95,10 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
             stop_after = atoll(argv[++i]);
         else if (!strcmp(a, "--hold-file"))
             hold = argv[++i];
+        else if (!strcmp(a, "--work-us"))
+            work_us = atoll(argv[++i]);
+        else if (!strcmp(a, "--max-rate"))
+            src.max_rate_per_partition = atoll(argv[++i]);
     }
     if (!topic || (!out && !out_topic)) {
         fprintf(stderr, "stream_copy: give --topic and --out or --out-topic\n");
@@ -87,6 +106,7 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     }
     ember_dataset *ds =
         ember_map(ember_kafka_stream(ctx, topic, &src), stream_copy_upper, hold, strlen(hold) + 1);
+    if (work_us > 0) ds = ember_map(ds, stream_copy_slow, &work_us, sizeof work_us);
     ds = ember_filter(ds, stream_copy_keep, NULL, 0);
     if (variant) ds = ember_filter(ds, stream_copy_nonempty, NULL, 0);
     ember_query *query;

@@ -9,8 +9,9 @@
  * removed; the fingerprint ignores what may change between runs; a batch's job validates as a
  * batch graph with its ranges and temporary sink directory; the cycle SUBMIT -> RUNNING ->
  * DONE and its failure paths; a client-mode query stops with its submitter, a detached one
- * does not; a windowed query's batches carry their watermarks and state place, no-data
- * batches are due when the watermark passes a window end, the logs keep the event times.
+ * does not; the adaptive rate (PID) and the caps per partition it gives; a windowed query's batches
+ * carry their watermarks and state place, no-data batches are due when the watermark passes a
+ * window end, the logs keep the event times.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 #include "em_frame.h"
 #include "em_fs.h"
 #include "em_graph.h"
+#include "em_rate.h"
 #include "em_stream.h"
 #include "em_stream_log.h"
 #include "em_stream_runner.h"
@@ -55,6 +57,52 @@ static void plan_cuts_each_partition(void **state)
     assert_int_equal(lag, 110);
     r = em_stream_plan(0, 5, 50, 250, 0, 0, &lag); /* records before 50 are gone */
     assert_int_equal(r.from, 50);
+}
+
+static void adaptive_rate_follows_processing(void **state)
+{
+    (void)state;
+    em_rate r = {0};
+    em_rate_update(&r, 1000, 0, 50, 0, 100); /* no records: nothing measured */
+    assert_false(r.has_rate);
+    em_rate_update(&r, 1000, 1000, 100, 0, 100); /* the first batch measures: 10,000/s */
+    assert_true(r.has_rate);
+    assert_true(r.rate == 10000.0);
+    /* faster: 2,000 in 100 ms; error -10,000 -> 20,000/s */
+    em_rate_update(&r, 2000, 2000, 100, 0, 100);
+    assert_true(r.rate == 20000.0);
+    /* slower and late: 2,000 in 200 ms (10,000/s), started 100 ms late on a 100 ms trigger:
+     * error 10,000, historical error 10,000 -> 20,000 - 10,000 - 0.2 * 10,000 = 8,000/s */
+    em_rate_update(&r, 3000, 2000, 200, 100, 100);
+    assert_true(r.rate == 8000.0);
+    em_rate_update(&r, 3000, 2000, 200, 100, 100); /* not later: ignored */
+    assert_true(r.rate == 8000.0);
+    em_rate_update(&r, 4000, 10, 10000, 100000, 100); /* never below the floor */
+    assert_true(r.rate == EM_RATE_MIN);
+}
+
+static void caps_bound_each_partition(void **state)
+{
+    (void)state;
+    int64_t lag[3] = {300, 100, 0}, out[3];
+    em_stream_caps(lag, 3, 0, 0, NULL, 100, out); /* nothing bounds a batch */
+    assert_int_equal(out[0], 0);
+    em_stream_caps(lag, 3, 50, 0, NULL, 100, out); /* records per batch */
+    assert_int_equal(out[0], 50);
+    assert_int_equal(out[1], 50);
+    em_stream_caps(lag, 3, 50, 200, NULL, 100, out); /* 200/s over 100 ms: 20 */
+    assert_int_equal(out[0], 20);
+    em_rate r = {0};
+    em_stream_caps(lag, 3, 0, 0, &r, 100, out); /* no rate yet: the initial cap */
+    assert_int_equal(out[0], EM_RATE_INITIAL_RECORDS);
+    r.has_rate = 1;
+    r.rate = 1000; /* 100 records a batch, shared by lag */
+    em_stream_caps(lag, 3, 0, 0, &r, 100, out);
+    assert_int_equal(out[0], 75);
+    assert_int_equal(out[1], 25);
+    assert_int_equal(out[2], 1);                 /* at least one, should records arrive */
+    em_stream_caps(lag, 3, 10, 0, &r, 100, out); /* the fixed cap still holds */
+    assert_int_equal(out[0], 10);
 }
 
 /* a query's graph: kafka_stream "events" -> map -> files */
@@ -411,6 +459,8 @@ int main(void)
     if (!mkdtemp(tmpdir)) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(plan_cuts_each_partition),
+        cmocka_unit_test(adaptive_rate_follows_processing),
+        cmocka_unit_test(caps_bound_each_partition),
         cmocka_unit_test(fingerprint_ignores_what_may_change),
         cmocka_unit_test(query_graph_validation),
         cmocka_unit_test(checkpoint_logs),
