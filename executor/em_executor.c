@@ -25,8 +25,8 @@
 #include "em_executor_int.h"
 #include "em_libcache.h"
 #include "em_log.h"
+#include "em_state_store.h"
 #include "em_time.h"
-#include "em_window.h"
 
 #define BLOCKS_THREAD   1
 #define POLLER_THREAD   2
@@ -172,7 +172,7 @@ int em_executor_start(const em_executor_config *cfg, em_executor **out, char *er
         rc = EMBER_ERR_NOMEM;
     }
     if (rc == EMBER_OK && (!(ex->blocks = em_blockstore_new(cfg->memory_cap, ex->cfg.spill_dir)) ||
-                           !(ex->windows = em_window_states_new()))) {
+                           !(ex->states = em_state_cache_new()))) {
         snprintf(err, errlen, "out of memory");
         rc = EMBER_ERR_NOMEM;
     }
@@ -284,7 +284,7 @@ int em_executor_stop(em_executor *ex)
     em_stage_cache_free(ex);
     em_libcache_free(ex->libs);
     em_blockstore_free(ex->blocks); /* its spill files with it */
-    em_window_states_free(ex->windows);
+    em_state_cache_free(ex->states);
     if (ex->spill_dir_made && rmdir(ex->cfg.spill_dir) != 0)
         em_warn("cannot remove spill directory path=%s error=\"%s\"", ex->cfg.spill_dir,
                 strerror(errno));

@@ -90,7 +90,7 @@ struct em_executor {
     int64_t stage_clock;
     volatile int stop;
     em_blockstore *blocks;
-    struct em_window_states *windows; /* window state kept between batches (em_window.h) */
+    struct em_state_cache *states; /* streaming state kept between batches (em_state_store.h) */
     struct em_libcache *libs;
     struct em_monitor_page *monitor; /* shared with the monitor (--supervise); NULL otherwise */
     em_server *srv;                  /* the block service */

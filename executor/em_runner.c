@@ -400,9 +400,9 @@ static void pick_source(slot *sl, const ex_stage *st, const em_pipeline *pl, con
         ts->fn = em_batches_source;
         ts->arg = &ts->batches;
     } else if (em_node_is_wide(src->kind)) {
-        ts->shuffle = (em_shuffle_read_arg){sl->ex->blocks, &sl->peers,  sl->ex->bound_url,
-                                            st->def,        src,         src_part,
-                                            st->lib,        &ts->failed, sl->ex->windows};
+        ts->shuffle =
+            (em_shuffle_read_arg){sl->ex->blocks, &sl->peers, sl->ex->bound_url, st->def,       src,
+                                  src_part,       st->lib,    &ts->failed,       sl->ex->states};
         ts->fn = em_shuffle_read;
         ts->arg = &ts->shuffle;
     } else {

@@ -706,7 +706,7 @@ int em_shuffle_read(void *src, em_record_fn emit, void *emit_arg, char *err, siz
             combiner_for(a->node, a->lib, a->partition, 0, &rd.ag, &rd.combine, &fold, err, errlen);
         if (rc == EMBER_OK) rc = read_buckets(&rd, combine_record, 0);
         if (rc == EMBER_OK && kind == EMBER__NODE_KIND__NODE_WINDOW)
-            rc = em_window_reduce(a->windows, a->node, a->partition, a->node->reducer,
+            rc = em_window_reduce(a->states, a->node, a->partition, a->node->reducer,
                                   fold.acc_len ? &fold : NULL, rd.combine, emit, emit_arg, err,
                                   errlen);
         for (size_t i = 0; rc == EMBER_OK && kind != EMBER__NODE_KIND__NODE_WINDOW &&

@@ -90,7 +90,7 @@ typedef struct em_shuffle_read_arg {
     uint32_t partition;                /* of the wide node */
     void *lib;                         /* the job library */
     em_fetch_failure *failed;          /* set when a map output cannot be read (may be NULL) */
-    struct em_window_states *windows;  /* the executor's window states (em_window.h) */
+    struct em_state_cache *states;     /* streaming state kept between batches (em_state_store.h) */
 } em_shuffle_read_arg;
 
 int em_shuffle_read(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen);

@@ -2,22 +2,12 @@
  * reduce side (see em_window.h). */
 #include "em_window.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "em_batch.h"
-#include "em_fs.h"
 #include "em_graph.h"
 #include "em_hash.h"
-
-#define CACHED_STATES 64
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -80,88 +70,7 @@ uint64_t em_window_key_hash(const ember_record *composite)
     return em_hash64((const uint8_t *)composite->key + 8, composite->key_len - 8);
 }
 
-/* ---- the state cache ------------------------------------------------------------------------ */
-
-struct em_window_states {
-    pthread_mutex_t lock;
-    struct cached {
-        char dir[EM_STATE_DIR_MAX + 16]; /* "" = free */
-        dev_t dev;                       /* the directory's identity: a checkpoint removed and */
-        ino_t ino;                       /* made again at its path is another one */
-        int64_t version;
-        em_combiner *state;
-        uint64_t used;
-    } slot[CACHED_STATES];
-    uint64_t clock;
-};
-
-em_window_states *em_window_states_new(void)
-{
-    em_window_states *s = calloc(1, sizeof *s);
-    if (s) pthread_mutex_init(&s->lock, NULL);
-    return s;
-}
-
-void em_window_states_free(em_window_states *s)
-{
-    if (!s) return;
-    for (size_t i = 0; i < CACHED_STATES; i++) em_combiner_free(s->slot[i].state);
-    pthread_mutex_destroy(&s->lock);
-    free(s);
-}
-
-/* cache_take takes dir's state if it is at `version`; any other version of it is dropped */
-static em_combiner *cache_take(em_window_states *s, const char *dir, int64_t version)
-{
-    em_combiner *found = NULL, *stale = NULL;
-    struct stat st;
-    int exists = stat(dir, &st) == 0;
-    pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < CACHED_STATES; i++) {
-        struct cached *c = &s->slot[i];
-        if (!c->dir[0] || strcmp(c->dir, dir) != 0) continue;
-        if (c->version == version && exists && c->dev == st.st_dev && c->ino == st.st_ino)
-            found = c->state;
-        else
-            stale = c->state;
-        c->dir[0] = '\0';
-        c->state = NULL;
-        break;
-    }
-    pthread_mutex_unlock(&s->lock);
-    em_combiner_free(stale);
-    return found;
-}
-
-/* cache_put keeps dir's state at version, in place of the least recently used one */
-static void cache_put(em_window_states *s, const char *dir, int64_t version, em_combiner *state)
-{
-    struct stat st;
-    if (stat(dir, &st) != 0) { /* not kept: its files are the truth */
-        em_combiner_free(state);
-        return;
-    }
-    pthread_mutex_lock(&s->lock);
-    struct cached *victim = &s->slot[0];
-    for (size_t i = 0; i < CACHED_STATES; i++) {
-        if (!s->slot[i].dir[0]) {
-            victim = &s->slot[i];
-            break;
-        }
-        if (s->slot[i].used < victim->used) victim = &s->slot[i];
-    }
-    em_combiner *old = victim->state;
-    snprintf(victim->dir, sizeof victim->dir, "%s", dir);
-    victim->dev = st.st_dev;
-    victim->ino = st.st_ino;
-    victim->version = version;
-    victim->state = state;
-    victim->used = ++s->clock;
-    pthread_mutex_unlock(&s->lock);
-    em_combiner_free(old);
-}
-
-/* ---- state files ----------------------------------------------------------------------------- */
+/* ---- the state: panes by [pane][key] ------------------------------------------------------- */
 
 /* merge: how accumulators of one key and pane combine (the batch's reduce-side combine) */
 typedef struct merge {
@@ -175,42 +84,7 @@ static em_combiner *new_state(const merge *m)
                                        : em_combiner_new(m->reducer, 1024);
 }
 
-static void file_path(char *buf, size_t len, const char *dir, int64_t version, const char *kind)
-{
-    snprintf(buf, len, "%s/%" PRId64 ".%s", dir, version, kind);
-}
-
-/* write_file writes a state file: the cut (8 bytes, little-endian) and the entries as record
- * batches */
-static int write_file(const char *path, int64_t cut, const em_combiner *entries, char *err,
-                      size_t errlen)
-{
-    em_batch_writer w = {0};
-    int rc = em_batch_begin(&w);
-    for (size_t i = 0; rc == EMBER_OK && i < em_combiner_size(entries); i++) {
-        ember_record rec;
-        em_combiner_get(entries, i, &rec, NULL);
-        rc = em_batch_add(&w, &rec);
-        if (rc == EMBER_ERR_TOO_LARGE && em_batch_bytes(&w) > EM_BATCH_HEADER) { /* the next */
-            rc = em_batch_finish(&w);
-            if (rc == EMBER_OK) rc = em_batch_begin(&w);
-            if (rc == EMBER_OK) rc = em_batch_add(&w, &rec);
-        }
-    }
-    if (rc == EMBER_OK) rc = em_batch_finish(&w);
-    em_buf file = {0};
-    uint8_t head[8];
-    for (int i = 0; i < 8; i++) head[i] = (uint8_t)((uint64_t)cut >> (8 * i));
-    if (rc == EMBER_OK) rc = em_buf_append(&file, head, sizeof head);
-    if (rc == EMBER_OK) rc = em_buf_append(&file, w.buf.data, w.buf.len);
-    if (rc == EMBER_OK)
-        rc = em_write_bytes_atomic(path, file.data, file.len, err, errlen);
-    else
-        snprintf(err, errlen, "out of memory writing %s", path);
-    em_buf_free(&w.buf);
-    em_buf_free(&file);
-    return rc;
-}
+static em_combiner *empty_state(void *arg) { return new_state(arg); }
 
 /* cut drops the panes before `first_pane`: the state is rebuilt without them */
 static int cut(em_combiner **state, int64_t first_pane, const merge *m)
@@ -239,101 +113,10 @@ static int cut(em_combiner **state, int64_t first_pane, const merge *m)
     return EMBER_OK;
 }
 
-/* apply_file folds a state file into *state: its entries, then its cut */
-static int apply_file(const char *path, em_combiner **state, const merge *m, char *err,
-                      size_t errlen)
+/* after_file: a state file's mark is the first pane still needed */
+static int after_file(em_combiner **state, int64_t first_pane, void *arg)
 {
-    em_buf data = {0};
-    int rc = em_read_file(path, SIZE_MAX, &data.data, &data.len, err, errlen);
-    if (rc == EMBER_ERR_NOT_FOUND) {
-        snprintf(err, errlen,
-                 "window state %s is missing: the checkpoint must be on a filesystem every "
-                 "executor shares",
-                 path);
-        return rc;
-    }
-    int64_t cut_pane = EM_NO_WATERMARK;
-    if (rc == EMBER_OK && data.len < 8) rc = EMBER_ERR_MALFORMED;
-    if (rc == EMBER_OK) {
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--) v = v << 8 | data.data[i];
-        cut_pane = (int64_t)v;
-    }
-    for (size_t off = 8; rc == EMBER_OK && off < data.len;) {
-        em_batch_reader r;
-        size_t used;
-        if ((rc = em_batch_open(data.data + off, data.len - off, &r, &used)) != EMBER_OK) break;
-        ember_record rec;
-        int more;
-        while (rc == EMBER_OK && (more = em_batch_next(&r, &rec)) > 0)
-            rc = rec.key_len >= 8 ? em_combiner_add(*state, &rec) : EMBER_ERR_MALFORMED;
-        if (rc == EMBER_OK && more < 0) rc = EMBER_ERR_MALFORMED;
-        off += used;
-    }
-    if (rc == EMBER_OK && cut_pane != EM_NO_WATERMARK) rc = cut(state, cut_pane, m);
-    em_buf_free(&data);
-    if (rc != EMBER_OK && !err[0])
-        snprintf(err, errlen, "window state %s cannot be read: %s", path, ember_strerror(rc));
-    return rc;
-}
-
-/* last_snapshot: the newest snapshot version <= version in dir (-1: none) */
-static int64_t last_snapshot(const char *dir, int64_t version)
-{
-    DIR *d = opendir(dir);
-    int64_t best = -1;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char *end;
-        long long v = strtoll(e->d_name, &end, 10);
-        if (end != e->d_name && strcmp(end, ".snapshot") == 0 && v <= version && v > best) best = v;
-    }
-    if (d) closedir(d);
-    return best;
-}
-
-/* load builds dir's state at `version` from its files (-1: empty) */
-static int load(const char *dir, int64_t version, const merge *m, em_combiner **out, char *err,
-                size_t errlen)
-{
-    *out = new_state(m);
-    if (!*out) return EMBER_ERR_NOMEM;
-    int64_t snap = version >= 0 ? last_snapshot(dir, version) : -1;
-    char path[EM_STATE_DIR_MAX + 64];
-    int rc = EMBER_OK;
-    if (snap >= 0) {
-        file_path(path, sizeof path, dir, snap, "snapshot");
-        rc = apply_file(path, out, m, err, errlen);
-    }
-    for (int64_t v = snap + 1; rc == EMBER_OK && v <= version; v++) {
-        file_path(path, sizeof path, dir, v, "delta");
-        rc = apply_file(path, out, m, err, errlen);
-    }
-    return rc;
-}
-
-/* store writes version `version`: its delta, a snapshot every EM_WINDOW_SNAPSHOT_EVERY
- * versions (then the files before the previous snapshot go) */
-static int store(const char *dir, int64_t version, int64_t cut_pane, const em_combiner *batch,
-                 const em_combiner *state, char *err, size_t errlen)
-{
-    char path[EM_STATE_DIR_MAX + 64];
-    if (em_mkdirs(dir) != 0) {
-        snprintf(err, errlen, "cannot make window state directory %s: %s", dir, strerror(errno));
-        return EMBER_ERR_IO;
-    }
-    file_path(path, sizeof path, dir, version, "delta");
-    int rc = write_file(path, cut_pane, batch, err, errlen);
-    if (rc != EMBER_OK || version == 0 || version % EM_WINDOW_SNAPSHOT_EVERY != 0) return rc;
-    file_path(path, sizeof path, dir, version, "snapshot");
-    if ((rc = write_file(path, EM_NO_WATERMARK, state, err, errlen)) != EMBER_OK) return rc;
-    for (int64_t v = version - 2 * EM_WINDOW_SNAPSHOT_EVERY; v >= 0; v--) {
-        file_path(path, sizeof path, dir, v, "delta");
-        if (remove(path) != 0) break; /* removed earlier already */
-        file_path(path, sizeof path, dir, v, "snapshot");
-        remove(path);
-    }
-    return EMBER_OK;
+    return first_pane == EM_STATE_NO_MARK ? EMBER_OK : cut(state, first_pane, arg);
 }
 
 /* ---- final windows -------------------------------------------------------------------------- */
@@ -411,7 +194,7 @@ static int emit_final(const Ember__Node *node, const em_combiner *state, const m
 {
     int64_t slide = node->window_slide_ms, length = node->window_length_ms;
     int64_t w = node->watermark_ms, wp = node->prev_watermark_ms;
-    *cut_pane = EM_NO_WATERMARK;
+    *cut_pane = EM_STATE_NO_MARK;
     if (w == EM_NO_WATERMARK) return EMBER_OK;
     int64_t last_start = floor_div(w - length, slide) * slide; /* the last final window */
     int64_t done = wp == EM_NO_WATERMARK ? INT64_MIN : floor_div(wp - length, slide) * slide;
@@ -439,31 +222,29 @@ static int emit_final(const Ember__Node *node, const em_combiner *state, const m
     return rc;
 }
 
-int em_window_reduce(em_window_states *states, const Ember__Node *node, uint32_t partition,
+int em_window_reduce(em_state_cache *states, const Ember__Node *node, uint32_t partition,
                      Ember__Reducer reducer, const em_fold *fold, em_combiner *batch,
                      em_record_fn emit, void *emit_arg, char *err, size_t errlen)
 {
     char dir[EM_STATE_DIR_MAX + 16];
     snprintf(dir, sizeof dir, "%s/%u", node->state_dir, partition);
     merge m = {reducer, fold};
+    em_state_ops ops = {empty_state, after_file, &m};
     int64_t version = node->state_version;
-    em_combiner *state = cache_take(states, dir, version - 1);
-    int rc = EMBER_OK;
-    if (state && fold && fold->acc_len) em_combiner_set_fold(state, fold); /* this task's */
-    if (!state) rc = load(dir, version - 1, &m, &state, err, errlen);
+    em_combiner *state;
+    int rc = em_state_open(states, dir, version - 1, &ops, &state, err, errlen);
+    if (rc == EMBER_OK && fold && fold->acc_len)
+        em_combiner_set_fold(state, fold); /* this task's */
     for (size_t i = 0; rc == EMBER_OK && i < em_combiner_size(batch); i++) {
         ember_record rec;
         em_combiner_get(batch, i, &rec, NULL);
         rc = em_combiner_add(state, &rec);
     }
-    int64_t cut_pane = EM_NO_WATERMARK;
+    int64_t cut_pane = EM_STATE_NO_MARK;
     if (rc == EMBER_OK) rc = emit_final(node, state, &m, emit, emit_arg, &cut_pane);
-    if (rc == EMBER_OK && cut_pane != EM_NO_WATERMARK) rc = cut(&state, cut_pane, &m);
-    if (rc == EMBER_OK) rc = store(dir, version, cut_pane, batch, state, err, errlen);
-    if (rc == EMBER_OK) {
-        cache_put(states, dir, version, state);
-        return EMBER_OK;
-    }
+    if (rc == EMBER_OK && cut_pane != EM_STATE_NO_MARK) rc = cut(&state, cut_pane, &m);
+    if (rc == EMBER_OK)
+        return em_state_commit(states, dir, version, cut_pane, batch, state, err, errlen);
     if (!err[0]) snprintf(err, errlen, "window state of %s: %s", dir, ember_strerror(rc));
     em_combiner_free(state);
     return rc;

@@ -14,12 +14,8 @@
  * batches (its state). A batch folds its combined panes into the state, emits every window
  * that its watermark made final (end in (previous watermark, watermark]: the window's panes
  * combined in event-time order), and drops the panes no window still open needs. The state is
- * written to STATE_DIR/p/ as version N (the batch): a delta (the batch's panes and the cut) each
- * batch and a snapshot every EM_WINDOW_SNAPSHOT_EVERY; version N is rebuilt from the last
- * snapshot and the deltas after it, so a batch run again, here or on another executor, starts
- * from exactly the state its first run started from. Executors keep each partition's latest
- * state in memory (em_window_states) and read the files only when theirs is not the version
- * the batch starts from.
+ * version N (the batch) of STATE_DIR/p/ in em_state_store.h: each delta holds the batch's panes
+ * and, as its mark, the first pane still needed (the cut).
  */
 #ifndef EM_WINDOW_H
 #define EM_WINDOW_H
@@ -32,9 +28,8 @@
 #include "em_combine.h"
 #include "em_graph.h"
 #include "em_pipeline.h"
+#include "em_state_store.h"
 #include "ember.pb-c.h"
-
-#define EM_WINDOW_SNAPSHOT_EVERY 50
 
 /* ---- map side ---- */
 
@@ -57,15 +52,10 @@ uint64_t em_window_key_hash(const ember_record *composite);
 
 /* ---- reduce side ---- */
 
-typedef struct em_window_states em_window_states;
-
-em_window_states *em_window_states_new(void);
-void em_window_states_free(em_window_states *s);
-
 /* em_window_reduce runs reduce partition `partition` of window node `node` for one batch:
  * `batch` holds the batch's panes, combined (composite keys); `reducer` or `fold` (acc_len > 0:
  * aggregate) merges accumulators, as the batch's own combiner does. Final windows go to emit. */
-int em_window_reduce(em_window_states *states, const Ember__Node *node, uint32_t partition,
+int em_window_reduce(em_state_cache *states, const Ember__Node *node, uint32_t partition,
                      Ember__Reducer reducer, const em_fold *fold, em_combiner *batch,
                      em_record_fn emit, void *emit_arg, char *err, size_t errlen);
 

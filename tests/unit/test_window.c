@@ -9,8 +9,8 @@
  * emitted once final and never twice; sliding windows over several batches, negative times and
  * a key with hundreds of empty panes; an order-dependent aggregate (16-byte accumulators) whose
  * panes combine in event-time order, with each task's own fold; the state reloaded from its
- * files by a fresh em_window_states (another executor); a batch run again gives its first
- * output (no double counting); more than EM_WINDOW_SNAPSHOT_EVERY versions stay exact, from
+ * files by a fresh em_state_cache (another executor); a batch run again gives its first
+ * output (no double counting); more than EM_STATE_SNAPSHOT_EVERY versions stay exact, from
  * memory, from a snapshot and deltas, and old files go; more partitions than the cache holds;
  * a missing state file is an error naming it; late records are counted, never emitted.
  */
@@ -317,7 +317,7 @@ static int agg_comb(void *arg, uint8_t *acc_bytes, const ember_record *in, int f
 /* run_batch runs batch b as an executor would: maps its records into a combiner of panes, then
  * reduces the partition into `out`; *late (if not NULL) is the mapper's count of late records.
  * An aggregate's comb is bound to an argument of this task alone (freed after it). */
-static int run_batch(query *q, em_window_states *states, int b, collector *out, int64_t *late,
+static int run_batch(query *q, em_state_cache *states, int b, collector *out, int64_t *late,
                      char *err, size_t errlen)
 {
     q->node.state_version = b;
@@ -369,7 +369,7 @@ static int run_batch(query *q, em_window_states *states, int b, collector *out, 
 }
 
 /* check_batch runs batch b and compares its output and late records with the reference */
-static void check_batch(query *q, em_window_states *states, int b)
+static void check_batch(query *q, em_state_cache *states, int b)
 {
     collector got = {0}, want = {0};
     char err[512];
@@ -521,7 +521,7 @@ static void test_tumbling_windows_emitted_once(void **state)
     static const int64_t wm[] = {NONE, 20, 20, 30};
     query q;
     query_init(&q, 10, 10, evs, sizeof evs / sizeof *evs, wm);
-    em_window_states *states = em_window_states_new();
+    em_state_cache *states = em_state_cache_new();
     assert_non_null(states);
     char err[512];
     int64_t late;
@@ -554,7 +554,7 @@ static void test_tumbling_windows_emitted_once(void **state)
     assert_true(exists(path));
     collector_free(&got);
     collector_free(&want);
-    em_window_states_free(states);
+    em_state_cache_free(states);
     query_free(&q);
 }
 
@@ -577,7 +577,7 @@ static void test_sliding_windows_match_reference(void **state)
     (void)state;
     query q;
     query_init(&q, 30, 10, sliding_evs, sizeof sliding_evs / sizeof *sliding_evs, sliding_wm);
-    em_window_states *states = em_window_states_new();
+    em_state_cache *states = em_state_cache_new();
     for (int b = 0; b < SLIDING_BATCHES; b++) check_batch(&q, states, b);
 
     /* spot checks of the reference itself, by hand */
@@ -598,7 +598,7 @@ static void test_sliding_windows_match_reference(void **state)
     assert_string_equal(want.r[6].key, "gap");
     assert_int_equal(want.r[6].value.h, 8 + 256);
     collector_free(&want);
-    em_window_states_free(states);
+    em_state_cache_free(states);
     query_free(&q);
 }
 
@@ -607,11 +607,11 @@ static void test_state_reloaded_from_files(void **state)
     (void)state;
     query q;
     query_init(&q, 30, 10, sliding_evs, sizeof sliding_evs / sizeof *sliding_evs, sliding_wm);
-    em_window_states *first = em_window_states_new();
+    em_state_cache *first = em_state_cache_new();
     for (int b = 0; b <= 4; b++) check_batch(&q, first, b);
 
     /* batch 5 on another executor: its state is read from 0.delta .. 4.delta */
-    em_window_states *other = em_window_states_new();
+    em_state_cache *other = em_state_cache_new();
     check_batch(&q, other, 5);
     collector from_files = {0}, from_memory = {0};
     char err[512];
@@ -624,13 +624,13 @@ static void test_state_reloaded_from_files(void **state)
     assert_same(&from_files, &from_memory);
 
     /* and a third executor takes over at batch 7 */
-    em_window_states *third = em_window_states_new();
+    em_state_cache *third = em_state_cache_new();
     for (int b = 7; b < SLIDING_BATCHES; b++) check_batch(&q, third, b);
     collector_free(&from_files);
     collector_free(&from_memory);
-    em_window_states_free(first);
-    em_window_states_free(other);
-    em_window_states_free(third);
+    em_state_cache_free(first);
+    em_state_cache_free(other);
+    em_state_cache_free(third);
     query_free(&q);
 }
 
@@ -639,7 +639,7 @@ static void test_batch_run_again(void **state)
     (void)state;
     query q;
     query_init(&q, 30, 10, sliding_evs, sizeof sliding_evs / sizeof *sliding_evs, sliding_wm);
-    em_window_states *states = em_window_states_new();
+    em_state_cache *states = em_state_cache_new();
     char err[512];
     for (int b = 0; b < SLIDING_BATCHES; b++) {
         collector once = {0}, again = {0};
@@ -654,7 +654,7 @@ static void test_batch_run_again(void **state)
         collector_free(&again);
         collector_free(&want);
     }
-    em_window_states_free(states);
+    em_state_cache_free(states);
     query_free(&q);
 }
 
@@ -677,7 +677,7 @@ static void test_many_versions_snapshots_and_cleanup(void **state)
     }
     query q;
     query_init(&q, 30, 10, evs, LONG_BATCHES * 2, wm);
-    em_window_states *states = em_window_states_new();
+    em_state_cache *states = em_state_cache_new();
     char path[256];
     for (int b = 0; b < LONG_BATCHES; b++) {
         check_batch(&q, states, b);
@@ -704,13 +704,13 @@ static void test_many_versions_snapshots_and_cleanup(void **state)
      * deltas 101..149 (batch 150 run again), each exact */
     static const int from[] = {151, 164, 150, 160};
     for (size_t i = 0; i < sizeof from / sizeof *from; i++) {
-        em_window_states *fresh = em_window_states_new();
+        em_state_cache *fresh = em_state_cache_new();
         check_batch(&q, fresh, from[i]);
-        em_window_states_free(fresh);
+        em_state_cache_free(fresh);
     }
     /* the first executor, whose memory holds version 164, runs 161.. again from the files */
     for (int b = 161; b < LONG_BATCHES; b++) check_batch(&q, states, b);
-    em_window_states_free(states);
+    em_state_cache_free(states);
     query_free(&q);
     free(evs);
     free(wm);
@@ -721,14 +721,14 @@ static void test_missing_state_file(void **state)
     (void)state;
     query q;
     query_init(&q, 30, 10, sliding_evs, sizeof sliding_evs / sizeof *sliding_evs, sliding_wm);
-    em_window_states *states = em_window_states_new();
+    em_state_cache *states = em_state_cache_new();
     for (int b = 0; b <= 3; b++) check_batch(&q, states, b);
     char path[256];
     state_file(&q, 2, "delta", path, sizeof path);
     assert_int_equal(unlink(path), 0);
 
     /* another executor must read the files: an error naming the missing one */
-    em_window_states *other = em_window_states_new();
+    em_state_cache *other = em_state_cache_new();
     collector got = {0};
     char err[512];
     assert_int_equal(run_batch(&q, other, 4, &got, NULL, err, sizeof err), EMBER_ERR_NOT_FOUND);
@@ -740,8 +740,8 @@ static void test_missing_state_file(void **state)
     /* the executor holding version 3 in memory needs no file */
     check_batch(&q, states, 4);
     collector_free(&got);
-    em_window_states_free(other);
-    em_window_states_free(states);
+    em_state_cache_free(other);
+    em_state_cache_free(states);
     query_free(&q);
 }
 
@@ -758,7 +758,7 @@ static void test_late_records_counted_not_emitted(void **state)
     query q;
     query_init(&q, 30, 10, evs, sizeof evs / sizeof *evs, wm);
     q.node.window_count = 1;
-    em_window_states *states = em_window_states_new();
+    em_state_cache *states = em_state_cache_new();
     collector got = {0}, want = {0};
     char err[512];
     int64_t late;
@@ -789,7 +789,7 @@ static void test_late_records_counted_not_emitted(void **state)
     for (int b = 0; b < 3; b++) assert_int_equal(late_in(&q, b), b == 0 ? 0 : b == 1 ? 3 : 1);
     collector_free(&got);
     collector_free(&want);
-    em_window_states_free(states);
+    em_state_cache_free(states);
     query_free(&q);
 }
 
@@ -810,12 +810,12 @@ static void test_aggregate_panes_in_event_time_order(void **state)
     query_init(&q, 30, 10, agg_evs, sizeof agg_evs / sizeof *agg_evs, agg_wm);
     q.aggregate = 1;
     q.node.reducer = EMBER__REDUCER__REDUCER_UNSPECIFIED;
-    em_window_states *states = em_window_states_new();
+    em_state_cache *states = em_state_cache_new();
     for (int b = 0; b < (int)(sizeof agg_wm / sizeof *agg_wm); b++) {
         check_batch(&q, states, b);
-        em_window_states *fresh = em_window_states_new();
+        em_state_cache *fresh = em_state_cache_new();
         check_batch(&q, fresh, b);
-        em_window_states_free(fresh);
+        em_state_cache_free(fresh);
     }
     /* the reference by hand: batch 1 emits [-30, 0) of y alone: y@-3 then y@-8 */
     collector want = {0};
@@ -836,7 +836,7 @@ static void test_aggregate_panes_in_event_time_order(void **state)
     assert_int_equal(want.r[i].value.h, (pane0 * 7 + pane1) * 7 + pane2);
     assert_int_equal(want.r[i].value.n, 9);
     collector_free(&want);
-    em_window_states_free(states);
+    em_state_cache_free(states);
     query_free(&q);
 }
 
@@ -847,7 +847,7 @@ static void test_more_partitions_than_cached(void **state)
     (void)state;
     query q;
     query_init(&q, 30, 10, sliding_evs, sizeof sliding_evs / sizeof *sliding_evs, sliding_wm);
-    em_window_states *states = em_window_states_new();
+    em_state_cache *states = em_state_cache_new();
     for (int b = 0; b < SLIDING_BATCHES; b++)
         for (int i = 0; i < PARTITIONS; i++) {
             int p = b % 2 ? PARTITIONS - 1 - i : i; /* some states in memory, others evicted */
@@ -855,7 +855,7 @@ static void test_more_partitions_than_cached(void **state)
             q.scale = p + 1; /* each partition its own values */
             check_batch(&q, states, b);
         }
-    em_window_states_free(states);
+    em_state_cache_free(states);
     query_free(&q);
 }
 
