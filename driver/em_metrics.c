@@ -205,6 +205,15 @@ static void query_metrics(em_buf *b, const em_query_view *q, size_t n)
     PER_QUERY("ember_streaming_scheduling_delay_seconds", "gauge",
               "How late a query's last batch started after its trigger.", "%.6f",
               q[i].n_recent ? (double)q[i].recent[q[i].n_recent - 1].delay_us / 1e6 : 0.0);
+    PER_QUERY("ember_streaming_state_keys", "gauge",
+              "Keys a query's keyed state (map_with_state) kept after its last batch.", "%lld",
+              (long long)q[i].state_keys);
+    PER_QUERY("ember_streaming_state_bytes", "gauge",
+              "Bytes of keys and states a query's keyed state kept after its last batch.", "%lld",
+              (long long)q[i].state_bytes);
+    PER_QUERY("ember_streaming_state_expired_total", "counter",
+              "Keys a query's keyed state dropped after their time-to-live.", "%lld",
+              (long long)q[i].state_expired);
     PER_QUERY("ember_streaming_late_records_total", "counter",
               "Records a query's windows received after they were final (not folded in).", "%lld",
               (long long)q[i].late_records);

@@ -601,6 +601,9 @@ static void task_result(em_sched *s, em_exec *ex, const Ember__TaskResult *res, 
     task->records_in = res->records_in;
     task->records_out = res->records_out;
     task->late_records = res->late_records;
+    task->state_keys = res->state_keys;
+    task->state_bytes = res->state_bytes;
+    task->state_expired = res->state_expired;
     task->bytes_out = res->data_len;
     count_task_done(&s->totals, res);
     if (res->code != EMBER_OK) {
@@ -617,6 +620,9 @@ static void task_result(em_sched *s, em_exec *ex, const Ember__TaskResult *res, 
     st->records_out += res->records_out;
     if (st->plan.n_parents == 0) job->records_in += res->records_in;
     job->late_records += res->late_records;
+    job->state_keys += res->state_keys;
+    job->state_bytes += res->state_bytes;
+    job->state_expired += res->state_expired;
     if (res->has_event_time && res->max_event_time > job->max_event_time)
         job->max_event_time = res->max_event_time;
     note_outputs(s, ex, st, part, res);

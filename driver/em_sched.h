@@ -156,7 +156,8 @@ typedef struct em_task {
     int64_t duration_us; /* as measured by the executor, once done */
     int64_t records_in, records_out;
     int64_t late_records; /* a window's map side: records behind the watermark */
-    uint64_t bytes_out;   /* result bytes sent to the driver (collect) */
+    int64_t state_keys, state_bytes, state_expired; /* map_with_state's reduce side */
+    uint64_t bytes_out;                             /* result bytes sent to the driver (collect) */
 } em_task;
 
 /* why work is done again (per stage counters, /api/v1/jobs) */
@@ -230,6 +231,7 @@ typedef struct em_job {
     int64_t records_in, records_out;
     int64_t max_event_time; /* windows: the largest event time read (EM_NO_WATERMARK: none) */
     int64_t late_records;   /* windows: records behind the watermark */
+    int64_t state_keys, state_bytes, state_expired; /* map_with_state: kept, dropped */
     uint32_t tasks_total, tasks_done;
     int64_t submitted_us, finished_us;
     int64_t submitted_unix_ms; /* wall clock, for people */

@@ -71,6 +71,9 @@ static void lose_output(em_sched *s, em_stage *st, uint32_t part, em_recompute_r
     st->records_out -= task->records_out;
     if (st->plan.n_parents == 0) st->job->records_in -= task->records_in;
     st->job->late_records -= task->late_records;
+    st->job->state_keys -= task->state_keys;
+    st->job->state_bytes -= task->state_bytes;
+    st->job->state_expired -= task->state_expired;
     st->job->tasks_total++; /* tasks_done keeps counting the launch that was lost */
     st->n_recomputed[why]++;
     s->totals.tasks_recomputed[why]++;

@@ -216,6 +216,9 @@ json_t *em_doc_query(const em_query_view *v)
     json_object_set_new(j, "watermark_ms", event_time(v->watermark_ms));
     json_object_set_new(j, "event_time_max_ms", event_time(v->event_time_max));
     json_object_set_new(j, "late_records", json_integer(v->late_records));
+    json_object_set_new(j, "state_keys", json_integer(v->state_keys));
+    json_object_set_new(j, "state_bytes", json_integer(v->state_bytes));
+    json_object_set_new(j, "state_expired", json_integer(v->state_expired));
     json_object_set_new(j, "backpressure", json_boolean(v->backpressure));
     json_object_set_new(j, "rate_limit",
                         v->rate_limit > 0 ? json_real(v->rate_limit) : json_null());
@@ -249,6 +252,9 @@ json_t *em_doc_query_batches(const em_query_view *v)
         json_object_set_new(j, "watermark_ms", event_time(b->watermark_ms));
         json_object_set_new(j, "event_time_max_ms", event_time(b->event_time_max));
         json_object_set_new(j, "late_records", json_integer(b->late_records));
+        json_object_set_new(j, "state_keys", json_integer(b->state_keys));
+        json_object_set_new(j, "state_bytes", json_integer(b->state_bytes));
+        json_object_set_new(j, "state_expired", json_integer(b->state_expired));
         json_object_set_new(j, "durations_ms",
                             json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "plan", ms(b->plan_us),
                                       "log", ms(b->log_us), "queue", ms(b->queue_us), "run",

@@ -186,7 +186,7 @@ int em_streams_start(em_streams *s, Ember__StartQuery *start, int32_t stream_nod
     q->window_delay_ms = first_window_delay(q->graph);
     q->backpressure = q->graph->nodes[stream_node]->backpressure;
     q->event_time_max = EM_NO_WATERMARK;
-    q->times = (em_event_times){EM_NO_WATERMARK, EM_NO_WATERMARK};
+    q->times = (em_event_times){EM_NO_WATERMARK, EM_NO_WATERMARK, 0};
     q->created_unix_ms = now_unix_ms;
     q->state = EM_QUERY_STARTING;
     q->last_committed = -1;
@@ -279,6 +279,13 @@ static void view_of(const em_query *q, em_query_view *v)
     v->watermark_ms = em_query_first_watermark(q, q->times.applied);
     v->event_time_max = q->event_time_max;
     v->late_records = q->late_records;
+    if (q->n_recent) {
+        const em_batch_stats *last =
+            &q->recent[(q->recent_next + EM_QUERY_RECENT - 1) % EM_QUERY_RECENT];
+        v->state_keys = last->state_keys;
+        v->state_bytes = last->state_bytes;
+    }
+    v->state_expired = q->state_expired;
     v->backpressure = q->backpressure;
     v->rate_limit = q->backpressure && q->rate.has_rate ? q->rate.rate : 0;
     v->n_part_lag = q->n_part_lag < EM_VIEW_PARTITIONS ? q->n_part_lag : EM_VIEW_PARTITIONS;
@@ -403,6 +410,9 @@ int em_streams_job_done(em_streams *s, const em_job *job, int64_t now_us)
         q->current.records_out = job->records_out;
         q->current.event_time_max = job->max_event_time;
         q->current.late_records = job->late_records;
+        q->current.state_keys = job->state_keys;
+        q->current.state_bytes = job->state_bytes;
+        q->current.state_expired = job->state_expired;
         q->current.run_us = now_us - q->run_start_us;
         changed(s);
     }
@@ -421,6 +431,7 @@ void em_query_record_batch(em_query *q, int64_t trigger_us, int64_t now_us)
     q->records_in += q->current.records_in;
     q->records_out += q->current.records_out;
     q->late_records += q->current.late_records;
+    q->state_expired += q->current.state_expired;
     if (q->current.event_time_max > q->event_time_max)
         q->event_time_max = q->current.event_time_max;
     if (q->backpressure) {

@@ -64,6 +64,7 @@ typedef struct em_partition_lag {
  * EM_NO_WATERMARK: no event time seen yet. */
 typedef struct em_event_times {
     int64_t applied, previous;
+    int64_t batch_time_ms; /* the batch's trigger (wall clock): keyed state's time-to-live */
 } em_event_times;
 
 /* em_batch_stats: one completed batch, for the status view (em_batch_total_us: planning to
@@ -72,16 +73,18 @@ typedef struct em_batch_stats {
     int64_t batch;
     int64_t started_unix_ms;
     int64_t records_in, records_out;
-    int64_t plan_us;        /* watermarks read and offsets planned */
-    int64_t log_us;         /* the offsets log written */
-    int64_t queue_us;       /* from submitted to the loop to the job's start */
-    int64_t run_us;         /* the job */
-    int64_t commit_us;      /* output committed and the commits log written */
-    int64_t delay_us;       /* how late the batch started after its trigger (0: on time) */
-    int64_t lag;            /* records left behind the topic's end when it was planned */
-    int64_t watermark_ms;   /* its first window's watermark (EM_NO_WATERMARK: none) */
-    int64_t event_time_max; /* the largest event time it read (EM_NO_WATERMARK: none) */
-    int64_t late_records;   /* records it found behind the watermark */
+    int64_t plan_us;                 /* watermarks read and offsets planned */
+    int64_t log_us;                  /* the offsets log written */
+    int64_t queue_us;                /* from submitted to the loop to the job's start */
+    int64_t run_us;                  /* the job */
+    int64_t commit_us;               /* output committed and the commits log written */
+    int64_t delay_us;                /* how late the batch started after its trigger (0: on time) */
+    int64_t lag;                     /* records left behind the topic's end when it was planned */
+    int64_t watermark_ms;            /* its first window's watermark (EM_NO_WATERMARK: none) */
+    int64_t event_time_max;          /* the largest event time it read (EM_NO_WATERMARK: none) */
+    int64_t late_records;            /* records it found behind the watermark */
+    int64_t state_keys, state_bytes; /* map_with_state: kept after it */
+    int64_t state_expired;           /* map_with_state: keys it dropped for their TTL */
 } em_batch_stats;
 
 int64_t em_batch_total_us(const em_batch_stats *b);
@@ -133,7 +136,7 @@ typedef struct em_query {
     uint64_t triggers;      /* triggers that read the topic's watermarks, with or without news */
     int64_t last_committed; /* -1: none */
     uint64_t batches;
-    int64_t records_in, records_out, lag, late_records;
+    int64_t records_in, records_out, lag, late_records, state_expired;
     em_batch_stats recent[EM_QUERY_RECENT]; /* ring, recent_next is the oldest slot */
     size_t n_recent, recent_next;
 
@@ -209,6 +212,7 @@ typedef struct em_query_view {
     int64_t window_delay_ms; /* -1: no windows */
     int64_t watermark_ms;    /* of the first window, as of the last batch (EM_NO_WATERMARK: none) */
     int64_t event_time_max, late_records;
+    int64_t state_keys, state_bytes, state_expired; /* keyed state: as of the last batch; dropped */
     int backpressure;
     double rate_limit; /* the adaptive rate, records/s (0: none yet, or no back-pressure) */
     em_partition_lag part_lag[EM_VIEW_PARTITIONS];

@@ -184,6 +184,7 @@ static int read_ranges(const char *dir, int64_t batch, em_qlog_state *out, char 
     if (rc == EMBER_OK) out->n_ranges = n;
     out->times.applied = event_time(doc, "event_time_applied");
     out->times.previous = event_time(doc, "event_time_previous");
+    out->times.batch_time_ms = json_integer_value(json_object_get(doc, "batch_time_ms"));
     json_decref(doc);
     return rc;
 }
@@ -206,7 +207,7 @@ int em_qlog_open(const char *dir, const char *name, uint64_t fingerprint, em_qlo
 {
     memset(out, 0, sizeof *out);
     out->last_planned = out->last_committed = -1;
-    out->times = (em_event_times){EM_NO_WATERMARK, EM_NO_WATERMARK};
+    out->times = (em_event_times){EM_NO_WATERMARK, EM_NO_WATERMARK, 0};
     out->committed_max = EM_NO_WATERMARK;
     char path[4096];
     for (int i = 0; i < 2; i++) {
@@ -263,6 +264,7 @@ int em_qlog_write_offsets(const char *dir, int64_t batch, const char *topic,
         json_pack("{s:I, s:s, s:o}", "batch", (json_int_t)batch, "topic", topic, "ranges", list);
     set_event_time(doc, "event_time_applied", times->applied);
     set_event_time(doc, "event_time_previous", times->previous);
+    if (doc) json_object_set_new(doc, "batch_time_ms", json_integer(times->batch_time_ms));
     int rc = write_json(path, doc, err, errlen);
     if (rc == EMBER_OK) forget(dir, "offsets", batch);
     return rc;

@@ -71,7 +71,7 @@ static char *window_state_dirs(const em_query *q)
     size_t len = strlen(q->checkpoint) + 32;
     char *dirs = calloc(g->n_nodes, len);
     for (size_t i = 0; dirs && i < g->n_nodes; i++)
-        if (g->nodes[i]->kind == EMBER__NODE_KIND__NODE_WINDOW)
+        if (em_node_keeps_state(g->nodes[i]->kind))
             snprintf(dirs + i * len, len, "%s/state/%zu", q->checkpoint, i);
     return dirs;
 }
@@ -98,12 +98,14 @@ Ember__SubmitJob *em_stream_batch_job(const em_query *q, int64_t batch,
     for (size_t i = 0; i < tpl->n_nodes; i++) {
         copies[i] = *tpl->nodes[i];
         nodes[i] = &copies[i];
+        if (!em_node_keeps_state(copies[i].kind)) continue;
+        copies[i].state_dir = dirs + i * dir_len;
+        copies[i].state_version = batch;
+        copies[i].batch_time_ms = times->batch_time_ms;
         if (copies[i].kind != EMBER__NODE_KIND__NODE_WINDOW) continue;
         copies[i].watermark_ms = em_query_watermark(times->applied, copies[i].watermark_delay_ms);
         copies[i].prev_watermark_ms =
             em_query_watermark(times->previous, copies[i].watermark_delay_ms);
-        copies[i].state_dir = dirs + i * dir_len;
-        copies[i].state_version = batch;
     }
     Ember__Node *source = &copies[q->stream_node];
     source->kind = EMBER__NODE_KIND__NODE_KAFKA;
@@ -330,7 +332,7 @@ static void trigger(em_streams *s, em_query *q)
     struct em_query_io *io = q->io;
     int64_t due = q->due_us, start = em_now_us(), batch = q->batch, interval = q->interval_ms;
     /* the batch's windows follow the event times of the batches before it */
-    em_event_times times = {q->event_time_max, q->times.applied};
+    em_event_times times = {q->event_time_max, q->times.applied, em_unix_ms()};
     int windows_due = em_query_windows_due(q->graph, times.previous, times.applied);
     em_rate rate = q->rate; /* the adaptive rate as of the last committed batch */
     char checkpoint[sizeof q->checkpoint], err[1024] = "";

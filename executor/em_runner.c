@@ -19,6 +19,7 @@
 #include "em_fs.h"
 #include "em_graph.h"
 #include "em_kafka.h"
+#include "em_keyed.h"
 #include "em_libcache.h"
 #include "em_log.h"
 #include "em_persist.h"
@@ -376,6 +377,7 @@ typedef struct task_source {
     em_batches_source_arg batches; /* parallelized records, or a cached partition */
     em_shuffle_read_arg shuffle;
     em_fetch_failure failed; /* a shuffle read could not read a map output */
+    em_keyed_stats keyed;    /* a map_with_state's reduce side */
 } task_source;
 
 /* pick_source sets ts to the source of chain pl for task (a cached partition on a hit). */
@@ -400,9 +402,9 @@ static void pick_source(slot *sl, const ex_stage *st, const em_pipeline *pl, con
         ts->fn = em_batches_source;
         ts->arg = &ts->batches;
     } else if (em_node_is_wide(src->kind)) {
-        ts->shuffle =
-            (em_shuffle_read_arg){sl->ex->blocks, &sl->peers, sl->ex->bound_url, st->def,       src,
-                                  src_part,       st->lib,    &ts->failed,       sl->ex->states};
+        ts->shuffle = (em_shuffle_read_arg){
+            sl->ex->blocks, &sl->peers, sl->ex->bound_url, st->def,        src,
+            src_part,       st->lib,    &ts->failed,       sl->ex->states, &ts->keyed};
         ts->fn = em_shuffle_read;
         ts->arg = &ts->shuffle;
     } else {
@@ -444,6 +446,9 @@ static int run_chain(slot *sl, ex_stage *st, const em_pipeline *pl, ex_task *tas
     }
     res->msg.records_in = stats.records_in;
     res->msg.records_out = stats.records_out;
+    res->msg.state_keys = ts.keyed.keys;
+    res->msg.state_bytes = ts.keyed.bytes;
+    res->msg.state_expired = ts.keyed.expired;
     res->msg.bytes_in = stats.bytes_in;
     res->msg.bytes_out = stats.bytes_out;
     return rc;

@@ -10,6 +10,7 @@
 #include "em_blockid.h"
 #include "em_graph.h"
 #include "em_hash.h"
+#include "em_keyed.h"
 #include "em_log.h"
 #include "em_wide.h"
 #include "em_window.h"
@@ -659,12 +660,32 @@ static int by_key_descending(const void *x, const void *y)
 }
 
 /* emit_sorted emits the records by key, ties in arrival order. */
-static int emit_sorted(reader *rd, int descending)
+/* sort_gathered orders the gathered records by key, ties in arrival order */
+static void sort_gathered(reader *rd, int descending)
 {
     for (size_t i = 0; i < rd->n_recs; i++) rd->recs[i].tag = (uint32_t)i;
     if (rd->n_recs > 1) /* recs is NULL when the partition is empty */
         qsort(rd->recs, rd->n_recs, sizeof *rd->recs,
               descending ? by_key_descending : by_key_ascending);
+}
+
+/* keep_state runs map_with_state's reduce side over the gathered records */
+static int keep_state(reader *rd)
+{
+    sort_gathered(rd, 0);
+    ember_record *recs = rd->n_recs ? malloc(rd->n_recs * sizeof *recs) : NULL;
+    if (rd->n_recs && !recs) return EMBER_ERR_NOMEM;
+    for (size_t i = 0; i < rd->n_recs; i++) recs[i] = rd->recs[i].rec;
+    em_keyed_stats none, *stats = rd->a->keyed ? rd->a->keyed : &none;
+    int rc = em_keyed_reduce(rd->a->states, rd->a->node, rd->a->partition, rd->a->lib, recs,
+                             rd->n_recs, rd->emit, rd->emit_arg, stats, rd->err, rd->errlen);
+    free(recs);
+    return rc;
+}
+
+static int emit_sorted(reader *rd, int descending)
+{
+    sort_gathered(rd, descending);
     int rc = EMBER_OK;
     for (size_t i = 0; rc == EMBER_OK && i < rd->n_recs; i++)
         rc = rd->emit(rd->emit_arg, &rd->recs[i].rec);
@@ -723,7 +744,9 @@ int em_shuffle_read(void *src, em_record_fn emit, void *emit_arg, char *err, siz
         if (em_node_groups(kind) && !(rd.combine = em_combiner_new_fold(&keys_only, 1024)))
             return EMBER_ERR_NOMEM;
         rc = read_buckets(&rd, gather_record, 1);
-        if (rc == EMBER_OK)
+        if (rc == EMBER_OK && kind == EMBER__NODE_KIND__NODE_MAP_WITH_STATE)
+            rc = keep_state(&rd);
+        else if (rc == EMBER_OK)
             rc = em_node_groups(kind) ? emit_groups(&rd) : emit_sorted(&rd, a->node->descending);
     }
     for (size_t i = 0; i < rd.n_held; i++) bucket_release(a, &rd.held[i]);

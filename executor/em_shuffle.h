@@ -91,6 +91,7 @@ typedef struct em_shuffle_read_arg {
     void *lib;                         /* the job library */
     em_fetch_failure *failed;          /* set when a map output cannot be read (may be NULL) */
     struct em_state_cache *states;     /* streaming state kept between batches (em_state_store.h) */
+    struct em_keyed_stats *keyed;      /* map_with_state: its figures (may be NULL) */
 } em_shuffle_read_arg;
 
 int em_shuffle_read(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen);

@@ -69,7 +69,7 @@ em_combiner *em_combiner_new(Ember__Reducer reducer, size_t expected)
 
 em_combiner *em_combiner_new_fold(const em_fold *fold, size_t expected)
 {
-    if (fold->acc_len > EMBER_ACC_MAX || (fold->acc_len > 0 && !fold->fn)) return NULL;
+    if (fold->acc_len > EM_COMBINE_ACC_MAX || (fold->acc_len > 0 && !fold->fn)) return NULL;
     return combiner_new(EMBER__REDUCER__REDUCER_UNSPECIFIED, fold, expected);
 }
 
@@ -177,6 +177,20 @@ static int combine(em_combiner *c, entry *e, const ember_record *rec, int fresh)
     else
         fold(c->reducer, e->value, rec->value);
     return EMBER_OK;
+}
+
+const uint8_t *em_combiner_find(const em_combiner *c, const void *key, size_t key_len)
+{
+    uint64_t h = em_hash64(key, key_len), tag = h >> 32;
+    for (size_t s = h & (c->slots - 1);; s = (s + 1) & (c->slots - 1)) {
+        uint64_t slot = c->index[s];
+        if (slot == 0) return NULL;
+        if (slot >> 32 != tag) continue;
+        entry *e = &c->entries[(uint32_t)slot - 1];
+        if (e->hash == h && e->key_len == key_len &&
+            (key_len == 0 || memcmp(entry_key(c, e), key, key_len) == 0))
+            return entry_acc(c, e);
+    }
 }
 
 int em_combiner_add(em_combiner *c, const ember_record *rec)

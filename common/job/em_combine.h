@@ -21,6 +21,8 @@
 
 typedef struct em_combiner em_combiner;
 
+#define EM_COMBINE_ACC_MAX 8192 /* bytes of a fold's accumulator (the API allows EMBER_ACC_MAX) */
+
 /* em_fold: folds record `in` into acc (acc_len bytes); `fresh` says acc belongs to a key seen
  * for the first time (its bytes are then undefined). Returns EMBER_OK or an error. */
 typedef struct em_fold {
@@ -41,6 +43,8 @@ void em_combiner_set_fold(em_combiner *c, const em_fold *fold);
 /* em_combiner_add folds one record in; with a built-in reducer, EMBER_ERR_INVALID if its
  * value is not 8 bytes; with a fold, whatever the fold returned. */
 int em_combiner_add(em_combiner *c, const ember_record *rec);
+/* em_combiner_find returns the accumulator of key (acc_len bytes), or NULL if it has none. */
+const uint8_t *em_combiner_find(const em_combiner *c, const void *key, size_t key_len);
 /* em_combiner_last is the entry (insertion index) of the key of the last successful add. */
 size_t em_combiner_last(const em_combiner *c);
 /* em_combiner_reset forgets every key, keeping the allocated memory. */

@@ -34,6 +34,7 @@ const char *em_node_kind_name(Ember__NodeKind kind)
     case EMBER__NODE_KIND__NODE_PARTITION_BY: return "partition_by";
     case EMBER__NODE_KIND__NODE_SORT_BY_KEY: return "sort_by_key";
     case EMBER__NODE_KIND__NODE_WINDOW: return "window";
+    case EMBER__NODE_KIND__NODE_MAP_WITH_STATE: return "map_with_state";
     default: return "unknown";
     }
 }
@@ -57,7 +58,13 @@ int em_node_is_source(Ember__NodeKind kind)
 
 int em_node_is_wide(Ember__NodeKind kind)
 {
-    return kind >= EMBER__NODE_KIND__NODE_REDUCE_BY_KEY && kind <= EMBER__NODE_KIND__NODE_WINDOW;
+    return kind >= EMBER__NODE_KIND__NODE_REDUCE_BY_KEY &&
+           kind <= EMBER__NODE_KIND__NODE_MAP_WITH_STATE;
+}
+
+int em_node_keeps_state(Ember__NodeKind kind)
+{
+    return kind == EMBER__NODE_KIND__NODE_WINDOW || kind == EMBER__NODE_KIND__NODE_MAP_WITH_STATE;
 }
 
 int em_node_combines(Ember__NodeKind kind)
@@ -128,6 +135,30 @@ static int validate_aggregate(const Ember__Node *n, char *err, size_t errlen)
     return EMBER_OK;
 }
 
+/* validate_state_dir: a streaming node's state, placed by the driver in a batch's graph */
+static int validate_state_dir(const Ember__Node *n, char *err, size_t errlen)
+{
+    const char *kind = em_node_kind_name(n->kind);
+    if (!bounded_string(n->state_dir, EM_STATE_DIR_MAX) || !n->state_dir[0])
+        FAIL("node %u (%s): it runs only in streaming queries (ember_stream_to_files, "
+             "ember_stream_to_kafka)",
+             n->id, kind);
+    if (n->state_dir[0] != '/' || n->state_version < 0)
+        FAIL("node %u (%s): bad state directory or version", n->id, kind);
+    return EMBER_OK;
+}
+
+static int validate_map_with_state(const Ember__Node *n, char *err, size_t errlen)
+{
+    if (!bounded_string(n->fn_symbol, EM_SYMBOL_MAX) || !n->fn_symbol[0])
+        FAIL("node %u (map_with_state) without its function", n->id);
+    if (n->state_len == 0 || n->state_len > EMBER_STATE_MAX)
+        FAIL("node %u (map_with_state): a state of %u bytes (1..%d)", n->id, n->state_len,
+             EMBER_STATE_MAX);
+    if (n->state_ttl_ms < 0) FAIL("node %u (map_with_state): a negative time-to-live", n->id);
+    return validate_state_dir(n, err, errlen);
+}
+
 /* validate_window: the window's shape, its fold, and (in a batch's graph) its state */
 static int validate_window(const Ember__Node *n, char *err, size_t errlen)
 {
@@ -152,13 +183,7 @@ static int validate_window(const Ember__Node *n, char *err, size_t errlen)
     } else if (!em_reducer_valid(n->reducer)) {
         FAIL("node %u (window): unknown reducer %d", n->id, (int)n->reducer);
     }
-    if (!bounded_string(n->state_dir, EM_STATE_DIR_MAX) || !n->state_dir[0])
-        FAIL("node %u (window): windows run only in streaming queries (ember_stream_to_files, "
-             "ember_stream_to_kafka)",
-             n->id);
-    if (n->state_dir[0] != '/' || n->state_version < 0)
-        FAIL("node %u (window): bad state directory or version", n->id);
-    return EMBER_OK;
+    return validate_state_dir(n, err, errlen);
 }
 
 static int validate_wide(const Ember__Node *n, char *err, size_t errlen)
@@ -177,6 +202,7 @@ static int validate_wide(const Ember__Node *n, char *err, size_t errlen)
         return EMBER_OK;
     case EMBER__NODE_KIND__NODE_AGGREGATE_BY_KEY: return validate_aggregate(n, err, errlen);
     case EMBER__NODE_KIND__NODE_WINDOW: return validate_window(n, err, errlen);
+    case EMBER__NODE_KIND__NODE_MAP_WITH_STATE: return validate_map_with_state(n, err, errlen);
     case EMBER__NODE_KIND__NODE_SORT_BY_KEY:
         if (n->n_sort_bounds >= n->partitions)
             FAIL("node %u (sort_by_key): %zu bounds for %u partitions", n->id, n->n_sort_bounds,
@@ -269,12 +295,12 @@ int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char
         } else if (em_node_is_source(n->kind)) {
             FAIL("node %zu: a query's only source is its Kafka stream (%s here)", i,
                  em_node_kind_name(n->kind));
-        } else if (em_node_is_wide(n->kind) && n->kind != EMBER__NODE_KIND__NODE_WINDOW) {
-            FAIL("node %zu: %s on a stream: a query groups records by key with windows "
-                 "(docs/streaming.md)",
+        } else if (em_node_is_wide(n->kind) && !em_node_keeps_state(n->kind)) {
+            FAIL("node %zu: %s on a stream: a query groups records by key with windows or "
+                 "map_with_state (docs/streaming.md)",
                  i, em_node_kind_name(n->kind));
-        } else if (n->kind == EMBER__NODE_KIND__NODE_WINDOW && n->state_dir[0]) {
-            FAIL("node %zu (window): the driver places a query's state", i);
+        } else if (em_node_keeps_state(n->kind) && n->state_dir[0]) {
+            FAIL("node %zu (%s): the driver places a query's state", i, em_node_kind_name(n->kind));
         }
     }
     if (*stream_node < 0) FAIL("a query needs a Kafka stream source (ember_kafka_stream)");
@@ -298,7 +324,7 @@ int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char
     for (size_t i = 0; i < g->n_nodes; i++) {
         copies[i] = *g->nodes[i];
         nodes[i] = &copies[i];
-        if (copies[i].kind == EMBER__NODE_KIND__NODE_WINDOW) copies[i].state_dir = "/state";
+        if (em_node_keeps_state(copies[i].kind)) copies[i].state_dir = "/state";
     }
     copies[*stream_node].kind = EMBER__NODE_KIND__NODE_KAFKA;
     copies[*stream_node].n_ranges = 1;

@@ -50,6 +50,9 @@ uint32_t em_graph_leaf(const Ember__JobGraph *g, uint32_t node, uint32_t partiti
 int em_node_is_source(Ember__NodeKind kind);
 int em_node_is_wide(Ember__NodeKind kind);
 int em_node_combines(Ember__NodeKind kind);
+/* em_node_keeps_state: a streaming node whose reduce side keeps state between batches (window,
+ * map_with_state) */
+int em_node_keeps_state(Ember__NodeKind kind);
 int em_node_groups(Ember__NodeKind kind);
 
 /* em_key_compare orders keys bytewise (memcmp), a proper prefix first: sort_by_key's order. */

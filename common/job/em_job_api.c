@@ -539,6 +539,46 @@ ember_dataset *ember_window_aggregate(ember_dataset *stream, const ember_window 
     return ds;
 }
 
+/* ---- keyed state ----------------------------------------------------------------------------- */
+
+ember_dataset *ember_map_with_state(ember_dataset *stream, ember_state_fn fn, size_t state_len,
+                                    int64_t ttl_ms, const void *arg, size_t arg_len, int partitions)
+{
+    if (!stream || !stream->ctx) return stream;
+    ember_ctx *ctx = stream->ctx;
+    if (stream->failed) return failed_dataset(ctx);
+    if (!fn || state_len == 0 || state_len > EMBER_STATE_MAX || ttl_ms < 0) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                    "map_with_state: a function, a state of 1..%d bytes (not %zu) and a "
+                    "time-to-live of 0 or more ms are required",
+                    EMBER_STATE_MAX, state_len);
+        return failed_dataset(ctx);
+    }
+    char name[EM_SYMBOL_MAX + 1], why[1024];
+    int rc =
+        em_symbol_of(ctx->lib, ctx->lib_path, (const void *)fn, name, sizeof name, why, sizeof why);
+    if (rc != EMBER_OK) {
+        em_ctx_fail(ctx, rc, "map_with_state: %s", why);
+        return failed_dataset(ctx);
+    }
+    Ember__Node *n = NULL;
+    ember_dataset *ds =
+        add_wide(stream, NULL, EMBER__NODE_KIND__NODE_MAP_WITH_STATE, partitions, &n);
+    if (ds->failed) return ds;
+    n->fn_symbol = strdup(name);
+    n->state_len = (uint32_t)state_len;
+    n->state_ttl_ms = ttl_ms;
+    if (arg_len && (n->fn_arg.data = malloc(arg_len))) {
+        memcpy(n->fn_arg.data, arg, arg_len);
+        n->fn_arg.len = arg_len;
+    }
+    if (!n->fn_symbol || (arg_len && !n->fn_arg.data)) {
+        em_ctx_fail(ctx, EMBER_ERR_NOMEM, "out of memory building the job graph");
+        ds->failed = 1;
+    }
+    return ds;
+}
+
 /* simple_wide: a wide node with no settings beyond its partitions */
 static ember_dataset *simple_wide(ember_dataset *parent, ember_dataset *second,
                                   Ember__NodeKind kind, int partitions)

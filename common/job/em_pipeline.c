@@ -315,6 +315,16 @@ ember_task *em_fn_task_new(Ember__NodeKind kind, const char *symbol, uint32_t pa
     return &run->tasks[0];
 }
 
+void em_fn_task_bind(ember_task *task, const void *arg, size_t arg_len, em_record_fn sink,
+                     void *sink_arg)
+{
+    em_op *op = (em_op *)task->op;
+    op->arg = arg;
+    op->arg_len = arg_len;
+    task->run->sink = sink;
+    task->run->sink_arg = sink_arg;
+}
+
 void em_fn_task_free(ember_task *task)
 {
     if (task) free(task->run); /* the allocation starts with the run */

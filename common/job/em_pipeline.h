@@ -52,6 +52,10 @@ void *em_pipeline_resolve(void *lib, const char *symbol);
 ember_task *em_fn_task_new(Ember__NodeKind kind, const char *symbol, uint32_t partition, char *err,
                            size_t errlen);
 void em_fn_task_free(ember_task *task);
+/* em_fn_task_bind gives the function its argument (ember_task_arg) and lets it emit: each
+ * record goes to sink. */
+void em_fn_task_bind(ember_task *task, const void *arg, size_t arg_len, em_record_fn sink,
+                     void *sink_arg);
 int em_fn_task_result(ember_task *task, int rc);
 
 typedef struct em_run_stats {

@@ -358,6 +358,26 @@ ember_dataset *ember_window_aggregate(ember_dataset *stream, const ember_window 
                                       const void *zero, size_t acc_len, ember_seq_fn seq,
                                       ember_comb_fn comb, int partitions);
 
+/* ember_state_fn: map_with_state's function, called once per record with the state of the
+ * record's key (state_len bytes, aligned for any type). *exists says whether the key has a state;
+ * when it is 0 the state is zeroed (a new key, or one whose state was removed or expired). The
+ * function may change the state, emit records (ember_emit), and set *exists: 1 keeps the state, 0
+ * removes it. Returns EMBER_OK or fails the task (a negative code, or ember_task_fail). */
+typedef int (*ember_state_fn)(ember_task *task, const ember_record *in, void *state, int *exists);
+
+#define EMBER_STATE_MAX 4096 /* bytes of one key's state */
+
+/* ember_map_with_state keeps a state per key across a stream's batches (Spark's
+ * flatMapGroupsWithState): each batch calls fn for each record, a key's records in their
+ * order (within a Kafka partition: offset order), keys spread over `partitions` tasks. A key
+ * that receives no record for ttl_ms (counted in batch trigger times; 0: never) is dropped
+ * and counted as expired. `arg` is given to fn through ember_task_arg. The state is kept in
+ * the query's checkpoint, so a batch that runs again after a crash starts from the same state
+ * and expires the same keys. */
+ember_dataset *ember_map_with_state(ember_dataset *stream, ember_state_fn fn, size_t state_len,
+                                    int64_t ttl_ms, const void *arg, size_t arg_len,
+                                    int partitions);
+
 /* ember_query_options: a query's identity and trigger. */
 typedef struct ember_query_options {
     const char *name;       /* required: unique among the driver's queries */

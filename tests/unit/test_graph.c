@@ -420,9 +420,37 @@ static void test_validate_window(void **state)
     build(&fx);
     use_window(&fx);
     fx.nodes[2].state_dir = "";
-    expect_invalid(&fx.g, 0, "windows run only in streaming queries");
+    expect_invalid(&fx.g, 0, "it runs only in streaming queries");
     fx.nodes[2].state_dir = "relative/state";
     expect_invalid(&fx.g, 0, "bad state directory");
+}
+
+static void test_validate_map_with_state(void **state)
+{
+    (void)state;
+    fixture fx;
+    build(&fx);
+    Ember__Node *m = &fx.nodes[2];
+    m->kind = EMBER__NODE_KIND__NODE_MAP_WITH_STATE;
+    m->fn_symbol = "track";
+    m->partitions = 2;
+    m->state_len = 16;
+    m->state_ttl_ms = 60000;
+    m->state_dir = "/ck/state/2";
+    expect_valid(&fx.g, 0);
+    m->state_len = 0;
+    expect_invalid(&fx.g, 0, "a state of 0 bytes");
+    m->state_len = EMBER_STATE_MAX + 1;
+    expect_invalid(&fx.g, 0, "(1..4096)");
+    m->state_len = 16;
+    m->state_ttl_ms = -1;
+    expect_invalid(&fx.g, 0, "a negative time-to-live");
+    m->state_ttl_ms = 0;
+    m->fn_symbol = "";
+    expect_invalid(&fx.g, 0, "without its function");
+    m->fn_symbol = "track";
+    m->state_dir = "";
+    expect_invalid(&fx.g, 0, "(map_with_state): it runs only in streaming queries");
 }
 
 /* ---- planning --------------------------------------------------------------------------- */
@@ -498,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_validate_parallelize_and_range),
         cmocka_unit_test(test_validate_action_and_library),
         cmocka_unit_test(test_validate_window),
+        cmocka_unit_test(test_validate_map_with_state),
         cmocka_unit_test(test_dag_plan_narrow_chain),
         cmocka_unit_test(test_node_partitions),
         cmocka_unit_test(test_kind_names),

@@ -210,7 +210,7 @@ static int read_maps(em_blockstore *blocks, em_peers *peers, Ember__NodeKind kin
     node.partitions = 1;
     node.reducer = EMBER__REDUCER__REDUCER_SUM_I64;
     last_failure = (em_fetch_failure){0};
-    em_shuffle_read_arg a = {blocks, peers, SELF, &def, &node, 0, NULL, &last_failure, NULL};
+    em_shuffle_read_arg a = {blocks, peers, SELF, &def, &node, 0, NULL, &last_failure, NULL, NULL};
     return em_shuffle_read(&a, collect, g, err, errlen);
 }
 

@@ -35,7 +35,7 @@
 #include "em_stream_log.h"
 #include "em_stream_runner.h"
 
-static const em_event_times no_times = {EM_NO_WATERMARK, EM_NO_WATERMARK};
+static const em_event_times no_times = {EM_NO_WATERMARK, EM_NO_WATERMARK, 0};
 
 static void plan_cuts_each_partition(void **state)
 {
@@ -316,7 +316,7 @@ static void windows_follow_event_times(void **state)
     em_query *qr = start_graph(&s, &q.g, "w", 0, 5);
     assert_int_equal(qr->window_delay_ms, 5000);
     em_stream_range r = {0, 10, 20};
-    em_event_times times = {100000, 90000};
+    em_event_times times = {100000, 90000, 1796000000000};
     Ember__SubmitJob *job = em_stream_batch_job(qr, 7, &r, 1, &times);
     assert_non_null(job);
     assert_int_equal(em_graph_validate(job->graph, 0, err, sizeof err), EMBER_OK);
@@ -325,6 +325,7 @@ static void windows_follow_event_times(void **state)
     assert_int_equal(w->prev_watermark_ms, 85000);
     assert_string_equal(w->state_dir, "/ck/state/1");
     assert_int_equal(w->state_version, 7);
+    assert_int_equal(w->batch_time_ms, 1796000000000);
     em_pb_free(job);
     job = em_stream_batch_job(qr, 0, &r, 1, &no_times); /* no event time yet */
     assert_int_equal(job->graph->nodes[1]->watermark_ms, EM_NO_WATERMARK);
@@ -349,6 +350,7 @@ static void windows_follow_event_times(void **state)
     assert_int_equal(st.last_planned, 1);
     assert_int_equal(st.times.applied, 100000);
     assert_int_equal(st.times.previous, 90000);
+    assert_int_equal(st.times.batch_time_ms, 1796000000000);
     assert_int_equal(st.committed_max, 90000);
     em_qlog_state_free(&st);
 }
