@@ -14,10 +14,11 @@
  *                  id as "taxi_id,window_start,window_end,km,points" (times "YYYY-MM-DD
  *                  HH:MM:SS", km "%.6f"). The watermark trails the latest point by --delay-s
  *                  seconds (60); points later than that are counted as late.
- *   taxi-alerts    within each batch, a point outside the bounding box (--bbox, default
- *                  116.1,39.7,116.7,40.1) or reached faster than --max-kmh (120) from the
- *                  taxi's previous point in the batch: "taxi_id,time,lon,lat,REASON" to
- *                  --alerts ("taxi-alerts"), REASON "outside" or "speed=KMH".
+ *   taxi-alerts    a point outside the bounding box (--bbox, default 116.1,39.7,116.7,40.1)
+ *                  or reached faster than --max-kmh (120) from the taxi's previous point,
+ *                  kept across batches as keyed state (ember_map_with_state; a taxi silent
+ *                  for an hour is forgotten): "taxi_id,time,lon,lat,REASON" to --alerts
+ *                  ("taxi-alerts"), REASON "outside" or "speed=KMH".
  *   taxi-dead-letter  every malformed line, unchanged, to --dead-letter ("taxi-dead-letter").
  *
  * Other options: --interval-ms N (the trigger, 1000), --earliest (a new query starts at the
@@ -150,66 +151,44 @@ typedef struct alert_rules {
     double max_kmh;
 } alert_rules;
 
-/* last_seen: a small open-addressing table of each taxi's previous point in the batch */
-#define SEEN_SLOTS 4096
-typedef struct seen {
-    char id[33];
+/* last_point: a taxi's state between points (map_with_state), kept across batches */
+typedef struct last_point {
     int64_t time_ms;
     double lon, lat;
-} seen;
+} last_point;
 
-static seen *seen_slot(seen *table, const char *id, size_t len)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)id[i]) * 1099511628211ull;
-    for (size_t probe = 0; probe < SEEN_SLOTS; probe++) {
-        seen *s = &table[(h + probe) % SEEN_SLOTS];
-        if (!s->id[0] || (strlen(s->id) == len && memcmp(s->id, id, len) == 0)) return s;
-    }
-    return NULL; /* full: this taxi goes without a speed check in this task */
-}
-
-static int emit_alert(ember_task *task, const taxi_point *pt, const char *reason)
+static int emit_alert(ember_task *task, const ember_record *in, const point_value *p,
+                      const char *reason)
 {
     char when[32], line[192];
-    format_time(pt->time_ms, when, sizeof when);
-    int n = snprintf(line, sizeof line, "%.*s,%s,%.5f,%.5f,%s", (int)pt->id_len, pt->id, when,
-                     pt->lon, pt->lat, reason);
-    return ember_emit_kv(task, pt->id, pt->id_len, line, (size_t)n, pt->time_ms);
+    format_time(in->timestamp, when, sizeof when);
+    int n = snprintf(line, sizeof line, "%.*s,%s,%.5f,%.5f,%s", (int)in->key_len,
+                     (const char *)in->key, when, p->lon, p->lat, reason);
+    return ember_emit_kv(task, in->key, in->key_len, line, (size_t)n, in->timestamp);
 }
 
-/* ts_alerts (map_partitions): a batch partition's points in Kafka order, alerts out */
-int ts_alerts(ember_task *task, ember_iter *batch)
+/* ts_alert (map_with_state): a taxi's point against the box and its previous point */
+int ts_alert(ember_task *task, const ember_record *in, void *state, int *exists)
 {
     size_t len;
     const alert_rules *rules = ember_task_arg(task, &len);
     if (!rules || len != sizeof *rules) return ember_task_fail(task, "missing alert rules");
-    seen *table = calloc(SEEN_SLOTS, sizeof *table);
-    if (!table) return ember_task_fail(task, "out of memory");
-    ember_record in;
+    point_value p;
+    memcpy(&p, in->value, sizeof p);
     int rc = EMBER_OK;
-    while (rc == EMBER_OK && ember_next(batch, &in) > 0) {
-        taxi_point pt;
-        if (taxi_parse_line(in.value, in.value_len, &pt) != 0) continue;
-        if (pt.lon < rules->min_lon || pt.lon > rules->max_lon || pt.lat < rules->min_lat ||
-            pt.lat > rules->max_lat)
-            rc = emit_alert(task, &pt, "outside");
-        seen *prev = seen_slot(table, pt.id, pt.id_len);
-        if (rc != EMBER_OK || !prev) continue;
-        if (prev->id[0] && pt.time_ms > prev->time_ms) {
-            double km = taxi_haversine_km(prev->lon, prev->lat, pt.lon, pt.lat);
-            double kmh = km / ((double)(pt.time_ms - prev->time_ms) / 3600000.0);
-            char reason[32];
-            snprintf(reason, sizeof reason, "speed=%.0f", kmh);
-            if (kmh > rules->max_kmh) rc = emit_alert(task, &pt, reason);
-        }
-        memcpy(prev->id, pt.id, pt.id_len);
-        prev->id[pt.id_len] = '\0';
-        prev->time_ms = pt.time_ms;
-        prev->lon = pt.lon;
-        prev->lat = pt.lat;
+    if (p.lon < rules->min_lon || p.lon > rules->max_lon || p.lat < rules->min_lat ||
+        p.lat > rules->max_lat)
+        rc = emit_alert(task, in, &p, "outside");
+    last_point *prev = state;
+    if (rc == EMBER_OK && *exists && in->timestamp > prev->time_ms) {
+        double km = taxi_haversine_km(prev->lon, prev->lat, p.lon, p.lat);
+        double kmh = km / ((double)(in->timestamp - prev->time_ms) / 3600000.0);
+        char reason[32];
+        snprintf(reason, sizeof reason, "speed=%.0f", kmh);
+        if (kmh > rules->max_kmh) rc = emit_alert(task, in, &p, reason);
     }
-    free(table);
+    *prev = (last_point){in->timestamp, p.lon, p.lat};
+    *exists = 1;
     return rc;
 }
 
@@ -274,8 +253,10 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     ember_query *qd =
         start(distances, "taxi-distance", option(argc, argv, "--distances", "taxi-distance"),
               checkpoints, interval_ms, detach);
+    /* a taxi's last point is kept for an hour without news (it went off duty) */
     ember_dataset *alerts =
-        ember_map_partitions(ember_kafka_stream(ctx, in, &src), ts_alerts, &rules, sizeof rules);
+        ember_map_with_state(ember_flat_map(ember_kafka_stream(ctx, in, &src), ts_point, NULL, 0),
+                             ts_alert, sizeof(last_point), 3600 * 1000, &rules, sizeof rules, 4);
     ember_query *qa = start(alerts, "taxi-alerts", option(argc, argv, "--alerts", "taxi-alerts"),
                             checkpoints, interval_ms, detach);
     ember_dataset *bad = ember_filter(ember_kafka_stream(ctx, in, &src), ts_malformed, NULL, 0);

@@ -5,7 +5,9 @@
 #   - taxi-distance: every final 5-minute window sliding every minute, per taxi, equals an
 #     independent awk reference (haversine over the taxi's points in time order, to 1e-6 km),
 #     each window exactly once;
-#   - taxi-alerts: one alert per well-formed point outside the bounding box (speed alerts off);
+#   - taxi-alerts: one alert per well-formed point outside the bounding box, and one per point
+#     reached faster than 2,000 km/h from the taxi's previous point, in any earlier batch (its
+#     keyed state), both against awk;
 #   - taxi-dead-letter: every malformed line, unchanged.
 # The query's status shows the final watermark (the last point's time: no delay) and no late
 # points (the producer writes in event-time order, one partition).
@@ -24,7 +26,7 @@ awk '{ split($0, f, ","); print f[1] "\t" $0 }' "$T/lines.txt" |
 
 "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/taxi_stream.so" -- --earliest \
     --interval-ms 50 --max-per-batch 150 --window-min 5 --slide-s 60 --delay-s 0 \
-    --max-kmh 1000000 --checkpoint "$T/ck" >"$T/job.out" 2>"$T/job.err" &
+    --max-kmh 2000 --checkpoint "$T/ck" >"$T/job.out" 2>"$T/job.err" &
 JOB_PID=$!
 
 # ---- the reference ---------------------------------------------------------------------------
@@ -60,9 +62,26 @@ TZ=UTC awk -F, -v W=$((final_wm / 1000)) '
         }
     }' "$T/good.txt" | LC_ALL=C sort >"$T/want_windows"
 want_windows=$(wc -l <"$T/want_windows")
-want_alerts=$(awk -F, '$3 < 116.1 || $3 > 116.7 || $4 < 39.7 || $4 > 40.1' "$T/good.txt" | wc -l)
+# alerts: "taxi,time,outside" for points outside the box, "taxi,time,speed" for points reached
+# faster than 2,000 km/h from the taxi's previous point
+TZ=UTC awk -F, '
+    function hav(lon1, lat1, lon2, lat2,    dphi, dl, a) {
+        dphi = (lat2 - lat1) * RAD; dl = (lon2 - lon1) * RAD
+        a = sin(dphi / 2) ^ 2 + cos(lat1 * RAD) * cos(lat2 * RAD) * sin(dl / 2) ^ 2
+        return 2 * 6371.0 * atan2(sqrt(a), sqrt(1 - a))
+    }
+    BEGIN { RAD = atan2(0, -1) / 180 }
+    {
+        if ($3 < 116.1 || $3 > 116.7 || $4 < 39.7 || $4 > 40.1) print $1 "," $2 ",outside"
+        t = $2; gsub(/[-:]/, " ", t); t = mktime(t) * 1000
+        if (($1 in last) && t > last[$1] && hav(lon[$1], lat[$1], $3, $4) / ((t - last[$1]) / 3600000) > 2000)
+            print $1 "," $2 ",speed"
+        last[$1] = t; lon[$1] = $3; lat[$1] = $4
+    }' "$T/good.txt" | LC_ALL=C sort >"$T/want_alerts"
+want_alerts=$(wc -l <"$T/want_alerts")
 want_dead=$(cat "$T/malformed.count")
-[ "$want_windows" -gt 500 ] && [ "$want_alerts" -gt 0 ] && [ "$want_dead" -gt 50 ] ||
+[ "$want_windows" -gt 500 ] && [ "$(grep -c ',speed$' "$T/want_alerts")" -gt 50 ] &&
+    [ "$(grep -c ',outside$' "$T/want_alerts")" -gt 50 ] && [ "$want_dead" -gt 50 ] ||
     fail "the reference is too thin: $want_windows windows, $want_alerts alerts, $want_dead malformed"
 
 topic_count() { "$EMBER_BIN/ember-topic" offsets --bootstrap "$KAFKA" --topic "$1" | awk '$1 == "total" {print $2}'; }
@@ -93,8 +112,13 @@ expect_eq "$(LC_ALL=C join -t '|' <(awk -F, '{print $1 "," $2 "|"}' "$T/want_win
 echo "ok: $want_windows final windows, each once, equal to the reference"
 
 # ---- alerts and dead letters ------------------------------------------------------------------------
-expect_eq "$(topic_count taxi-alerts)" "$want_alerts" "alerts (points outside the box)"
+expect_eq "$(topic_count taxi-alerts)" "$want_alerts" "alerts (outside the box, too fast)"
 "$EMBER_BIN/ember-topic" dump --bootstrap "$KAFKA" --topic taxi-alerts | cut -f4 |
-    awk -F, '$5 != "outside" { bad++ } END { exit bad > 0 }' || fail "an alert that is not 'outside'"
+    awk -F, '{ print $1 "," $2 "," ($5 == "outside" ? "outside" : "speed") }' | LC_ALL=C sort >"$T/got_alerts"
+cmp -s "$T/want_alerts" "$T/got_alerts" || {
+    diff "$T/want_alerts" "$T/got_alerts" | head
+    fail "alerts differ from the reference"
+}
+echo "ok: $(grep -c ',speed$' "$T/want_alerts") speed alerts across batches and $(grep -c ',outside$' "$T/want_alerts") outside the box"
 expect_eq "$(topic_count taxi-dead-letter)" "$want_dead" "dead letters (malformed lines)"
 echo "PASS"
