@@ -194,6 +194,17 @@ static json_t *event_time(int64_t t)
     return t == EM_NO_WATERMARK ? json_null() : json_integer(t);
 }
 
+/* set_state_figures: the windows' and keyed state's figures of a query or a batch */
+static void set_state_figures(json_t *j, const em_batch_stats *f)
+{
+    json_object_set_new(j, "watermark_ms", event_time(f->watermark_ms));
+    json_object_set_new(j, "event_time_max_ms", event_time(f->event_time_max));
+    json_object_set_new(j, "late_records", json_integer(f->late_records));
+    json_object_set_new(j, "state_keys", json_integer(f->state_keys));
+    json_object_set_new(j, "state_bytes", json_integer(f->state_bytes));
+    json_object_set_new(j, "state_expired", json_integer(f->state_expired));
+}
+
 json_t *em_doc_query(const em_query_view *v)
 {
     json_t *j =
@@ -213,12 +224,12 @@ json_t *em_doc_query(const em_query_view *v)
     json_object_set_new(j, "input_rate", json_real(v->input_rate));
     json_object_set_new(j, "processing_rate", json_real(v->processing_rate));
     json_object_set_new(j, "windows", json_boolean(v->window_delay_ms >= 0));
-    json_object_set_new(j, "watermark_ms", event_time(v->watermark_ms));
-    json_object_set_new(j, "event_time_max_ms", event_time(v->event_time_max));
-    json_object_set_new(j, "late_records", json_integer(v->late_records));
-    json_object_set_new(j, "state_keys", json_integer(v->state_keys));
-    json_object_set_new(j, "state_bytes", json_integer(v->state_bytes));
-    json_object_set_new(j, "state_expired", json_integer(v->state_expired));
+    set_state_figures(j, &(em_batch_stats){.watermark_ms = v->watermark_ms,
+                                           .event_time_max = v->event_time_max,
+                                           .late_records = v->late_records,
+                                           .state_keys = v->state_keys,
+                                           .state_bytes = v->state_bytes,
+                                           .state_expired = v->state_expired});
     json_object_set_new(j, "backpressure", json_boolean(v->backpressure));
     json_object_set_new(j, "rate_limit",
                         v->rate_limit > 0 ? json_real(v->rate_limit) : json_null());
@@ -249,12 +260,7 @@ json_t *em_doc_query_batches(const em_query_view *v)
         json_object_set_new(j, "processing_rate",
                             json_real(run_s > 0 ? (double)b->records_in / run_s : 0));
         json_object_set_new(j, "scheduling_delay_ms", json_real(ms(b->delay_us)));
-        json_object_set_new(j, "watermark_ms", event_time(b->watermark_ms));
-        json_object_set_new(j, "event_time_max_ms", event_time(b->event_time_max));
-        json_object_set_new(j, "late_records", json_integer(b->late_records));
-        json_object_set_new(j, "state_keys", json_integer(b->state_keys));
-        json_object_set_new(j, "state_bytes", json_integer(b->state_bytes));
-        json_object_set_new(j, "state_expired", json_integer(b->state_expired));
+        set_state_figures(j, b);
         json_object_set_new(j, "durations_ms",
                             json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "plan", ms(b->plan_us),
                                       "log", ms(b->log_us), "queue", ms(b->queue_us), "run",

@@ -123,6 +123,14 @@ start_executor() {
     wait_for_file "$T/$name.ready"
 }
 
+# cluster_up [DRIVER_ARGS...]: a driver and two executors ex1, ex2 of 2 slots, both alive
+cluster_up() {
+    start_driver "$@"
+    start_executor ex1 --slots 2
+    start_executor ex2 --slots 2
+    wait_executors 2
+}
+
 # api PATH: GET a status endpoint path, JSON on stdout
 api() {
     curl -sf --max-time 5 "$STATUS$1"

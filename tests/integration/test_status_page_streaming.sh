@@ -29,10 +29,7 @@ expect_charts() {
 }
 
 start_kafka taxis:3
-start_driver
-start_executor ex1 --slots 2
-start_executor ex2 --slots 2
-wait_executors 2
+cluster_up
 
 dom "$STATUS/" "$T/none.dom"
 expect_contains "$(cat "$T/none.dom")" '<div id="conn" data-state="live"' "the page is live"

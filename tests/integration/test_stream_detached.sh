@@ -15,13 +15,7 @@ set -euo pipefail
 
 start_kafka events:2
 STATE=$T/driver-state
-cluster_up() {
-    start_driver --state-dir "$STATE"
-    start_executor ex1 --slots 2
-    start_executor ex2 --slots 2
-    wait_executors 2
-}
-cluster_up
+cluster_up --state-dir "$STATE"
 OUT=$T/out CK=$T/checkpoint
 : >"$T/produced"
 produce() {
@@ -55,7 +49,7 @@ produce 2000 2000
 kill -9 "$DRIVER_PID" "$ex1_PID" "$ex2_PID"
 before=$(committed)
 mv "$T/driver.log" "$T/driver-1.log"
-cluster_up
+cluster_up --state-dir "$STATE"
 grep -q "query restored name=detached" "$T/driver.log" ||
     fail "the new driver did not restore the query: $(grep -i query "$T/driver.log" | head -3)"
 wait_committed $((before + 2))
@@ -71,7 +65,7 @@ wait_until 10 bash -c "[ \$(ls '$STATE/queries' | grep -c '\\.query\$') -eq 0 ]"
 expect_eq "$(kept_libraries)" 0 "job libraries kept after the query was stopped"
 kill -9 "$DRIVER_PID" "$ex1_PID" "$ex2_PID"
 mv "$T/driver.log" "$T/driver-2.log"
-cluster_up
+cluster_up --state-dir "$STATE"
 wait_api /api/v1/streaming/queries 'length == 0' 5
 if grep -q "query restored" "$T/driver.log"; then fail "a stopped query was restored"; fi
 echo "ok: a stopped query leaves the state directory; the next driver restores nothing"

@@ -17,12 +17,6 @@ set -euo pipefail
 
 LENGTH=60000 SLIDE=20000 DELAY=60000
 start_kafka taxis:3
-cluster_up() {
-    start_driver
-    start_executor ex1 --slots 2
-    start_executor ex2 --slots 2
-    wait_executors 2
-}
 cluster_up
 OUT=$T/out CK=$T/checkpoint
 : >"$T/produced"

@@ -16,12 +16,6 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 start_kafka events:4 fresh:2
-cluster_up() {
-    start_driver
-    start_executor ex1 --slots 2
-    start_executor ex2 --slots 2
-    wait_executors 2
-}
 cluster_up
 OUT=$T/out CK=$T/checkpoint
 : >"$T/produced"

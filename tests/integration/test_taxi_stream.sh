@@ -15,10 +15,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 start_kafka taxi:1 taxi-distance:2 taxi-alerts:2 taxi-dead-letter:1
-start_driver
-start_executor ex1 --slots 2
-start_executor ex2 --slots 2
-wait_executors 2
+cluster_up
 
 "$EMBER_BIN/taxi-data" --lines 4000 --taxis 12 --seed 5 --malformed-every 40 >"$T/lines.txt"
 awk '{ split($0, f, ","); print f[1] "\t" $0 }' "$T/lines.txt" |
