@@ -18,15 +18,27 @@
 uint64_t em_query_fingerprint(const Ember__JobGraph *g, int32_t stream_node)
 {
     Ember__Node **nodes = malloc(g->n_nodes * sizeof *nodes);
-    if (!nodes) return 0;
-    memcpy(nodes, g->nodes, g->n_nodes * sizeof *nodes);
-    Ember__Node stream = *g->nodes[stream_node];
-    stream.bootstrap = "";
-    stream.starting = EMBER__STARTING_OFFSETS__STARTING_LATEST;
-    stream.max_per_partition = 0;
-    stream.max_rate_per_partition = 0;
-    stream.backpressure = 0;
-    nodes[stream_node] = &stream;
+    Ember__Node *copies = malloc(g->n_nodes * sizeof *copies);
+    if (!nodes || !copies) {
+        free(nodes);
+        free(copies);
+        return 0;
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        copies[i] = *g->nodes[i];
+        nodes[i] = &copies[i];
+        if (copies[i].kind == EMBER__NODE_KIND__NODE_KAFKA) { /* a static topic may grow */
+            copies[i].bootstrap = "";
+            copies[i].n_ranges = 0;
+            copies[i].ranges = NULL;
+        }
+    }
+    Ember__Node *stream = &copies[stream_node];
+    stream->bootstrap = "";
+    stream->starting = EMBER__STARTING_OFFSETS__STARTING_LATEST;
+    stream->max_per_partition = 0;
+    stream->max_rate_per_partition = 0;
+    stream->backpressure = 0;
     Ember__Action action = *g->action;
     action.bootstrap = "";
     Ember__JobGraph copy = *g;
@@ -40,6 +52,7 @@ uint64_t em_query_fingerprint(const Ember__JobGraph *g, int32_t stream_node)
     if (buf) fp = em_hash64(buf, ember__job_graph__pack(&copy, buf));
     free(buf);
     free(nodes);
+    free(copies);
     return fp;
 }
 

@@ -37,8 +37,8 @@ typedef struct em_qlog_state {
 
 /* em_query_fingerprint: a hash of what a checkpoint's batches depend on: the graph's nodes and
  * functions, the topic and the sink; not the library's build, the broker's address, the
- * trigger interval, the caps per batch or rate, or back-pressure, which may change between
- * runs. */
+ * trigger interval, the caps per batch or rate, back-pressure, or the offsets of a static
+ * topic (read again by every batch), which may change between runs. */
 uint64_t em_query_fingerprint(const Ember__JobGraph *g, int32_t stream_node);
 
 /* em_qlog_open makes or opens the checkpoint `dir` of query `name`: a checkpoint of another

@@ -292,13 +292,14 @@ int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char
         if (n->kind == EMBER__NODE_KIND__NODE_KAFKA_STREAM) {
             if (*stream_node >= 0) FAIL("a query reads one Kafka stream; this one reads two");
             *stream_node = (int32_t)i;
-        } else if (em_node_is_source(n->kind)) {
-            FAIL("node %zu: a query's only source is its Kafka stream (%s here)", i,
-                 em_node_kind_name(n->kind));
-        } else if (em_node_is_wide(n->kind) && !em_node_keeps_state(n->kind)) {
-            FAIL("node %zu: %s on a stream: a query groups records by key with windows or "
-                 "map_with_state (docs/streaming.md)",
-                 i, em_node_kind_name(n->kind));
+        } else if (n->kind == EMBER__NODE_KIND__NODE_PARALLELIZE) {
+            FAIL("node %zu: a query's static datasets come from Kafka topics or ranges; "
+                 "parallelized records are not kept with a query",
+                 i);
+        } else if (n->kind == EMBER__NODE_KIND__NODE_SORT_BY_KEY) {
+            FAIL("node %zu: sort_by_key in a query: its bounds are sampled from a dataset, not "
+                 "from a stream's batches",
+                 i);
         } else if (em_node_keeps_state(n->kind) && n->state_dir[0]) {
             FAIL("node %zu (%s): the driver places a query's state", i, em_node_kind_name(n->kind));
         }

@@ -479,6 +479,7 @@ static int start_query(ember_dataset *ds, Ember__ActionKind kind, const char *wh
         rc = em_ctx_fail(ctx, EMBER_ERR_INVALID,
                          "%s: query '%s' reads no stream: its source is ember_kafka_stream", sink,
                          opts->name);
+    if (rc == EMBER_OK) rc = resolve_sources(ctx, &sg); /* static topics: their offsets now */
     if (rc == EMBER_OK) {
         Ember__JobGraph g;
         graph_of(ctx, &sg, target, &a, &g);
@@ -488,6 +489,7 @@ static int start_query(ember_dataset *ds, Ember__ActionKind kind, const char *wh
         rc = ctx->runner.start_query(ctx->runner.arg, &g, &o, checkpoint, why, sizeof why);
         if (rc != EMBER_OK) em_ctx_fail(ctx, rc, "query '%s': %s", opts->name, why);
     }
+    release_resolved(ctx, &sg);
     subgraph_free(&sg);
     if (rc != EMBER_OK) return rc;
     ember_query *q = em_query_new(ctx, opts->name);

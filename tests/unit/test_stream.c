@@ -178,6 +178,16 @@ static void query_graph_validation(void **state)
     qgraph_init(&q, "upper", "/out");
     q.src.kind = EMBER__NODE_KIND__NODE_KAFKA;
     assert_int_not_equal(em_graph_validate_query(&q.g, &sn, err, sizeof err), EMBER_OK);
+    assert_non_null(strstr(err, "a query needs a Kafka stream source"));
+    /* a wide operation within each batch is fine; sort_by_key and parallelized data are not */
+    qgraph_init(&q, "", "/out");
+    q.map.kind = EMBER__NODE_KIND__NODE_REDUCE_BY_KEY;
+    q.map.reducer = EMBER__REDUCER__REDUCER_SUM_I64;
+    q.map.partitions = 2;
+    assert_int_equal(em_graph_validate_query(&q.g, &sn, err, sizeof err), EMBER_OK);
+    q.map.kind = EMBER__NODE_KIND__NODE_SORT_BY_KEY;
+    assert_int_not_equal(em_graph_validate_query(&q.g, &sn, err, sizeof err), EMBER_OK);
+    assert_non_null(strstr(err, "sort_by_key in a query"));
 }
 
 static char tmpdir[] = "/tmp/ember-test-stream-XXXXXX";
