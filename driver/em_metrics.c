@@ -218,6 +218,21 @@ static void query_metrics(em_buf *b, const em_query_view *q, size_t n)
               "Records a query's windows received after they were final (not folded in).", "%lld",
               (long long)q[i].late_records);
 #undef PER_QUERY
+    for (int p99 = 0; p99 < 2; p99++) {
+        const char *metric =
+            p99 ? "ember_streaming_latency_p99_seconds" : "ember_streaming_latency_p50_seconds";
+        family(b, metric, "gauge",
+               p99 ? "99th percentile of the end-to-end latency of a query's last batch (queries "
+                     "without windows)."
+                   : "Median end-to-end latency of a query's last batch: its records' age when "
+                     "written, plus the commit (queries without windows).");
+        for (size_t i = 0; i < n; i++) {
+            const em_batch_stats *last = q[i].n_recent ? &q[i].recent[q[i].n_recent - 1] : NULL;
+            if (last && last->latency_p50_ms >= 0)
+                put(b, "%s{query=\"%s\"} %.3f\n", metric, q[i].name,
+                    (double)(p99 ? last->latency_p99_ms : last->latency_p50_ms) / 1e3);
+        }
+    }
     family(b, "ember_streaming_rate_limit", "gauge",
            "Records per second a query's adaptive rate lets a batch read (queries with "
            "back-pressure, once a batch measured it).");

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "em_graph.h"
+#include "em_hist.h"
 #include "em_log.h"
 #include "em_sched_int.h"
 
@@ -228,6 +229,7 @@ static void job_free(em_job *job)
     free(job->results);
     free(job->stages);
     free(job->node_fp);
+    free(job->latency);
     em_buf_free(&job->data);
     if (job->submit) protobuf_c_message_free_unpacked(&job->submit->base, NULL);
     free(job);
@@ -583,6 +585,16 @@ static em_stage *launched_here(em_sched *s, em_exec *ex, em_task_id id)
                : NULL;
 }
 
+/* note_latency adds a final task's histogram of record ages to its job's */
+static void note_latency(em_job *job, const Ember__TaskResult *res)
+{
+    size_t n = res->n_latency_buckets < res->n_latency_counts ? res->n_latency_buckets
+                                                              : res->n_latency_counts;
+    if (n == 0 || (!job->latency && !(job->latency = calloc(1, sizeof *job->latency)))) return;
+    for (size_t i = 0; i < n; i++)
+        em_hist_add_bucket(job->latency, res->latency_buckets[i], res->latency_counts[i]);
+}
+
 static void task_result(em_sched *s, em_exec *ex, const Ember__TaskResult *res, const uint8_t *data)
 {
     em_task_id id = {res->task_id};
@@ -623,6 +635,7 @@ static void task_result(em_sched *s, em_exec *ex, const Ember__TaskResult *res, 
     job->state_keys += res->state_keys;
     job->state_bytes += res->state_bytes;
     job->state_expired += res->state_expired;
+    note_latency(job, res);
     if (res->has_event_time && res->max_event_time > job->max_event_time)
         job->max_event_time = res->max_event_time;
     note_outputs(s, ex, st, part, res);

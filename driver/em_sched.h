@@ -232,6 +232,7 @@ typedef struct em_job {
     int64_t max_event_time; /* windows: the largest event time read (EM_NO_WATERMARK: none) */
     int64_t late_records;   /* windows: records behind the watermark */
     int64_t state_keys, state_bytes, state_expired; /* map_with_state: kept, dropped */
+    struct em_hist *latency; /* a sink's records' ages when written (NULL: none reported) */
     uint32_t tasks_total, tasks_done;
     int64_t submitted_us, finished_us;
     int64_t submitted_unix_ms; /* wall clock, for people */

@@ -194,6 +194,14 @@ static json_t *event_time(int64_t t)
     return t == EM_NO_WATERMARK ? json_null() : json_integer(t);
 }
 
+/* latency_doc: a batch's end-to-end latency {p50, p99} in ms, or null */
+static json_t *latency_doc(const em_batch_stats *b)
+{
+    if (!b || b->latency_p50_ms < 0) return json_null();
+    return json_pack("{s:I, s:I}", "p50", (json_int_t)b->latency_p50_ms, "p99",
+                     (json_int_t)b->latency_p99_ms);
+}
+
 /* set_state_figures: the windows' and keyed state's figures of a query or a batch */
 static void set_state_figures(json_t *j, const em_batch_stats *f)
 {
@@ -244,6 +252,7 @@ json_t *em_doc_query(const em_query_view *v)
                         last ? json_real(ms(em_batch_total_us(last))) : json_null());
     json_object_set_new(j, "scheduling_delay_ms",
                         last ? json_real(ms(last->delay_us)) : json_null());
+    json_object_set_new(j, "latency_ms", latency_doc(last));
     return j;
 }
 
@@ -261,6 +270,7 @@ json_t *em_doc_query_batches(const em_query_view *v)
                             json_real(run_s > 0 ? (double)b->records_in / run_s : 0));
         json_object_set_new(j, "scheduling_delay_ms", json_real(ms(b->delay_us)));
         set_state_figures(j, b);
+        json_object_set_new(j, "latency_ms", latency_doc(b));
         json_object_set_new(j, "durations_ms",
                             json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "plan", ms(b->plan_us),
                                       "log", ms(b->log_us), "queue", ms(b->queue_us), "run",

@@ -9,6 +9,7 @@
 
 #include "em_frame.h"
 #include "em_graph.h"
+#include "em_hist.h"
 #include "em_log.h"
 
 /* batch jobs run in sessions of their own, far from the random ones of clients */
@@ -413,6 +414,11 @@ int em_streams_job_done(em_streams *s, const em_job *job, int64_t now_us)
         q->current.state_keys = job->state_keys;
         q->current.state_bytes = job->state_bytes;
         q->current.state_expired = job->state_expired;
+        /* latency: from a record's timestamp to its write; windows' records carry the
+         * window's start instead, so they have none */
+        int timed = job->latency && q->window_delay_ms < 0;
+        q->current.latency_p50_ms = timed ? em_hist_quantile(job->latency, 0.50) : -1;
+        q->current.latency_p99_ms = timed ? em_hist_quantile(job->latency, 0.99) : -1;
         q->current.run_us = now_us - q->run_start_us;
         changed(s);
     }
@@ -422,6 +428,10 @@ int em_streams_job_done(em_streams *s, const em_job *job, int64_t now_us)
 
 void em_query_record_batch(em_query *q, int64_t trigger_us, int64_t now_us)
 {
+    if (q->current.latency_p50_ms >= 0) { /* visible once committed */
+        q->current.latency_p50_ms += q->current.commit_us / 1000;
+        q->current.latency_p99_ms += q->current.commit_us / 1000;
+    }
     q->current.batch = q->batch;
     q->recent[q->recent_next] = q->current;
     q->recent_next = (q->recent_next + 1) % EM_QUERY_RECENT;

@@ -85,6 +85,7 @@ typedef struct em_batch_stats {
     int64_t late_records;            /* records it found behind the watermark */
     int64_t state_keys, state_bytes; /* map_with_state: kept after it */
     int64_t state_expired;           /* map_with_state: keys it dropped for their TTL */
+    int64_t latency_p50_ms, latency_p99_ms; /* its records' end-to-end latency (-1: none) */
 } em_batch_stats;
 
 int64_t em_batch_total_us(const em_batch_stats *b);

@@ -213,6 +213,8 @@ void ex_result_free(ex_result *r)
         ex_result *next = r->next;
         em_buf_free(&r->data);
         free(r->msg.bucket_bytes);
+        free(r->msg.latency_buckets);
+        free(r->msg.latency_counts);
         for (size_t i = 0; i < r->msg.n_cached; i++) free(r->msg.cached[i]);
         for (size_t i = 0; i < r->n_evicted; i++) free(r->evicted[i]);
         free(r->msg.cached);

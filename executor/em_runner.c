@@ -18,6 +18,7 @@
 #include "em_executor_int.h"
 #include "em_fs.h"
 #include "em_graph.h"
+#include "em_hist.h"
 #include "em_kafka.h"
 #include "em_keyed.h"
 #include "em_libcache.h"
@@ -234,6 +235,7 @@ typedef struct sink {
     em_batch_writer collect;
     em_kafka_sink *kafka;
     FILE *file;
+    em_hist *age; /* a final sink: its records' age when written (NULL: not kept) */
     char err[512];
 } sink;
 
@@ -252,8 +254,10 @@ static int sink_record(void *arg, const ember_record *rec)
         return rc;
     case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_add(&s->collect, rec);
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
+        if (s->age && rec->timestamp > 0) em_hist_add(s->age, em_unix_ms() - rec->timestamp);
         return em_kafka_sink_write(s->kafka, rec, s->err, sizeof s->err);
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
+        if (s->age && rec->timestamp > 0) em_hist_add(s->age, em_unix_ms() - rec->timestamp);
         if (fwrite(rec->value, 1, rec->value_len, s->file) != rec->value_len ||
             putc('\n', s->file) == EOF) {
             snprintf(s->err, sizeof s->err, "write failed: %s", strerror(errno));
@@ -283,6 +287,9 @@ static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char 
                                      &s->shuffle, err, errlen);
     }
     s->kind = a->kind;
+    if (a->kind == EMBER__ACTION_KIND__ACTION_SAVE_KAFKA ||
+        a->kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT)
+        s->age = calloc(1, sizeof *s->age); /* without memory, no figures */
     switch (a->kind) {
     case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_begin(&s->collect);
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
@@ -303,6 +310,31 @@ static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char 
         return EMBER_OK;
     default: return EMBER_OK;
     }
+}
+
+/* report_ages puts a sink's histogram of record ages into res (sparse) */
+static void report_ages(const em_hist *age, ex_result *res)
+{
+    size_t n = 0;
+    for (uint32_t b = 0; age && b < EM_HIST_BUCKETS; b++) n += age->count[b] > 0;
+    if (n == 0) return;
+    uint32_t *buckets = malloc(n * sizeof *buckets);
+    uint64_t *counts = malloc(n * sizeof *counts);
+    if (!buckets || !counts) {
+        free(buckets);
+        free(counts);
+        return;
+    }
+    size_t i = 0;
+    for (uint32_t b = 0; b < EM_HIST_BUCKETS; b++)
+        if (age->count[b]) {
+            buckets[i] = b;
+            counts[i++] = age->count[b];
+        }
+    res->msg.latency_buckets = buckets;
+    res->msg.n_latency_buckets = n;
+    res->msg.latency_counts = counts;
+    res->msg.n_latency_counts = n;
 }
 
 /* sink_close finishes the output; on success a collect's batch or a shuffle's bucket sizes
@@ -341,6 +373,7 @@ static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t pa
         break;
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
         if (s->kafka) rc = em_kafka_sink_close(s->kafka, 60000, &delivered, err, errlen);
+        if (ok && rc == EMBER_OK) report_ages(s->age, res);
         break;
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
         /* the part is on disk before its name says it is complete (a stream's batch is
@@ -360,9 +393,12 @@ static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t pa
         } else {
             unlink(tmp_path);
         }
+        if (ok && rc == EMBER_OK) report_ages(s->age, res);
         break;
     default: break;
     }
+    free(s->age);
+    s->age = NULL;
     return rc;
 }
 
@@ -426,6 +462,7 @@ static int run_chain(slot *sl, ex_stage *st, const em_pipeline *pl, ex_task *tas
     em_run_stats stats = {0};
     int rc =
         sink_open(sl, &out, st, task->launch.partition, tmp_path, sizeof tmp_path, err, errlen);
+    if (rc != EMBER_OK) free(out.age);
     if (rc == EMBER_OK) {
         rc = em_pipeline_run_tapped(pl, task->launch.partition, stoppable_read, &stop, sink_record,
                                     &out, pt->taps, pt->n_taps, &stats, err, errlen);

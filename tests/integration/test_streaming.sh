@@ -66,7 +66,8 @@ api "/api/v1/streaming/queries/$qid" | jq -e '.topic == "events" and .sink_kind 
     .records_in >= .records_out and .records_out > 0 and .interval_ms == 50' >/dev/null ||
     fail "the query's document: $(api "/api/v1/streaming/queries/$qid")"
 api "/api/v1/streaming/queries/$qid/batches" | jq -e 'length > 0 and all(.[];
-    .records_in > 0 and .durations_ms.total >= .durations_ms.run and .durations_ms.run > 0) and
+    .records_in > 0 and .durations_ms.total >= .durations_ms.run and .durations_ms.run > 0 and
+    (.records_out == 0 or (.latency_ms.p50 >= 0 and .latency_ms.p99 >= .latency_ms.p50))) and
     .[0].batch > .[-1].batch' >/dev/null ||
     fail "the query's batches: $(api "/api/v1/streaming/queries/$qid/batches" | head -c 600)"
 echo "ok: /api/v1/streaming/queries lists the query and its batches, newest first"
@@ -75,6 +76,8 @@ promtool check metrics <"$T/metrics" >/dev/null 2>&1 ||
     fail "/metrics fails promtool: $(promtool check metrics <"$T/metrics" 2>&1 | head -5)"
 batches=$(awk '$1 == "ember_streaming_batches_total{query=\"copy\"}" {print $2}' "$T/metrics")
 [ "${batches:-0}" -gt 0 ] || fail "no ember_streaming_batches_total for the query in /metrics"
+grep -q '^ember_streaming_latency_p99_seconds{query="copy"} [0-9]' "$T/metrics" ||
+    fail "no end-to-end latency for the query in /metrics"
 echo "ok: /metrics counts the query's batches ($batches) and passes promtool"
 
 # ---- 2. the submitter killed ------------------------------------------------------------------
