@@ -187,30 +187,70 @@ static int emit_key(emitter *e, const pane_ref *refs, size_t n, int64_t from, in
     return rc;
 }
 
-/* emit_final emits the windows with an end in (prev_watermark, watermark], per key in key
- * order; returns through *cut_pane the first pane a window still open needs */
-static int emit_final(const Ember__Node *node, const em_combiner *state, const merge *m,
-                      em_record_fn emit, void *emit_arg, int64_t *cut_pane)
+/* sorted_refs: the entries of c by key then pane (malloc'd; *n their count) */
+static pane_ref *sorted_refs(const em_combiner *c, size_t *n)
+{
+    *n = em_combiner_size(c);
+    pane_ref *refs = malloc((*n ? *n : 1) * sizeof *refs);
+    for (size_t i = 0; refs && i < *n; i++) {
+        em_combiner_get(c, i, &refs[i].rec, NULL);
+        refs[i].pane = (int64_t)get_be64(refs[i].rec.key);
+    }
+    if (refs && *n > 1) qsort(refs, *n, sizeof *refs, by_key_then_pane);
+    return refs;
+}
+
+/* emit_updates emits, for a key's panes refs[0, n), the windows holding one of the panes the
+ * batch touched (touched[0, t), the same key, ascending) that were not final before the batch
+ * (start > done) */
+static int emit_updates(emitter *e, const pane_ref *refs, size_t n, const pane_ref *touched,
+                        size_t t, int64_t done)
+{
+    int64_t slide = e->node->window_slide_ms, length = e->node->window_length_ms;
+    int rc = EMBER_OK;
+    for (size_t i = 0; rc == EMBER_OK && i < t;) { /* runs of touched panes whose windows meet */
+        int64_t from = touched[i].pane * slide - length + slide, to = touched[i].pane * slide;
+        for (i++; i < t && touched[i].pane * slide - length + slide <= to + slide; i++)
+            to = touched[i].pane * slide;
+        if (done != INT64_MIN && from <= done) from = done + slide;
+        if (from <= to) rc = emit_key(e, refs, n, from, to);
+    }
+    return rc;
+}
+
+/* emit_windows emits, per key in key order, the windows with an end in (prev_watermark,
+ * watermark] (final), or with `touched` (the batch's panes: update mode) every window the
+ * batch changed that was not final before it; returns through *cut_pane the first pane a
+ * window still open needs */
+static int emit_windows(const Ember__Node *node, const em_combiner *state,
+                        const em_combiner *touched, const merge *m, em_record_fn emit,
+                        void *emit_arg, int64_t *cut_pane)
 {
     int64_t slide = node->window_slide_ms, length = node->window_length_ms;
     int64_t w = node->watermark_ms, wp = node->prev_watermark_ms;
     *cut_pane = EM_STATE_NO_MARK;
-    if (w == EM_NO_WATERMARK) return EMBER_OK;
-    int64_t last_start = floor_div(w - length, slide) * slide; /* the last final window */
+    int64_t last_start = w == EM_NO_WATERMARK ? INT64_MIN /* the last final window */
+                                              : floor_div(w - length, slide) * slide;
     int64_t done = wp == EM_NO_WATERMARK ? INT64_MIN : floor_div(wp - length, slide) * slide;
-    if (wp != EM_NO_WATERMARK && last_start <= done) return EMBER_OK; /* none new */
-    *cut_pane = last_start / slide + 1;
-    size_t n = em_combiner_size(state);
-    pane_ref *refs = n ? malloc(n * sizeof *refs) : NULL;
+    if (w != EM_NO_WATERMARK) *cut_pane = last_start / slide + 1;
+    if (!touched && (w == EM_NO_WATERMARK || (done != INT64_MIN && last_start <= done)))
+        return EMBER_OK; /* no window became final */
+    size_t n, t = 0;
+    pane_ref *refs = sorted_refs(state, &n), *news = touched ? sorted_refs(touched, &t) : NULL;
     emitter e = {node, new_state(m), emit, emit_arg};
-    int rc = (n && !refs) || !e.scratch ? EMBER_ERR_NOMEM : EMBER_OK;
-    for (size_t i = 0; rc == EMBER_OK && i < n; i++) {
-        em_combiner_get(state, i, &refs[i].rec, NULL);
-        refs[i].pane = (int64_t)get_be64(refs[i].rec.key);
-    }
-    if (rc == EMBER_OK && n > 1) qsort(refs, n, sizeof *refs, by_key_then_pane);
-    for (size_t i = 0, j; rc == EMBER_OK && i < n; i = j) {
+    int rc = !refs || (touched && !news) || !e.scratch ? EMBER_ERR_NOMEM : EMBER_OK;
+    for (size_t i = 0, j, k = 0; rc == EMBER_OK && i < n; i = j) {
         for (j = i + 1; j < n && same_key(&refs[i], &refs[j]); j++) {
+        }
+        if (touched) { /* the key's touched panes: news[k, k2) */
+            while (k < t && by_key_then_pane(&news[k], &refs[i]) < 0 &&
+                   !same_key(&news[k], &refs[i]))
+                k++;
+            size_t k2 = k;
+            while (k2 < t && same_key(&news[k2], &refs[i])) k2++;
+            rc = emit_updates(&e, refs + i, j - i, news + k, k2 - k, done);
+            k = k2;
+            continue;
         }
         int64_t from = refs[i].pane * slide - length + slide; /* the first window holding it */
         if (done != INT64_MIN && from <= done) from = done + slide;
@@ -219,6 +259,7 @@ static int emit_final(const Ember__Node *node, const em_combiner *state, const m
     }
     em_combiner_free(e.scratch);
     free(refs);
+    free(news);
     return rc;
 }
 
@@ -241,7 +282,9 @@ int em_window_reduce(em_state_cache *states, const Ember__Node *node, uint32_t p
         rc = em_combiner_add(state, &rec);
     }
     int64_t cut_pane = EM_STATE_NO_MARK;
-    if (rc == EMBER_OK) rc = emit_final(node, state, &m, emit, emit_arg, &cut_pane);
+    if (rc == EMBER_OK)
+        rc = emit_windows(node, state, node->window_updates ? batch : NULL, &m, emit, emit_arg,
+                          &cut_pane);
     if (rc == EMBER_OK && cut_pane != EM_STATE_NO_MARK) rc = cut(&state, cut_pane, &m);
     if (rc == EMBER_OK)
         return em_state_commit(states, dir, version, cut_pane, batch, state, err, errlen);

@@ -500,6 +500,7 @@ static void set_window(Ember__Node *n, const ember_window *w)
     n->window_length_ms = w->length_ms;
     n->window_slide_ms = w->slide_ms;
     n->watermark_delay_ms = w->delay_ms;
+    n->window_updates = w->updates != 0;
 }
 
 ember_dataset *ember_window_reduce(ember_dataset *stream, const ember_window *w,

@@ -340,6 +340,9 @@ typedef struct ember_window {
     int64_t length_ms;
     int64_t slide_ms;
     int64_t delay_ms;
+    int updates; /* 1: update mode (Spark's): each batch emits every window its records changed
+                    that was not final before it, with its result so far, instead of each
+                    window once when final */
 } ember_window;
 
 /* ember_window_reduce folds the values of each key in each window with `reducer` (8-byte

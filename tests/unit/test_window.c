@@ -12,7 +12,8 @@
  * files by a fresh em_state_cache (another executor); a batch run again gives its first
  * output (no double counting); more than EM_STATE_SNAPSHOT_EVERY versions stay exact, from
  * memory, from a snapshot and deltas, and old files go; more partitions than the cache holds;
- * a missing state file is an error naming it; late records are counted, never emitted.
+ * a missing state file is an error naming it; late records are counted, never emitted; update
+ * mode emits each batch's changed windows not final before it, against its own reference.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -230,6 +231,48 @@ static void reference(const query *q, int b, collector *want)
         }
     }
     free(keys);
+}
+
+/* reference_updates: the windows batch b emits in update mode: every window holding a pane of
+ * the batch's records that count, and not final before the batch, by key then start */
+static void reference_updates(const query *q, int b, collector *want)
+{
+    int64_t len = q->node.window_length_ms, slide = q->node.window_slide_ms;
+    int64_t wp = b > 0 ? q->wm[b - 1] : NONE;
+    int64_t done = wp == NONE ? INT64_MIN : floor_of(wp - len, slide);
+    const char *keys[64];
+    size_t n_keys = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        size_t k = 0;
+        while (k < n_keys && strcmp(keys[k], q->evs[i].key) != 0) k++;
+        if (k == n_keys) {
+            assert_true(n_keys < 64);
+            keys[n_keys++] = q->evs[i].key;
+        }
+    }
+    qsort(keys, n_keys, sizeof *keys, by_name);
+    for (size_t k = 0; k < n_keys; k++) {
+        int64_t lo = INT64_MAX, hi = INT64_MIN; /* the starts of windows a touched pane is in */
+        for (size_t i = 0; i < q->n; i++) {
+            const ev *e = &q->evs[i];
+            if (strcmp(e->key, keys[k]) || e->batch != b || (q->wm[b] != NONE && e->t < q->wm[b]))
+                continue;
+            int64_t p = floor_of(e->t, slide);
+            if (p - len + slide < lo) lo = p - len + slide;
+            if (p > hi) hi = p;
+        }
+        for (int64_t s = lo; hi != INT64_MIN && s <= hi; s += slide) {
+            int touched = 0; /* s holds one of the batch's panes of this key */
+            for (size_t i = 0; i < q->n && !touched; i++) {
+                const ev *e = &q->evs[i];
+                touched = !strcmp(e->key, keys[k]) && e->batch == b &&
+                          (q->wm[b] == NONE || e->t >= q->wm[b]) && s <= e->t && e->t < s + len;
+            }
+            acc v = {0, 0};
+            if (touched && s > done && window_value(q, keys[k], s, b, &v))
+                collector_add(want, keys[k], strlen(keys[k]), s, v);
+        }
+    }
 }
 
 /* late_in: the records of batch b the mapper must find late */
@@ -859,6 +902,43 @@ static void test_more_partitions_than_cached(void **state)
     query_free(&q);
 }
 
+static void test_update_mode_emits_changed_windows(void **state)
+{
+    (void)state;
+    /* sliding windows (30, slide 10); each batch emits the windows its records changed that
+     * were not final before it, with their values so far */
+    static const ev evs[] = {
+        {"a", 1, 1, 0},
+        {"a", 12, 2, 0},
+        {"b", 25, 4, 0},
+        {"a", 14, 8, 1},
+        {"b", 41, 16, 1},
+        {"a", 3, 32, 2},
+        /* late in 2 */ {"a", 55, 64, 2},
+        {"b", 44, 128, 2},
+        {"c", 70, 256, 3},
+        {"a", 61, 512, 3},
+    };
+    static const int64_t wm[] = {NONE, 10, 30, 50};
+    query q;
+    query_init(&q, 30, 10, evs, sizeof evs / sizeof *evs, wm);
+    q.node.window_updates = 1;
+    em_state_cache *states = em_state_cache_new();
+    for (int b = 0; b < 4; b++) {
+        collector got = {0}, want = {0};
+        char err[512];
+        if (run_batch(&q, states, b, &got, NULL, err, sizeof err) != EMBER_OK)
+            fail_msg("batch %d: %s", b, err);
+        reference_updates(&q, b, &want);
+        assert_true(want.n > 0);
+        assert_same(&got, &want);
+        collector_free(&got);
+        collector_free(&want);
+    }
+    em_state_cache_free(states);
+    query_free(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -873,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_late_records_counted_not_emitted),
         cmocka_unit_test(test_aggregate_panes_in_event_time_order),
         cmocka_unit_test(test_more_partitions_than_cached),
+        cmocka_unit_test(test_update_mode_emits_changed_windows),
     };
     return cmocka_run_group_tests(tests, NULL, remove_made_dirs);
 }
