@@ -248,8 +248,8 @@ static int sink_record(void *arg, const ember_record *rec)
         return EMBER_ERR_CANCELLED;
     }
     switch (s->kind) {
-    case SINK_SHUFFLE:
-        if ((rc = em_shuffle_writer_add(s->shuffle, rec)) != EMBER_OK)
+    case SINK_SHUFFLE: /* (a late record's Kafka error is in s->err already) */
+        if ((rc = em_shuffle_writer_add(s->shuffle, rec)) != EMBER_OK && !s->err[0])
             snprintf(s->err, sizeof s->err, "%s", em_shuffle_writer_error(s->shuffle));
         return rc;
     case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_add(&s->collect, rec);
@@ -268,6 +268,25 @@ static int sink_record(void *arg, const ember_record *rec)
     }
 }
 
+/* slot_producer: the slot's Kafka producer for bootstrap, made (again) when needed */
+static int slot_producer(slot *sl, const char *bootstrap, char *err, size_t errlen)
+{
+    if (sl->producer && strcmp(sl->producer_bootstrap, bootstrap) == 0) return EMBER_OK;
+    if (sl->producer) rd_kafka_destroy(sl->producer);
+    sl->producer = NULL;
+    int rc = em_kafka_producer_new(bootstrap, &sl->producer, err, errlen);
+    if (rc == EMBER_OK)
+        snprintf(sl->producer_bootstrap, sizeof sl->producer_bootstrap, "%s", bootstrap);
+    return rc;
+}
+
+/* write_late: a window's late record to its dead-letter topic */
+static int write_late(void *arg, const ember_record *rec)
+{
+    sink *s = arg;
+    return em_kafka_sink_write(s->kafka, rec, s->err, sizeof s->err);
+}
+
 static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char *tmp_path,
                      size_t tmp_len, char *err, size_t errlen)
 {
@@ -283,8 +302,15 @@ static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char 
                      (unsigned long long)def->stage_id, def->shuffle_node);
             return EMBER_ERR_PROTOCOL;
         }
-        return em_shuffle_writer_new(def->graph->nodes[def->shuffle_node], st->lib, part,
-                                     &s->shuffle, err, errlen);
+        const Ember__Node *wide = def->graph->nodes[def->shuffle_node];
+        int rc = em_shuffle_writer_new(wide, st->lib, part, &s->shuffle, err, errlen);
+        if (rc != EMBER_OK || !wide->late_topic[0]) return rc;
+        if ((rc = slot_producer(sl, wide->bootstrap, err, errlen)) == EMBER_OK &&
+            (rc = em_kafka_sink_open(sl->producer, wide->late_topic, &s->kafka, err, errlen)) ==
+                EMBER_OK)
+            em_shuffle_writer_on_late(s->shuffle, write_late, s);
+        if (rc != EMBER_OK) em_shuffle_writer_free(s->shuffle);
+        return rc;
     }
     s->kind = a->kind;
     if (a->kind == EMBER__ACTION_KIND__ACTION_SAVE_KAFKA ||
@@ -292,15 +318,11 @@ static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char 
         s->age = calloc(1, sizeof *s->age); /* without memory, no figures */
     switch (a->kind) {
     case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_begin(&s->collect);
-    case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
-        if (!sl->producer || strcmp(sl->producer_bootstrap, a->bootstrap) != 0) {
-            if (sl->producer) rd_kafka_destroy(sl->producer);
-            sl->producer = NULL;
-            int rc = em_kafka_producer_new(a->bootstrap, &sl->producer, err, errlen);
-            if (rc != EMBER_OK) return rc;
-            snprintf(sl->producer_bootstrap, sizeof sl->producer_bootstrap, "%s", a->bootstrap);
-        }
-        return em_kafka_sink_open(sl->producer, a->topic, &s->kafka, err, errlen);
+    case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA: {
+        int rc = slot_producer(sl, a->bootstrap, err, errlen);
+        return rc == EMBER_OK ? em_kafka_sink_open(sl->producer, a->topic, &s->kafka, err, errlen)
+                              : rc;
+    }
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
         snprintf(tmp_path, tmp_len, "%s/.part-%05u.tmp-%d", a->path, part, (int)getpid());
         if (em_mkdirs(a->path) != 0 || !(s->file = fopen(tmp_path, "w"))) {
@@ -347,6 +369,10 @@ static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t pa
     int64_t delivered = 0;
     switch (s->kind) {
     case SINK_SHUFFLE:
+        if (s->kafka) { /* a window's late records: delivered before the task succeeds */
+            int krc = em_kafka_sink_close(s->kafka, 60000, &delivered, err, errlen);
+            if (ok && krc != EMBER_OK) ok = 0, rc = krc;
+        }
         if (ok) {
             uint32_t reducers = em_shuffle_writer_reducers(s->shuffle);
             uint64_t **sizes = &res->msg.bucket_bytes;

@@ -129,6 +129,12 @@ void em_shuffle_writer_free(em_shuffle_writer *w)
     free(w);
 }
 
+void em_shuffle_writer_on_late(em_shuffle_writer *w, em_record_fn fn, void *arg)
+{
+    w->window.late_fn = fn;
+    w->window.late_arg = arg;
+}
+
 void em_shuffle_writer_window(const em_shuffle_writer *w, int *has_event_time,
                               int64_t *max_event_time, int64_t *late)
 {
@@ -184,8 +190,11 @@ int em_shuffle_writer_add(em_shuffle_writer *w, const ember_record *rec)
     ember_record pane;
     if (w->wide->kind == EMBER__NODE_KIND__NODE_WINDOW) {
         int use = em_window_map(&w->window, rec, &pane);
-        if (use < 0) snprintf(w->err, sizeof w->err, "out of memory building a window's key");
-        if (use <= 0) return use < 0 ? EMBER_ERR_NOMEM : EMBER_OK;
+        if (use < 0 && !w->err[0])
+            snprintf(w->err, sizeof w->err, "window: %s",
+                     use == EMBER_ERR_NOMEM ? "out of memory building a pane's key"
+                                            : "its late record could not be written");
+        if (use <= 0) return use;
         rec = &pane;
     }
     if (w->combine) {

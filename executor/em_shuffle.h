@@ -66,6 +66,8 @@ const char *em_shuffle_writer_error(const em_shuffle_writer *w);
 int em_shuffle_writer_store(em_shuffle_writer *w, em_blockstore *blocks, uint64_t map_stage,
                             uint64_t *bucket_bytes, char *err, size_t errlen);
 uint32_t em_shuffle_writer_reducers(const em_shuffle_writer *w);
+/* em_shuffle_writer_on_late: a window's map side also gives fn each late record */
+void em_shuffle_writer_on_late(em_shuffle_writer *w, em_record_fn fn, void *arg);
 /* em_shuffle_writer_window: a window's map side: whether it read any record, the largest event
  * time among them, and how many were late */
 void em_shuffle_writer_window(const em_shuffle_writer *w, int *has_event_time,

@@ -43,17 +43,17 @@ int em_window_map(em_window_mapper *m, const ember_record *in, ember_record *out
     int64_t t = in->timestamp, slide = m->node->window_slide_ms;
     if (t < -EM_EVENT_TIME_MAX || t > EM_EVENT_TIME_MAX) {
         m->late++; /* no window holds it: counted with the late ones */
-        return 0;
+        return m->late_fn ? m->late_fn(m->late_arg, in) : 0;
     }
     if (!m->has_event_time || t > m->max_event_time) m->max_event_time = t;
     m->has_event_time = 1;
     int64_t pane = floor_div(t, slide);
     if (m->node->watermark_ms != EM_NO_WATERMARK && t < m->node->watermark_ms) {
         m->late++; /* behind the watermark: a window holding it may be final already */
-        return 0;
+        return m->late_fn ? m->late_fn(m->late_arg, in) : 0;
     }
     m->key.len = 0;
-    if (em_buf_reserve(&m->key, 8 + in->key_len) != EMBER_OK) return -1;
+    if (em_buf_reserve(&m->key, 8 + in->key_len) != EMBER_OK) return EMBER_ERR_NOMEM;
     put_be64(m->key.data, (uint64_t)pane);
     if (in->key_len) memcpy(m->key.data + 8, in->key, in->key_len);
     m->key.len = 8 + in->key_len;

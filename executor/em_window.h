@@ -35,6 +35,8 @@
 
 typedef struct em_window_mapper {
     const Ember__Node *node;
+    em_record_fn late_fn; /* also given each late record (the dead-letter topic), or NULL */
+    void *late_arg;
     em_buf key;     /* the composite key being built */
     uint8_t one[8]; /* a count's value */
     int has_event_time;
@@ -44,8 +46,8 @@ typedef struct em_window_mapper {
 
 void em_window_mapper_init(em_window_mapper *m, const Ember__Node *node);
 void em_window_mapper_free(em_window_mapper *m);
-/* em_window_map: 1 with *out the record to combine (valid until the next call), or 0 for a
- * late record (counted). */
+/* em_window_map: 1 with *out the record to combine (valid until the next call), 0 for a late
+ * record (counted, and given to late_fn), or the error of late_fn or out of memory. */
 int em_window_map(em_window_mapper *m, const ember_record *in, ember_record *out);
 /* em_window_key_hash: the hash that picks a composite record's reduce partition: its key's */
 uint64_t em_window_key_hash(const ember_record *composite);

@@ -171,6 +171,9 @@ static int validate_window(const Ember__Node *n, char *err, size_t errlen)
              EM_WINDOW_MAX_PANES);
     if (n->window_length_ms > EM_EVENT_TIME_MAX / 4)
         FAIL("node %u (window): a length of %lld ms", n->id, (long long)n->window_length_ms);
+    if (n->late_topic[0] && (!bounded_string(n->late_topic, 249) ||
+                             !bounded_string(n->bootstrap, 1024) || !n->bootstrap[0]))
+        FAIL("node %u (window): a late topic needs a valid name and the job's broker", n->id);
     if (n->watermark_delay_ms < 0 || n->watermark_delay_ms > EM_EVENT_TIME_MAX / 4)
         FAIL("node %u (window): a watermark delay of %lld ms", n->id,
              (long long)n->watermark_delay_ms);

@@ -53,6 +53,7 @@ static void node_free(Ember__Node *n)
     free(n->ranges);
     free(n->data_offsets);
     free_string(n->comb_symbol);
+    free_string(n->late_topic);
     for (size_t i = 0; i < n->n_sort_bounds; i++) free(n->sort_bounds[i].data);
     free(n->sort_bounds);
     free(n);
@@ -495,12 +496,19 @@ static int window_ok(ember_dataset *parent, const ember_window *w)
     return 1;
 }
 
-static void set_window(Ember__Node *n, const ember_window *w)
+static void set_window(ember_dataset *ds, Ember__Node *n, const ember_window *w)
 {
     n->window_length_ms = w->length_ms;
     n->window_slide_ms = w->slide_ms;
     n->watermark_delay_ms = w->delay_ms;
     n->window_updates = w->updates != 0;
+    if (!w->late_topic || !w->late_topic[0]) return;
+    n->late_topic = strdup(w->late_topic);
+    n->bootstrap = dup_or_empty(ds->ctx->kafka);
+    if (!n->late_topic || !n->bootstrap) {
+        em_ctx_fail(ds->ctx, EMBER_ERR_NOMEM, "out of memory building the job graph");
+        ds->failed = 1;
+    }
 }
 
 ember_dataset *ember_window_reduce(ember_dataset *stream, const ember_window *w,
@@ -516,7 +524,7 @@ ember_dataset *ember_window_reduce(ember_dataset *stream, const ember_window *w,
     ember_dataset *ds = add_wide(stream, NULL, EMBER__NODE_KIND__NODE_WINDOW, partitions, &n);
     if (ds && !ds->failed) {
         n->reducer = (Ember__Reducer)reducer;
-        set_window(n, w);
+        set_window(ds, n, w);
     }
     return ds;
 }
@@ -536,7 +544,7 @@ ember_dataset *ember_window_aggregate(ember_dataset *stream, const ember_window 
     Ember__Node *n = NULL;
     ember_dataset *ds = aggregate_node(stream, EMBER__NODE_KIND__NODE_WINDOW, zero, acc_len, seq,
                                        comb, partitions, &n);
-    if (ds && !ds->failed) set_window(n, w);
+    if (ds && !ds->failed) set_window(ds, n, w);
     return ds;
 }
 

@@ -343,6 +343,9 @@ typedef struct ember_window {
     int updates; /* 1: update mode (Spark's): each batch emits every window its records changed
                     that was not final before it, with its result so far, instead of each
                     window once when final */
+    const char *late_topic; /* a dead-letter topic on the job's broker that receives every
+                               late record as the window received it (key, value, event time;
+                               at least once); NULL: late records are only counted */
 } ember_window;
 
 /* ember_window_reduce folds the values of each key in each window with `reducer` (8-byte

@@ -7,8 +7,9 @@
 #      checkpoint by the executors left;
 #   2. kill -9 of the driver and its executors while a batch runs: a new cluster runs that
 #      batch again with its logged watermark, on the state as it was before it;
-#   3. records behind the watermark are counted as late (status, metrics, the client), never
-#      folded in; malformed lines are dropped;
+#   3. records behind the watermark are counted as late (status, metrics, the client) and sent
+#      to a dead-letter topic as the window received them, never folded in; malformed lines
+#      are dropped;
 #   4. an idle topic still closes the windows its watermark passed (no-data batches).
 # Then the output holds every final window exactly once with its exact total, against awk's
 # sums over the produced lines.
@@ -16,7 +17,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 LENGTH=60000 SLIDE=20000 DELAY=60000
-start_kafka taxis:3
+start_kafka taxis:3 late:1
 cluster_up
 OUT=$T/out CK=$T/checkpoint
 : >"$T/produced"
@@ -34,6 +35,7 @@ run_query() {
     "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/stream_window.so" -- --topic taxis \
         --name windows --checkpoint "$CK" --out "$OUT" --interval-ms 50 --earliest \
         --length $LENGTH --slide $SLIDE --delay $DELAY --partitions 3 --hold-file "$T/hold" \
+        --late-topic late \
         >>"$T/query.out" 2>>"$T/query.err" &
     QUERY_PID=$!
 }
@@ -84,7 +86,10 @@ wait_api /api/v1/streaming/queries ".[0].watermark_ms == $final_wm" 60
 awk 'BEGIN { for (i = 0; i < 10; i++) printf "k%d,%d,1000\n", i % 5, i * 100 }' |
     tee "$T/late" | "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic taxis >/dev/null
 wait_api /api/v1/streaming/queries '.[0].late_records == 10' 60
-echo "ok: 10 records behind the watermark counted as late"
+# the late topic holds them as the window received them: key = the item, value = the amount
+"$EMBER_BIN/ember-topic" dump --bootstrap "$KAFKA" --topic late | cut -f3 | sort >"$T/late.got"
+cut -d, -f1 "$T/late" | sort | cmp -s - "$T/late.got" || fail "the late topic's keys: $(tr '\n' ' ' <"$T/late.got")"
+echo "ok: 10 records behind the watermark counted as late, and sent to the late topic"
 curl -sf --max-time 5 "$STATUS/metrics" >"$T/metrics"
 promtool check metrics <"$T/metrics" >/dev/null 2>&1 ||
     fail "/metrics fails promtool: $(promtool check metrics <"$T/metrics" 2>&1 | head -5)"

@@ -4,7 +4,7 @@
  *
  *   stream_window --topic T --name NAME --checkpoint DIR --out DIR --length MS --slide MS
  *                 [--delay MS] [--count] [--partitions N] [--interval-ms N] [--earliest]
- *                 [--hold-file PATH]
+ *                 [--hold-file PATH] [--late-topic T]
  *
  * A line that is not "key,event_ms,amount" (integers) is dropped. It waits for the query until
  * it ends (ember-submit --stop NAME), printing "query NAME ended: ..." with its watermark and
@@ -98,6 +98,8 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
             partitions = atoi(argv[++i]);
         else if (!strcmp(a, "--hold-file"))
             hold = argv[++i];
+        else if (!strcmp(a, "--late-topic"))
+            w.late_topic = argv[++i];
     }
     if (!topic || !out) {
         fprintf(stderr, "stream_window: give --topic and --out\n");
