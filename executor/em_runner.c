@@ -24,6 +24,7 @@
 #include "em_libcache.h"
 #include "em_log.h"
 #include "em_persist.h"
+#include "em_redis_sink.h"
 #include "em_shuffle.h"
 #include "em_time.h"
 
@@ -234,6 +235,7 @@ typedef struct sink {
     em_shuffle_writer *shuffle; /* a map stage's output */
     em_batch_writer collect;
     em_kafka_sink *kafka;
+    em_redis_sink *redis;
     FILE *file;
     em_hist *age; /* a final sink: its records' age when written (NULL: not kept) */
     char err[512];
@@ -256,6 +258,9 @@ static int sink_record(void *arg, const ember_record *rec)
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
         if (s->age && rec->timestamp > 0) em_hist_add(s->age, em_unix_ms() - rec->timestamp);
         return em_kafka_sink_write(s->kafka, rec, s->err, sizeof s->err);
+    case EMBER__ACTION_KIND__ACTION_SAVE_REDIS:
+        if (s->age && rec->timestamp > 0) em_hist_add(s->age, em_unix_ms() - rec->timestamp);
+        return em_redis_sink_write(s->redis, rec, s->err, sizeof s->err);
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
         if (s->age && rec->timestamp > 0) em_hist_add(s->age, em_unix_ms() - rec->timestamp);
         if (fwrite(rec->value, 1, rec->value_len, s->file) != rec->value_len ||
@@ -314,10 +319,13 @@ static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char 
     }
     s->kind = a->kind;
     if (a->kind == EMBER__ACTION_KIND__ACTION_SAVE_KAFKA ||
-        a->kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT)
+        a->kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT ||
+        a->kind == EMBER__ACTION_KIND__ACTION_SAVE_REDIS)
         s->age = calloc(1, sizeof *s->age); /* without memory, no figures */
     switch (a->kind) {
     case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_begin(&s->collect);
+    case EMBER__ACTION_KIND__ACTION_SAVE_REDIS:
+        return em_redis_sink_open(a, &s->redis, err, errlen);
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA: {
         int rc = slot_producer(sl, a->bootstrap, err, errlen);
         return rc == EMBER_OK ? em_kafka_sink_open(sl->producer, a->topic, &s->kafka, err, errlen)
@@ -399,6 +407,10 @@ static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t pa
         break;
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA:
         if (s->kafka) rc = em_kafka_sink_close(s->kafka, 60000, &delivered, err, errlen);
+        if (ok && rc == EMBER_OK) report_ages(s->age, res);
+        break;
+    case EMBER__ACTION_KIND__ACTION_SAVE_REDIS:
+        rc = em_redis_sink_close(s->redis, ok, err, errlen);
         if (ok && rc == EMBER_OK) report_ages(s->age, res);
         break;
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:

@@ -46,6 +46,7 @@ const char *em_action_kind_name(Ember__ActionKind kind)
     case EMBER__ACTION_KIND__ACTION_COLLECT: return "collect";
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA: return "save_kafka";
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT: return "save_text";
+    case EMBER__ACTION_KIND__ACTION_SAVE_REDIS: return "save_redis";
     default: return "unknown";
     }
 }
@@ -243,6 +244,15 @@ static int validate_action(const Ember__Action *a, char *err, size_t errlen)
         return EMBER_OK;
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
         if (!bounded_string(a->path, 4000) || !a->path[0]) FAIL("save_text needs a directory");
+        return EMBER_OK;
+    case EMBER__ACTION_KIND__ACTION_SAVE_REDIS:
+        if (!bounded_string(a->redis_address, 1024) || !a->redis_address[0])
+            FAIL("save_redis needs a server address (host:port or unix:/path)");
+        if (!bounded_string(a->redis_password, 512)) FAIL("save_redis: password too long");
+        if (a->redis_command < EMBER__REDIS_COMMAND__REDIS_SET ||
+            a->redis_command > EMBER__REDIS_COMMAND__REDIS_ZADD)
+            FAIL("save_redis: unknown command %d", (int)a->redis_command);
+        if (a->redis_ttl_ms < 0) FAIL("save_redis: a negative time-to-live");
         return EMBER_OK;
     default: FAIL("unknown action %d", (int)a->kind);
     }

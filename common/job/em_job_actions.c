@@ -413,6 +413,44 @@ int ember_save_text(ember_dataset *ds, const char *dir, int64_t *written)
     return save_action(ds, EMBER__ACTION_KIND__ACTION_SAVE_TEXT, dir, written);
 }
 
+int ember_save_redis(ember_dataset *ds, const ember_redis_options *o, int64_t *written)
+{
+    if (!ds || !ds->ctx) return EMBER_ERR_INVALID;
+    const char *address = o && o->address ? o->address : getenv("EMBER_REDIS");
+    const char *password = o && o->password ? o->password : getenv("EMBER_REDIS_PASSWORD");
+    if (!o || !address || !address[0] || o->db < 0 || o->ttl_ms < 0 ||
+        o->command < EMBER_REDIS_SET || o->command > EMBER_REDIS_ZADD)
+        return em_ctx_fail(ds->ctx, EMBER_ERR_INVALID,
+                           "save_redis: a server address (or EMBER_REDIS), a command "
+                           "(EMBER_REDIS_SET, _HSET, _ZADD), and no negative db or ttl_ms");
+    Ember__Action a = EMBER__ACTION__INIT;
+    a.kind = EMBER__ACTION_KIND__ACTION_SAVE_REDIS;
+    a.redis_address = (char *)address;
+    a.redis_db = (uint32_t)o->db;
+    a.redis_password = (char *)(password ? password : "");
+    a.redis_command = (Ember__RedisCommand)o->command;
+    a.redis_ttl_ms = o->ttl_ms;
+    int rc = run_action(ds, &a);
+    if (rc == EMBER_OK && written) *written = ds->ctx->last.records_out;
+    return rc;
+}
+
+size_t ember_redis_fields(void *buf, size_t cap, size_t n, const char *const *fields,
+                          const char *const *values)
+{
+    uint8_t *out = buf;
+    size_t len = 0;
+    for (size_t i = 0; i < 2 * n; i++) { /* field, value, field, value... */
+        const char *s = i % 2 ? values[i / 2] : fields[i / 2];
+        size_t sl = strlen(s);
+        if (sl > UINT32_MAX || cap - len < 4 + sl || len + 4 + sl < len) return 0;
+        for (int b = 0; b < 4; b++) out[len + (size_t)b] = (uint8_t)(sl >> (8 * b));
+        memcpy(out + len + 4, s, sl);
+        len += 4 + sl;
+    }
+    return len;
+}
+
 int ember_unpersist(ember_dataset *ds)
 {
     if (!ds || !ds->ctx) return EMBER_ERR_INVALID;

@@ -307,6 +307,36 @@ int ember_save_kafka(ember_dataset *ds, const char *topic, int64_t *written);
  * one record value per line; *written (may be NULL) gets the record count. */
 int ember_save_text(ember_dataset *ds, const char *dir, int64_t *written);
 
+/* ---- Redis ------------------------------------------------------------------------------ */
+
+/* ember_redis_command: the write each record becomes */
+typedef enum ember_redis_command {
+    EMBER_REDIS_SET = 1,  /* SET key value */
+    EMBER_REDIS_HSET = 2, /* HSET key field value ...: the value made by ember_redis_fields */
+    EMBER_REDIS_ZADD = 3, /* ZADD key score member: the value is the score (8-byte double, as
+                             ember_emit_f64 writes it) followed by the member's bytes */
+} ember_redis_command;
+
+/* ember_redis_options: where and how a dataset is written to Redis */
+typedef struct ember_redis_options {
+    const char *address;  /* "host:port" or "unix:/path/to/socket"; NULL: $EMBER_REDIS */
+    int db;               /* SELECT db (0: the default) */
+    const char *password; /* AUTH password (NULL: $EMBER_REDIS_PASSWORD, else none) */
+    ember_redis_command command;
+    int64_t ttl_ms; /* > 0: each key written expires after ttl_ms (PEXPIRE) */
+} ember_redis_options;
+
+/* ember_save_redis writes every record to Redis, from the executors, pipelined: upserts, so
+ * running the job again leaves the same keys. A connection error or an error reply fails the
+ * task with Redis's message (and it is retried like any task). *written (may be NULL) gets
+ * the record count. */
+int ember_save_redis(ember_dataset *ds, const ember_redis_options *opts, int64_t *written);
+
+/* ember_redis_fields encodes n field/value pairs (NUL-terminated strings) into buf (cap
+ * bytes) as an EMBER_REDIS_HSET record value; returns its length, or 0 if it does not fit. */
+size_t ember_redis_fields(void *buf, size_t cap, size_t n, const char *const *fields,
+                          const char *const *values);
+
 /* ---- Streams: continuous queries over Kafka (docs/streaming.md) -------------------------- */
 
 /* ember_stream_source: how a Kafka stream reads its topic. Zeroed: from the records that

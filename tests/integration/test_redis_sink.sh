@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# test_redis_sink.sh -- datasets saved to a real redis-server (tests/jobs/redis_save.c): 1,000
+# SETs with a time-to-live, 1,000 HSETs of two fields, 1,000 ZADDs into one sorted set, from two
+# executors, read back with redis-cli and compared with the expected contents exactly; saving
+# again changes nothing (upserts); a password the server wants, given, works, and a wrong one
+# fails the job with Redis's own message; an address nobody listens on fails it saying so.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+command -v redis-server >/dev/null ||
+    fail "redis-server not found: it is a declared test dependency (Debian package redis-server); run deploy/install-deps.sh"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --requirepass s3cret \
+    --daemonize no >"$T/redis.log" 2>&1 &
+PIDS+=($!)
+rcli() { redis-cli -p "$PORT" -a s3cret --no-auth-warning "$@"; }
+wait_until 20 bash -c "redis-cli -p $PORT -a s3cret --no-auth-warning ping 2>/dev/null | grep -q PONG"
+cluster_up
+
+save() { "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/redis_save.so" -- "$@"; }
+save --address "127.0.0.1:$PORT" --password s3cret --ttl-ms 600000 --db 2 >"$T/save.out" 2>"$T/save.err" ||
+    fail "redis_save failed: $(tail -3 "$T/save.err")"
+expect_eq "$(cat "$T/save.out")" "saved SET 1000, HSET 1000, ZADD 1000" "records written"
+expect_eq "$(rcli -n 2 dbsize)" 2001 "keys in db 2 (1000 users, 1000 items, one sorted set)"
+expect_eq "$(rcli -n 0 dbsize)" 0 "keys in db 0"
+expect_eq "$(rcli -n 2 get user:417)" "name-417" "SET user:417"
+ttl=$(rcli -n 2 pttl user:417)
+[ "$ttl" -gt 0 ] && [ "$ttl" -le 600000 ] || fail "user:417's time-to-live: $ttl"
+expect_eq "$(rcli -n 2 hgetall item:417 | paste -sd,)" "name,item 417,qty,1251" "HSET item:417"
+expect_eq "$(rcli -n 2 pttl item:417)" -1 "item:417 has no time-to-live"
+expect_eq "$(rcli -n 2 zcard leaders)" 1000 "members of leaders"
+expect_eq "$(rcli -n 2 zrevrange leaders 0 2 withscores | paste -sd,)" \
+    "player-999,1498.5,player-998,1497,player-997,1495.5" "the top of leaders"
+# every user, item and player exactly as the job computed them
+seq 0 999 | awk '{ print "user:" $1 " name-" $1 }' | sort >"$T/want.users"
+rcli -n 2 --scan --pattern 'user:*' | sort | while read -r k; do echo "$k $(rcli -n 2 get "$k")"; done >"$T/got.users"
+cmp -s "$T/want.users" "$T/got.users" || fail "users differ: $(diff "$T/want.users" "$T/got.users" | head -3)"
+echo "ok: 1000 users, 1000 items and 1000 players in Redis, exactly"
+
+save --address "127.0.0.1:$PORT" --password s3cret --ttl-ms 600000 --db 2 >/dev/null 2>"$T/save2.err" ||
+    fail "redis_save again failed: $(tail -3 "$T/save2.err")"
+expect_eq "$(rcli -n 2 dbsize)" 2001 "keys after saving again"
+expect_eq "$(rcli -n 2 zcard leaders)" 1000 "members of leaders after saving again"
+
+expect_fail "a wrong password" save --address "127.0.0.1:$PORT" --password wrong --count 10
+expect_contains "$(cat "$T/fail.err")" "redis AUTH at 127.0.0.1:$PORT: WRONGPASS" "the wrong password: Redis's message"
+expect_fail "no password" save --address "127.0.0.1:$PORT" --count 10
+expect_contains "$(cat "$T/fail.err")" "NOAUTH" "no password: Redis's message"
+dead=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+expect_fail "nobody listening" save --address "127.0.0.1:$dead" --count 10
+expect_contains "$(cat "$T/fail.err")" "cannot connect to redis at 127.0.0.1:$dead" "nobody listening: the message"
+echo "PASS"
