@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "query_args.h"
+
 int stream_copy_upper(ember_task *task, const ember_record *in)
 {
     size_t hold_len;
@@ -59,47 +61,18 @@ int stream_copy_nonempty(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *topic = NULL, *out = NULL, *out_topic = NULL, *hold = "";
-    ember_query_options q = {0};
-    ember_stream_source src = {0};
-    int variant = 0;
-    long long stop_after = -1;
-    int64_t work_us = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--earliest"))
-            src.earliest = 1;
-        else if (!strcmp(a, "--detach"))
-            q.detach = 1;
-        else if (!strcmp(a, "--variant"))
-            variant = 1;
-        else if (!strcmp(a, "--backpressure"))
-            src.backpressure = 1;
-        else if (!v)
-            break;
-        else if (!strcmp(a, "--topic"))
-            topic = argv[++i];
-        else if (!strcmp(a, "--out"))
-            out = argv[++i];
-        else if (!strcmp(a, "--out-topic"))
-            out_topic = argv[++i];
-        else if (!strcmp(a, "--name"))
-            q.name = argv[++i];
-        else if (!strcmp(a, "--checkpoint"))
-            q.checkpoint = argv[++i];
-        else if (!strcmp(a, "--interval-ms"))
-            q.interval_ms = atoll(argv[++i]);
-        else if (!strcmp(a, "--max-per-partition"))
-            src.max_per_partition = atoll(argv[++i]);
-        else if (!strcmp(a, "--stop-after"))
-            stop_after = atoll(argv[++i]);
-        else if (!strcmp(a, "--hold-file"))
-            hold = argv[++i];
-        else if (!strcmp(a, "--work-us"))
-            work_us = atoll(argv[++i]);
-        else if (!strcmp(a, "--max-rate"))
-            src.max_rate_per_partition = atoll(argv[++i]);
-    }
+    const char *topic = arg_value(argc, argv, "--topic", NULL),
+               *out = arg_value(argc, argv, "--out", NULL),
+               *out_topic = arg_value(argc, argv, "--out-topic", NULL),
+               *hold = arg_value(argc, argv, "--hold-file", "");
+    ember_query_options q = query_args(argc, argv);
+    ember_stream_source src = {.earliest = arg_flag(argc, argv, "--earliest"),
+                               .max_per_partition = arg_int(argc, argv, "--max-per-partition", 0),
+                               .max_rate_per_partition = arg_int(argc, argv, "--max-rate", 0),
+                               .backpressure = arg_flag(argc, argv, "--backpressure")};
+    int variant = arg_flag(argc, argv, "--variant");
+    long long stop_after = arg_int(argc, argv, "--stop-after", -1);
+    int64_t work_us = arg_int(argc, argv, "--work-us", 0);
     if (!topic || (!out && !out_topic)) {
         fprintf(stderr, "stream_copy: give --topic and --out or --out-topic\n");
         return 2;

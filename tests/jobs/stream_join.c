@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query_args.h"
+
 /* stream_join_pair: "key,number" -> (key, number as int64) */
 int stream_join_pair(ember_task *task, const ember_record *in)
 {
@@ -40,23 +42,10 @@ int stream_join_line(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *topic = NULL, *catalog = NULL, *out = NULL;
-    ember_query_options q = {0};
-    for (int i = 1; i + 1 < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--topic"))
-            topic = argv[++i];
-        else if (!strcmp(a, "--catalog"))
-            catalog = argv[++i];
-        else if (!strcmp(a, "--out"))
-            out = argv[++i];
-        else if (!strcmp(a, "--name"))
-            q.name = argv[++i];
-        else if (!strcmp(a, "--checkpoint"))
-            q.checkpoint = argv[++i];
-        else if (!strcmp(a, "--interval-ms"))
-            q.interval_ms = atoll(argv[++i]);
-    }
+    const char *topic = arg_value(argc, argv, "--topic", NULL),
+               *catalog = arg_value(argc, argv, "--catalog", NULL),
+               *out = arg_value(argc, argv, "--out", NULL);
+    ember_query_options q = query_args(argc, argv);
     if (!topic || !catalog || !out) {
         fprintf(stderr, "stream_join: give --topic, --catalog and --out\n");
         return 2;

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query_args.h"
+
 typedef struct totals {
     int64_t count, total;
 } totals;
@@ -43,28 +45,12 @@ int stream_state_update(ember_task *task, const ember_record *in, void *state, i
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *topic = NULL, *out = NULL;
-    ember_query_options q = {0};
+    const char *topic = arg_value(argc, argv, "--topic", NULL),
+               *out = arg_value(argc, argv, "--out", NULL);
+    ember_query_options q = query_args(argc, argv);
     ember_stream_source src = {.earliest = 1};
-    int64_t ttl_ms = 0;
-    int partitions = 2;
-    for (int i = 1; i + 1 < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--topic"))
-            topic = argv[++i];
-        else if (!strcmp(a, "--out"))
-            out = argv[++i];
-        else if (!strcmp(a, "--name"))
-            q.name = argv[++i];
-        else if (!strcmp(a, "--checkpoint"))
-            q.checkpoint = argv[++i];
-        else if (!strcmp(a, "--interval-ms"))
-            q.interval_ms = atoll(argv[++i]);
-        else if (!strcmp(a, "--ttl-ms"))
-            ttl_ms = atoll(argv[++i]);
-        else if (!strcmp(a, "--partitions"))
-            partitions = atoi(argv[++i]);
-    }
+    int64_t ttl_ms = arg_int(argc, argv, "--ttl-ms", 0);
+    int partitions = (int)arg_int(argc, argv, "--partitions", 2);
     if (!topic || !out) {
         fprintf(stderr, "stream_state: give --topic and --out\n");
         return 2;

@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "query_args.h"
+
 /* parse_int reads a decimal integer filling [p, end) */
 static int parse_int(const char *p, const char *end, int64_t *out)
 {
@@ -65,42 +67,17 @@ int stream_window_format(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *topic = NULL, *out = NULL, *hold = "";
-    ember_query_options q = {0};
-    ember_stream_source src = {0};
-    ember_window w = {0};
-    int count = 0, partitions = 2;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--earliest"))
-            src.earliest = 1;
-        else if (!strcmp(a, "--count"))
-            count = 1;
-        else if (!v)
-            break;
-        else if (!strcmp(a, "--topic"))
-            topic = argv[++i];
-        else if (!strcmp(a, "--out"))
-            out = argv[++i];
-        else if (!strcmp(a, "--name"))
-            q.name = argv[++i];
-        else if (!strcmp(a, "--checkpoint"))
-            q.checkpoint = argv[++i];
-        else if (!strcmp(a, "--interval-ms"))
-            q.interval_ms = atoll(argv[++i]);
-        else if (!strcmp(a, "--length"))
-            w.length_ms = atoll(argv[++i]);
-        else if (!strcmp(a, "--slide"))
-            w.slide_ms = atoll(argv[++i]);
-        else if (!strcmp(a, "--delay"))
-            w.delay_ms = atoll(argv[++i]);
-        else if (!strcmp(a, "--partitions"))
-            partitions = atoi(argv[++i]);
-        else if (!strcmp(a, "--hold-file"))
-            hold = argv[++i];
-        else if (!strcmp(a, "--late-topic"))
-            w.late_topic = argv[++i];
-    }
+    const char *topic = arg_value(argc, argv, "--topic", NULL),
+               *out = arg_value(argc, argv, "--out", NULL),
+               *hold = arg_value(argc, argv, "--hold-file", "");
+    ember_query_options q = query_args(argc, argv);
+    ember_stream_source src = {.earliest = arg_flag(argc, argv, "--earliest")};
+    ember_window w = {.length_ms = arg_int(argc, argv, "--length", 0),
+                      .slide_ms = arg_int(argc, argv, "--slide", 0),
+                      .delay_ms = arg_int(argc, argv, "--delay", 0),
+                      .late_topic = arg_value(argc, argv, "--late-topic", NULL)};
+    int count = arg_flag(argc, argv, "--count");
+    int partitions = (int)arg_int(argc, argv, "--partitions", 2);
     if (!topic || !out) {
         fprintf(stderr, "stream_window: give --topic and --out\n");
         return 2;
