@@ -39,6 +39,8 @@ uint64_t em_query_fingerprint(const Ember__JobGraph *g, int32_t stream_node)
     stream->max_per_partition = 0;
     stream->max_rate_per_partition = 0;
     stream->backpressure = 0;
+    stream->n_start_offsets = 0; /* where a new query starts: not what its batches compute */
+    stream->start_offsets = NULL;
     Ember__Action action = *g->action;
     action.bootstrap = "";
     Ember__JobGraph copy = *g;

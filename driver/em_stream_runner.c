@@ -155,6 +155,19 @@ static int set_next(struct em_query_io *io, const em_stream_range *ranges, size_
     return EMBER_OK;
 }
 
+/* set_starts: a new query's explicit starting offsets, as if a batch had ended there */
+static int set_starts(struct em_query_io *io, const Ember__Node *src)
+{
+    em_stream_range *starts = calloc(src->n_start_offsets, sizeof *starts);
+    if (!starts) return EMBER_ERR_NOMEM;
+    for (size_t i = 0; i < src->n_start_offsets; i++)
+        starts[i] = (em_stream_range){src->start_offsets[i]->partition, src->start_offsets[i]->from,
+                                      src->start_offsets[i]->from};
+    int rc = set_next(io, starts, src->n_start_offsets);
+    free(starts);
+    return rc;
+}
+
 static int64_t next_from(const struct em_query_io *io, int32_t partition)
 {
     for (size_t i = 0; i < io->n_next; i++)
@@ -201,7 +214,10 @@ static void open_query(em_streams *s, em_query *q)
         rc = EMBER_ERR_IO;
     }
     if (rc == EMBER_OK) rc = em_kafka_consumer_new(src->bootstrap, &io->kafka, err, sizeof err);
-    if (rc == EMBER_OK && st.n_ranges) rc = set_next(io, st.ranges, st.n_ranges);
+    if (rc == EMBER_OK && st.n_ranges)
+        rc = set_next(io, st.ranges, st.n_ranges);
+    else if (rc == EMBER_OK && src->n_start_offsets) /* a new query, told where to start */
+        rc = set_starts(io, src);
     if (rc == EMBER_OK && st.last_planned > st.last_committed) {
         char tmp[4096], final[4096];
         if (io->sink_dir)

@@ -322,6 +322,12 @@ int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char
     if (s->n_ranges != 0) FAIL("node %d: a Kafka stream with fixed ranges", *stream_node);
     if (s->max_per_partition < 0 || s->max_rate_per_partition < 0)
         FAIL("node %d: a negative cap per partition", *stream_node);
+    if (s->n_start_offsets > EM_GRAPH_MAX_PARTITIONS)
+        FAIL("node %d: %zu starting offsets", *stream_node, s->n_start_offsets);
+    for (size_t i = 0; i < s->n_start_offsets; i++)
+        if (s->start_offsets[i]->partition < 0 || s->start_offsets[i]->from < 0)
+            FAIL("node %d: starting offset %lld of partition %d", *stream_node,
+                 (long long)s->start_offsets[i]->from, s->start_offsets[i]->partition);
     if (!g->action || (g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_TEXT &&
                        g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_KAFKA))
         FAIL("a query's sink is files or a Kafka topic");

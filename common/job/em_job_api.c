@@ -51,6 +51,8 @@ static void node_free(Ember__Node *n)
     free_string(n->bootstrap);
     for (size_t i = 0; i < n->n_ranges; i++) free(n->ranges[i]);
     free(n->ranges);
+    for (size_t i = 0; i < n->n_start_offsets; i++) free(n->start_offsets[i]);
+    free(n->start_offsets);
     free(n->data_offsets);
     free_string(n->comb_symbol);
     free_string(n->late_topic);
@@ -190,6 +192,38 @@ ember_dataset *ember_kafka_topic(ember_ctx *ctx, const char *topic)
     return ember_kafka_ranges(ctx, topic, NULL, 0);
 }
 
+/* set_start_offsets gives a stream node explicit starting offsets; 0 (the context failed) on
+ * bad input or without memory */
+static int set_start_offsets(ember_ctx *ctx, Ember__Node *n, const ember_kafka_range *offsets,
+                             size_t count)
+{
+    if (!offsets || count > EM_GRAPH_MAX_PARTITIONS) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID, "kafka stream: %zu starting offsets", count);
+        return 0;
+    }
+    for (size_t i = 0; i < count; i++)
+        if (offsets[i].partition < 0 || offsets[i].from < 0) {
+            em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                        "kafka stream: starting offset %lld of partition %d",
+                        (long long)offsets[i].from, (int)offsets[i].partition);
+            return 0;
+        }
+    n->start_offsets = calloc(count, sizeof *n->start_offsets);
+    for (size_t i = 0; n->start_offsets && i < count; i++) {
+        Ember__KafkaRange *r = malloc(sizeof *r);
+        if (!r) break;
+        ember__kafka_range__init(r);
+        r->partition = offsets[i].partition;
+        r->from = offsets[i].from;
+        n->start_offsets[n->n_start_offsets++] = r;
+    }
+    if (!n->start_offsets || n->n_start_offsets != count) {
+        em_ctx_fail(ctx, EMBER_ERR_NOMEM, "out of memory building the job graph");
+        return 0;
+    }
+    return 1;
+}
+
 ember_dataset *ember_kafka_stream(ember_ctx *ctx, const char *topic,
                                   const ember_stream_source *opts)
 {
@@ -207,6 +241,10 @@ ember_dataset *ember_kafka_stream(ember_ctx *ctx, const char *topic,
     n->starting = opts && opts->earliest ? EMBER__STARTING_OFFSETS__STARTING_EARLIEST
                                          : EMBER__STARTING_OFFSETS__STARTING_LATEST;
     n->max_per_partition = opts ? opts->max_per_partition : 0;
+    if (opts && opts->n_offsets && !set_start_offsets(ctx, n, opts->offsets, opts->n_offsets)) {
+        ds->failed = 1;
+        return ds;
+    }
     n->max_rate_per_partition = opts ? opts->max_rate_per_partition : 0;
     n->backpressure = opts && opts->backpressure;
     return ds;

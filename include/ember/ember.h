@@ -350,6 +350,10 @@ typedef struct ember_stream_source {
     int backpressure; /* 1: an adaptive rate (a PID controller on each batch's processing
                          time and scheduling delay) bounds every batch, so that a burst is
                          read at the rate the query can process (docs/streaming.md) */
+    const ember_kafka_range *offsets; /* explicit starts of a new query: partition p at
+                                         offsets[i].from (until is ignored); partitions not
+                                         listed start as `earliest` says */
+    size_t n_offsets;
 } ember_stream_source;
 
 /* ember_kafka_stream reads `topic` continuously: every batch of a query reads the records that

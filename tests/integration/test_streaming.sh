@@ -144,6 +144,25 @@ wait "$fresh" || fail "the fresh query failed: $(cat "$T/fresh.out")"
 expect_eq "$(cat "$T"/out-fresh/batch-*/part-* | grep -c '^NEW ')" 50 "new lines read by a query started at the end"
 expect_eq "$(cat "$T"/out-fresh/batch-*/part-* | grep -c '^OLD ' || true)" 0 "lines from before it started"
 
+# ---- a new query started at explicit offsets: 3 records before each partition's end -------------
+"$EMBER_BIN/ember-topic" offsets --bootstrap "$KAFKA" --topic fresh |
+    awk '$1 ~ /^[0-9]+$/ { s = $3 - 3; if (s < $2) s = $2; print $1, s }' >"$T/starts"
+starts=$(awk '{ printf "%s%s:%d", sep, $1, $2; sep = "," }' "$T/starts")
+# the records at or after each start, upper-cased as the query writes them
+"$EMBER_BIN/ember-topic" dump --bootstrap "$KAFKA" --topic fresh |
+    awk -F'\t' 'NR == FNR { split($0, f, " "); start[f[1]] = f[2]; next }
+        $2 >= start[$1] { print toupper($4) }' "$T/starts" - | LC_ALL=C sort >"$T/want-explicit"
+want=$(wc -l <"$T/want-explicit")
+[ "$want" -gt 0 ] || fail "no records after the explicit offsets"
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/stream_copy.so" -- --topic fresh \
+    --name explicit --checkpoint "$T/ck-explicit" --out "$T/out-explicit" --interval-ms 20 \
+    --start-offsets "$starts" --stop-after "$want" >"$T/explicit.out" 2>&1 ||
+    fail "the explicit query failed: $(cat "$T/explicit.out")"
+cat "$T"/out-explicit/batch-*/part-* | LC_ALL=C sort >"$T/got-explicit"
+cmp -s "$T/want-explicit" "$T/got-explicit" ||
+    fail "lines read from explicit offsets $starts: $(diff "$T/want-explicit" "$T/got-explicit" | head -3)"
+echo "ok: a query started at explicit offsets ($starts) read exactly the $want records after them"
+
 # ---- checkpoints that do not fit -----------------------------------------------------------------
 expect_fail "another graph on the checkpoint" "$EMBER_BIN/ember-submit" --driver "$DRIVER" \
     "$EMBER_JOBS/stream_copy.so" -- --topic events --name copy --checkpoint "$CK" --out "$OUT" --variant

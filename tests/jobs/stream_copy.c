@@ -4,7 +4,7 @@
  *   stream_copy --topic T --name NAME --checkpoint DIR (--out DIR | --out-topic T2)
  *               [--interval-ms N] [--max-per-partition N] [--earliest] [--detach]
  *               [--variant] [--stop-after N] [--hold-file PATH] [--work-us N]
- *               [--backpressure] [--max-rate N]
+ *               [--backpressure] [--max-rate N] [--start-offsets P:OFFSET,...]
  *
  * It waits for the query until it ends (ember-submit --stop NAME, or the driver), printing
  * "query NAME ended: ..." with its figures; --stop-after N stops it itself once N records
@@ -73,6 +73,17 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     int variant = arg_flag(argc, argv, "--variant");
     long long stop_after = arg_int(argc, argv, "--stop-after", -1);
     int64_t work_us = arg_int(argc, argv, "--work-us", 0);
+    /* --start-offsets P:OFFSET,...: where a new query starts each listed partition */
+    ember_kafka_range starts[16];
+    const char *list = arg_value(argc, argv, "--start-offsets", NULL);
+    for (char *p = (char *)list; p && *p && src.n_offsets < 16;) {
+        char *colon;
+        starts[src.n_offsets].partition = (int32_t)strtol(p, &colon, 10);
+        starts[src.n_offsets].from = strtoll(colon + 1, &p, 10);
+        starts[src.n_offsets++].until = 0;
+        if (*p == ',') p++;
+    }
+    src.offsets = src.n_offsets ? starts : NULL;
     if (!topic || (!out && !out_topic)) {
         fprintf(stderr, "stream_copy: give --topic and --out or --out-topic\n");
         return 2;
