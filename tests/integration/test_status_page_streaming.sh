@@ -19,7 +19,7 @@ expect_charts() {
     local metric points
     for metric in input_rate processing_time scheduling_delay lag; do
         points=$(grep -o "<div class=\"chart\" data-metric=\"$metric\" data-points=\"[0-9]*\"" "$1" |
-            sed 's/.*data-points="\([0-9]*\)"/\1/')
+            head -1 | sed 's/.*data-points="\([0-9]*\)"/\1/')
         [ -n "$points" ] || fail "$2: no $metric chart"
         [ "$points" -ge 2 ] || fail "$2: the $metric chart has $points points"
         echo "ok: $2: the $metric chart has $points points"
@@ -43,6 +43,14 @@ QUERY_PID=$!
 PIDS+=("$QUERY_PID")
 doc='.[] | select(.name == "windows")'
 wait_api /api/v1/streaming/queries "[$doc | select(.state == \"running\")] | length == 1" 30
+# a stateless query beside it, whose card has an end-to-end latency chart too
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/stream_copy.so" -- --topic taxis \
+    --name copy --checkpoint "$T/checkpoint-copy" --out "$T/out-copy" --interval-ms 100 --earliest \
+    >"$T/copy.out" 2>"$T/copy.err" &
+COPY_PID=$!
+PIDS+=("$COPY_PID")
+copy_doc='.[] | select(.name == "copy")'
+wait_api /api/v1/streaming/queries "[$copy_doc | select(.state == \"running\")] | length == 1" 30
 
 # 12 rounds of 40 to 119 lines "key,event_ms,amount", round R's event times in [R s, R s + 1 s);
 # each round waits until a committed batch read it, so every round is a batch of its own
@@ -54,6 +62,7 @@ for r in $(seq 0 11); do
         "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic taxis >/dev/null
     records=$((records + n))
     wait_api /api/v1/streaming/queries "[$doc | select(.records_in >= $records)] | length == 1" 30
+    wait_api /api/v1/streaming/queries "[$copy_doc | select(.records_in >= $records)] | length == 1" 30
 done
 qid=$(api /api/v1/streaming/queries | jq "$doc | .id")
 batches=$(api "/api/v1/streaming/queries/$qid/batches" | jq length)
@@ -72,6 +81,13 @@ shown=$(sed -n 's#.*data-figure="records_in">\([0-9,]*\)<.*#\1#p' "$T/page.dom" 
 expect_eq "$shown" "$records" "records in on the card"
 expect_contains "$page" 'data-figure="watermark_ms">' "the card shows the watermark"
 expect_charts "$T/page.dom" "running"
+latency=$(grep -o '<div class="chart" data-metric="latency" data-points="[0-9]*"' "$T/page.dom" |
+    sed 's/.*data-points="\([0-9]*\)"/\1/')
+[ "${latency:-0}" -ge 2 ] || fail "the stateless query's latency chart has ${latency:-no} points"
+expect_contains "$page" 'data-figure="latency_p99">' "the stateless query's card shows its latency"
+echo "ok: the stateless query's card charts its end-to-end latency ($latency points)"
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop copy >/dev/null 2>&1 || fail "ember-submit --stop copy failed"
+wait "$COPY_PID" || fail "the copy query failed: $(tail -3 "$T/copy.err")"
 
 rm -f "$SHOT"
 browser --virtual-time-budget=5000 --window-size=1280,1000 --screenshot="$SHOT" "$STATUS/" >/dev/null ||
