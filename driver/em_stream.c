@@ -259,10 +259,15 @@ static void view_of(const em_query *q, em_query_view *v)
     snprintf(v->checkpoint, sizeof v->checkpoint, "%s", q->checkpoint);
     const Ember__Node *src = q->graph->nodes[q->stream_node];
     const Ember__Action *a = q->graph->action;
-    int files = a->kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT;
     snprintf(v->topic, sizeof v->topic, "%s", src->topic);
-    snprintf(v->sink, sizeof v->sink, "%s", files ? a->path : a->topic);
-    snprintf(v->sink_kind, sizeof v->sink_kind, "%s", files ? "files" : "kafka");
+    const char *sink = a->kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT    ? a->path
+                       : a->kind == EMBER__ACTION_KIND__ACTION_SAVE_REDIS ? a->redis_address
+                                                                          : a->topic;
+    const char *kind = a->kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT    ? "files"
+                       : a->kind == EMBER__ACTION_KIND__ACTION_SAVE_REDIS ? "redis"
+                                                                          : "kafka";
+    snprintf(v->sink, sizeof v->sink, "%s", sink);
+    snprintf(v->sink_kind, sizeof v->sink_kind, "%s", kind);
     snprintf(v->state, sizeof v->state, "%s", em_query_state_name(q->state));
     snprintf(v->error, sizeof v->error, "%s", q->error);
     snprintf(v->warning, sizeof v->warning, "%s", q->warning);

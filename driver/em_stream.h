@@ -202,7 +202,7 @@ const char *em_query_state_name(em_query_state st);
 typedef struct em_query_view {
     uint64_t id;
     char name[EM_QUERY_NAME_MAX + 1], submitter[128], checkpoint[1024];
-    char topic[256], sink[1024], sink_kind[8]; /* "files" or "kafka" */
+    char topic[256], sink[1024], sink_kind[8]; /* "files", "kafka" or "redis" */
     char state[16], error[1024], warning[512], phase[12];
     int detached;
     uint32_t interval_ms;

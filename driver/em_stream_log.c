@@ -43,6 +43,8 @@ uint64_t em_query_fingerprint(const Ember__JobGraph *g, int32_t stream_node)
     stream->start_offsets = NULL;
     Ember__Action action = *g->action;
     action.bootstrap = "";
+    action.redis_address = ""; /* where the server is, and its password, may change */
+    action.redis_password = "";
     Ember__JobGraph copy = *g;
     copy.nodes = nodes;
     copy.action = &action;

@@ -115,9 +115,14 @@ Ember__SubmitJob *em_stream_batch_job(const em_query *q, int64_t batch,
     source->max_per_partition = 0;
     Ember__Action action = *tpl->action;
     char tmp[4096], final[4096], name[256];
+    char fence[EM_QUERY_NAME_MAX + 32];
     if (action.kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT) {
         em_stream_sink_paths(tpl->action->path, batch, tmp, final, sizeof tmp);
         action.path = tmp;
+    } else if (action.kind == EMBER__ACTION_KIND__ACTION_SAVE_REDIS) {
+        snprintf(fence, sizeof fence, "ember:fence:%s", q->name);
+        action.redis_fence = fence;
+        action.redis_batch = batch + 1; /* 0: no fence */
     }
     Ember__JobGraph g = *tpl;
     g.nodes = nodes;

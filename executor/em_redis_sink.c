@@ -9,7 +9,10 @@
 struct em_redis_sink {
     redisContext *c;
     const Ember__Action *a;
-    size_t owed; /* replies not read yet */
+    size_t owed;    /* replies not read yet */
+    char field[16]; /* fenced: the task's partition, the fence's field */
+    int fenced;     /* the writes go in a transaction with the fence */
+    int applied;    /* fenced: the batch was applied before: write nothing */
 };
 
 /* reply_error: whether reply r (or its absence) is an error; the message in err */
@@ -50,7 +53,42 @@ static int command(em_redis_sink *s, const char *what, int argc, const char **ar
     return reply_error(s, r, what, err, errlen);
 }
 
-int em_redis_sink_open(const Ember__Action *a, em_redis_sink **out, char *err, size_t errlen)
+/* fence_value: the batch the fence holds for the task (0: none); -1 on error */
+static int64_t fence_value(em_redis_sink *s, char *err, size_t errlen)
+{
+    const char *argv[] = {"HGET", s->a->redis_fence, s->field};
+    size_t lens[] = {4, strlen(s->a->redis_fence), strlen(s->field)};
+    redisReply *r = redisCommandArgv(s->c, 3, argv, lens);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        reply_error(s, r, "HGET of the fence", err, errlen);
+        return -1;
+    }
+    int64_t v = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+/* begin_fenced: WATCH the fence; the batch applied already, or MULTI */
+static int begin_fenced(em_redis_sink *s, char *err, size_t errlen)
+{
+    const char *watch[] = {"WATCH", s->a->redis_fence};
+    size_t wlens[] = {5, strlen(s->a->redis_fence)};
+    int rc = command(s, "WATCH", 2, watch, wlens, err, errlen);
+    int64_t v = rc == EMBER_OK ? fence_value(s, err, errlen) : -1;
+    if (v < 0) return rc == EMBER_OK ? EMBER_ERR_IO : rc;
+    if (v >= s->a->redis_batch) { /* this batch ran before: its writes are there */
+        s->applied = 1;
+        const char *unwatch[] = {"UNWATCH"};
+        size_t ulens[] = {7};
+        return command(s, "UNWATCH", 1, unwatch, ulens, err, errlen);
+    }
+    const char *multi[] = {"MULTI"};
+    size_t mlens[] = {5};
+    return command(s, "MULTI", 1, multi, mlens, err, errlen);
+}
+
+int em_redis_sink_open(const Ember__Action *a, uint32_t partition, em_redis_sink **out, char *err,
+                       size_t errlen)
 {
     *out = NULL;
     em_redis_sink *s = calloc(1, sizeof *s);
@@ -86,6 +124,11 @@ int em_redis_sink_open(const Ember__Action *a, em_redis_sink **out, char *err, s
         size_t lens[] = {6, strlen(db)};
         rc = command(s, "SELECT", 2, argv, lens, err, errlen);
     }
+    if (rc == EMBER_OK && a->redis_fence[0] && a->redis_batch > 0) {
+        s->fenced = 1;
+        snprintf(s->field, sizeof s->field, "%u", partition);
+        rc = begin_fenced(s, err, errlen);
+    }
     if (rc != EMBER_OK) {
         em_redis_sink_close(s, 0, NULL, 0);
         return rc;
@@ -118,6 +161,7 @@ static int hash_args(const ember_record *rec, const char **argv, size_t *lens, i
 
 int em_redis_sink_write(em_redis_sink *s, const ember_record *rec, char *err, size_t errlen)
 {
+    if (s->applied) return EMBER_OK; /* the batch's writes are there already */
     const char *argv[MAX_ARGS];
     size_t lens[MAX_ARGS];
     int argc = 0;
@@ -170,11 +214,51 @@ int em_redis_sink_write(em_redis_sink *s, const ember_record *rec, char *err, si
     return s->owed >= EM_REDIS_PIPELINE ? drain(s, err, errlen) : EMBER_OK;
 }
 
+/* commit_fenced sets the fence and EXECs the transaction; each queued write's result is
+ * checked (Redis applies the others of a transaction when one fails) */
+static int commit_fenced(em_redis_sink *s, char *err, size_t errlen)
+{
+    char batch[32];
+    const char *hset[] = {"HSET", s->a->redis_fence, s->field, batch};
+    size_t hlens[] = {4, strlen(s->a->redis_fence), strlen(s->field),
+                      (size_t)snprintf(batch, sizeof batch, "%lld", (long long)s->a->redis_batch)};
+    const char *exec[] = {"EXEC"};
+    size_t elens[] = {4};
+    if (redisAppendCommandArgv(s->c, 4, hset, hlens) != REDIS_OK) return EMBER_ERR_NOMEM;
+    s->owed++;
+    int rc = drain(s, err, errlen); /* +QUEUED each, or an error queueing one */
+    redisReply *r = rc == EMBER_OK ? redisCommandArgv(s->c, 1, exec, elens) : NULL;
+    if (rc != EMBER_OK) return rc;
+    if (!r || r->type == REDIS_REPLY_ERROR) return reply_error(s, r, "EXEC", err, errlen);
+    if (r->type == REDIS_REPLY_NIL) { /* the fence moved: another attempt applied the batch */
+        freeReplyObject(r);
+        int64_t v = fence_value(s, err, errlen);
+        if (v >= s->a->redis_batch) return EMBER_OK;
+        if (v >= 0)
+            snprintf(err, errlen, "redis at %s: the batch's transaction was aborted (fence %s)",
+                     s->a->redis_address, s->a->redis_fence);
+        return EMBER_ERR_IO;
+    }
+    for (size_t i = 0; rc == EMBER_OK && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen,
+                     "redis write at %s: %.*s (the rest of the batch's writes were applied)",
+                     s->a->redis_address, (int)r->element[i]->len, r->element[i]->str);
+            rc = EMBER_ERR_IO;
+        }
+    freeReplyObject(r);
+    return rc;
+}
+
 int em_redis_sink_close(em_redis_sink *s, int ok, char *err, size_t errlen)
 {
     if (!s) return EMBER_OK;
-    int rc = ok ? drain(s, err, errlen) : EMBER_OK;
-    if (s->c) redisFree(s->c);
+    int rc = EMBER_OK;
+    if (ok && s->fenced && !s->applied)
+        rc = commit_fenced(s, err, errlen);
+    else if (ok && !s->applied)
+        rc = drain(s, err, errlen);
+    if (s->c) redisFree(s->c); /* an open transaction is discarded with the connection */
     free(s);
     return rc;
 }

@@ -325,7 +325,7 @@ static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char 
     switch (a->kind) {
     case EMBER__ACTION_KIND__ACTION_COLLECT: return em_batch_begin(&s->collect);
     case EMBER__ACTION_KIND__ACTION_SAVE_REDIS:
-        return em_redis_sink_open(a, &s->redis, err, errlen);
+        return em_redis_sink_open(a, part, &s->redis, err, errlen);
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA: {
         int rc = slot_producer(sl, a->bootstrap, err, errlen);
         return rc == EMBER_OK ? em_kafka_sink_open(sl->producer, a->topic, &s->kafka, err, errlen)

@@ -253,6 +253,8 @@ static int validate_action(const Ember__Action *a, char *err, size_t errlen)
             a->redis_command > EMBER__REDIS_COMMAND__REDIS_ZADD)
             FAIL("save_redis: unknown command %d", (int)a->redis_command);
         if (a->redis_ttl_ms < 0) FAIL("save_redis: a negative time-to-live");
+        if (!bounded_string(a->redis_fence, 512) || a->redis_batch < 0)
+            FAIL("save_redis: a bad fence");
         return EMBER_OK;
     default: FAIL("unknown action %d", (int)a->kind);
     }
@@ -329,8 +331,10 @@ int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char
             FAIL("node %d: starting offset %lld of partition %d", *stream_node,
                  (long long)s->start_offsets[i]->from, s->start_offsets[i]->partition);
     if (!g->action || (g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_TEXT &&
-                       g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_KAFKA))
-        FAIL("a query's sink is files or a Kafka topic");
+                       g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_KAFKA &&
+                       g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_REDIS))
+        FAIL("a query's sink is files, a Kafka topic or Redis");
+    if (g->action->redis_fence[0]) FAIL("the driver places a query's Redis fence");
     /* the rest as a batch's graph would be: the stream read as one range of one partition,
      * the windows' state placed */
     Ember__Node **nodes = malloc(g->n_nodes * sizeof *nodes);

@@ -413,24 +413,34 @@ int ember_save_text(ember_dataset *ds, const char *dir, int64_t *written)
     return save_action(ds, EMBER__ACTION_KIND__ACTION_SAVE_TEXT, dir, written);
 }
 
-int ember_save_redis(ember_dataset *ds, const ember_redis_options *o, int64_t *written)
+/* redis_action builds the save_redis action of o (strings borrowed from o or the
+ * environment) */
+static int redis_action(ember_ctx *ctx, const char *what, const ember_redis_options *o,
+                        Ember__Action *a)
 {
-    if (!ds || !ds->ctx) return EMBER_ERR_INVALID;
     const char *address = o && o->address ? o->address : getenv("EMBER_REDIS");
     const char *password = o && o->password ? o->password : getenv("EMBER_REDIS_PASSWORD");
     if (!o || !address || !address[0] || o->db < 0 || o->ttl_ms < 0 ||
         o->command < EMBER_REDIS_SET || o->command > EMBER_REDIS_ZADD)
-        return em_ctx_fail(ds->ctx, EMBER_ERR_INVALID,
-                           "save_redis: a server address (or EMBER_REDIS), a command "
-                           "(EMBER_REDIS_SET, _HSET, _ZADD), and no negative db or ttl_ms");
+        return em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                           "%s: a server address (or EMBER_REDIS), a command "
+                           "(EMBER_REDIS_SET, _HSET, _ZADD), and no negative db or ttl_ms",
+                           what);
+    a->kind = EMBER__ACTION_KIND__ACTION_SAVE_REDIS;
+    a->redis_address = (char *)address;
+    a->redis_db = (uint32_t)o->db;
+    a->redis_password = (char *)(password ? password : "");
+    a->redis_command = (Ember__RedisCommand)o->command;
+    a->redis_ttl_ms = o->ttl_ms;
+    return EMBER_OK;
+}
+
+int ember_save_redis(ember_dataset *ds, const ember_redis_options *o, int64_t *written)
+{
+    if (!ds || !ds->ctx) return EMBER_ERR_INVALID;
     Ember__Action a = EMBER__ACTION__INIT;
-    a.kind = EMBER__ACTION_KIND__ACTION_SAVE_REDIS;
-    a.redis_address = (char *)address;
-    a.redis_db = (uint32_t)o->db;
-    a.redis_password = (char *)(password ? password : "");
-    a.redis_command = (Ember__RedisCommand)o->command;
-    a.redis_ttl_ms = o->ttl_ms;
-    int rc = run_action(ds, &a);
+    int rc = redis_action(ds->ctx, "save_redis", o, &a);
+    if (rc == EMBER_OK) rc = run_action(ds, &a);
     if (rc == EMBER_OK && written) *written = ds->ctx->last.records_out;
     return rc;
 }
@@ -480,29 +490,26 @@ int ember_unpersist(ember_dataset *ds)
 
 /* ---- starting a streaming query ---------------------------------------------------------- */
 
-static int start_query(ember_dataset *ds, Ember__ActionKind kind, const char *where,
+/* start_query starts a query of ds into the sink of action a (built by the caller, named
+ * `sink` in messages) */
+static int start_query(ember_dataset *ds, const char *sink, Ember__Action *a,
                        const ember_query_options *opts, ember_query **out)
 {
     if (out) *out = NULL;
     if (!ds || !ds->ctx) return EMBER_ERR_INVALID;
     ember_ctx *ctx = ds->ctx;
-    const char *sink = kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT ? "ember_stream_to_files"
-                                                                    : "ember_stream_to_kafka";
     if (ds->failed) return ctx->error_code ? ctx->error_code : EMBER_ERR_INVALID;
     if (!opts || !opts->name || !opts->name[0] || !opts->checkpoint || !opts->checkpoint[0])
         return em_ctx_fail(ctx, EMBER_ERR_INVALID, "%s: a query needs a name and a checkpoint",
                            sink);
-    if (!where || !where[0])
-        return em_ctx_fail(ctx, EMBER_ERR_INVALID, "%s: missing destination", sink);
     if (opts->interval_ms != 0 && (opts->interval_ms < 10 || opts->interval_ms > 86400000))
         return em_ctx_fail(ctx, EMBER_ERR_INVALID,
                            "%s: query '%s': interval_ms %lld (10..86400000, 0: 1000)", sink,
                            opts->name, (long long)opts->interval_ms);
     if (!ctx->runner.start_query)
         return em_ctx_fail(ctx, EMBER_ERR_STATE, "queries start only in ember-submit");
-    Ember__Action a = EMBER__ACTION__INIT;
-    char abs_sink[PATH_MAX], abs_checkpoint[PATH_MAX];
-    int rc = sink_action(ctx, kind, where, abs_sink, &a);
+    char abs_checkpoint[PATH_MAX];
+    int rc = EMBER_OK;
     const char *checkpoint = absolute(opts->checkpoint, abs_checkpoint);
     if (rc == EMBER_OK && !checkpoint)
         rc = em_ctx_fail(ctx, EMBER_ERR_INVALID, "%s: checkpoint path too long", sink);
@@ -520,7 +527,7 @@ static int start_query(ember_dataset *ds, Ember__ActionKind kind, const char *wh
     if (rc == EMBER_OK) rc = resolve_sources(ctx, &sg); /* static topics: their offsets now */
     if (rc == EMBER_OK) {
         Ember__JobGraph g;
-        graph_of(ctx, &sg, target, &a, &g);
+        graph_of(ctx, &sg, target, a, &g);
         char why[1024] = "";
         ember_query_options o = *opts;
         o.detach = o.detach || ctx->runner.detach_queries;
@@ -536,14 +543,40 @@ static int start_query(ember_dataset *ds, Ember__ActionKind kind, const char *wh
     return EMBER_OK;
 }
 
+/* stream_to starts a query into files or a topic */
+static int stream_to(ember_dataset *ds, Ember__ActionKind kind, const char *where,
+                     const ember_query_options *opts, ember_query **query)
+{
+    const char *sink = kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT ? "ember_stream_to_files"
+                                                                    : "ember_stream_to_kafka";
+    if (query) *query = NULL;
+    if (!ds || !ds->ctx) return EMBER_ERR_INVALID;
+    if (!where || !where[0])
+        return em_ctx_fail(ds->ctx, EMBER_ERR_INVALID, "%s: missing destination", sink);
+    Ember__Action a = EMBER__ACTION__INIT;
+    char abs_sink[PATH_MAX];
+    int rc = sink_action(ds->ctx, kind, where, abs_sink, &a);
+    return rc == EMBER_OK ? start_query(ds, sink, &a, opts, query) : rc;
+}
+
 int ember_stream_to_files(ember_dataset *ds, const char *dir, const ember_query_options *opts,
                           ember_query **query)
 {
-    return start_query(ds, EMBER__ACTION_KIND__ACTION_SAVE_TEXT, dir, opts, query);
+    return stream_to(ds, EMBER__ACTION_KIND__ACTION_SAVE_TEXT, dir, opts, query);
 }
 
 int ember_stream_to_kafka(ember_dataset *ds, const char *topic, const ember_query_options *opts,
                           ember_query **query)
 {
-    return start_query(ds, EMBER__ACTION_KIND__ACTION_SAVE_KAFKA, topic, opts, query);
+    return stream_to(ds, EMBER__ACTION_KIND__ACTION_SAVE_KAFKA, topic, opts, query);
+}
+
+int ember_stream_to_redis(ember_dataset *ds, const ember_redis_options *redis,
+                          const ember_query_options *opts, ember_query **query)
+{
+    if (query) *query = NULL;
+    if (!ds || !ds->ctx) return EMBER_ERR_INVALID;
+    Ember__Action a = EMBER__ACTION__INIT;
+    int rc = redis_action(ds->ctx, "ember_stream_to_redis", redis, &a);
+    return rc == EMBER_OK ? start_query(ds, "ember_stream_to_redis", &a, opts, query) : rc;
 }

@@ -337,6 +337,8 @@ int ember_save_redis(ember_dataset *ds, const ember_redis_options *opts, int64_t
 size_t ember_redis_fields(void *buf, size_t cap, size_t n, const char *const *fields,
                           const char *const *values);
 
+/* ember_stream_to_redis: see below, with the streams. */
+
 /* ---- Streams: continuous queries over Kafka (docs/streaming.md) -------------------------- */
 
 /* ember_stream_source: how a Kafka stream reads its topic. Zeroed: from the records that
@@ -438,6 +440,12 @@ typedef struct ember_query ember_query;
  * to `topic`. Both return once the driver runs the query; *query then follows it. */
 int ember_stream_to_files(ember_dataset *ds, const char *dir, const ember_query_options *opts,
                           ember_query **query);
+/* ember_stream_to_redis starts a query writing each batch to Redis as ember_save_redis does,
+ * exactly once: each task applies its batch's writes in one MULTI/EXEC together with a fence
+ * (hash "ember:fence:QUERY", field = the task's partition, value = the batch), and a task of a
+ * batch that runs again after a crash finds its fence and applies nothing. */
+int ember_stream_to_redis(ember_dataset *ds, const ember_redis_options *redis,
+                          const ember_query_options *opts, ember_query **query);
 int ember_stream_to_kafka(ember_dataset *ds, const char *topic, const ember_query_options *opts,
                           ember_query **query);
 

@@ -174,7 +174,7 @@ static void query_graph_validation(void **state)
     assert_int_not_equal(em_graph_validate(&q.g, 0, err, sizeof err), EMBER_OK);
     q.action.kind = EMBER__ACTION_KIND__ACTION_COUNT;
     assert_int_not_equal(em_graph_validate_query(&q.g, &sn, err, sizeof err), EMBER_OK);
-    assert_non_null(strstr(err, "sink is files or a Kafka topic"));
+    assert_non_null(strstr(err, "sink is files, a Kafka topic or Redis"));
     qgraph_init(&q, "upper", "/out");
     q.src.kind = EMBER__NODE_KIND__NODE_KAFKA;
     assert_int_not_equal(em_graph_validate_query(&q.g, &sn, err, sizeof err), EMBER_OK);
