@@ -244,6 +244,10 @@ static int validate_action(const Ember__Action *a, char *err, size_t errlen)
         return EMBER_OK;
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
         if (!bounded_string(a->path, 4000) || !a->path[0]) FAIL("save_text needs a directory");
+        if (a->path[0] != '/')
+            FAIL("save_text: '%s' is not an absolute path: every executor resolves the "
+                 "directory on its own host (on several hosts it must be shared storage)",
+                 a->path);
         return EMBER_OK;
     case EMBER__ACTION_KIND__ACTION_SAVE_REDIS:
         if (!bounded_string(a->redis_address, 1024) || !a->redis_address[0])

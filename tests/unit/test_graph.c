@@ -350,6 +350,8 @@ static void test_validate_action_and_library(void **state)
     build(&fx);
     fx.action.kind = EMBER__ACTION_KIND__ACTION_SAVE_TEXT;
     expect_invalid(&fx.g, 0, "save_text needs a directory");
+    fx.action.path = "out";
+    expect_invalid(&fx.g, 0, "'out' is not an absolute path");
     fx.action.path = "/tmp/out";
     expect_valid(&fx.g, 0);
     fx.action.kind = EMBER__ACTION_KIND__ACTION_COUNT;
