@@ -12,7 +12,9 @@
 #                                  producer feeds taxi points in event-time order for SECONDS
 #                                  (30), ten minutes of event time per second; the distance of
 #                                  each taxi over 30-minute windows sliding every 30 s is
-#                                  printed as windows become final, with the status URL
+#                                  printed as windows become final, with the status URL; a
+#                                  redis-server of its own (port ${EMBER_REDIS_PORT:-6399})
+#                                  holds every point and each taxi's current distance
 #
 # Ports: driver 127.0.0.1:${EMBER_DRIVER_PORT:-7077}, status 127.0.0.1:${EMBER_STATUS_PORT:-4040}.
 # Exit status 0 only when the job succeeded.
@@ -27,6 +29,7 @@ lines=${EMBER_SAMPLE_LINES:-100000}
 keep=0
 stream=0
 stream_s=30
+redis_port=${EMBER_REDIS_PORT:-6399}
 
 stop_cluster() {
     [ -f "$work/pids" ] || return 0
@@ -105,10 +108,17 @@ echo "kafka $kafka, driver $driver, status $status"
 # stream_demo: examples/taxi_stream.c on topic taxi-live while a producer feeds it
 stream_demo() {
     local checkpoint=$work/checkpoint chunks=$work/chunks
-    step "starting examples/taxi_stream.c: ember-submit taxi_stream.so (three streaming queries)"
+    step "starting redis-server on 127.0.0.1:$redis_port (results a front end reads)"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+        >"$work/redis.log" 2>&1 &
+    echo $! >>"$work/pids"
+    for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 || die "redis-server did not start (log: $work/redis.log)"
+    step "starting examples/taxi_stream.c: ember-submit taxi_stream.so (five streaming queries)"
     "$bin/ember-submit" --driver "$driver" "$build/jobs/taxi_stream.so" -- --in taxi-live \
         --interval-ms 500 --window-min 30 --slide-s 30 --delay-s 60 --checkpoint "$checkpoint" \
-        --alerts taxi-alerts --dead-letter taxi-dead-letter >"$work/stream.out" 2>"$work/stream.err" &
+        --alerts taxi-alerts --dead-letter taxi-dead-letter --redis "127.0.0.1:$redis_port" \
+        >"$work/stream.out" 2>"$work/stream.err" &
     local job=$!
     step "feeding taxi points for $stream_s s (ten minutes of event time per second), keyed by taxi"
     mkdir -p "$chunks"
@@ -138,6 +148,10 @@ stream_demo() {
     wait "$job" || die "taxi_stream failed (see $work/stream.err)"
     tail -n 1 "$work/stream.err"
     echo "$shown final windows written to topic taxi-distance; status page: $status/"
+    step "in Redis: every point under taxi_id|time, each taxi's current 30-minute distance"
+    echo "redis-cli -p $redis_port get distance:T0001  ->  $(redis-cli -p "$redis_port" get distance:T0001) km"
+    echo "redis-cli -p $redis_port --scan --pattern 'T0001|*' | head -3"
+    redis-cli -p "$redis_port" --scan --pattern 'T0001|*' | head -3
 }
 
 if [ "$stream" = 1 ]; then

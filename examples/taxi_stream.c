@@ -24,6 +24,9 @@
  * Other options: --interval-ms N (the trigger, 1000), --earliest (a new query starts at the
  * topic's first records, else at those that arrive after it starts), --max-per-batch N
  * (records of a partition per batch, 0: all), --partitions N (of the window's state, 4).
+ * With --redis HOST:PORT two more queries write into Redis, exactly once: taxi-points, every
+ * point as a hash "taxi_id|YYYY-MM-DD HH:MM:SS" {lon, lat} (the HBase-style row key), and
+ * taxi-distance-now, "distance:taxi_id" = the km of the taxi's latest final window.
  * Each query keeps its checkpoint in --checkpoint DIR/<query> (default
  * "taxi-stream-checkpoint" in ember-submit's directory). The job runs until its queries are
  * stopped (ember-submit --stop taxi-distance, or ember-submit ending), or with --detach keeps
@@ -209,18 +212,52 @@ static int flag(int argc, char **argv, const char *name)
     return 0;
 }
 
-/* start starts one query of the job, its checkpoint under `checkpoints` */
+/* start starts one query of the job, its checkpoint under `checkpoints`, into `topic`, or into
+ * Redis with `redis` (when not NULL) */
 static ember_query *start(ember_dataset *ds, const char *name, const char *topic,
-                          const char *checkpoints, int64_t interval_ms, int detach)
+                          const ember_redis_options *redis, const char *checkpoints,
+                          int64_t interval_ms, int detach)
 {
     char checkpoint[4096];
     snprintf(checkpoint, sizeof checkpoint, "%s/%s", checkpoints, name);
     ember_query_options q = {
         .name = name, .checkpoint = checkpoint, .interval_ms = interval_ms, .detach = detach};
     ember_query *query = NULL;
-    if (ember_stream_to_kafka(ds, topic, &q, &query) != EMBER_OK) return NULL;
-    fprintf(stderr, "taxi_stream: query %s started, writing to topic %s\n", name, topic);
+    int rc = redis ? ember_stream_to_redis(ds, redis, &q, &query)
+                   : ember_stream_to_kafka(ds, topic, &q, &query);
+    if (rc != EMBER_OK) return NULL;
+    fprintf(stderr, "taxi_stream: query %s started, writing to %s %s\n", name,
+            redis ? "redis" : "topic", redis ? redis->address : topic);
     return query;
+}
+
+/* ts_point_row (map): a point -> HSET "taxi_id|YYYY-MM-DD HH:MM:SS" lon LON lat LAT, the
+ * row key of the classic HBase design */
+int ts_point_row(ember_task *task, const ember_record *in)
+{
+    point_value p;
+    memcpy(&p, in->value, sizeof p);
+    char when[32], row[80], lon[32], lat[32];
+    format_time(in->timestamp, when, sizeof when);
+    int n = snprintf(row, sizeof row, "%.*s|%s", (int)in->key_len, (const char *)in->key, when);
+    snprintf(lon, sizeof lon, "%.5f", p.lon);
+    snprintf(lat, sizeof lat, "%.5f", p.lat);
+    const char *fields[] = {"lon", "lat"}, *values[] = {lon, lat};
+    uint8_t value[128];
+    size_t len = ember_redis_fields(value, sizeof value, 2, fields, values);
+    return ember_emit_kv(task, row, (size_t)n, value, len, in->timestamp);
+}
+
+/* ts_distance_now (map): a final window -> SET "distance:taxi_id" km (a taxi's windows come in
+ * start order, so the key holds its latest) */
+int ts_distance_now(ember_task *task, const ember_record *in)
+{
+    track t;
+    memcpy(&t, in->value, sizeof t);
+    char key[64], km[32];
+    int kn = snprintf(key, sizeof key, "distance:%.*s", (int)in->key_len, (const char *)in->key);
+    int vn = snprintf(km, sizeof km, "%.6f", t.km);
+    return ember_emit_kv(task, key, (size_t)kn, km, (size_t)vn, in->timestamp);
 }
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
@@ -251,24 +288,41 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
                                atoi(option(argc, argv, "--partitions", "4")));
     ember_dataset *distances = ember_map(windows, ts_window_line, &w.length_ms, sizeof w.length_ms);
     ember_query *qd =
-        start(distances, "taxi-distance", option(argc, argv, "--distances", "taxi-distance"),
+        start(distances, "taxi-distance", option(argc, argv, "--distances", "taxi-distance"), NULL,
               checkpoints, interval_ms, detach);
     /* a taxi's last point is kept for an hour without news (it went off duty) */
     ember_dataset *alerts =
         ember_map_with_state(ember_flat_map(ember_kafka_stream(ctx, in, &src), ts_point, NULL, 0),
                              ts_alert, sizeof(last_point), 3600 * 1000, &rules, sizeof rules, 4);
     ember_query *qa = start(alerts, "taxi-alerts", option(argc, argv, "--alerts", "taxi-alerts"),
-                            checkpoints, interval_ms, detach);
+                            NULL, checkpoints, interval_ms, detach);
     ember_dataset *bad = ember_filter(ember_kafka_stream(ctx, in, &src), ts_malformed, NULL, 0);
     ember_query *qb =
         start(bad, "taxi-dead-letter", option(argc, argv, "--dead-letter", "taxi-dead-letter"),
-              checkpoints, interval_ms, detach);
+              NULL, checkpoints, interval_ms, detach);
     if (!qd || !qa || !qb) return 1;
+    /* with --redis: every point under its row key, and each taxi's current distance */
+    ember_query *more[2] = {NULL, NULL};
+    ember_redis_options redis = {.address = option(argc, argv, "--redis", NULL)};
+    if (redis.address) {
+        redis.command = EMBER_REDIS_HSET;
+        more[0] =
+            start(ember_map(ember_flat_map(ember_kafka_stream(ctx, in, &src), ts_point, NULL, 0),
+                            ts_point_row, NULL, 0),
+                  "taxi-points", NULL, &redis, checkpoints, interval_ms, detach);
+        ember_redis_options now = redis;
+        now.command = EMBER_REDIS_SET;
+        more[1] = start(ember_map(windows, ts_distance_now, NULL, 0), "taxi-distance-now", NULL,
+                        &now, checkpoints, interval_ms, detach);
+        if (!more[0] || !more[1]) return 1;
+    }
     /* until the distance query is stopped; the others then stop with it */
     int rc = ember_query_await(qd, -1);
-    ember_query_stop(qa);
-    ember_query_stop(qb);
-    if (ember_query_await(qa, -1) != EMBER_OK || ember_query_await(qb, -1) != EMBER_OK) rc = 1;
+    ember_query *others[] = {qa, qb, more[0], more[1]};
+    for (size_t i = 0; i < 4; i++)
+        if (others[i]) ember_query_stop(others[i]);
+    for (size_t i = 0; i < 4; i++)
+        if (others[i] && ember_query_await(others[i], -1) != EMBER_OK) rc = 1;
     ember_query_progress p;
     if (ember_query_status(qd, &p) == EMBER_OK)
         fprintf(stderr,

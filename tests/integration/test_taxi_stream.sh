@@ -16,6 +16,13 @@ set -euo pipefail
 
 start_kafka taxi:1 taxi-distance:2 taxi-alerts:2 taxi-dead-letter:1
 cluster_up
+command -v redis-server >/dev/null ||
+    fail "redis-server not found: it is a declared test dependency (Debian package redis-server); run deploy/install-deps.sh"
+RPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no >"$T/redis.log" 2>&1 &
+PIDS+=($!)
+rcli() { redis-cli -p "$RPORT" "$@"; }
+wait_until 20 bash -c "redis-cli -p $RPORT ping 2>/dev/null | grep -q PONG"
 
 "$EMBER_BIN/taxi-data" --lines 4000 --taxis 12 --seed 5 --malformed-every 40 >"$T/lines.txt"
 awk '{ split($0, f, ","); print f[1] "\t" $0 }' "$T/lines.txt" |
@@ -23,7 +30,7 @@ awk '{ split($0, f, ","); print f[1] "\t" $0 }' "$T/lines.txt" |
 
 "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/taxi_stream.so" -- --earliest \
     --interval-ms 50 --max-per-batch 150 --window-min 5 --slide-s 60 --delay-s 0 \
-    --max-kmh 2000 --checkpoint "$T/ck" >"$T/job.out" 2>"$T/job.err" &
+    --max-kmh 2000 --checkpoint "$T/ck" --redis "127.0.0.1:$RPORT" >"$T/job.out" 2>"$T/job.err" &
 JOB_PID=$!
 
 # ---- the reference ---------------------------------------------------------------------------
@@ -88,6 +95,10 @@ wait_until 60 bash -c "[ \"\$(\"$EMBER_BIN/ember-topic\" offsets --bootstrap $KA
 wait_until 60 bash -c "[ \"\$(\"$EMBER_BIN/ember-topic\" offsets --bootstrap $KAFKA --topic taxi-alerts | awk '\$1 == \"total\" {print \$2}')\" -ge $want_alerts ]"
 batches=$(api /api/v1/streaming/queries | jq '[.[] | select(.name == "taxi-distance")][0].batches')
 [ "$batches" -gt 20 ] || fail "the windows' state spanned only $batches batches"
+# the Redis queries read the same lines: each caught up before the job is stopped
+total=$(wc -l <"$T/lines.txt")
+wait_api /api/v1/streaming/queries "[.[] | select(.name == \"taxi-distance-now\")][0] | .watermark_ms == $final_wm and .phase == \"idle\"" 60
+wait_api /api/v1/streaming/queries "[.[] | select(.name == \"taxi-points\")][0] | .records_in >= $total and .phase == \"idle\"" 60
 "$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop taxi-distance >"$T/stop.out" 2>&1 ||
     fail "ember-submit --stop failed: $(cat "$T/stop.out")"
 wait "$JOB_PID" || fail "taxi_stream failed: $(tail -5 "$T/job.err")"
@@ -118,4 +129,23 @@ cmp -s "$T/want_alerts" "$T/got_alerts" || {
 }
 echo "ok: $(grep -c ',speed$' "$T/want_alerts") speed alerts across batches and $(grep -c ',outside$' "$T/want_alerts") outside the box"
 expect_eq "$(topic_count taxi-dead-letter)" "$want_dead" "dead letters (malformed lines)"
+
+# ---- Redis: every point under its row key, each taxi's latest final window -------------------
+expect_eq "$(rcli --scan --pattern '*|*' | wc -l)" "$(wc -l <"$T/good.txt")" "points in Redis"
+awk -F, 'NR % 97 == 1 { printf "%s|%s\t%.5f\t%.5f\n", $1, $2, $3, $4 }' "$T/good.txt" >"$T/some_points"
+checked=0
+while IFS=$'\t' read -r row lon lat; do
+    [ "$(rcli hget "$row" lon)" = "$lon" ] && [ "$(rcli hget "$row" lat)" = "$lat" ] ||
+        fail "point $row in Redis: $(rcli hgetall "$row" | paste -sd,), expected lon $lon lat $lat"
+    checked=$((checked + 1))
+done <"$T/some_points"
+[ "$checked" -gt 30 ] || fail "only $checked points checked"
+# each taxi's latest final window (the last start in the sorted reference), to 1e-6 km
+awk -F, '{ last[$1] = $4 } END { for (t in last) print t, last[t] }' "$T/want_windows" | sort >"$T/want_now"
+while read -r taxi km; do
+    got=$(rcli get "distance:$taxi")
+    awk -v a="$got" -v b="$km" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d <= 1e-6) }' ||
+        fail "distance:$taxi in Redis is '$got', the latest window says $km"
+done <"$T/want_now"
+echo "ok: $(wc -l <"$T/good.txt") points and $(wc -l <"$T/want_now") current distances in Redis"
 echo "PASS"
