@@ -36,12 +36,6 @@ int64_t em_query_first_watermark(const em_query *q, int64_t max)
     return q->window_delay_ms < 0 ? EM_NO_WATERMARK : em_query_watermark(max, q->window_delay_ms);
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 int em_query_windows_due(const Ember__JobGraph *g, int64_t last, int64_t next)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
@@ -52,7 +46,7 @@ int em_query_windows_due(const Ember__JobGraph *g, int64_t last, int64_t next)
         if (will == EM_NO_WATERMARK) continue;
         /* windows end at multiples of the slide: one is final once the watermark reaches it */
         if (was == EM_NO_WATERMARK ||
-            floor_div(will, n->window_slide_ms) > floor_div(was, n->window_slide_ms))
+            em_floor_div(will, n->window_slide_ms) > em_floor_div(was, n->window_slide_ms))
             return 1;
     }
     return 0;

@@ -5,21 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "em_buf.h"
 #include "em_graph.h"
 
 #define HEAD 9 /* last batch time (8 bytes, little-endian) and exists (1 byte) */
-
-static int64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return (int64_t)v;
-}
-
-static void put_le64(uint8_t *p, int64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)((uint64_t)v >> (8 * i));
-}
 
 /* replace: an entry's accumulator is the last value added for its key */
 static int replace(void *arg, uint8_t *acc, const ember_record *in, int fresh)
@@ -87,9 +76,9 @@ static int expire(em_combiner *state, em_combiner *delta, const keyed *k, int64_
         ember_record rec;
         em_combiner_get(state, i, &rec, NULL);
         const uint8_t *e = rec.value;
-        if (!e[8] || now - get_le64(e) < ttl) continue;
+        if (!e[8] || now - (int64_t)em_get_u64le(e) < ttl) continue;
         memset(scratch, 0, k->entry_len);
-        put_le64(scratch, now);
+        em_put_u64le(scratch, (uint64_t)now);
         rc = set_entry(state, delta, rec.key, rec.key_len, scratch, k->entry_len);
         (*expired)++;
     }
@@ -142,7 +131,7 @@ int em_keyed_reduce(em_state_cache *states, const Ember__Node *node, uint32_t pa
         for (size_t r = i; rc == EMBER_OK && r < j; r++)
             rc = em_fn_task_result(task, fn(task, &recs[r], user, &exists));
         memcpy(scratch + HEAD, user, node->state_len);
-        put_le64(scratch, now);
+        em_put_u64le(scratch, (uint64_t)now);
         scratch[8] = exists != 0;
         if (rc == EMBER_OK)
             rc = set_entry(state, delta, recs[i].key, recs[i].key_len, scratch, k.entry_len);

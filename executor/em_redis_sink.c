@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "em_buf.h"
+
 struct em_redis_sink {
     redisContext *c;
     const Ember__Action *a;
@@ -144,8 +146,7 @@ static int hash_args(const ember_record *rec, const char **argv, size_t *lens, i
     int n = 2;
     while (p < end) {
         if (end - p < 4 || n >= max) return EMBER_ERR_MALFORMED;
-        uint32_t len =
-            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        uint32_t len = em_get_u32le(p);
         p += 4;
         if ((size_t)(end - p) < len) return EMBER_ERR_MALFORMED;
         argv[n] = (const char *)p;

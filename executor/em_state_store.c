@@ -109,8 +109,11 @@ static void file_path(char *buf, size_t len, const char *dir, int64_t version, c
 static int write_file(const char *path, int64_t mark, const em_combiner *entries, char *err,
                       size_t errlen)
 {
-    em_batch_writer w = {0};
-    int rc = em_batch_begin(&w);
+    em_batch_writer w = {0}; /* the file: the mark, then the batches after it */
+    uint8_t head[8];
+    em_put_u64le(head, (uint64_t)mark);
+    int rc = em_buf_append(&w.buf, head, sizeof head);
+    if (rc == EMBER_OK) rc = em_batch_begin(&w);
     for (size_t i = 0; rc == EMBER_OK && i < em_combiner_size(entries); i++) {
         ember_record rec;
         em_combiner_get(entries, i, &rec, NULL);
@@ -122,17 +125,11 @@ static int write_file(const char *path, int64_t mark, const em_combiner *entries
         }
     }
     if (rc == EMBER_OK) rc = em_batch_finish(&w);
-    em_buf file = {0};
-    uint8_t head[8];
-    for (int i = 0; i < 8; i++) head[i] = (uint8_t)((uint64_t)mark >> (8 * i));
-    if (rc == EMBER_OK) rc = em_buf_append(&file, head, sizeof head);
-    if (rc == EMBER_OK) rc = em_buf_append(&file, w.buf.data, w.buf.len);
     if (rc == EMBER_OK)
-        rc = em_write_bytes_atomic(path, file.data, file.len, err, errlen);
+        rc = em_write_bytes_atomic(path, w.buf.data, w.buf.len, err, errlen);
     else
         snprintf(err, errlen, "out of memory writing %s", path);
     em_buf_free(&w.buf);
-    em_buf_free(&file);
     return rc;
 }
 
@@ -151,11 +148,7 @@ static int apply_file(const char *path, em_combiner **state, const em_state_ops 
     }
     int64_t mark = EM_STATE_NO_MARK;
     if (rc == EMBER_OK && data.len < 8) rc = EMBER_ERR_MALFORMED;
-    if (rc == EMBER_OK) {
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--) v = v << 8 | data.data[i];
-        mark = (int64_t)v;
-    }
+    if (rc == EMBER_OK) mark = (int64_t)em_get_u64le(data.data);
     for (size_t off = 8; rc == EMBER_OK && off < data.len;) {
         em_batch_reader r;
         size_t used;

@@ -9,12 +9,6 @@
 #include "em_graph.h"
 #include "em_hash.h"
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 static void put_be64(uint8_t *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
@@ -47,7 +41,7 @@ int em_window_map(em_window_mapper *m, const ember_record *in, ember_record *out
     }
     if (!m->has_event_time || t > m->max_event_time) m->max_event_time = t;
     m->has_event_time = 1;
-    int64_t pane = floor_div(t, slide);
+    int64_t pane = em_floor_div(t, slide);
     if (m->node->watermark_ms != EM_NO_WATERMARK && t < m->node->watermark_ms) {
         m->late++; /* behind the watermark: a window holding it may be final already */
         return m->late_fn ? m->late_fn(m->late_arg, in) : 0;
@@ -230,8 +224,8 @@ static int emit_windows(const Ember__Node *node, const em_combiner *state,
     int64_t w = node->watermark_ms, wp = node->prev_watermark_ms;
     *cut_pane = EM_STATE_NO_MARK;
     int64_t last_start = w == EM_NO_WATERMARK ? INT64_MIN /* the last final window */
-                                              : floor_div(w - length, slide) * slide;
-    int64_t done = wp == EM_NO_WATERMARK ? INT64_MIN : floor_div(wp - length, slide) * slide;
+                                              : em_floor_div(w - length, slide) * slide;
+    int64_t done = wp == EM_NO_WATERMARK ? INT64_MIN : em_floor_div(wp - length, slide) * slide;
     if (w != EM_NO_WATERMARK) *cut_pane = last_start / slide + 1;
     if (!touched && (w == EM_NO_WATERMARK || (done != INT64_MIN && last_start <= done)))
         return EMBER_OK; /* no window became final */

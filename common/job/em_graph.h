@@ -21,6 +21,13 @@
 #define EM_EVENT_TIME_MAX       (INT64_C(1) << 62) /* |event time| a window takes, in ms */
 #define EM_STATE_DIR_MAX        2048               /* bytes of a window's state directory */
 
+/* em_floor_div: a / b rounded towards minus infinity (a window's pane, a watermark's slide) */
+static inline int64_t em_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
 /* em_graph_validate checks structure, sources, functions and the action. data_len is the size
  * of the data part that came with the graph (parallelized records). */
 int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size_t errlen);

@@ -454,7 +454,7 @@ size_t ember_redis_fields(void *buf, size_t cap, size_t n, const char *const *fi
         const char *s = i % 2 ? values[i / 2] : fields[i / 2];
         size_t sl = strlen(s);
         if (sl > UINT32_MAX || cap - len < 4 + sl || len + 4 + sl < len) return 0;
-        for (int b = 0; b < 4; b++) out[len + (size_t)b] = (uint8_t)(sl >> (8 * b));
+        em_put_u32le(out + len, (uint32_t)sl);
         memcpy(out + len + 4, s, sl);
         len += 4 + sl;
     }

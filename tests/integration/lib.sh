@@ -131,6 +131,20 @@ cluster_up() {
     wait_executors 2
 }
 
+# ---- streaming queries (their checkpoint in $CK) ----------------------------------------------
+# committed: the batches the checkpoint holds committed; wait_committed N: until it holds N
+committed() { ls "$CK/commits" 2>/dev/null | grep -c '^[0-9]*$' || true; }
+wait_committed() {
+    wait_until 60 bash -c "[ \$(ls '$CK/commits' 2>/dev/null | grep -c '^[0-9]*\$') -ge $1 ]"
+}
+# produce_events FIRST COUNT: lines "kI,event I" for I in FIRST..FIRST+COUNT-1 to topic events,
+# every 7th one marked " skip", each also appended to $T/produced
+produce_events() {
+    awk -v a="$1" -v n="$2" 'BEGIN { for (i = a; i < a + n; i++)
+        printf "k%d,event %d%s\n", i, i, (i % 7 == 0 ? " skip" : "") }' | tee -a "$T/produced" |
+        "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic events >/dev/null
+}
+
 # api PATH: GET a status endpoint path, JSON on stdout
 api() {
     curl -sf --max-time 5 "$STATUS$1"

@@ -18,20 +18,11 @@ STATE=$T/driver-state
 cluster_up --state-dir "$STATE"
 OUT=$T/out CK=$T/checkpoint
 : >"$T/produced"
-produce() {
-    awk -v a="$1" -v n="$2" 'BEGIN { for (i = a; i < a + n; i++)
-        printf "k%d,event %d%s\n", i, i, (i % 7 == 0 ? " skip" : "") }' | tee -a "$T/produced" |
-        "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic events >/dev/null
-}
-committed() { ls "$CK/commits" 2>/dev/null | grep -c '^[0-9]*$' || true; }
-wait_committed() {
-    wait_until 60 bash -c "[ \$(ls '$CK/commits' 2>/dev/null | grep -c '^[0-9]*\$') -ge $1 ]"
-}
 kept_queries() { ls "$STATE/queries" 2>/dev/null | grep -c '\.query$' || true; }
 kept_libraries() { ls "$STATE/libraries" 2>/dev/null | grep -c '\.so$' || true; }
 
 # ---- 1. detached: ember-submit returns, the driver keeps the query -----------------------------
-produce 0 2000
+produce_events 0 2000
 "$EMBER_BIN/ember-submit" --driver "$DRIVER" --detach "$EMBER_JOBS/stream_copy.so" -- \
     --topic events --name detached --checkpoint "$CK" --out "$OUT" --interval-ms 50 \
     --max-per-partition 100 --earliest >"$T/submit.out" 2>"$T/submit.err" ||
@@ -45,7 +36,7 @@ wait_api /api/v1/streaming/queries '.[0].name == "detached" and .[0].detached ==
 echo "ok: the detached query runs without its submitter ($(committed) batches committed)"
 
 # ---- 2. the driver and its executors killed mid-stream ------------------------------------------
-produce 2000 2000
+produce_events 2000 2000
 kill -9 "$DRIVER_PID" "$ex1_PID" "$ex2_PID"
 before=$(committed)
 mv "$T/driver.log" "$T/driver-1.log"
@@ -56,7 +47,7 @@ wait_committed $((before + 2))
 echo "ok: a new driver restored the query from its state directory and resumed it"
 
 # ---- 3. stopped by name: forgotten by the next driver ---------------------------------------------
-produce 4000 1000
+produce_events 4000 1000
 want=$(awk '!/skip/' "$T/produced" | wc -l)
 wait_until 90 bash -c "[ \$(cat '$OUT'/batch-*/part-* 2>/dev/null | wc -l) -ge $want ]"
 "$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop detached >"$T/stop.out" 2>&1 ||

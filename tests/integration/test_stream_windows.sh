@@ -39,10 +39,6 @@ run_query() {
         >>"$T/query.out" 2>>"$T/query.err" &
     QUERY_PID=$!
 }
-committed() { ls "$CK/commits" 2>/dev/null | grep -c '^[0-9]*$' || true; }
-wait_committed() {
-    wait_until 60 bash -c "[ \$(ls '$CK/commits' 2>/dev/null | grep -c '^[0-9]*\$') -ge $1 ]"
-}
 query_doc() { api /api/v1/streaming/queries | jq '.[] | select(.name == "windows")'; }
 
 for r in 0 1 2; do produce_round $r; done

@@ -20,23 +20,12 @@ cluster_up
 OUT=$T/out CK=$T/checkpoint
 : >"$T/produced"
 
-# produce FIRST COUNT: lines FIRST..FIRST+COUNT-1 to the topic, every 7th one to be skipped
-produce() {
-    awk -v a="$1" -v n="$2" 'BEGIN { for (i = a; i < a + n; i++)
-        printf "k%d,event %d%s\n", i, i, (i % 7 == 0 ? " skip" : "") }' | tee -a "$T/produced" |
-        "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic events >/dev/null
-}
 # run_query [ARGS]: the query in client mode, in the background (QUERY_PID)
 run_query() {
     "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/stream_copy.so" -- --topic events \
         --name copy --checkpoint "$CK" --out "$OUT" --interval-ms 50 --max-per-partition 100 \
         --earliest --hold-file "$T/hold" "$@" >>"$T/query.out" 2>>"$T/query.err" &
     QUERY_PID=$!
-}
-committed() { ls "$CK/commits" 2>/dev/null | grep -c '^[0-9]*$' || true; }
-# wait_committed N: until the checkpoint holds N committed batches
-wait_committed() {
-    wait_until 60 bash -c "[ \$(ls '$CK/commits' 2>/dev/null | grep -c '^[0-9]*\$') -ge $1 ]"
 }
 out_lines() { cat "$OUT"/batch-*/part-* 2>/dev/null | wc -l; }
 expected_lines() { awk '!/skip/' "$T/produced" | wc -l; }
@@ -46,13 +35,13 @@ wait_all_out() {
     wait_until 90 bash -c "[ \$(cat '$OUT'/batch-*/part-* 2>/dev/null | wc -l) -ge $want ]"
 }
 
-produce 0 3000
+produce_events 0 3000
 run_query
 wait_committed 3
 echo "ok: the query committed $(committed) batches"
 
 # ---- 1. an executor killed mid-stream --------------------------------------------------------
-produce 3000 3000
+produce_events 3000 3000
 kill -9 "$ex1_PID"
 start_executor ex3 --slots 2
 wait_committed $(($(committed) + 3))
@@ -81,7 +70,7 @@ grep -q '^ember_streaming_latency_p99_seconds{query="copy"} [0-9]' "$T/metrics" 
 echo "ok: /metrics counts the query's batches ($batches) and passes promtool"
 
 # ---- 2. the submitter killed ------------------------------------------------------------------
-produce 6000 3000
+produce_events 6000 3000
 kill -9 "$QUERY_PID"
 wait "$QUERY_PID" 2>/dev/null || true
 wait_until 20 grep -q "query stops with its submitter query=1 name=copy" "$T/driver.log"
@@ -96,7 +85,7 @@ echo "ok: the query resumed from its checkpoint"
 # with that batch's offsets logged and its output incomplete
 planned() { ls "$CK/offsets" | grep -c '^[0-9]*$' || true; }
 touch "$T/hold"
-produce 9000 3000
+produce_events 9000 3000
 wait_until 30 bash -c "[ \$(ls '$CK/offsets' | grep -c '^[0-9]*\$') -gt \$(ls '$CK/commits' | grep -c '^[0-9]*\$') ]"
 running=$(($(planned) - 1))
 wait_until 30 test -d "$(printf '%s/.batch-%010d.tmp' "$OUT" "$running")"
@@ -113,7 +102,7 @@ grep -q "query resumed query=1 name=copy batch=$running" "$T/driver.log" ||
 echo "ok: a new driver ran batch $running again and went on"
 
 # ---- 4. stopped by name ------------------------------------------------------------------------
-produce 12000 2000
+produce_events 12000 2000
 wait_all_out
 "$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop copy >"$T/stop.out" 2>&1 ||
     fail "ember-submit --stop failed: $(cat "$T/stop.out")"
