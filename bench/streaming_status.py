@@ -143,12 +143,19 @@ def tasks(args):
     jobs = jobs if isinstance(jobs, list) else jobs.get("jobs", [])
     mine = [j for j in jobs if j.get("name", "").startswith(args.name + " batch ") and
             j.get("state") == "succeeded" and j.get("records_in", 0) > 0]
-    durations, per_job, job_ms, busy = [], [], [], []
+    durations, per_job, job_ms, busy, timelines = [], [], [], [], []
     for j in mine:
         n = 0
         for st in j.get("stages", []):
             d = get("%s/api/v1/stages/%d" % (args.status, st["id"]))
-            ts = [t["duration_ms"] for t in d.get("task_list", []) if "duration_ms" in t]
+            tl = d.get("task_list", [])
+            ts = [t["duration_ms"] for t in tl if "duration_ms" in t]
+            if len(timelines) < 5:  # a few stages task by task, in launch order
+                timelines.append("stage %d (%.2f ms): " % (st["id"], st.get("duration_ms") or 0) +
+                                 ", ".join("p%d@e%d +%.2f %.2fms %s" % (
+                                     t["partition"], t.get("executor", 0), t.get("launched_ms", 0),
+                                     t.get("duration_ms", 0), t.get("locality", ""))
+                                     for t in sorted(tl, key=lambda t: t.get("launched_ms", 0))))
             durations += ts
             n += len(ts)
             if st.get("duration_ms"):
@@ -162,6 +169,8 @@ def tasks(args):
         print("task_p99=%.2f" % pct(durations, 0.99))
         print("job_p50=%.2f" % pct(job_ms, 0.5))
         print("slot_busy_p50=%.0f" % (100 * pct(busy, 0.5)))
+        for line in timelines:
+            print("timeline=" + line)
     return 0
 
 

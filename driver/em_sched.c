@@ -845,6 +845,7 @@ em_sched_config em_sched_config_defaults(void)
                              .max_attempts = 4,
                              .locality_wait_ms = 3000,
                              .shuffle_locality_wait_ms = 0,
+                             .kafka_affinity = 1,
                              .queue_depth = 64,
                              .max_executors = 4096,
                              .max_session_jobs = 64,

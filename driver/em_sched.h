@@ -83,6 +83,8 @@ typedef struct em_sched_config {
     uint32_t max_attempts;        /* launches of one task before its job fails */
     uint32_t locality_wait_ms;    /* how long a task waits for the executor caching its input */
     uint32_t shuffle_locality_wait_ms; /* ... for the one holding most of its shuffle input */
+    uint32_t kafka_affinity;   /* 1: a task reading a Kafka partition prefers the executor the
+                                  partition hashes to, without waiting for it */
     uint32_t queue_depth;      /* extra tasks per slot queued on executors for short tasks */
     uint32_t max_executors;    /* live executors at once; more registrations are refused */
     uint32_t max_session_jobs; /* running jobs of one session at once; more are refused */

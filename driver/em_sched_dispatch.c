@@ -7,7 +7,8 @@
  * trip over many tasks. Tasks go out in job order, then stage order, then partition order
  * (deterministic); in each stage the tasks that would rather run on the executor go first, a
  * task whose last attempt failed on it is left for another executor, and one that would
- * rather run on another executor waits for it (up to the locality wait).
+ * rather run on another executor waits for it (up to the locality wait; with no wait, it is
+ * still left for that executor when it is idle and offered later in the same round).
  */
 #include <ember/ember.h>
 #include <stdlib.h>
@@ -52,19 +53,29 @@ typedef struct picker {
     em_exec *ex;
     int others;         /* another live executor could take the tasks ex should avoid */
     int preferred_only; /* only tasks that would rather run on ex */
+    int stage_prefers;  /* some task of the stage looked at may prefer an executor */
     em_launch *out;     /* where launches go */
     uint32_t n, max;
 } picker;
 
 /* waits_for_preferred: task part of st would rather run on another live executor, and has
- * waited less than the locality wait for it */
+ * waited less than the locality wait for it, or would only be queued here (no free slot
+ * left), or that executor is idle and comes later in this round of offers (so it takes the
+ * task now) */
 static int waits_for_preferred(const picker *pk, em_stage *st, uint32_t part)
 {
     em_sched *s = pk->s;
-    uint32_t wait_ms = st->cache_fp ? s->cfg.locality_wait_ms : s->cfg.shuffle_locality_wait_ms;
-    if (s->now - st->tasks[part].queued_us >= (int64_t)wait_ms * 1000) return 0;
+    if (!pk->stage_prefers) return 0;
     em_exec_id preferred = em_preferred_executor(s, st, part);
-    return preferred.v && !em_exec_is(pk->ex, preferred);
+    if (!preferred.v || em_exec_is(pk->ex, preferred) || preferred.v == st->tasks[part].avoid.v)
+        return 0;
+    uint32_t wait_ms = st->cache_fp         ? s->cfg.locality_wait_ms
+                       : st->plan.n_parents ? s->cfg.shuffle_locality_wait_ms
+                                            : 0; /* a Kafka reader: no wait */
+    if (s->now - st->tasks[part].queued_us < (int64_t)wait_ms * 1000) return 1;
+    if (pk->ex->assigned + pk->n >= pk->ex->slots) return 1;
+    const em_exec *other = em_sched_exec(s, preferred);
+    return other->index > pk->ex->index && other->waiting && other->assigned < other->slots;
 }
 
 static int may_take(const picker *pk, em_stage *st, uint32_t part)
@@ -112,7 +123,8 @@ static size_t take(picker *pk, em_stage **defs)
             em_stage *st = &job->stages[i];
             if (!runnable(st)) continue;
             uint32_t taken = 0;
-            if (em_stage_has_preferences(pk->s, st)) {
+            pk->stage_prefers = em_stage_has_preferences(pk->s, st);
+            if (pk->stage_prefers) {
                 pk->preferred_only = 1;
                 taken = take_from(pk, st);
                 pk->preferred_only = 0;
@@ -137,6 +149,7 @@ static void offer(em_sched *s, em_exec *ex, em_stage *first)
     picker pk = {s,
                  ex,
                  em_exec_others_alive(s, ex),
+                 0,
                  0,
                  NULL,
                  0,

@@ -114,8 +114,11 @@ json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
         json_t *tj = json_pack("{s:I, s:s, s:I}", "partition", (json_int_t)p, "state",
                                em_task_state_name((em_task_state)t->state), "attempt",
                                (json_int_t)t->attempt + 1);
-        if (t->state != EM_TASK_PENDING || t->attempt > 0)
+        if (t->state != EM_TASK_PENDING || t->attempt > 0) {
             json_object_set_new(tj, "executor", json_integer(t->executor.v));
+            json_object_set_new(tj, "launched_ms", /* since the stage started */
+                                json_real((t->launched_us - st->started_us) / 1000.0));
+        }
         if (t->state == EM_TASK_DONE || t->state == EM_TASK_FAILED) {
             json_object_set_new(tj, "duration_ms", json_real(t->duration_us / 1000.0));
             json_object_set_new(tj, "records_in", json_integer(t->records_in));

@@ -27,8 +27,9 @@
 #include "em_stream_log.h"
 #include "em_time.h"
 
-#define KAFKA_TIMEOUT_MS 5000
-#define IDLE_WAIT_US     1000000 /* the longest the thread sleeps without a reason */
+#define KAFKA_TIMEOUT_MS  5000
+#define IDLE_WAIT_US      1000000 /* the longest the thread sleeps without a reason */
+#define PARTITIONS_TTL_MS 1000    /* a topic's partitions are looked up again this often */
 
 struct em_stream_runner {
     em_streams *s;
@@ -48,6 +49,9 @@ struct em_query_io {
     em_stream_range *next; /* per partition: where its next batch starts (sorted) */
     size_t n_next;
     int64_t trigger_us; /* the trigger of the batch in flight */
+    int32_t *parts;     /* the topic's partitions, as last looked up */
+    int n_parts;
+    int64_t parts_ms; /* when (0: look them up at the next batch) */
 };
 
 static void io_free(struct em_query_io *io)
@@ -55,6 +59,7 @@ static void io_free(struct em_query_io *io)
     if (!io) return;
     if (io->kafka) rd_kafka_destroy(io->kafka);
     free(io->next);
+    free(io->parts);
     free(io);
 }
 
@@ -297,6 +302,24 @@ static void batch_plan_free(batch_plan *p)
     memset(p, 0, sizeof *p);
 }
 
+/* topic_partitions looks the topic's partitions up when the last look is older than
+ * PARTITIONS_TTL_MS: a Metadata request costs a broker round trip, and partitions are added
+ * seldom (one added meanwhile joins the query up to PARTITIONS_TTL_MS later). */
+static int topic_partitions(struct em_query_io *io, char *err, size_t errlen)
+{
+    int64_t now = em_now_ms();
+    if (io->parts && now - io->parts_ms < PARTITIONS_TTL_MS) return EMBER_OK;
+    int32_t *parts = NULL;
+    int n = 0;
+    int rc = em_kafka_partitions(io->kafka, io->topic, KAFKA_TIMEOUT_MS, &parts, &n, err, errlen);
+    if (rc != EMBER_OK) return rc;
+    free(io->parts);
+    io->parts = parts;
+    io->n_parts = n;
+    io->parts_ms = now;
+    return EMBER_OK;
+}
+
 /* plan_batch reads the topic's partitions and watermarks and cuts each partition's range,
  * within the caps (em_stream_caps: the fixed ones and `adaptive`, NULL without
  * back-pressure). */
@@ -304,10 +327,9 @@ static int plan_batch(struct em_query_io *io, const em_rate *adaptive, batch_pla
                       size_t errlen)
 {
     memset(p, 0, sizeof *p);
-    int32_t *parts = NULL;
-    int n = 0;
-    int rc = em_kafka_partitions(io->kafka, io->topic, KAFKA_TIMEOUT_MS, &parts, &n, err, errlen);
-    size_t count = rc == EMBER_OK && n > 0 ? (size_t)n : 0;
+    int rc = topic_partitions(io, err, errlen);
+    int32_t *parts = io->parts;
+    size_t count = rc == EMBER_OK && io->n_parts > 0 ? (size_t)io->n_parts : 0;
     int64_t *low = count ? calloc(count, sizeof *low) : NULL;
     int64_t *high = count ? calloc(count, sizeof *high) : NULL;
     int64_t *waiting = count ? calloc(count, sizeof *waiting) : NULL;
@@ -316,10 +338,10 @@ static int plan_batch(struct em_query_io *io, const em_rate *adaptive, batch_pla
     p->lag = count ? calloc(count, sizeof *p->lag) : NULL;
     if (count && (!low || !high || !waiting || !caps || !p->ranges || !p->lag))
         rc = EMBER_ERR_NOMEM;
+    if (rc == EMBER_OK)
+        rc = em_kafka_watermarks_of(io->kafka, io->topic, parts, count, KAFKA_TIMEOUT_MS, low, high,
+                                    err, errlen);
     for (size_t i = 0; rc == EMBER_OK && i < count; i++) {
-        rc = em_kafka_watermarks(io->kafka, io->topic, parts[i], KAFKA_TIMEOUT_MS, &low[i],
-                                 &high[i], err, errlen);
-        if (rc != EMBER_OK) break;
         int64_t ignored;
         em_stream_range all = em_stream_plan(parts[i], next_from(io, parts[i]), low[i], high[i],
                                              io->earliest, 0, &ignored);
@@ -337,7 +359,6 @@ static int plan_batch(struct em_query_io *io, const em_rate *adaptive, batch_pla
         p->lag_total += left;
     }
     p->n = count;
-    free(parts);
     free(low);
     free(high);
     free(waiting);

@@ -164,7 +164,11 @@ int em_executor_start(const em_executor_config *cfg, em_executor **out, char *er
     ex->monitor = cfg->monitor;
     pthread_mutex_init(&ex->lock, NULL);
     pthread_mutex_init(&ex->reg_lock, NULL);
-    pthread_cond_init(&ex->task_ready, NULL);
+    pthread_condattr_t mono;
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC); /* idle slots wake on em_now_us time */
+    pthread_cond_init(&ex->task_ready, &mono);
+    pthread_condattr_destroy(&mono);
     pthread_cond_init(&ex->result_ready, NULL);
     int rc = ex->cfg.spill_dir[0] ? EMBER_OK : make_spill_dir(ex, err, errlen);
     if (rc == EMBER_OK && !(ex->slot_states = calloc(cfg->slots, sizeof *ex->slot_states))) {

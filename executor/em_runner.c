@@ -1,7 +1,9 @@
 /* em_runner.c -- slot threads: run tasks from the queue, source -> pipeline -> sink.
  *
- * A slot keeps its own Kafka consumer and producer (created on first use, reused by every
- * later task of the same broker), so a task costs no connection setup. Stage definitions
+ * A slot keeps its own Kafka reader and producer (created on first use, reused by every
+ * later task of the same broker), so a task costs no connection setup; the reader keeps a
+ * partition assigned after a range, so a streaming query's next batch on this slot finds its
+ * records already fetched. Stage definitions
  * wait in a small cache (EX_STAGE_CACHE, larger than the EM_KNOWN_STAGES the driver assumes
  * we hold); a stage's pipeline is built by the first task that needs it.
  */
@@ -31,11 +33,12 @@
 /* slot: one slot thread's reusable clients */
 typedef struct slot {
     em_executor *ex;
-    ex_slot_state *state; /* what it runs, and whether it must stop */
-    uint64_t task_id;     /* the launch it runs now */
-    em_peers peers;       /* connections to other executors, for shuffle reads */
-    rd_kafka_t *consumer, *producer;
-    char consumer_bootstrap[1024], producer_bootstrap[1024];
+    ex_slot_state *state;    /* what it runs, and whether it must stop */
+    uint64_t task_id;        /* the launch it runs now */
+    em_peers peers;          /* connections to other executors, for shuffle reads */
+    em_kafka_reader *reader; /* keeps a streaming query's partitions assigned between batches */
+    rd_kafka_t *producer;
+    char producer_bootstrap[1024];
 } slot;
 
 /* CANCEL_CHECK: records between two looks at a cancellation */
@@ -211,17 +214,16 @@ static int kafka_read(void *src, em_record_fn emit, void *emit_arg, char *err, s
 {
     kafka_source *ks = src;
     slot *sl = ks->sl;
-    if (!sl->consumer || strcmp(sl->consumer_bootstrap, ks->node->bootstrap) != 0) {
-        if (sl->consumer) rd_kafka_destroy(sl->consumer);
-        sl->consumer = NULL;
-        int rc = em_kafka_consumer_new(ks->node->bootstrap, &sl->consumer, err, errlen);
+    if (!sl->reader || strcmp(em_kafka_reader_bootstrap(sl->reader), ks->node->bootstrap) != 0) {
+        em_kafka_reader_free(sl->reader);
+        sl->reader = NULL;
+        int rc = em_kafka_reader_new(ks->node->bootstrap, &sl->reader, err, errlen);
         if (rc != EMBER_OK) return rc;
-        snprintf(sl->consumer_bootstrap, sizeof sl->consumer_bootstrap, "%s", ks->node->bootstrap);
     }
     int64_t n = 0;
-    return em_kafka_read_range(sl->consumer, ks->node->topic, ks->range->partition, ks->range->from,
-                               ks->range->until, (int)sl->ex->cfg.kafka_stall_ms, emit, emit_arg,
-                               &n, err, errlen);
+    return em_kafka_reader_read(sl->reader, ks->node->topic, ks->range->partition, ks->range->from,
+                                ks->range->until, (int)sl->ex->cfg.kafka_stall_ms, emit, emit_arg,
+                                &n, err, errlen);
 }
 
 /* ---- sinks ------------------------------------------------------------------------------ */
@@ -589,6 +591,22 @@ static void run_task(slot *sl, ex_task *task)
     ex_result_post(ex, res);
 }
 
+/* wait_for_task waits for a task (ex->lock held); a slot keeping Kafka partitions assigned
+ * wakes now and then to let idle ones go, so that nothing fetches for a query that stopped. */
+static void wait_for_task(slot *sl)
+{
+    em_executor *ex = sl->ex;
+    if (!em_kafka_reader_kept(sl->reader)) {
+        pthread_cond_wait(&ex->task_ready, &ex->lock);
+        return;
+    }
+    struct timespec until = em_monotonic_after_us(EM_KAFKA_KEEP_IDLE_MS * 1000LL);
+    if (pthread_cond_timedwait(&ex->task_ready, &ex->lock, &until) != ETIMEDOUT) return;
+    pthread_mutex_unlock(&ex->lock);
+    em_kafka_reader_let_go_idle(sl->reader, em_now_ms());
+    pthread_mutex_lock(&ex->lock);
+}
+
 void *em_runner_slot(void *arg)
 {
     slot sl = {.ex = arg};
@@ -601,7 +619,7 @@ void *em_runner_slot(void *arg)
     while (!ex->stop) {
         ex_task *task = ex->tasks_head;
         if (!task) {
-            pthread_cond_wait(&ex->task_ready, &ex->lock);
+            wait_for_task(&sl);
             continue;
         }
         ex->tasks_head = task->next;
@@ -614,7 +632,7 @@ void *em_runner_slot(void *arg)
     }
     pthread_mutex_unlock(&ex->lock);
     em_peers_close(&sl.peers);
-    if (sl.consumer) rd_kafka_destroy(sl.consumer);
+    em_kafka_reader_free(sl.reader);
     if (sl.producer) rd_kafka_destroy(sl.producer);
     return NULL;
 }

@@ -199,21 +199,26 @@ static int resolve_kafka(void *arg, Ember__Node *node, char *err, size_t errlen)
     int rc = em_kafka_partitions(s->kafka, node->topic, 10000, &parts, &n, err, errlen);
     if (rc != EMBER_OK) return rc;
     Ember__KafkaRange **ranges = calloc((size_t)n, sizeof *ranges);
-    for (int i = 0; ranges && rc == EMBER_OK && i < n; i++) {
-        int64_t low, high;
-        rc = em_kafka_watermarks(s->kafka, node->topic, parts[i], 10000, &low, &high, err, errlen);
-        if (rc == EMBER_OK && !(ranges[i] = malloc(sizeof **ranges))) rc = EMBER_ERR_NOMEM;
+    int64_t *low = calloc((size_t)n, sizeof *low), *high = calloc((size_t)n, sizeof *high);
+    if (!ranges || !low || !high) rc = EMBER_ERR_NOMEM;
+    if (rc == EMBER_OK)
+        rc = em_kafka_watermarks_of(s->kafka, node->topic, parts, (size_t)n, 10000, low, high, err,
+                                    errlen);
+    for (int i = 0; rc == EMBER_OK && i < n; i++) {
+        if (!(ranges[i] = malloc(sizeof **ranges))) rc = EMBER_ERR_NOMEM;
         if (rc != EMBER_OK) break;
         ember__kafka_range__init(ranges[i]);
         ranges[i]->partition = parts[i];
-        ranges[i]->from = low;
-        ranges[i]->until = high;
+        ranges[i]->from = low[i];
+        ranges[i]->until = high[i];
     }
     free(parts);
+    free(low);
+    free(high);
     if (!ranges || rc != EMBER_OK) {
         for (int i = 0; ranges && i < n; i++) free(ranges[i]);
         free(ranges);
-        if (rc == EMBER_OK) snprintf(err, errlen, "out of memory");
+        if (rc == EMBER_OK || rc == EMBER_ERR_NOMEM) snprintf(err, errlen, "out of memory");
         return rc == EMBER_OK ? EMBER_ERR_NOMEM : rc;
     }
     node->ranges = ranges;

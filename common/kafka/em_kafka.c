@@ -1,18 +1,13 @@
-/* em_kafka.c -- librdkafka glue: tuned handles, metadata, exact offset ranges, counted sinks.
+/* em_kafka.c -- librdkafka glue: tuned handles, metadata, watermarks, counted sinks.
  *
- * Reading: one consumer handle serves many ranges one after the other. A range assigns the
- * one partition at `from`, takes the partition's own queue off the consumer queue and drains
- * it with rd_kafka_consume_batch_queue, passing records [from, until) to the caller; records
- * fetched past `until` are dropped, and the partition is unassigned before returning so the
- * next range starts clean. Invariant: `next` (the next offset owed to the caller) only grows,
- * and every record passed on satisfies from <= offset < until, in increasing offset order.
- *
- * Writing: a sink is the message opaque of everything it produces; the producer's delivery
- * callback counts each report into that sink. Reports are served only by rd_kafka_poll and
- * rd_kafka_flush, called from the sink's own thread, so the counters need no lock. A sink is
- * freed only once produced == delivered + failed, so no report can reach a freed sink.
+ * Reading offset ranges is em_kafka_range.c. Writing: a sink is the message opaque of
+ * everything it produces; the producer's delivery callback counts each report into that sink.
+ * Reports are served only by rd_kafka_poll and rd_kafka_flush, called from the sink's own
+ * thread, so the counters need no lock. A sink is freed only once produced == delivered +
+ * failed, so no report can reach a freed sink.
  */
 #include "em_kafka.h"
+#include "em_kafka_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -24,8 +19,6 @@
 #include "em_log.h"
 #include "em_time.h"
 
-#define EM_KAFKA_BATCH         10000 /* messages taken per rd_kafka_consume_batch_queue call */
-#define EM_KAFKA_POLL_MS       100   /* longest single wait inside the read loop */
 #define EM_KAFKA_POLL_EVERY    1024  /* sink writes between two rd_kafka_poll(rk, 0) */
 #define EM_KAFKA_PURGE_WAIT_MS 30000 /* longest wait for reports of purged messages */
 
@@ -42,10 +35,7 @@ struct em_kafka_sink {
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void em_kafka_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0) return;
     va_list ap;
@@ -54,15 +44,8 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* bootstrap_of copies the handle's bootstrap.servers into buf, for messages. */
-static const char *bootstrap_of(rd_kafka_t *rk, char *buf, size_t len)
+const char *em_kafka_bootstrap_of(rd_kafka_t *rk, char *buf, size_t len)
 {
     size_t size = len;
     if (rd_kafka_conf_get(rd_kafka_conf(rk), "bootstrap.servers", buf, &size) != RD_KAFKA_CONF_OK ||
@@ -72,7 +55,7 @@ static const char *bootstrap_of(rd_kafka_t *rk, char *buf, size_t len)
 }
 
 /* map_resp_err turns a librdkafka error into the closest ember error code. */
-static int map_resp_err(rd_kafka_resp_err_t e)
+int em_kafka_map_err(rd_kafka_resp_err_t e)
 {
     switch (e) {
     case RD_KAFKA_RESP_ERR_NO_ERROR: return EMBER_OK;
@@ -114,7 +97,7 @@ static int conf_setv(rd_kafka_conf_t *conf, const char *const *kv, char *err, si
     char errstr[256];
     for (; kv[0]; kv += 2) {
         if (rd_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-            set_err(err, errlen, "kafka setting %s=%s refused: %s", kv[0], kv[1], errstr);
+            em_kafka_set_err(err, errlen, "kafka setting %s=%s refused: %s", kv[0], kv[1], errstr);
             return EMBER_ERR_INVALID;
         }
     }
@@ -127,17 +110,17 @@ static int handle_new(rd_kafka_type_t type, const char *bootstrap, const char *c
                       rd_kafka_t **out, char *err, size_t errlen)
 {
     if (!out) {
-        set_err(err, errlen, "kafka: no place to store the new handle");
+        em_kafka_set_err(err, errlen, "kafka: no place to store the new handle");
         return EMBER_ERR_INVALID;
     }
     *out = NULL;
     if (!bootstrap || !bootstrap[0]) {
-        set_err(err, errlen, "kafka: no bootstrap servers given");
+        em_kafka_set_err(err, errlen, "kafka: no bootstrap servers given");
         return EMBER_ERR_INVALID;
     }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!conf) {
-        set_err(err, errlen, "kafka: out of memory creating a configuration");
+        em_kafka_set_err(err, errlen, "kafka: out of memory creating a configuration");
         return EMBER_ERR_NOMEM;
     }
     const char *const common[] = {"bootstrap.servers",    bootstrap, "client.id", "ember",
@@ -154,8 +137,8 @@ static int handle_new(rd_kafka_type_t type, const char *bootstrap, const char *c
     rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
     if (!rk) { /* conf is still ours on failure */
         rd_kafka_conf_destroy(conf);
-        set_err(err, errlen, "kafka: cannot create %s for %s: %s",
-                type == RD_KAFKA_CONSUMER ? "consumer" : "producer", bootstrap, errstr);
+        em_kafka_set_err(err, errlen, "kafka: cannot create %s for %s: %s",
+                         type == RD_KAFKA_CONSUMER ? "consumer" : "producer", bootstrap, errstr);
         return EMBER_ERR_KAFKA;
     }
     *out = rk;
@@ -166,6 +149,14 @@ static int handle_new(rd_kafka_type_t type, const char *bootstrap, const char *c
 
 int em_kafka_consumer_new(const char *bootstrap, rd_kafka_t **out, char *err, size_t errlen)
 {
+    return em_kafka_consumer_waiting(bootstrap, 10, out, err, errlen);
+}
+
+int em_kafka_consumer_waiting(const char *bootstrap, int fetch_wait_ms, rd_kafka_t **out, char *err,
+                              size_t errlen)
+{
+    char wait[16];
+    snprintf(wait, sizeof wait, "%d", fetch_wait_ms);
     const char *const kv[] = {"group.id",
                               "ember",
                               "enable.auto.commit",
@@ -181,7 +172,7 @@ int em_kafka_consumer_new(const char *bootstrap, rd_kafka_t **out, char *err, si
                               "queued.min.messages",
                               "1000000",
                               "fetch.wait.max.ms",
-                              "10",
+                              wait,
                               NULL};
     return handle_new(RD_KAFKA_CONSUMER, bootstrap, kv, NULL, out, err, errlen);
 }
@@ -239,15 +230,15 @@ static int topic_parts(const rd_kafka_metadata_topic_t *mt, int32_t **parts, int
 static int metadata_error(rd_kafka_resp_err_t e, const char *topic, const char *bs, int timeout_ms,
                           char *err, size_t errlen)
 {
-    int rc = map_resp_err(e);
+    int rc = em_kafka_map_err(e);
     if (rc == EMBER_ERR_CONNECT)
-        set_err(err, errlen, "cannot reach kafka broker %s: %s", bs, rd_kafka_err2str(e));
+        em_kafka_set_err(err, errlen, "cannot reach kafka broker %s: %s", bs, rd_kafka_err2str(e));
     else if (rc == EMBER_ERR_TIMEOUT)
-        set_err(err, errlen, "kafka broker %s did not answer within %d ms (topic '%s')", bs,
-                timeout_ms, topic);
+        em_kafka_set_err(err, errlen, "kafka broker %s did not answer within %d ms (topic '%s')",
+                         bs, timeout_ms, topic);
     else
-        set_err(err, errlen, "kafka metadata for topic '%s' failed (broker %s): %s", topic, bs,
-                rd_kafka_err2str(e));
+        em_kafka_set_err(err, errlen, "kafka metadata for topic '%s' failed (broker %s): %s", topic,
+                         bs, rd_kafka_err2str(e));
     return rc == EMBER_ERR_NOT_FOUND || rc == EMBER_ERR_DATA_LOST ? EMBER_ERR_KAFKA : rc;
 }
 
@@ -263,21 +254,22 @@ static int topic_from_metadata(const struct rd_kafka_metadata *md, const char *t
     rd_kafka_resp_err_t te = mt ? mt->err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
     if (te == RD_KAFKA_RESP_ERR_NO_ERROR && mt->partition_cnt > 0) {
         int rc = topic_parts(mt, parts, n_parts);
-        if (rc != EMBER_OK) set_err(err, errlen, "out of memory listing partitions");
+        if (rc != EMBER_OK) em_kafka_set_err(err, errlen, "out of memory listing partitions");
         return rc;
     }
     if (te == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        set_err(err, errlen, "kafka topic '%s' does not exist (broker %s)", topic, bs);
+        em_kafka_set_err(err, errlen, "kafka topic '%s' does not exist (broker %s)", topic, bs);
         return EMBER_ERR_NOT_FOUND;
     }
     if (te == RD_KAFKA_RESP_ERR_NO_ERROR || te == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) {
-        set_err(err, errlen, "kafka topic '%s' has no partition ready within %d ms (broker %s)",
-                topic, timeout_ms, bs);
+        em_kafka_set_err(err, errlen,
+                         "kafka topic '%s' has no partition ready within %d ms (broker %s)", topic,
+                         timeout_ms, bs);
         return EMBER_ERR_TIMEOUT;
     }
-    int rc = map_resp_err(te);
-    set_err(err, errlen, "kafka topic '%s' unavailable (broker %s): %s", topic, bs,
-            rd_kafka_err2str(te));
+    int rc = em_kafka_map_err(te);
+    em_kafka_set_err(err, errlen, "kafka topic '%s' unavailable (broker %s): %s", topic, bs,
+                     rd_kafka_err2str(te));
     return rc == EMBER_ERR_NOT_FOUND || rc == EMBER_ERR_TIMEOUT ? EMBER_ERR_KAFKA : rc;
 }
 
@@ -285,13 +277,13 @@ int em_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32
                         int *n_parts, char *err, size_t errlen)
 {
     if (!rk || !topic || !topic[0] || !parts || !n_parts || timeout_ms <= 0) {
-        set_err(err, errlen, "kafka partitions: invalid argument");
+        em_kafka_set_err(err, errlen, "kafka partitions: invalid argument");
         return EMBER_ERR_INVALID;
     }
     *parts = NULL;
     *n_parts = 0;
     char bs[512];
-    bootstrap_of(rk, bs, sizeof bs);
+    em_kafka_bootstrap_of(rk, bs, sizeof bs);
     int64_t deadline = em_now_ms() + timeout_ms;
     for (;;) {
         /* Ask for all topics: a request naming a missing topic may create it, whatever
@@ -305,259 +297,92 @@ int em_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32
         int rc = topic_from_metadata(md, topic, bs, timeout_ms, parts, n_parts, err, errlen);
         rd_kafka_metadata_destroy(md);
         if (rc != EMBER_ERR_TIMEOUT || em_now_ms() + 100 >= deadline) return rc;
-        sleep_ms(100); /* a topic being created: ask again until the deadline */
+        em_sleep_ms(100); /* a topic being created: ask again until the deadline */
     }
+}
+
+/* watermark_error describes a failed watermark request of topic/partition (-1: several). */
+static int watermark_error(rd_kafka_t *rk, rd_kafka_resp_err_t e, const char *topic,
+                           int32_t partition, int timeout_ms, char *err, size_t errlen)
+{
+    char bs[512], part[32] = "";
+    em_kafka_bootstrap_of(rk, bs, sizeof bs);
+    if (partition >= 0) snprintf(part, sizeof part, " partition %d", (int)partition);
+    int rc = em_kafka_map_err(e);
+    switch (rc) {
+    case EMBER_ERR_NOT_FOUND:
+        em_kafka_set_err(err, errlen, "kafka topic '%s'%s does not exist (broker %s)", topic, part,
+                         bs);
+        break;
+    case EMBER_ERR_CONNECT:
+        em_kafka_set_err(err, errlen, "cannot reach kafka broker %s: %s", bs, rd_kafka_err2str(e));
+        break;
+    case EMBER_ERR_TIMEOUT:
+        em_kafka_set_err(err, errlen,
+                         "kafka watermarks of topic '%s'%s: no answer within %d ms (broker %s)",
+                         topic, part, timeout_ms, bs);
+        break;
+    default:
+        rc = rc == EMBER_ERR_DATA_LOST ? EMBER_ERR_KAFKA : rc;
+        em_kafka_set_err(err, errlen, "kafka watermarks of topic '%s'%s failed (broker %s): %s",
+                         topic, part, bs, rd_kafka_err2str(e));
+    }
+    return rc;
 }
 
 int em_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int timeout_ms,
                         int64_t *low, int64_t *high, char *err, size_t errlen)
 {
     if (!rk || !topic || !topic[0] || partition < 0 || !low || !high || timeout_ms <= 0) {
-        set_err(err, errlen, "kafka watermarks: invalid argument");
+        em_kafka_set_err(err, errlen, "kafka watermarks: invalid argument");
         return EMBER_ERR_INVALID;
     }
     rd_kafka_resp_err_t e =
         rd_kafka_query_watermark_offsets(rk, topic, partition, low, high, timeout_ms);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return EMBER_OK;
-    char bs[512];
-    bootstrap_of(rk, bs, sizeof bs);
-    int rc = map_resp_err(e);
-    switch (rc) {
-    case EMBER_ERR_NOT_FOUND:
-        set_err(err, errlen, "kafka topic '%s' partition %d does not exist (broker %s)", topic,
-                (int)partition, bs);
-        break;
-    case EMBER_ERR_CONNECT:
-        set_err(err, errlen, "cannot reach kafka broker %s: %s", bs, rd_kafka_err2str(e));
-        break;
-    case EMBER_ERR_TIMEOUT:
-        set_err(err, errlen,
-                "kafka watermarks of topic '%s' partition %d: no answer within %d ms (broker %s)",
-                topic, (int)partition, timeout_ms, bs);
-        break;
-    default:
-        rc = rc == EMBER_ERR_DATA_LOST ? EMBER_ERR_KAFKA : rc;
-        set_err(err, errlen, "kafka watermarks of topic '%s' partition %d failed (broker %s): %s",
-                topic, (int)partition, bs, rd_kafka_err2str(e));
-    }
-    return rc;
+    return watermark_error(rk, e, topic, partition, timeout_ms, err, errlen);
 }
 
-/* ---- reading an offset range ------------------------------------------------------------ */
-
-/* range: the state of one em_kafka_read_range call. */
-typedef struct range {
-    rd_kafka_t *rk;         /* the consumer; not owned */
-    const char *topic;      /* topic name */
-    int32_t partition;      /* partition read */
-    int64_t until;          /* first offset not to read */
-    int64_t next;           /* next offset owed to fn: from <= next <= until */
-    int64_t high;           /* high watermark seen at the start (for messages) */
-    em_kafka_record_fn fn;  /* the caller's function, or NULL when ofn is set */
-    em_kafka_offset_fn ofn; /* the caller's function taking offsets, or NULL */
-    void *arg;              /* its argument */
-    int64_t n_read;         /* records passed to fn */
-    int warned;             /* transient errors already logged */
-    char *err;              /* message buffer */
-    size_t errlen;          /* its size */
-} range;
-
-/* data_lost reports that offset r->next is below the low watermark. */
-static int data_lost(range *r)
+/* offsets_at asks for one bound (RD_KAFKA_OFFSET_BEGINNING or _END) of n partitions at once:
+ * one ListOffsets request per leader. */
+static int offsets_at(rd_kafka_t *rk, const char *topic, const int32_t *parts, size_t n,
+                      int64_t bound, int timeout_ms, int64_t *out, char *err, size_t errlen)
 {
-    int64_t low = -1, high = -1;
-    char ignored[64];
-    em_kafka_watermarks(r->rk, r->topic, r->partition, 2000, &low, &high, ignored, sizeof ignored);
-    set_err(r->err, r->errlen,
-            "kafka topic '%s' partition %d: offset %lld is no longer available (low watermark "
-            "%lld): data dropped by retention",
-            r->topic, (int)r->partition, (long long)r->next, (long long)low);
-    return EMBER_ERR_DATA_LOST;
-}
-
-/* range_msg handles one message or event of the partition queue; returns 0 to go on. */
-static int range_msg(range *r, const rd_kafka_message_t *m)
-{
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        if (m->offset >= r->until) r->next = r->until; /* nothing left below until */
-        return EMBER_OK;
-    }
-    if (m->err) {
-        int rc = map_resp_err(m->err);
-        if (rc == EMBER_ERR_DATA_LOST) return data_lost(r);
-        if (rc == EMBER_ERR_NOT_FOUND) {
-            char bs[512];
-            set_err(r->err, r->errlen, "kafka topic '%s' partition %d does not exist (broker %s)",
-                    r->topic, (int)r->partition, bootstrap_of(r->rk, bs, sizeof bs));
-            return rc;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, topic, parts[i])->offset = bound;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, list, timeout_ms);
+    int32_t failed = -1;
+    for (size_t i = 0; !e && i < n; i++) {
+        const rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(list, topic, parts[i]);
+        if (!tp || tp->err || tp->offset < 0) {
+            e = !tp       ? RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION
+                : tp->err ? tp->err
+                          : RD_KAFKA_RESP_ERR__BAD_MSG;
+            failed = parts[i];
+        } else {
+            out[i] = tp->offset;
         }
-        if (m->err == RD_KAFKA_RESP_ERR__FATAL ||
-            m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
-            set_err(r->err, r->errlen, "kafka topic '%s' partition %d: %s", r->topic,
-                    (int)r->partition, rd_kafka_message_errstr(m));
-            return EMBER_ERR_KAFKA;
-        }
-        if (r->warned++ < 5) /* transient: librdkafka retries; the stall timer bounds it */
-            em_warn("kafka consumer error topic=%s partition=%d err=\"%s\"", r->topic,
-                    (int)r->partition, rd_kafka_message_errstr(m));
-        return EMBER_OK;
     }
-    if (m->offset < r->next) return EMBER_OK; /* already passed on */
-    if (m->offset >= r->until) {              /* fetched ahead: the range is complete */
-        r->next = r->until;
-        return EMBER_OK;
-    }
-    rd_kafka_timestamp_type_t tstype;
-    int64_t ts = rd_kafka_message_timestamp(m, &tstype);
-    ember_record rec = {m->key, m->key_len, m->payload, m->len, ts < 0 ? 0 : ts};
-    r->next = m->offset + 1;
-    r->n_read++;
-    return r->ofn ? r->ofn(r->arg, m->offset, &rec) : r->fn(r->arg, &rec);
-}
-
-/* stalled reports that no record came for stall_timeout_ms. */
-static int stalled(range *r, int stall_timeout_ms)
-{
-    int64_t low = -1, high = r->high;
-    char ignored[64];
-    em_kafka_watermarks(r->rk, r->topic, r->partition, 1000, &low, &high, ignored, sizeof ignored);
-    set_err(r->err, r->errlen,
-            "kafka topic '%s' partition %d: no record for %d ms at offset %lld, expected "
-            "records up to offset %lld (high watermark %lld)",
-            r->topic, (int)r->partition, stall_timeout_ms, (long long)r->next, (long long)r->until,
-            (long long)high);
-    return EMBER_ERR_TIMEOUT;
-}
-
-/* consume drains the partition queue until the range is complete, fn stops, or a stall. */
-static int consume(range *r, rd_kafka_queue_t *partq, int stall_timeout_ms)
-{
-    rd_kafka_message_t **msgs = malloc(sizeof *msgs * EM_KAFKA_BATCH);
-    if (!msgs) {
-        set_err(r->err, r->errlen, "out of memory reading kafka");
-        return EMBER_ERR_NOMEM;
-    }
-    int rc = EMBER_OK;
-    int64_t last_progress = em_now_ms();
-    while (rc == EMBER_OK && r->next < r->until) {
-        /* The call returns once it has `want` messages or after the wait: asking for no more
-         * than the range still owes makes the last batch return without waiting. */
-        int64_t owed = r->until - r->next;
-        size_t want = owed < EM_KAFKA_BATCH ? (size_t)owed : EM_KAFKA_BATCH;
-        ssize_t n = rd_kafka_consume_batch_queue(partq, EM_KAFKA_POLL_MS, msgs, want);
-        if (n < 0) {
-            rd_kafka_resp_err_t e = rd_kafka_last_error();
-            set_err(r->err, r->errlen, "kafka topic '%s' partition %d: consume failed: %s",
-                    r->topic, (int)r->partition, rd_kafka_err2str(e));
-            rc = EMBER_ERR_KAFKA;
-            break;
-        }
-        int64_t before = r->next;
-        for (ssize_t i = 0; i < n; i++) {
-            if (rc == EMBER_OK) rc = range_msg(r, msgs[i]);
-            rd_kafka_message_destroy(msgs[i]);
-        }
-        if (rc != EMBER_OK || r->next >= r->until) break;
-        int64_t now = em_now_ms();
-        if (r->next > before)
-            last_progress = now;
-        else if (now - last_progress >= stall_timeout_ms)
-            rc = stalled(r, stall_timeout_ms);
-    }
-    free(msgs);
-    return rc;
-}
-
-/* drain_side_queues serves events that no range reads (errors on the main and consumer
- * queues), so they do not pile up while one handle serves many ranges. */
-static void drain_side_queues(rd_kafka_t *rk)
-{
-    rd_kafka_poll(rk, 0);
-    for (int i = 0; i < 1000; i++) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 0);
-        if (!m) break;
-        if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            em_debug("kafka consumer event err=\"%s\"", rd_kafka_message_errstr(m));
-        rd_kafka_message_destroy(m);
-    }
-}
-
-/* assign_one assigns exactly topic/partition at offset `from`. */
-static rd_kafka_resp_err_t assign_one(rd_kafka_t *rk, const char *topic, int32_t partition,
-                                      int64_t from)
-{
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = from;
-    rd_kafka_resp_err_t e = rd_kafka_assign(rk, list);
     rd_kafka_topic_partition_list_destroy(list);
-    return e;
+    if (!e) return EMBER_OK;
+    return watermark_error(rk, e, topic, failed, timeout_ms, err, errlen);
 }
 
-/* read_range runs one range for either kind of caller function (fn or ofn). */
-static int read_range(rd_kafka_t *consumer, const char *topic, int32_t partition, int64_t from,
-                      int64_t until, int stall_timeout_ms, em_kafka_record_fn fn,
-                      em_kafka_offset_fn ofn, void *arg, int64_t *n_read, char *err, size_t errlen)
+int em_kafka_watermarks_of(rd_kafka_t *rk, const char *topic, const int32_t *parts, size_t n,
+                           int timeout_ms, int64_t *low, int64_t *high, char *err, size_t errlen)
 {
-    if (n_read) *n_read = 0;
-    if (!consumer || !topic || !topic[0] || !(fn || ofn) || partition < 0 || from < 0 ||
-        until < from || stall_timeout_ms <= 0) {
-        set_err(err, errlen, "kafka read range: invalid argument (partition %d, [%lld, %lld))",
-                (int)partition, (long long)from, (long long)until);
+    if (!rk || !topic || !topic[0] || (n && (!parts || !low || !high)) || timeout_ms <= 0) {
+        em_kafka_set_err(err, errlen, "kafka watermarks: invalid argument");
         return EMBER_ERR_INVALID;
     }
-    if (from == until) return EMBER_OK;
-    range r = {consumer, topic, partition, until, from, -1, fn, ofn, arg, 0, 0, err, errlen};
-    int64_t low;
-    int rc = em_kafka_watermarks(consumer, topic, partition, stall_timeout_ms, &low, &r.high, err,
-                                 errlen);
-    if (rc != EMBER_OK) return rc;
-    if (from < low) {
-        set_err(err, errlen,
-                "kafka topic '%s' partition %d: offset %lld is no longer available (low "
-                "watermark %lld): data dropped by retention",
-                topic, (int)partition, (long long)from, (long long)low);
-        return EMBER_ERR_DATA_LOST;
-    }
-    rd_kafka_queue_t *partq = rd_kafka_queue_get_partition(consumer, topic, partition);
-    if (!partq) {
-        set_err(err, errlen, "kafka topic '%s' partition %d: no partition queue", topic,
-                (int)partition);
-        return EMBER_ERR_KAFKA;
-    }
-    rd_kafka_queue_forward(partq, NULL); /* read it here, not via the consumer queue */
-    rd_kafka_resp_err_t e = assign_one(consumer, topic, partition, from);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        set_err(err, errlen, "kafka topic '%s' partition %d: assign failed: %s", topic,
-                (int)partition, rd_kafka_err2str(e));
-        rc = EMBER_ERR_KAFKA;
-    } else {
-        rc = consume(&r, partq, stall_timeout_ms);
-        e = rd_kafka_assign(consumer, NULL);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-            em_warn("kafka unassign failed topic=%s partition=%d err=\"%s\"", topic, (int)partition,
-                    rd_kafka_err2str(e));
-    }
-    rd_kafka_queue_destroy(partq);
-    drain_side_queues(consumer);
-    if (n_read) *n_read = r.n_read;
+    if (n == 0) return EMBER_OK;
+    int rc =
+        offsets_at(rk, topic, parts, n, RD_KAFKA_OFFSET_BEGINNING, timeout_ms, low, err, errlen);
+    if (rc == EMBER_OK)
+        rc = offsets_at(rk, topic, parts, n, RD_KAFKA_OFFSET_END, timeout_ms, high, err, errlen);
     return rc;
-}
-
-int em_kafka_read_range(rd_kafka_t *consumer, const char *topic, int32_t partition, int64_t from,
-                        int64_t until, int stall_timeout_ms, em_kafka_record_fn fn, void *arg,
-                        int64_t *n_read, char *err, size_t errlen)
-{
-    return read_range(consumer, topic, partition, from, until, stall_timeout_ms, fn, NULL, arg,
-                      n_read, err, errlen);
-}
-
-int em_kafka_read_range_offsets(rd_kafka_t *consumer, const char *topic, int32_t partition,
-                                int64_t from, int64_t until, int stall_timeout_ms,
-                                em_kafka_offset_fn ofn, void *arg, int64_t *n_read, char *err,
-                                size_t errlen)
-{
-    return read_range(consumer, topic, partition, from, until, stall_timeout_ms, NULL, ofn, arg,
-                      n_read, err, errlen);
 }
 
 /* ---- sink ------------------------------------------------------------------------------- */
@@ -569,8 +394,9 @@ static int64_t outstanding(const em_kafka_sink *s)
 
 static int first_failure(const em_kafka_sink *s, char *err, size_t errlen)
 {
-    set_err(err, errlen, "kafka delivery to topic '%s' failed: %s (%lld of %lld records failed)",
-            s->topic, s->first_errstr, (long long)s->failed, (long long)s->produced);
+    em_kafka_set_err(err, errlen,
+                     "kafka delivery to topic '%s' failed: %s (%lld of %lld records failed)",
+                     s->topic, s->first_errstr, (long long)s->failed, (long long)s->produced);
     return EMBER_ERR_KAFKA;
 }
 
@@ -578,21 +404,21 @@ int em_kafka_sink_open(rd_kafka_t *producer, const char *topic, em_kafka_sink **
                        size_t errlen)
 {
     if (!producer || !topic || !topic[0] || !out) {
-        set_err(err, errlen, "kafka sink: invalid argument");
+        em_kafka_set_err(err, errlen, "kafka sink: invalid argument");
         return EMBER_ERR_INVALID;
     }
     *out = NULL;
     em_kafka_sink *s = calloc(1, sizeof *s);
     if (!s || !(s->topic = strdup(topic))) {
         free(s);
-        set_err(err, errlen, "out of memory opening a kafka sink");
+        em_kafka_set_err(err, errlen, "out of memory opening a kafka sink");
         return EMBER_ERR_NOMEM;
     }
     s->rk = producer;
     s->rkt = rd_kafka_topic_new(producer, topic, NULL);
     if (!s->rkt) {
-        set_err(err, errlen, "kafka sink: cannot use topic '%s': %s", topic,
-                rd_kafka_err2str(rd_kafka_last_error()));
+        em_kafka_set_err(err, errlen, "kafka sink: cannot use topic '%s': %s", topic,
+                         rd_kafka_err2str(rd_kafka_last_error()));
         free(s->topic);
         free(s);
         return EMBER_ERR_INVALID;
@@ -616,7 +442,7 @@ static rd_kafka_resp_err_t produce_one(em_kafka_sink *s, const ember_record *rec
 int em_kafka_sink_write(em_kafka_sink *s, const ember_record *rec, char *err, size_t errlen)
 {
     if (!s || !rec) {
-        set_err(err, errlen, "kafka sink write: invalid argument");
+        em_kafka_set_err(err, errlen, "kafka sink write: invalid argument");
         return EMBER_ERR_INVALID;
     }
     if (s->failed) return first_failure(s, err, errlen);
@@ -626,15 +452,16 @@ int em_kafka_sink_write(em_kafka_sink *s, const ember_record *rec, char *err, si
         if (s->failed) return first_failure(s, err, errlen);
     }
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        int rc = map_resp_err(e);
+        int rc = em_kafka_map_err(e);
         if (e == RD_KAFKA_RESP_ERR__FATAL) {
             char reason[256];
             rd_kafka_fatal_error(s->rk, reason, sizeof reason);
-            set_err(err, errlen, "kafka producer failed for topic '%s': %s", s->topic, reason);
+            em_kafka_set_err(err, errlen, "kafka producer failed for topic '%s': %s", s->topic,
+                             reason);
             return EMBER_ERR_KAFKA;
         }
-        set_err(err, errlen, "kafka produce to topic '%s' failed: %s", s->topic,
-                rd_kafka_err2str(e));
+        em_kafka_set_err(err, errlen, "kafka produce to topic '%s' failed: %s", s->topic,
+                         rd_kafka_err2str(e));
         return rc == EMBER_OK ? EMBER_ERR_KAFKA : rc;
     }
     if (++s->produced % EM_KAFKA_POLL_EVERY == 0) rd_kafka_poll(s->rk, 0);
@@ -662,9 +489,10 @@ int em_kafka_sink_close(em_kafka_sink *s, int timeout_ms, int64_t *delivered, ch
     if (missing > 0) {
         rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         wait_reports(s, em_now_ms() + EM_KAFKA_PURGE_WAIT_MS);
-        set_err(err, errlen,
-                "kafka delivery to topic '%s': %lld of %lld records unacknowledged after %d ms",
-                s->topic, (long long)missing, (long long)s->produced, timeout_ms);
+        em_kafka_set_err(
+            err, errlen,
+            "kafka delivery to topic '%s': %lld of %lld records unacknowledged after %d ms",
+            s->topic, (long long)missing, (long long)s->produced, timeout_ms);
         rc = EMBER_ERR_TIMEOUT;
     } else if (s->failed) {
         rc = first_failure(s, err, errlen);

@@ -55,6 +55,11 @@ int em_kafka_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int32
 int em_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int timeout_ms,
                         int64_t *low, int64_t *high, char *err, size_t errlen);
 
+/* em_kafka_watermarks_of is em_kafka_watermarks for n partitions of topic at once (two
+ * requests in all, not two per partition): low[i] and high[i] are those of parts[i]. */
+int em_kafka_watermarks_of(rd_kafka_t *rk, const char *topic, const int32_t *parts, size_t n,
+                           int timeout_ms, int64_t *low, int64_t *high, char *err, size_t errlen);
+
 /* em_kafka_record_fn receives one record (a view valid during the call only); a non-zero
  * return stops em_kafka_read_range, which returns that value unchanged. */
 typedef int (*em_kafka_record_fn)(void *arg, const ember_record *rec);
@@ -79,6 +84,38 @@ int em_kafka_read_range_offsets(rd_kafka_t *consumer, const char *topic, int32_t
                                 int64_t from, int64_t until, int stall_timeout_ms,
                                 em_kafka_offset_fn ofn, void *arg, int64_t *n_read, char *err,
                                 size_t errlen);
+
+/* em_kafka_reader: a consumer that keeps a partition assigned after a range and fetches
+ * ahead, so that the next range starting where this one ended (a streaming query's next
+ * batch) reads records already queued (see em_kafka_range.c for when a partition is let go).
+ * One thread uses a reader at a time. */
+typedef struct em_kafka_reader em_kafka_reader;
+
+/* a kept partition not read for this long is unassigned (by the next read, or by
+ * em_kafka_reader_let_go_idle, which an idle owner calls about this often) */
+#define EM_KAFKA_KEEP_IDLE_MS 3000
+
+/* em_kafka_reader_new creates a reader on a consumer from em_kafka_consumer_new. */
+int em_kafka_reader_new(const char *bootstrap, em_kafka_reader **out, char *err, size_t errlen);
+
+/* em_kafka_reader_bootstrap: the bootstrap servers it was created for. */
+const char *em_kafka_reader_bootstrap(const em_kafka_reader *rd);
+
+/* em_kafka_reader_read is em_kafka_read_range on a reader: the same records, order and
+ * errors; the partition may stay assigned afterwards. */
+int em_kafka_reader_read(em_kafka_reader *rd, const char *topic, int32_t partition, int64_t from,
+                         int64_t until, int stall_timeout_ms, em_kafka_record_fn fn, void *arg,
+                         int64_t *n_read, char *err, size_t errlen);
+
+/* em_kafka_reader_kept: how many partitions it keeps assigned now (0 for NULL). */
+size_t em_kafka_reader_kept(const em_kafka_reader *rd);
+
+/* em_kafka_reader_let_go_idle unassigns the partitions no range read for
+ * EM_KAFKA_KEEP_IDLE_MS before now_ms (NULL is accepted). */
+void em_kafka_reader_let_go_idle(em_kafka_reader *rd, int64_t now_ms);
+
+/* em_kafka_reader_free unassigns everything and frees rd (NULL is accepted). */
+void em_kafka_reader_free(em_kafka_reader *rd);
 
 /* em_kafka_sink: records on their way to one topic, with their delivery counters. */
 typedef struct em_kafka_sink em_kafka_sink;

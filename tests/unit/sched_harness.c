@@ -125,7 +125,8 @@ int h_try_submit(h_cluster *c, h_graph *b, uint64_t session, em_job_id *job, cha
 em_sched_config h_config(void)
 {
     em_sched_config cfg = em_sched_config_defaults();
-    cfg.queue_depth = 0; /* every launch is one slot's task: tests count launches */
+    cfg.queue_depth = 0;    /* every launch is one slot's task: tests count launches */
+    cfg.kafka_affinity = 0; /* Kafka tasks go out in queue order (one test turns it on) */
     cfg.max_executors = 64;
     cfg.max_session_jobs = 4;
     cfg.max_job_tasks = 1000;

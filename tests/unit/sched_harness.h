@@ -72,7 +72,8 @@ int h_try_submit(h_cluster *c, h_graph *b, uint64_t session, em_job_id *job, cha
 /* cluster */
 void h_cluster_init(h_cluster *c, const em_sched_config *cfg, size_t n_execs, uint32_t slots);
 void h_cluster_fini(h_cluster *c);
-em_sched_config h_config(void); /* the driver's defaults, smaller limits, no queueing */
+em_sched_config h_config(void); /* the driver's defaults, smaller limits, no queueing, no
+                                   Kafka affinity */
 /* h_expect_failed: job failed, with code (0: any) and an error holding needle */
 void h_expect_failed(h_cluster *c, em_job_id job, int code, const char *needle);
 em_exec *h_exec(h_cluster *c, size_t i); /* the i-th registered executor (0-based) */

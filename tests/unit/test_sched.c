@@ -534,6 +534,56 @@ static void locality_wait_runs_out(void **state)
     h_cluster_fini(&c);
 }
 
+/* kafka_partitions_stay_on_their_executor: with Kafka affinity each partition's task goes to
+ * the executor the partition hashes to, job after job (a streaming query's batches), an idle
+ * executor still takes another's task when that one is busy, and a lost executor's
+ * partitions move to the survivor */
+static void kafka_partitions_stay_on_their_executor(void **state)
+{
+    (void)state;
+    h_cluster c;
+    em_sched_config cfg = h_config();
+    cfg.kafka_affinity = 1;
+    h_cluster_init(&c, &cfg, 2, 8); /* room for every task at once */
+    em_job_id first = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 8, SESSION);
+    em_stage *st = h_stage(&c, first, 0);
+    assert_int_equal(c.n_launches, 8);
+    uint64_t owner[8] = {0};
+    size_t on_first = 0;
+    for (size_t k = 0; k < 8; k++) {
+        owner[c.launches[k].part] = c.launches[k].ex.v;
+        assert_int_equal(st->tasks[c.launches[k].part].preferred, 1);
+        on_first += c.launches[k].ex.v == c.execs[0].v;
+    }
+    assert_in_range(on_first, 1, 7); /* spread over both */
+    h_finish_all(&c, first);
+    /* the next job: every partition where it was, though the first executor polls first */
+    for (int round = 0; round < 3; round++) {
+        size_t before = c.n_launches;
+        em_job_id next = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 8, SESSION);
+        assert_int_equal(c.n_launches - before, 8);
+        for (size_t k = before; k < c.n_launches; k++)
+            assert_int_equal(c.launches[k].ex.v, owner[c.launches[k].part]);
+        h_finish_all(&c, next);
+    }
+    /* the second executor busy with other work: the first takes its tasks rather than wait */
+    em_job_id busy = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 16, SESSION + 9);
+    assert_int_equal(h_running(&c, 1, NONE_ST), 8);
+    while (h_running(&c, 0, NONE_ST)) h_finish(&c, 0, NONE_ST);
+    em_job_id stolen = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 8, SESSION);
+    assert_int_equal(h_running(&c, 0, h_stage(&c, stolen, 0)->id), 8);
+    h_finish_all(&c, stolen);
+    h_finish_all(&c, busy);
+    /* the second executor lost: its partitions go to the first */
+    em_sched_executor_lost(&c.s, h_exec(&c, 1), "killed", c.now);
+    h_settle(&c);
+    em_job_id after = narrow_job(&c, EMBER__ACTION_KIND__ACTION_COUNT, 8, SESSION);
+    assert_int_equal(h_running(&c, 0, h_stage(&c, after, 0)->id), 8);
+    h_finish_all(&c, after);
+    assert_int_equal(em_sched_job(&c.s, after)->state, EM_RUN_SUCCEEDED);
+    h_cluster_fini(&c);
+}
+
 static void collect_over_the_limit_fails(void **state)
 {
     (void)state;
@@ -723,6 +773,7 @@ int main(void)
         cmocka_unit_test(sessions_keep_outputs_for_a_grace),
         cmocka_unit_test(cached_partitions_locality_and_eviction),
         cmocka_unit_test(locality_wait_runs_out),
+        cmocka_unit_test(kafka_partitions_stay_on_their_executor),
         cmocka_unit_test(collect_over_the_limit_fails),
         cmocka_unit_test(results_kept_in_partition_order),
         cmocka_unit_test(stale_and_foreign_results_ignored),
