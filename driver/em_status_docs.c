@@ -198,6 +198,16 @@ static json_t *event_time(int64_t t)
 }
 
 /* latency_doc: a batch's end-to-end latency {p50, p99} in ms, or null */
+/* lag_doc: [{partition, lag}] of n partitions */
+static json_t *lag_doc(const em_partition_lag *lag, size_t n)
+{
+    json_t *parts = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(parts, json_pack("{s:i, s:I}", "partition", (int)lag[i].partition,
+                                               "lag", (json_int_t)lag[i].lag));
+    return parts;
+}
+
 static json_t *latency_doc(const em_batch_stats *b)
 {
     if (!b || b->latency_p50_ms < 0) return json_null();
@@ -244,12 +254,7 @@ json_t *em_doc_query(const em_query_view *v)
     json_object_set_new(j, "backpressure", json_boolean(v->backpressure));
     json_object_set_new(j, "rate_limit",
                         v->rate_limit > 0 ? json_real(v->rate_limit) : json_null());
-    json_t *parts = json_array();
-    for (size_t i = 0; i < v->n_part_lag; i++)
-        json_array_append_new(parts,
-                              json_pack("{s:i, s:I}", "partition", (int)v->part_lag[i].partition,
-                                        "lag", (json_int_t)v->part_lag[i].lag));
-    json_object_set_new(j, "lag_by_partition", parts);
+    json_object_set_new(j, "lag_by_partition", lag_doc(v->part_lag, v->n_part_lag));
     const em_batch_stats *last = v->n_recent ? &v->recent[v->n_recent - 1] : NULL;
     json_object_set_new(j, "last_batch_ms",
                         last ? json_real(ms(em_batch_total_us(last))) : json_null());
@@ -272,6 +277,11 @@ json_t *em_doc_query_batches(const em_query_view *v)
         json_object_set_new(j, "processing_rate",
                             json_real(run_s > 0 ? (double)b->records_in / run_s : 0));
         json_object_set_new(j, "scheduling_delay_ms", json_real(ms(b->delay_us)));
+        json_object_set_new(j, "partitions", json_integer(b->partitions));
+        json_object_set_new(j, "lag_by_partition", /* the first EM_BATCH_PARTITIONS */
+                            lag_doc(b->part_lag, b->partitions < EM_BATCH_PARTITIONS
+                                                     ? b->partitions
+                                                     : EM_BATCH_PARTITIONS));
         set_state_figures(j, b);
         json_object_set_new(j, "latency_ms", latency_doc(b));
         json_object_set_new(j, "durations_ms",

@@ -26,11 +26,12 @@
 #include "em_sched.h"
 #include "ember.pb-c.h"
 
-#define EM_QUERY_NAME_MAX  127
-#define EM_QUERY_RECENT    64 /* batches kept per query for the status view */
-#define EM_QUERY_MIN_MS    10
-#define EM_QUERIES_MAX     64
-#define EM_VIEW_PARTITIONS 256 /* partitions whose lag the status view shows */
+#define EM_QUERY_NAME_MAX   127
+#define EM_QUERY_RECENT     64 /* batches kept per query for the status view */
+#define EM_QUERY_MIN_MS     10
+#define EM_QUERIES_MAX      64
+#define EM_VIEW_PARTITIONS  256 /* partitions whose lag the status view shows */
+#define EM_BATCH_PARTITIONS 32  /* partitions whose lag each batch in the view keeps */
 
 typedef enum em_query_state {
     EM_QUERY_STARTING, /* the stream thread is opening its checkpoint */
@@ -85,7 +86,9 @@ typedef struct em_batch_stats {
     int64_t late_records;            /* records it found behind the watermark */
     int64_t state_keys, state_bytes; /* map_with_state: kept after it */
     int64_t state_expired;           /* map_with_state: keys it dropped for their TTL */
-    int64_t latency_p50_ms, latency_p99_ms; /* its records' end-to-end latency (-1: none) */
+    int64_t latency_p50_ms, latency_p99_ms;         /* its records' end-to-end latency (-1: none) */
+    uint32_t partitions;                            /* partitions it was planned over */
+    em_partition_lag part_lag[EM_BATCH_PARTITIONS]; /* the first ones' lag when planned */
 } em_batch_stats;
 
 int64_t em_batch_total_us(const em_batch_stats *b);

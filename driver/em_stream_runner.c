@@ -446,6 +446,10 @@ static void trigger(em_streams *s, em_query *q)
                                   .lag = lag_total,
                                   .watermark_ms = em_query_first_watermark(q, times.applied),
                                   .event_time_max = EM_NO_WATERMARK};
+    q->current.partitions = (uint32_t)q->n_part_lag;
+    memcpy(q->current.part_lag, q->part_lag,
+           (q->n_part_lag < EM_BATCH_PARTITIONS ? q->n_part_lag : EM_BATCH_PARTITIONS) *
+               sizeof *q->part_lag);
     q->submit = submit;
     q->submit_us = now;
     q->phase = EM_BATCH_SUBMIT;

@@ -44,6 +44,10 @@ produce 800 20000
 # without back-pressure, the first would read the whole burst
 wait_until 60 test -e "$CK/commits/$((burst_from + 2))"
 first_batches="$(batch_records "$burst_from") $(batch_records $((burst_from + 1))) $(batch_records $((burst_from + 2)))"
+# the batches that left records behind say where, partition by partition
+qid=$(api /api/v1/streaming/queries | jq '.[0].id')
+wait_api "/api/v1/streaming/queries/$qid/batches" '[.[] | select(.lag > 0)] | length >= 1 and all(.[] | select(.lag > 0); .partitions == 4 and (.lag_by_partition | length) == 4 and ([.lag_by_partition[].lag] | add) == .lag)' 20
+echo "ok: the batches behind the burst keep their lag by partition"
 wait_out 20800 180
 wait_api /api/v1/streaming/queries '.[0].lag == 0 and ([.[0].lag_by_partition[].lag] | add) == 0 and (.[0].lag_by_partition | length) == 4' 20
 echo "ok: the burst was absorbed, the lag is back to 0 on every partition"
