@@ -509,6 +509,13 @@ void em_driver_stamp_job(em_driver *d, em_job_id id)
 
 static void wake_loop(void *arg) { em_server_wake(((em_driver *)arg)->srv); }
 
+/* stop_query: the status endpoint's stop (its own thread; the query registry is locked) */
+static int stop_query(void *arg, const char *name)
+{
+    em_driver *d = arg;
+    return em_streams_stop(&d->streams, name);
+}
+
 int em_driver_start(em_driver *d, char *err, size_t errlen)
 {
     em_sched_init(&d->sched, &d->cfg.sched);
@@ -539,6 +546,7 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
     if (d->cfg.status[0] &&
         (rc = em_status_start(&d->status, d->cfg.status, &d->cfg.tls, err, errlen)) != EMBER_OK)
         return rc;
+    if (d->status) em_status_allow_stop(d->status, &d->cfg.secret, stop_query, d);
     em_wire_counts none = {0, 0};
     if (d->status)
         em_status_publish(d->status, &d->sched, &d->streams, d->bound_url, &none, em_now_us());

@@ -1,10 +1,11 @@
 /* em_status.c -- snapshot and HTTP routing of the status endpoint (see em_status.h).
  *
  * A snapshot is a sorted array of (path, text) documents; the page at "/" is compiled in.
- * Routing: GET or HEAD only (405 otherwise, JSON body); unknown paths get 404 with a JSON
- * body. The HTTP server is libmicrohttpd, for what nng's lacks: a bound on connections (in
- * all and per client address) and an idle timeout, so that idle or slow clients cannot take
- * the driver's file descriptors.
+ * Routing: GET or HEAD (405 otherwise, JSON body), but for POST
+ * /api/v1/streaming/queries/NAME/stop with the stop token derived from the cluster secret;
+ * unknown paths get 404 with a JSON body. The HTTP server is libmicrohttpd, for what nng's lacks: a
+ * bound on connections (in all and per client address) and an idle timeout, so that idle or slow
+ * clients cannot take the driver's file descriptors.
  */
 #include "em_status.h"
 
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "em_driver.h"
 #include "em_log.h"
 #include "em_metrics.h"
 #include "em_status_docs.h"
@@ -58,6 +60,9 @@ struct em_status {
     snapshot current;
     frozen *frozen; /* driver loop only; sorted by stage id */
     size_t n_frozen, cap_frozen;
+    em_secret secret;                               /* stop tokens are checked against it */
+    int (*stop_query)(void *arg, const char *name); /* NULL: stopping over HTTP is off */
+    void *stop_arg;
 };
 
 static const char *const json_mime = "application/json";
@@ -230,6 +235,75 @@ static void error_answer(em_http_answer *a, unsigned status, const char *message
     json_decref(j);
 }
 
+/* ---- stopping a query: the one request that changes something ---------------------------- */
+
+void em_status_allow_stop(em_status *st, const em_secret *secret,
+                          int (*stop_query)(void *arg, const char *name), void *arg)
+{
+    if (!secret->set) return; /* no secret, no token: stopping over HTTP stays off */
+    st->secret = *secret;
+    st->stop_arg = arg;
+    st->stop_query = stop_query;
+}
+
+/* stop_target: the query name of a /api/v1/streaming/queries/NAME/stop path, copied into
+ * name (NULL: not such a path) */
+static const char *stop_target(const char *path, char *name, size_t len)
+{
+    static const char prefix[] = "/api/v1/streaming/queries/", suffix[] = "/stop";
+    size_t n = strlen(path);
+    if (strncmp(path, prefix, sizeof prefix - 1) != 0 || n < sizeof prefix + sizeof suffix - 1 ||
+        strcmp(path + n - (sizeof suffix - 1), suffix) != 0)
+        return NULL;
+    size_t name_len = n - (sizeof prefix - 1) - (sizeof suffix - 1);
+    if (name_len >= len) name_len = len - 1;
+    memcpy(name, path + sizeof prefix - 1, name_len);
+    name[name_len] = '\0';
+    return name;
+}
+
+/* stop_answer: POST /api/v1/streaming/queries/NAME/stop with the stop token as a bearer
+ * token asks the query to stop after its running batch, as ember-submit --stop does */
+static void stop_answer(em_status *st, const char *name, const char *authorization,
+                        const char *path, em_http_answer *a)
+{
+    static const char bearer[] = "Bearer ";
+    if (!st->stop_query) {
+        error_answer(a, 403,
+                     "stopping queries over HTTP needs the cluster secret, and this driver runs "
+                     "without one: use ember-submit --stop NAME",
+                     path);
+        return;
+    }
+    if (!authorization || strncmp(authorization, bearer, sizeof bearer - 1) != 0 ||
+        !em_secret_token_matches(&st->secret, EM_STOP_TOKEN_PURPOSE,
+                                 authorization + sizeof bearer - 1)) {
+        em_warn("query stop refused over HTTP reason=\"%s\"",
+                authorization ? "wrong token" : "no token");
+        error_answer(a, 401,
+                     "a stop needs 'Authorization: Bearer TOKEN', TOKEN from ember-secret "
+                     "--stop-token on a host holding the cluster secret",
+                     path);
+        a->authenticate = "Bearer realm=\"ember\"";
+        return;
+    }
+    if (!em_valid_text(name, EM_QUERY_NAME_MAX) || strchr(name, '/')) {
+        error_answer(a, 400, "no valid query name", path);
+        return;
+    }
+    if (!st->stop_query(st->stop_arg, name)) {
+        error_answer(a, 404, "no query by that name", path);
+        return;
+    }
+    em_info("query stop asked over HTTP name=%s", name);
+    json_t *j = json_pack("{s:s, s:b}", "query", name, "stop_requested", 1);
+    a->status = 202;
+    a->type = json_mime;
+    a->body = json_dumps(j, JSON_COMPACT);
+    a->len = a->body ? strlen(a->body) : 0;
+    json_decref(j);
+}
+
 /* copy_answer: a copy of text */
 static void copy_answer(em_http_answer *a, const char *type, const char *text, size_t len)
 {
@@ -242,13 +316,28 @@ static void copy_answer(em_http_answer *a, const char *type, const char *text, s
     if (!a->body) a->status = 500;
 }
 
-void em_status_answer(em_status *st, const char *method, const char *url, em_http_answer *a)
+void em_status_answer(em_status *st, const char *method, const char *url, const char *authorization,
+                      em_http_answer *a)
 {
-    char path[256];
+    char path[256], name[EM_QUERY_NAME_MAX + 2];
+    *a = (em_http_answer){0};
     snprintf(path, sizeof path, "%s", url);
     path[strcspn(path, "?#")] = '\0';
+    const char *stop = stop_target(path, name, sizeof name);
+    if (stop && strcmp(method, "POST") == 0) {
+        stop_answer(st, stop, authorization, path, a);
+        return;
+    }
+    if (stop) {
+        error_answer(a, 405, "stop a query with POST", path);
+        a->allow = "POST";
+        return;
+    }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        error_answer(a, 405, "the status endpoint is read-only: use GET", path);
+        error_answer(a, 405,
+                     "the status endpoint is read-only (but for POST .../queries/NAME/stop): use "
+                     "GET",
+                     path);
         return;
     }
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
@@ -275,7 +364,8 @@ static enum MHD_Result serve(void *arg, struct MHD_Connection *conn, const char 
     (void)upload;
     (void)request;
     em_http_answer a;
-    em_status_answer(arg, method, url, &a);
+    em_status_answer(arg, method, url,
+                     MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"), &a);
     *upload_size = 0; /* a body, if any, is not read */
     struct MHD_Response *res =
         a.body ? MHD_create_response_from_buffer(a.len, a.body, MHD_RESPMEM_MUST_FREE)
@@ -287,6 +377,7 @@ static enum MHD_Result serve(void *arg, struct MHD_Connection *conn, const char 
     MHD_add_response_header(res, "Content-Type", a.type);
     MHD_add_response_header(res, "Cache-Control", "no-store");
     if (a.allow) MHD_add_response_header(res, "Allow", a.allow);
+    if (a.authenticate) MHD_add_response_header(res, "WWW-Authenticate", a.authenticate);
     enum MHD_Result rc = MHD_queue_response(conn, a.status, res);
     MHD_destroy_response(res);
     return rc;

@@ -1,4 +1,5 @@
-/* em_status.h -- the driver's HTTP status endpoint (nng's HTTP server, read-only).
+/* em_status.h -- the driver's HTTP status endpoint (libmicrohttpd), read-only but for one
+ * authenticated request: stopping a streaming query.
  *
  * The driver loop publishes a snapshot (em_status_publish, at most every 50 ms while things
  * change, else every second): one rendered document per path. HTTP handlers, on nng's
@@ -12,6 +13,7 @@
 #include <stdint.h>
 
 #include "em_sched.h"
+#include "em_secret.h"
 #include "em_stream.h"
 #include "em_tls.h"
 
@@ -47,12 +49,20 @@ typedef struct em_http_answer {
     const char *type; /* Content-Type */
     char *body;       /* malloc'd (the caller frees), or NULL */
     size_t len;
-    const char *allow; /* the Allow header of a 405, else NULL */
+    const char *allow;        /* the Allow header of a 405, else NULL */
+    const char *authenticate; /* the WWW-Authenticate header of a 401, else NULL */
 } em_http_answer;
 
-/* em_status_answer answers a request (method, URL with any query) from the current
- * snapshot; any thread. */
-void em_status_answer(em_status *st, const char *method, const char *url, em_http_answer *a);
+/* em_status_answer answers a request (method, URL with any query, its Authorization header or
+ * NULL) from the current snapshot; any thread. */
+void em_status_answer(em_status *st, const char *method, const char *url, const char *authorization,
+                      em_http_answer *a);
+/* em_status_allow_stop turns on POST /api/v1/streaming/queries/NAME/stop, which calls
+ * stop_query(arg, NAME) (any thread; returns 0 when there is no such query) for a request
+ * carrying the stop token of `secret` (em_secret_token, EM_STOP_TOKEN_PURPOSE). Without a
+ * secret it stays off (403). Call before requests come. */
+void em_status_allow_stop(em_status *st, const em_secret *secret,
+                          int (*stop_query)(void *arg, const char *name), void *arg);
 void em_status_stop(em_status *st);
 
 #endif

@@ -11,6 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/md.h>
+
+#include "em_sha256.h"
+
 const char *em_secret_path(const char *option, char *buf, size_t len)
 {
     const char *env = getenv("EMBER_SECRET_FILE"), *home = getenv("HOME");
@@ -114,4 +118,24 @@ int em_secret_create(const char *path, int *created, char *err, size_t errlen)
     }
     *created = 1;
     return EMBER_OK;
+}
+
+void em_secret_token(const em_secret *s, const char *purpose, char hex[65])
+{
+    uint8_t mac[EM_SHA256_LEN];
+    mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), s->key, EM_SECRET_LEN,
+                    (const uint8_t *)purpose, strlen(purpose), mac);
+    em_sha256_hex(mac, hex);
+    memset(mac, 0, sizeof mac);
+}
+
+int em_secret_token_matches(const em_secret *s, const char *purpose, const char *given)
+{
+    if (!s || !s->set || !given || strlen(given) != 64) return 0;
+    char want[65];
+    em_secret_token(s, purpose, want);
+    unsigned diff = 0;
+    for (size_t i = 0; i < 64; i++) diff |= (unsigned)(want[i] ^ given[i]);
+    memset(want, 0, sizeof want);
+    return diff == 0;
 }

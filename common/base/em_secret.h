@@ -31,4 +31,13 @@ int em_secret_create(const char *path, int *created, char *err, size_t errlen);
 /* em_secret_parse reads 64 hex digits (and optional trailing white space) into out. */
 int em_secret_parse(const char *text, size_t len, em_secret *out);
 
+/* EM_STOP_TOKEN_PURPOSE: what the status endpoint's stop token is for */
+#define EM_STOP_TOKEN_PURPOSE "ember status endpoint: stop streaming queries"
+/* em_secret_token writes a token for one purpose, 64 hex digits and a NUL:
+ * HMAC-SHA256(secret, purpose). It grants that purpose only and does not reveal the secret. */
+void em_secret_token(const em_secret *s, const char *purpose, char hex[65]);
+/* em_secret_token_matches: `given` (NUL-terminated) is the token for purpose; compared in
+ * constant time. 0 when s is not set. */
+int em_secret_token_matches(const em_secret *s, const char *purpose, const char *given);
+
 #endif

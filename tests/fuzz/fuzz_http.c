@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *target = strchr(text, '\n');
     if (target) *target++ = '\0';
     em_http_answer a;
-    em_status_answer(status, text, target ? target : "/", &a);
+    em_status_answer(status, text, target ? target : "/", NULL, &a);
     free(a.body);
     free(text);
     return 0;

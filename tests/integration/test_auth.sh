@@ -90,6 +90,21 @@ expect_fail "an executor serving blocks widely without a secret" env \
 expect_contains "$(cat "$T/fail.err")" "refusing to serve blocks on tcp://0.0.0.0:0 without a cluster secret" \
     "an executor without a secret: the message"
 
+# a driver without a secret has no stop token: its status endpoint stops nothing
+rm -f "$T/open.ready"
+EMBER_SECRET_FILE=$T/missing.secret "$EMBER_BIN/ember-driver" --listen tcp://127.0.0.1:0 \
+    --status 127.0.0.1:0 --ready-file "$T/open.ready" >"$T/open-driver.log" 2>&1 &
+PIDS+=($!)
+wait_for_file "$T/open.ready"
+open_status=$(awk '$1 == "status" {print $2}' "$T/open.ready")
+code=$(curl -s --max-time 5 -o "$T/open.body" -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer $("$EMBER_BIN/ember-secret" --stop-token)" \
+    "$open_status/api/v1/streaming/queries/any/stop")
+expect_eq "$code" 403 "a stop at a driver without a secret"
+expect_contains "$(cat "$T/open.body")" "runs without one: use ember-submit --stop NAME" \
+    "a stop at a driver without a secret: the message"
+echo "ok: a driver without a secret refuses stops over HTTP (403)"
+
 failures=$(metric ember_auth_failures_total)
 [ "${failures:-0}" -ge 3 ] || fail "ember_auth_failures_total is ${failures:-missing}, want at least 3"
 echo "ok: /metrics counts $failures refused handshakes"

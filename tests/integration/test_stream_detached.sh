@@ -8,7 +8,9 @@
 #      directory restores the query, which resumes from its checkpoint;
 #   3. ember-submit --stop ends it and removes it from the state directory: the next driver
 #      restores nothing;
-#   4. a state directory the driver cannot write refuses a detached query, saying why.
+#   4. the status endpoint stops a query for a request carrying the stop token (ember-secret
+#      --stop-token), and refuses one without it or with another;
+#   5. a state directory the driver cannot write refuses a detached query, saying why.
 # The batch directories hold every expected line exactly once.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -69,7 +71,36 @@ cmp -s "$T/want" "$T/got" || {
 }
 echo "ok: $(wc -l <"$T/want") lines, each exactly once, across two drivers"
 
-# ---- 4. a state directory the driver cannot write --------------------------------------------------
+# ---- 4. stopped through the status endpoint, with the stop token ----------------------------------
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" --detach "$EMBER_JOBS/stream_copy.so" -- \
+    --topic events --name viahttp --checkpoint "$T/ck-http" --out "$T/out-http" \
+    --interval-ms 50 --earliest >"$T/submit-http.out" 2>&1 ||
+    fail "ember-submit --detach failed: $(cat "$T/submit-http.out")"
+wait_api /api/v1/streaming/queries '.[] | select(.name == "viahttp") | .state == "running"' 10
+STOP_URL=$STATUS/api/v1/streaming/queries/viahttp/stop
+# http_stop [CURL ARGS...]: the HTTP status of a POST to STOP_URL, its body in $T/stop.body
+http_stop() { curl -s --max-time 5 -o "$T/stop.body" -w '%{http_code}' -X POST "$@" "$STOP_URL"; }
+expect_eq "$(http_stop)" 401 "a stop without a token"
+expect_contains "$(cat "$T/stop.body")" "ember-secret --stop-token" "a stop without a token: the message"
+curl -s --max-time 5 -D "$T/stop.headers" -o /dev/null -X POST "$STOP_URL"
+grep -qi '^WWW-Authenticate: Bearer' "$T/stop.headers" || fail "a 401 without WWW-Authenticate"
+other=$("$EMBER_BIN/ember-secret" "$T/other.secret" >/dev/null 2>&1 &&
+    "$EMBER_BIN/ember-secret" --stop-token "$T/other.secret")
+expect_eq "$(http_stop -H "Authorization: Bearer $other")" 401 "a stop with another cluster's token"
+TOKEN=$("$EMBER_BIN/ember-secret" --stop-token)
+expect_eq "${#TOKEN}" 64 "the stop token's length"
+expect_eq "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$STOP_URL")" 405 "a GET of the stop path"
+expect_eq "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
+    "$STATUS/api/v1/streaming/queries/nosuch/stop")" 404 "a stop of a query that does not exist"
+wait_api /api/v1/streaming/queries '.[] | select(.name == "viahttp") | .state == "running"' 5
+expect_eq "$(http_stop -H "Authorization: Bearer $TOKEN")" 202 "a stop with the token"
+expect_contains "$(cat "$T/stop.body")" '"stop_requested":true' "a stop with the token: the answer"
+wait_api /api/v1/streaming/queries '.[] | select(.name == "viahttp") | .state == "stopped"' 20
+wait_until 10 bash -c "[ \$(ls '$STATE/queries' | grep -c '\\.query\$') -eq 0 ]"
+grep -q "query stop refused over HTTP" "$T/driver.log" || fail "refused stops are not logged"
+echo "ok: the status endpoint stops a query with the stop token only (401 without, 405 GET, 404 unknown)"
+
+# ---- 5. a state directory the driver cannot write --------------------------------------------------
 kill -9 "$DRIVER_PID" "$ex1_PID" "$ex2_PID"
 : >"$T/not-a-dir"
 start_driver --state-dir "$T/not-a-dir/state"
