@@ -4,7 +4,8 @@
 #   deploy/install-deps.sh            build and run dependencies, plus test tools (curl, jq,
 #                                     promtool from prometheus, headless chromium, clang-format;
 #                                     iproute2, socat, ssh for the multi-host cluster tests;
-#                                     openssl for the TLS test's certificates)
+#                                     openssl for the TLS test's certificates; kcat, a Kafka
+#                                     client of its own, to read what ember writes)
 #   deploy/install-deps.sh PKG...     these packages as well (e.g. python3-distributed for bench/)
 set -euo pipefail
 
@@ -12,7 +13,7 @@ packages=(build-essential cmake pkg-config
           libnng-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev libcmocka-dev
           libxxhash-dev libmbedtls-dev libjansson-dev libmicrohttpd-dev
           libhiredis-dev redis-server redis-tools
-          curl jq prometheus chromium clang-format iproute2 socat openssh-client openssl "$@")
+          curl jq prometheus chromium clang-format iproute2 socat openssh-client openssl kcat "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -53,6 +53,15 @@ typedef struct em_stream_range {
     int64_t from, until;
 } em_stream_range;
 
+/* em_sink_marks: where a Kafka sink's partitions ended when a batch was planned (`from` of
+ * each; nothing of the batch can be before), and whether the batch may have run before (a
+ * replay after a restart: its tasks read back what it wrote, em_kafka_fence.c) */
+typedef struct em_sink_marks {
+    em_stream_range *marks;
+    size_t n;
+    int replay;
+} em_sink_marks;
+
 /* em_partition_lag: records of one partition behind the topic's end */
 typedef struct em_partition_lag {
     int32_t partition;

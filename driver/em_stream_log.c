@@ -169,6 +169,32 @@ static void set_event_time(json_t *doc, const char *key, int64_t t)
     if (doc && t != EM_NO_WATERMARK) json_object_set_new(doc, key, json_integer(t));
 }
 
+/* read_marks reads a batch's Kafka sink marks ([partition, from] pairs; none when absent) */
+static int read_marks(const json_t *marks, const char *path, em_qlog_state *out, char *err,
+                      size_t errlen)
+{
+    size_t n = json_array_size(marks);
+    if (!marks) return EMBER_OK;
+    if (!json_is_array(marks) || n > EM_GRAPH_MAX_PARTITIONS ||
+        !(out->sink_marks = calloc(n + 1, sizeof *out->sink_marks))) {
+        snprintf(err, errlen, "checkpoint file %s: unreadable sink marks", path);
+        return EMBER_ERR_MALFORMED;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(marks, i);
+        json_int_t p = json_integer_value(json_array_get(m, 0));
+        json_int_t from = json_integer_value(json_array_get(m, 1));
+        if (json_array_size(m) != 2 || p < 0 || p > INT32_MAX || from < 0) {
+            snprintf(err, errlen, "checkpoint file %s: sink mark %zu is not [partition, from]",
+                     path, i);
+            return EMBER_ERR_MALFORMED;
+        }
+        out->sink_marks[i] = (em_stream_range){(int32_t)p, from, from};
+    }
+    out->n_sink_marks = n;
+    return EMBER_OK;
+}
+
 /* read_ranges reads the ranges and event times of DIR/offsets/BATCH */
 static int read_ranges(const char *dir, int64_t batch, em_qlog_state *out, char *err, size_t errlen)
 {
@@ -199,6 +225,7 @@ static int read_ranges(const char *dir, int64_t batch, em_qlog_state *out, char 
         out->ranges[i] = (em_stream_range){(int32_t)p, from, until};
     }
     if (rc == EMBER_OK) out->n_ranges = n;
+    if (rc == EMBER_OK) rc = read_marks(json_object_get(doc, "sink_marks"), path, out, err, errlen);
     out->times.applied = event_time(doc, "event_time_applied");
     out->times.previous = event_time(doc, "event_time_previous");
     out->times.batch_time_ms = json_integer_value(json_object_get(doc, "batch_time_ms"));
@@ -253,8 +280,10 @@ int em_qlog_open(const char *dir, const char *name, uint64_t fingerprint, em_qlo
 void em_qlog_state_free(em_qlog_state *st)
 {
     free(st->ranges);
+    free(st->sink_marks);
     st->ranges = NULL;
-    st->n_ranges = 0;
+    st->sink_marks = NULL;
+    st->n_ranges = st->n_sink_marks = 0;
 }
 
 /* forget removes the entry of the batch EM_QLOG_KEEP before this one, if any */
@@ -268,7 +297,7 @@ static void forget(const char *dir, const char *log, int64_t batch)
 
 int em_qlog_write_offsets(const char *dir, int64_t batch, const char *topic,
                           const em_stream_range *ranges, size_t n, const em_event_times *times,
-                          char *err, size_t errlen)
+                          const em_stream_range *marks, size_t n_marks, char *err, size_t errlen)
 {
     json_t *list = json_array();
     for (size_t i = 0; list && i < n; i++)
@@ -282,6 +311,11 @@ int em_qlog_write_offsets(const char *dir, int64_t batch, const char *topic,
     set_event_time(doc, "event_time_applied", times->applied);
     set_event_time(doc, "event_time_previous", times->previous);
     if (doc) json_object_set_new(doc, "batch_time_ms", json_integer(times->batch_time_ms));
+    json_t *sink = n_marks ? json_array() : NULL;
+    for (size_t i = 0; sink && i < n_marks; i++)
+        json_array_append_new(
+            sink, json_pack("[i, I]", (int)marks[i].partition, (json_int_t)marks[i].from));
+    if (doc && sink) json_object_set_new(doc, "sink_marks", sink);
     int rc = write_json(path, doc, err, errlen);
     if (rc == EMBER_OK) forget(dir, "offsets", batch);
     return rc;

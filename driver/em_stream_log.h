@@ -2,8 +2,9 @@
  * once across crashes and restarts.
  *
  *   CHECKPOINT/metadata     the query's name and its graph's fingerprint (JSON)
- *   CHECKPOINT/offsets/N    batch N's offset ranges, written and synced before N runs, and
- *                           the event times its windows' watermarks follow
+ *   CHECKPOINT/offsets/N    batch N's offset ranges, written and synced before N runs, the
+ *                           event times its windows' watermarks follow, and where a Kafka
+ *                           sink's partitions ended (its output starts after)
  *   CHECKPOINT/commits/N    written once batch N's output is complete, with the largest event
  *                           time read so far
  *   CHECKPOINT/state/I/P/   window node I's state, reduce partition P (executor/em_window.h)
@@ -30,9 +31,11 @@ typedef struct em_qlog_state {
     int64_t last_committed;  /* the last batch in the commits log (-1: none) */
     em_stream_range *ranges; /* the ranges of last_planned (owned; NULL when none) */
     size_t n_ranges;
-    em_event_times times;  /* what last_planned applied (EM_NO_WATERMARK: none) */
-    int64_t committed_max; /* the largest event time as of last_committed (EM_NO_WATERMARK:
-                              none, or not logged) */
+    em_event_times times;        /* what last_planned applied (EM_NO_WATERMARK: none) */
+    int64_t committed_max;       /* the largest event time as of last_committed (EM_NO_WATERMARK:
+                                    none, or not logged) */
+    em_stream_range *sink_marks; /* last_planned's Kafka sink marks (owned; NULL: none) */
+    size_t n_sink_marks;
 } em_qlog_state;
 
 /* em_query_fingerprint: a hash of what a checkpoint's batches depend on: the graph's nodes and
@@ -47,9 +50,10 @@ int em_qlog_open(const char *dir, const char *name, uint64_t fingerprint, em_qlo
                  char *err, size_t errlen);
 void em_qlog_state_free(em_qlog_state *st);
 
+/* em_qlog_write_offsets logs batch's ranges, times and Kafka sink marks (n_marks may be 0) */
 int em_qlog_write_offsets(const char *dir, int64_t batch, const char *topic,
                           const em_stream_range *ranges, size_t n, const em_event_times *times,
-                          char *err, size_t errlen);
+                          const em_stream_range *marks, size_t n_marks, char *err, size_t errlen);
 int em_qlog_write_commit(const char *dir, int64_t batch, int64_t records_in, int64_t records_out,
                          int64_t event_time_max, char *err, size_t errlen);
 

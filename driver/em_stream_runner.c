@@ -37,10 +37,18 @@ struct em_stream_runner {
 };
 
 /* em_query_io: what the thread keeps per query */
+/* topic_cache: a topic's partitions, as last looked up (at_ms; 0: look them up) */
+typedef struct topic_cache {
+    int32_t *parts;
+    int n;
+    int64_t at_ms;
+} topic_cache;
+
 struct em_query_io {
     rd_kafka_t *kafka;
-    const char *topic;    /* in the query's graph */
-    const char *sink_dir; /* the file sink's directory (NULL: a Kafka sink) */
+    const char *topic;      /* in the query's graph */
+    const char *sink_dir;   /* the file sink's directory (NULL: another sink) */
+    const char *sink_topic; /* the Kafka sink's topic (NULL: another sink) */
     int earliest;
     int64_t cap;      /* records per partition and batch (0: none) */
     int64_t rate_cap; /* records per second per partition (0: none) */
@@ -48,10 +56,8 @@ struct em_query_io {
     int64_t interval_ms;
     em_stream_range *next; /* per partition: where its next batch starts (sorted) */
     size_t n_next;
-    int64_t trigger_us; /* the trigger of the batch in flight */
-    int32_t *parts;     /* the topic's partitions, as last looked up */
-    int n_parts;
-    int64_t parts_ms; /* when (0: look them up at the next batch) */
+    int64_t trigger_us;  /* the trigger of the batch in flight */
+    topic_cache in, out; /* the partitions of the topic read, and of the Kafka sink's */
 };
 
 static void io_free(struct em_query_io *io)
@@ -59,7 +65,8 @@ static void io_free(struct em_query_io *io)
     if (!io) return;
     if (io->kafka) rd_kafka_destroy(io->kafka);
     free(io->next);
-    free(io->parts);
+    free(io->in.parts);
+    free(io->out.parts);
     free(io);
 }
 
@@ -81,18 +88,38 @@ static char *window_state_dirs(const em_query *q)
     return dirs;
 }
 
+/* fence_kafka_sink tags a batch's Kafka sink with the query and batch, and its marks */
+static void fence_kafka_sink(Ember__Action *action, const em_query *q, int64_t batch,
+                             const em_sink_marks *sink, Ember__KafkaRange *marks,
+                             Ember__KafkaRange **mark_ptrs)
+{
+    action->kafka_query = (char *)q->name;
+    action->kafka_batch = batch + 1; /* 0: no fence */
+    action->kafka_recheck = sink && sink->replay;
+    for (size_t i = 0; sink && i < sink->n; i++) {
+        ember__kafka_range__init(&marks[i]);
+        marks[i].partition = sink->marks[i].partition;
+        marks[i].from = marks[i].until = sink->marks[i].from;
+        mark_ptrs[i] = &marks[i];
+    }
+    action->n_kafka_marks = sink ? sink->n : 0;
+    action->kafka_marks = mark_ptrs;
+}
+
 Ember__SubmitJob *em_stream_batch_job(const em_query *q, int64_t batch,
                                       const em_stream_range *ranges, size_t n,
-                                      const em_event_times *times)
+                                      const em_event_times *times, const em_sink_marks *sink)
 {
     const Ember__JobGraph *tpl = q->graph;
     Ember__Node **nodes = malloc(tpl->n_nodes * sizeof *nodes);
     Ember__Node *copies = malloc(tpl->n_nodes * sizeof *copies);
     Ember__KafkaRange *rs = calloc(n, sizeof *rs), **rp = calloc(n, sizeof *rp);
+    size_t n_marks = sink ? sink->n : 0;
+    Ember__KafkaRange *ms = calloc(n_marks + 1, sizeof *ms), **mp = calloc(n_marks + 1, sizeof *mp);
     char *dirs = window_state_dirs(q);
     size_t dir_len = strlen(q->checkpoint) + 32;
     Ember__SubmitJob *out = NULL;
-    if (!nodes || !copies || !rs || !rp || !dirs) goto done;
+    if (!nodes || !copies || !rs || !rp || !dirs || !ms || !mp) goto done;
     for (size_t i = 0; i < n; i++) {
         ember__kafka_range__init(&rs[i]);
         rs[i].partition = ranges[i].partition;
@@ -128,6 +155,8 @@ Ember__SubmitJob *em_stream_batch_job(const em_query *q, int64_t batch,
         snprintf(fence, sizeof fence, "ember:fence:%s", q->name);
         action.redis_fence = fence;
         action.redis_batch = batch + 1; /* 0: no fence */
+    } else if (action.kind == EMBER__ACTION_KIND__ACTION_SAVE_KAFKA) {
+        fence_kafka_sink(&action, q, batch, sink, ms, mp);
     }
     Ember__JobGraph g = *tpl;
     g.nodes = nodes;
@@ -148,6 +177,8 @@ done:
     free(dirs);
     free(rs);
     free(rp);
+    free(ms);
+    free(mp);
     return out;
 }
 
@@ -215,6 +246,8 @@ static void open_query(em_streams *s, em_query *q)
         io->backpressure = src->backpressure;
         io->interval_ms = q_interval_ms;
         if (g->action->kind == EMBER__ACTION_KIND__ACTION_SAVE_TEXT) io->sink_dir = g->action->path;
+        if (g->action->kind == EMBER__ACTION_KIND__ACTION_SAVE_KAFKA)
+            io->sink_topic = g->action->topic;
         rc = em_qlog_open(checkpoint, name, em_query_fingerprint(g, q->stream_node), &st, err,
                           sizeof err);
     }
@@ -239,8 +272,9 @@ static void open_query(em_streams *s, em_query *q)
             em_remove_tree(tmp);
             st.last_committed = st.last_planned;
             st.committed_max = st.times.applied;
-        } else if (!(resubmit = em_stream_batch_job(q, st.last_planned, st.ranges, st.n_ranges,
-                                                    &st.times))) {
+        } else if (!(resubmit = em_stream_batch_job(
+                         q, st.last_planned, st.ranges, st.n_ranges, &st.times,
+                         &(em_sink_marks){st.sink_marks, st.n_sink_marks, 1}))) {
             rc = EMBER_ERR_NOMEM;
         }
     }
@@ -302,21 +336,49 @@ static void batch_plan_free(batch_plan *p)
     memset(p, 0, sizeof *p);
 }
 
-/* topic_partitions looks the topic's partitions up when the last look is older than
+/* topic_partitions looks a topic's partitions up when the last look is older than
  * PARTITIONS_TTL_MS: a Metadata request costs a broker round trip, and partitions are added
  * seldom (one added meanwhile joins the query up to PARTITIONS_TTL_MS later). */
-static int topic_partitions(struct em_query_io *io, char *err, size_t errlen)
+static int topic_partitions(rd_kafka_t *rk, const char *topic, topic_cache *c, char *err,
+                            size_t errlen)
 {
     int64_t now = em_now_ms();
-    if (io->parts && now - io->parts_ms < PARTITIONS_TTL_MS) return EMBER_OK;
+    if (c->parts && now - c->at_ms < PARTITIONS_TTL_MS) return EMBER_OK;
     int32_t *parts = NULL;
     int n = 0;
-    int rc = em_kafka_partitions(io->kafka, io->topic, KAFKA_TIMEOUT_MS, &parts, &n, err, errlen);
+    int rc = em_kafka_partitions(rk, topic, KAFKA_TIMEOUT_MS, &parts, &n, err, errlen);
     if (rc != EMBER_OK) return rc;
-    free(io->parts);
-    io->parts = parts;
-    io->n_parts = n;
-    io->parts_ms = now;
+    free(c->parts);
+    *c = (topic_cache){parts, n, now};
+    return EMBER_OK;
+}
+
+/* sink_marks: where each partition of the Kafka sink's topic ends now, before the batch
+ * writes (none when the topic does not exist yet: it will start at 0) */
+static int sink_marks(struct em_query_io *io, em_stream_range **marks, size_t *n, char *err,
+                      size_t errlen)
+{
+    *marks = NULL;
+    *n = 0;
+    int rc = topic_partitions(io->kafka, io->sink_topic, &io->out, err, errlen);
+    if (rc == EMBER_ERR_NOT_FOUND) return EMBER_OK;
+    size_t count = rc == EMBER_OK && io->out.n > 0 ? (size_t)io->out.n : 0;
+    int64_t *low = calloc(count + 1, sizeof *low), *high = calloc(count + 1, sizeof *high);
+    em_stream_range *m = calloc(count + 1, sizeof *m);
+    if (rc == EMBER_OK && (!low || !high || !m)) rc = EMBER_ERR_NOMEM;
+    if (rc == EMBER_OK)
+        rc = em_kafka_watermarks_of(io->kafka, io->sink_topic, io->out.parts, count,
+                                    KAFKA_TIMEOUT_MS, low, high, err, errlen);
+    for (size_t i = 0; rc == EMBER_OK && i < count; i++)
+        m[i] = (em_stream_range){io->out.parts[i], high[i], high[i]};
+    free(low);
+    free(high);
+    if (rc != EMBER_OK) {
+        free(m);
+        return rc;
+    }
+    *marks = m;
+    *n = count;
     return EMBER_OK;
 }
 
@@ -327,9 +389,9 @@ static int plan_batch(struct em_query_io *io, const em_rate *adaptive, batch_pla
                       size_t errlen)
 {
     memset(p, 0, sizeof *p);
-    int rc = topic_partitions(io, err, errlen);
-    int32_t *parts = io->parts;
-    size_t count = rc == EMBER_OK && io->n_parts > 0 ? (size_t)io->n_parts : 0;
+    int rc = topic_partitions(io->kafka, io->topic, &io->in, err, errlen);
+    int32_t *parts = io->in.parts;
+    size_t count = rc == EMBER_OK && io->in.n > 0 ? (size_t)io->in.n : 0;
     int64_t *low = count ? calloc(count, sizeof *low) : NULL;
     int64_t *high = count ? calloc(count, sizeof *high) : NULL;
     int64_t *waiting = count ? calloc(count, sizeof *waiting) : NULL;
@@ -387,14 +449,19 @@ static void trigger(em_streams *s, em_query *q)
     int rc = plan_batch(io, io->backpressure ? &rate : NULL, &p, err, sizeof err);
     /* a batch reads what is new, or without news closes the windows the watermark passed */
     int run = p.records > 0 || (windows_due && p.n > 0);
+    em_sink_marks marks = {NULL, 0, 0};
+    if (rc == EMBER_OK && run && io->sink_topic)
+        rc = sink_marks(io, &marks.marks, &marks.n, err, sizeof err);
     if (rc == EMBER_OK && run) {
         planned = em_now_us();
-        rc = em_qlog_write_offsets(checkpoint, batch, io->topic, p.ranges, p.n, &times, err,
-                                   sizeof err);
+        rc = em_qlog_write_offsets(checkpoint, batch, io->topic, p.ranges, p.n, &times, marks.marks,
+                                   marks.n, err, sizeof err);
         logged = em_now_us();
-        if (rc == EMBER_OK && !(submit = em_stream_batch_job(q, batch, p.ranges, p.n, &times)))
+        if (rc == EMBER_OK &&
+            !(submit = em_stream_batch_job(q, batch, p.ranges, p.n, &times, &marks)))
             rc = EMBER_ERR_NOMEM;
     }
+    free(marks.marks);
     /* where the next batch starts; without records, this pins a new query's start ("latest"
      * is the end of the topic when the query first looked) */
     if (rc == EMBER_OK) rc = set_next(io, p.ranges, p.n);

@@ -23,11 +23,12 @@ int em_stream_runner_start(em_streams *streams, em_stream_runner **out, char *er
 void em_stream_runner_stop(em_stream_runner *r);
 
 /* em_stream_batch_job builds the job of batch `batch` of query q over `ranges`, its windows'
- * watermarks following `times` and their state in the checkpoint (for the driver's em_sched;
- * exposed for tests). NULL without memory. */
+ * watermarks following `times` and their state in the checkpoint, a Kafka sink fenced with
+ * `sink` (may be NULL: no marks, no replay) (for the driver's em_sched; exposed for tests).
+ * NULL without memory. */
 Ember__SubmitJob *em_stream_batch_job(const em_query *q, int64_t batch,
                                       const em_stream_range *ranges, size_t n,
-                                      const em_event_times *times);
+                                      const em_event_times *times, const em_sink_marks *sink);
 /* em_stream_sink_paths: the file sink's directory of a batch while it is written, and once
  * complete */
 void em_stream_sink_paths(const char *dir, int64_t batch, char *tmp, char *final, size_t len);

@@ -298,8 +298,28 @@ static int write_late(void *arg, const ember_record *rec)
     return em_kafka_sink_write(s->kafka, rec, s->err, sizeof s->err);
 }
 
-static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char *tmp_path,
-                     size_t tmp_len, char *err, size_t errlen)
+/* fence_kafka makes a streaming batch's Kafka sink exactly once (em_kafka_fence.c): its
+ * records tagged, and, when the task may have run before, what that run wrote skipped */
+static int fence_kafka(slot *sl, sink *s, const Ember__Action *a, uint32_t part, int rerun,
+                       char *err, size_t errlen)
+{
+    int rc = em_kafka_sink_fence(s->kafka, a->kafka_query, a->kafka_batch - 1, part, err, errlen);
+    if (rc != EMBER_OK || !(rerun || a->kafka_recheck)) return rc;
+    em_kafka_mark *marks = calloc(a->n_kafka_marks + 1, sizeof *marks);
+    if (!marks) {
+        snprintf(err, errlen, "out of memory");
+        return EMBER_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < a->n_kafka_marks; i++)
+        marks[i] = (em_kafka_mark){a->kafka_marks[i]->partition, a->kafka_marks[i]->from};
+    rc = em_kafka_sink_recover(s->kafka, a->bootstrap, marks, a->n_kafka_marks,
+                               (int)sl->ex->cfg.kafka_stall_ms, NULL, err, errlen);
+    free(marks);
+    return rc;
+}
+
+static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, int rerun,
+                     char *tmp_path, size_t tmp_len, char *err, size_t errlen)
 {
     const Ember__StageDef *def = st->def;
     const Ember__Action *a = def->graph->action;
@@ -334,8 +354,15 @@ static int sink_open(slot *sl, sink *s, const ex_stage *st, uint32_t part, char 
         return em_redis_sink_open(a, part, &s->redis, err, errlen);
     case EMBER__ACTION_KIND__ACTION_SAVE_KAFKA: {
         int rc = slot_producer(sl, a->bootstrap, err, errlen);
-        return rc == EMBER_OK ? em_kafka_sink_open(sl->producer, a->topic, &s->kafka, err, errlen)
-                              : rc;
+        if (rc == EMBER_OK) rc = em_kafka_sink_open(sl->producer, a->topic, &s->kafka, err, errlen);
+        if (rc == EMBER_OK && a->kafka_batch > 0)
+            rc = fence_kafka(sl, s, a, part, rerun, err, errlen);
+        if (rc != EMBER_OK && s->kafka) { /* nothing written yet: it closes at once */
+            char ignored[64];
+            em_kafka_sink_close(s->kafka, 0, NULL, ignored, sizeof ignored);
+            s->kafka = NULL;
+        }
+        return rc;
     }
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
         snprintf(tmp_path, tmp_len, "%s/.part-%05u.tmp-%d", a->path, part, (int)getpid());
@@ -504,8 +531,8 @@ static int run_chain(slot *sl, ex_stage *st, const em_pipeline *pl, ex_task *tas
     sink out;
     char tmp_path[4200] = "";
     em_run_stats stats = {0};
-    int rc =
-        sink_open(sl, &out, st, task->launch.partition, tmp_path, sizeof tmp_path, err, errlen);
+    int rc = sink_open(sl, &out, st, task->launch.partition, task->launch.attempt > 0, tmp_path,
+                       sizeof tmp_path, err, errlen);
     if (rc != EMBER_OK) free(out.age);
     if (rc == EMBER_OK) {
         rc = em_pipeline_run_tapped(pl, task->launch.partition, stoppable_read, &stop, sink_record,

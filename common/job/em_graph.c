@@ -241,6 +241,12 @@ static int validate_action(const Ember__Action *a, char *err, size_t errlen)
         if (!bounded_string(a->topic, 249) || !a->topic[0] || !bounded_string(a->bootstrap, 1024) ||
             !a->bootstrap[0])
             FAIL("save_kafka needs a topic and a broker address");
+        if (!bounded_string(a->kafka_query, 512) || a->kafka_batch < 0 ||
+            a->n_kafka_marks > EM_GRAPH_MAX_PARTITIONS)
+            FAIL("save_kafka: a bad fence");
+        for (size_t i = 0; i < a->n_kafka_marks; i++)
+            if (a->kafka_marks[i]->partition < 0 || a->kafka_marks[i]->from < 0)
+                FAIL("save_kafka: a bad mark of partition %d", a->kafka_marks[i]->partition);
         return EMBER_OK;
     case EMBER__ACTION_KIND__ACTION_SAVE_TEXT:
         if (!bounded_string(a->path, 4000) || !a->path[0]) FAIL("save_text needs a directory");
@@ -338,7 +344,8 @@ int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char
                        g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_KAFKA &&
                        g->action->kind != EMBER__ACTION_KIND__ACTION_SAVE_REDIS))
         FAIL("a query's sink is files, a Kafka topic or Redis");
-    if (g->action->redis_fence[0]) FAIL("the driver places a query's Redis fence");
+    if (g->action->redis_fence[0] || g->action->kafka_query[0] || g->action->n_kafka_marks)
+        FAIL("the driver places a query's fence");
     /* the rest as a batch's graph would be: the stream read as one range of one partition,
      * the windows' state placed */
     Ember__Node **nodes = malloc(g->n_nodes * sizeof *nodes);

@@ -1,6 +1,7 @@
 /* em_kafka.c -- librdkafka glue: tuned handles, metadata, watermarks, counted sinks.
  *
- * Reading offset ranges is em_kafka_range.c. Writing: a sink is the message opaque of
+ * Reading offset ranges is em_kafka_range.c; a streaming batch's exactly-once writes are
+ * em_kafka_fence.c. Writing: a sink is the message opaque of
  * everything it produces; the producer's delivery callback counts each report into that sink.
  * Reports are served only by rd_kafka_poll and rd_kafka_flush, called from the sink's own
  * thread, so the counters need no lock. A sink is freed only once produced == delivered +
@@ -21,17 +22,6 @@
 
 #define EM_KAFKA_POLL_EVERY    1024  /* sink writes between two rd_kafka_poll(rk, 0) */
 #define EM_KAFKA_PURGE_WAIT_MS 30000 /* longest wait for reports of purged messages */
-
-/* em_kafka_sink: one topic's writes and their delivery counters (see the file comment). */
-struct em_kafka_sink {
-    rd_kafka_t *rk;         /* the producer; not owned */
-    rd_kafka_topic_t *rkt;  /* topic handle; owned (one reference) */
-    char *topic;            /* topic name; owned */
-    int64_t produced;       /* records accepted by librdkafka */
-    int64_t delivered;      /* delivery reports without error */
-    int64_t failed;         /* delivery reports with an error */
-    char first_errstr[256]; /* message of the first failed report */
-};
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -427,9 +417,10 @@ int em_kafka_sink_open(rd_kafka_t *producer, const char *topic, em_kafka_sink **
     return EMBER_OK;
 }
 
-/* produce_one hands one copy of rec to librdkafka. */
+/* produce_one hands one copy of rec to librdkafka (with a fenced sink's headers). */
 static rd_kafka_resp_err_t produce_one(em_kafka_sink *s, const ember_record *rec)
 {
+    if (s->fence_query) return em_kafka_fence_produce(s, rec);
     return rd_kafka_producev(s->rk, RD_KAFKA_V_RKT(s->rkt),
                              RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -446,6 +437,7 @@ int em_kafka_sink_write(em_kafka_sink *s, const ember_record *rec, char *err, si
         return EMBER_ERR_INVALID;
     }
     if (s->failed) return first_failure(s, err, errlen);
+    if (em_kafka_fence_skip(s)) return EMBER_OK; /* an earlier run of the task wrote it */
     rd_kafka_resp_err_t e;
     while ((e = produce_one(s, rec)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         rd_kafka_poll(s->rk, 10); /* serve reports: frees queue space */
@@ -504,6 +496,7 @@ int em_kafka_sink_close(em_kafka_sink *s, int timeout_ms, int64_t *delivered, ch
         return rc;
     }
     rd_kafka_topic_destroy(s->rkt);
+    em_kafka_fence_free(s);
     free(s->topic);
     free(s);
     return rc;

@@ -117,6 +117,16 @@ void em_kafka_reader_let_go_idle(em_kafka_reader *rd, int64_t now_ms);
 /* em_kafka_reader_free unassigns everything and frees rd (NULL is accepted). */
 void em_kafka_reader_free(em_kafka_reader *rd);
 
+/* em_kafka_message_fn receives one message of a range (headers included; valid during the
+ * call only); a non-zero return stops the read, which returns that value. */
+typedef int (*em_kafka_message_fn)(void *arg, const rd_kafka_message_t *m);
+
+/* em_kafka_read_range_messages is em_kafka_read_range calling mfn with each message. */
+int em_kafka_read_range_messages(rd_kafka_t *consumer, const char *topic, int32_t partition,
+                                 int64_t from, int64_t until, int stall_timeout_ms,
+                                 em_kafka_message_fn mfn, void *arg, int64_t *n_read, char *err,
+                                 size_t errlen);
+
 /* em_kafka_sink: records on their way to one topic, with their delivery counters. */
 typedef struct em_kafka_sink em_kafka_sink;
 
@@ -130,6 +140,30 @@ int em_kafka_sink_open(rd_kafka_t *producer, const char *topic, em_kafka_sink **
  * queue is full it serves delivery reports and retries. Fails with EMBER_ERR_KAFKA once a
  * previous record of this sink has failed. */
 int em_kafka_sink_write(em_kafka_sink *s, const ember_record *rec, char *err, size_t errlen);
+
+/* em_kafka_mark: where a partition of a sink's topic ended when a batch was planned */
+typedef struct em_kafka_mark {
+    int32_t partition;
+    int64_t from;
+} em_kafka_mark;
+
+/* em_kafka_sink_fence makes s a streaming batch's task output (em_kafka_fence.c): every
+ * record it writes from now on carries the headers ember.query, ember.batch, ember.task and
+ * ember.seq (the record's index among those given to s). */
+int em_kafka_sink_fence(em_kafka_sink *s, const char *query, int64_t batch, uint32_t task,
+                        char *err, size_t errlen);
+
+/* em_kafka_sink_recover, for a fenced sink whose task may have run before: reads the topic
+ * back from the marks (partitions without one from their start) to its end, and remembers
+ * which of the task's records are there already; em_kafka_sink_write then skips them.
+ * *found (may be NULL) gets how many. EMBER_ERR_DATA_LOST if a mark is below its partition's
+ * low watermark (retention removed what must be checked). */
+int em_kafka_sink_recover(em_kafka_sink *s, const char *bootstrap, const em_kafka_mark *marks,
+                          size_t n_marks, int stall_timeout_ms, int64_t *found, char *err,
+                          size_t errlen);
+
+/* em_kafka_sink_skipped: records a fenced sink did not write again */
+int64_t em_kafka_sink_skipped(const em_kafka_sink *s);
 
 /* em_kafka_sink_close waits up to timeout_ms for every delivery report, then frees s (NULL is
  * accepted). *delivered (may be NULL) gets the acknowledged count. Returns EMBER_ERR_KAFKA

@@ -35,20 +35,21 @@
 
 /* range: the state of one range being read. */
 typedef struct range {
-    rd_kafka_t *rk;         /* the consumer; not owned */
-    const char *topic;      /* topic name */
-    int32_t partition;      /* partition read */
-    int64_t until;          /* first offset not to read */
-    int64_t next;           /* next offset owed to fn: from <= next <= until */
-    int64_t high;           /* high watermark seen at the start (for messages) */
-    em_kafka_record_fn fn;  /* the caller's function, or NULL when ofn is set */
-    em_kafka_offset_fn ofn; /* the caller's function taking offsets, or NULL */
-    void *arg;              /* its argument */
-    int64_t n_read;         /* records passed to fn */
-    int warned;             /* transient errors already logged */
-    int overshot;           /* a record at or past `until` was taken off the queue */
-    char *err;              /* message buffer */
-    size_t errlen;          /* its size */
+    rd_kafka_t *rk;          /* the consumer; not owned */
+    const char *topic;       /* topic name */
+    int32_t partition;       /* partition read */
+    int64_t until;           /* first offset not to read */
+    int64_t next;            /* next offset owed to fn: from <= next <= until */
+    int64_t high;            /* high watermark seen at the start (for messages) */
+    em_kafka_record_fn fn;   /* the caller's function, or NULL when ofn is set */
+    em_kafka_offset_fn ofn;  /* the caller's function taking offsets, or NULL */
+    em_kafka_message_fn mfn; /* the caller's function taking messages, or NULL */
+    void *arg;               /* its argument */
+    int64_t n_read;          /* records passed to fn */
+    int warned;              /* transient errors already logged */
+    int overshot;            /* a record at or past `until` was taken off the queue */
+    char *err;               /* message buffer */
+    size_t errlen;           /* its size */
 } range;
 
 /* data_lost reports that offset r->next is below the low watermark. */
@@ -98,6 +99,11 @@ static int range_msg(range *r, const rd_kafka_message_t *m)
         r->next = r->until;
         r->overshot = 1;
         return EMBER_OK;
+    }
+    if (r->mfn) {
+        r->next = m->offset + 1;
+        r->n_read++;
+        return r->mfn(r->arg, m);
     }
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(m, &tstype);
@@ -262,13 +268,16 @@ static void unassign_one(rd_kafka_t *rk, const char *topic, int32_t partition, i
  * function (fn or ofn), and leaves the consumer unassigned. */
 static int read_range(rd_kafka_t *consumer, const char *topic, int32_t partition, int64_t from,
                       int64_t until, int stall_timeout_ms, em_kafka_record_fn fn,
-                      em_kafka_offset_fn ofn, void *arg, int64_t *n_read, char *err, size_t errlen)
+                      em_kafka_offset_fn ofn, em_kafka_message_fn mfn, void *arg, int64_t *n_read,
+                      char *err, size_t errlen)
 {
     if (n_read) *n_read = 0;
-    int rc = check_args(topic, partition, from, until, stall_timeout_ms, fn || ofn, err, errlen);
+    int rc =
+        check_args(topic, partition, from, until, stall_timeout_ms, fn || ofn || mfn, err, errlen);
     if (rc == EMBER_OK && !consumer) rc = check_args(NULL, 0, 0, 0, 0, 0, err, errlen);
     if (rc != EMBER_OK || from == until) return rc;
-    range r = {consumer, topic, partition, until, from, -1, fn, ofn, arg, 0, 0, 0, err, errlen};
+    range r = {consumer, topic, partition, until, from, -1,  fn,    ofn,
+               mfn,      arg,   0,         0,     0,    err, errlen};
     rc = check_start(consumer, topic, partition, from, stall_timeout_ms, &r.high, err, errlen);
     if (rc != EMBER_OK) return rc;
     rd_kafka_queue_t *partq = open_queue(consumer, topic, partition, err, errlen);
@@ -288,8 +297,8 @@ int em_kafka_read_range(rd_kafka_t *consumer, const char *topic, int32_t partiti
                         int64_t until, int stall_timeout_ms, em_kafka_record_fn fn, void *arg,
                         int64_t *n_read, char *err, size_t errlen)
 {
-    return read_range(consumer, topic, partition, from, until, stall_timeout_ms, fn, NULL, arg,
-                      n_read, err, errlen);
+    return read_range(consumer, topic, partition, from, until, stall_timeout_ms, fn, NULL, NULL,
+                      arg, n_read, err, errlen);
 }
 
 int em_kafka_read_range_offsets(rd_kafka_t *consumer, const char *topic, int32_t partition,
@@ -297,8 +306,17 @@ int em_kafka_read_range_offsets(rd_kafka_t *consumer, const char *topic, int32_t
                                 em_kafka_offset_fn ofn, void *arg, int64_t *n_read, char *err,
                                 size_t errlen)
 {
-    return read_range(consumer, topic, partition, from, until, stall_timeout_ms, NULL, ofn, arg,
-                      n_read, err, errlen);
+    return read_range(consumer, topic, partition, from, until, stall_timeout_ms, NULL, ofn, NULL,
+                      arg, n_read, err, errlen);
+}
+
+int em_kafka_read_range_messages(rd_kafka_t *consumer, const char *topic, int32_t partition,
+                                 int64_t from, int64_t until, int stall_timeout_ms,
+                                 em_kafka_message_fn mfn, void *arg, int64_t *n_read, char *err,
+                                 size_t errlen)
+{
+    return read_range(consumer, topic, partition, from, until, stall_timeout_ms, NULL, NULL, mfn,
+                      arg, n_read, err, errlen);
 }
 
 /* ---- the reader: partitions kept assigned between ranges -------------------------------- */
@@ -434,7 +452,8 @@ int em_kafka_reader_read(em_kafka_reader *rd, const char *topic, int32_t partiti
     if (rc == EMBER_OK && !rd) rc = check_args(NULL, 0, 0, 0, 0, 0, err, errlen);
     if (rc != EMBER_OK || from == until) return rc;
     em_kafka_reader_let_go_idle(rd, em_now_ms());
-    range r = {rd->rk, topic, partition, until, from, -1, fn, NULL, arg, 0, 0, 0, err, errlen};
+    range r = {rd->rk, topic, partition, until, from, -1,  fn,    NULL,
+               NULL,   arg,   0,         0,     0,    err, errlen};
     kept *k = find_kept(rd, topic, partition);
     if (k && k->next != from) { /* not where its queue continues (a re-run): start over */
         let_go(rd, k);

@@ -10,8 +10,10 @@
  * "query NAME ended: ..." with its figures; --stop-after N stops it itself once N records
  * went out; --detach returns at once. --variant adds a filter: another graph, which a
  * checkpoint of the first one must refuse. --hold-file PATH: every record waits while PATH
- * exists (a test holds a batch running with it). --work-us N: each record takes N us more (a
- * slow external call: the query's sustainable rate is slots * 1e6 / N records per second);
+ * exists (a test holds a batch running with it); --hold-file @PATH: only records holding
+ * "hold-here" wait (a task writes what comes before, then holds). --work-us N: each record takes N
+ * us more (a slow external call: the query's sustainable rate is slots * 1e6 / N records per
+ * second);
  * --backpressure and --max-rate N (records per second per partition) bound its batches.
  */
 #include <ember/ember.h>
@@ -28,7 +30,9 @@ int stream_copy_upper(ember_task *task, const ember_record *in)
     size_t hold_len;
     const char *hold = ember_task_arg(task, &hold_len);
     struct timespec tick = {0, 10 * 1000000L};
-    while (hold_len > 1 && access(hold, F_OK) == 0) nanosleep(&tick, NULL);
+    int marked_only = hold_len > 1 && hold[0] == '@';
+    if (marked_only && memmem(in->value, in->value_len, "hold-here", 9)) hold++;
+    while (hold_len > 1 && hold[0] != '@' && access(hold, F_OK) == 0) nanosleep(&tick, NULL);
     char buf[1024];
     size_t n = in->value_len < sizeof buf ? in->value_len : sizeof buf;
     for (size_t i = 0; i < n; i++) {

@@ -205,8 +205,9 @@ static void checkpoint_logs(void **state)
     for (int b = 0; b < 3; b++) {
         r[0].from = r[0].until;
         r[0].until += 10;
-        assert_int_equal(em_qlog_write_offsets(dir, b, "events", r, 2, &no_times, err, sizeof err),
-                         EMBER_OK);
+        assert_int_equal(
+            em_qlog_write_offsets(dir, b, "events", r, 2, &no_times, NULL, 0, err, sizeof err),
+            EMBER_OK);
         if (b < 2)
             assert_int_equal(em_qlog_write_commit(dir, b, 10, 9, EM_NO_WATERMARK, err, sizeof err),
                              EMBER_OK);
@@ -246,8 +247,9 @@ static void checkpoint_keeps_the_last_entries(void **state)
     assert_int_equal(em_qlog_open(dir, "long", 1, &st, err, sizeof err), EMBER_OK);
     em_stream_range r = {0, 0, 1};
     for (int b = 0; b < EM_QLOG_KEEP + 5; b++) {
-        assert_int_equal(em_qlog_write_offsets(dir, b, "t", &r, 1, &no_times, err, sizeof err),
-                         EMBER_OK);
+        assert_int_equal(
+            em_qlog_write_offsets(dir, b, "t", &r, 1, &no_times, NULL, 0, err, sizeof err),
+            EMBER_OK);
         assert_int_equal(em_qlog_write_commit(dir, b, 1, 1, EM_NO_WATERMARK, err, sizeof err),
                          EMBER_OK);
     }
@@ -327,7 +329,7 @@ static void windows_follow_event_times(void **state)
     assert_int_equal(qr->window_delay_ms, 5000);
     em_stream_range r = {0, 10, 20};
     em_event_times times = {100000, 90000, 1796000000000};
-    Ember__SubmitJob *job = em_stream_batch_job(qr, 7, &r, 1, &times);
+    Ember__SubmitJob *job = em_stream_batch_job(qr, 7, &r, 1, &times, NULL);
     assert_non_null(job);
     assert_int_equal(em_graph_validate(job->graph, 0, err, sizeof err), EMBER_OK);
     const Ember__Node *w = job->graph->nodes[1];
@@ -337,7 +339,7 @@ static void windows_follow_event_times(void **state)
     assert_int_equal(w->state_version, 7);
     assert_int_equal(w->batch_time_ms, 1796000000000);
     em_pb_free(job);
-    job = em_stream_batch_job(qr, 0, &r, 1, &no_times); /* no event time yet */
+    job = em_stream_batch_job(qr, 0, &r, 1, &no_times, NULL); /* no event time yet */
     assert_int_equal(job->graph->nodes[1]->watermark_ms, EM_NO_WATERMARK);
     assert_int_equal(job->graph->nodes[1]->prev_watermark_ms, EM_NO_WATERMARK);
     em_pb_free(job);
@@ -350,11 +352,12 @@ static void windows_follow_event_times(void **state)
     assert_int_equal(em_qlog_open(dir, "w", 1, &st, err, sizeof err), EMBER_OK);
     assert_int_equal(st.times.applied, EM_NO_WATERMARK);
     assert_int_equal(st.committed_max, EM_NO_WATERMARK);
-    assert_int_equal(em_qlog_write_offsets(dir, 0, "events", &r, 1, &no_times, err, sizeof err),
-                     EMBER_OK);
+    assert_int_equal(
+        em_qlog_write_offsets(dir, 0, "events", &r, 1, &no_times, NULL, 0, err, sizeof err),
+        EMBER_OK);
     assert_int_equal(em_qlog_write_commit(dir, 0, 10, 10, 90000, err, sizeof err), EMBER_OK);
-    assert_int_equal(em_qlog_write_offsets(dir, 1, "events", &r, 1, &times, err, sizeof err),
-                     EMBER_OK);
+    assert_int_equal(
+        em_qlog_write_offsets(dir, 1, "events", &r, 1, &times, NULL, 0, err, sizeof err), EMBER_OK);
     em_qlog_state_free(&st);
     assert_int_equal(em_qlog_open(dir, "w", 1, &st, err, sizeof err), EMBER_OK);
     assert_int_equal(st.last_planned, 1);
@@ -372,7 +375,7 @@ static void batch_job_is_a_batch_graph(void **state)
     em_streams_init(&s);
     em_query *q = start_query(&s, "copy", 0, 5);
     em_stream_range r[2] = {{0, 10, 20}, {1, 0, 3}};
-    Ember__SubmitJob *job = em_stream_batch_job(q, 7, r, 2, &no_times);
+    Ember__SubmitJob *job = em_stream_batch_job(q, 7, r, 2, &no_times, NULL);
     assert_non_null(job);
     char err[512];
     assert_int_equal(em_graph_validate(job->graph, 0, err, sizeof err), EMBER_OK);
@@ -405,7 +408,7 @@ static void batch_cycle_through_the_loop(void **state)
     /* what the stream thread does on a trigger */
     em_stream_range r = {0, 0, 5};
     q->state = EM_QUERY_RUNNING;
-    q->submit = em_stream_batch_job(q, 0, &r, 1, &no_times);
+    q->submit = em_stream_batch_job(q, 0, &r, 1, &no_times, NULL);
     q->phase = EM_BATCH_SUBMIT;
     uint64_t id;
     em_session_id session;
@@ -437,7 +440,7 @@ static void batch_cycle_through_the_loop(void **state)
     assert_false(st.msg.found);
 
     /* a batch the scheduler refused: DONE with the reason, for the thread to fail the query */
-    q->submit = em_stream_batch_job(q, 1, &r, 1, &no_times);
+    q->submit = em_stream_batch_job(q, 1, &r, 1, &no_times, NULL);
     q->phase = EM_BATCH_SUBMIT;
     assert_true(em_streams_take_submit(&s, &id, &session, &submit));
     em_pb_free(submit);
