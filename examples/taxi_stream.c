@@ -30,8 +30,7 @@
  * Each query keeps its checkpoint in --checkpoint DIR/<query> (default
  * "taxi-stream-checkpoint" in ember-submit's directory). The job runs until its queries are
  * stopped (ember-submit --stop taxi-distance, or ember-submit ending), or with --detach keeps
- * them running on the driver. The Kafka sink writes a batch that runs again after a crash
- * again (at least once: docs/streaming.md).
+ * them running on the driver. Every sink is exactly once (docs/streaming.md).
  *
  * Build: cc -shared -fPIC -O2 -I include -o taxi_stream.so examples/taxi_stream.c -lm
  * Run:   ember-submit taxi_stream.so -- --in taxi --interval-ms 500
@@ -44,6 +43,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "example_job.h"
 #include "taxi_parse.h"
 #include "taxi_track.h"
 
@@ -122,14 +122,6 @@ int ts_track_join(ember_task *task, void *acc, const void *other)
     return EMBER_OK;
 }
 
-static void format_time(int64_t ms, char *buf, size_t len)
-{
-    time_t s = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-}
-
 /* ts_window_line (map): a final window -> "taxi_id,start,end,km,points"; the window's length
  * in ms is the argument */
 int ts_window_line(ember_task *task, const ember_record *in)
@@ -139,8 +131,8 @@ int ts_window_line(ember_task *task, const ember_record *in)
     track t;
     memcpy(&t, in->value, sizeof t);
     char start[32], end[32], line[160];
-    format_time(in->timestamp, start, sizeof start);
-    format_time(in->timestamp + *window_ms, end, sizeof end);
+    example_time(in->timestamp, start, sizeof start);
+    example_time(in->timestamp + *window_ms, end, sizeof end);
     int n = snprintf(line, sizeof line, "%.*s,%s,%s,%.6f,%" PRId64, (int)in->key_len,
                      (const char *)in->key, start, end, t.km, t.points);
     return ember_emit_kv(task, in->key, in->key_len, line, (size_t)n, in->timestamp);
@@ -164,7 +156,7 @@ static int emit_alert(ember_task *task, const ember_record *in, const point_valu
                       const char *reason)
 {
     char when[32], line[192];
-    format_time(in->timestamp, when, sizeof when);
+    example_time(in->timestamp, when, sizeof when);
     int n = snprintf(line, sizeof line, "%.*s,%s,%.5f,%.5f,%s", (int)in->key_len,
                      (const char *)in->key, when, p->lon, p->lat, reason);
     return ember_emit_kv(task, in->key, in->key_len, line, (size_t)n, in->timestamp);
@@ -198,39 +190,6 @@ int ts_alert(ember_task *task, const ember_record *in, void *state, int *exists)
 /* ---- the job ----------------------------------------------------------------------------------
  */
 
-static const char *option(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return argv[i + 1];
-    return def;
-}
-
-static int flag(int argc, char **argv, const char *name)
-{
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], name) == 0) return 1;
-    return 0;
-}
-
-/* start starts one query of the job, its checkpoint under `checkpoints`, into `topic`, or into
- * Redis with `redis` (when not NULL) */
-static ember_query *start(ember_dataset *ds, const char *name, const char *topic,
-                          const ember_redis_options *redis, const char *checkpoints,
-                          int64_t interval_ms, int detach)
-{
-    char checkpoint[4096];
-    snprintf(checkpoint, sizeof checkpoint, "%s/%s", checkpoints, name);
-    ember_query_options q = {
-        .name = name, .checkpoint = checkpoint, .interval_ms = interval_ms, .detach = detach};
-    ember_query *query = NULL;
-    int rc = redis ? ember_stream_to_redis(ds, redis, &q, &query)
-                   : ember_stream_to_kafka(ds, topic, &q, &query);
-    if (rc != EMBER_OK) return NULL;
-    fprintf(stderr, "taxi_stream: query %s started, writing to %s %s\n", name,
-            redis ? "redis" : "topic", redis ? redis->address : topic);
-    return query;
-}
-
 /* ts_point_row (map): a point -> HSET "taxi_id|YYYY-MM-DD HH:MM:SS" lon LON lat LAT, the
  * row key of the classic HBase design */
 int ts_point_row(ember_task *task, const ember_record *in)
@@ -238,7 +197,7 @@ int ts_point_row(ember_task *task, const ember_record *in)
     point_value p;
     memcpy(&p, in->value, sizeof p);
     char when[32], row[80], lon[32], lat[32];
-    format_time(in->timestamp, when, sizeof when);
+    example_time(in->timestamp, when, sizeof when);
     int n = snprintf(row, sizeof row, "%.*s|%s", (int)in->key_len, (const char *)in->key, when);
     snprintf(lon, sizeof lon, "%.5f", p.lon);
     snprintf(lat, sizeof lat, "%.5f", p.lat);
@@ -262,72 +221,67 @@ int ts_distance_now(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *in = option(argc, argv, "--in", "taxi");
-    const char *checkpoints = option(argc, argv, "--checkpoint", "taxi-stream-checkpoint");
-    int64_t interval_ms = atoll(option(argc, argv, "--interval-ms", "1000"));
-    int detach = flag(argc, argv, "--detach");
-    ember_window w = {.length_ms = atoll(option(argc, argv, "--window-min", "30")) * 60000,
-                      .slide_ms = atoll(option(argc, argv, "--slide-s", "30")) * 1000,
-                      .delay_ms = atoll(option(argc, argv, "--delay-s", "60")) * 1000};
-    alert_rules rules = {116.1, 39.7, 116.7, 40.1, atof(option(argc, argv, "--max-kmh", "120"))};
-    const char *bbox = option(argc, argv, "--bbox", NULL);
+    const char *in = example_option(argc, argv, "--in", "taxi");
+    example_queries eq = {
+        ctx, "taxi_stream", example_option(argc, argv, "--checkpoint", "taxi-stream-checkpoint"),
+        example_int(argc, argv, "--interval-ms", 1000), example_flag(argc, argv, "--detach")};
+    ember_window w = {.length_ms = atoll(example_option(argc, argv, "--window-min", "30")) * 60000,
+                      .slide_ms = atoll(example_option(argc, argv, "--slide-s", "30")) * 1000,
+                      .delay_ms = atoll(example_option(argc, argv, "--delay-s", "60")) * 1000};
+    alert_rules rules = {116.1, 39.7, 116.7, 40.1,
+                         atof(example_option(argc, argv, "--max-kmh", "120"))};
+    const char *bbox = example_option(argc, argv, "--bbox", NULL);
     if (bbox && sscanf(bbox, "%lf,%lf,%lf,%lf", &rules.min_lon, &rules.min_lat, &rules.max_lon,
                        &rules.max_lat) != 4) {
         fprintf(stderr, "taxi_stream: --bbox minlon,minlat,maxlon,maxlat\n");
         return 2;
     }
-    ember_stream_source src = {.earliest = flag(argc, argv, "--earliest"),
+    ember_stream_source src = {.earliest = example_flag(argc, argv, "--earliest"),
                                .max_per_partition =
-                                   atoll(option(argc, argv, "--max-per-batch", "0"))};
+                                   atoll(example_option(argc, argv, "--max-per-batch", "0"))};
 
     ember_dataset *lines = ember_kafka_stream(ctx, in, &src);
     ember_dataset *points = ember_flat_map(lines, ts_point, NULL, 0);
     track zero = {0};
     ember_dataset *windows =
         ember_window_aggregate(points, &w, &zero, sizeof zero, ts_track_add, ts_track_join,
-                               atoi(option(argc, argv, "--partitions", "4")));
+                               atoi(example_option(argc, argv, "--partitions", "4")));
     ember_dataset *distances = ember_map(windows, ts_window_line, &w.length_ms, sizeof w.length_ms);
-    ember_query *qd =
-        start(distances, "taxi-distance", option(argc, argv, "--distances", "taxi-distance"), NULL,
-              checkpoints, interval_ms, detach);
+    ember_query *q[5] = {NULL, NULL, NULL, NULL, NULL};
+    q[0] = example_start(&eq, distances, "taxi-distance",
+                         example_option(argc, argv, "--distances", "taxi-distance"), NULL);
     /* a taxi's last point is kept for an hour without news (it went off duty) */
     ember_dataset *alerts =
         ember_map_with_state(ember_flat_map(ember_kafka_stream(ctx, in, &src), ts_point, NULL, 0),
                              ts_alert, sizeof(last_point), 3600 * 1000, &rules, sizeof rules, 4);
-    ember_query *qa = start(alerts, "taxi-alerts", option(argc, argv, "--alerts", "taxi-alerts"),
-                            NULL, checkpoints, interval_ms, detach);
+    q[1] = example_start(&eq, alerts, "taxi-alerts",
+                         example_option(argc, argv, "--alerts", "taxi-alerts"), NULL);
     ember_dataset *bad = ember_filter(ember_kafka_stream(ctx, in, &src), ts_malformed, NULL, 0);
-    ember_query *qb =
-        start(bad, "taxi-dead-letter", option(argc, argv, "--dead-letter", "taxi-dead-letter"),
-              NULL, checkpoints, interval_ms, detach);
-    if (!qd || !qa || !qb) return 1;
+    q[2] = example_start(&eq, bad, "taxi-dead-letter",
+                         example_option(argc, argv, "--dead-letter", "taxi-dead-letter"), NULL);
+    if (!q[0] || !q[1] || !q[2]) return 1;
     /* with --redis: every point under its row key, and each taxi's current distance */
-    ember_query *more[2] = {NULL, NULL};
-    ember_redis_options redis = {.address = option(argc, argv, "--redis", NULL)};
+    ember_redis_options redis = {.address = example_option(argc, argv, "--redis", NULL)};
     if (redis.address) {
         redis.command = EMBER_REDIS_HSET;
-        more[0] =
-            start(ember_map(ember_flat_map(ember_kafka_stream(ctx, in, &src), ts_point, NULL, 0),
-                            ts_point_row, NULL, 0),
-                  "taxi-points", NULL, &redis, checkpoints, interval_ms, detach);
+        q[3] = example_start(
+            &eq,
+            ember_map(ember_flat_map(ember_kafka_stream(ctx, in, &src), ts_point, NULL, 0),
+                      ts_point_row, NULL, 0),
+            "taxi-points", NULL, &redis);
         ember_redis_options now = redis;
         now.command = EMBER_REDIS_SET;
-        more[1] = start(ember_map(windows, ts_distance_now, NULL, 0), "taxi-distance-now", NULL,
-                        &now, checkpoints, interval_ms, detach);
-        if (!more[0] || !more[1]) return 1;
+        q[4] = example_start(&eq, ember_map(windows, ts_distance_now, NULL, 0), "taxi-distance-now",
+                             NULL, &now);
+        if (!q[3] || !q[4]) return 1;
     }
     /* until the distance query is stopped; the others then stop with it */
-    int rc = ember_query_await(qd, -1);
-    ember_query *others[] = {qa, qb, more[0], more[1]};
-    for (size_t i = 0; i < 4; i++)
-        if (others[i]) ember_query_stop(others[i]);
-    for (size_t i = 0; i < 4; i++)
-        if (others[i] && ember_query_await(others[i], -1) != EMBER_OK) rc = 1;
+    int rc = example_await_all(&eq, q, redis.address ? 5 : 3);
     ember_query_progress p;
-    if (ember_query_status(qd, &p) == EMBER_OK)
+    if (!eq.detach && ember_query_status(q[0], &p) == EMBER_OK)
         fprintf(stderr,
                 "taxi_stream: %lld points read, %lld windows written, watermark %lld, %lld late\n",
                 (long long)p.records_in, (long long)p.records_out, (long long)p.watermark_ms,
                 (long long)p.late_records);
-    return rc == EMBER_OK ? 0 : 1;
+    return rc;
 }

@@ -89,6 +89,21 @@ wait_for_file() {
     fail "timed out waiting for $1"
 }
 
+# start_redis [ARGS...] -> a redis-server of the test's own on a free loopback port, nothing
+# persisted (sets RPORT; ARGS go to redis-server, e.g. --requirepass P with RPASS=P set)
+start_redis() {
+    command -v redis-server >/dev/null ||
+        fail "redis-server not found: it is a declared test dependency (Debian package redis-server); run deploy/install-deps.sh"
+    RPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no "$@" \
+        >"$T/redis.log" 2>&1 &
+    PIDS+=($!)
+    wait_until 20 redis_up
+}
+# rcli ARGS...: redis-cli against the test's redis-server (with the password $RPASS if set)
+rcli() { redis-cli -p "$RPORT" ${RPASS:+-a "$RPASS" --no-auth-warning} "$@"; }
+redis_up() { rcli ping 2>/dev/null | grep -q PONG; }
+
 # start_kafka TOPIC:PARTITIONS... -> sets KAFKA (bootstrap address)
 start_kafka() {
     local args=() t

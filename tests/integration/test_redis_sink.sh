@@ -10,14 +10,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-command -v redis-server >/dev/null ||
-    fail "redis-server not found: it is a declared test dependency (Debian package redis-server); run deploy/install-deps.sh"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --requirepass s3cret \
-    --daemonize no >"$T/redis.log" 2>&1 &
-PIDS+=($!)
-rcli() { redis-cli -p "$PORT" -a s3cret --no-auth-warning "$@"; }
-wait_until 20 bash -c "redis-cli -p $PORT -a s3cret --no-auth-warning ping 2>/dev/null | grep -q PONG"
+RPASS=s3cret
+start_redis --requirepass "$RPASS"
+PORT=$RPORT
 cluster_up
 
 save() { "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/redis_save.so" -- "$@"; }

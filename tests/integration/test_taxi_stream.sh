@@ -16,13 +16,7 @@ set -euo pipefail
 
 start_kafka taxi:1 taxi-distance:2 taxi-alerts:2 taxi-dead-letter:1
 cluster_up
-command -v redis-server >/dev/null ||
-    fail "redis-server not found: it is a declared test dependency (Debian package redis-server); run deploy/install-deps.sh"
-RPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no >"$T/redis.log" 2>&1 &
-PIDS+=($!)
-rcli() { redis-cli -p "$RPORT" "$@"; }
-wait_until 20 bash -c "redis-cli -p $RPORT ping 2>/dev/null | grep -q PONG"
+start_redis
 
 "$EMBER_BIN/taxi-data" --lines 4000 --taxis 12 --seed 5 --malformed-every 40 >"$T/lines.txt"
 awk '{ split($0, f, ","); print f[1] "\t" $0 }' "$T/lines.txt" |

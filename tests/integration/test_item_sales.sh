@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# test_item_sales.sh -- examples/item_sales.c: JSON sales from Kafka to Redis and a summary
+# topic, through an executor's kill -9. 3,000 sales of 20 items, 4 a second in event time (so
+# 12.5 minutes of windows), every 50th record malformed (not JSON, a negative quantity, no
+# price, a quantity given as a string), and a last sale 10 minutes later that makes every
+# minute before it final. The input is produced with kcat (a Kafka client of its own), half
+# before and half after an executor is killed with -9. The same awk pass that writes the input
+# computes what must come out; then, compared exactly:
+#   - Redis item:ITEM {qty, revenue_cents, count}: each item's running totals (redis-cli);
+#   - Redis revenue:ITEM {"YYYY-MM-DD HH:MM": revenue_cents}: each final minute;
+#   - topic item-sales-summary: one line per item and final minute (read with kcat);
+#   - topic item-sales-dead-letter: the malformed records, each once.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+start_kafka item_sales:3 item-sales-summary:2 item-sales-dead-letter:1
+cluster_up
+start_redis
+
+# ---- input and reference ----------------------------------------------------------------------
+TZ=UTC awk -v N=3000 -v BASE=1764756000000 -v T="$T" 'BEGIN {
+    for (i = 0; i <= N; i++) {
+        item = sprintf("I%04d", (i * 7) % 20 + 1); qty = i % 5 + 1; price = 100 + (i * 37) % 900
+        ts = BASE + i * 250
+        if (i == N) { item = "Z-END"; qty = 1; price = 1; ts = BASE + N * 250 + 600000 }
+        if (i % 50 == 49) {
+            k = int(i / 50) % 4
+            if (k == 0) line = "not json " i
+            if (k == 1) line = sprintf("{\"item_id\":\"%s\",\"qty\":-2,\"price_cents\":100,\"ts_ms\":%.0f}", item, ts)
+            if (k == 2) line = sprintf("{\"item_id\":\"%s\",\"qty\":3,\"ts_ms\":%.0f}", item, ts)
+            if (k == 3) line = sprintf("{\"item_id\":\"%s\",\"qty\":\"3\",\"price_cents\":100,\"ts_ms\":%.0f}", item, ts)
+            print "bad|" line > (T "/input"); print line > (T "/want.dead")
+            continue
+        }
+        printf "%s|{\"item_id\":\"%s\",\"qty\":%d,\"price_cents\":%d,\"ts_ms\":%.0f}\n", item, item, qty, price, ts > (T "/input")
+        tq[item] += qty; tr[item] += qty * price; tc[item]++
+        if (item == "Z-END") continue # its minute is not final
+        w = int(ts / 60000) * 60000; key = item SUBSEP sprintf("%.0f", w) # not CONVFMT
+        wq[key] += qty; wr[key] += qty * price; wc[key]++
+    }
+    for (item in tq) printf "%s %d %.0f %d\n", item, tq[item], tr[item], tc[item] > (T "/want.totals")
+    for (key in wq) {
+        split(key, kw, SUBSEP)
+        when = strftime("%Y-%m-%d %H:%M:%S", kw[2] / 1000)
+        printf "%s,%s,%d,%.0f,%d\n", kw[1], when, wq[key], wr[key], wc[key] > (T "/want.summary")
+        printf "revenue:%s %s %.0f\n", kw[1], substr(when, 1, 16), wr[key] > (T "/want.revenue")
+    }
+}'
+for f in totals summary revenue dead; do LC_ALL=C sort -o "$T/want.$f" "$T/want.$f"; done
+expect_eq "$(wc -l <"$T/want.dead")" 60 "malformed records in the input"
+
+# ---- what came out ----------------------------------------------------------------------------
+got_totals() {
+    local k
+    for k in $(rcli --scan --pattern 'item:*'); do
+        echo "${k#item:} $(rcli hmget "$k" qty revenue_cents count | tr '\n' ' ' | sed 's/ $//')"
+    done | LC_ALL=C sort
+}
+got_revenue() {
+    local k
+    for k in $(rcli --scan --pattern 'revenue:*'); do
+        rcli hgetall "$k" | paste - - | awk -F'\t' -v k="$k" '{ print k, $1, $2 }'
+    done | LC_ALL=C sort
+}
+topic_values() { kcat -C -b "$KAFKA" -t "$1" -e -q -f '%s\n' | LC_ALL=C sort; }
+# all_out: every output holds what the reference says (kept in $T/got.* for a failure's message)
+all_out() {
+    got_totals >"$T/got.totals"
+    got_revenue >"$T/got.revenue"
+    topic_values item-sales-summary >"$T/got.summary"
+    topic_values item-sales-dead-letter >"$T/got.dead"
+    local f
+    for f in totals revenue summary dead; do cmp -s "$T/want.$f" "$T/got.$f" || return 1; done
+}
+
+# ---- the run: half the input, an executor killed, the rest -------------------------------------
+head -n 1500 "$T/input" | kcat -P -b "$KAFKA" -t item_sales -K '|' ||
+    fail "kcat could not produce to item_sales"
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/item_sales.so" -- --earliest \
+    --interval-ms 100 --checkpoint "$T/ck" --redis "127.0.0.1:$RPORT" --partitions 3 \
+    >"$T/job.out" 2>"$T/job.err" &
+JOB_PID=$!
+wait_until 60 bash -c "[ \$(redis-cli -p $RPORT --scan --pattern 'item:*' | wc -l) -ge 20 ]"
+kill -9 "$ex1_PID"
+start_executor ex3 --slots 2
+tail -n +1501 "$T/input" | kcat -P -b "$KAFKA" -t item_sales -K '|' ||
+    fail "kcat could not produce to item_sales"
+deadline=$((SECONDS + 120))
+until all_out || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.2; done
+for f in totals revenue summary dead; do
+    cmp -s "$T/want.$f" "$T/got.$f" || {
+        diff "$T/want.$f" "$T/got.$f" | head -5
+        fail "$f differs from the reference ($(wc -l <"$T/want.$f") expected lines, $(wc -l <"$T/got.$f") got)"
+    }
+done
+echo "ok: $(wc -l <"$T/want.totals") items' totals and $(wc -l <"$T/want.revenue") final minutes in Redis, $(wc -l <"$T/want.summary") summary lines and $(wc -l <"$T/want.dead") dead letters, exactly, through an executor's kill -9"
+
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop sales-totals >"$T/stop.out" 2>&1 ||
+    fail "ember-submit --stop failed: $(cat "$T/stop.out")"
+wait "$JOB_PID" || fail "item_sales failed: $(tail -3 "$T/job.err")"
+expect_contains "$(cat "$T/job.err")" "malformed records sent to the dead-letter topic" \
+    "the job's closing line"
+echo "PASS"
