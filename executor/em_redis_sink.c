@@ -11,8 +11,8 @@
 struct em_redis_sink {
     redisContext *c;
     const Ember__Action *a;
-    size_t owed;    /* replies not read yet */
-    char field[16]; /* fenced: the task's partition, the fence's field */
+    size_t owed;     /* replies not read yet */
+    char fence[600]; /* fenced: the task's fence key, redis_fence ":" partition */
     int fenced;     /* the writes go in a transaction with the fence */
     int applied;    /* fenced: the batch was applied before: write nothing */
 };
@@ -58,11 +58,11 @@ static int command(em_redis_sink *s, const char *what, int argc, const char **ar
 /* fence_value: the batch the fence holds for the task (0: none); -1 on error */
 static int64_t fence_value(em_redis_sink *s, char *err, size_t errlen)
 {
-    const char *argv[] = {"HGET", s->a->redis_fence, s->field};
-    size_t lens[] = {4, strlen(s->a->redis_fence), strlen(s->field)};
-    redisReply *r = redisCommandArgv(s->c, 3, argv, lens);
+    const char *argv[] = {"GET", s->fence};
+    size_t lens[] = {3, strlen(s->fence)};
+    redisReply *r = redisCommandArgv(s->c, 2, argv, lens);
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        reply_error(s, r, "HGET of the fence", err, errlen);
+        reply_error(s, r, "GET of the fence", err, errlen);
         return -1;
     }
     int64_t v = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
@@ -70,11 +70,12 @@ static int64_t fence_value(em_redis_sink *s, char *err, size_t errlen)
     return v;
 }
 
-/* begin_fenced: WATCH the fence; the batch applied already, or MULTI */
+/* begin_fenced: WATCH the task's fence; the batch applied already, or MULTI. Each task has a
+ * fence key of its own, so the tasks of a batch never abort each other's transactions. */
 static int begin_fenced(em_redis_sink *s, char *err, size_t errlen)
 {
-    const char *watch[] = {"WATCH", s->a->redis_fence};
-    size_t wlens[] = {5, strlen(s->a->redis_fence)};
+    const char *watch[] = {"WATCH", s->fence};
+    size_t wlens[] = {5, strlen(s->fence)};
     int rc = command(s, "WATCH", 2, watch, wlens, err, errlen);
     int64_t v = rc == EMBER_OK ? fence_value(s, err, errlen) : -1;
     if (v < 0) return rc == EMBER_OK ? EMBER_ERR_IO : rc;
@@ -128,7 +129,7 @@ int em_redis_sink_open(const Ember__Action *a, uint32_t partition, em_redis_sink
     }
     if (rc == EMBER_OK && a->redis_fence[0] && a->redis_batch > 0) {
         s->fenced = 1;
-        snprintf(s->field, sizeof s->field, "%u", partition);
+        snprintf(s->fence, sizeof s->fence, "%s:%u", a->redis_fence, partition);
         rc = begin_fenced(s, err, errlen);
     }
     if (rc != EMBER_OK) {
@@ -220,12 +221,12 @@ int em_redis_sink_write(em_redis_sink *s, const ember_record *rec, char *err, si
 static int commit_fenced(em_redis_sink *s, char *err, size_t errlen)
 {
     char batch[32];
-    const char *hset[] = {"HSET", s->a->redis_fence, s->field, batch};
-    size_t hlens[] = {4, strlen(s->a->redis_fence), strlen(s->field),
+    const char *set[] = {"SET", s->fence, batch};
+    size_t slens[] = {3, strlen(s->fence),
                       (size_t)snprintf(batch, sizeof batch, "%lld", (long long)s->a->redis_batch)};
     const char *exec[] = {"EXEC"};
     size_t elens[] = {4};
-    if (redisAppendCommandArgv(s->c, 4, hset, hlens) != REDIS_OK) return EMBER_ERR_NOMEM;
+    if (redisAppendCommandArgv(s->c, 3, set, slens) != REDIS_OK) return EMBER_ERR_NOMEM;
     s->owed++;
     int rc = drain(s, err, errlen); /* +QUEUED each, or an error queueing one */
     redisReply *r = rc == EMBER_OK ? redisCommandArgv(s->c, 1, exec, elens) : NULL;
@@ -237,7 +238,7 @@ static int commit_fenced(em_redis_sink *s, char *err, size_t errlen)
         if (v >= s->a->redis_batch) return EMBER_OK;
         if (v >= 0)
             snprintf(err, errlen, "redis at %s: the batch's transaction was aborted (fence %s)",
-                     s->a->redis_address, s->a->redis_fence);
+                     s->a->redis_address, s->fence);
         return EMBER_ERR_IO;
     }
     for (size_t i = 0; rc == EMBER_OK && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)

@@ -442,8 +442,8 @@ int ember_stream_to_files(ember_dataset *ds, const char *dir, const ember_query_
                           ember_query **query);
 /* ember_stream_to_redis starts a query writing each batch to Redis as ember_save_redis does,
  * exactly once: each task applies its batch's writes in one MULTI/EXEC together with a fence
- * (hash "ember:fence:QUERY", field = the task's partition, value = the batch), and a task of a
- * batch that runs again after a crash finds its fence and applies nothing. */
+ * (key "ember:fence:QUERY:PARTITION", value = the batch), and a task of a batch that runs
+ * again after a crash finds its fence and applies nothing. */
 int ember_stream_to_redis(ember_dataset *ds, const ember_redis_options *redis,
                           const ember_query_options *opts, ember_query **query);
 int ember_stream_to_kafka(ember_dataset *ds, const char *topic, const ember_query_options *opts,
