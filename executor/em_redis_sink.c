@@ -13,8 +13,8 @@ struct em_redis_sink {
     const Ember__Action *a;
     size_t owed;     /* replies not read yet */
     char fence[600]; /* fenced: the task's fence key, redis_fence ":" partition */
-    int fenced;     /* the writes go in a transaction with the fence */
-    int applied;    /* fenced: the batch was applied before: write nothing */
+    int fenced;      /* the writes go in a transaction with the fence */
+    int applied;     /* fenced: the batch was applied before: write nothing */
 };
 
 /* reply_error: whether reply r (or its absence) is an error; the message in err */

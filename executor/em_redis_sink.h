@@ -8,8 +8,8 @@
  * WATCH the task's fence key (the action's fence, ':', the task's partition) and read it:
  * already the batch's, so the batch ran before and nothing is written again; else MULTI, the
  * writes, SET of the fence, EXEC. Each task watches a key of its own, so the tasks of one
- * batch never abort each other. A transaction another attempt won (EXEC aborted by the WATCH) is fine when the fence
- * then holds the batch.
+ * batch never abort each other. A transaction another attempt won (EXEC aborted by the WATCH) is
+ * fine when the fence then holds the batch.
  */
 #ifndef EM_REDIS_SINK_H
 #define EM_REDIS_SINK_H

@@ -148,8 +148,8 @@ typedef struct em_kafka_mark {
 } em_kafka_mark;
 
 /* em_kafka_sink_fence makes s a streaming batch's task output (em_kafka_fence.c): every
- * record it writes from now on carries the headers ember.query, ember.batch, ember.task and
- * ember.seq (the record's index among those given to s). */
+ * record it writes from now on carries the header "ember" = "QUERY/BATCH/TASK/SEQ" (SEQ: the
+ * record's index among those given to s). */
 int em_kafka_sink_fence(em_kafka_sink *s, const char *query, int64_t batch, uint32_t task,
                         char *err, size_t errlen);
 

@@ -21,9 +21,11 @@ struct em_kafka_sink {
     int64_t failed;         /* delivery reports with an error */
     char first_errstr[256]; /* message of the first failed report */
     /* a fenced sink (em_kafka_fence.c): its records' tags, and what an earlier run wrote */
-    char *fence_query;     /* the query (NULL: not fenced) */
-    char fence_batch[24];  /* the batch, in decimal */
-    char fence_task[16];   /* the task's partition, in decimal */
+    char *fence_query;      /* the query (NULL: not fenced) */
+    char fence_batch[24];   /* the batch, in decimal */
+    char fence_task[16];    /* the task's partition, in decimal */
+    char fence_prefix[640]; /* "QUERY/BATCH/TASK/": each record's tag, before its seq */
+    size_t fence_prefix_len;
     uint64_t seq;          /* records given to it so far: the next record's ember.seq */
     uint8_t *written;      /* bitmap of the seqs an earlier run wrote (NULL: none) */
     uint64_t written_bits; /* its size in bits */
