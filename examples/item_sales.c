@@ -124,15 +124,21 @@ static int emit_hash(ember_task *task, const char *key, size_t key_len, size_t n
     return ember_emit_kv(task, key, key_len, value, len, ts);
 }
 
-/* running_totals (map_with_state): a sale adds to its item's totals; emits the item's hash */
-int running_totals(ember_task *task, const ember_record *in, void *state, int *exists)
+/* add_sale adds the sale `in` to t */
+static void add_sale(totals *t, const ember_record *in)
 {
-    totals *t = state;
     sale s;
     memcpy(&s, in->value, sizeof s);
     t->qty += s.qty;
     t->revenue_cents += s.qty * s.price_cents;
     t->count++;
+}
+
+/* running_totals (map_with_state): a sale adds to its item's totals; emits the item's hash */
+int running_totals(ember_task *task, const ember_record *in, void *state, int *exists)
+{
+    totals *t = state;
+    add_sale(t, in);
     *exists = 1;
     char key[64], qty[24], revenue[24], count[24];
     int kn = snprintf(key, sizeof key, "item:%.*s", (int)in->key_len, (const char *)in->key);
@@ -147,12 +153,7 @@ int running_totals(ember_task *task, const ember_record *in, void *state, int *e
 int minute_add(ember_task *task, void *acc, const ember_record *in)
 {
     (void)task;
-    totals *t = acc;
-    sale s;
-    memcpy(&s, in->value, sizeof s);
-    t->qty += s.qty;
-    t->revenue_cents += s.qty * s.price_cents;
-    t->count++;
+    add_sale(acc, in);
     return EMBER_OK;
 }
 

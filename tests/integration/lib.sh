@@ -103,6 +103,35 @@ start_redis() {
 # rcli ARGS...: redis-cli against the test's redis-server (with the password $RPASS if set)
 rcli() { redis-cli -p "$RPORT" ${RPASS:+-a "$RPASS" --no-auth-warning} "$@"; }
 redis_up() { rcli ping 2>/dev/null | grep -q PONG; }
+# redis_hashes PATTERN: "KEY FIELD VALUE" for each field of the hashes matching PATTERN, sorted
+redis_hashes() {
+    local k
+    for k in $(rcli --scan --pattern "$1"); do
+        rcli hgetall "$k" | paste - - | awk -F'\t' -v k="$k" '{ print k, $1, $2 }'
+    done | LC_ALL=C sort
+}
+# topic_values TOPIC: the value of every record of TOPIC (read with kcat), sorted
+topic_values() { kcat -C -b "$KAFKA" -t "$1" -e -q -f '%s\n' | LC_ALL=C sort; }
+
+# expect_outputs SECONDS COLLECT NAME...: runs COLLECT, which writes $T/got.NAME for each NAME,
+# until every $T/got.NAME equals $T/want.NAME or SECONDS pass; then fails on one that differs
+expect_outputs() {
+    local deadline=$((SECONDS + $1)) collect=$2 f same
+    shift 2
+    while :; do
+        "$collect"
+        same=1
+        for f in "$@"; do cmp -s "$T/want.$f" "$T/got.$f" || same=0; done
+        if [ "$same" = 1 ] || [ "$SECONDS" -ge "$deadline" ]; then break; fi
+        sleep 0.3
+    done
+    for f in "$@"; do
+        cmp -s "$T/want.$f" "$T/got.$f" || {
+            diff "$T/want.$f" "$T/got.$f" | head -5
+            fail "$f differs from the reference ($(wc -l <"$T/want.$f") lines expected, $(wc -l <"$T/got.$f") got)"
+        }
+    done
+}
 
 # start_kafka TOPIC:PARTITIONS... -> sets KAFKA (bootstrap address)
 start_kafka() {
