@@ -84,13 +84,21 @@ static void lose_output(em_sched *s, em_stage *st, uint32_t part, em_recompute_r
             st->map_exec[part].v, em_recompute_reason_name(why));
 }
 
-/* lose_holder_outputs: a map output held by executor holder could not be read, so none of
- * that stage's outputs there is trusted (as Spark does): they are all computed again, at
- * once, rather than one fetch failure -- and one attempt of the reader -- at a time. */
-static void lose_holder_outputs(em_sched *s, em_stage *st, em_exec_id holder)
+/* lose_holder_outputs: map output `reported` could not be read by a reader launched at
+ * reader_launched_us, so none of that stage's outputs on the same executor is trusted (as
+ * Spark does): they are all computed again, at once, rather than one fetch failure -- and one
+ * attempt of the reader -- at a time. Outputs launched after the reader are newer than what
+ * it read (a reader starts once every output it reads is done): another reader's earlier
+ * report already had them computed again, so a late report leaves them alone, and when the
+ * reported output itself is newer, wherever it now is, the report is about nothing there is. */
+static void lose_holder_outputs(em_sched *s, em_stage *st, uint32_t reported,
+                                int64_t reader_launched_us)
 {
+    if (st->tasks[reported].launched_us > reader_launched_us) return; /* moved on since */
+    em_exec_id holder = st->map_exec[reported];
     for (uint32_t p = 0; p < st->plan.partitions; p++)
-        if (st->map_exec[p].v == holder.v) lose_output(s, st, p, EM_RECOMPUTE_FETCH_FAILURE);
+        if (st->map_exec[p].v == holder.v && st->tasks[p].launched_us <= reader_launched_us)
+            lose_output(s, st, p, EM_RECOMPUTE_FETCH_FAILURE);
 }
 
 /* map_stage_with_blocks finds the stage of job whose partition part's blocks carry block_stage. */
@@ -120,7 +128,7 @@ void em_recover_failed_task(em_sched *s, em_exec *ex, em_stage *st, uint32_t par
         if (lost) { /* not this task's fault: recompute what it could not read */
             st->n_recomputed[EM_RECOMPUTE_FETCH_FAILURE]++;
             s->totals.tasks_recomputed[EM_RECOMPUTE_FETCH_FAILURE]++;
-            lose_holder_outputs(s, lost, lost->map_exec[res->fetch_map_partition]);
+            lose_holder_outputs(s, lost, res->fetch_map_partition, task->launched_us);
         } else {
             st->n_retried++;
             s->totals.tasks_retried++;
