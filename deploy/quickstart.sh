@@ -172,6 +172,11 @@ step "first alerts in topic 'taxi-alerts' (partition, offset, taxi, line)"
 { "$bin/ember-topic" dump --bootstrap "$kafka" --topic taxi-alerts || true; } | head -n 5
 
 step "jobs as the driver reports them ($status/api/v1/jobs)"
+# the status endpoint serves a snapshot renewed every 50 ms: wait for the one with the job's end
+for _ in $(seq 40); do
+    curl -sf "$status/api/v1/jobs" | jq -e 'all(.[]; .state != "running")' >/dev/null && break
+    sleep 0.05
+done
 curl -sf "$status/api/v1/jobs" |
     jq -r '.[] | "job \(.id) \(.name): \(.state), \(.tasks) tasks, \(.records_in) records in, \(.records_out) out, \(.duration_ms | floor) ms"'
 
