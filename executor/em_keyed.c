@@ -67,7 +67,8 @@ static int set_entry(em_combiner *state, em_combiner *delta, const void *key, si
     return rc == EMBER_OK ? em_combiner_add(delta, &rec) : rc;
 }
 
-/* expire removes the keys idle for ttl at batch time `now` */
+/* expire removes the keys idle for ttl at batch time `now` (none that had a record in the
+ * batch: their time is `now`) */
 static int expire(em_combiner *state, em_combiner *delta, const keyed *k, int64_t ttl, int64_t now,
                   uint8_t *scratch, int64_t *expired)
 {
@@ -116,8 +117,6 @@ int em_keyed_reduce(em_state_cache *states, const Ember__Node *node, uint32_t pa
     }
     if (rc == EMBER_OK) em_combiner_set_fold(state, &k.fold); /* a cached state's is stale */
     int64_t now = node->batch_time_ms;
-    if (rc == EMBER_OK && node->state_ttl_ms > 0)
-        rc = expire(state, delta, &k, node->state_ttl_ms, now, scratch, &stats->expired);
     for (size_t i = 0, j; rc == EMBER_OK && i < n; i = j) {
         for (j = i + 1; j < n && same_key(&recs[i], &recs[j]); j++) {
         }
@@ -136,6 +135,10 @@ int em_keyed_reduce(em_state_cache *states, const Ember__Node *node, uint32_t pa
         if (rc == EMBER_OK)
             rc = set_entry(state, delta, recs[i].key, recs[i].key_len, scratch, k.entry_len);
     }
+    /* after the batch's records: a key that had one is stamped `now` and stays (as Spark's
+     * timeouts, only keys without data in the batch time out) */
+    if (rc == EMBER_OK && node->state_ttl_ms > 0)
+        rc = expire(state, delta, &k, node->state_ttl_ms, now, scratch, &stats->expired);
     if (rc == EMBER_OK) rc = live_only(&state, EM_STATE_NO_MARK, &k);
     if (rc == EMBER_OK) {
         stats->keys = (int64_t)em_combiner_size(state);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_stream_state.sh -- keyed state across a stream's batches (tests/jobs/stream_state.c:
 # each item's running count and total, a line "item,count,total" per record, "reset" removes
-# an item's state, items idle for 3 s expire):
+# an item's state, items idle for 5 s expire):
 #   1. running totals across many batches, through an executor's kill -9 (its cached state
 #      gone, the checkpoint's read back);
 #   2. the five items that stop receiving records expire, counted exactly, while the items
@@ -31,7 +31,7 @@ wait_out() { wait_until 60 bash -c "[ \$(cat '$OUT'/batch-*/part-* 2>/dev/null |
 query_doc() { api /api/v1/streaming/queries | jq '.[0]'; }
 
 "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/stream_state.so" -- --topic sales \
-    --name totals --checkpoint "$CK" --out "$OUT" --interval-ms 50 --ttl-ms 3000 \
+    --name totals --checkpoint "$CK" --out "$OUT" --interval-ms 50 --ttl-ms 5000 \
     >"$T/query.out" 2>"$T/query.err" &
 QUERY_PID=$!
 
@@ -47,7 +47,7 @@ echo "ok: batches go on after an executor was killed"
 
 # ---- 2. k5..k9 fall silent and expire; k0..k4 live on -----------------------------------------
 n=60 r=7
-for _ in $(seq 150); do # a round every 0.1 s keeps k0..k4 alive (their TTL is 3 s)
+for _ in $(seq 150); do # a round every 0.1 s keeps k0..k4 alive (their TTL is 5 s)
     round $r "${LIVE[@]}"
     n=$((n + 5)) r=$((r + 1))
     wait_out $n
