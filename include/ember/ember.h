@@ -414,9 +414,9 @@ typedef int (*ember_state_fn)(ember_task *task, const ember_record *in, void *st
  * order (within a Kafka partition: offset order), keys spread over `partitions` tasks. A key
  * without a record in a batch triggered ttl_ms or more after the last batch that had one
  * (batch trigger times; 0: never) is dropped and counted as expired; a key with a record in
- * the batch never expires in it (as Spark's timeouts). `arg` is given to fn through ember_task_arg. The state is kept in
- * the query's checkpoint, so a batch that runs again after a crash starts from the same state
- * and expires the same keys. */
+ * the batch never expires in it (as Spark's timeouts). `arg` is given to fn through ember_task_arg.
+ * The state is kept in the query's checkpoint, so a batch that runs again after a crash starts from
+ * the same state and expires the same keys. */
 ember_dataset *ember_map_with_state(ember_dataset *stream, ember_state_fn fn, size_t state_len,
                                     int64_t ttl_ms, const void *arg, size_t arg_len,
                                     int partitions);
