@@ -363,15 +363,14 @@ static int sink_marks(struct em_query_io *io, em_stream_range **marks, size_t *n
     int rc = topic_partitions(io->kafka, io->sink_topic, &io->out, err, errlen);
     if (rc == EMBER_ERR_NOT_FOUND) return EMBER_OK;
     size_t count = rc == EMBER_OK && io->out.n > 0 ? (size_t)io->out.n : 0;
-    int64_t *low = calloc(count + 1, sizeof *low), *high = calloc(count + 1, sizeof *high);
+    int64_t *high = calloc(count + 1, sizeof *high);
     em_stream_range *m = calloc(count + 1, sizeof *m);
-    if (rc == EMBER_OK && (!low || !high || !m)) rc = EMBER_ERR_NOMEM;
-    if (rc == EMBER_OK)
+    if (rc == EMBER_OK && (!high || !m)) rc = EMBER_ERR_NOMEM;
+    if (rc == EMBER_OK) /* the ends only: one request */
         rc = em_kafka_watermarks_of(io->kafka, io->sink_topic, io->out.parts, count,
-                                    KAFKA_TIMEOUT_MS, low, high, err, errlen);
+                                    KAFKA_TIMEOUT_MS, NULL, high, err, errlen);
     for (size_t i = 0; rc == EMBER_OK && i < count; i++)
         m[i] = (em_stream_range){io->out.parts[i], high[i], high[i]};
-    free(low);
     free(high);
     if (rc != EMBER_OK) {
         free(m);

@@ -363,13 +363,14 @@ static int offsets_at(rd_kafka_t *rk, const char *topic, const int32_t *parts, s
 int em_kafka_watermarks_of(rd_kafka_t *rk, const char *topic, const int32_t *parts, size_t n,
                            int timeout_ms, int64_t *low, int64_t *high, char *err, size_t errlen)
 {
-    if (!rk || !topic || !topic[0] || (n && (!parts || !low || !high)) || timeout_ms <= 0) {
+    if (!rk || !topic || !topic[0] || (n && (!parts || !high)) || timeout_ms <= 0) {
         em_kafka_set_err(err, errlen, "kafka watermarks: invalid argument");
         return EMBER_ERR_INVALID;
     }
     if (n == 0) return EMBER_OK;
-    int rc =
-        offsets_at(rk, topic, parts, n, RD_KAFKA_OFFSET_BEGINNING, timeout_ms, low, err, errlen);
+    int rc = low ? offsets_at(rk, topic, parts, n, RD_KAFKA_OFFSET_BEGINNING, timeout_ms, low, err,
+                              errlen)
+                 : EMBER_OK;
     if (rc == EMBER_OK)
         rc = offsets_at(rk, topic, parts, n, RD_KAFKA_OFFSET_END, timeout_ms, high, err, errlen);
     return rc;

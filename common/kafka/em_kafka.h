@@ -56,7 +56,8 @@ int em_kafka_watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, in
                         int64_t *low, int64_t *high, char *err, size_t errlen);
 
 /* em_kafka_watermarks_of is em_kafka_watermarks for n partitions of topic at once (two
- * requests in all, not two per partition): low[i] and high[i] are those of parts[i]. */
+ * requests in all, not two per partition): low[i] and high[i] are those of parts[i]; with low
+ * NULL only the high watermarks are asked for (one request). */
 int em_kafka_watermarks_of(rd_kafka_t *rk, const char *topic, const int32_t *parts, size_t n,
                            int timeout_ms, int64_t *low, int64_t *high, char *err, size_t errlen);
 

@@ -180,11 +180,11 @@ static void drain_side_queues(rd_kafka_t *rk)
     }
 }
 
-/* check_args refuses a range request that cannot be read. */
-static int check_args(const char *topic, int32_t partition, int64_t from, int64_t until,
-                      int stall_timeout_ms, int has_fn, char *err, size_t errlen)
+/* check_args refuses a range request that cannot be read (handle: the consumer or reader). */
+static int check_args(const void *handle, const char *topic, int32_t partition, int64_t from,
+                      int64_t until, int stall_timeout_ms, int has_fn, char *err, size_t errlen)
 {
-    if (topic && topic[0] && has_fn && partition >= 0 && from >= 0 && until >= from &&
+    if (handle && topic && topic[0] && has_fn && partition >= 0 && from >= 0 && until >= from &&
         stall_timeout_ms > 0)
         return EMBER_OK;
     em_kafka_set_err(err, errlen, "kafka read range: invalid argument (partition %d, [%lld, %lld))",
@@ -272,9 +272,8 @@ static int read_range(rd_kafka_t *consumer, const char *topic, int32_t partition
                       char *err, size_t errlen)
 {
     if (n_read) *n_read = 0;
-    int rc =
-        check_args(topic, partition, from, until, stall_timeout_ms, fn || ofn || mfn, err, errlen);
-    if (rc == EMBER_OK && !consumer) rc = check_args(NULL, 0, 0, 0, 0, 0, err, errlen);
+    int rc = check_args(consumer, topic, partition, from, until, stall_timeout_ms, fn || ofn || mfn,
+                        err, errlen);
     if (rc != EMBER_OK || from == until) return rc;
     range r = {consumer, topic, partition, until, from, -1,  fn,    ofn,
                mfn,      arg,   0,         0,     0,    err, errlen};
@@ -448,8 +447,8 @@ int em_kafka_reader_read(em_kafka_reader *rd, const char *topic, int32_t partiti
                          int64_t *n_read, char *err, size_t errlen)
 {
     if (n_read) *n_read = 0;
-    int rc = check_args(topic, partition, from, until, stall_timeout_ms, fn != NULL, err, errlen);
-    if (rc == EMBER_OK && !rd) rc = check_args(NULL, 0, 0, 0, 0, 0, err, errlen);
+    int rc =
+        check_args(rd, topic, partition, from, until, stall_timeout_ms, fn != NULL, err, errlen);
     if (rc != EMBER_OK || from == until) return rc;
     em_kafka_reader_let_go_idle(rd, em_now_ms());
     range r = {rd->rk, topic, partition, until, from, -1,  fn,    NULL,
