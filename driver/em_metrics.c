@@ -85,6 +85,9 @@ static void executor_metrics(em_buf *b, const em_sched *s, int64_t now)
     per_executor(b, s, "ember_executor_disk_used_bytes", "gauge",
                  "Block store bytes in spill files of each live executor.",
                  offsetof(em_exec, store.disk_used));
+    per_executor(b, s, "ember_executor_rss_bytes", "gauge",
+                 "Resident memory of each live executor process.",
+                 offsetof(em_exec, store.rss_bytes));
     per_executor(b, s, "ember_executor_spilled_bytes_total", "counter",
                  "Bytes each executor wrote to spill files because its memory cap was reached.",
                  offsetof(em_exec, store.spilled_bytes));

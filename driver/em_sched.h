@@ -98,6 +98,7 @@ typedef struct em_store_stats {
     uint64_t memory_used, blocks;
     uint64_t disk_used;     /* bytes in spill files now */
     uint64_t spilled_bytes; /* bytes ever spilled */
+    uint64_t rss_bytes;     /* the executor process's resident memory */
 } em_store_stats;
 
 /* an executor is alive until it says Goodbye (stopped) or is lost (silence, dropped link) */

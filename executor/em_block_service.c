@@ -6,6 +6,7 @@
 #include "em_block_service.h"
 
 #include <ember/ember.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "em_log.h"
@@ -21,9 +22,14 @@ static void serve_fetch(em_server *srv, em_blockstore *blocks, em_request *req)
     } else {
         Ember__BlockData bd = EMBER__BLOCK_DATA__INIT;
         bd.block_id = f->block_id;
-        em_iov iov;
-        iov.p = em_block_data(b, &iov.len);
-        em_server_reply(srv, req, EM_MSG_BLOCK_DATA, &bd.base, &iov, 1);
+        size_t n = em_block_pieces(b);
+        em_iov one, *iov = n == 1 ? &one : malloc(n * sizeof *iov);
+        for (size_t i = 0; iov && i < n; i++) iov[i].p = em_block_piece(b, i, &iov[i].len);
+        if (iov)
+            em_server_reply(srv, req, EM_MSG_BLOCK_DATA, &bd.base, iov, n);
+        else
+            em_server_reply_error(srv, req, EMBER_ERR_NOMEM, "out of memory serving a block");
+        if (iov != &one) free(iov);
         em_block_release(blocks, b);
     }
     em_pb_free(f);

@@ -2,7 +2,8 @@
  * em_blockstore.h).
  *
  * Invariants, under bs->lock:
- * - a block is in memory (bytes set, path NULL) or on disk (path set, bytes NULL); a disk
+ * - a block is in memory (bytes or chunks set, path NULL) or on disk (path set, bytes and
+ *   chunks NULL); a disk
  *   block's file is mapped (map) exactly while readers > 0;
  * - used == sum of len of listed memory blocks <= cap; disk == sum of len of listed disk
  *   blocks; count == number of listed blocks (a block removed or replaced while read is no
@@ -30,13 +31,16 @@
 
 #include <ember/ember.h>
 
+#include "em_chunks.h"
 #include "em_log.h"
 
 #define NAME_MAX_ID 96 /* escaped id bytes in a spill file name */
 
 struct em_block {
     char *id;
-    void *bytes;           /* memory block: the caller's malloc'd bytes; NULL on disk */
+    void *bytes;      /* memory block: the caller's malloc'd bytes, */
+    em_chunk *chunks; /* or chunks of batches (n_chunks of them); both NULL on disk */
+    size_t n_chunks;
     char *path;            /* disk block: its spill file; NULL in memory */
     void *map;             /* disk block: read-only mapping of path while readers > 0 */
     size_t len;            /* bytes of the block */
@@ -75,6 +79,17 @@ em_blockstore *em_blockstore_new(uint64_t cap_bytes, const char *spill_dir)
     return bs;
 }
 
+/* free_memory frees a block's bytes or chunks */
+static void free_memory(em_block *b)
+{
+    free(b->bytes);
+    em_chunks_put(b->chunks, b->n_chunks);
+    free(b->chunks);
+    b->bytes = NULL;
+    b->chunks = NULL;
+    b->n_chunks = 0;
+}
+
 /* destroy frees a block nobody can reach any more (unlisted, no reader) and unlinks its file.
  * Called without the lock. */
 static void destroy(em_block *b)
@@ -83,7 +98,7 @@ static void destroy(em_block *b)
     if (b->path && unlink(b->path) != 0 && errno != ENOENT)
         em_warn("cannot remove spill file path=%s error=\"%s\"", b->path, strerror(errno));
     free(b->path);
-    free(b->bytes);
+    free_memory(b);
     free(b->id);
     free(b);
 }
@@ -213,8 +228,8 @@ static int write_all(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
-/* spill writes b's bytes to a new file of the spill directory and sets b->path. Called
- * without the lock; b is not listed yet. The bytes stay b's: the caller frees them. */
+/* spill writes b's bytes (or chunks) to a new file of the spill directory and sets b->path.
+ * Called without the lock; b is not listed yet. The memory stays b's: the caller frees it. */
 static int spill(em_blockstore *bs, em_block *b, char *err, size_t errlen)
 {
     char name[NAME_MAX_ID + 32];
@@ -231,7 +246,9 @@ static int spill(em_blockstore *bs, em_block *b, char *err, size_t errlen)
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) break; /* EEXIST: another store's file; next name */
     }
-    int ok = fd >= 0 && write_all(fd, b->bytes, b->len) == 0;
+    int ok = fd >= 0 && (b->chunks || write_all(fd, b->bytes, b->len) == 0);
+    for (size_t i = 0; ok && i < b->n_chunks; i++)
+        ok = write_all(fd, b->chunks[i].p, b->chunks[i].len) == 0;
     int saved = errno;
     if (fd >= 0 && close(fd) != 0 && ok) {
         ok = 0;
@@ -248,19 +265,24 @@ static int spill(em_blockstore *bs, em_block *b, char *err, size_t errlen)
     return EMBER_OK;
 }
 
-int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len, char *err,
-                      size_t errlen)
+/* new_block makes an unlisted block of id, NULL when out of memory */
+static em_block *new_block(const char *id)
 {
     em_block *b = calloc(1, sizeof *b);
-    if (!b || !(b->id = strdup(id))) {
+    if (b && !(b->id = strdup(id))) {
         free(b);
-        snprintf(err, errlen, "out of memory storing block %s", id);
-        return EMBER_ERR_NOMEM;
+        b = NULL;
     }
-    b->bytes = bytes;
-    b->len = len;
+    return b;
+}
+
+/* put lists b, in memory or spilled; on failure b is freed but its memory is not (the
+ * caller's again) */
+static int put(em_blockstore *bs, em_block *b, char *err, size_t errlen)
+{
+    size_t len = b->len;
     pthread_mutex_lock(&bs->lock);
-    em_block *old = *find(bs, id);
+    em_block *old = *find(bs, b->id);
     /* memory in use besides a memory block this one replaces; <= used <= cap */
     uint64_t others = bs->used - (old && !old->path ? old->len : 0);
     if (len <= bs->cap - others) {
@@ -275,17 +297,43 @@ int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len
     if (rc == EMBER_OK) rc = spill(bs, b, err, errlen);
     if (rc != EMBER_OK) {
         free(b->id);
-        free(b); /* the bytes stay the caller's */
+        free(b);
         return rc;
     }
-    em_debug("block spilled id=%s bytes=%zu path=%s", id, len, b->path);
-    free(b->bytes);
-    b->bytes = NULL;
+    em_debug("block spilled id=%s bytes=%zu path=%s", b->id, len, b->path);
+    free_memory(b);
     pthread_mutex_lock(&bs->lock);
     em_block *dead = insert(bs, b); /* from here on, b may be removed by another thread */
     pthread_mutex_unlock(&bs->lock);
     destroy_list(dead);
     return EMBER_OK;
+}
+
+int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len, char *err,
+                      size_t errlen)
+{
+    em_block *b = new_block(id);
+    if (!b) {
+        snprintf(err, errlen, "out of memory storing block %s", id);
+        return EMBER_ERR_NOMEM;
+    }
+    b->bytes = bytes;
+    b->len = len;
+    return put(bs, b, err, errlen);
+}
+
+int em_blockstore_put_chunks(em_blockstore *bs, const char *id, em_chunk *chunks, size_t n,
+                             char *err, size_t errlen)
+{
+    em_block *b = new_block(id);
+    if (!b) {
+        snprintf(err, errlen, "out of memory storing block %s", id);
+        return EMBER_ERR_NOMEM;
+    }
+    b->chunks = chunks;
+    b->n_chunks = n;
+    for (size_t i = 0; i < n; i++) b->len += chunks[i].len;
+    return put(bs, b, err, errlen);
 }
 
 /* map_block maps a disk block's file read-only. Needs the lock. */
@@ -327,8 +375,20 @@ em_block *em_blockstore_get(em_blockstore *bs, const char *id)
 
 const void *em_block_data(const em_block *b, size_t *len)
 {
+    EM_ASSERT(b->n_chunks <= 1); /* a block in several chunks is read piece by piece */
     *len = b->len;
-    return b->path ? b->map : b->bytes;
+    if (b->path) return b->map;
+    return b->chunks ? b->chunks[0].p : b->bytes;
+}
+
+size_t em_block_pieces(const em_block *b) { return b->path || !b->chunks ? 1 : b->n_chunks; }
+
+const void *em_block_piece(const em_block *b, size_t i, size_t *len)
+{
+    EM_ASSERT(i < em_block_pieces(b));
+    if (b->path || !b->chunks) return em_block_data(b, len);
+    *len = b->chunks[i].len;
+    return b->chunks[i].p;
 }
 
 void em_block_release(em_blockstore *bs, em_block *b)
@@ -393,11 +453,8 @@ int em_blockstore_put_evicting(em_blockstore *bs, const char *id, void *bytes, s
                                const char *evictable, const char *keep,
                                void (*evicted)(void *arg, const char *id, size_t len), void *arg)
 {
-    em_block *b = calloc(1, sizeof *b);
-    if (!b || !(b->id = strdup(id))) {
-        free(b);
-        return EMBER_ERR_NOMEM;
-    }
+    em_block *b = new_block(id);
+    if (!b) return EMBER_ERR_NOMEM;
     b->bytes = bytes;
     b->len = len;
     em_block *dead = NULL;

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "em_chunks.h"
+
 typedef struct em_blockstore em_blockstore;
 typedef struct em_block em_block;
 
@@ -35,12 +37,22 @@ void em_blockstore_free(em_blockstore *bs);
  * directory, disk full, ...), EMBER_ERR_NOMEM. */
 int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len, char *err,
                       size_t errlen);
+/* em_blockstore_put_chunks is em_blockstore_put of a block held in pooled chunks of record
+ * batches (em_batch_chunks), a malloc'd array of n; on success the store owns the array and
+ * the chunks (given back to the pool when the block goes), on failure the caller keeps them. */
+int em_blockstore_put_chunks(em_blockstore *bs, const char *id, em_chunk *chunks, size_t n,
+                             char *err, size_t errlen);
 /* em_blockstore_get returns a referenced block or NULL (not held, or a spill file that cannot
  * be mapped: logged); release it with em_block_release. */
 em_block *em_blockstore_get(em_blockstore *bs, const char *id);
 /* em_block_data gives a referenced block's bytes (memory, or the read-only mapping of its
  * spill file); valid until the reference is released. */
 const void *em_block_data(const em_block *b, size_t *len);
+/* em_block_pieces: how many pieces a referenced block's bytes are in (a block put in chunks
+ * and still in memory: its chunks; any other: one); record batches never straddle two pieces.
+ * em_block_piece gives piece i. em_block_data is for blocks of one piece. */
+size_t em_block_pieces(const em_block *b);
+const void *em_block_piece(const em_block *b, size_t i, size_t *len);
 void em_block_release(em_blockstore *bs, em_block *b);
 /* em_blockstore_remove forgets block id (its memory or spill file goes with its last
  * reference); EMBER_ERR_NOT_FOUND if not held. */

@@ -15,6 +15,7 @@
 #include "em_blockid.h"
 #include "em_executor_int.h"
 #include "em_log.h"
+#include "em_mem.h"
 
 #define RETRY_MS 200
 
@@ -93,6 +94,7 @@ static Ember__StoreStats *store_stats(em_executor *ex, Ember__StoreStats *out)
     out->blocks = em_blockstore_count(ex->blocks);
     out->disk_used = em_blockstore_disk_used(ex->blocks);
     out->spilled_bytes = em_blockstore_spilled(ex->blocks);
+    out->rss_bytes = em_mem_rss();
     return out;
 }
 

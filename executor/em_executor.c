@@ -22,17 +22,20 @@
 #include <unistd.h>
 
 #include "em_block_service.h"
+#include "em_chunks.h"
 #include "em_executor_int.h"
 #include "em_libcache.h"
 #include "em_log.h"
+#include "em_mem.h"
 #include "em_state_store.h"
 #include "em_time.h"
 
-#define BLOCKS_THREAD   1
-#define POLLER_THREAD   2
-#define REPORTER_THREAD 4
-#define WATCHDOG_THREAD 8
-#define WATCHDOG_MS     100 /* the watchdog looks at the slots this often */
+#define BLOCKS_THREAD     1
+#define POLLER_THREAD     2
+#define REPORTER_THREAD   4
+#define WATCHDOG_THREAD   8
+#define WATCHDOG_MS       100  /* the watchdog looks at the slots this often */
+#define IDLE_GIVE_BACK_MS 5000 /* every slot idle this long: free memory goes back (em_mem.h) */
 
 void em_executor_config_defaults(em_executor_config *cfg)
 {
@@ -175,6 +178,7 @@ int em_executor_start(const em_executor_config *cfg, em_executor **out, char *er
         snprintf(err, errlen, "out of memory");
         rc = EMBER_ERR_NOMEM;
     }
+    em_chunks_set_idle_cap(cfg->memory_cap); /* what a job may hold at once, kept warm */
     if (rc == EMBER_OK && (!(ex->blocks = em_blockstore_new(cfg->memory_cap, ex->cfg.spill_dir)) ||
                            !(ex->states = em_state_cache_new()))) {
         snprintf(err, errlen, "out of memory");
@@ -357,12 +361,39 @@ static void stuck(em_executor *ex, uint64_t task_id, int64_t waited_ms)
     _exit(EM_EXIT_STUCK);
 }
 
+static int any_slot_busy(em_executor *ex)
+{
+    for (uint32_t i = 0; i < ex->cfg.slots; i++)
+        if (atomic_load(&ex->slot_states[i].task_id)) return 1;
+    return 0;
+}
+
+/* give_back_when_idle returns the executor's free memory to the system once every slot has
+ * been idle IDLE_GIVE_BACK_MS, then not again until a task has run: between back-to-back
+ * jobs the chunks and heap stay warm, an idle executor stays small. */
+static void give_back_when_idle(em_executor *ex, int64_t now, int64_t *busy_at, int *given)
+{
+    if (any_slot_busy(ex)) {
+        *busy_at = now;
+        *given = 0;
+    } else if (!*given && now - *busy_at >= IDLE_GIVE_BACK_MS) {
+        uint64_t before = em_mem_rss(), chunks = em_mem_give_back();
+        em_debug("idle: memory given back chunks_bytes=%llu rss_before=%llu rss_after=%llu",
+                 (unsigned long long)chunks, (unsigned long long)before,
+                 (unsigned long long)em_mem_rss());
+        *given = 1;
+    }
+}
+
 void *em_executor_watchdog(void *arg)
 {
     em_executor *ex = arg;
+    int64_t busy_at = em_now_ms();
+    int given = 0;
     while (!ex->stop) {
         em_sleep_ms(WATCHDOG_MS);
         int64_t now = em_now_ms();
+        give_back_when_idle(ex, now, &busy_at, &given);
         for (uint32_t i = 0; ex->cfg.cancel_grace_ms && i < ex->cfg.slots; i++) {
             ex_slot_state *st = &ex->slot_states[i];
             uint64_t id = atomic_load(&st->task_id);

@@ -89,7 +89,7 @@ struct em_shuffle_writer {
     em_combiner *combine;     /* combining kinds */
     aggregator ag;            /* aggregate_by_key */
     em_window_mapper window;  /* windows: panes, late records, event times */
-    em_batch_writer *buckets; /* one per reducer */
+    em_batch_chunks *buckets; /* one per reducer */
     char err[512];
 };
 
@@ -102,8 +102,9 @@ int em_shuffle_writer_new(const Ember__Node *wide, void *lib, uint32_t map_part,
     w->reducers = wide->partitions;
     w->map_part = map_part;
     int rc = (w->buckets = calloc(w->reducers, sizeof *w->buckets)) ? EMBER_OK : EMBER_ERR_NOMEM;
+    size_t chunk = em_chunk_size_for(EM_SHUFFLE_WRITE_BUDGET, w->reducers);
     for (uint32_t r = 0; rc == EMBER_OK && r < w->reducers; r++)
-        rc = em_batch_begin(&w->buckets[r]);
+        em_batch_chunks_init(&w->buckets[r], chunk);
     em_fold fold;
     if (rc == EMBER_OK && em_node_combines(wide->kind))
         rc = combiner_for(wide, lib, map_part, 1, &w->ag, &w->combine, &fold, err, errlen);
@@ -121,7 +122,7 @@ int em_shuffle_writer_new(const Ember__Node *wide, void *lib, uint32_t map_part,
 void em_shuffle_writer_free(em_shuffle_writer *w)
 {
     if (!w) return;
-    for (uint32_t r = 0; w->buckets && r < w->reducers; r++) em_buf_free(&w->buckets[r].buf);
+    for (uint32_t r = 0; w->buckets && r < w->reducers; r++) em_batch_chunks_free(&w->buckets[r]);
     free(w->buckets);
     em_combiner_free(w->combine);
     em_fn_task_free(w->ag.task);
@@ -163,7 +164,7 @@ static uint32_t range_bucket(const Ember__Node *n, const ember_record *rec)
 
 static int bucket_add(em_shuffle_writer *w, uint32_t bucket, const ember_record *rec)
 {
-    int rc = em_batch_add(&w->buckets[bucket], rec);
+    int rc = em_batch_chunks_add(&w->buckets[bucket], rec);
     if (rc != EMBER_OK)
         snprintf(w->err, sizeof w->err, "cannot add to shuffle bucket %u: %s", bucket,
                  ember_strerror(rc));
@@ -229,14 +230,17 @@ int em_shuffle_writer_store(em_shuffle_writer *w, em_blockstore *blocks, uint64_
     if (rc != EMBER_OK) snprintf(err, errlen, "%s", w->err);
     for (uint32_t r = 0; rc == EMBER_OK && r < w->reducers; r++) {
         char id[EM_BLOCKID_MAX];
-        size_t len;
-        em_batch_finish(&w->buckets[r]);
+        size_t n;
+        em_batch_chunks_finish(&w->buckets[r]);
+        uint64_t len = w->buckets[r].bytes;
         em_blockid_shuffle(id, map_stage, w->map_part, r);
-        uint8_t *bytes = em_buf_take(&w->buckets[r].buf, &len);
+        em_chunk *chunks = em_batch_chunks_take(&w->buckets[r], &n);
         char why[512] = "";
-        if ((rc = em_blockstore_put(blocks, id, bytes, len, why, sizeof why)) != EMBER_OK) {
-            free(bytes);
-            snprintf(err, errlen, "cannot keep shuffle output %s (%zu bytes): %s", id, len, why);
+        if ((rc = em_blockstore_put_chunks(blocks, id, chunks, n, why, sizeof why)) != EMBER_OK) {
+            em_chunks_put(chunks, n);
+            free(chunks);
+            snprintf(err, errlen, "cannot keep shuffle output %s (%llu bytes): %s", id,
+                     (unsigned long long)len, why);
         }
         bucket_bytes[r] = len;
     }
@@ -327,7 +331,7 @@ static void peer_done(em_peers *peers, int slot, int chan, int abandon)
 
 /* bucket: one fetched bucket, held until released (a local block or a peer's reply) */
 typedef struct bucket {
-    const uint8_t *data;
+    const uint8_t *data; /* a peer's reply: its batches; a local block: see block */
     size_t len;
     uint32_t side;
     uint64_t map_stage; /* whose output it is: the stage id in its block id, */
@@ -460,7 +464,6 @@ static int fetch_take(fetcher *f, fetch *e, bucket *b, char *err, size_t errlen)
             lost_output(f->a, b);
             return EMBER_ERR_NOT_FOUND;
         }
-        b->data = em_block_data(b->block, &b->len);
         return EMBER_OK;
     }
     em_peers *peers = f->a->peers;
@@ -512,15 +515,13 @@ static void fetch_abort(fetcher *f)
     EM_ASSERT(f->in_flight == 0);
 }
 
-/* bucket_records calls fn for every record of a bucket's batches; returns the first error
- * of fn as is, or EMBER_ERR_MALFORMED with a message if the bucket is corrupt (a lost
- * output for the driver). */
-static int bucket_records(em_shuffle_read_arg *a, const bucket *b,
-                          int (*fn)(void *, const ember_record *, uint32_t), void *arg, char *err,
-                          size_t errlen)
+/* piece_records calls fn for every record of the batches in [p, p + len); returns the first
+ * error of fn as is, or EMBER_ERR_MALFORMED with a message if they are corrupt (a lost output
+ * for the driver). */
+static int piece_records(em_shuffle_read_arg *a, const bucket *b, const uint8_t *p, size_t len,
+                         int (*fn)(void *, const ember_record *, uint32_t), void *arg, char *err,
+                         size_t errlen)
 {
-    const uint8_t *p = b->data;
-    size_t len = b->len;
     while (len > 0) {
         em_batch_reader r;
         size_t used;
@@ -540,6 +541,22 @@ static int bucket_records(em_shuffle_read_arg *a, const bucket *b,
         len -= used;
     }
     return EMBER_OK;
+}
+
+/* bucket_records calls fn for every record of a bucket: a local block piece by piece (its
+ * chunks, read in place), a peer's reply as one piece. */
+static int bucket_records(em_shuffle_read_arg *a, const bucket *b,
+                          int (*fn)(void *, const ember_record *, uint32_t), void *arg, char *err,
+                          size_t errlen)
+{
+    if (!b->block) return piece_records(a, b, b->data, b->len, fn, arg, err, errlen);
+    int rc = EMBER_OK;
+    for (size_t i = 0; rc == EMBER_OK && i < em_block_pieces(b->block); i++) {
+        size_t len;
+        const uint8_t *p = em_block_piece(b->block, i, &len);
+        rc = piece_records(a, b, p, len, fn, arg, err, errlen);
+    }
+    return rc;
 }
 
 /* ---- reduce side -------------------------------------------------------------------------- */

@@ -3,7 +3,9 @@
  * Map side (em_shuffle_writer): a map task's output records are split into one bucket per
  * reduce partition -- by em_hash64(key) % R, by key range (sort_by_key's bounds), or evenly
  * (repartition) -- and kept in the block store as "shuffle_<map stage>_<map partition>_<reduce
- * partition>"; the task reports each bucket's size. Combining kinds (reduce_by_key,
+ * partition>"; the task reports each bucket's size. Buckets are written as record batches
+ * into pooled fixed-size chunks (em_batch_chunks, em_chunks.h) and kept as they are: no
+ * growing buffers, and the chunks of one job serve the next. Combining kinds (reduce_by_key,
  * aggregate_by_key, distinct) fold values per key first (map-side combine), flushing the
  * table into the buckets whenever it outgrows EM_COMBINE_FLUSH_BYTES.
  *
@@ -33,6 +35,9 @@
 #define EM_FETCHES_IN_FLIGHT   4  /* FetchBlock requests a reduce task has outstanding */
 #define EM_FETCH_WINDOW        16 /* buckets a reduce task looks ahead (local ones are free) */
 #define EM_COMBINE_FLUSH_BYTES (64u << 20)
+/* EM_SHUFFLE_WRITE_BUDGET: about the bytes of open chunks a map task fills at once (one per
+ * reducer; em_chunk_size_for picks their size) */
+#define EM_SHUFFLE_WRITE_BUDGET ((size_t)32 << 20)
 
 /* em_peers: connections of one slot to other executors, by address ("" = unused). A peer
  * has one channel per request it may have in flight, opened on first use; a peer with a

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "em_buf.h"
+#include "em_chunks.h"
 
 #define EM_BATCH_MAGIC       0x42524d45u /* "EMRB" little-endian */
 #define EM_BATCH_HEADER      24
@@ -36,6 +37,29 @@ int em_batch_add(em_batch_writer *w, const ember_record *rec);
 int em_batch_finish(em_batch_writer *w);
 /* em_batch_bytes is the current batch's size so far, header included. */
 static inline size_t em_batch_bytes(const em_batch_writer *w) { return w->buf.len - w->start; }
+
+/* em_batch_chunks writes records as batches into pooled chunks (em_chunks.h), for shuffle
+ * buckets: a batch never straddles two chunks, so each chunk holds whole batches and is read
+ * or sent as it is; a record too big for a chunk gets a chunk of its own size. */
+typedef struct em_batch_chunks {
+    em_chunk *chunks; /* n in use, room for cap; owned */
+    size_t n, cap;
+    size_t chunk_size; /* the size of each new chunk (em_chunk_size_for) */
+    size_t start;      /* the open batch: its header's offset in the last chunk, */
+    uint32_t count;    /* and its records (0: none open) */
+    uint64_t bytes;    /* bytes of the sealed batches */
+} em_batch_chunks;
+
+void em_batch_chunks_init(em_batch_chunks *w, size_t chunk_size);
+/* em_batch_chunks_add appends one record (copied): EMBER_ERR_NOMEM, EMBER_ERR_TOO_LARGE */
+int em_batch_chunks_add(em_batch_chunks *w, const ember_record *rec);
+/* em_batch_chunks_finish seals the open batch: every chunk then holds whole batches, and
+ * w->bytes counts all of them */
+void em_batch_chunks_finish(em_batch_chunks *w);
+/* em_batch_chunks_take hands the chunks (*n of them) to the caller and empties w */
+em_chunk *em_batch_chunks_take(em_batch_chunks *w, size_t *n);
+/* em_batch_chunks_free gives the chunks back to the pool */
+void em_batch_chunks_free(em_batch_chunks *w);
 
 /* em_batch_reader iterates the records of one validated batch; records are views into it. */
 typedef struct em_batch_reader {

@@ -36,6 +36,15 @@ unsigned em_msg_roles(int type)
     return 0;
 }
 
+/* flags_for: the flags a frame of this type carries */
+static unsigned flags_for(int type) { return type == EM_MSG_BLOCK_DATA ? EM_FRAME_F_BATCHES : 0; }
+
+/* checked_len: the bytes after the header that the frame's checksum covers */
+static size_t checked_len(unsigned flags, size_t plen, size_t dlen)
+{
+    return flags & EM_FRAME_F_BATCHES ? plen : plen + dlen;
+}
+
 int em_frame_parse(const void *buf, size_t len, em_frame *f, char *err, size_t errlen)
 {
     const uint8_t *h = buf;
@@ -56,11 +65,13 @@ int em_frame_parse(const void *buf, size_t len, em_frame *f, char *err, size_t e
         snprintf(err, errlen, "unknown message type %u", h[5]);
         return EMBER_ERR_MALFORMED;
     }
-    if (h[6] != 0 || h[7] != 0) {
+    unsigned flags = flags_for(h[5]);
+    if (h[6] != (flags & 0xff) || h[7] != flags >> 8) {
         snprintf(err, errlen, "unknown frame flags 0x%02x%02x", h[7], h[6]);
         return EMBER_ERR_MALFORMED;
     }
-    if (em_hash64_sealed(h, h + EM_FRAME_HEADER, len - EM_FRAME_HEADER) != em_get_u64le(h + 16)) {
+    if (em_hash64_sealed(h, h + EM_FRAME_HEADER, checked_len(flags, plen, dlen)) !=
+        em_get_u64le(h + 16)) {
         snprintf(err, errlen, "frame checksum mismatch (%s)", em_msg_name(h[5]));
         return EMBER_ERR_MALFORMED;
     }
@@ -90,10 +101,12 @@ int em_frame_append(nng_msg *msg, em_msg_type type, const ProtobufCMessage *pb, 
     em_put_u32le(h, EM_FRAME_MAGIC);
     h[4] = EM_FRAME_VERSION;
     h[5] = (uint8_t)type;
-    h[6] = h[7] = 0;
+    unsigned flags = flags_for(type);
+    h[6] = (uint8_t)(flags & 0xff);
+    h[7] = (uint8_t)(flags >> 8);
     em_put_u32le(h + 8, (uint32_t)plen);
     em_put_u32le(h + 12, (uint32_t)dlen);
-    em_put_u64le(h + 16, em_hash64_sealed(h, h + EM_FRAME_HEADER, plen + dlen));
+    em_put_u64le(h + 16, em_hash64_sealed(h, h + EM_FRAME_HEADER, checked_len(flags, plen, dlen)));
     return EMBER_OK;
 }
 

@@ -3,8 +3,12 @@
  * A frame is a 24-byte header, a protobuf-c control message, then optional raw data (record
  * batches, .so bytes):
  *   offset 0  u32 magic "EMBF"   offset 4  u8 version   offset 5  u8 message type
- *   offset 6  u16 flags (0)      offset 8  u32 protobuf bytes   offset 12 u32 data bytes
+ *   offset 6  u16 flags          offset 8  u32 protobuf bytes   offset 12 u32 data bytes
  *   offset 16 u64 XXH3 (em_hash seed) of header bytes 0..15, protobuf bytes and data bytes
+ * Flags are set by message type, and a frame whose flags are not its type's is refused.
+ * EM_FRAME_F_BATCHES (BLOCK_DATA): the data part is record batches, each with its own
+ * checksum (em_batch.h) made once by the writer and checked by whoever reads the records, so
+ * the frame's checksum leaves the data out instead of hashing every shuffled byte twice more.
  * protobuf-c can decode garbage into a valid-looking message, so nothing is unpacked until
  * the checksum matches and the lengths add up to the message size exactly.
  */
@@ -19,9 +23,10 @@
 #include "em_auth.h"
 #include "ember.pb-c.h"
 
-#define EM_FRAME_MAGIC   0x46424d45u /* "EMBF" little-endian */
-#define EM_FRAME_VERSION 1
-#define EM_FRAME_HEADER  24
+#define EM_FRAME_MAGIC     0x46424d45u /* "EMBF" little-endian */
+#define EM_FRAME_VERSION   1
+#define EM_FRAME_HEADER    24
+#define EM_FRAME_F_BATCHES 0x0001 /* the data part checks itself: record batches */
 /* EM_PART_MAX: the largest frame sent whole; a larger one travels in parts of this size */
 #define EM_PART_MAX (1u << 20)
 /* EM_RECV_MAX: what a server accepts as one message: a part and its envelope */

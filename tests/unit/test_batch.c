@@ -5,7 +5,9 @@
  * and every single-bit flip of a valid batch is rejected with EMBER_ERR_MALFORMED (by
  * em_batch_open or em_batch_next), never a crash or an out-of-bounds read (each input is an
  * exactly sized heap copy so ASan sees overreads); headers whose record count disagrees with
- * the payload; varint decoding at its edges (maximum, overlong, truncated).
+ * the payload; varint decoding at its edges (maximum, overlong, truncated); batches written
+ * into pooled chunks (em_batch_chunks: whole batches per chunk, oversized records, the pool
+ * reusing a chunk given back and trimming its idle ones).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -228,6 +230,134 @@ static void test_many_records_several_batches(void **state)
 }
 
 /* ---- corruption ------------------------------------------------------------------------- */
+
+/* read_chunks checks that every chunk holds whole batches whose records are numbered(first..)
+ * in order; returns the records read */
+static int64_t read_chunks(const em_chunk *c, size_t n, int64_t first)
+{
+    int64_t i = first;
+    for (size_t k = 0; k < n; k++) {
+        assert_true(c[k].len <= c[k].cap);
+        const uint8_t *p = c[k].p;
+        size_t left = c[k].len;
+        while (left > 0) { /* batches never straddle two chunks */
+            em_batch_reader r;
+            size_t used = 0;
+            assert_int_equal(em_batch_open(p, left, &r, &used), EMBER_OK);
+            assert_true(r.left > 0); /* no empty batches */
+            ember_record rec;
+            while (em_batch_next(&r, &rec) == 1) {
+                char key[32], val[32];
+                ember_record want = numbered(i++, key, val);
+                assert_int_equal(rec.key_len, want.key_len);
+                assert_memory_equal(rec.key, want.key, want.key_len);
+                assert_int_equal(rec.value_len, want.value_len);
+                assert_memory_equal(rec.value, want.value, want.value_len);
+                assert_int_equal(rec.timestamp, want.timestamp);
+            }
+            p += used;
+            left -= used;
+        }
+    }
+    return i - first;
+}
+
+/* em_batch_chunks: records spread over chunks of the writer's size, each holding whole
+ * batches; bytes counts them all; the pool hands back a chunk given back */
+static void test_batches_in_chunks(void **state)
+{
+    (void)state;
+    em_batch_chunks w;
+    em_batch_chunks_init(&w, EM_CHUNK_MIN);
+    em_batch_chunks_finish(&w); /* nothing written: no chunk */
+    assert_int_equal(w.n, 0);
+    assert_int_equal(w.bytes, 0);
+    const int64_t n = 20000; /* about 300 KB: several 64 KiB chunks */
+    for (int64_t i = 0; i < n; i++) {
+        char key[32], val[32];
+        ember_record rec = numbered(i, key, val);
+        assert_int_equal(em_batch_chunks_add(&w, &rec), EMBER_OK);
+    }
+    em_batch_chunks_finish(&w);
+    assert_true(w.n >= 4);
+    uint64_t sum = 0;
+    for (size_t k = 0; k < w.n; k++) {
+        assert_int_equal(w.chunks[k].cap, EM_CHUNK_MIN);
+        sum += w.chunks[k].len;
+    }
+    assert_int_equal(w.bytes, sum);
+    assert_int_equal(read_chunks(w.chunks, w.n, 0), n);
+
+    /* more records after a finish open a new batch in the last chunk */
+    for (int64_t i = n; i < n + 10; i++) {
+        char key[32], val[32];
+        ember_record rec = numbered(i, key, val);
+        assert_int_equal(em_batch_chunks_add(&w, &rec), EMBER_OK);
+    }
+    em_batch_chunks_finish(&w);
+    assert_int_equal(read_chunks(w.chunks, w.n, 0), n + 10);
+
+    uint64_t in_use = 0;
+    em_chunks_stats(NULL, &in_use);
+    assert_true(in_use >= w.n * EM_CHUNK_MIN);
+    uint8_t *last = w.chunks[w.n - 1].p;
+    size_t n_chunks;
+    em_chunk *c = em_batch_chunks_take(&w, &n_chunks);
+    assert_int_equal(w.n, 0);
+    em_chunks_put(&c[n_chunks - 1], 1);
+    em_chunk again;
+    assert_int_equal(em_chunk_get(&again, EM_CHUNK_MIN), EMBER_OK);
+    assert_ptr_equal(again.p, last); /* reused, not mapped afresh */
+    assert_int_equal(again.len, 0);
+    em_chunks_put(&again, 1);
+    em_chunks_put(c, n_chunks - 1);
+    free(c);
+    uint64_t idle = 0;
+    em_chunks_stats(&idle, &in_use);
+    assert_int_equal(in_use, 0);
+    assert_true(idle >= n_chunks * EM_CHUNK_MIN);
+    assert_int_equal(em_chunks_trim(), idle);
+    em_chunks_stats(&idle, NULL);
+    assert_int_equal(idle, 0);
+}
+
+/* a record too big for the writer's chunks gets a chunk of its own, between the others */
+static void test_chunks_oversized_record(void **state)
+{
+    (void)state;
+    size_t big_len = 3 * EM_CHUNK_MAX;
+    char *big = malloc(big_len);
+    assert_non_null(big);
+    memset(big, 'v', big_len);
+    em_batch_chunks w;
+    em_batch_chunks_init(&w, EM_CHUNK_MIN);
+    ember_record small = {"a", 1, "b", 1, 0}, huge = {"h", 1, big, big_len, 7};
+    assert_int_equal(em_batch_chunks_add(&w, &small), EMBER_OK);
+    assert_int_equal(em_batch_chunks_add(&w, &huge), EMBER_OK);
+    assert_int_equal(em_batch_chunks_add(&w, &small), EMBER_OK);
+    em_batch_chunks_finish(&w);
+    /* the small one, then the huge one in a chunk of its own (pages: room left for the
+     * last small one) */
+    assert_int_equal(w.n, 2);
+    assert_int_equal(w.chunks[0].cap, EM_CHUNK_MIN);
+    assert_true(w.chunks[1].cap >= big_len + EM_BATCH_HEADER);
+    int64_t count = -1;
+    for (size_t k = 0; k < 2; k++) {
+        assert_int_equal(em_batch_count(w.chunks[k].p, w.chunks[k].len, &count), EMBER_OK);
+        assert_int_equal(count, (int64_t)k + 1);
+    }
+    em_batch_reader r;
+    ember_record rec;
+    assert_int_equal(em_batch_open(w.chunks[1].p, w.chunks[1].len, &r, NULL), EMBER_OK);
+    assert_int_equal(em_batch_next(&r, &rec), 1);
+    assert_int_equal(rec.value_len, big_len);
+    assert_memory_equal(rec.value, big, big_len);
+    em_batch_chunks_free(&w);
+    uint64_t in_use = 1;
+    em_chunks_stats(NULL, &in_use);
+    assert_int_equal(in_use, 0);
+    free(big);
+}
 
 static void test_every_truncation_rejected(void **state)
 {
@@ -454,6 +584,8 @@ int main(void)
         cmocka_unit_test(test_round_trip_edge_records),
         cmocka_unit_test(test_empty_batch),
         cmocka_unit_test(test_many_records_several_batches),
+        cmocka_unit_test(test_batches_in_chunks),
+        cmocka_unit_test(test_chunks_oversized_record),
         cmocka_unit_test(test_every_truncation_rejected),
         cmocka_unit_test(test_every_bit_flip_rejected),
         cmocka_unit_test(test_header_count_mismatch),

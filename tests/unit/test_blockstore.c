@@ -5,6 +5,8 @@
  * and the store unchanged (a put exactly at the cap is accepted); replacing a block counts the
  * bytes it frees; a block removed or replaced while a reader holds it stays readable until
  * released; a few threads putting, reading and removing at once leave the accounting at zero.
+ * Chunked blocks (em_blockstore_put_chunks): read piece by piece, spilled as one file and
+ * read back whole, their chunks back in the pool when spilled or removed.
  * Spilling: a put over the cap lands in a file of the spill directory (created on demand) and
  * reads back byte for byte through a mapping; a spilled block removed or replaced while held
  * stays readable until released and its file goes with the release; remove_prefix and free
@@ -535,6 +537,75 @@ static void test_spill_remove_prefix(void **state)
     rm_tree(root);
 }
 
+/* chunks_of puts len bytes of want into chunks of `size` bytes (the last one partly used) */
+static em_chunk *chunks_of(const uint8_t *want, size_t len, size_t size, size_t *n)
+{
+    *n = (len + size - 1) / size;
+    em_chunk *c = calloc(*n, sizeof *c);
+    assert_non_null(c);
+    for (size_t i = 0; i < *n; i++) {
+        assert_int_equal(em_chunk_get(&c[i], size), EMBER_OK);
+        c[i].len = len - i * size < size ? len - i * size : size;
+        memcpy(c[i].p, want + i * size, c[i].len);
+    }
+    return c;
+}
+
+/* a block put in chunks: read piece by piece in memory, served whole from its spill file,
+ * its chunks back in the pool when it goes */
+static void test_chunked_blocks(void **state)
+{
+    (void)state;
+    char root[512], dir[600];
+    make_root(root, sizeof root);
+    snprintf(dir, sizeof dir, "%s/spill", root);
+    size_t len = 3 * EM_CHUNK_MIN + 1000, n = 0;
+    em_blockstore *bs = em_blockstore_new(len, dir);
+    uint8_t *want = pattern(len, 7);
+    char err[256] = "";
+    em_chunk *c = chunks_of(want, len, EM_CHUNK_MIN, &n);
+    assert_int_equal(n, 4);
+    assert_int_equal(em_blockstore_put_chunks(bs, "shuffle_1_0_0", c, n, err, sizeof err),
+                     EMBER_OK);
+    assert_int_equal(em_blockstore_used(bs), len);
+    em_block *b = em_blockstore_get(bs, "shuffle_1_0_0");
+    assert_non_null(b);
+    assert_int_equal(em_block_pieces(b), 4);
+    size_t off = 0;
+    for (size_t i = 0; i < 4; i++) {
+        size_t piece = 0;
+        const uint8_t *p = em_block_piece(b, i, &piece);
+        assert_memory_equal(p, want + off, piece);
+        off += piece;
+    }
+    assert_int_equal(off, len);
+    em_block_release(bs, b);
+
+    /* over the cap: the chunks go to one file and back to the pool; read as one piece */
+    uint64_t in_use = 0;
+    em_chunks_stats(NULL, &in_use);
+    assert_int_equal(in_use, 4 * EM_CHUNK_MIN);
+    em_chunk *c2 = chunks_of(want, len, EM_CHUNK_MIN, &n);
+    assert_int_equal(em_blockstore_put_chunks(bs, "shuffle_1_1_0", c2, n, err, sizeof err),
+                     EMBER_OK);
+    assert_int_equal(em_blockstore_disk_used(bs), len);
+    em_chunks_stats(NULL, &in_use);
+    assert_int_equal(in_use, 4 * EM_CHUNK_MIN); /* the spilled block's chunks were given back */
+    b = em_blockstore_get(bs, "shuffle_1_1_0");
+    assert_non_null(b);
+    assert_int_equal(em_block_pieces(b), 1);
+    expect_bytes(bs, "shuffle_1_1_0", want, len);
+    em_block_release(bs, b);
+
+    assert_int_equal(em_blockstore_remove(bs, "shuffle_1_0_0"), EMBER_OK);
+    em_chunks_stats(NULL, &in_use);
+    assert_int_equal(in_use, 0);
+    em_blockstore_free(bs);
+    em_chunks_trim();
+    free(want);
+    rm_tree(root);
+}
+
 static void test_free_removes_spill_files(void **state)
 {
     (void)state;
@@ -695,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_spill_reads_back),
         cmocka_unit_test(test_spill_removed_while_referenced),
         cmocka_unit_test(test_spill_remove_prefix),
+        cmocka_unit_test(test_chunked_blocks),
         cmocka_unit_test(test_free_removes_spill_files),
         cmocka_unit_test(test_spill_unsafe_ids),
         cmocka_unit_test(test_spill_failures),

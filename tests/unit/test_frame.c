@@ -195,6 +195,36 @@ static void test_block_data_pieces_and_append(void **state)
     em_pb_free(got);
     /* the whole body (routing bytes included) is not one frame */
     expect_malformed(body, len, "not an ember frame");
+
+    /* BLOCK_DATA's data is record batches that check themselves: the frame's checksum
+     * leaves them out (a flipped data byte still parses; em_batch_open finds it), but still
+     * covers the header, the lengths and the protobuf part */
+    uint8_t *copy = dup_exact(body + 5, len - 5);
+    assert_int_equal(copy[6], EM_FRAME_F_BATCHES);
+    copy[len - 5 - 1] ^= 0x40;
+    assert_int_equal(em_frame_parse(copy, len - 5, &f, err, sizeof err), EMBER_OK);
+    assert_int_equal(f.data[259], 'z' ^ 0x40);
+    copy[len - 5 - 1] ^= 0x40;
+    copy[EM_FRAME_HEADER] ^= 0x01; /* the protobuf part */
+    expect_malformed(copy, len - 5, "checksum mismatch");
+    copy[EM_FRAME_HEADER] ^= 0x01;
+    copy[6] = 0; /* a BLOCK_DATA without its flag */
+    expect_malformed(copy, len - 5, "unknown frame flags");
+    free(copy);
+    nng_msg_free(msg);
+}
+
+/* no other message type may carry EM_FRAME_F_BATCHES: its data would go unchecked */
+static void test_batches_flag_only_on_block_data(void **state)
+{
+    (void)state;
+    nng_msg *msg = sample_frame();
+    size_t len = nng_msg_len(msg);
+    uint8_t *copy = dup_exact(nng_msg_body(msg), len);
+    assert_int_not_equal(copy[5], EM_MSG_BLOCK_DATA);
+    copy[6] = EM_FRAME_F_BATCHES;
+    expect_malformed(copy, len, "unknown frame flags");
+    free(copy);
     nng_msg_free(msg);
 }
 
@@ -443,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_msg_names),
         cmocka_unit_test(test_every_truncation_rejected),
         cmocka_unit_test(test_every_bit_flip_rejected),
+        cmocka_unit_test(test_batches_flag_only_on_block_data),
         cmocka_unit_test(test_header_fields_rejected),
         cmocka_unit_test(test_garbage_protobuf_does_not_unpack),
         cmocka_unit_test(test_random_buffers_never_parse),
