@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# test_executor_memory.sh -- an executor's memory: what it reports, what a shuffle costs it, and
+# what it gives back once idle. One executor (1 slot) shuffles 64 MiB (bench_shuffle.so: 65,536
+# records of 1 KiB, 4 map and 4 reduce partitions, all held in its block store until the job
+# ends). Checked: the status endpoint and /metrics report its resident memory; its peak (VmHWM)
+# stayed within twice the data it held at once plus its idle size; after the job, once idle, it
+# logs the memory it gave back and its resident memory falls under 32 MiB (status endpoint and
+# /proc both). With sanitizers the allocator keeps freed memory in quarantine: the bounds are
+# skipped there, the give-back is still checked.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+MIB=$((1024 * 1024))
+start_driver
+start_executor ex1 --slots 1
+wait_executors 1
+rss_of() { api /api/v1/executors | jq '[.[] | select(.state == "alive") | .rss_bytes] | max'; }
+wait_until 20 bash -c "[ \"\$(curl -sf '$STATUS/api/v1/executors' | jq '.[0].rss_bytes')\" -gt 0 ]"
+idle=$(awk '/^VmRSS/ { print $2 * 1024 }' "/proc/$ex1_PID/status")
+echo "ok: the executor reports its resident memory ($(($(rss_of) / 1024)) KiB; /proc says $((idle / 1024)) KiB)"
+api /metrics | grep -q "^ember_executor_rss_bytes{executor=\"[0-9]*\"} [1-9]" ||
+    fail "/metrics has no ember_executor_rss_bytes"
+
+submit "$EMBER_JOBS/bench_shuffle.so" -- --records 65536 --map-parts 4 --partitions 4 ||
+    fail "bench_shuffle: $(tail -3 "$T/submit.err")"
+expect_contains "$(cat "$T/submit.out")" "count=65536" "records counted after the shuffle"
+peak=$(awk '/^VmHWM/ { print $2 * 1024 }' "/proc/$ex1_PID/status")
+held=$((64 * MIB))
+echo "ok: 64 MiB shuffled; peak resident $((peak / MIB)) MiB"
+
+wait_until 60 grep -q 'idle: memory given back' "$T/ex1.log"
+line=$(grep 'idle: memory given back' "$T/ex1.log" | tail -1)
+chunks=$(sed 's/.*chunks_bytes=\([0-9]*\).*/\1/' <<<"$line")
+[ "$chunks" -ge "$held" ] || fail "gave back $chunks bytes of chunks, less than the $held the job held: $line"
+echo "ok: idle, the executor gave back $((chunks / MIB)) MiB of chunks"
+
+if [ "${EMBER_SANITIZED:-OFF}" = ON ]; then
+    echo "skip: resident memory bounds (sanitizers keep freed memory)"
+else
+    [ "$peak" -le $((2 * held + idle)) ] ||
+        fail "peak resident $((peak / MIB)) MiB, over twice the $((held / MIB)) MiB held plus the idle $((idle / MIB)) MiB"
+    wait_until 30 bash -c "[ \$(awk '/^VmRSS/ { print \$2 * 1024 }' /proc/$ex1_PID/status) -lt $((32 * MIB)) ]"
+    wait_until 30 bash -c "[ \"\$(curl -sf '$STATUS/api/v1/executors' | jq '.[0].rss_bytes')\" -lt $((32 * MIB)) ]"
+    echo "ok: resident memory back to $(($(rss_of) / MIB)) MiB (under 32 MiB), peak within twice the data held"
+fi
+echo "PASS test_executor_memory"
