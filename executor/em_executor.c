@@ -379,8 +379,8 @@ static void give_back_when_idle(em_executor *ex, int64_t now, int64_t *busy_at, 
     } else if (!*given && now - *busy_at >= IDLE_GIVE_BACK_MS) {
         uint64_t before = em_mem_rss(), chunks = em_mem_give_back();
         em_info("idle: memory given back chunks_bytes=%llu rss_before=%llu rss_after=%llu",
-                 (unsigned long long)chunks, (unsigned long long)before,
-                 (unsigned long long)em_mem_rss());
+                (unsigned long long)chunks, (unsigned long long)before,
+                (unsigned long long)em_mem_rss());
         *given = 1;
     }
 }
