@@ -85,7 +85,8 @@ static int combiner_for(const Ember__Node *wide, void *lib, uint32_t partition, 
 struct em_shuffle_writer {
     const Ember__Node *wide;
     uint32_t reducers, map_part;
-    uint64_t records;         /* added so far (repartition's round robin) */
+    uint64_t records;         /* added so far (repartition's round robin; combining: when to
+                                 look at the table's size) */
     em_combiner *combine;     /* combining kinds */
     aggregator ag;            /* aggregate_by_key */
     em_window_mapper window;  /* windows: panes, late records, event times */
@@ -208,7 +209,9 @@ int em_shuffle_writer_add(em_shuffle_writer *w, const ember_record *rec)
         else if (rc != EMBER_OK)
             snprintf(w->err, sizeof w->err, "%s",
                      w->ag.err[0] ? w->ag.err : "out of memory combining the map output");
-        if (rc == EMBER_OK && em_combiner_bytes(w->combine) > EM_COMBINE_FLUSH_BYTES)
+        /* the table only grows with new keys: its size is worth a look every 1024 adds */
+        if (rc == EMBER_OK && (++w->records & 1023) == 0 &&
+            em_combiner_bytes(w->combine) > EM_COMBINE_FLUSH_BYTES)
             rc = flush_combined(w);
         return rc;
     }

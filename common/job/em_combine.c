@@ -2,9 +2,11 @@
  *
  * Invariants: index has a power-of-two number of slots, at most 70% used; a slot holds the
  * key hash's top 32 bits and entry number + 1 (0 = empty), so most probes that miss never
- * touch an entry; keys of up to INLINE_KEY bytes live in their entry, longer ones at
- * key_off in keys, so most hits never touch a third cache line. Accumulators of up to 8
- * bytes live in their entry too; longer ones at acc_len * entry in accs.
+ * touch an entry. An entry is one 64-byte cache line, aligned: the hash, the key's length,
+ * the accumulator if it is 8 bytes or less, the latest timestamp and the key itself if it is
+ * INLINE_KEY bytes or less (longer ones live at an offset in keys). So a hit on a short key
+ * touches two cache lines, its index slot and its entry, and nothing else. Longer
+ * accumulators live at acc_len * entry in accs.
  */
 #include "em_combine.h"
 
@@ -14,15 +16,20 @@
 #include "em_buf.h"
 #include "em_hash.h"
 
-#define INLINE_KEY 16
+#define INLINE_KEY 32
+#define LINE       64
 
 typedef struct entry {
     uint64_t hash;
-    size_t key_off, key_len;
+    uint64_t key_len;
     uint8_t value[8];
     int64_t timestamp; /* the latest of the combined records */
-    uint8_t inline_key[INLINE_KEY];
+    union {
+        uint8_t bytes[INLINE_KEY]; /* key_len <= INLINE_KEY */
+        size_t off;                /* else: where the key starts in keys */
+    } key;
 } entry;
+_Static_assert(sizeof(entry) == LINE, "an entry is one cache line");
 
 struct em_combiner {
     Ember__Reducer reducer; /* REDUCER_UNSPECIFIED: fold instead */
@@ -113,7 +120,7 @@ static uint8_t *entry_acc(const em_combiner *c, entry *e)
 void em_combiner_get(const em_combiner *c, size_t i, ember_record *rec, uint64_t *hash)
 {
     const entry *e = &c->entries[i];
-    rec->key = e->key_len <= INLINE_KEY ? e->inline_key : c->keys.data + e->key_off;
+    rec->key = e->key_len <= INLINE_KEY ? e->key.bytes : c->keys.data + e->key.off;
     rec->key_len = e->key_len;
     rec->value = entry_acc(c, (entry *)e);
     rec->value_len = c->acc_len;
@@ -141,7 +148,7 @@ static int grow_index(em_combiner *c)
 
 static const uint8_t *entry_key(const em_combiner *c, const entry *e)
 {
-    return e->key_len <= INLINE_KEY ? e->inline_key : c->keys.data + e->key_off;
+    return e->key_len <= INLINE_KEY ? e->key.bytes : c->keys.data + e->key.off;
 }
 
 static void fold(Ember__Reducer r, uint8_t acc[8], const uint8_t in[8])
@@ -212,8 +219,11 @@ int em_combiner_add(em_combiner *c, const ember_record *rec)
     }
     if (c->n == c->cap) {
         size_t cap = c->cap ? 2 * c->cap : 256;
-        entry *p = cap <= UINT32_MAX - 1 ? realloc(c->entries, cap * sizeof *p) : NULL;
+        /* aligned, so that an entry never straddles two cache lines */
+        entry *p = cap <= UINT32_MAX - 1 ? aligned_alloc(LINE, cap * sizeof *p) : NULL;
         if (!p) return EMBER_ERR_NOMEM;
+        if (c->n) memcpy(p, c->entries, c->n * sizeof *p);
+        free(c->entries);
         c->entries = p;
         if (c->acc_len > 8) {
             uint8_t *a = realloc(c->accs, cap * c->acc_len);
@@ -229,9 +239,9 @@ int em_combiner_add(em_combiner *c, const ember_record *rec)
     int rc = combine(c, e, rec, 1);
     if (rc != EMBER_OK) return rc;
     if (rec->key_len <= INLINE_KEY) {
-        if (rec->key_len) memcpy(e->inline_key, rec->key, rec->key_len);
+        if (rec->key_len) memcpy(e->key.bytes, rec->key, rec->key_len);
     } else {
-        e->key_off = c->keys.len;
+        e->key.off = c->keys.len;
         if (em_buf_append(&c->keys, rec->key, rec->key_len) != EMBER_OK) return EMBER_ERR_NOMEM;
     }
     c->last = c->n;
