@@ -345,17 +345,21 @@ static int run_entry(submitter *s, const em_submit_opts *o, void *lib, ember_mai
     int job_rc = ctx ? entry(ctx, job_argc, job_argv) : 1;
     int64_t t1 = em_now_us();
     fflush(stdout); /* the job's own output first, then our summary */
-    int status = 0;
+    int status = 0, failed_action = ctx && em_ctx_error_code(ctx) != EMBER_OK;
     if (!ctx) {
         fprintf(stderr, "ember-submit: out of memory\n");
         status = 1;
-    } else if (em_ctx_error_code(ctx) != EMBER_OK) {
-        fprintf(stderr, "ember-submit: job failed: %s\n", ember_last_error(ctx));
-        status = 1;
     } else if (job_rc != 0) {
-        fprintf(stderr, "ember-submit: job failed: ember_main returned %d\n", job_rc);
-        status = 1;
-    } else if (!o->quiet) {
+        if (failed_action)
+            fprintf(stderr, "ember-submit: job failed: %s\n", ember_last_error(ctx));
+        else
+            fprintf(stderr, "ember-submit: job failed: ember_main returned %d\n", job_rc);
+        status = job_rc > 0 && job_rc < 256 ? job_rc : 1; /* what exit() can carry */
+    } else if (failed_action) { /* the job saw the failure and chose to succeed */
+        fprintf(stderr, "ember-submit: an action failed and ember_main returned 0: %s\n",
+                ember_last_error(ctx));
+    }
+    if (ctx && status == 0 && !o->quiet) {
         em_job_outcome sum;
         int actions, queries;
         char started[64] = "";

@@ -3,8 +3,10 @@
  *   ember-submit [--driver URL] [--kafka BROKERS] [--name NAME] [--timeout-s N] [--quiet]
  *                job.so [-- job arguments]
  *   ember-submit [--driver URL] --stop QUERY      stops a streaming query the driver runs
- * Exit status: 0 when ember_main returned 0 and no action failed; 1 with a one-line cause
- * otherwise; 2 for bad arguments. The work is em_submit_run (em_submit.h).
+ * Exit status: ember_main's return value (1 for one outside 1..255), with a one-line cause when
+ * it is not 0; an action that failed is printed even when ember_main then returned 0 (the job
+ * handled it). 1 when the job could not be loaded or submitted; 2 for bad arguments. The work
+ * is em_submit_run (em_submit.h).
  */
 #include <ember/ember.h>
 #include <getopt.h>

@@ -86,6 +86,14 @@ static uint8_t *feeds_persisted(const ember_ctx *ctx)
     return mark;
 }
 
+/* reads_stream: the cut graph has a Kafka stream source */
+static int reads_stream(const subgraph *sg)
+{
+    for (size_t i = 0; i < sg->n; i++)
+        if (sg->copies[i].kind == EMBER__NODE_KIND__NODE_KAFKA_STREAM) return 1;
+    return 0;
+}
+
 /* resolve_sources asks the runner for the offset ranges of whole-topic Kafka sources. The
  * ranges of a source that a persisted dataset depends on are kept in the context's node, so
  * every action reads the same offsets (and finds the same cached partitions). */
@@ -122,6 +130,45 @@ static int resolve_sources(ember_ctx *ctx, subgraph *sg)
     }
     free(pinned);
     return EMBER_OK;
+}
+
+/* default_partitions gives each wide node made with 0 partitions the partition count of its
+ * parent (the larger of two parents', as Spark's default partitioner), in the copy and in the
+ * context's node: every later action of the job keeps that count. Runs once the sources are
+ * resolved (a Kafka source's count is its topic's); a stream's count is only known batch by
+ * batch, so a wide node over a stream needs its own. */
+static int default_partitions(ember_ctx *ctx, subgraph *sg)
+{
+    Ember__JobGraph g;
+    ember__job_graph__init(&g);
+    g.n_nodes = sg->n;
+    g.nodes = sg->nodes;
+    char *on_stream = calloc(sg->n + 1, 1); /* the node reads a stream, through its parents */
+    if (!on_stream) return em_ctx_fail(ctx, EMBER_ERR_NOMEM, "out of memory");
+    int rc = EMBER_OK;
+    for (size_t i = 0; rc == EMBER_OK && i < sg->n; i++) { /* parents come first */
+        Ember__Node *n = &sg->copies[i];
+        on_stream[i] = n->kind == EMBER__NODE_KIND__NODE_KAFKA_STREAM;
+        uint32_t parts = 0;
+        for (size_t p = 0; p < n->n_parents; p++) {
+            on_stream[i] |= on_stream[n->parents[p]];
+            uint32_t of_parent = em_node_is_wide(n->kind) && !n->partitions
+                                     ? em_node_partitions(&g, n->parents[p])
+                                     : 0;
+            if (of_parent > parts) parts = of_parent;
+        }
+        if (!em_node_is_wide(n->kind) || n->partitions) continue;
+        if (parts == 0 || on_stream[i])
+            rc = em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                             "%s over a stream: 0 partitions (the parent's count) is not known "
+                             "before the stream runs; give a partition count",
+                             em_node_kind_name(n->kind));
+        else
+            n->partitions = ctx->nodes[sg->orig[i]]->partitions =
+                parts < EM_GRAPH_MAX_PARTITIONS ? parts : EM_GRAPH_MAX_PARTITIONS;
+    }
+    free(on_stream);
+    return rc;
 }
 
 static void release_resolved(ember_ctx *ctx, subgraph *sg)
@@ -258,14 +305,6 @@ static void graph_of(ember_ctx *ctx, subgraph *sg, uint32_t target, Ember__Actio
     g->library_name = (char *)ctx->lib_name;
 }
 
-/* reads_stream: the cut graph has a Kafka stream source */
-static int reads_stream(const subgraph *sg)
-{
-    for (size_t i = 0; i < sg->n; i++)
-        if (sg->copies[i].kind == EMBER__NODE_KIND__NODE_KAFKA_STREAM) return 1;
-    return 0;
-}
-
 /* run_action runs `action` on ds; the outcome lands in ctx->last. */
 static int run_action(ember_dataset *ds, Ember__Action *action)
 {
@@ -288,6 +327,7 @@ static int run_action(ember_dataset *ds, Ember__Action *action)
                          "ember_stream_to_files or ember_stream_to_kafka",
                          em_action_kind_name(action->kind));
     if (rc == EMBER_OK && (rc = resolve_sources(ctx, &sg)) == EMBER_OK &&
+        (rc = default_partitions(ctx, &sg)) == EMBER_OK &&
         (rc = choose_sort_bounds(ctx, &sg)) == EMBER_OK) {
         Ember__JobGraph g;
         graph_of(ctx, &sg, target, action, &g);
@@ -525,6 +565,7 @@ static int start_query(ember_dataset *ds, const char *sink, Ember__Action *a,
                          "%s: query '%s' reads no stream: its source is ember_kafka_stream", sink,
                          opts->name);
     if (rc == EMBER_OK) rc = resolve_sources(ctx, &sg); /* static topics: their offsets now */
+    if (rc == EMBER_OK) rc = default_partitions(ctx, &sg);
     if (rc == EMBER_OK) {
         Ember__JobGraph g;
         graph_of(ctx, &sg, target, a, &g);

@@ -77,6 +77,7 @@ void em_ctx_free(ember_ctx *ctx)
         free(c);
     }
     em_buf_free(&ctx->last.batches);
+    em_opts_free_all(ctx->opts);
     while (ctx->queries) {
         ember_query *q = ctx->queries;
         ctx->queries = q->next;
@@ -428,12 +429,12 @@ static ember_dataset *add_wide(ember_dataset *parent, ember_dataset *second, Emb
                     em_node_kind_name(kind));
         return failed_dataset(ctx);
     }
-    if (partitions < 1 || partitions > EM_GRAPH_MAX_PARTITIONS) {
-        em_ctx_fail(ctx, EMBER_ERR_INVALID, "%s: %d partitions (1..%d)", em_node_kind_name(kind),
-                    partitions, EM_GRAPH_MAX_PARTITIONS);
+    if (partitions < 0 || partitions > EM_GRAPH_MAX_PARTITIONS) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID, "%s: %d partitions (1..%d, or 0: the parent's count)",
+                    em_node_kind_name(kind), partitions, EM_GRAPH_MAX_PARTITIONS);
         return failed_dataset(ctx);
     }
-    Ember__Node *n = NULL;
+    Ember__Node *n = NULL; /* 0 partitions: chosen when an action runs (default_partitions) */
     ember_dataset *ds = new_node(ctx, kind, parent, &n);
     if (ds->failed) return ds;
     n->partitions = (uint32_t)partitions;

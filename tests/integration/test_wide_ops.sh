@@ -4,7 +4,9 @@
 # sort_by_key, union) against the references of tests/jobs/wide_ops2.c, on a driver and two
 # executors, with 1, 3 and 50 reduce partitions (50 reducers for 40 keys). The job reads
 # parallelized data only, so no Kafka broker runs. The expected check count is fixed: a
-# check the job skipped fails the test.
+# check the job skipped fails the test. Then tests/jobs/default_parts.c: wide operations
+# given 0 partitions take their parents' count, and ember-submit exits with ember_main's
+# return value (0 for a job that handled a failed action, which is still printed).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -23,6 +25,19 @@ sed 's/^/  /' "$T/submit.out"
 expect_contains "$(cat "$T/submit.out")" "wide_ops2: all 53 checks passed" "every wide operation against its reference"
 expect_eq "$(grep -c MISMATCH "$T/submit.out" || true)" 0 "mismatches"
 wait_jobs_logged
+
+# wide operations given 0 partitions take their parent's count; ember-submit's exit status is
+# ember_main's, and an action the job handled still shows on stderr
+submit "$EMBER_JOBS/default_parts.so" || fail "default_parts: $(cat "$T/submit.out" "$T/submit.err" | tail -3)"
+expect_eq "$(cat "$T/submit.out")" "default_parts: reduce_by_key 5, join 7, distinct 5, sort_by_key 12, repartition 8; records 100 60 160 ok" "partition counts chosen from the parents"
+submit "$EMBER_JOBS/default_parts.so" -- --fail-handled || fail "a job that handled its failed action and returned 0 made ember-submit exit $?"
+expect_contains "$(cat "$T/submit.out")" "partitions (1..1000000, or 0: the parent's count)" "the failed action's message, for the job"
+expect_contains "$(cat "$T/submit.err")" "an action failed and ember_main returned 0" "the handled failure on stderr"
+rc=0
+submit "$EMBER_JOBS/default_parts.so" -- --exit 3 || rc=$?
+expect_eq "$rc" 3 "ember-submit's exit status for ember_main returning 3"
+expect_contains "$(cat "$T/submit.err")" "ember_main returned 3" "the cause on stderr"
+echo "ok: default partition counts; exit status from ember_main"
 
 executors=$(api /api/v1/executors)
 expect_eq "$(jq '[.[] | select(.tasks_completed > 0)] | length' <<<"$executors")" 2 "executors that ran tasks"
