@@ -1,7 +1,7 @@
-/* example_job.h -- what the example jobs share: their command line (a value after --NAME, a
- * flag), starting a streaming query into a topic or Redis with its checkpoint under one
- * directory, and times printed as "YYYY-MM-DD HH:MM:SS" (UTC). Header-only: each job library
- * is built from one source file against ember.h. */
+/* example_job.h -- what the example jobs share: the query options of their command lines
+ * (read with ember_opt_*), starting a streaming query into a topic or Redis with its
+ * checkpoint under one directory, and times printed as "YYYY-MM-DD HH:MM:SS" (UTC). Header-only:
+ * each job library is built from one source file against ember.h. */
 #ifndef EMBER_EXAMPLE_JOB_H
 #define EMBER_EXAMPLE_JOB_H
 
@@ -10,27 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* example_option: the word after `name` (def when absent) */
-static inline const char *example_option(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return argv[i + 1];
-    return def;
-}
-
-static inline int64_t example_int(int argc, char **argv, const char *name, int64_t def)
-{
-    const char *v = example_option(argc, argv, name, NULL);
-    return v ? atoll(v) : def;
-}
-
-static inline int example_flag(int argc, char **argv, const char *name)
-{
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], name) == 0) return 1;
-    return 0;
-}
 
 /* example_time formats ms since 1970 as "YYYY-MM-DD HH:MM:SS" (UTC) */
 static inline void example_time(int64_t ms, char *buf, size_t len)
@@ -49,6 +28,26 @@ typedef struct example_queries {
     int64_t interval_ms;
     int detach;
 } example_queries;
+
+/* EXAMPLE_QUERY_USAGE: the options example_queries_of reads, for usage lines */
+#define EXAMPLE_QUERY_USAGE "[--checkpoint DIR] [--interval-ms N] [--detach]"
+
+/* example_queries_of reads --checkpoint (default_checkpoint), --interval-ms (1000) and
+ * --detach */
+static inline example_queries example_queries_of(ember_opts *o, ember_ctx *ctx, const char *job,
+                                                 const char *default_checkpoint)
+{
+    return (example_queries){ctx, job, ember_opt_str(o, "--checkpoint", default_checkpoint),
+                             ember_opt_int(o, "--interval-ms", 1000),
+                             ember_opt_flag(o, "--detach")};
+}
+
+/* example_redis: --redis HOST:PORT, else $EMBER_REDIS, else 127.0.0.1:6379 */
+static inline const char *example_redis(ember_opts *o)
+{
+    const char *env = getenv("EMBER_REDIS");
+    return ember_opt_str(o, "--redis", env && env[0] ? env : "127.0.0.1:6379");
+}
 
 /* example_start starts query `name` over ds into `topic`, or into Redis with `redis` (when not
  * NULL); NULL (the reason printed) if it cannot */

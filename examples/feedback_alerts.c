@@ -250,23 +250,23 @@ int fb_minute_avg(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    example_queries eq = {
-        ctx, "feedback_alerts", example_option(argc, argv, "--checkpoint", "feedback-checkpoint"),
-        example_int(argc, argv, "--interval-ms", 1000), example_flag(argc, argv, "--detach")};
-    ember_stream_source src = {.earliest = example_flag(argc, argv, "--earliest")};
-    const char *env_redis = getenv("EMBER_REDIS");
-    ember_redis_options redis = {
-        .address = example_option(argc, argv, "--redis", env_redis ? env_redis : "127.0.0.1:6379"),
-        .command = EMBER_REDIS_HSET};
-    ember_window w = {.length_ms = 60000,
-                      .slide_ms = 60000,
-                      .delay_ms = example_int(argc, argv, "--delay-s", 5) * 1000};
-    const char *negative = example_option(argc, argv, "--negative", "negative-feedback");
-    const char *positive = example_option(argc, argv, "--positive", "positive-feedback");
-    const char *dead = example_option(argc, argv, "--dead-letter", "feedback-dead-letter");
+    ember_opts *o =
+        ember_opts_new(ctx, argc, argv,
+                       "feedback_alerts.so -- [--twitter TOPIC] [--slack TOPIC] [--negative TOPIC] "
+                       "[--positive TOPIC] [--dead-letter TOPIC] [--redis HOST:PORT] [--delay-s N] "
+                       "[--earliest] " EXAMPLE_QUERY_USAGE);
+    example_queries eq = example_queries_of(o, ctx, "feedback_alerts", "feedback-checkpoint");
+    ember_stream_source src = {.earliest = ember_opt_flag(o, "--earliest")};
+    ember_redis_options redis = {.address = example_redis(o), .command = EMBER_REDIS_HSET};
+    ember_window w = {
+        .length_ms = 60000, .slide_ms = 60000, .delay_ms = ember_opt_int(o, "--delay-s", 5) * 1000};
+    const char *negative = ember_opt_str(o, "--negative", "negative-feedback");
+    const char *positive = ember_opt_str(o, "--positive", "positive-feedback");
+    const char *dead = ember_opt_str(o, "--dead-letter", "feedback-dead-letter");
     const char *sources[2] = {"twitter", "slack"};
-    const char *topics[2] = {example_option(argc, argv, "--twitter", "feedback-twitter"),
-                             example_option(argc, argv, "--slack", "feedback-slack")};
+    const char *topics[2] = {ember_opt_str(o, "--twitter", "feedback-twitter"),
+                             ember_opt_str(o, "--slack", "feedback-slack")};
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     ember_query *q[8] = {NULL};
     size_t n = 0;
     for (int s = 0; s < 2; s++) {

@@ -197,19 +197,20 @@ int minute_hash(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *in = example_option(argc, argv, "--in", "item_sales");
-    example_queries eq = {
-        ctx, "item_sales", example_option(argc, argv, "--checkpoint", "item-sales-checkpoint"),
-        example_int(argc, argv, "--interval-ms", 1000), example_flag(argc, argv, "--detach")};
-    int partitions = (int)example_int(argc, argv, "--partitions", 4);
-    ember_stream_source src = {.earliest = example_flag(argc, argv, "--earliest")};
-    const char *env_redis = getenv("EMBER_REDIS");
-    ember_redis_options redis = {
-        .address = example_option(argc, argv, "--redis", env_redis ? env_redis : "127.0.0.1:6379"),
-        .command = EMBER_REDIS_HSET};
-    ember_window minute = {.length_ms = 60000,
-                           .slide_ms = 60000,
-                           .delay_ms = example_int(argc, argv, "--delay-s", 5) * 1000};
+    ember_opts *o = ember_opts_new(
+        ctx, argc, argv,
+        "item_sales.so -- [--in TOPIC] [--summary TOPIC] [--dead-letter TOPIC] "
+        "[--redis HOST:PORT] [--partitions N] [--delay-s N] [--earliest] " EXAMPLE_QUERY_USAGE);
+    const char *in = ember_opt_str(o, "--in", "item_sales");
+    const char *summary = ember_opt_str(o, "--summary", "item-sales-summary");
+    const char *dead = ember_opt_str(o, "--dead-letter", "item-sales-dead-letter");
+    example_queries eq = example_queries_of(o, ctx, "item_sales", "item-sales-checkpoint");
+    int partitions = (int)ember_opt_int(o, "--partitions", 4);
+    ember_stream_source src = {.earliest = ember_opt_flag(o, "--earliest")};
+    ember_redis_options redis = {.address = example_redis(o), .command = EMBER_REDIS_HSET};
+    ember_window minute = {
+        .length_ms = 60000, .slide_ms = 60000, .delay_ms = ember_opt_int(o, "--delay-s", 5) * 1000};
+    if (ember_opts_check(o) != EMBER_OK) return 2;
 
     ember_dataset *totals_ds =
         ember_map_with_state(ember_flat_map(ember_kafka_stream(ctx, in, &src), is_sale, NULL, 0),
@@ -220,13 +221,12 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
                                &minute, &zero, sizeof zero, minute_add, minute_join, partitions);
     ember_query *q[4] = {
         example_start(&eq, totals_ds, "sales-totals", NULL, &redis),
-        example_start(&eq, ember_map(minutes, minute_line, NULL, 0), "sales-minutes",
-                      example_option(argc, argv, "--summary", "item-sales-summary"), NULL),
+        example_start(&eq, ember_map(minutes, minute_line, NULL, 0), "sales-minutes", summary,
+                      NULL),
         example_start(&eq, ember_map(minutes, minute_hash, NULL, 0), "sales-minutes-redis", NULL,
                       &redis),
         example_start(&eq, ember_filter(ember_kafka_stream(ctx, in, &src), is_malformed, NULL, 0),
-                      "sales-dead-letter",
-                      example_option(argc, argv, "--dead-letter", "item-sales-dead-letter"), NULL),
+                      "sales-dead-letter", dead, NULL),
     };
     for (size_t i = 0; i < 4; i++)
         if (!q[i]) return 1;

@@ -45,21 +45,20 @@ int taxi_alert(ember_task *task, const ember_record *in)
     return ember_emit_kv(task, pt.id, pt.id_len, in->value, in->value_len, pt.time_ms);
 }
 
-static const char *option(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return argv[i + 1];
-    return def;
-}
-
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *in = option(argc, argv, "--in", "taxi");
-    const char *alerts_topic = option(argc, argv, "--alerts", "taxi-alerts");
-    const char *dead_topic = option(argc, argv, "--dead-letter", "taxi-dead-letter");
+    ember_opts *o =
+        ember_opts_new(ctx, argc, argv,
+                       "taxi_alerts.so -- [--in TOPIC] [--alerts TOPIC] [--dead-letter TOPIC] "
+                       "[--bbox MINLON,MINLAT,MAXLON,MAXLAT]");
+    const char *in = ember_opt_str(o, "--in", "taxi");
+    const char *alerts_topic = ember_opt_str(o, "--alerts", "taxi-alerts");
+    const char *dead_topic = ember_opt_str(o, "--dead-letter", "taxi-dead-letter");
+    const char *bbox_arg = ember_opt_str(o, "--bbox", "116.1,39.7,116.7,40.1");
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     bbox box;
-    if (sscanf(option(argc, argv, "--bbox", "116.1,39.7,116.7,40.1"), "%lf,%lf,%lf,%lf",
-               &box.min_lon, &box.min_lat, &box.max_lon, &box.max_lat) != 4) {
+    if (sscanf(bbox_arg, "%lf,%lf,%lf,%lf", &box.min_lon, &box.min_lat, &box.max_lon,
+               &box.max_lat) != 4) {
         fprintf(stderr, "taxi_alerts: --bbox wants minlon,minlat,maxlon,maxlat\n");
         return 2;
     }

@@ -128,13 +128,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *option(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return argv[i + 1];
-    return def;
-}
-
 /* summary prints the taxis, their total and the top `top` by distance. */
 static int summary(const ember_collected *all, int64_t malformed, int top)
 {
@@ -156,13 +149,17 @@ static int summary(const ember_collected *all, int64_t malformed, int top)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *in = option(argc, argv, "--in", "taxi");
-    const char *out = option(argc, argv, "--out", "taxi-distance");
-    const char *dir = option(argc, argv, "--dir", "taxi-distance");
-    int partitions = atoi(option(argc, argv, "--partitions", "8"));
-    int top = atoi(option(argc, argv, "--top", "5"));
-    if (partitions < 1) {
-        fprintf(stderr, "taxi_distance: --partitions wants a number >= 1\n");
+    ember_opts *o = ember_opts_new(ctx, argc, argv,
+                                   "taxi_distance.so -- [--in TOPIC] [--out TOPIC|-] [--dir DIR|-] "
+                                   "[--partitions N] [--top N]");
+    const char *in = ember_opt_str(o, "--in", "taxi");
+    const char *out = ember_opt_str(o, "--out", "taxi-distance");
+    const char *dir = ember_opt_str(o, "--dir", "taxi-distance");
+    int partitions = (int)ember_opt_int(o, "--partitions", 8);
+    int top = (int)ember_opt_int(o, "--top", 5);
+    if (ember_opts_check(o) != EMBER_OK) return 2;
+    if (partitions < 0) {
+        fprintf(stderr, "taxi_distance: --partitions wants a number >= 0 (0: the topic's)\n");
         return 2;
     }
     ember_dataset *lines = ember_kafka_topic(ctx, in);

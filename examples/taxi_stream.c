@@ -221,47 +221,50 @@ int ts_distance_now(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *in = example_option(argc, argv, "--in", "taxi");
-    example_queries eq = {
-        ctx, "taxi_stream", example_option(argc, argv, "--checkpoint", "taxi-stream-checkpoint"),
-        example_int(argc, argv, "--interval-ms", 1000), example_flag(argc, argv, "--detach")};
-    ember_window w = {.length_ms = atoll(example_option(argc, argv, "--window-min", "30")) * 60000,
-                      .slide_ms = atoll(example_option(argc, argv, "--slide-s", "30")) * 1000,
-                      .delay_ms = atoll(example_option(argc, argv, "--delay-s", "60")) * 1000};
-    alert_rules rules = {116.1, 39.7, 116.7, 40.1,
-                         atof(example_option(argc, argv, "--max-kmh", "120"))};
-    const char *bbox = example_option(argc, argv, "--bbox", NULL);
+    ember_opts *o = ember_opts_new(
+        ctx, argc, argv,
+        "taxi_stream.so -- [--in TOPIC] [--distances TOPIC] [--alerts TOPIC] "
+        "[--dead-letter TOPIC] [--redis HOST:PORT] [--window-min N] [--slide-s N] "
+        "[--delay-s N] [--max-kmh X] [--bbox MINLON,MINLAT,MAXLON,MAXLAT] [--partitions N] "
+        "[--max-per-batch N] [--earliest] " EXAMPLE_QUERY_USAGE);
+    const char *in = ember_opt_str(o, "--in", "taxi");
+    const char *distances_topic = ember_opt_str(o, "--distances", "taxi-distance");
+    const char *alerts_topic = ember_opt_str(o, "--alerts", "taxi-alerts");
+    const char *dead_topic = ember_opt_str(o, "--dead-letter", "taxi-dead-letter");
+    example_queries eq = example_queries_of(o, ctx, "taxi_stream", "taxi-stream-checkpoint");
+    ember_window w = {.length_ms = ember_opt_int(o, "--window-min", 30) * 60000,
+                      .slide_ms = ember_opt_int(o, "--slide-s", 30) * 1000,
+                      .delay_ms = ember_opt_int(o, "--delay-s", 60) * 1000};
+    alert_rules rules = {116.1, 39.7, 116.7, 40.1, ember_opt_double(o, "--max-kmh", 120)};
+    const char *bbox = ember_opt_str(o, "--bbox", NULL);
+    int partitions = (int)ember_opt_int(o, "--partitions", 4);
+    ember_stream_source src = {.earliest = ember_opt_flag(o, "--earliest"),
+                               .max_per_partition = ember_opt_int(o, "--max-per-batch", 0)};
+    /* with --redis: every point under its row key, and each taxi's current distance */
+    ember_redis_options redis = {.address = ember_opt_str(o, "--redis", NULL)};
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     if (bbox && sscanf(bbox, "%lf,%lf,%lf,%lf", &rules.min_lon, &rules.min_lat, &rules.max_lon,
                        &rules.max_lat) != 4) {
         fprintf(stderr, "taxi_stream: --bbox minlon,minlat,maxlon,maxlat\n");
         return 2;
     }
-    ember_stream_source src = {.earliest = example_flag(argc, argv, "--earliest"),
-                               .max_per_partition =
-                                   atoll(example_option(argc, argv, "--max-per-batch", "0"))};
 
     ember_dataset *lines = ember_kafka_stream(ctx, in, &src);
     ember_dataset *points = ember_flat_map(lines, ts_point, NULL, 0);
     track zero = {0};
-    ember_dataset *windows =
-        ember_window_aggregate(points, &w, &zero, sizeof zero, ts_track_add, ts_track_join,
-                               atoi(example_option(argc, argv, "--partitions", "4")));
+    ember_dataset *windows = ember_window_aggregate(points, &w, &zero, sizeof zero, ts_track_add,
+                                                    ts_track_join, partitions);
     ember_dataset *distances = ember_map(windows, ts_window_line, &w.length_ms, sizeof w.length_ms);
     ember_query *q[5] = {NULL, NULL, NULL, NULL, NULL};
-    q[0] = example_start(&eq, distances, "taxi-distance",
-                         example_option(argc, argv, "--distances", "taxi-distance"), NULL);
+    q[0] = example_start(&eq, distances, "taxi-distance", distances_topic, NULL);
     /* a taxi's last point is kept for an hour without news (it went off duty) */
     ember_dataset *alerts =
         ember_map_with_state(ember_flat_map(ember_kafka_stream(ctx, in, &src), ts_point, NULL, 0),
                              ts_alert, sizeof(last_point), 3600 * 1000, &rules, sizeof rules, 4);
-    q[1] = example_start(&eq, alerts, "taxi-alerts",
-                         example_option(argc, argv, "--alerts", "taxi-alerts"), NULL);
+    q[1] = example_start(&eq, alerts, "taxi-alerts", alerts_topic, NULL);
     ember_dataset *bad = ember_filter(ember_kafka_stream(ctx, in, &src), ts_malformed, NULL, 0);
-    q[2] = example_start(&eq, bad, "taxi-dead-letter",
-                         example_option(argc, argv, "--dead-letter", "taxi-dead-letter"), NULL);
+    q[2] = example_start(&eq, bad, "taxi-dead-letter", dead_topic, NULL);
     if (!q[0] || !q[1] || !q[2]) return 1;
-    /* with --redis: every point under its row key, and each taxi's current distance */
-    ember_redis_options redis = {.address = example_option(argc, argv, "--redis", NULL)};
     if (redis.address) {
         redis.command = EMBER_REDIS_HSET;
         q[3] = example_start(

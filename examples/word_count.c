@@ -53,19 +53,16 @@ static int by_count_then_word(const void *pa, const void *pb)
     return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
 }
 
-static const char *option(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return argv[i + 1];
-    return def;
-}
-
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *in = option(argc, argv, "--in", "lines");
-    const char *out = option(argc, argv, "--out", "word-counts");
-    int top = atoi(option(argc, argv, "--top", "10"));
-    int partitions = atoi(option(argc, argv, "--partitions", "8"));
+    ember_opts *o = ember_opts_new(ctx, argc, argv,
+                                   "word_count.so -- [--in TOPIC] [--out DIR] [--top N] "
+                                   "[--partitions N (0: one per topic partition)]");
+    const char *in = ember_opt_str(o, "--in", "lines");
+    const char *out = ember_opt_str(o, "--out", "word-counts");
+    int top = (int)ember_opt_int(o, "--top", 10);
+    int partitions = (int)ember_opt_int(o, "--partitions", 8);
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     ember_dataset *counts =
         ember_reduce_by_key(ember_flat_map(ember_kafka_topic(ctx, in), wc_split_words, NULL, 0),
                             EMBER_SUM_I64, partitions);

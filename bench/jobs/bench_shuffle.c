@@ -85,13 +85,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *option(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return argv[i + 1];
-    return def;
-}
-
 /* shuffle_count counts n records of v_len-byte values through the shuffle into *count. */
 static int shuffle_count(ember_ctx *ctx, int64_t n, int64_t v_len, int map_parts, int partitions,
                          int round_robin, int64_t *count)
@@ -116,13 +109,19 @@ static int shuffle_count(ember_ctx *ctx, int64_t n, int64_t v_len, int map_parts
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    long long n = atoll(option(argc, argv, "--records", "262144"));
-    long long v_len = atoll(option(argc, argv, "--value-bytes", "1012"));
-    int map_parts = atoi(option(argc, argv, "--map-parts", "16"));
-    int partitions = atoi(option(argc, argv, "--partitions", "16"));
-    const char *mode = option(argc, argv, "--mode", "partition_by");
-    const char *name = option(argc, argv, "--name", "bench_shuffle");
+    ember_opts *o =
+        ember_opts_new(ctx, argc, argv,
+                       "bench_shuffle.so -- [--records N] [--value-bytes V] "
+                       "[--map-parts M] [--partitions R] [--mode partition_by|repartition] "
+                       "[--name NAME]");
+    long long n = ember_opt_int(o, "--records", 262144);
+    long long v_len = ember_opt_int(o, "--value-bytes", 1012);
+    int map_parts = (int)ember_opt_int(o, "--map-parts", 16);
+    int partitions = (int)ember_opt_int(o, "--partitions", 16);
+    const char *mode = ember_opt_str(o, "--mode", "partition_by");
+    const char *name = ember_opt_str(o, "--name", "bench_shuffle");
     int round_robin = strcmp(mode, "repartition") == 0;
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     if (n < 1 || v_len < 0 || v_len > VALUE_MAX || map_parts < 1 || map_parts > 4096 ||
         partitions < 1 || partitions > 4096 ||
         (!round_robin && strcmp(mode, "partition_by") != 0) || strlen(name) > 200) {

@@ -60,15 +60,20 @@ static double stream_until(ember_dataset *ds, const ember_redis_options *redis, 
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *mode = sr_option(argc, argv, "--mode", "");
-    const char *topic = sr_option(argc, argv, "--topic", NULL);
-    const char *out = sr_option(argc, argv, "--out-topic", NULL);
-    int64_t records = atoll(sr_option(argc, argv, "--records", "0"));
-    ember_redis_options redis = {.address = sr_option(argc, argv, "--redis", NULL),
+    ember_opts *o = ember_opts_new(ctx, argc, argv,
+                                   "bench_sink.so -- --mode batch-redis|batch-kafka|stream-redis|"
+                                   "stream-kafka --topic T --records N [--redis HOST:PORT] "
+                                   "[--out-topic O] [--name Q --checkpoint DIR]");
+    const char *mode = ember_opt_str(o, "--mode", "");
+    const char *topic = ember_opt_str(o, "--topic", NULL);
+    const char *out = ember_opt_str(o, "--out-topic", NULL);
+    int64_t records = ember_opt_int(o, "--records", 0);
+    ember_redis_options redis = {.address = ember_opt_str(o, "--redis", NULL),
                                  .command = EMBER_REDIS_SET};
-    ember_query_options q = {.name = sr_option(argc, argv, "--name", NULL),
-                             .checkpoint = sr_option(argc, argv, "--checkpoint", NULL),
+    ember_query_options q = {.name = ember_opt_str(o, "--name", NULL),
+                             .checkpoint = ember_opt_str(o, "--checkpoint", NULL),
                              .interval_ms = 100};
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     int to_redis = strstr(mode, "redis") != NULL, stream = strncmp(mode, "stream-", 7) == 0;
     if (!topic || records <= 0 || (to_redis ? !redis.address : !out) ||
         (stream && (!q.name || !q.checkpoint)) ||

@@ -51,20 +51,26 @@ int bst_amount(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *mode = sr_option(argc, argv, "--mode", "");
-    const char *topic = sr_option(argc, argv, "--topic", NULL);
-    const char *out_topic = sr_option(argc, argv, "--out-topic", NULL);
-    ember_query_options q = {.name = sr_option(argc, argv, "--name", NULL),
-                             .checkpoint = sr_option(argc, argv, "--checkpoint", NULL),
-                             .interval_ms = atoll(sr_option(argc, argv, "--interval-ms", "100"))};
+    ember_opts *o =
+        ember_opts_new(ctx, argc, argv,
+                       "bench_stream.so -- --mode filter|window --topic T --out-topic O "
+                       "--name NAME --checkpoint DIR [--interval-ms N] "
+                       "[--max-per-partition N] [--partitions R] [--length MS] "
+                       "[--slide MS] [--delay MS]");
+    const char *mode = ember_opt_str(o, "--mode", "");
+    const char *topic = ember_opt_str(o, "--topic", NULL);
+    const char *out_topic = ember_opt_str(o, "--out-topic", NULL);
+    ember_query_options q = {.name = ember_opt_str(o, "--name", NULL),
+                             .checkpoint = ember_opt_str(o, "--checkpoint", NULL),
+                             .interval_ms = ember_opt_int(o, "--interval-ms", 100)};
     ember_stream_source src = {.earliest = 1,
-                               .max_per_partition =
-                                   atoll(sr_option(argc, argv, "--max-per-partition", "0"))};
-    ember_window w = {.length_ms = atoll(sr_option(argc, argv, "--length", "10000")),
-                      .slide_ms = atoll(sr_option(argc, argv, "--slide", "1000")),
-                      .delay_ms = atoll(sr_option(argc, argv, "--delay", "1000"))};
-    int partitions = atoi(sr_option(argc, argv, "--partitions", "2"));
+                               .max_per_partition = ember_opt_int(o, "--max-per-partition", 0)};
+    ember_window w = {.length_ms = ember_opt_int(o, "--length", 10000),
+                      .slide_ms = ember_opt_int(o, "--slide", 1000),
+                      .delay_ms = ember_opt_int(o, "--delay", 1000)};
+    int partitions = (int)ember_opt_int(o, "--partitions", 2);
     int window = strcmp(mode, "window") == 0;
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     if ((!window && strcmp(mode, "filter") != 0) || !topic || !out_topic || !q.name ||
         !q.checkpoint || partitions < 1) {
         fprintf(stderr, "usage: bench_stream.so -- --mode filter|window --topic T --out-topic O "

@@ -62,13 +62,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *option(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return argv[i + 1];
-    return def;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -98,12 +91,16 @@ static int word_count(ember_ctx *ctx, ember_dataset *src, int partitions, int64_
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *topic = option(argc, argv, "--topic", "lines");
-    int partitions = atoi(option(argc, argv, "--partitions", "16"));
-    int reps = atoi(option(argc, argv, "--reps", "3"));
-    int source_parts = atoi(option(argc, argv, "--source-parts", "16"));
-    long long expect_distinct = atoll(option(argc, argv, "--expect-distinct", "0"));
-    long long expect_words = atoll(option(argc, argv, "--expect-words", "0"));
+    ember_opts *o = ember_opts_new(ctx, argc, argv,
+                                   "bench_wordcount.so -- [--topic T] [--partitions R] [--reps N] "
+                                   "[--source-parts P] [--expect-distinct D] [--expect-words W]");
+    const char *topic = ember_opt_str(o, "--topic", "lines");
+    int partitions = (int)ember_opt_int(o, "--partitions", 16);
+    int reps = (int)ember_opt_int(o, "--reps", 3);
+    int source_parts = (int)ember_opt_int(o, "--source-parts", 16);
+    long long expect_distinct = ember_opt_int(o, "--expect-distinct", 0);
+    long long expect_words = ember_opt_int(o, "--expect-words", 0);
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     if (partitions < 1 || reps < 1 || reps > 100 || source_parts < 1 || source_parts > 4096) {
         fprintf(stderr, "usage: bench_wordcount.so -- [--topic T] [--partitions R] [--reps N] "
                         "[--source-parts P] [--expect-distinct D] [--expect-words W]\n");

@@ -46,6 +46,10 @@ struct ember_ctx {
     char error[1024];
     em_job_outcome last, total;
     int actions;
+    struct ember_opts *opts; /* ember_opts_new's, freed with the context */
 };
+
+/* em_opts_free_all frees a context's job options (em_job_opts.c) */
+void em_opts_free_all(struct ember_opts *opts);
 
 #endif

@@ -163,7 +163,9 @@ ember_dataset *ember_map_partitions(ember_dataset *parent, ember_partition_fn fn
 
 /* ---- Wide operations: a shuffle regroups records by key across the cluster -------------
  * Each key goes to reducer XXH3_64bits_withSeed(key, key_len, 0x656d626572) % partitions: the
- * same in every process, on every run. A wide operation starts a new stage. */
+ * same in every process, on every run. A wide operation starts a new stage. `partitions` 0
+ * means the parent's partition count (the larger of two parents'), chosen when the first
+ * action runs (a Kafka source's count is its topic's); over a stream, give a count. */
 
 /* ember_reducer: built-in ways to combine two values of a key. Values are 8 bytes,
  * little-endian: int64 for the _I64 reducers, IEEE double for the _F64 ones (see
@@ -477,6 +479,27 @@ const char *ember_last_error(ember_ctx *ctx);
 
 /* ember_set_job_name names the following actions' jobs on the status endpoint. */
 void ember_set_job_name(ember_ctx *ctx, const char *name);
+
+/* ---- Job options: the arguments after `--` on ember-submit's command line ----------------
+ * ember_opts_new reads them as "--name value" options and "--name" flags; each ember_opt_*
+ * call looks one up by its name (with the dashes) and gives its value or the default. Once all
+ * are asked for, ember_opts_check prints what is wrong (an argument nobody asked for, a value
+ * missing or not a number) with the usage line, and says EMBER_ERR_INVALID; "--help" prints
+ * the usage line and counts as wrong too. For example:
+ *     ember_opts *o = ember_opts_new(ctx, argc, argv, "word_count.so -- --in T [--top N]");
+ *     const char *in = ember_opt_str(o, "--in", NULL);
+ *     int64_t top = ember_opt_int(o, "--top", 10);
+ *     if (ember_opts_check(o) != EMBER_OK || !in) return 2;
+ * The context frees them when ember_main returns (strings point into argv). NULL when out of
+ * memory; every function accepts a NULL ember_opts (defaults, then EMBER_ERR_NOMEM from the
+ * check). */
+typedef struct ember_opts ember_opts;
+ember_opts *ember_opts_new(ember_ctx *ctx, int argc, char **argv, const char *usage);
+const char *ember_opt_str(ember_opts *o, const char *name, const char *def);
+int64_t ember_opt_int(ember_opts *o, const char *name, int64_t def);
+double ember_opt_double(ember_opts *o, const char *name, double def);
+int ember_opt_flag(ember_opts *o, const char *name);
+int ember_opts_check(ember_opts *o);
 
 /* The entry point every job defines (exported): argc/argv are the arguments after `--`. */
 typedef int (*ember_main_fn)(ember_ctx *ctx, int argc, char **argv);

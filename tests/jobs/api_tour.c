@@ -67,13 +67,6 @@ static void print_collected(const char *what, const ember_collected *c)
     printf("\n");
 }
 
-static const char *option(int argc, char **argv, const char *name, const char *def)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return argv[i + 1];
-    return def;
-}
-
 #define CHECK(call)                                                                                \
     do {                                                                                           \
         if ((call) != EMBER_OK) {                                                                  \
@@ -84,6 +77,10 @@ static const char *option(int argc, char **argv, const char *name, const char *d
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
+    ember_opts *o = ember_opts_new(ctx, argc, argv, "api_tour.so -- [--out DIR] [--topic T]");
+    const char *out = ember_opt_str(o, "--out", "tour-out"),
+               *topic = ember_opt_str(o, "--topic", NULL);
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     ember_record lines[] = {
         {"l1", 2, "the quick brown fox", 19, 1},
         {"l2", 2, "jumps over", 10, 2},
@@ -109,10 +106,8 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     printf("even numbers below 1000: %lld\n", (long long)n);
     CHECK(ember_count(ember_range(ctx, 5, 5, 2), &n));
     printf("empty range: %lld\n", (long long)n);
-    CHECK(ember_save_text(ember_map(words, upper, NULL, 0), option(argc, argv, "--out", "tour-out"),
-                          &n));
+    CHECK(ember_save_text(ember_map(words, upper, NULL, 0), out, &n));
     printf("saved words: %lld\n", (long long)n);
-    const char *topic = option(argc, argv, "--topic", NULL);
     if (topic) {
         CHECK(ember_count(ember_kafka_topic(ctx, topic), &n));
         printf("kafka records: %lld\n", (long long)n);

@@ -50,20 +50,15 @@ int redis_save_player(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    ember_redis_options o = {0};
-    int64_t count = 1000;
-    for (int i = 1; i + 1 < argc; i++) {
-        if (!strcmp(argv[i], "--address"))
-            o.address = argv[++i];
-        else if (!strcmp(argv[i], "--password"))
-            o.password = argv[++i];
-        else if (!strcmp(argv[i], "--db"))
-            o.db = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--ttl-ms"))
-            o.ttl_ms = atoll(argv[++i]);
-        else if (!strcmp(argv[i], "--count"))
-            count = atoll(argv[++i]);
-    }
+    ember_opts *args = ember_opts_new(ctx, argc, argv,
+                                      "redis_save.so -- --address HOST:PORT [--password P] "
+                                      "[--db N] [--ttl-ms N] [--count N]");
+    ember_redis_options o = {.address = ember_opt_str(args, "--address", NULL),
+                             .password = ember_opt_str(args, "--password", NULL),
+                             .db = (int)ember_opt_int(args, "--db", 0),
+                             .ttl_ms = ember_opt_int(args, "--ttl-ms", 0)};
+    int64_t count = ember_opt_int(args, "--count", 1000);
+    if (ember_opts_check(args) != EMBER_OK) return 2;
     ember_dataset *numbers = ember_range(ctx, 0, count, 4);
     int64_t sets = 0, hashes = 0, players = 0;
     o.command = EMBER_REDIS_SET;

@@ -65,21 +65,26 @@ int stream_copy_nonempty(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *topic = arg_value(argc, argv, "--topic", NULL),
-               *out = arg_value(argc, argv, "--out", NULL),
-               *out_topic = arg_value(argc, argv, "--out-topic", NULL),
-               *hold = arg_value(argc, argv, "--hold-file", "");
-    ember_query_options q = query_args(argc, argv);
-    ember_stream_source src = {.earliest = arg_flag(argc, argv, "--earliest"),
-                               .max_per_partition = arg_int(argc, argv, "--max-per-partition", 0),
-                               .max_rate_per_partition = arg_int(argc, argv, "--max-rate", 0),
-                               .backpressure = arg_flag(argc, argv, "--backpressure")};
-    int variant = arg_flag(argc, argv, "--variant");
-    long long stop_after = arg_int(argc, argv, "--stop-after", -1);
-    int64_t work_us = arg_int(argc, argv, "--work-us", 0);
+    ember_opts *o = ember_opts_new(
+        ctx, argc, argv,
+        "stream_copy.so -- --topic T (--out DIR | --out-topic T) --name Q --checkpoint DIR "
+        "[--interval-ms N] [--detach] [--earliest] [--max-per-partition N] [--max-rate N] "
+        "[--backpressure] [--variant] [--stop-after N] [--work-us N] [--hold-file F] "
+        "[--start-offsets P:OFFSET,...]");
+    const char *topic = ember_opt_str(o, "--topic", NULL), *out = ember_opt_str(o, "--out", NULL),
+               *out_topic = ember_opt_str(o, "--out-topic", NULL),
+               *hold = ember_opt_str(o, "--hold-file", "");
+    ember_query_options q = query_args(o);
+    ember_stream_source src = {.earliest = ember_opt_flag(o, "--earliest"),
+                               .max_per_partition = ember_opt_int(o, "--max-per-partition", 0),
+                               .max_rate_per_partition = ember_opt_int(o, "--max-rate", 0),
+                               .backpressure = ember_opt_flag(o, "--backpressure")};
+    int variant = ember_opt_flag(o, "--variant");
+    long long stop_after = ember_opt_int(o, "--stop-after", -1);
+    int64_t work_us = ember_opt_int(o, "--work-us", 0);
     /* --start-offsets P:OFFSET,...: where a new query starts each listed partition */
     ember_kafka_range starts[16];
-    const char *list = arg_value(argc, argv, "--start-offsets", NULL);
+    const char *list = ember_opt_str(o, "--start-offsets", NULL);
     for (char *p = (char *)list; p && *p && src.n_offsets < 16;) {
         char *colon;
         starts[src.n_offsets].partition = (int32_t)strtol(p, &colon, 10);
@@ -88,6 +93,7 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
         if (*p == ',') p++;
     }
     src.offsets = src.n_offsets ? starts : NULL;
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     if (!topic || (!out && !out_topic)) {
         fprintf(stderr, "stream_copy: give --topic and --out or --out-topic\n");
         return 2;

@@ -42,10 +42,14 @@ int stream_join_line(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *topic = arg_value(argc, argv, "--topic", NULL),
-               *catalog = arg_value(argc, argv, "--catalog", NULL),
-               *out = arg_value(argc, argv, "--out", NULL);
-    ember_query_options q = query_args(argc, argv);
+    ember_opts *o = ember_opts_new(ctx, argc, argv,
+                                   "stream_join.so -- --topic T --catalog T --out DIR --name Q "
+                                   "--checkpoint DIR [--interval-ms N] [--detach]");
+    const char *topic = ember_opt_str(o, "--topic", NULL),
+               *catalog = ember_opt_str(o, "--catalog", NULL),
+               *out = ember_opt_str(o, "--out", NULL);
+    ember_query_options q = query_args(o);
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     if (!topic || !catalog || !out) {
         fprintf(stderr, "stream_join: give --topic, --catalog and --out\n");
         return 2;

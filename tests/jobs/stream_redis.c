@@ -23,13 +23,17 @@ int stream_redis_stamp(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    ember_query_options q = query_args(argc, argv);
-    ember_redis_options r = {.address = arg_value(argc, argv, "--address", NULL),
-                             .password = arg_value(argc, argv, "--password", NULL),
+    ember_opts *o = ember_opts_new(ctx, argc, argv,
+                                   "stream_redis.so -- --address HOST:PORT [--password P] [--topic "
+                                   "T] --name Q --checkpoint DIR [--interval-ms N] [--detach]");
+    ember_query_options q = query_args(o);
+    ember_redis_options r = {.address = ember_opt_str(o, "--address", NULL),
+                             .password = ember_opt_str(o, "--password", NULL),
                              .command = EMBER_REDIS_SET};
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     ember_stream_source src = {.earliest = 1};
     ember_dataset *ds =
-        ember_map(ember_kafka_stream(ctx, arg_value(argc, argv, "--topic", "lines"), &src),
+        ember_map(ember_kafka_stream(ctx, ember_opt_str(o, "--topic", "lines"), &src),
                   stream_redis_stamp, NULL, 0);
     ember_query *query;
     if (ember_stream_to_redis(ds, &r, &q, &query) != EMBER_OK) return 1;

@@ -45,12 +45,16 @@ int stream_state_update(ember_task *task, const ember_record *in, void *state, i
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *topic = arg_value(argc, argv, "--topic", NULL),
-               *out = arg_value(argc, argv, "--out", NULL);
-    ember_query_options q = query_args(argc, argv);
+    ember_opts *o =
+        ember_opts_new(ctx, argc, argv,
+                       "stream_state.so -- --topic T --out DIR --name Q --checkpoint DIR [--ttl-ms "
+                       "N] [--partitions N] [--interval-ms N] [--detach]");
+    const char *topic = ember_opt_str(o, "--topic", NULL), *out = ember_opt_str(o, "--out", NULL);
+    ember_query_options q = query_args(o);
     ember_stream_source src = {.earliest = 1};
-    int64_t ttl_ms = arg_int(argc, argv, "--ttl-ms", 0);
-    int partitions = (int)arg_int(argc, argv, "--partitions", 2);
+    int64_t ttl_ms = ember_opt_int(o, "--ttl-ms", 0);
+    int partitions = (int)ember_opt_int(o, "--partitions", 2);
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     if (!topic || !out) {
         fprintf(stderr, "stream_state: give --topic and --out\n");
         return 2;

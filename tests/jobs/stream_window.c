@@ -67,17 +67,22 @@ int stream_window_format(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *topic = arg_value(argc, argv, "--topic", NULL),
-               *out = arg_value(argc, argv, "--out", NULL),
-               *hold = arg_value(argc, argv, "--hold-file", "");
-    ember_query_options q = query_args(argc, argv);
-    ember_stream_source src = {.earliest = arg_flag(argc, argv, "--earliest")};
-    ember_window w = {.length_ms = arg_int(argc, argv, "--length", 0),
-                      .slide_ms = arg_int(argc, argv, "--slide", 0),
-                      .delay_ms = arg_int(argc, argv, "--delay", 0),
-                      .late_topic = arg_value(argc, argv, "--late-topic", NULL)};
-    int count = arg_flag(argc, argv, "--count");
-    int partitions = (int)arg_int(argc, argv, "--partitions", 2);
+    ember_opts *o =
+        ember_opts_new(ctx, argc, argv,
+                       "stream_window.so -- --topic T --out DIR --name Q --checkpoint DIR --length "
+                       "MS [--slide MS] [--delay MS] [--late-topic T] [--count] [--partitions N] "
+                       "[--earliest] [--hold-file F] [--interval-ms N] [--detach]");
+    const char *topic = ember_opt_str(o, "--topic", NULL), *out = ember_opt_str(o, "--out", NULL),
+               *hold = ember_opt_str(o, "--hold-file", "");
+    ember_query_options q = query_args(o);
+    ember_stream_source src = {.earliest = ember_opt_flag(o, "--earliest")};
+    ember_window w = {.length_ms = ember_opt_int(o, "--length", 0),
+                      .slide_ms = ember_opt_int(o, "--slide", 0),
+                      .delay_ms = ember_opt_int(o, "--delay", 0),
+                      .late_topic = ember_opt_str(o, "--late-topic", NULL)};
+    int count = ember_opt_flag(o, "--count");
+    int partitions = (int)ember_opt_int(o, "--partitions", 2);
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     if (!topic || !out) {
         fprintf(stderr, "stream_window: give --topic and --out\n");
         return 2;

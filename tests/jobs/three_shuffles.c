@@ -43,12 +43,13 @@ int ts_order_key(ember_task *task, const ember_record *in)
 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
-    const char *in = "lines", *out = "three-shuffles", *parts = "4 3 2";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--in") == 0) in = argv[i + 1];
-        if (strcmp(argv[i], "--out") == 0) out = argv[i + 1];
-        if (strcmp(argv[i], "--partitions") == 0) parts = argv[i + 1];
-    }
+    ember_opts *o = ember_opts_new(ctx, argc, argv,
+                                   "three_shuffles.so -- [--in T] [--out DIR] "
+                                   "[--partitions \"P1 P2 P3\"]");
+    const char *in = ember_opt_str(o, "--in", "lines"),
+               *out = ember_opt_str(o, "--out", "three-shuffles"),
+               *parts = ember_opt_str(o, "--partitions", "4 3 2");
+    if (ember_opts_check(o) != EMBER_OK) return 2;
     int p1, p2, p3;
     if (sscanf(parts, "%d %d %d", &p1, &p2, &p3) != 3) {
         fprintf(stderr, "three_shuffles: --partitions \"P1 P2 P3\"\n");
