@@ -388,6 +388,14 @@ static ember_dataset *add_op_symbol(ember_dataset *parent, Ember__NodeKind kind,
     return ds;
 }
 
+ember_dataset *em_add_builtin(ember_dataset *parent, Ember__NodeKind kind, const char *symbol,
+                              const void *arg, size_t arg_len)
+{
+    if (!parent || !parent->ctx) return parent;
+    if (parent->failed) return failed_dataset(parent->ctx);
+    return add_op_symbol(parent, kind, symbol, arg, arg_len);
+}
+
 static ember_dataset *add_op(ember_dataset *parent, Ember__NodeKind kind, const void *fn,
                              const void *arg, size_t arg_len)
 {

@@ -49,6 +49,11 @@ struct ember_ctx {
     struct ember_opts *opts; /* ember_opts_new's, freed with the context */
 };
 
+/* em_add_builtin adds a node of `kind` running ember's own exported function `symbol` (an
+ * ember_builtin_*) with arg (copied); a failed parent gives a failed dataset (em_job_api.c) */
+ember_dataset *em_add_builtin(ember_dataset *parent, Ember__NodeKind kind, const char *symbol,
+                              const void *arg, size_t arg_len);
+
 /* em_opts_free_all frees a context's job options (em_job_opts.c) */
 void em_opts_free_all(struct ember_opts *opts);
 

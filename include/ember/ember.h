@@ -301,6 +301,30 @@ typedef struct ember_collected {
 /* ember_collect brings every record to the submitter (bounded by the driver's result cap). */
 int ember_collect(ember_dataset *ds, ember_collected *out);
 
+/* ember_take gives the first n records of ds in partition order (those ember_collect would
+ * give first), reading at most n records of each partition; out->n <= n. */
+int ember_take(ember_dataset *ds, size_t n, ember_collected *out);
+/* ember_first gives the first record (EMBER_ERR_NOT_FOUND, and no job error, when ds is
+ * empty); valid until ember_main returns. */
+int ember_first(ember_dataset *ds, ember_record *out);
+
+/* ember_order: what ember_top ranks records by: the key's bytes (ember_key_from_i64 keys rank
+ * as their numbers), or an 8-byte value as int64 or double (other values rank lowest). Ties:
+ * the key's bytes, then the value's. */
+typedef enum ember_order { EMBER_BY_KEY = 0, EMBER_BY_I64 = 1, EMBER_BY_F64 = 2 } ember_order;
+/* ember_top gives the n largest records, largest first; each partition sends only its n
+ * largest. */
+int ember_top(ember_dataset *ds, size_t n, ember_order by, ember_collected *out);
+
+/* ember_reduce folds the 8-byte values of every record with a built-in reducer into *out (an
+ * int64_t for the _I64 reducers, a double for the _F64 ones); each partition folds its own
+ * first. EMBER_ERR_NOT_FOUND (no job error) when ds is empty. */
+int ember_reduce(ember_dataset *ds, ember_reducer reducer, void *out);
+
+/* ember_foreach calls fn on every record, on the executors (for side effects: records fn
+ * emits are dropped). */
+int ember_foreach(ember_dataset *ds, ember_map_fn fn, const void *arg, size_t arg_len);
+
 /* ember_save_kafka produces every record (key, value, timestamp) to `topic` on the job's
  * broker and waits until all are acknowledged; *written (may be NULL) gets the count. */
 int ember_save_kafka(ember_dataset *ds, const char *topic, int64_t *written);

@@ -39,6 +39,11 @@ expect_eq "$rc" 3 "ember-submit's exit status for ember_main returning 3"
 expect_contains "$(cat "$T/submit.err")" "ember_main returned 3" "the cause on stderr"
 echo "ok: default partition counts; exit status from ember_main"
 
+# take, first, top, reduce, foreach against the job's own references (the last check fails a
+# task on purpose, so the job ends with that error and returns 0 having seen it)
+submit "$EMBER_JOBS/bounded_actions.so" || fail "bounded_actions: $(cat "$T/submit.out" "$T/submit.err" | tail -5)"
+expect_contains "$(cat "$T/submit.out")" "bounded_actions: all 14 checks passed" "take, first, top, reduce, foreach"
+
 executors=$(api /api/v1/executors)
 expect_eq "$(jq '[.[] | select(.tasks_completed > 0)] | length' <<<"$executors")" 2 "executors that ran tasks"
 expect_eq "$(api /api/v1/driver | jq '.jobs_failed')" 0 "failed jobs"
