@@ -107,8 +107,9 @@ int ember_builtin_top(ember_task *task, ember_iter *in)
     const top_arg *a = ember_task_arg(task, &len);
     if (len != sizeof *a) return ember_task_fail(task, "top: no count");
     heap h = {malloc((a->n ? a->n : 1) * sizeof *h.r), 0, a->n, (ember_order)a->by};
-    if (!h.r) return ember_task_fail(task, "top: out of memory for %llu records",
-                                     (unsigned long long)a->n);
+    if (!h.r)
+        return ember_task_fail(task, "top: out of memory for %llu records",
+                               (unsigned long long)a->n);
     ember_record rec;
     while (ember_next(in, &rec) > 0) heap_offer(&h, &rec); /* input records outlive the loop */
     int rc = EMBER_OK;
@@ -183,7 +184,8 @@ int ember_first(ember_dataset *ds, ember_record *out)
     return EMBER_OK;
 }
 
-static ember_order sort_by; /* the order for qsort below (the submitter runs one action at a time) */
+static ember_order
+    sort_by; /* the order for qsort below (the submitter runs one action at a time) */
 
 static int above_first(const void *x, const void *y) { return order(y, x, sort_by); }
 

@@ -30,11 +30,11 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     ember_redis_options r = {.address = ember_opt_str(o, "--address", NULL),
                              .password = ember_opt_str(o, "--password", NULL),
                              .command = EMBER_REDIS_SET};
+    const char *topic = ember_opt_str(o, "--topic", "lines");
     if (ember_opts_check(o) != EMBER_OK) return 2;
     ember_stream_source src = {.earliest = 1};
     ember_dataset *ds =
-        ember_map(ember_kafka_stream(ctx, ember_opt_str(o, "--topic", "lines"), &src),
-                  stream_redis_stamp, NULL, 0);
+        ember_map(ember_kafka_stream(ctx, topic, &src), stream_redis_stamp, NULL, 0);
     ember_query *query;
     if (ember_stream_to_redis(ds, &r, &q, &query) != EMBER_OK) return 1;
     printf("query %s started\n", q.name);
