@@ -10,6 +10,7 @@
 #include "em_args.h"
 #include "em_driver.h"
 #include "em_fs.h"
+#include "em_kafka_settings.h"
 #include "em_log.h"
 #include "em_rpc.h"
 #include "em_secret.h"
@@ -30,7 +31,8 @@ static void usage(FILE *out)
         "usage: ember-driver [options]\n"
         "  --listen URL              executors and submitters connect here (tcp://127.0.0.1:7077)\n"
         "  --status HOST:PORT        HTTP status endpoint (127.0.0.1:4040; 'off' disables)\n"
-        "  --kafka BOOTSTRAP         default Kafka brokers for jobs (host:port[,...])\n"
+        "  --kafka BOOTSTRAP         default Kafka brokers for jobs "
+        "(host:port[,...])\n" EM_KAFKA_OPTIONS_HELP
         "  --heartbeat-ms N          executor heartbeat period (1000)\n"
         "  --executor-timeout-ms N   an executor silent this long is lost (10000)\n"
         "  --crash-grace-ms N        wait this long for a supervised executor's crash report\n"
@@ -63,6 +65,8 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
     static const struct option opts[] = {{"listen", 1, 0, 'l'},
                                          {"status", 1, 0, 's'},
                                          {"kafka", 1, 0, 'k'},
+                                         {"kafka-config", 1, 0, EM_OPT_KAFKA_CONFIG},
+                                         {"kafka-config-file", 1, 0, EM_OPT_KAFKA_CONFIG_FILE},
                                          {"heartbeat-ms", 1, 0, 'h'},
                                          {"executor-timeout-ms", 1, 0, 't'},
                                          {"crash-grace-ms", 1, 0, 'g'},
@@ -102,6 +106,8 @@ static int parse_args(int argc, char **argv, em_driver_config *cfg)
         case 'k':
             rc = em_arg_string("--kafka", optarg, cfg->kafka, sizeof cfg->kafka, err, sizeof err);
             break;
+        case EM_OPT_KAFKA_CONFIG:
+        case EM_OPT_KAFKA_CONFIG_FILE: rc = em_kafka_option(c, optarg, err, sizeof err); break;
         case 'h':
             rc = em_arg_u32("--heartbeat-ms", optarg, 10, 60000, &cfg->sched.heartbeat_ms, err,
                             sizeof err);

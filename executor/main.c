@@ -13,6 +13,7 @@
 #include "em_args.h"
 #include "em_executor.h"
 #include "em_fs.h"
+#include "em_kafka_settings.h"
 #include "em_log.h"
 #include "em_monitor.h"
 #include "em_rpc.h"
@@ -38,7 +39,8 @@ static void usage(FILE *out)
             "  --spill-dir DIR         blocks over the memory cap are written here (a new\n"
             "                          $TMPDIR/ember-spill-XXXXXX, removed at exit)\n"
             "  --connect-timeout-ms N  how long to wait for the driver at start (30000)\n"
-            "  --kafka-stall-ms N      a Kafka read with no progress this long fails (30000)\n"
+            "  --kafka-stall-ms N      a Kafka read with no progress this long fails "
+            "(30000)\n" EM_KAFKA_OPTIONS_HELP
             "  --max-message-mb N      largest message it accepts from the driver or another\n"
             "                          executor (1024)\n"
             "  --cancel-grace-ms N     a task the driver cancelled (its job ended, or it timed\n"
@@ -73,6 +75,8 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
                                          {"tls-key", 1, 0, EM_OPT_TLS_KEY},
                                          {"tls-ca", 1, 0, EM_OPT_TLS_CA},
                                          {"supervise", 0, 0, 'S'},
+                                         {"kafka-config", 1, 0, EM_OPT_KAFKA_CONFIG},
+                                         {"kafka-config-file", 1, 0, EM_OPT_KAFKA_CONFIG_FILE},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     char err[512] = "";
@@ -119,6 +123,8 @@ static int parse_args(int argc, char **argv, em_executor_config *cfg)
         case EM_OPT_TLS_CERT:
         case EM_OPT_TLS_KEY:
         case EM_OPT_TLS_CA: rc = em_tls_option(c, optarg, &cfg->tls, err, sizeof err); break;
+        case EM_OPT_KAFKA_CONFIG:
+        case EM_OPT_KAFKA_CONFIG_FILE: rc = em_kafka_option(c, optarg, err, sizeof err); break;
         case 'g':
             rc = em_arg_u32("--cancel-grace-ms", optarg, 0, 3600000, &cfg->cancel_grace_ms, err,
                             sizeof err);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "em_args.h"
+#include "em_kafka_settings.h"
 #include "em_log.h"
 #include "em_rpc.h"
 #include "em_submit.h"
@@ -36,18 +37,27 @@ static void usage(FILE *out)
                  "                    docs/streaming.md) once its running batch is committed\n"
                  "  --secret-file PATH  the cluster secret (EMBER_SECRET_FILE, else\n"
                  "                    ~/.ember/cluster.secret)\n"
-                 "  --tls-ca PATH     CA certificate of a tls+tcp:// driver (EMBER_TLS_CA)\n");
+                 "  --tls-ca PATH     CA certificate of a tls+tcp:// driver (EMBER_TLS_CA)\n"
+                 "  (the submitter's own Kafka clients: offsets of the job's "
+                 "topics)\n" EM_KAFKA_OPTIONS_HELP);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"driver", 1, 0, 'd'},         {"kafka", 1, 0, 'k'},
-        {"name", 1, 0, 'n'},           {"timeout-s", 1, 0, 't'},
-        {"quiet", 0, 0, 'q'},          {"secret-file", 1, 0, 's'},
-        {"task-timeout-s", 1, 0, 'T'}, {"tls-ca", 1, 0, EM_OPT_TLS_CA},
-        {"stop", 1, 0, 'S'},           {"detach", 0, 0, 'D'},
-        {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"driver", 1, 0, 'd'},
+                                         {"kafka", 1, 0, 'k'},
+                                         {"name", 1, 0, 'n'},
+                                         {"timeout-s", 1, 0, 't'},
+                                         {"quiet", 0, 0, 'q'},
+                                         {"secret-file", 1, 0, 's'},
+                                         {"task-timeout-s", 1, 0, 'T'},
+                                         {"tls-ca", 1, 0, EM_OPT_TLS_CA},
+                                         {"stop", 1, 0, 'S'},
+                                         {"detach", 0, 0, 'D'},
+                                         {"kafka-config", 1, 0, EM_OPT_KAFKA_CONFIG},
+                                         {"kafka-config-file", 1, 0, EM_OPT_KAFKA_CONFIG_FILE},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     char driver[256], kafka[1024] = "", name[128] = "", err[1024] = "", secret_file[1024] = "";
     const char *env_driver = getenv("EMBER_DRIVER");
     snprintf(driver, sizeof driver, "%s",
@@ -70,6 +80,8 @@ int main(int argc, char **argv)
             rc = em_arg_u32("--timeout-s", optarg, 1, 86400 * 365, &timeout_s, err, sizeof err);
             break;
         case 'q': quiet = 1; break;
+        case EM_OPT_KAFKA_CONFIG:
+        case EM_OPT_KAFKA_CONFIG_FILE: rc = em_kafka_option(c, optarg, err, sizeof err); break;
         case 'D': detach = 1; break;
         case 'T':
             rc = em_arg_u32("--task-timeout-s", optarg, 1, 86400 * 7, &task_timeout_s, err,

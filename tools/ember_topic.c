@@ -34,6 +34,7 @@
 
 #include "em_args.h"
 #include "em_kafka.h"
+#include "em_kafka_settings.h"
 #include "em_log.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -63,7 +64,8 @@ static void usage(FILE *f)
             "       ember-topic offsets --bootstrap B --topic T\n"
             "       ember-topic create  --bootstrap B --topic T --partitions N "
             "[--replication R]\n"
-            "common option: --timeout-ms MS (default %d)\n"
+            "common options: --timeout-ms MS (default %d); --kafka-config KEY=VALUE\n"
+            "  (repeatable) and --kafka-config-file FILE: librdkafka properties (SASL, SSL...)\n"
             "  produce  one record per stdin line; with --key-sep the text before the first C\n"
             "           is the key ('\\t' means TAB); --compression none|gzip|snappy|lz4|zstd\n"
             "           compresses the batches (the broker stores them compressed; default:\n"
@@ -121,6 +123,8 @@ static int set_option(options *o, int c, const char *v, char *err, size_t errlen
     case 't': return em_arg_string("--topic", v, o->topic, sizeof o->topic, err, errlen);
     case 'k': return set_key_sep(o, v, err, errlen);
     case 'c': return set_compression(o, v, err, errlen);
+    case EM_OPT_KAFKA_CONFIG:
+    case EM_OPT_KAFKA_CONFIG_FILE: return em_kafka_option(c, v, err, errlen);
     case 'p':
         num = &o->partitions;
         rc = em_arg_u32("--partitions", v, 1, MAX_PARTITIONS, &n, err, errlen);
@@ -161,15 +165,18 @@ static int check_options(const options *o, char *err, size_t errlen)
  * run, or 2 (bad usage) with the message in err. */
 static int parse_args(int argc, char **argv, options *o, char *err, size_t errlen)
 {
-    static const struct option longopts[] = {{"bootstrap", required_argument, NULL, 'b'},
-                                             {"topic", required_argument, NULL, 't'},
-                                             {"key-sep", required_argument, NULL, 'k'},
-                                             {"compression", required_argument, NULL, 'c'},
-                                             {"partitions", required_argument, NULL, 'p'},
-                                             {"replication", required_argument, NULL, 'r'},
-                                             {"timeout-ms", required_argument, NULL, 'T'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 't'},
+        {"key-sep", required_argument, NULL, 'k'},
+        {"compression", required_argument, NULL, 'c'},
+        {"partitions", required_argument, NULL, 'p'},
+        {"replication", required_argument, NULL, 'r'},
+        {"timeout-ms", required_argument, NULL, 'T'},
+        {"kafka-config", required_argument, NULL, EM_OPT_KAFKA_CONFIG},
+        {"kafka-config-file", required_argument, NULL, EM_OPT_KAFKA_CONFIG_FILE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     if (argc < 2) {
         snprintf(err, errlen, "missing command (produce, dump, offsets or create)");
         return 2;
@@ -300,8 +307,12 @@ static int produce_checked(const options *o, rd_kafka_t *rk, const int32_t *part
     if (lost > 0) {
         snprintf(err, sizeof err,
                  "the broker already dropped %lld of these records of %s by retention (an "
-                 "ember-kafka broker keeps about 5 MiB per partition: use more partitions)",
-                 (long long)lost, o->topic);
+                 "ember-kafka broker keeps about 5 MiB per partition%s)",
+                 (long long)lost, o->topic,
+                 o->compression[0] && strcmp(o->compression, "none") != 0
+                     ? ": use more partitions"
+                     : ": produce with --compression lz4 (the broker keeps the batches "
+                       "compressed), or use more partitions");
         return fail(err);
     }
     return 0;

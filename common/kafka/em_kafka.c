@@ -116,6 +116,7 @@ static int handle_new(rd_kafka_type_t type, const char *bootstrap, const char *c
     const char *const common[] = {"bootstrap.servers",    bootstrap, "client.id", "ember",
                                   "socket.nagle.disable", "true",    NULL};
     int rc = conf_setv(conf, common, err, errlen);
+    if (rc == EMBER_OK) rc = em_kafka_settings_apply(conf, err, errlen); /* the user's */
     if (rc == EMBER_OK) rc = conf_setv(conf, kv, err, errlen);
     if (rc != EMBER_OK) {
         rd_kafka_conf_destroy(conf);

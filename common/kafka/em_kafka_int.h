@@ -32,6 +32,9 @@ struct em_kafka_sink {
     int64_t skipped;       /* records not written again */
 };
 
+/* em_kafka_settings_apply sets the user's librdkafka properties on conf
+ * (em_kafka_settings.c) */
+int em_kafka_settings_apply(rd_kafka_conf_t *conf, char *err, size_t errlen);
 /* em_kafka_fence_skip: a fenced sink's next record was written by an earlier run (it counts
  * the record either way); 0 for a sink that is not fenced */
 int em_kafka_fence_skip(em_kafka_sink *s);
