@@ -171,6 +171,13 @@ int em_wire_send_result(em_driver *d, em_request *reply, const em_job *job)
     r.tasks = job->tasks_total;
     r.stages = (uint32_t)job->n_stages;
     r.duration_us = job->finished_us - job->submitted_us;
+    Ember__Accumulator *acc_items = calloc(job->accs.n + 1, sizeof *acc_items);
+    Ember__Accumulator **accs = calloc(job->accs.n + 1, sizeof *accs);
+    if (acc_items && accs) {
+        em_accs_to_pb(&job->accs, acc_items, accs);
+        r.accumulators = accs;
+        r.n_accumulators = job->accs.n;
+    }
     size_t n_iov =
         job->code == EMBER_OK && job->results ? em_sched_last_stage(job)->plan.partitions : 0;
     em_iov *iov = n_iov ? malloc(n_iov * sizeof *iov) : NULL;
@@ -182,5 +189,7 @@ int em_wire_send_result(em_driver *d, em_request *reply, const em_job *job)
     for (size_t i = 0; i < n_iov; i++) iov[i] = (em_iov){job->results[i].data, job->results[i].len};
     int rc = em_server_reply(d->srv, reply, EM_MSG_JOB_RESULT, &r.base, iov, n_iov);
     free(iov);
+    free(accs);
+    free(acc_items);
     return rc;
 }

@@ -216,6 +216,8 @@ static void job_free(em_job *job)
     if (!job) return;
     for (size_t i = 0; job->stages && i < job->n_stages; i++) {
         em_stage *st = &job->stages[i];
+        for (uint32_t p = 0; st->tasks && p < st->plan.partitions; p++)
+            em_accs_free(&st->tasks[p].accs);
         free(st->tasks);
         free(st->queue);
         free(st->map_exec);
@@ -230,6 +232,7 @@ static void job_free(em_job *job)
     free(job->stages);
     free(job->node_fp);
     free(job->latency);
+    em_accs_free(&job->accs);
     em_buf_free(&job->data);
     if (job->submit) protobuf_c_message_free_unpacked(&job->submit->base, NULL);
     free(job);
@@ -595,6 +598,19 @@ static void note_latency(em_job *job, const Ember__TaskResult *res)
         em_hist_add_bucket(job->latency, res->latency_buckets[i], res->latency_counts[i]);
 }
 
+/* note_accumulators counts a done task's accumulator additions into its job (a task done again
+ * after its output was lost had its earlier additions taken out by em_task_accs_forget) */
+static void note_accumulators(em_job *job, em_task *task, const Ember__TaskResult *res)
+{
+    em_accs_free(&task->accs);
+    if (res->n_accumulators == 0) return;
+    if (em_accs_merge(&task->accs, res->accumulators, res->n_accumulators, 1) != EMBER_OK ||
+        em_accs_merge_set(&job->accs, &task->accs, 1) != EMBER_OK)
+        em_warn("accumulators of job %llu not counted: a name used as an int64 and a double, "
+                "over %d names, or out of memory",
+                (unsigned long long)job->id.v, EM_ACCS_MAX);
+}
+
 static void task_result(em_sched *s, em_exec *ex, const Ember__TaskResult *res, const uint8_t *data)
 {
     em_task_id id = {res->task_id};
@@ -635,6 +651,7 @@ static void task_result(em_sched *s, em_exec *ex, const Ember__TaskResult *res, 
     job->state_keys += res->state_keys;
     job->state_bytes += res->state_bytes;
     job->state_expired += res->state_expired;
+    note_accumulators(job, task, res);
     note_latency(job, res);
     if (res->has_event_time && res->max_event_time > job->max_event_time)
         job->max_event_time = res->max_event_time;

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "em_accs.h"
 #include "em_buf.h"
 #include "em_dag.h"
 #include "ember.pb-c.h"
@@ -161,6 +162,7 @@ typedef struct em_task {
     int64_t late_records; /* a window's map side: records behind the watermark */
     int64_t state_keys, state_bytes, state_expired; /* map_with_state's reduce side */
     uint64_t bytes_out;                             /* result bytes sent to the driver (collect) */
+    em_accs accs; /* the accumulator additions of its last successful attempt (owned) */
 } em_task;
 
 /* why work is done again (per stage counters, /api/v1/jobs) */
@@ -235,6 +237,7 @@ typedef struct em_job {
     int64_t max_event_time; /* windows: the largest event time read (EM_NO_WATERMARK: none) */
     int64_t late_records;   /* windows: records behind the watermark */
     int64_t state_keys, state_bytes, state_expired; /* map_with_state: kept, dropped */
+    em_accs accs;            /* accumulator totals: each done task's additions once */
     struct em_hist *latency; /* a sink's records' ages when written (NULL: none reported) */
     uint32_t tasks_total, tasks_done;
     int64_t submitted_us, finished_us;

@@ -74,6 +74,8 @@ static void lose_output(em_sched *s, em_stage *st, uint32_t part, em_recompute_r
     st->job->state_keys -= task->state_keys;
     st->job->state_bytes -= task->state_bytes;
     st->job->state_expired -= task->state_expired;
+    em_accs_merge_set(&st->job->accs, &task->accs, -1); /* added again when it is done again */
+    em_accs_free(&task->accs);
     st->job->tasks_total++; /* tasks_done keeps counting the launch that was lost */
     st->n_recomputed[why]++;
     s->totals.tasks_recomputed[why]++;

@@ -221,6 +221,9 @@ void ex_result_free(ex_result *r)
         for (size_t i = 0; i < r->n_evicted; i++) free(r->evicted[i]);
         free(r->msg.cached);
         free(r->evicted);
+        free(r->msg.accumulators);
+        free(r->acc_items);
+        em_accs_free(&r->accs);
         free(r);
         r = next;
     }

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "em_accs.h"
 #include "em_blockstore.h"
 #include "em_buf.h"
 #include "em_executor.h"
@@ -40,6 +41,8 @@ typedef struct ex_result {
     struct Ember__CachedBlock **evicted; /* cached partitions evicted to make room (owned):
                                             they go in the Report, not the result */
     size_t n_evicted;
+    em_accs accs;                  /* a successful task's accumulator additions, */
+    Ember__Accumulator *acc_items; /* and msg.accumulators made from them (owned) */
     struct ex_result *next;
 } ex_result;
 

@@ -562,6 +562,30 @@ static int run_chain(slot *sl, ex_stage *st, const em_pipeline *pl, ex_task *tas
     return rc;
 }
 
+/* keep_accumulators copies a successful task's accumulator additions into its result (a
+ * failed one's are dropped: they never count) */
+static int keep_accumulators(ex_result *res, char *err, size_t errlen)
+{
+    const em_accs *added = em_task_accs();
+    if (added->n == 0) return EMBER_OK;
+    for (size_t k = 0; k < added->n; k++) {
+        const em_acc *a = &added->v[k];
+        if (em_accs_add(&res->accs, a->name, a->is_f64, a->i64, a->f64, 1) != EMBER_OK) {
+            snprintf(err, errlen, "out of memory keeping accumulators");
+            return EMBER_ERR_NOMEM;
+        }
+    }
+    res->acc_items = calloc(res->accs.n, sizeof *res->acc_items);
+    res->msg.accumulators = calloc(res->accs.n, sizeof *res->msg.accumulators);
+    if (!res->acc_items || !res->msg.accumulators) {
+        snprintf(err, errlen, "out of memory keeping accumulators");
+        return EMBER_ERR_NOMEM;
+    }
+    em_accs_to_pb(&res->accs, res->acc_items, res->msg.accumulators);
+    res->msg.n_accumulators = res->accs.n;
+    return EMBER_OK;
+}
+
 /* compute runs the task's partition through its stage; fills res (code, counts, data). */
 static void compute(slot *sl, ex_task *task, ex_result *res)
 {
@@ -571,6 +595,7 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
     const em_pipeline *pl = NULL;
     em_pipeline *own_pl = NULL;
     em_persist_task pt = {0};
+    em_task_accs_begin(); /* what its user functions add to accumulators */
     if (!st)
         snprintf(err, sizeof err, "stage %llu is not known to this executor",
                  (unsigned long long)task->launch.stage_id);
@@ -593,6 +618,7 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
     em_persist_end(sl->ex->blocks, &pt);
     em_pipeline_free(own_pl);
     if (st) stage_release(sl->ex, st);
+    if (rc == EMBER_OK) rc = keep_accumulators(res, err, sizeof err);
     res->msg.code = rc;
     snprintf(res->message, sizeof res->message, "%s", rc == EMBER_OK ? "" : err);
 }

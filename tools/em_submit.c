@@ -76,6 +76,11 @@ static int run_job(void *arg, const Ember__JobGraph *graph, const char *job_name
         out->stages = r->stages;
         out->duration_us = r->duration_us;
         rc = em_buf_append(&out->batches, reply.frame.data, reply.frame.data_len);
+        if (rc == EMBER_OK &&
+            em_accs_merge(&out->accs, r->accumulators, r->n_accumulators, 1) != EMBER_OK) {
+            snprintf(err, errlen, "the driver sent unreadable accumulators");
+            rc = EMBER_ERR_PROTOCOL;
+        }
     }
     em_pb_free(r);
     em_rpc_reply_free(&reply);

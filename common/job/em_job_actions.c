@@ -333,6 +333,7 @@ static int run_action(ember_dataset *ds, Ember__Action *action)
         graph_of(ctx, &sg, target, action, &g);
         em_buf no_data = {0};
         em_buf_free(&ctx->last.batches);
+        em_accs_free(&ctx->last.accs);
         memset(&ctx->last, 0, sizeof ctx->last);
         char why[1024] = "";
         rc = ctx->runner.run(ctx->runner.arg, &g, ctx->job_name,
@@ -346,6 +347,13 @@ static int run_action(ember_dataset *ds, Ember__Action *action)
             ctx->total.tasks += ctx->last.tasks;
             ctx->total.stages += ctx->last.stages;
             ctx->total.duration_us += ctx->last.duration_us;
+            for (size_t k = 0; rc == EMBER_OK && k < ctx->last.accs.n; k++) {
+                const em_acc *a = &ctx->last.accs.v[k];
+                if (em_accs_add(&ctx->accs, a->name, a->is_f64, a->i64, a->f64, 1) != EMBER_OK)
+                    rc = em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                                     "accumulator '%s': added to as an int64 and as a double",
+                                     a->name);
+            }
         }
     }
     release_resolved(ctx, &sg);

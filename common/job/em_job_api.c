@@ -77,6 +77,8 @@ void em_ctx_free(ember_ctx *ctx)
         free(c);
     }
     em_buf_free(&ctx->last.batches);
+    em_accs_free(&ctx->last.accs);
+    em_accs_free(&ctx->accs);
     em_opts_free_all(ctx->opts);
     while (ctx->queries) {
         ember_query *q = ctx->queries;

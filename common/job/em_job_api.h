@@ -10,6 +10,7 @@
 
 #include <ember/ember.h>
 
+#include "em_accs.h"
 #include "em_buf.h"
 #include "ember.pb-c.h"
 
@@ -20,6 +21,7 @@ typedef struct em_job_outcome {
     uint32_t tasks, stages;
     int64_t duration_us;
     em_buf batches; /* collect: record batches in partition order */
+    em_accs accs;   /* the job's accumulator totals (owned) */
 } em_job_outcome;
 
 /* em_query_info: a streaming query as the driver reports it (QueryStatus) */

@@ -47,6 +47,7 @@ struct ember_ctx {
     em_job_outcome last, total;
     int actions;
     struct ember_opts *opts; /* ember_opts_new's, freed with the context */
+    em_accs accs;            /* accumulator totals of every action so far */
 };
 
 /* em_add_builtin adds a node of `kind` running ember's own exported function `symbol` (an

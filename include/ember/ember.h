@@ -504,6 +504,19 @@ const char *ember_last_error(ember_ctx *ctx);
 /* ember_set_job_name names the following actions' jobs on the status endpoint. */
 void ember_set_job_name(ember_ctx *ctx, const char *name);
 
+/* ---- Accumulators: counters user functions add to, read by the job ----------------------
+ * ember_acc_add adds v to the job's int64 counter `name` (ember_acc_add_f64: a double
+ * counter); called from user functions on the executors. A task's additions count once, when
+ * its attempt succeeds: a failed attempt adds nothing, and a task run again because its
+ * output was lost replaces what it added before, so totals are what one clean run gives.
+ * ember_accumulator (ember_accumulator_f64) gives the total of every action so far, 0 for a
+ * name nothing added to. Names are 1 to 63 bytes; a name is an int64 or a double counter, not
+ * both (a task that mixes them fails); a task adds to at most 256 names. */
+int ember_acc_add(ember_task *task, const char *name, int64_t v);
+int ember_acc_add_f64(ember_task *task, const char *name, double v);
+int64_t ember_accumulator(ember_ctx *ctx, const char *name);
+double ember_accumulator_f64(ember_ctx *ctx, const char *name);
+
 /* ---- Job options: the arguments after `--` on ember-submit's command line ----------------
  * ember_opts_new reads them as "--name value" options and "--name" flags; each ember_opt_*
  * call looks one up by its name (with the dashes) and gives its value or the default. Once all

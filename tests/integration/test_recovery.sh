@@ -5,6 +5,8 @@
 #   2. an executor killed during a reduce stage: its running reduce tasks and the map outputs
 #      the other reduce tasks still need run again; the result is exact;
 #   3. a task that fails once runs again on the other executor and the job succeeds;
+#   (in 1 to 3 the job's accumulators are exact: a failed attempt adds nothing, a map output
+#   computed again replaces what its first run added)
 #   4. map outputs damaged on disk between two actions that read them: fetch failures, and
 #      the damaged executor's map outputs computed again.
 # Counts come from the status API (recompute_reasons, retried_tasks, tasks_launched).
@@ -32,6 +34,7 @@ lost=$(held_by "$map" 2 '.state == "done" or .state == "running"')
 kill -9 "$ex2_PID"
 wait "$job" || fail "job 1 failed after an executor was killed: $(cat "$T/job1.out")"
 expect_contains "$(cat "$T/job1.out")" "recovery: slow-map ok: 50 keys, 480 records" "result of job 1"
+expect_contains "$(cat "$T/job1.out")" "recovery: slow-map accumulators ok: mapped = 480" "accumulators of job 1: each record once"
 wait_job_done 1
 map=$(stage_doc 1 0)
 expect_eq "$(jq -c '[.recompute_reasons.executor_lost, .recomputed_tasks, .tasks_launched]' <<<"$map")" \
@@ -54,6 +57,7 @@ reduce_lost=$(held_by "$(stage_doc 2 1)" "$ex3" '.state == "running"')
 kill -9 "$ex3_PID"
 wait "$job" || fail "job 2 failed after an executor was killed: $(cat "$T/job2.out")"
 expect_contains "$(cat "$T/job2.out")" "recovery: slow-reduce ok: 50 keys, 4000 records" "result of job 2"
+expect_contains "$(cat "$T/job2.out")" "recovery: slow-reduce accumulators ok: mapped = 4000" "accumulators of job 2: lost map outputs counted once"
 wait_job_done 2
 expect_eq "$(stage_doc 2 0 | jq -c '[.recompute_reasons.executor_lost, .tasks_launched]')" \
     "[$map_lost,$((8 + map_lost))]" "map stage: the $map_lost outputs of the lost executor computed again"

@@ -9,6 +9,9 @@
  *                                          counted per key twice: the second action reuses the
  *                                          first's shuffle output, after FILE exists
  * Prints "recovery: <mode> ok: <keys> keys, <total> records" or a MISMATCH line (exit 1).
+ * Accumulators: the map of slow-map and slow-reduce adds 1 to "mapped" and 0.5 to the double
+ * "mapped_halves" per record, the flaky filter 1 to "seen" per record, its failing attempt
+ * included: the totals must be N, N / 2 and 40 (failed attempts and lost outputs count once).
  */
 #include <ember/ember.h>
 #include <stdio.h>
@@ -33,7 +36,9 @@ int rc_key(ember_task *task, const ember_record *in)
     pause_ms(task);
     char key[8];
     int n = snprintf(key, sizeof key, "k%02d", (int)(ember_value_i64(in) % KEYS));
-    return ember_emit_i64(task, key, (size_t)n, 1, 0);
+    int rc = ember_acc_add(task, "mapped", 1);
+    if (rc == EMBER_OK) rc = ember_acc_add_f64(task, "mapped_halves", 0.5);
+    return rc == EMBER_OK ? ember_emit_i64(task, key, (size_t)n, 1, 0) : rc;
 }
 
 /* rc_slow (map): the record unchanged, after the pause given as argument */
@@ -60,6 +65,7 @@ int rc_flaky(ember_task *task, const ember_record *in)
     size_t len;
     const char *marker = ember_task_arg(task, &len);
     (void)in;
+    if (ember_acc_add(task, "seen", 1) != EMBER_OK) return EMBER_ERR_USER;
     if (ember_task_partition(task) != 2 || access(marker, F_OK) == 0) return 1;
     FILE *f = fopen(marker, "w");
     if (f) fclose(f);
@@ -120,6 +126,11 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
             printf("recovery: flaky MISMATCH: %s\n", ember_last_error(ctx));
             return 1;
         }
+        if (ember_accumulator(ctx, "seen") != 40) { /* the failed attempt added nothing */
+            printf("recovery: flaky MISMATCH: accumulator seen = %lld, want 40\n",
+                   (long long)ember_accumulator(ctx, "seen"));
+            return 1;
+        }
         printf("recovery: flaky ok: 40 records\n");
         return 0;
     }
@@ -134,5 +145,16 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
         ember_map(ember_range(ctx, 0, n, parts), rc_key, slow_map ? &pause : &none, sizeof pause);
     ember_dataset *counts = ember_reduce_by_key(keyed, EMBER_SUM_I64, reducers);
     if (!slow_map) counts = ember_map(counts, rc_slow, &pause, sizeof pause);
-    return check_counts(ctx, counts, n, mode);
+    if (check_counts(ctx, counts, n, mode)) return 1;
+    /* every record mapped once, whatever attempts failed or outputs were computed again */
+    int64_t mapped = ember_accumulator(ctx, "mapped");
+    double halves = ember_accumulator_f64(ctx, "mapped_halves");
+    if (mapped != n || halves != (double)n / 2) {
+        printf("recovery: %s MISMATCH: accumulators mapped = %lld, mapped_halves = %.1f, want "
+               "%ld and %.1f\n",
+               mode, (long long)mapped, halves, n, (double)n / 2);
+        return 1;
+    }
+    printf("recovery: %s accumulators ok: mapped = %lld\n", mode, (long long)mapped);
+    return 0;
 }
