@@ -6,8 +6,8 @@
  *     {"item_id":"I0042","qty":3,"price_cents":1999,"ts_ms":1764756000000}
  * item_id: 1 to 32 letters, digits, '-' or '_'; qty: an integer from 1 to 1,000,000;
  * price_cents: an integer from 0 to 1,000,000,000; ts_ms: the sale's time (ms since 1970,
- * positive). Parsed with jansson (Debian's libjansson), not by hand. Anything else is
- * malformed.
+ * positive). Read with ember_json_* (the job API's JSON helpers, on jansson), not by hand.
+ * Anything else is malformed.
  *
  * Queries (docs/streaming.md), each exactly once into its sink:
  *   sales-totals       each item's running totals, kept as keyed state across batches
@@ -29,13 +29,12 @@
  * The job runs until sales-totals is stopped (ember-submit --stop sales-totals, or
  * ember-submit ending); the others then stop with it.
  *
- * Build: cc -shared -fPIC -O2 -I include -o item_sales.so examples/item_sales.c -ljansson
+ * Build: cc -shared -fPIC -O2 -I include -o item_sales.so examples/item_sales.c
  * Run:   ember-submit item_sales.so -- --earliest --redis 127.0.0.1:6379
  */
 #define _POSIX_C_SOURCE 200809L
 #include <ember/ember.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,30 +64,28 @@ static int valid_item(const char *id, size_t len)
     return 1;
 }
 
-/* integer_in: the object's field `name` is an integer in [min, max] */
-static int integer_in(json_t *o, const char *name, int64_t min, int64_t max, int64_t *out)
+/* integer_in: the document's field `name` is an integer in [min, max] */
+static int integer_in(ember_json *j, const char *name, int64_t min, int64_t max, int64_t *out)
 {
-    json_t *v = json_object_get(o, name);
-    if (!json_is_integer(v)) return 0;
-    *out = json_integer_value(v);
-    return *out >= min && *out <= max;
+    return ember_json_i64(j, name, out) == EMBER_OK && *out >= min && *out <= max;
 }
 
 /* parse_sale reads one record's JSON; 0 when it is a well-formed sale */
 static int parse_sale(const ember_record *in, char *item, size_t *item_len, sale *s, int64_t *ts_ms)
 {
-    json_t *o = json_loadb(in->value, in->value_len, JSON_REJECT_DUPLICATES, NULL);
-    int ok = json_is_object(o);
-    json_t *id = ok ? json_object_get(o, "item_id") : NULL;
-    ok = ok && json_is_string(id) && valid_item(json_string_value(id), json_string_length(id)) &&
-         integer_in(o, "qty", 1, 1000000, &s->qty) &&
-         integer_in(o, "price_cents", 0, 1000000000, &s->price_cents) &&
-         integer_in(o, "ts_ms", 1, INT64_MAX, ts_ms);
+    ember_json *j = ember_json_new();
+    const char *id;
+    size_t id_len;
+    int ok = j && ember_json_parse(j, in->value, in->value_len) == EMBER_OK &&
+             ember_json_str(j, "item_id", &id, &id_len) == EMBER_OK && valid_item(id, id_len) &&
+             integer_in(j, "qty", 1, 1000000, &s->qty) &&
+             integer_in(j, "price_cents", 0, 1000000000, &s->price_cents) &&
+             integer_in(j, "ts_ms", 1, INT64_MAX, ts_ms);
     if (ok) {
-        *item_len = json_string_length(id);
-        memcpy(item, json_string_value(id), *item_len);
+        *item_len = id_len;
+        memcpy(item, id, id_len);
     }
-    json_decref(o);
+    ember_json_free(j);
     return ok ? 0 : -1;
 }
 

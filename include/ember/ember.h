@@ -504,6 +504,36 @@ const char *ember_last_error(ember_ctx *ctx);
 /* ember_set_job_name names the following actions' jobs on the status endpoint. */
 void ember_set_job_name(ember_ctx *ctx, const char *name);
 
+/* ---- Record formats: delimited lines and JSON, inside user functions ---------------------
+ * ember_csv_split splits a line (a trailing "\n" or "\r\n" ignored) at `delim` into at most
+ * max fields: views into the line, no copy; a field in double quotes may hold the delimiter
+ * and doubled quotes (""), which are unescaped into scratch (scratch_len bytes; may be NULL
+ * when no field has them). Returns the number of fields, or EMBER_ERR_MALFORMED (a quote that
+ * never closes, text after a closing quote), EMBER_ERR_TOO_LARGE (more than max fields, or
+ * scratch too small). "a,,b" has three fields, "" has one, empty. */
+typedef struct ember_field {
+    const char *p;
+    size_t len;
+} ember_field;
+int ember_csv_split(const void *line, size_t len, char delim, ember_field *fields, size_t max,
+                    char *scratch, size_t scratch_len);
+
+/* ember_json: a JSON document parsed with jansson, kept and parsed again record after record
+ * (one per task or per thread: not shared). ember_json_parse gives EMBER_ERR_MALFORMED with
+ * ember_json_error saying what and at which byte. The getters follow a path of object keys
+ * and array indexes, "item.tags[2].name" ("" is the document itself), and return
+ * EMBER_ERR_NOT_FOUND when the path leads nowhere, EMBER_ERR_INVALID when the value is of
+ * another type (or the path is malformed); strings are views valid until the next parse. */
+typedef struct ember_json ember_json;
+ember_json *ember_json_new(void);
+int ember_json_parse(ember_json *j, const void *text, size_t len);
+const char *ember_json_error(const ember_json *j);
+int ember_json_str(ember_json *j, const char *path, const char **s, size_t *len);
+int ember_json_i64(ember_json *j, const char *path, int64_t *out);
+int ember_json_f64(ember_json *j, const char *path, double *out);
+int ember_json_bool(ember_json *j, const char *path, int *out);
+void ember_json_free(ember_json *j);
+
 /* ---- Accumulators: counters user functions add to, read by the job ----------------------
  * ember_acc_add adds v to the job's int64 counter `name` (ember_acc_add_f64: a double
  * counter); called from user functions on the executors. A task's additions count once, when
