@@ -162,7 +162,9 @@ typedef struct em_task {
     int64_t late_records; /* a window's map side: records behind the watermark */
     int64_t state_keys, state_bytes, state_expired; /* map_with_state's reduce side */
     uint64_t bytes_out;                             /* result bytes sent to the driver (collect) */
-    em_accs accs; /* the accumulator additions of its last successful attempt (owned) */
+    int64_t bytes_in;       /* key and value bytes it read (source, cache or shuffle) */
+    uint64_t shuffle_bytes; /* a map task: the bytes of the buckets it stored */
+    em_accs accs;           /* the accumulator additions of its last successful attempt (owned) */
 } em_task;
 
 /* why work is done again (per stage counters, /api/v1/jobs) */

@@ -102,6 +102,48 @@ json_t *em_doc_stage(const em_stage *st, int64_t now)
     return o;
 }
 
+/* quantiles gives min, 25th, 50th, 75th percentile and max of v (n > 0; sorted here), the
+ * nearest rank each */
+static json_t *quantiles(double *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) /* insertion sort: a stage's task list is short */
+        for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    json_t *a = json_array();
+    for (int q = 0; q <= 4; q++) json_array_append_new(a, json_real(v[(n - 1) * (size_t)q / 4]));
+    return a;
+}
+
+/* task_quantiles summarizes the done tasks among the first `shown` of st, as Spark's stage
+ * page does: {"tasks": N, "duration_ms": [min, p25, p50, p75, max], ...} */
+static json_t *task_quantiles(const em_stage *st, uint32_t shown)
+{
+    enum { DURATION, RECORDS_IN, RECORDS_OUT, BYTES_IN, SHUFFLE_WRITTEN, N_FIGURES };
+    static const char *const names[N_FIGURES] = {"duration_ms", "records_in", "records_out",
+                                                 "bytes_in", "shuffle_bytes_written"};
+    double *v = shown ? malloc(sizeof *v * shown * N_FIGURES) : NULL;
+    size_t n = 0;
+    for (uint32_t p = 0; v && p < shown; p++) {
+        const em_task *t = &st->tasks[p];
+        if (t->state != EM_TASK_DONE) continue;
+        v[DURATION * shown + n] = t->duration_us / 1000.0;
+        v[RECORDS_IN * shown + n] = (double)t->records_in;
+        v[RECORDS_OUT * shown + n] = (double)t->records_out;
+        v[BYTES_IN * shown + n] = (double)t->bytes_in;
+        v[SHUFFLE_WRITTEN * shown + n] = (double)t->shuffle_bytes;
+        n++;
+    }
+    json_t *o = json_pack("{s:I}", "tasks", (json_int_t)n);
+    for (int f = 0; n && f < N_FIGURES; f++)
+        if (f != SHUFFLE_WRITTEN || st->shuffle_out)
+            json_object_set_new(o, names[f], quantiles(v + (size_t)f * shown, n));
+    free(v);
+    return o;
+}
+
 json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
 {
     json_t *o = em_doc_stage(st, now), *tasks = json_array();
@@ -125,12 +167,17 @@ json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
             json_object_set_new(tj, "records_in", json_integer(t->records_in));
             json_object_set_new(tj, "records_out", json_integer(t->records_out));
             json_object_set_new(tj, "bytes_out", json_integer((json_int_t)t->bytes_out));
+            json_object_set_new(tj, "bytes_in", json_integer(t->bytes_in));
+            if (st->shuffle_out)
+                json_object_set_new(tj, "shuffle_bytes_written",
+                                    json_integer((json_int_t)t->shuffle_bytes));
         }
         json_object_set_new(tj, "locality", json_string(t->preferred ? "preferred" : "any"));
         json_array_append_new(tasks, tj);
     }
     json_object_set_new(o, "tasks_shown", json_integer(shown));
     json_object_set_new(o, "task_list", tasks);
+    json_object_set_new(o, "task_quantiles", task_quantiles(st, shown));
     return o;
 }
 

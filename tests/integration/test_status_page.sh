@@ -81,4 +81,30 @@ expect_contains "$(cat "$T/orphan.dom")" '<span id="page-error"></span>' "and sh
 timeout 60 bash -c "while kill -0 $slow_pid 2>/dev/null; do sleep 0.1; done" || fail "slow_count did not end"
 wait "$slow_pid" || fail "slow_count failed: $(cat "$T/slow.err")"
 expect_eq "$(cat "$T/slow.out")" "counted 4800" "the slow job's result"
+
+# ---- the stage view: the slow job's stage, its 48 tasks done ------------------------------------
+wait_job_done "$slow_id"
+doc=$(api "/api/v1/stages/$slow_stage")
+expect_eq "$(jq '.task_quantiles.tasks' <<<"$doc")" 48 "tasks in the stage's quantiles"
+# the quantiles again, from the task list (nearest rank: index (n - 1) * q / 4 of the sorted values)
+for f in duration_ms records_in bytes_in; do
+    want=$(jq -c "[.task_list[] | select(.state == \"done\") | .$f] | sort | . as \$v | [0,1,2,3,4] | map(\$v[(47 * . / 4 | floor)])" <<<"$doc")
+    expect_eq "$(jq -c ".task_quantiles.$f" <<<"$doc")" "$want" "$f quantiles against the task list"
+done
+dom "$STATUS/#stage/$slow_stage" "$T/stage.dom"
+grep -q '<section class="panel" id="stage-panel">' "$T/stage.dom" || fail "the stage panel is not shown for #stage/$slow_stage"
+expect_contains "$(cat "$T/stage.dom")" "Stage $slow_stage of job $slow_id" "the stage view's title"
+expect_eq "$(grep -o '<tr class="task[a-z ]*" data-partition="[0-9]*" data-state="done"' "$T/stage.dom" | wc -l)" 48 "task rows"
+expect_eq "$(grep -o '<rect class="task-bar done" data-partition="[0-9]*"' "$T/stage.dom" | wc -l)" 48 "timeline bars"
+expect_eq "$(grep -o '<text class="lane-label"[^>]*>executor [0-9]*<' "$T/stage.dom" | sed 's/.*>executor //; s/<//' | sort | tr '\n' ' ')" "1 2 " "a timeline lane per executor"
+expect_eq "$(grep -o '<tr data-figure="[a-z_]*"' "$T/stage.dom" | sed 's/.*="//; s/"//' | tr '\n' ' ')" \
+    "duration_ms records_in records_out bytes_in " "quantile rows"
+expect_contains "$(cat "$T/stage.dom")" "48 tasks done" "the quantiles count the done tasks"
+expect_contains "$(cat "$T/page.dom")" 'id="stage-legend"' "the stage boxes' legend"
+expect_contains "$(cat "$T/page.dom")" "href=\"#stage/$slow_stage\"" "stage boxes open the stage view"
+rm -f "$ARTIFACTS/status_stage.png"
+browser --virtual-time-budget=5000 --window-size=1400,1000 --screenshot="$ARTIFACTS/status_stage.png" \
+    "$STATUS/#stage/$slow_stage" >/dev/null || fail "chromium --screenshot of the stage view failed"
+[ "$(wc -c <"$ARTIFACTS/status_stage.png")" -gt 30000 ] || fail "the stage view's screenshot is blank"
+echo "ok: the stage view (quantiles checked against the task list, 48 rows, 48 bars); $ARTIFACTS/status_stage.png"
 echo "PASS test_status_page"
