@@ -82,6 +82,23 @@ timeout 60 bash -c "while kill -0 $slow_pid 2>/dev/null; do sleep 0.1; done" || 
 wait "$slow_pid" || fail "slow_count failed: $(cat "$T/slow.err")"
 expect_eq "$(cat "$T/slow.out")" "counted 4800" "the slow job's result"
 
+# ---- storage: a persisted dataset held while its job waits -----------------------------------
+start_kafka nums:4
+seq 1 400 | "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic nums >/dev/null
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" --kafka "$KAFKA" "$EMBER_JOBS/cache_job.so" -- nums memory \
+    --wait "$T/cache.go" >"$T/cache.out" 2>"$T/cache.err" &
+cache_pid=$!
+PIDS+=("$cache_pid")
+wait_api /api/v1/storage 'length == 1 and .[0].cached_partitions == 4' 30
+set_id=$(api /api/v1/storage | jq -r '.[0].id')
+dom "$STATUS/" "$T/storage.dom"
+grep -q '<section class="panel" id="storage-panel">' "$T/storage.dom" || fail "the storage panel is hidden with a dataset cached"
+expect_contains "$(cat "$T/storage.dom")" "<tr class=\"cached\" data-id=\"$set_id\" data-cached=\"4\">" "the cached dataset's row"
+expect_contains "$(cat "$T/storage.dom")" "4 / 4" "its cached partitions"
+touch "$T/cache.go"
+wait "$cache_pid" || fail "cache_job failed: $(cat "$T/cache.err")"
+echo "ok: the storage panel lists the cached dataset"
+
 # ---- the stage view: the slow job's stage, its 48 tasks done ------------------------------------
 wait_job_done "$slow_id"
 doc=$(api "/api/v1/stages/$slow_stage")
