@@ -211,14 +211,21 @@ static uint64_t cache_fp_of(const em_job *job, const em_stage *st)
 
 /* ---- jobs ---------------------------------------------------------------------------------- */
 
+/* free_tasks frees a stage's task records (and their accumulators) */
+static void free_tasks(em_stage *st)
+{
+    for (uint32_t p = 0; st->tasks && p < st->plan.partitions; p++)
+        em_accs_free(&st->tasks[p].accs);
+    free(st->tasks);
+    st->tasks = NULL;
+}
+
 static void job_free(em_job *job)
 {
     if (!job) return;
     for (size_t i = 0; job->stages && i < job->n_stages; i++) {
         em_stage *st = &job->stages[i];
-        for (uint32_t p = 0; st->tasks && p < st->plan.partitions; p++)
-            em_accs_free(&st->tasks[p].accs);
-        free(st->tasks);
+        free_tasks(st);
         free(st->queue);
         free(st->map_exec);
         free(st->map_stage_of);
@@ -457,8 +464,7 @@ void em_sched_job_release(em_sched *s, em_job_id id)
     em_job *job = em_sched_job(s, id);
     if (!job || job->state == EM_RUN_RUNNING || job->released) return;
     for (size_t i = 0; i < job->n_stages; i++) {
-        free(job->stages[i].tasks);
-        job->stages[i].tasks = NULL;
+        free_tasks(&job->stages[i]);
         free(job->stages[i].map_exec);
         job->stages[i].map_exec = NULL;
     }

@@ -687,5 +687,6 @@ void *em_runner_slot(void *arg)
     em_peers_close(&sl.peers);
     em_kafka_reader_free(sl.reader);
     if (sl.producer) rd_kafka_destroy(sl.producer);
+    em_task_accs_end(); /* the thread's accumulator table */
     return NULL;
 }

@@ -48,5 +48,7 @@ void em_accs_to_pb(const em_accs *a, Ember__Accumulator *items, Ember__Accumulat
  * em_task_accs gives them (ember_acc_add fills them) */
 void em_task_accs_begin(void);
 const em_accs *em_task_accs(void);
+/* em_task_accs_end frees the thread's table (a slot thread, as it ends) */
+void em_task_accs_end(void);
 
 #endif

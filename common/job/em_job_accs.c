@@ -12,6 +12,8 @@ void em_task_accs_begin(void) { task_accs.n = 0; /* keeps the array for the next
 
 const em_accs *em_task_accs(void) { return &task_accs; }
 
+void em_task_accs_end(void) { em_accs_free(&task_accs); }
+
 /* add_for_task: a user function's addition; a misuse fails the task with its reason */
 static int add_for_task(ember_task *task, const char *name, int is_f64, int64_t i, double d)
 {
