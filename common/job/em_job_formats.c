@@ -148,43 +148,48 @@ static int lookup(ember_json *j, const char *path, json_t **out)
     return EMBER_OK;
 }
 
+/* find_as looks path up and checks its value is of one of the jansson types in `types` (a
+ * mask of 1 << json_type) */
+static int find_as(ember_json *j, const char *path, unsigned types, json_t **v)
+{
+    int rc = lookup(j, path, v);
+    if (rc == EMBER_OK && !(types & (1u << json_typeof(*v)))) rc = EMBER_ERR_INVALID;
+    return rc;
+}
+
+#define AS(t) (1u << (t))
+
 int ember_json_str(ember_json *j, const char *path, const char **s, size_t *len)
 {
     json_t *v;
-    int rc = lookup(j, path, &v);
-    if (rc != EMBER_OK) return rc;
-    if (!json_is_string(v)) return EMBER_ERR_INVALID;
-    *s = json_string_value(v);
-    *len = json_string_length(v);
-    return EMBER_OK;
+    int rc = find_as(j, path, AS(JSON_STRING), &v);
+    if (rc == EMBER_OK) {
+        *s = json_string_value(v);
+        *len = json_string_length(v);
+    }
+    return rc;
 }
 
 int ember_json_i64(ember_json *j, const char *path, int64_t *out)
 {
     json_t *v;
-    int rc = lookup(j, path, &v);
-    if (rc != EMBER_OK) return rc;
-    if (!json_is_integer(v)) return EMBER_ERR_INVALID;
-    *out = (int64_t)json_integer_value(v);
-    return EMBER_OK;
+    int rc = find_as(j, path, AS(JSON_INTEGER), &v);
+    if (rc == EMBER_OK) *out = (int64_t)json_integer_value(v);
+    return rc;
 }
 
 int ember_json_f64(ember_json *j, const char *path, double *out)
 {
-    json_t *v;
-    int rc = lookup(j, path, &v);
-    if (rc != EMBER_OK) return rc;
-    if (!json_is_number(v)) return EMBER_ERR_INVALID; /* an integer reads as a double too */
-    *out = json_number_value(v);
-    return EMBER_OK;
+    json_t *v; /* an integer reads as a double too */
+    int rc = find_as(j, path, AS(JSON_INTEGER) | AS(JSON_REAL), &v);
+    if (rc == EMBER_OK) *out = json_number_value(v);
+    return rc;
 }
 
 int ember_json_bool(ember_json *j, const char *path, int *out)
 {
     json_t *v;
-    int rc = lookup(j, path, &v);
-    if (rc != EMBER_OK) return rc;
-    if (!json_is_boolean(v)) return EMBER_ERR_INVALID;
-    *out = json_is_true(v);
-    return EMBER_OK;
+    int rc = find_as(j, path, AS(JSON_TRUE) | AS(JSON_FALSE), &v);
+    if (rc == EMBER_OK) *out = json_is_true(v);
+    return rc;
 }
