@@ -24,6 +24,7 @@
 #include "em_block_service.h"
 #include "em_chunks.h"
 #include "em_executor_int.h"
+#include "em_job_api.h"
 #include "em_libcache.h"
 #include "em_log.h"
 #include "em_mem.h"
@@ -156,6 +157,13 @@ static void exit_guard(void)
 
 static void install_exit_guard(void) { atexit(exit_guard); }
 
+/* blob_of: a broadcast value's bytes, from the library cache (em_job_set_blob_source) */
+static int blob_of(void *libs, const uint8_t sha256[32], const void **data, size_t *len, char *err,
+                   size_t errlen)
+{
+    return em_libcache_blob(libs, sha256, data, len, err, errlen);
+}
+
 int em_executor_start(const em_executor_config *cfg, em_executor **out, char *err, size_t errlen)
 {
     em_executor *ex = calloc(1, sizeof *ex);
@@ -194,6 +202,7 @@ int em_executor_start(const em_executor_config *cfg, em_executor **out, char *er
         snprintf(err, errlen, "out of memory");
         rc = EMBER_ERR_NOMEM;
     }
+    if (rc == EMBER_OK) em_job_set_blob_source(blob_of, ex->libs); /* broadcast values */
     if (rc == EMBER_OK) {
         em_info("block store memory_cap=%llu spill_dir=%s", (unsigned long long)cfg->memory_cap,
                 ex->cfg.spill_dir);
@@ -290,6 +299,7 @@ int em_executor_stop(em_executor *ex)
     free(ex->slot_states);
     free_queues(ex);
     em_stage_cache_free(ex);
+    em_job_clear_blob_source(ex->libs); /* if it still names this executor's cache */
     em_libcache_free(ex->libs);
     em_blockstore_free(ex->blocks); /* its spill files with it */
     em_state_cache_free(ex->states);

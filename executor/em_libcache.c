@@ -4,10 +4,12 @@
 #include <dlfcn.h>
 #include <ember/ember.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,7 +21,9 @@
 
 typedef struct loaded {
     uint8_t sha256[32];
-    void *handle;
+    void *handle;    /* a library: its dlopen handle; */
+    const void *map; /* a blob: its read-only mapping, */
+    size_t len;      /* of len bytes */
     struct loaded *next;
 } loaded;
 
@@ -48,15 +52,17 @@ void em_libcache_free(em_libcache *lc)
     while (lc->libs) {
         loaded *l = lc->libs;
         lc->libs = l->next;
-        dlclose(l->handle);
+        if (l->handle) dlclose(l->handle);
+        if (l->map && l->len) munmap((void *)l->map, l->len);
         free(l);
     }
     pthread_mutex_destroy(&lc->lock);
     free(lc);
 }
 
-/* file_matches says whether path exists, hashes to sha256 and is a whole ELF object. */
-static int file_matches(const char *path, const uint8_t sha256[32])
+/* file_matches says whether path exists, hashes to sha256 and (a library) is a whole ELF
+ * object. */
+static int file_matches(const char *path, const uint8_t sha256[32], int library)
 {
     char why[256];
     FILE *f = fopen(path, "rb");
@@ -69,15 +75,15 @@ static int file_matches(const char *path, const uint8_t sha256[32])
     fclose(f);
     uint8_t got[32];
     em_sha256(b.data, b.len, got);
-    int ok =
-        memcmp(got, sha256, 32) == 0 && em_elf_check(b.data, b.len, why, sizeof why) == EMBER_OK;
+    int ok = memcmp(got, sha256, 32) == 0 &&
+             (!library || em_elf_check(b.data, b.len, why, sizeof why) == EMBER_OK);
     em_buf_free(&b);
     return ok;
 }
 
-/* fetch downloads the library from the driver into path (temp file + rename). */
-static int fetch(em_libcache *lc, const uint8_t sha256[32], const char *name, const char *path,
-                 char *err, size_t errlen)
+/* fetch downloads the library (or blob) from the driver into path (temp file + rename). */
+static int fetch(em_libcache *lc, const uint8_t sha256[32], const char *name, int library,
+                 const char *path, char *err, size_t errlen)
 {
     Ember__FetchLibrary f = EMBER__FETCH_LIBRARY__INIT;
     f.sha256.data = (uint8_t *)sha256;
@@ -98,7 +104,8 @@ static int fetch(em_libcache *lc, const uint8_t sha256[32], const char *name, co
         return EMBER_ERR_MALFORMED;
     }
     char why[256];
-    if (em_elf_check(reply.frame.data, reply.frame.data_len, why, sizeof why) != EMBER_OK) {
+    if (library &&
+        em_elf_check(reply.frame.data, reply.frame.data_len, why, sizeof why) != EMBER_OK) {
         snprintf(err, errlen, "job library %s cannot be loaded: %s", name, why);
         em_rpc_reply_free(&reply);
         return EMBER_ERR_LIBRARY;
@@ -115,7 +122,10 @@ static int fetch(em_libcache *lc, const uint8_t sha256[32], const char *name, co
         unlink(tmp);
         return EMBER_ERR_IO;
     }
-    em_info("job library fetched name=%s path=%s", name, path);
+    if (library)
+        em_info("job library fetched name=%s path=%s", name, path);
+    else
+        em_info("broadcast value fetched path=%s", path);
     return EMBER_OK;
 }
 
@@ -132,7 +142,8 @@ int em_libcache_get(em_libcache *lc, const uint8_t sha256[32], const char *name,
     char hex[65], path[1300];
     em_sha256_hex(sha256, hex);
     snprintf(path, sizeof path, "%s/%s.so", lc->dir, hex);
-    int rc = file_matches(path, sha256) ? EMBER_OK : fetch(lc, sha256, name, path, err, errlen);
+    int rc =
+        file_matches(path, sha256, 1) ? EMBER_OK : fetch(lc, sha256, name, 1, path, err, errlen);
     loaded *l = NULL;
     if (rc == EMBER_OK) {
         void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -151,6 +162,58 @@ int em_libcache_get(em_libcache *lc, const uint8_t sha256[32], const char *name,
             lc->libs = l;
             *handle = h;
         }
+    }
+    pthread_mutex_unlock(&lc->lock);
+    return rc;
+}
+
+/* map_file maps path read-only (len: its size; an empty file maps to a static empty) */
+static int map_file(const char *path, const void **map, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) close(fd);
+        return EMBER_ERR_IO;
+    }
+    *len = (size_t)st.st_size;
+    void *m = *len ? mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0) : (void *)"";
+    close(fd);
+    if (m == MAP_FAILED) return EMBER_ERR_IO;
+    *map = m;
+    return EMBER_OK;
+}
+
+int em_libcache_blob(em_libcache *lc, const uint8_t sha256[32], const void **data, size_t *len,
+                     char *err, size_t errlen)
+{
+    pthread_mutex_lock(&lc->lock);
+    for (loaded *l = lc->libs; l; l = l->next)
+        if (!l->handle && memcmp(l->sha256, sha256, 32) == 0) {
+            *data = l->map;
+            *len = l->len;
+            pthread_mutex_unlock(&lc->lock);
+            return EMBER_OK;
+        }
+    char hex[65], path[1300];
+    em_sha256_hex(sha256, hex);
+    snprintf(path, sizeof path, "%s/%s.bin", lc->dir, hex);
+    int rc = file_matches(path, sha256, 0)
+                 ? EMBER_OK
+                 : fetch(lc, sha256, "broadcast value", 0, path, err, errlen);
+    loaded *l = rc == EMBER_OK ? calloc(1, sizeof *l) : NULL;
+    if (rc == EMBER_OK && !l) rc = EMBER_ERR_NOMEM;
+    if (l && (rc = map_file(path, &l->map, &l->len)) != EMBER_OK) {
+        snprintf(err, errlen, "cannot map broadcast value %s: %s", path, strerror(errno));
+        free(l);
+        l = NULL;
+    }
+    if (l) {
+        memcpy(l->sha256, sha256, 32);
+        l->next = lc->libs;
+        lc->libs = l;
+        *data = l->map;
+        *len = l->len;
     }
     pthread_mutex_unlock(&lc->lock);
     return rc;

@@ -275,6 +275,15 @@ static int upload_library(submitter *s, const em_buf *bytes, const uint8_t sha[3
     return rc;
 }
 
+/* put_blob stores a broadcast value on the driver, as a library is stored (HasLibrary, then
+ * PutLibrary if the driver does not have it yet) */
+static int put_blob(void *arg, const uint8_t sha256[32], const void *data, size_t len, char *err,
+                    size_t errlen)
+{
+    em_buf bytes = {(uint8_t *)data, len, len}; /* borrowed: not freed here */
+    return upload_library(arg, &bytes, sha256, "broadcast value", err, errlen);
+}
+
 /* load_library reads, checks and loads the job library; entry gets its ember_main. */
 static void *load_library(const char *lib_path, em_buf *bytes, uint8_t sha[32],
                           ember_main_fn *entry, char *err, size_t errlen)
@@ -342,7 +351,8 @@ static int run_entry(submitter *s, const em_submit_opts *o, void *lib, ember_mai
     snprintf(lib_arg, sizeof lib_arg, "%s%s", strchr(lib_path, '/') ? "" : "./", lib_path);
     const char *slash = strrchr(lib_path, '/');
     const char *lib_name = slash ? slash + 1 : lib_path;
-    em_job_runner runner = {run_job, resolve_kafka, unpersist, start_query, query, s, o->detach};
+    em_job_runner runner = {run_job, resolve_kafka, unpersist, start_query,
+                            query,   put_blob,      s,         o->detach};
     ember_ctx *ctx =
         em_ctx_new(lib, lib_arg, sha, o->kafka && o->kafka[0] ? o->kafka : s->rpc.kafka, &runner);
     if (ctx && o->name && o->name[0]) ember_set_job_name(ctx, o->name);

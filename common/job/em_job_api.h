@@ -49,10 +49,21 @@ typedef struct em_job_runner {
     /* query asks the driver about the named query, or stops it (stop = 1) */
     int (*query)(void *arg, const char *name, int stop, em_query_info *out, char *err,
                  size_t errlen);
+    /* put_blob stores bytes named by their sha256 on the driver (a broadcast value) */
+    int (*put_blob)(void *arg, const uint8_t sha256[32], const void *data, size_t len, char *err,
+                    size_t errlen);
     void *arg;
     int detach_queries; /* ember-submit --detach: every query starts detached, and waiting for
                            one returns at once */
 } em_job_runner;
+
+/* em_blob_source: how a process running tasks finds a broadcast value's bytes by their
+ * sha256 (an executor: its library cache); em_job_set_blob_source registers it */
+typedef int (*em_blob_source)(void *arg, const uint8_t sha256[32], const void **data, size_t *len,
+                              char *err, size_t errlen);
+void em_job_set_blob_source(em_blob_source fn, void *arg);
+/* em_job_clear_blob_source forgets the source registered with arg, if it still is */
+void em_job_clear_blob_source(void *arg);
 
 /* em_job_api_check: job library lib (loaded from `name`) was built against this ember.h: its
  * ember_api_version is EMBER_API_VERSION. Else EMBER_ERR_LIBRARY, with both versions and what

@@ -534,6 +534,22 @@ int ember_json_f64(ember_json *j, const char *path, double *out);
 int ember_json_bool(ember_json *j, const char *path, int *out);
 void ember_json_free(ember_json *j);
 
+/* ---- Broadcast values: read-only bytes every task can read --------------------------------
+ * ember_broadcast_new stores len bytes on the driver once (named by their SHA-256: the same
+ * bytes are stored once), for a lookup table or a model every task reads. Pass the handle to
+ * user functions in their arg; ember_broadcast_value gives the bytes: an executor fetches them
+ * from the driver the first time one of its tasks asks, keeps them on disk and maps them
+ * read-only for the rest of its life (any later job asking for the same bytes reads that copy).
+ * Bounded by the driver's --max-library-mb. ember_broadcast_value fails the task (with the
+ * reason) when the bytes cannot be had. */
+typedef struct ember_broadcast {
+    uint8_t sha256[32];
+    uint64_t len;
+} ember_broadcast;
+int ember_broadcast_new(ember_ctx *ctx, const void *data, size_t len, ember_broadcast *out);
+int ember_broadcast_value(ember_task *task, const ember_broadcast *b, const void **data,
+                          size_t *len);
+
 /* ---- Accumulators: counters user functions add to, read by the job ----------------------
  * ember_acc_add adds v to the job's int64 counter `name` (ember_acc_add_f64: a double
  * counter); called from user functions on the executors. A task's additions count once, when

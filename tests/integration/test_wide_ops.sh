@@ -45,6 +45,16 @@ submit "$EMBER_JOBS/bounded_actions.so" || fail "bounded_actions: $(cat "$T/subm
 expect_contains "$(cat "$T/submit.out")" "bounded_actions: all 14 checks passed" "take, first, top, reduce, foreach"
 wait_jobs_logged
 
+# broadcast values: a 3 MB table read by every task of two actions, fetched once per executor
+submit "$EMBER_JOBS/broadcast_job.so" || fail "broadcast_job: $(cat "$T/submit.out" "$T/submit.err" | tail -3)"
+expect_contains "$(cat "$T/submit.out")" "broadcast_job: 2 actions over a 3000000-byte value ok" "tasks read the broadcast table"
+for ex in ex1 ex2; do
+    n=$(grep -c 'broadcast value fetched' "$T/$ex.log" || true)
+    [ "$n" -le 2 ] || fail "$ex fetched broadcast values $n times (at most once each: the table and the empty one)"
+done
+echo "ok: each executor fetched each broadcast value at most once"
+wait_jobs_logged
+
 executors=$(api /api/v1/executors)
 expect_eq "$(jq '[.[] | select(.tasks_completed > 0)] | length' <<<"$executors")" 2 "executors that ran tasks"
 expect_eq "$(api /api/v1/driver | jq '.jobs_failed')" 1 "failed jobs (bounded_actions' poisoned foreach)"
