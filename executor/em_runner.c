@@ -29,6 +29,7 @@
 #include "em_redis_sink.h"
 #include "em_shuffle.h"
 #include "em_time.h"
+#include "em_wide.h"
 
 /* slot: one slot thread's reusable clients */
 typedef struct slot {
@@ -687,6 +688,7 @@ void *em_runner_slot(void *arg)
     em_peers_close(&sl.peers);
     em_kafka_reader_free(sl.reader);
     if (sl.producer) rd_kafka_destroy(sl.producer);
-    em_task_accs_end(); /* the thread's accumulator table */
+    em_task_accs_end();   /* the thread's accumulator table */
+    em_wide_thread_end(); /* and reduce_by_key_fn's value */
     return NULL;
 }

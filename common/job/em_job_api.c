@@ -650,6 +650,23 @@ ember_dataset *ember_group_by_key(ember_dataset *parent, int partitions)
     return simple_wide(parent, NULL, EMBER__NODE_KIND__NODE_GROUP_BY_KEY, partitions);
 }
 
+ember_dataset *ember_reduce_by_key_fn(ember_dataset *parent, ember_combine_fn fn, int partitions)
+{
+    if (!parent || !parent->ctx) return parent;
+    ember_ctx *ctx = parent->ctx;
+    if (parent->failed) return failed_dataset(ctx);
+    char symbol[EM_SYMBOL_MAX + 1], why[1024];
+    int rc = em_symbol_of(ctx->lib, ctx->lib_path, (const void *)fn, symbol, sizeof symbol, why,
+                          sizeof why);
+    if (rc != EMBER_OK) {
+        em_ctx_fail(ctx, rc, "reduce_by_key_fn: %s", why);
+        return failed_dataset(ctx);
+    }
+    /* the groups, each folded by the built-in that calls fn by its name */
+    return em_add_builtin(ember_group_by_key(parent, partitions), EMBER__NODE_KIND__NODE_MAP,
+                          "ember_builtin_combine_group", symbol, strlen(symbol) + 1);
+}
+
 ember_dataset *ember_cogroup(ember_dataset *left, ember_dataset *right, int partitions)
 {
     if (left && left->ctx && !left->failed && !right) {

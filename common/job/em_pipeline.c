@@ -18,6 +18,7 @@ typedef struct em_op {
     void *fn;           /* ember_map_fn, ember_filter_fn or ember_partition_fn */
     const void *arg;
     size_t arg_len;
+    void *lib; /* the job library its user functions come from (NULL: none) */
 } em_op;
 
 struct em_pipeline {
@@ -98,6 +99,11 @@ static void *resolve(void *lib, const char *symbol)
 
 void *em_pipeline_resolve(void *lib, const char *symbol) { return resolve(lib, symbol); }
 
+void *em_task_resolve(ember_task *task, const char *symbol)
+{
+    return resolve(task && task->op ? task->op->lib : NULL, symbol);
+}
+
 /* next_up steps from node id towards the stage's leaf for *partition (unions pick a branch). */
 static uint32_t next_up(const Ember__JobGraph *g, uint32_t id, uint32_t *partition)
 {
@@ -137,6 +143,7 @@ int em_pipeline_new_from(const Ember__JobGraph *g, uint32_t target, uint32_t par
         op->arg = n->fn_arg.len ? n->fn_arg.data : NULL;
         op->arg_len = n->fn_arg.len;
         op->fn = resolve(lib, n->fn_symbol);
+        op->lib = lib;
         if (!op->fn) {
             snprintf(err, errlen, "job library has no symbol '%s' (used by %s)", n->fn_symbol,
                      em_node_kind_name(n->kind));

@@ -44,6 +44,9 @@ uint32_t em_pipeline_source_partition(const em_pipeline *pl, uint32_t partition)
 int em_pipeline_per_partition(const em_pipeline *pl);
 /* em_pipeline_resolve finds a user function by name (built-ins in the process). */
 void *em_pipeline_resolve(void *lib, const char *symbol);
+/* em_task_resolve finds a user function of the job library the task's operation came from
+ * (for built-ins that call one given by name) */
+void *em_task_resolve(ember_task *task, const char *symbol);
 
 /* em_fn_task_new makes an ember_task for calling one user function outside a chain (the
  * functions of aggregate_by_key): ember_emit fails in it, ember_task_fail's message goes to

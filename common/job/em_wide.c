@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "em_hash.h"
+#include "em_pipeline.h"
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -214,5 +215,64 @@ int ember_builtin_sample_keys(ember_task *task, ember_iter *in)
     for (uint64_t i = 0; rc == EMBER_OK && i < seen && i < want; i++)
         rc = ember_emit_kv(task, sample[i].key, sample[i].key_len, NULL, 0, 0);
     free(sample);
+    return rc;
+}
+
+/* ---- reduce_by_key_fn: a group's values combined by a user function ----------------------- */
+
+/* the value being built by the running combine call (ember_combined), per slot thread */
+static _Thread_local em_buf combined;
+static _Thread_local int combined_set;
+
+void em_wide_thread_end(void)
+{
+    em_buf_free(&combined);
+    combined_set = 0;
+}
+
+int ember_combined(ember_task *task, const void *value, size_t len)
+{
+    combined.len = 0;
+    if (em_buf_append(&combined, value, len) != EMBER_OK)
+        return ember_task_fail(task, "reduce_by_key_fn: out of memory for a %zu-byte value", len);
+    combined_set = 1;
+    return EMBER_OK;
+}
+
+int ember_builtin_combine_group(ember_task *task, const ember_record *in)
+{
+    size_t arg_len;
+    const char *symbol = ember_task_arg(task, &arg_len);
+    ember_combine_fn fn = arg_len && symbol[arg_len - 1] == '\0'
+                              ? (ember_combine_fn)em_task_resolve(task, symbol)
+                              : NULL;
+    if (!fn) return ember_task_fail(task, "reduce_by_key_fn: no function '%.200s'", symbol);
+    ember_group_iter it;
+    ember_record v;
+    if (ember_group_open(in, &it) < 0)
+        return ember_task_fail(task, "reduce_by_key_fn: not a group");
+    em_buf acc = {0};
+    int64_t latest = INT64_MIN;
+    int rc = EMBER_OK, first = 1;
+    while (rc == EMBER_OK && ember_group_next(&it, &v, NULL) == 1) {
+        if (v.timestamp > latest) latest = v.timestamp;
+        if (first) {
+            rc = em_buf_append(&acc, v.value, v.value_len);
+            first = 0;
+            continue;
+        }
+        combined_set = 0;
+        rc = fn(task, acc.data, acc.len, v.value, v.value_len);
+        if (rc == EMBER_OK && !combined_set)
+            rc = ember_task_fail(task, "reduce_by_key_fn: '%.200s' gave no value (ember_combined)",
+                                 symbol);
+        if (rc == EMBER_OK) { /* the combined value becomes the accumulator */
+            em_buf t = acc;
+            acc = combined;
+            combined = t;
+        }
+    }
+    if (rc == EMBER_OK) rc = ember_emit_kv(task, in->key, in->key_len, acc.data, acc.len, latest);
+    em_buf_free(&acc);
     return rc;
 }

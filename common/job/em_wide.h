@@ -39,4 +39,7 @@ int ember_builtin_unpack_kv(ember_task *task, const ember_record *in);
  * partition's keys (reservoir, seeded by the partition: the same on every run) */
 int ember_builtin_sample_keys(ember_task *task, ember_iter *in);
 
+/* em_wide_thread_end frees what a slot thread kept for reduce_by_key_fn (as it ends) */
+void em_wide_thread_end(void);
+
 #endif

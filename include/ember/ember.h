@@ -215,6 +215,18 @@ ember_dataset *ember_aggregate_by_key(ember_dataset *parent, const void *zero, s
  * values can be folded. */
 ember_dataset *ember_group_by_key(ember_dataset *parent, int partitions);
 
+/* ember_combine_fn combines two values of a key, of any length, into one, which it gives with
+ * ember_combined (once per call; the bytes are copied). Like a reducer it must be associative
+ * and commutative: the order values meet in is not fixed. */
+typedef int (*ember_combine_fn)(ember_task *task, const void *a, size_t a_len, const void *b,
+                                size_t b_len);
+int ember_combined(ember_task *task, const void *value, size_t len);
+/* ember_reduce_by_key_fn gives one record per key, its values combined by fn (timestamp: the
+ * latest of the key's records). Values move through a group_by_key: no map-side combine (a
+ * built-in reducer or aggregate_by_key combines before the shuffle when values have a fixed
+ * size). */
+ember_dataset *ember_reduce_by_key_fn(ember_dataset *parent, ember_combine_fn fn, int partitions);
+
 /* ember_cogroup gives one record per key present in either dataset; its value holds the
  * key's values of `left` (side 0) then those of `right` (side 1). */
 ember_dataset *ember_cogroup(ember_dataset *left, ember_dataset *right, int partitions);

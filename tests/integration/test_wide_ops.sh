@@ -42,7 +42,7 @@ echo "ok: default partition counts; exit status from ember_main"
 # take, first, top, reduce, foreach against the job's own references (the last check fails a
 # task on purpose, so the job ends with that error and returns 0 having seen it)
 submit "$EMBER_JOBS/bounded_actions.so" || fail "bounded_actions: $(cat "$T/submit.out" "$T/submit.err" | tail -5)"
-expect_contains "$(cat "$T/submit.out")" "bounded_actions: all 14 checks passed" "take, first, top, reduce, foreach"
+expect_contains "$(cat "$T/submit.out")" "bounded_actions: all 15 checks passed" "take, first, top, reduce, foreach, reduce_by_key_fn"
 wait_jobs_logged
 
 # broadcast values: a 3 MB table read by every task of two actions, fetched once per executor

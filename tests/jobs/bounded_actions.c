@@ -6,8 +6,9 @@
  * (partition order: the input order), first, first of an empty dataset (EMBER_ERR_NOT_FOUND,
  * no job error), top 5 by int64 value and top 3 by key and by double (sorted here), reduce
  * sum / max / min over int64 and doubles, reduce of an empty dataset, foreach over every
- * record and a foreach whose function fails on one record. Prints one line per check and
- * "bounded_actions: all 14 checks passed", or MISMATCH lines and returns 1.
+ * record and a foreach whose function fails on one record; reduce_by_key_fn summing decimal
+ * strings (values of varying length) per key. Prints one line per check and
+ * "bounded_actions: all 15 checks passed", or MISMATCH lines and returns 1.
  */
 #include <ember/ember.h>
 #include <stdio.h>
@@ -46,6 +47,27 @@ int ba_touch(ember_task *task, const ember_record *in)
     if (len && in->key_len == len && memcmp(in->key, poison, len) == 0)
         return ember_task_fail(task, "foreach: poisoned record %.*s", (int)len, poison);
     return EMBER_OK;
+}
+
+/* ba_decimal (map): (g<i % 7>, i in decimal): values of varying length */
+int ba_decimal(ember_task *task, const ember_record *in)
+{
+    char key[8], text[24];
+    int64_t i = ember_value_i64(in);
+    int kl = snprintf(key, sizeof key, "g%d", (int)(i % 7)),
+        tl = snprintf(text, sizeof text, "%lld", (long long)i);
+    return ember_emit_kv(task, key, (size_t)kl, text, (size_t)tl, i);
+}
+
+/* ba_add_decimal (reduce_by_key_fn): the sum of two decimal numbers, in decimal */
+int ba_add_decimal(ember_task *task, const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    char x[24] = "", y[24] = "", sum[24];
+    if (a_len >= sizeof x || b_len >= sizeof y) return ember_task_fail(task, "too long");
+    memcpy(x, a, a_len);
+    memcpy(y, b, b_len);
+    int n = snprintf(sum, sizeof sum, "%lld", atoll(x) + atoll(y));
+    return ember_combined(task, sum, (size_t)n);
 }
 
 static int same(const ember_record *a, const ember_record *b)
@@ -126,6 +148,27 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
                                        dgot > dsum - 1e-6 && dgot < dsum + 1e-6);
     check("reduce of an empty dataset: not found",
           ember_reduce(empty, EMBER_SUM_I64, &got) == EMBER_ERR_NOT_FOUND);
+    /* reduce_by_key_fn over values of varying length: decimal sums per key of i % 7 */
+    ok = ember_collect(
+             ember_reduce_by_key_fn(ember_map(ember_range(ctx, 0, N, PARTS), ba_decimal, NULL, 0),
+                                    ba_add_decimal, 3),
+             &c) == EMBER_OK &&
+         c.n == 7;
+    for (size_t i = 0; ok && i < c.n; i++) {
+        int g = ((const char *)c.records[i].key)[1] - '0'; /* "g0" to "g6" */
+        long long want = 0;
+        for (int v = g; v < N; v += 7) want += v;
+        char text[24];
+        int tl = snprintf(text, sizeof text, "%lld", want);
+        ok = c.records[i].value_len == (size_t)tl &&
+             memcmp(c.records[i].value, text, (size_t)tl) == 0 &&
+             c.records[i].timestamp == (N - 1 - (N - 1 - g) % 7); /* the latest record's */
+        if (!ok)
+            printf("reduce_by_key_fn: key g%d has '%.*s' at %lld, want '%s' at %d\n", g,
+                   (int)c.records[i].value_len, (const char *)c.records[i].value,
+                   (long long)c.records[i].timestamp, text, N - 1 - (N - 1 - g) % 7);
+    }
+    check("reduce_by_key_fn: decimal sums per key", ok);
     check("foreach over every record", ember_foreach(ds, ba_touch, NULL, 0) == EMBER_OK);
     check("foreach whose function fails on one record",
           ember_foreach(ds, ba_touch, keys[617], 5) == EMBER_ERR_USER &&
