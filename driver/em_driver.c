@@ -288,6 +288,22 @@ static void handle_goodbye(em_driver *d, em_request *req)
     em_pb_free(g);
 }
 
+/* handle_submit_failed lists a job that failed in its submitter (bounded, printable text) */
+static void handle_submit_failed(em_driver *d, em_request *req)
+{
+    Ember__SubmitFailed *f = em_frame_unpack(&req->frame, EM_MSG_SUBMIT_FAILED);
+    if (!f || !em_valid_text(f->name, 127) || !em_valid_text(f->submitter, 127) ||
+        !em_valid_text(f->action, 31) || !em_valid_text(f->error, 511)) {
+        em_server_reply_error(d->srv, req, EMBER_ERR_MALFORMED, "unreadable SubmitFailed");
+    } else {
+        em_warn("job failed in its submitter name=\"%s\" submitter=%s action=%s error=\"%s\"",
+                f->name, f->submitter, f->action, f->error);
+        em_sched_submit_failed(&d->sched, f->name, f->submitter, f->action, f->error, em_unix_ms());
+        reply_known(d, req, 1);
+    }
+    em_pb_free(f);
+}
+
 static void handle_crashed(em_driver *d, em_request *req)
 {
     Ember__ExecutorCrashed *c = em_frame_unpack(&req->frame, EM_MSG_EXECUTOR_CRASHED);
@@ -446,6 +462,7 @@ static void handle_request(em_driver *d, em_request *req)
     case EM_MSG_SUBMIT_JOB: handle_submit(d, req); break;
     case EM_MSG_JOB_PROGRESS: handle_progress(d, req); break;
     case EM_MSG_GOODBYE: handle_goodbye(d, req); break;
+    case EM_MSG_SUBMIT_FAILED: handle_submit_failed(d, req); break;
     case EM_MSG_EXECUTOR_CRASHED: handle_crashed(d, req); break;
     case EM_MSG_UNPERSIST: handle_unpersist(d, req); break;
     case EM_MSG_HAS_LIBRARY: handle_has_library(d, req); break;

@@ -930,3 +930,15 @@ const char *em_recompute_reason_name(em_recompute_reason r)
                                                             "eviction"};
     return names[r];
 }
+
+void em_sched_submit_failed(em_sched *s, const char *name, const char *submitter,
+                            const char *action, const char *error, int64_t at_unix_ms)
+{
+    em_submit_failure *f = &s->submit_failures[s->n_submit_failures++ % EM_SUBMIT_FAILURES_KEPT];
+    f->at_unix_ms = at_unix_ms;
+    snprintf(f->name, sizeof f->name, "%s", name);
+    snprintf(f->submitter, sizeof f->submitter, "%s", submitter);
+    snprintf(f->action, sizeof f->action, "%s", action);
+    snprintf(f->error, sizeof f->error, "%s", error);
+    em_sched_changed(s);
+}

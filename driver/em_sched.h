@@ -319,6 +319,14 @@ typedef struct em_cached_set {
 
 typedef struct em_kept_shuffle em_kept_shuffle;
 typedef struct em_session em_session;
+
+#define EM_SUBMIT_FAILURES_KEPT 32 /* jobs that failed in their submitter, newest kept */
+
+/* em_submit_failure: a job that failed in ember-submit before it reached the driver */
+typedef struct em_submit_failure {
+    int64_t at_unix_ms;
+    char name[128], submitter[128], action[32], error[512];
+} em_submit_failure;
 typedef struct em_effect_slot em_effect_slot;
 
 typedef struct em_sched {
@@ -357,7 +365,14 @@ typedef struct em_sched {
     uint64_t *drop_buf;
     size_t n_drop_buf, cap_drop_buf;
     int nomem; /* an effect could not be queued: the caller should stop (em_sched_failed) */
+    em_submit_failure submit_failures[EM_SUBMIT_FAILURES_KEPT]; /* a ring, */
+    uint64_t n_submit_failures;                                 /* of this many ever noted */
 } em_sched;
+
+/* em_sched_submit_failed notes a job that failed in its submitter (the oldest of the kept ones
+ * goes); the strings are cut to their fields' sizes */
+void em_sched_submit_failed(em_sched *s, const char *name, const char *submitter,
+                            const char *action, const char *error, int64_t at_unix_ms);
 
 /* em_sched_config_defaults: the driver's defaults (the ember-driver options of the same names) */
 em_sched_config em_sched_config_defaults(void);

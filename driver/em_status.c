@@ -208,6 +208,7 @@ void em_status_publish(em_status *st, const em_sched *sched, em_streams *streams
     add_json(&next, "/api/v1/driver", em_doc_driver(sched, driver_url, wire));
     add_json(&next, "/api/v1/executors", em_doc_executors(sched, now));
     add_json(&next, "/api/v1/storage", em_doc_storage(sched));
+    add_json(&next, "/api/v1/submissions/failed", em_doc_submit_failures(sched));
     add_jobs(&next, st, sched, now);
     prune_frozen(st);
     add(&next, "/metrics", "text/plain; version=0.0.4; charset=utf-8",

@@ -235,6 +235,22 @@ json_t *em_doc_storage(const em_sched *s)
     return arr;
 }
 
+json_t *em_doc_submit_failures(const em_sched *s)
+{
+    json_t *arr = json_array();
+    uint64_t kept = s->n_submit_failures < EM_SUBMIT_FAILURES_KEPT ? s->n_submit_failures
+                                                                   : EM_SUBMIT_FAILURES_KEPT;
+    for (uint64_t k = 1; k <= kept; k++) { /* newest first */
+        const em_submit_failure *f =
+            &s->submit_failures[(s->n_submit_failures - k) % EM_SUBMIT_FAILURES_KEPT];
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "name", f->name,
+                                             "submitter", f->submitter, "action", f->action,
+                                             "state", "failed", "error", f->error, "at_ms",
+                                             (json_int_t)f->at_unix_ms));
+    }
+    return arr;
+}
+
 /* ---- streaming queries ------------------------------------------------------------------- */
 
 static double ms(int64_t us) { return (double)us / 1000.0; }

@@ -14,6 +14,9 @@ json_t *em_doc_driver(const em_sched *s, const char *url, const em_wire_counts *
 json_t *em_doc_executors(const em_sched *s, int64_t now);
 /* em_doc_storage: the cached datasets (/api/v1/storage) */
 json_t *em_doc_storage(const em_sched *s);
+/* em_doc_submit_failures: jobs that failed in their submitter, newest first
+ * (/api/v1/submissions/failed) */
+json_t *em_doc_submit_failures(const em_sched *s);
 /* em_doc_job: a job with the summary of each stage */
 json_t *em_doc_job(const em_job *job, int64_t now);
 /* em_doc_stage: one stage's summary; em_doc_stage_tasks adds its tasks (the first 1000) */

@@ -275,6 +275,29 @@ static int upload_library(submitter *s, const em_buf *bytes, const uint8_t sha[3
     return rc;
 }
 
+/* submit_failed tells the driver about an action that failed here (its status endpoint lists
+ * it); best effort: the job's own error is what counts */
+static void submit_failed(void *arg, const char *job_name, const char *action, const char *error)
+{
+    submitter *s = arg;
+    Ember__SubmitFailed f = EMBER__SUBMIT_FAILED__INIT;
+    char name[128], cut_error[512];
+    snprintf(name, sizeof name, "%s", job_name && job_name[0] ? job_name : "job");
+    snprintf(cut_error, sizeof cut_error, "%s", error && error[0] ? error : "failed");
+    for (char *c = cut_error; *c; c++) /* one printable line */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
+    f.name = name;
+    f.submitter = s->identity;
+    f.action = (char *)action;
+    f.error = cut_error;
+    em_rpc_reply reply = {0};
+    char err[256];
+    if (em_rpc_call(&s->rpc, &s->ch, EM_MSG_SUBMIT_FAILED, &f.base, NULL, 0, 5000, &reply, err,
+                    sizeof err) != EMBER_OK)
+        em_debug("could not tell the driver about the failed job: %s", err);
+    em_rpc_reply_free(&reply);
+}
+
 /* put_blob stores a broadcast value on the driver, as a library is stored (HasLibrary, then
  * PutLibrary if the driver does not have it yet) */
 static int put_blob(void *arg, const uint8_t sha256[32], const void *data, size_t len, char *err,
@@ -351,8 +374,15 @@ static int run_entry(submitter *s, const em_submit_opts *o, void *lib, ember_mai
     snprintf(lib_arg, sizeof lib_arg, "%s%s", strchr(lib_path, '/') ? "" : "./", lib_path);
     const char *slash = strrchr(lib_path, '/');
     const char *lib_name = slash ? slash + 1 : lib_path;
-    em_job_runner runner = {run_job, resolve_kafka, unpersist, start_query,
-                            query,   put_blob,      s,         o->detach};
+    em_job_runner runner = {.run = run_job,
+                            .resolve_kafka = resolve_kafka,
+                            .unpersist = unpersist,
+                            .start_query = start_query,
+                            .query = query,
+                            .submit_failed = submit_failed,
+                            .put_blob = put_blob,
+                            .arg = s,
+                            .detach_queries = o->detach};
     ember_ctx *ctx =
         em_ctx_new(lib, lib_arg, sha, o->kafka && o->kafka[0] ? o->kafka : s->rpc.kafka, &runner);
     if (ctx && o->name && o->name[0]) ember_set_job_name(ctx, o->name);

@@ -316,7 +316,7 @@ static int run_action(ember_dataset *ds, Ember__Action *action)
                            "actions run only in ember-submit, not inside a task");
     subgraph sg = {0};
     uint32_t target = 0;
-    int rc = subgraph_cut(ctx, ds->node, &sg, &target);
+    int ran = 0, rc = subgraph_cut(ctx, ds->node, &sg, &target);
     if (rc != EMBER_OK) {
         subgraph_free(&sg);
         return em_ctx_fail(ctx, rc, "out of memory preparing the job graph");
@@ -336,6 +336,7 @@ static int run_action(ember_dataset *ds, Ember__Action *action)
         em_accs_free(&ctx->last.accs);
         memset(&ctx->last, 0, sizeof ctx->last);
         char why[1024] = "";
+        ran = 1;
         rc = ctx->runner.run(ctx->runner.arg, &g, ctx->job_name,
                              sg.uses_data ? &ctx->data : &no_data, &ctx->last, why, sizeof why);
         if (rc != EMBER_OK) {
@@ -356,6 +357,9 @@ static int run_action(ember_dataset *ds, Ember__Action *action)
             }
         }
     }
+    if (rc != EMBER_OK && !ran && ctx->runner.submit_failed) /* the driver lists it */
+        ctx->runner.submit_failed(ctx->runner.arg, ctx->job_name, em_action_kind_name(action->kind),
+                                  ember_last_error(ctx));
     release_resolved(ctx, &sg);
     subgraph_free(&sg);
     return rc;

@@ -49,6 +49,8 @@ typedef struct em_job_runner {
     /* query asks the driver about the named query, or stops it (stop = 1) */
     int (*query)(void *arg, const char *name, int stop, em_query_info *out, char *err,
                  size_t errlen);
+    /* submit_failed tells the driver an action failed here before reaching it (best effort) */
+    void (*submit_failed)(void *arg, const char *job_name, const char *action, const char *error);
     /* put_blob stores bytes named by their sha256 on the driver (a broadcast value) */
     int (*put_blob)(void *arg, const uint8_t sha256[32], const void *data, size_t len, char *err,
                     size_t errlen);

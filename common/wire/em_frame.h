@@ -66,7 +66,8 @@
     X(START_QUERY, 28, ember__start_query__descriptor, EM_ROLE_SUBMITTER)                          \
     X(GET_QUERY, 29, ember__get_query__descriptor, EM_ROLE_SUBMITTER)                              \
     X(STOP_QUERY, 30, ember__stop_query__descriptor, EM_ROLE_SUBMITTER)                            \
-    X(QUERY_STATUS, 31, ember__query_status__descriptor, 0)
+    X(QUERY_STATUS, 31, ember__query_status__descriptor, 0)                                        \
+    X(SUBMIT_FAILED, 32, ember__submit_failed__descriptor, EM_ROLE_SUBMITTER)
 
 typedef enum em_msg_type {
     EM_MSG_NONE = 0,

@@ -84,6 +84,14 @@ expect_eq "$(cat "$T/slow.out")" "counted 4800" "the slow job's result"
 
 # ---- storage: a persisted dataset held while its job waits -----------------------------------
 start_kafka nums:4
+# a job that fails in ember-submit (its topic does not exist) is listed by the driver all the same
+rc=0
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" --kafka "$KAFKA" --name lost-topic "$EMBER_JOBS/word_count.so" -- \
+    --in no-such-topic --out "$T/wc" >/dev/null 2>"$T/lost.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "a word count of a missing topic succeeded"
+wait_api /api/v1/submissions/failed 'length == 1' 10
+expect_eq "$(api /api/v1/submissions/failed | jq -r '.[0] | "\(.name) \(.state) \(.action)"')" "lost-topic failed collect" "the failed submission (name state action)"
+expect_contains "$(api /api/v1/submissions/failed | jq -r '.[0].error')" "no-such-topic" "its error names the topic"
 seq 1 400 | "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic nums >/dev/null
 "$EMBER_BIN/ember-submit" --driver "$DRIVER" --kafka "$KAFKA" "$EMBER_JOBS/cache_job.so" -- nums memory \
     --wait "$T/cache.go" >"$T/cache.out" 2>"$T/cache.err" &
@@ -95,6 +103,8 @@ dom "$STATUS/" "$T/storage.dom"
 grep -q '<section class="panel" id="storage-panel">' "$T/storage.dom" || fail "the storage panel is hidden with a dataset cached"
 expect_contains "$(cat "$T/storage.dom")" "<tr class=\"cached\" data-id=\"$set_id\" data-cached=\"4\">" "the cached dataset's row"
 expect_contains "$(cat "$T/storage.dom")" "4 / 4" "its cached partitions"
+grep -q '<div id="refused-panel">' "$T/storage.dom" || fail "the page hides the job that failed in ember-submit"
+expect_contains "$(cat "$T/storage.dom")" '<span class="job-name">lost-topic</span>' "the page lists it by name"
 touch "$T/cache.go"
 wait "$cache_pid" || fail "cache_job failed: $(cat "$T/cache.err")"
 echo "ok: the storage panel lists the cached dataset"
