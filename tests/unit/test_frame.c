@@ -261,8 +261,10 @@ static void test_msg_names(void **state)
     assert_string_equal(em_msg_name(EM_MSG_JOB_PROGRESS_REPLY), "JOB_PROGRESS_REPLY");
     assert_string_equal(em_msg_name(EM_MSG_AUTH), "AUTH");
     assert_string_equal(em_msg_name(EM_MSG_QUERY_STATUS), "QUERY_STATUS");
-    assert_int_equal(EM_MSG_COUNT, 32);
+    assert_string_equal(em_msg_name(EM_MSG_SUBMIT_FAILED), "SUBMIT_FAILED");
+    assert_int_equal(EM_MSG_COUNT, 33);
     assert_int_equal(em_msg_roles(EM_MSG_START_QUERY), EM_ROLE_SUBMITTER);
+    assert_int_equal(em_msg_roles(EM_MSG_SUBMIT_FAILED), EM_ROLE_SUBMITTER);
     assert_int_equal(em_msg_roles(EM_MSG_QUERY_STATUS), 0);
     /* who may send what: the handshake and replies are no one's requests */
     assert_int_equal(em_msg_roles(EM_MSG_REGISTER), EM_ROLE_EXECUTOR);
