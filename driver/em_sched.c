@@ -640,6 +640,8 @@ static void task_result(em_sched *s, em_exec *ex, const Ember__TaskResult *res, 
     task->state_expired = res->state_expired;
     task->bytes_out = res->data_len;
     task->bytes_in = res->bytes_in;
+    task->spilled_bytes = res->spilled_bytes;
+    task->input_wait_us = res->input_wait_us;
     task->shuffle_bytes = 0;
     for (size_t b = 0; b < res->n_bucket_bytes; b++) task->shuffle_bytes += res->bucket_bytes[b];
     count_task_done(&s->totals, res);

@@ -164,6 +164,8 @@ typedef struct em_task {
     uint64_t bytes_out;                             /* result bytes sent to the driver (collect) */
     int64_t bytes_in;       /* key and value bytes it read (source, cache or shuffle) */
     uint64_t shuffle_bytes; /* a map task: the bytes of the buckets it stored */
+    uint64_t spilled_bytes; /* of which went to spill files */
+    int64_t input_wait_us;  /* time it waited for input (Kafka fetches, buckets from peers) */
     em_accs accs;           /* the accumulator additions of its last successful attempt (owned) */
 } em_task;
 

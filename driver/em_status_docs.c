@@ -121,15 +121,17 @@ static json_t *quantiles(double *v, size_t n)
  * page does: {"tasks": N, "duration_ms": [min, p25, p50, p75, max], ...} */
 static json_t *task_quantiles(const em_stage *st, uint32_t shown)
 {
-    enum { DURATION, RECORDS_IN, RECORDS_OUT, BYTES_IN, SHUFFLE_WRITTEN, N_FIGURES };
-    static const char *const names[N_FIGURES] = {"duration_ms", "records_in", "records_out",
-                                                 "bytes_in", "shuffle_bytes_written"};
+    enum { DURATION, INPUT_WAIT, RECORDS_IN, RECORDS_OUT, BYTES_IN, SHUFFLE_WRITTEN, N_FIGURES };
+    static const char *const names[N_FIGURES] = {"duration_ms", "input_wait_ms",
+                                                 "records_in",  "records_out",
+                                                 "bytes_in",    "shuffle_bytes_written"};
     double *v = shown ? malloc(sizeof *v * shown * N_FIGURES) : NULL;
     size_t n = 0;
     for (uint32_t p = 0; v && p < shown; p++) {
         const em_task *t = &st->tasks[p];
         if (t->state != EM_TASK_DONE) continue;
         v[DURATION * shown + n] = t->duration_us / 1000.0;
+        v[INPUT_WAIT * shown + n] = t->input_wait_us / 1000.0;
         v[RECORDS_IN * shown + n] = (double)t->records_in;
         v[RECORDS_OUT * shown + n] = (double)t->records_out;
         v[BYTES_IN * shown + n] = (double)t->bytes_in;
@@ -168,9 +170,13 @@ json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
             json_object_set_new(tj, "records_out", json_integer(t->records_out));
             json_object_set_new(tj, "bytes_out", json_integer((json_int_t)t->bytes_out));
             json_object_set_new(tj, "bytes_in", json_integer(t->bytes_in));
-            if (st->shuffle_out)
+            json_object_set_new(tj, "input_wait_ms", json_real(t->input_wait_us / 1000.0));
+            if (st->shuffle_out) {
                 json_object_set_new(tj, "shuffle_bytes_written",
                                     json_integer((json_int_t)t->shuffle_bytes));
+                json_object_set_new(tj, "spilled_bytes",
+                                    json_integer((json_int_t)t->spilled_bytes));
+            }
         }
         json_object_set_new(tj, "locality", json_string(t->preferred ? "preferred" : "any"));
         json_array_append_new(tasks, tj);

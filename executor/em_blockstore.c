@@ -276,9 +276,9 @@ static em_block *new_block(const char *id)
     return b;
 }
 
-/* put lists b, in memory or spilled; on failure b is freed but its memory is not (the
- * caller's again) */
-static int put(em_blockstore *bs, em_block *b, char *err, size_t errlen)
+/* put lists b, in memory or spilled (*spilled, if not NULL, grows by its bytes); on failure
+ * b is freed but its memory is not (the caller's again) */
+static int put(em_blockstore *bs, em_block *b, uint64_t *spilled, char *err, size_t errlen)
 {
     size_t len = b->len;
     pthread_mutex_lock(&bs->lock);
@@ -301,6 +301,7 @@ static int put(em_blockstore *bs, em_block *b, char *err, size_t errlen)
         return rc;
     }
     em_debug("block spilled id=%s bytes=%zu path=%s", b->id, len, b->path);
+    if (spilled) *spilled += len;
     free_memory(b);
     pthread_mutex_lock(&bs->lock);
     em_block *dead = insert(bs, b); /* from here on, b may be removed by another thread */
@@ -319,11 +320,11 @@ int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len
     }
     b->bytes = bytes;
     b->len = len;
-    return put(bs, b, err, errlen);
+    return put(bs, b, NULL, err, errlen);
 }
 
 int em_blockstore_put_chunks(em_blockstore *bs, const char *id, em_chunk *chunks, size_t n,
-                             char *err, size_t errlen)
+                             uint64_t *spilled, char *err, size_t errlen)
 {
     em_block *b = new_block(id);
     if (!b) {
@@ -333,7 +334,7 @@ int em_blockstore_put_chunks(em_blockstore *bs, const char *id, em_chunk *chunks
     b->chunks = chunks;
     b->n_chunks = n;
     for (size_t i = 0; i < n; i++) b->len += chunks[i].len;
-    return put(bs, b, err, errlen);
+    return put(bs, b, spilled, err, errlen);
 }
 
 /* map_block maps a disk block's file read-only. Needs the lock. */

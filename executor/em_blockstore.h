@@ -39,9 +39,10 @@ int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len
                       size_t errlen);
 /* em_blockstore_put_chunks is em_blockstore_put of a block held in pooled chunks of record
  * batches (em_batch_chunks), a malloc'd array of n; on success the store owns the array and
- * the chunks (given back to the pool when the block goes), on failure the caller keeps them. */
+ * the chunks (given back to the pool when the block goes), on failure the caller keeps them.
+ * *spilled (may be NULL) grows by the block's bytes if it went to a spill file. */
 int em_blockstore_put_chunks(em_blockstore *bs, const char *id, em_chunk *chunks, size_t n,
-                             char *err, size_t errlen);
+                             uint64_t *spilled, char *err, size_t errlen);
 /* em_blockstore_get returns a referenced block or NULL (not held, or a spill file that cannot
  * be mapped: logged); release it with em_block_release. */
 em_block *em_blockstore_get(em_blockstore *bs, const char *id);

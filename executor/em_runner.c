@@ -421,8 +421,8 @@ static int sink_close(slot *sl, sink *s, const Ember__StageDef *def, uint32_t pa
             if (!(*sizes = calloc(reducers, sizeof **sizes)))
                 rc = EMBER_ERR_NOMEM;
             else
-                rc = em_shuffle_writer_store(s->shuffle, sl->ex->blocks, def->stage_id, *sizes, err,
-                                             errlen);
+                rc = em_shuffle_writer_store(s->shuffle, sl->ex->blocks, def->stage_id, *sizes,
+                                             &res->msg.spilled_bytes, err, errlen);
             res->msg.n_bucket_bytes = rc == EMBER_OK ? reducers : 0;
             int has_event_time;
             em_shuffle_writer_window(s->shuffle, &has_event_time, &res->msg.max_event_time,
@@ -596,7 +596,8 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
     const em_pipeline *pl = NULL;
     em_pipeline *own_pl = NULL;
     em_persist_task pt = {0};
-    em_task_accs_begin(); /* what its user functions add to accumulators */
+    em_task_accs_begin();  /* what its user functions add to accumulators */
+    em_input_wait_reset(); /* how long it waits for input */
     if (!st)
         snprintf(err, sizeof err, "stage %llu is not known to this executor",
                  (unsigned long long)task->launch.stage_id);
@@ -620,6 +621,7 @@ static void compute(slot *sl, ex_task *task, ex_result *res)
     em_pipeline_free(own_pl);
     if (st) stage_release(sl->ex, st);
     if (rc == EMBER_OK) rc = keep_accumulators(res, err, sizeof err);
+    res->msg.input_wait_us = em_input_wait_us();
     res->msg.code = rc;
     snprintf(res->message, sizeof res->message, "%s", rc == EMBER_OK ? "" : err);
 }

@@ -12,6 +12,7 @@
 #include "em_hash.h"
 #include "em_keyed.h"
 #include "em_log.h"
+#include "em_time.h"
 #include "em_wide.h"
 #include "em_window.h"
 #include "ember.pb-c.h"
@@ -227,7 +228,7 @@ int em_shuffle_writer_add(em_shuffle_writer *w, const ember_record *rec)
 }
 
 int em_shuffle_writer_store(em_shuffle_writer *w, em_blockstore *blocks, uint64_t map_stage,
-                            uint64_t *bucket_bytes, char *err, size_t errlen)
+                            uint64_t *bucket_bytes, uint64_t *spilled, char *err, size_t errlen)
 {
     int rc = w->combine ? flush_combined(w) : EMBER_OK;
     if (rc != EMBER_OK) snprintf(err, errlen, "%s", w->err);
@@ -239,7 +240,8 @@ int em_shuffle_writer_store(em_shuffle_writer *w, em_blockstore *blocks, uint64_
         em_blockid_shuffle(id, map_stage, w->map_part, r);
         em_chunk *chunks = em_batch_chunks_take(&w->buckets[r], &n);
         char why[512] = "";
-        if ((rc = em_blockstore_put_chunks(blocks, id, chunks, n, why, sizeof why)) != EMBER_OK) {
+        if ((rc = em_blockstore_put_chunks(blocks, id, chunks, n, spilled, why, sizeof why)) !=
+            EMBER_OK) {
             em_chunks_put(chunks, n);
             free(chunks);
             snprintf(err, errlen, "cannot keep shuffle output %s (%llu bytes): %s", id,
@@ -471,8 +473,10 @@ static int fetch_take(fetcher *f, fetch *e, bucket *b, char *err, size_t errlen)
     }
     em_peers *peers = f->a->peers;
     char why[512];
+    int64_t t0 = em_now_us();
     int rc = em_rpc_call_finish(&peers->peer[e->slot].rpc, &peers->peer[e->slot].ch[e->chan],
                                 &b->reply, why, sizeof why);
+    em_input_wait_add(em_now_us() - t0);
     peer_done(peers, e->slot, e->chan, 0);
     e->slot = -1;
     f->in_flight--;

@@ -67,9 +67,10 @@ int em_shuffle_writer_new(const Ember__Node *wide, void *lib, uint32_t map_part,
 /* em_shuffle_writer_add takes one record; on failure em_shuffle_writer_error says why. */
 int em_shuffle_writer_add(em_shuffle_writer *w, const ember_record *rec);
 const char *em_shuffle_writer_error(const em_shuffle_writer *w);
-/* em_shuffle_writer_store stores the buckets and fills bucket_bytes (one per reducer). */
+/* em_shuffle_writer_store stores the buckets and fills bucket_bytes (one per reducer); *spilled
+ * grows by the bytes that went to spill files (the memory cap was reached). */
 int em_shuffle_writer_store(em_shuffle_writer *w, em_blockstore *blocks, uint64_t map_stage,
-                            uint64_t *bucket_bytes, char *err, size_t errlen);
+                            uint64_t *bucket_bytes, uint64_t *spilled, char *err, size_t errlen);
 uint32_t em_shuffle_writer_reducers(const em_shuffle_writer *w);
 /* em_shuffle_writer_on_late: a window's map side also gives fn each late record */
 void em_shuffle_writer_on_late(em_shuffle_writer *w, em_record_fn fn, void *arg);

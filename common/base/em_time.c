@@ -29,3 +29,9 @@ void em_sleep_ms(int64_t ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
+
+static _Thread_local int64_t input_wait_us;
+
+void em_input_wait_reset(void) { input_wait_us = 0; }
+void em_input_wait_add(int64_t us) { input_wait_us += us > 0 ? us : 0; }
+int64_t em_input_wait_us(void) { return input_wait_us; }

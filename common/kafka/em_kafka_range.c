@@ -142,7 +142,9 @@ static int consume(range *r, rd_kafka_queue_t *partq, int stall_timeout_ms)
          * than the range still owes makes the last batch return without waiting. */
         int64_t owed = r->until - r->next;
         size_t want = owed < EM_KAFKA_BATCH ? (size_t)owed : EM_KAFKA_BATCH;
+        int64_t t0 = em_now_us();
         ssize_t n = rd_kafka_consume_batch_queue(partq, EM_KAFKA_POLL_MS, msgs, want);
+        em_input_wait_add(em_now_us() - t0);
         if (n < 0) {
             rd_kafka_resp_err_t e = rd_kafka_last_error();
             em_kafka_set_err(r->err, r->errlen, "kafka topic '%s' partition %d: consume failed: %s",

@@ -18,7 +18,9 @@ rss_of() { api /api/v1/executors | jq '[.[] | select(.state == "alive") | .rss_b
 wait_until 20 bash -c "[ \"\$(curl -sf '$STATUS/api/v1/executors' | jq '.[0].rss_bytes')\" -gt 0 ]"
 idle=$(awk '/^VmRSS/ { print $2 * 1024 }' "/proc/$ex1_PID/status")
 echo "ok: the executor reports its resident memory ($(($(rss_of) / 1024)) KiB; /proc says $((idle / 1024)) KiB)"
-api /metrics | grep -q "^ember_executor_rss_bytes{executor=\"[0-9]*\"} [1-9]" ||
+# (captured first: grep -q stops reading early, and under pipefail curl's SIGPIPE would fail the check)
+metrics=$(api /metrics)
+grep -q "^ember_executor_rss_bytes{executor=\"[0-9]*\"} [1-9]" <<<"$metrics" ||
     fail "/metrics has no ember_executor_rss_bytes"
 
 submit "$EMBER_JOBS/bench_shuffle.so" -- --records 65536 --map-parts 4 --partitions 4 ||

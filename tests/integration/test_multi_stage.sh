@@ -70,6 +70,13 @@ run_job spill-b "1 8 3"
 spilled=$(api /api/v1/executors | jq '[.[] | select(.state == "alive") | .spilled_bytes] | add')
 [ "$spilled" -gt 1000000 ] || fail "the 1 MiB executors spilled $spilled bytes: $(api /api/v1/executors)"
 expect_eq "$(api /metrics | awk '$1 ~ /^ember_executor_spilled_bytes_total/ {n += $2} END {print n}')" "$spilled" "spilled bytes in /metrics"
+# the same bytes again, per task: the spill jobs' shuffle-writing tasks report what they spilled
+task_spilled=0
+for stage in $(api /api/v1/jobs | jq '.[].stages[].id'); do
+    n=$(api "/api/v1/stages/$stage" | jq '[.task_list[]?.spilled_bytes // 0] | add // 0')
+    task_spilled=$((task_spilled + n))
+done
+expect_eq "$task_spilled" "$spilled" "spilled bytes summed over the stage pages' task lists"
 wait_api /api/v1/executors '[.[] | select(.state == "alive") | .disk_used] | add == 0'
 expect_eq "$(find "$T/ex4-spill" "$T/ex5-spill" -type f | wc -l)" 0 "spill files left after the jobs"
 echo "ok: $spilled shuffle bytes spilled to disk under a 1 MiB cap, results identical, files removed"

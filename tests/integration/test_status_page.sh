@@ -114,7 +114,7 @@ wait_job_done "$slow_id"
 doc=$(api "/api/v1/stages/$slow_stage")
 expect_eq "$(jq '.task_quantiles.tasks' <<<"$doc")" 48 "tasks in the stage's quantiles"
 # the quantiles again, from the task list (nearest rank: index (n - 1) * q / 4 of the sorted values)
-for f in duration_ms records_in bytes_in; do
+for f in duration_ms input_wait_ms records_in bytes_in; do
     want=$(jq -c "[.task_list[] | select(.state == \"done\") | .$f] | sort | . as \$v | [0,1,2,3,4] | map(\$v[(47 * . / 4 | floor)])" <<<"$doc")
     expect_eq "$(jq -c ".task_quantiles.$f" <<<"$doc")" "$want" "$f quantiles against the task list"
 done
@@ -125,7 +125,7 @@ expect_eq "$(grep -o '<tr class="task[a-z ]*" data-partition="[0-9]*" data-state
 expect_eq "$(grep -o '<rect class="task-bar done" data-partition="[0-9]*"' "$T/stage.dom" | wc -l)" 48 "timeline bars"
 expect_eq "$(grep -o '<text class="lane-label"[^>]*>executor [0-9]*<' "$T/stage.dom" | sed 's/.*>executor //; s/<//' | sort | tr '\n' ' ')" "1 2 " "a timeline lane per executor"
 expect_eq "$(grep -o '<tr data-figure="[a-z_]*"' "$T/stage.dom" | sed 's/.*="//; s/"//' | tr '\n' ' ')" \
-    "duration_ms records_in records_out bytes_in " "quantile rows"
+    "duration_ms input_wait_ms records_in records_out bytes_in " "quantile rows"
 expect_contains "$(cat "$T/stage.dom")" "48 tasks done" "the quantiles count the done tasks"
 expect_contains "$(cat "$T/page.dom")" 'id="stage-legend"' "the stage boxes' legend"
 expect_contains "$(cat "$T/page.dom")" "href=\"#stage/$slow_stage\"" "stage boxes open the stage view"

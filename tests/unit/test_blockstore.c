@@ -565,7 +565,7 @@ static void test_chunked_blocks(void **state)
     char err[256] = "";
     em_chunk *c = chunks_of(want, len, EM_CHUNK_MIN, &n);
     assert_int_equal(n, 4);
-    assert_int_equal(em_blockstore_put_chunks(bs, "shuffle_1_0_0", c, n, err, sizeof err),
+    assert_int_equal(em_blockstore_put_chunks(bs, "shuffle_1_0_0", c, n, NULL, err, sizeof err),
                      EMBER_OK);
     assert_int_equal(em_blockstore_used(bs), len);
     em_block *b = em_blockstore_get(bs, "shuffle_1_0_0");
@@ -586,8 +586,10 @@ static void test_chunked_blocks(void **state)
     em_chunks_stats(NULL, &in_use);
     assert_int_equal(in_use, 4 * EM_CHUNK_MIN);
     em_chunk *c2 = chunks_of(want, len, EM_CHUNK_MIN, &n);
-    assert_int_equal(em_blockstore_put_chunks(bs, "shuffle_1_1_0", c2, n, err, sizeof err),
-                     EMBER_OK);
+    uint64_t spilled = 0;
+    assert_int_equal(
+        em_blockstore_put_chunks(bs, "shuffle_1_1_0", c2, n, &spilled, err, sizeof err), EMBER_OK);
+    assert_int_equal(spilled, len);
     assert_int_equal(em_blockstore_disk_used(bs), len);
     em_chunks_stats(NULL, &in_use);
     assert_int_equal(in_use, 4 * EM_CHUNK_MIN); /* the spilled block's chunks were given back */

@@ -257,7 +257,7 @@ static em_blockstore *local_map0(void)
     }
     uint64_t bytes[1];
     char err[256] = "";
-    assert_int_equal(em_shuffle_writer_store(w, blocks, 7, bytes, err, sizeof err), EMBER_OK);
+    assert_int_equal(em_shuffle_writer_store(w, blocks, 7, bytes, NULL, err, sizeof err), EMBER_OK);
     assert_true(bytes[0] > EM_BATCH_HEADER);
     em_shuffle_writer_free(w);
     return blocks;
@@ -278,7 +278,7 @@ static void test_store_splits_by_hash(void **state)
     }
     uint64_t bytes[3];
     char err[256] = "";
-    assert_int_equal(em_shuffle_writer_store(w, blocks, 9, bytes, err, sizeof err), EMBER_OK);
+    assert_int_equal(em_shuffle_writer_store(w, blocks, 9, bytes, NULL, err, sizeof err), EMBER_OK);
     int64_t total = 0;
     for (uint32_t r = 0; r < 3; r++) {
         char id[64];
