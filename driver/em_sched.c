@@ -195,17 +195,26 @@ static void start_ready_stages(em_sched *s, em_job *job)
             stage_start(s, &job->stages[i]);
 }
 
-/* cache_fp_of: the fingerprint of the persisted node nearest the end of a stage's chain (not
- * through unions: their partitions map to other partitions), or 0 */
-static uint64_t cache_fp_of(const em_job *job, const em_stage *st)
+/* cache_fp_of: the fingerprint of the persisted dataset a stage's tasks would read from: of
+ * the persisted nodes of its chain (not through unions: their partitions map to other
+ * partitions), the one nearest the end that the session has cached partitions of, else the
+ * one nearest the end (its partitions are made by this stage), else 0. Executors start from
+ * the same node when they hold its partition (em_persist.c), so a dataset cached by an
+ * earlier action is read even when a later persisted one is not cached yet. */
+static uint64_t cache_fp_of(const em_sched *s, const em_job *job, const em_stage *st)
 {
     const Ember__JobGraph *g = job->submit->graph;
+    uint64_t nearest = 0;
     for (uint32_t id = st->plan.node;; id = g->nodes[id]->parents[0]) {
         const Ember__Node *n = g->nodes[id];
-        if (n->storage != EMBER__STORAGE_LEVEL__STORAGE_NONE) return job->node_fp[id];
+        if (n->storage != EMBER__STORAGE_LEVEL__STORAGE_NONE) {
+            uint64_t fp = job->node_fp[id];
+            if (em_cache_known(s, job->session, fp)) return fp;
+            if (!nearest) nearest = fp;
+        }
         if (em_node_is_source(n->kind) || em_node_is_wide(n->kind) ||
             n->kind == EMBER__NODE_KIND__NODE_UNION)
-            return 0;
+            return nearest;
     }
 }
 
@@ -295,7 +304,7 @@ static int job_create(em_sched *s, em_session_id session, Ember__SubmitJob *subm
     job->tasks_total -= (uint32_t)skipped;
     for (size_t i = 0; i < job->n_stages; i++) {
         em_stage *st = &job->stages[i];
-        st->cache_fp = cache_fp_of(job, st);
+        st->cache_fp = cache_fp_of(s, job, st);
         for (uint32_t p = 0; st->map_stage_of && p < st->plan.partitions; p++)
             st->map_stage_of[p] = st->output_stage_id.v; /* where its blocks will be */
     }

@@ -23,6 +23,11 @@ static em_cached_set *find_set(const em_sched *s, em_session_id session, uint64_
     return NULL;
 }
 
+int em_cache_known(const em_sched *s, em_session_id session, uint64_t fingerprint)
+{
+    return find_set(s, session, fingerprint) != NULL;
+}
+
 int em_session_owns_cached(const em_sched *s, em_session_id session)
 {
     for (size_t i = 0; i < s->n_cached; i++)

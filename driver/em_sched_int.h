@@ -125,6 +125,8 @@ void em_cache_forget_executor(em_sched *s, em_exec_id ex);
 void em_cache_drop(em_sched *s, em_session_id session, uint64_t fingerprint);
 void em_cache_free(em_sched *s);
 int em_session_owns_cached(const em_sched *s, em_session_id session);
+/* em_cache_known: the session has had partitions of that persisted dataset cached */
+int em_cache_known(const em_sched *s, em_session_id session, uint64_t fingerprint);
 
 /* em_sched_locality.c */
 /* em_preferred_executor: the live executor a task of st would rather run on (caching its

@@ -37,13 +37,15 @@ int em_persist_begin(em_blockstore *bs, const Ember__StageDef *def, uint32_t par
         if (em_node_is_source(n->kind) || em_node_is_wide(n->kind)) break;
         id = n->parents[n->kind == EMBER__NODE_KIND__NODE_UNION ? em_node_branch(g, n, &part) : 0];
     }
-    if (pt->n == 0) return EMBER_OK;
-    char block[EM_BLOCKID_MAX];
-    em_blockid_cached(block, pt->nodes[0].fingerprint, pt->nodes[0].partition);
-    if ((pt->hit = em_blockstore_get(bs, block))) {
-        pt->hit_node = pt->nodes[0].node;
-        pt->n = 0; /* nothing to keep: the chain starts after the cached node */
-        return EMBER_OK;
+    /* the chain starts after the cached partition nearest its end; the persisted nodes after
+     * that one are kept as the chain passes them */
+    for (size_t h = 0; h < pt->n && !pt->hit; h++) {
+        char block[EM_BLOCKID_MAX];
+        em_blockid_cached(block, pt->nodes[h].fingerprint, pt->nodes[h].partition);
+        if ((pt->hit = em_blockstore_get(bs, block))) {
+            pt->hit_node = pt->nodes[h].node;
+            pt->n = h;
+        }
     }
     for (size_t i = 0; i < pt->n; i++) {
         int rc = em_batch_begin(&pt->nodes[i].out);

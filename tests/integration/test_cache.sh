@@ -66,6 +66,19 @@ expect_eq "$(jq -c '[.stages[0].cache_hits, .stages[0].tasks_launched, .stages[0
 expect_eq "$(api /metrics | awk '$1 == "ember_cache_hits_total" {print $2}')" 8 "ember_cache_hits_total"
 echo "ok: a persisted dataset used by two actions is computed once"
 
+# a persisted dataset made from a cached one: its first action starts from the cached
+# partitions (the lineage's last cached dataset, as Spark), its second from its own
+submit "$EMBER_JOBS/cache_job.so" -- numbers memory --chained || fail "cache_job --chained: $(cat "$T/submit.out" "$T/submit.err")"
+expect_contains "$(cat "$T/submit.out")" "chained: 12000 even numbers, twice" "counts of the chained dataset"
+JOBS=$((JOBS + 4))
+wait_jobs_finished "$JOBS"
+expect_eq "$(job_stage $((JOBS - 2)) 0 | jq -c '[.cache_hits, .records_in]')" "[8,24000]" \
+    "the chained dataset's first count: every task read the cached numbers"
+expect_eq "$(job_stage $((JOBS - 1)) 0 | jq -c '[.cache_hits, .records_in]')" "[8,12000]" \
+    "its second count: every task read its own cached partitions"
+wait_api /api/v1/storage 'length == 0'
+echo "ok: a persisted dataset made from a cached one starts from the cache"
+
 # ---- 2. where the partitions are, and tasks going there ---------------------------------------
 paused_run locality memory
 storage=$(api /api/v1/storage)

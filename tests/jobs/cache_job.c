@@ -55,13 +55,15 @@ static int sums(ember_ctx *ctx, ember_dataset *numbers, int64_t *total, int64_t 
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: cache_job TOPIC memory|disk [--wait FILE] [--unpersist]\n");
+        fprintf(stderr, "usage: cache_job TOPIC memory|disk [--wait FILE] [--unpersist] [--other] "
+                        "[--chained]\n");
         return 2;
     }
     const char *wait = NULL;
-    int unpersist = 0, other = 0;
+    int unpersist = 0, other = 0, chained = 0;
     for (int i = 3; i < argc; i++) {
         if (strcmp(argv[i], "--other") == 0) other = 1;
+        if (strcmp(argv[i], "--chained") == 0) chained = 1;
         if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc) wait = argv[++i];
         if (strcmp(argv[i], "--unpersist") == 0) unpersist = 1;
     }
@@ -81,6 +83,18 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
             printf("cache_job: MISMATCH: %lld even numbers\n", (long long)n);
             return 1;
         }
+    }
+    if (chained) { /* a persisted dataset made from the cached one, counted twice: the first
+                      count reads `numbers` from the cache, the second reads `evens` */
+        ember_dataset *evens = ember_persist(ember_filter(numbers, cj_even, NULL, 0), level);
+        int64_t n1, n2;
+        if (ember_count(evens, &n1) != EMBER_OK || ember_count(evens, &n2) != EMBER_OK) goto failed;
+        if (n1 != count / 2 || n2 != n1) {
+            printf("cache_job: MISMATCH: %lld then %lld even numbers\n", (long long)n1,
+                   (long long)n2);
+            return 1;
+        }
+        printf("cache_job: chained: %lld even numbers, twice\n", (long long)n1);
     }
     printf("cache_job: first action: %lld records\n", (long long)count);
     fflush(stdout);
