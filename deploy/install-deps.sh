@@ -13,7 +13,8 @@ packages=(build-essential cmake pkg-config
           libnng-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev libcmocka-dev
           libxxhash-dev libmbedtls-dev libjansson-dev libmicrohttpd-dev
           libhiredis-dev redis-server redis-tools
-          curl jq prometheus chromium clang-format iproute2 socat openssh-client openssl kcat "$@")
+          curl jq prometheus chromium clang-format iproute2 socat openssh-client openssl kcat
+          python3 python3-jsonschema "$@")
 
 missing=()
 for p in "${packages[@]}"; do

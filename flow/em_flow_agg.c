@@ -1,0 +1,207 @@
+/* em_flow_agg.c -- the aggregate node: parameters, and the self-describing accumulator
+ * (em_flow_agg.h). State per aggregate: `v` (an int64 or a double: the sum, min or max) and
+ * `n` (records folded); min and max take the first value as it is (n == 0 means none yet).
+ */
+#include "em_flow_agg.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "em_flow_int.h"
+#include "em_row.h"
+
+#define ACC_HEADER 16
+
+typedef struct agg_state {
+    union {
+        int64_t i;
+        double f;
+    } v;
+    int64_t n;
+} agg_state;
+
+static const char *const AGG_NAMES[] = {"sum", "min", "max", "count", "avg", "distinct_count"};
+
+static int compile_one(em_node *n, json_t *spec, int k, em_schema *out, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"op", "column", "as", NULL};
+    const char *opname, *column, *as;
+    if (!json_is_object(spec) || param_check(spec, keys, err, errlen) != 0 ||
+        param_str(spec, "op", 1, NULL, &opname, err, errlen) != 0 ||
+        param_str(spec, "column", 0, NULL, &column, err, errlen) != 0 ||
+        param_str(spec, "as", 1, NULL, &as, err, errlen) != 0) {
+        if (!json_is_object(spec))
+            snprintf(err, errlen, "aggregates: entry %d must be {\"op\", \"column\", \"as\"}",
+                     k + 1);
+        return -1;
+    }
+    agg_spec *a = &n->aggs[k];
+    int op = -1;
+    for (int o = 0; o < (int)(sizeof AGG_NAMES / sizeof AGG_NAMES[0]); o++)
+        if (strcmp(opname, AGG_NAMES[o]) == 0) op = o;
+    if (op < 0 || op == AGG_DISTINCT) {
+        snprintf(err, errlen, "aggregates: '%s' is %s (sum, min, max, count, avg)", opname,
+                 op == AGG_DISTINCT ? "not supported yet" : "not an aggregate");
+        return -1;
+    }
+    a->op = (agg_op)op;
+    a->col = -1;
+    a->type = EM_T_INT;
+    if (column) {
+        if ((a->col = column_of(&n->in, column, "aggregates", err, errlen)) < 0) return -1;
+        a->type = n->in.types[a->col];
+    } else if (a->op != AGG_COUNT) {
+        snprintf(err, errlen, "aggregates: '%s' needs a column", opname);
+        return -1;
+    }
+    if (a->op != AGG_COUNT && !em_type_numeric(a->type)) {
+        snprintf(err, errlen, "aggregates: %s of '%s', a %s column (it needs numbers)", opname,
+                 column, em_type_name(a->type));
+        return -1;
+    }
+    em_type result = a->op == AGG_COUNT                              ? EM_T_INT
+                     : a->op == AGG_AVG                              ? EM_T_DOUBLE
+                     : a->op == AGG_SUM && a->type == EM_T_TIMESTAMP ? EM_T_INT
+                                                                     : a->type;
+    return em_schema_add(out, as, result, err, errlen);
+}
+
+int em_agg_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"by", "aggregates", "partitions", NULL};
+    json_t *aggs = json_object_get(params, "aggregates"), *spec;
+    int64_t partitions;
+    if (param_check(params, keys, err, errlen) != 0 ||
+        param_columns(params, "by", &n->in, n->cols, &n->n_cols, err, errlen) != 0 ||
+        param_int(params, "partitions", 0, 0, 100000, &partitions, err, errlen) != 0)
+        return -1;
+    n->partitions = (int)partitions;
+    if (!json_is_array(aggs) || json_array_size(aggs) == 0 || json_array_size(aggs) > AGGS_MAX) {
+        snprintf(err, errlen,
+                 "the parameter 'aggregates' must be an array of 1 to %d "
+                 "{\"op\", \"column\", \"as\"}",
+                 AGGS_MAX);
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    memset(&n->key_schema, 0, sizeof n->key_schema);
+    for (int k = 0; k < n->n_cols; k++) {
+        const char *name = n->in.names[n->cols[k]];
+        em_type t = n->in.types[n->cols[k]];
+        if (em_schema_add(out, name, t, err, errlen) != 0 ||
+            em_schema_add(&n->key_schema, name, t, err, errlen) != 0)
+            return -1;
+    }
+    size_t k;
+    json_array_foreach(aggs, k,
+                       spec) if (compile_one(n, spec, (int)k, out, err, errlen) != 0) return -1;
+    n->n_aggs = (int)json_array_size(aggs);
+    return 0;
+}
+
+size_t em_agg_acc_len(const em_node *n)
+{
+    return ACC_HEADER + (size_t)n->n_aggs * sizeof(agg_state);
+}
+
+void em_agg_zero(const em_node *n, void *acc)
+{
+    uint8_t *h = acc;
+    memset(acc, 0, em_agg_acc_len(n));
+    h[0] = (uint8_t)n->n_aggs;
+    for (int k = 0; k < n->n_aggs; k++) h[1 + k] = (uint8_t)(n->aggs[k].op << 4 | n->aggs[k].type);
+}
+
+void em_agg_record(const em_node *n, const em_value *cols, void *acc)
+{
+    em_agg_zero(n, acc);
+    agg_state *st = (agg_state *)((uint8_t *)acc + ACC_HEADER);
+    for (int k = 0; k < n->n_aggs; k++) {
+        const agg_spec *a = &n->aggs[k];
+        st[k].n = 1;
+        if (a->col < 0) continue;
+        if (a->op == AGG_AVG && a->type != EM_T_DOUBLE)
+            st[k].v.f = (double)cols[a->col].i;
+        else
+            st[k].v.i = cols[a->col].i; /* the int64's or the double's bits */
+    }
+}
+
+/* fold_one merges state b into a, for aggregate `op` over values of type t */
+static int fold_one(agg_op op, em_type t, agg_state *a, const agg_state *b)
+{
+    int dbl = t == EM_T_DOUBLE || op == AGG_AVG;
+    if (b->n == 0) return 0;
+    if (a->n == 0 && (op == AGG_MIN || op == AGG_MAX)) {
+        *a = *b;
+        return 0;
+    }
+    switch (op) {
+    case AGG_SUM:
+    case AGG_AVG:
+        if (dbl)
+            a->v.f += b->v.f;
+        else if (__builtin_add_overflow(a->v.i, b->v.i, &a->v.i))
+            return -1;
+        break;
+    case AGG_MIN:
+        if (dbl ? b->v.f < a->v.f : b->v.i < a->v.i) a->v = b->v;
+        break;
+    case AGG_MAX:
+        if (dbl ? b->v.f > a->v.f : b->v.i > a->v.i) a->v = b->v;
+        break;
+    default: break;
+    }
+    a->n += b->n;
+    return 0;
+}
+
+int em_agg_merge(void *acc, const void *other, size_t len, char *err, size_t errlen)
+{
+    uint8_t *h = acc;
+    const uint8_t *o = other;
+    int n = h[0];
+    if (n > AGGS_MAX || len != ACC_HEADER + (size_t)n * sizeof(agg_state) ||
+        memcmp(h, o, ACC_HEADER) != 0) {
+        snprintf(err, errlen, "an aggregate's accumulator of %zu bytes does not match", len);
+        return -1;
+    }
+    agg_state *a = (agg_state *)(h + ACC_HEADER);
+    for (int k = 0; k < n; k++) {
+        agg_state b;
+        memcpy(&b, o + ACC_HEADER + (size_t)k * sizeof b, sizeof b);
+        if (fold_one((agg_op)(h[1 + k] >> 4), (em_type)(h[1 + k] & 15), &a[k], &b) != 0) {
+            snprintf(err, errlen, "integer overflow in the %s of an aggregate",
+                     AGG_NAMES[h[1 + k] >> 4]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+size_t em_agg_key(const em_node *n, const em_value *cols, void *buf, size_t cap)
+{
+    em_value by[EM_SCHEMA_MAX];
+    for (int k = 0; k < n->n_cols; k++) by[k] = cols[n->cols[k]];
+    return em_row_encode(&n->key_schema, by, buf, cap);
+}
+
+int em_agg_result(const em_node *n, const void *key, size_t key_len, const void *acc,
+                  size_t acc_len, em_value *cols)
+{
+    if (acc_len != em_agg_acc_len(n) || em_row_decode(&n->key_schema, key, key_len, cols) != 0)
+        return -1;
+    const uint8_t *p = (const uint8_t *)acc + ACC_HEADER;
+    for (int k = 0; k < n->n_aggs; k++) {
+        agg_state st;
+        memcpy(&st, p + (size_t)k * sizeof st, sizeof st);
+        em_value *v = &cols[n->n_cols + k];
+        switch (n->aggs[k].op) {
+        case AGG_COUNT: v->i = st.n; break;
+        case AGG_AVG: v->f = st.n ? st.v.f / (double)st.n : NAN; break;
+        default: v->i = st.v.i; break;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,41 @@
+/* em_flow_agg.h -- the aggregate node: per key (its `by` columns), sum, min, max, count and
+ * avg of columns, folded on both sides of a shuffle through a fixed-size accumulator.
+ *
+ * The accumulator describes itself: a 16-byte header (the aggregate count, then each one's
+ * operation and column type) and 16 bytes of state per aggregate. So the fold that merges two
+ * accumulators (em_agg_merge) needs nothing but their bytes, and runs as the seq and comb of
+ * ember_aggregate_by_key: the map side turns each record into a one-record accumulator keyed
+ * by the row of its `by` columns (em_agg_key), the reduce side gives the columns of the result
+ * (em_agg_result).
+ */
+#ifndef EM_FLOW_AGG_H
+#define EM_FLOW_AGG_H
+
+#include <stddef.h>
+
+#include "em_flow_node.h"
+#include "em_value.h"
+
+/* em_agg_acc_len: the accumulator's bytes for node n */
+size_t em_agg_acc_len(const em_node *n);
+
+/* em_agg_zero writes the accumulator of no records */
+void em_agg_zero(const em_node *n, void *acc);
+
+/* em_agg_record writes the accumulator of one record (its columns cols) */
+void em_agg_record(const em_node *n, const em_value *cols, void *acc);
+
+/* em_agg_merge folds `other` into acc (same node); -1 when an integer sum overflows, or the
+ * two are not accumulators of the same aggregates (message in err) */
+int em_agg_merge(void *acc, const void *other, size_t len, char *err, size_t errlen);
+
+/* em_agg_key writes the row of the record's `by` columns into buf; its length, or 0 when over
+ * cap */
+size_t em_agg_key(const em_node *n, const em_value *cols, void *buf, size_t cap);
+
+/* em_agg_result gives the result's columns (the `by` columns, then each aggregate) from the
+ * key row and the accumulator; -1 when they are not of this node */
+int em_agg_result(const em_node *n, const void *key, size_t key_len, const void *acc,
+                  size_t acc_len, em_value *cols);
+
+#endif

@@ -1,0 +1,109 @@
+/* em_flow_int.h -- what the flow modules share: the compiled node, templates, and the
+ * helpers that read a node's JSON parameters with messages naming the parameter.
+ * Not for use outside flow/.
+ */
+#ifndef EM_FLOW_INT_H
+#define EM_FLOW_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "em_expr.h"
+#include "em_flow.h"
+#include "em_flow_node.h"
+#include "em_value.h"
+
+#define TEMPLATE_PARTS 32 /* literal runs and {column}s in one template */
+#define AGGS_MAX       12 /* aggregates of one aggregate node (its accumulator: 16 + 16 x 12 bytes) */
+#define REDIS_FIELDS   16 /* fields of a redis_sink's hash */
+
+/* em_template: text with {column} holes ("item:{item_id}"; "{{" and "}}" are braces) */
+typedef struct em_template {
+    char *source; /* the template as written (owned) */
+    char *text;   /* its literal parts, braces undone (owned) */
+    int n;
+    struct {
+        int col;           /* column index, or -1 for literal text */
+        uint32_t off, len; /* the literal's bytes in text */
+    } parts[TEMPLATE_PARTS];
+} em_template;
+
+typedef enum agg_op { AGG_SUM, AGG_MIN, AGG_MAX, AGG_COUNT, AGG_AVG, AGG_DISTINCT } agg_op;
+
+/* agg_spec: one aggregate of an aggregate node */
+typedef struct agg_spec {
+    agg_op op;
+    int col;      /* the column it reads (-1 for count) */
+    em_type type; /* that column's type (int for count) */
+} agg_spec;
+
+typedef enum sink_format { FORMAT_CSV, FORMAT_JSON } sink_format;
+
+struct em_node {
+    em_node_kind kind;
+    em_schema in; /* the columns it receives */
+    /* csv, json: the column read, and the columns made (after in's) */
+    int input_col;
+    char delim;
+    int n_new;
+    em_type new_types[EM_SCHEMA_MAX];
+    char *paths[EM_SCHEMA_MAX];   /* json: each column's path (owned) */
+    char *formats[EM_SCHEMA_MAX]; /* csv, cast: a timestamp column's strptime format (owned) */
+    /* concat, select, key_by, aggregate (by), sinks (columns): column indexes into `in` */
+    int n_cols;
+    int cols[EM_SCHEMA_MAX];
+    char *sep; /* concat's separator (owned) */
+    /* cast: per input column, its new type, or -1 */
+    int cast_to[EM_SCHEMA_MAX];
+    /* filter, derive */
+    em_expr *expr;
+    char *expr_text; /* as written (owned) */
+    /* aggregate: by `cols`; window over `time_col` (length 0: none) */
+    int n_aggs;
+    agg_spec aggs[AGGS_MAX];
+    em_schema key_schema; /* the `by` columns: the rows that key the shuffle */
+    int time_col;
+    int64_t window_ms, slide_ms;
+    int partitions;
+    /* sinks */
+    char *target; /* topic, directory or Redis address (owned; NULL for Redis's default) */
+    sink_format format;
+    em_template key; /* Kafka key, Redis key */
+    int has_key;
+    int redis_set; /* 1: SET key value; 0: HSET key fields */
+    em_template value;
+    int n_fields;
+    char *field_names[REDIS_FIELDS]; /* owned */
+    em_template fields[REDIS_FIELDS];
+    int64_t ttl_ms;
+};
+
+/* param_check: every key of params is in `allowed` (NULL-terminated); else an error naming
+ * the unknown parameter and the known ones */
+int param_check(json_t *params, const char *const *allowed, char *err, size_t errlen);
+/* param_str: a string parameter; required ones missing are an error, else *out = dflt */
+int param_str(json_t *params, const char *name, int required, const char *dflt, const char **out,
+              char *err, size_t errlen);
+/* param_int: an integer parameter in [min, max], else dflt */
+int param_int(json_t *params, const char *name, int64_t dflt, int64_t min, int64_t max,
+              int64_t *out, char *err, size_t errlen);
+/* param_columns: an array of names of columns of `in` (at least one) into cols */
+int param_columns(json_t *params, const char *name, const em_schema *in, int *cols, int *n,
+                  char *err, size_t errlen);
+/* column_of: the index of column `name` of `in`, or -1 with a message listing the columns */
+int column_of(const em_schema *in, const char *name, const char *param, char *err, size_t errlen);
+
+/* template_compile reads `text` against the columns `in` */
+int template_compile(em_template *t, const char *text, const em_schema *in, const char *param,
+                     char *err, size_t errlen);
+/* template_render writes the template for cols into buf; its length, or -1 if over cap */
+int template_render(const em_template *t, const em_schema *in, const em_value *cols, char *buf,
+                    size_t cap);
+void template_free(em_template *t);
+
+/* compile steps of the modules: each fills n's fields and `out` */
+int em_agg_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen);
+int em_sink_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen);
+
+#endif

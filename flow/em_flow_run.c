@@ -1,0 +1,211 @@
+/* em_flow_run.c -- one task's nodes of a workflow, record after record (em_flow_run.h).
+ *
+ * The argument of a step is a one-line JSON header, {"input": ID, "nodes": [ID...],
+ * "errors_of": ID or null}, a newline, and the flow document as the user wrote it; each task
+ * loads and compiles the document again (the same checks as at submit: deterministic), so
+ * what runs is exactly what was validated. Per record nothing is allocated: columns live in
+ * an array, new strings in the step's scratch space.
+ */
+#include "em_flow_run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "em_flow_agg.h"
+#include "em_flow_int.h"
+#include "em_flow_sink.h"
+#include "em_row.h"
+
+struct em_flow_step {
+    em_flow *flow;
+    int input;                    /* the node the records come from */
+    int nodes[EM_FLOW_NODES_MAX]; /* the nodes run, in order */
+    int n;
+    int errors_of;                     /* -1, or the node whose failed records are sent */
+    int64_t in[EM_FLOW_NODES_MAX];     /* records each node received (by position in nodes) */
+    int64_t out[EM_FLOW_NODES_MAX];    /* ... passed on */
+    int64_t failed[EM_FLOW_NODES_MAX]; /* ... failed */
+    em_scratch scratch;
+    uint8_t buf[EM_SCRATCH_BYTES]; /* an aggregate's accumulator or a row being emitted */
+};
+
+void *em_flow_step_arg(const em_flow *f, const char *text, size_t text_len, int input,
+                       const int *nodes, int n, int errors_of, size_t *len)
+{
+    json_t *ids = json_array();
+    for (int k = 0; k < n && ids; k++)
+        json_array_append_new(ids, json_string(f->nodes[nodes[k]].id));
+    json_t *h = json_pack("{s:s, s:o, s:o}", "input", f->nodes[input].id, "nodes", ids, "errors_of",
+                          errors_of >= 0 ? json_string(f->nodes[errors_of].id) : json_null());
+    char *head = h ? json_dumps(h, JSON_COMPACT) : NULL;
+    json_decref(h);
+    if (!head) return NULL;
+    size_t hl = strlen(head);
+    char *arg = malloc(hl + 1 + text_len);
+    if (arg) {
+        memcpy(arg, head, hl);
+        arg[hl] = '\n';
+        memcpy(arg + hl + 1, text, text_len);
+        *len = hl + 1 + text_len;
+    }
+    free(head);
+    return arg;
+}
+
+static int step_node(em_flow_step *st, json_t *id, char *err, size_t errlen)
+{
+    int k = json_is_string(id) ? em_flow_find(st->flow, json_string_value(id)) : -1;
+    if (k < 0) snprintf(err, errlen, "a flow step names no node of its flow");
+    return k;
+}
+
+em_flow_step *em_flow_step_open(const void *arg, size_t len, char *err, size_t errlen)
+{
+    const char *nl = arg ? memchr(arg, '\n', len) : NULL;
+    if (!nl) {
+        snprintf(err, errlen, "a flow step without its header");
+        return NULL;
+    }
+    size_t hl = (size_t)(nl - (const char *)arg);
+    em_flow_step *st = calloc(1, sizeof *st);
+    json_t *h = json_loadb(arg, hl, 0, NULL), *nodes = json_object_get(h, "nodes"), *id;
+    if (!st || !h || !json_is_array(nodes) || json_array_size(nodes) > EM_FLOW_NODES_MAX) {
+        snprintf(err, errlen, "a flow step's header is malformed");
+        goto fail;
+    }
+    if (!(st->flow = em_flow_load(nl + 1, len - hl - 1, err, errlen))) goto fail;
+    st->errors_of = -1;
+    if ((st->input = step_node(st, json_object_get(h, "input"), err, errlen)) < 0) goto fail;
+    size_t k;
+    json_array_foreach(nodes, k,
+                       id) if ((st->nodes[st->n++] = step_node(st, id, err, errlen)) < 0) goto fail;
+    json_t *eo = json_object_get(h, "errors_of");
+    if (json_is_string(eo) && (st->errors_of = step_node(st, eo, err, errlen)) < 0) goto fail;
+    json_decref(h);
+    return st;
+fail:
+    json_decref(h);
+    em_flow_step_free(st);
+    return NULL;
+}
+
+void em_flow_step_free(em_flow_step *st)
+{
+    if (!st) return;
+    ember_json_free(st->scratch.json);
+    em_flow_free(st->flow);
+    free(st);
+}
+
+/* read_input gives the columns of a record as the step's input node makes them */
+static int read_input(em_flow_step *st, const ember_record *rec, em_value *cols)
+{
+    const em_flow_node *in = &st->flow->nodes[st->input];
+    switch (in->kind) {
+    case EM_N_KAFKA_SOURCE:
+        cols[0].s = rec->key, cols[0].len = (uint32_t)rec->key_len;
+        cols[1].s = rec->value, cols[1].len = (uint32_t)rec->value_len;
+        cols[2].i = rec->timestamp;
+        return 0;
+    case EM_N_AGGREGATE:
+        return em_agg_result(in->compiled, rec->key, rec->key_len, rec->value, rec->value_len,
+                             cols);
+    default: return em_row_decode(&in->out, rec->value, rec->value_len, cols);
+    }
+}
+
+/* emit sends the record as the last node makes it */
+static int emit(em_flow_step *st, ember_task *task, const em_value *cols, int64_t ts)
+{
+    const em_flow_node *last = &st->flow->nodes[st->nodes[st->n - 1]];
+    char err[256];
+    em_scratch *s = &st->scratch;
+    if (em_flow_is_sink(last->kind)) {
+        ember_record r;
+        if (em_sink_record(last->compiled, cols, s, &r, err, sizeof err) != 0)
+            return ember_task_fail(task, "flow node '%s': %s", last->id, err);
+        r.timestamp = ts;
+        return ember_emit(task, &r);
+    }
+    if (last->kind == EM_N_AGGREGATE) {
+        size_t klen = em_agg_key(last->compiled, cols, s->buf + s->used, sizeof s->buf - s->used);
+        if (klen == 0)
+            return ember_task_fail(task, "flow node '%s': a key over %d bytes", last->id,
+                                   EM_SCRATCH_BYTES);
+        em_agg_record(last->compiled, cols, st->buf);
+        return ember_emit_kv(task, s->buf + s->used, klen, st->buf, em_agg_acc_len(last->compiled),
+                             ts);
+    }
+    size_t len = em_row_encode(&last->out, cols, st->buf, sizeof st->buf);
+    if (len == 0)
+        return ember_task_fail(task, "flow node '%s': a record over %d bytes", last->id,
+                               EM_SCRATCH_BYTES);
+    return ember_emit_kv(task, NULL, 0, st->buf, len, ts);
+}
+
+/* run_nodes runs the narrow nodes over one record: 1 kept, 0 dropped; *failed_at is the
+ * position of the node it failed in (-1: none) */
+static int run_nodes(em_flow_step *st, em_value *cols, int *failed_at)
+{
+    char err[512];
+    *failed_at = -1;
+    for (int k = 0; k < st->n; k++) {
+        const em_flow_node *n = &st->flow->nodes[st->nodes[k]];
+        if (em_flow_is_sink(n->kind) || (n->kind == EM_N_AGGREGATE && k == st->n - 1)) return 1;
+        st->in[k]++;
+        int rc = em_node_apply(n->compiled, cols, &st->scratch, err, sizeof err);
+        if (rc < 0) {
+            if (st->failed[k]++ == 0)
+                fprintf(stderr, "flow node '%s' (%s): a record failed: %s\n", n->id,
+                        em_flow_kind_name(n->kind), err);
+            *failed_at = k;
+            return 0;
+        }
+        if (rc == 0) return 0;
+        st->out[k]++;
+    }
+    return 1;
+}
+
+/* add_counters adds each node's counts to the job's accumulators */
+static int add_counters(em_flow_step *st, ember_task *task)
+{
+    for (int k = 0; k < st->n; k++) {
+        const char *id = st->flow->nodes[st->nodes[k]].id;
+        char name[64];
+        int64_t v[3] = {st->in[k], st->out[k], st->failed[k]};
+        const char *what[3] = {"in", "out", "failed"};
+        for (int w = 0; w < 3; w++) {
+            if (v[w] == 0 || st->errors_of >= 0) continue;
+            snprintf(name, sizeof name, "flow.%s.%s", id, what[w]);
+            int rc = ember_acc_add(task, name, v[w]);
+            if (rc != EMBER_OK) return rc;
+        }
+    }
+    return EMBER_OK;
+}
+
+int em_flow_step_run(em_flow_step *st, ember_task *task, ember_iter *in)
+{
+    ember_record rec;
+    em_value cols[EM_SCHEMA_MAX];
+    int rc;
+
+    while ((rc = ember_next(in, &rec)) == 1) {
+        st->scratch.used = 0;
+        if (read_input(st, &rec, cols) != 0)
+            return ember_task_fail(task, "flow node '%s': a record that is not what it makes",
+                                   st->flow->nodes[st->input].id);
+        int failed_at, kept = run_nodes(st, cols, &failed_at);
+        if (st->errors_of >= 0) {
+            if (failed_at >= 0 && st->nodes[failed_at] == st->errors_of &&
+                (rc = ember_emit(task, &rec)) != EMBER_OK)
+                return rc;
+            continue;
+        }
+        if (kept && (rc = emit(st, task, cols, rec.timestamp)) != EMBER_OK) return rc;
+    }
+    if (rc < 0) return rc;
+    return add_counters(st, task);
+}

@@ -1,0 +1,211 @@
+/* ember_flow.c -- the job library that runs workflows: ember_flow.so, run by ember-flow as any
+ * job is run by ember-submit, so a flow goes through the same upload, scheduling, retries and
+ * status as a compiled job.
+ *
+ * ember_main loads the document (--flow FILE) and turns it into ember operations, sink by
+ * sink: the nodes between two boundaries become one map_partitions (ember_flow_step, fused);
+ * an aggregate is an aggregate_by_key whose accumulator describes itself (ember_flow_agg_*);
+ * a node feeding several others is cached, so what is upstream of it runs once; each sink is
+ * one action. Nothing here is compiled at run time: the nodes are ember's own C code.
+ */
+#include <ember/ember.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "em_flow.h"
+#include "em_flow_agg.h"
+#include "em_flow_int.h"
+#include "em_flow_run.h"
+#include "em_flow_sink.h"
+
+/* ---- the functions tasks call (exported: executors find them by name) ----------------- */
+
+/* the library is built with hidden symbols (its em_* names must never meet the host's): only
+ * these and ember_main are visible */
+#define FLOW_EXPORT __attribute__((visibility("default")))
+
+FLOW_EXPORT int ember_flow_step(ember_task *task, ember_iter *in);
+FLOW_EXPORT int ember_flow_agg_seq(ember_task *task, void *acc, const ember_record *in);
+FLOW_EXPORT int ember_flow_agg_comb(ember_task *task, void *acc, const void *other);
+FLOW_EXPORT int ember_main(ember_ctx *ctx, int argc, char **argv);
+
+int ember_flow_step(ember_task *task, ember_iter *in)
+{
+    size_t len;
+    const void *arg = ember_task_arg(task, &len);
+    char err[1024];
+    em_flow_step *st = em_flow_step_open(arg, len, err, sizeof err);
+    if (!st) return ember_task_fail(task, "flow: %s", err);
+    int rc = em_flow_step_run(st, task, in);
+    em_flow_step_free(st);
+    return rc;
+}
+
+int ember_flow_agg_seq(ember_task *task, void *acc, const ember_record *in)
+{
+    char err[256];
+    if (em_agg_merge(acc, in->value, in->value_len, err, sizeof err) != 0)
+        return ember_task_fail(task, "flow aggregate: %s", err);
+    return EMBER_OK;
+}
+
+int ember_flow_agg_comb(ember_task *task, void *acc, const void *other)
+{
+    char err[256];
+    size_t len = 16 + 16 * (size_t)((const uint8_t *)acc)[0]; /* the header says (em_flow_agg.c) */
+    if (em_agg_merge(acc, other, len, err, sizeof err) != 0)
+        return ember_task_fail(task, "flow aggregate: %s", err);
+    return EMBER_OK;
+}
+
+/* ---- building the operations ------------------------------------------------------------ */
+
+typedef struct plan {
+    ember_ctx *ctx;
+    const em_flow *f;
+    const char *text; /* the document, shipped in every step's argument */
+    size_t text_len;
+    ember_dataset *made[EM_FLOW_NODES_MAX]; /* boundaries' datasets, once made */
+} plan;
+
+/* boundary: a node whose records a step reads: a source, an aggregate, a node feeding several */
+static int is_boundary(const em_flow *f, int k)
+{
+    const em_flow_node *n = &f->nodes[k];
+    return n->kind == EM_N_KAFKA_SOURCE || n->kind == EM_N_AGGREGATE || n->outputs > 1;
+}
+
+static ember_dataset *dataset_of(plan *p, int k);
+
+/* step_to: the step running the nodes after the nearest boundary up to `last` (errors_of: its
+ * error step instead, from the source) */
+static ember_dataset *step_to(plan *p, int last, int errors_of)
+{
+    int path[EM_FLOW_NODES_MAX], m = 0, from = p->f->nodes[last].input;
+    if (errors_of >= 0) {
+        last = errors_of;
+        from = p->f->nodes[last].input;
+    }
+    path[m++] = last;
+    while (errors_of >= 0 ? p->f->nodes[from].kind != EM_N_KAFKA_SOURCE
+                          : !is_boundary(p->f, from)) {
+        path[m++] = from;
+        from = p->f->nodes[from].input;
+    }
+    int nodes[EM_FLOW_NODES_MAX];
+    for (int i = 0; i < m; i++) nodes[i] = path[m - 1 - i];
+    ember_dataset *parent = dataset_of(p, from);
+    size_t len;
+    void *arg = em_flow_step_arg(p->f, p->text, p->text_len, from, nodes, m, errors_of, &len);
+    if (!parent || !arg) {
+        free(arg);
+        return NULL;
+    }
+    ember_dataset *ds = ember_map_partitions(parent, ember_flow_step, arg, len);
+    free(arg);
+    return ds;
+}
+
+static ember_dataset *dataset_of(plan *p, int k)
+{
+    if (p->made[k]) return p->made[k];
+    const em_flow_node *n = &p->f->nodes[k];
+    ember_dataset *ds;
+    if (n->kind == EM_N_KAFKA_SOURCE)
+        ds = ember_kafka_topic(p->ctx, em_sink_target(n->compiled));
+    else if (n->kind == EM_N_AGGREGATE) {
+        uint8_t zero[EMBER_ACC_MAX];
+        em_agg_zero(n->compiled, zero);
+        ds = ember_aggregate_by_key(step_to(p, k, -1), zero, em_agg_acc_len(n->compiled),
+                                    ember_flow_agg_seq, ember_flow_agg_comb,
+                                    n->compiled->partitions);
+    } else
+        ds = ember_cache(step_to(p, k, -1));
+    return p->made[k] = ds;
+}
+
+/* run_sink runs the action of sink k; prints what it wrote */
+static int run_sink(plan *p, int k)
+{
+    const em_flow_node *n = &p->f->nodes[k];
+    int errors_of = -1;
+    for (int j = 0; j < p->f->n; j++)
+        if (p->f->nodes[j].errors_to == k) errors_of = j;
+    ember_dataset *ds = step_to(p, k, errors_of);
+    int64_t written = 0;
+    int rc;
+    if (!ds) return EMBER_ERR_NOMEM;
+    if (n->kind == EM_N_KAFKA_SINK)
+        rc = ember_save_kafka(ds, em_sink_target(n->compiled), &written);
+    else if (n->kind == EM_N_FILES_SINK)
+        rc = ember_save_text(ds, em_sink_target(n->compiled), &written);
+    else {
+        ember_redis_options o;
+        em_sink_redis_options(n->compiled, &o);
+        rc = ember_save_redis(ds, &o, &written);
+    }
+    if (rc == EMBER_OK)
+        printf("sink %s (%s): %lld records%s%s\n", n->id, em_flow_kind_name(n->kind),
+               (long long)written, em_sink_target(n->compiled) ? " to " : "",
+               em_sink_target(n->compiled) ? em_sink_target(n->compiled) : "");
+    return rc;
+}
+
+/* print_counters prints each node's records in, out and failed (the job's accumulators) */
+static void print_counters(plan *p)
+{
+    printf("%-24s %-12s %12s %12s %12s\n", "node", "type", "in", "out", "failed");
+    for (int k = 0; k < p->f->n; k++) {
+        const em_flow_node *n = &p->f->nodes[k];
+        if (n->kind == EM_N_KAFKA_SOURCE || em_flow_is_sink(n->kind) || n->kind == EM_N_AGGREGATE)
+            continue;
+        int64_t v[3];
+        const char *what[3] = {"in", "out", "failed"};
+        for (int w = 0; w < 3; w++) {
+            char name[64];
+            snprintf(name, sizeof name, "flow.%s.%s", n->id, what[w]);
+            v[w] = ember_accumulator(p->ctx, name);
+        }
+        printf("%-24s %-12s %12lld %12lld %12lld\n", n->id, em_flow_kind_name(n->kind),
+               (long long)v[0], (long long)v[1], (long long)v[2]);
+    }
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    char *text = malloc(EM_FLOW_TEXT_MAX + 1);
+    *len = text ? fread(text, 1, EM_FLOW_TEXT_MAX + 1, fp) : 0;
+    fclose(fp);
+    return text;
+}
+
+int ember_main(ember_ctx *ctx, int argc, char **argv)
+{
+    ember_opts *o = ember_opts_new(ctx, argc, argv, "ember_flow.so -- --flow FILE");
+    const char *path = ember_opt_str(o, "--flow", NULL);
+    if (ember_opts_check(o) != EMBER_OK || !path) return 2;
+    size_t len = 0;
+    char *text = read_file(path, &len), err[2048];
+    if (!text) {
+        fprintf(stderr, "ember-flow: cannot read %s\n", path);
+        return 2;
+    }
+    em_flow *f = em_flow_load(text, len, err, sizeof err);
+    if (!f) {
+        fprintf(stderr, "ember-flow: %s: %s\n", path, err);
+        free(text);
+        return 2;
+    }
+    ember_set_job_name(ctx, f->name);
+    plan p = {.ctx = ctx, .f = f, .text = text, .text_len = len};
+    int rc = EMBER_OK;
+    for (int k = 0; k < f->n && rc == EMBER_OK; k++)
+        if (em_flow_is_sink(f->nodes[k].kind)) rc = run_sink(&p, k);
+    if (rc == EMBER_OK) print_counters(&p);
+    em_flow_free(f);
+    free(text);
+    return rc == EMBER_OK ? 0 : 1;
+}

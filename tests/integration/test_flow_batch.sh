@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# test_flow_batch.sh -- a workflow document run by ember-flow on a real cluster
+# (tests/flows/sales.json): CSV sales from Kafka -> malformed lines to a dead-letter topic ->
+# a rule -> a derived column -> totals per item (sum, count, avg, min, max) into a topic and
+# Redis hashes, row keys into Redis strings, and the kept sales as JSON lines in files. Every
+# output is compared exactly with a reference computed by Python from the same lines; the
+# per-node counters ember-flow prints are checked too. Then: --validate and --explain without
+# a cluster, and invalid documents refused with the node, edge or column named.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+FLOW=$EMBER_BIN/ember-flow
+start_redis
+start_kafka sales:4 sales-bad:1 item-totals:2
+cluster_up
+
+# ---- the input: 6,000 sales, with malformed lines among them ---------------------------------
+python3 - "$T/sales.csv" <<'EOF'
+import sys
+with open(sys.argv[1], "w") as out:
+    for i in range(6000):
+        item = "I%04d" % (i * 7919 % 97)
+        qty, price = i % 11, 100 + i * 37 % 900       # qty 0 is filtered out by the rule
+        when = "2026-12-04 %02d:%02d:%02d" % (i // 3600 % 24, i // 60 % 60, i % 60)
+        line = "%s,%d,%d,%s" % (item, qty, price, when)
+        if i % 101 == 0: line = "garbage line %d" % i                 # 1 field
+        elif i % 103 == 0: line = "%s,x%d,%d,%s" % (item, i, price, when) # qty not an int
+        elif i % 107 == 0: line = "%s,%d,%d,yesterday %d" % (item, qty, price, i)  # not a time
+        elif i % 109 == 0: line = "%s,\"quoted, %d\",%d,%s" % (item, i, price, when)  # not an int
+        out.write(line + "\n")
+EOF
+"$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic sales <"$T/sales.csv" >/dev/null
+
+# ---- the reference -----------------------------------------------------------------------
+python3 - "$T/sales.csv" "$T" <<'EOF'
+import calendar, csv, json, sys, time
+src, d = sys.argv[1], sys.argv[2]
+bad, kept, totals = [], [], {}
+for line in open(src).read().splitlines():
+    f = next(csv.reader([line]))
+    try:
+        assert len(f) == 4
+        item, qty, price = f[0], int(f[1]), int(f[2])
+        when = calendar.timegm(time.strptime(f[3], "%Y-%m-%d %H:%M:%S"))
+    except (AssertionError, ValueError):
+        bad.append(line); continue
+    if not (qty > 0 and item != "I0000"): continue
+    kept.append((item, qty, price, f[3], when))
+    t = totals.setdefault(item, [0, 0, 0, None, None])
+    t[0] += qty; t[1] += qty * price; t[2] += 1
+    t[3] = price if t[3] is None else min(t[3], price)
+    t[4] = when if t[4] is None else max(t[4], when)
+fmt = lambda s: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s))
+def num(v):  # a double as ember writes it: the shortest of %.15g, %.16g, %.17g that reads back
+    for p in (15, 16, 17):
+        s = "%.*g" % (p, v)
+        if float(s) == v: return s
+    return s
+def write(name, lines):
+    with open("%s/want.%s" % (d, name), "w") as o:
+        for l in sorted(lines): o.write(l + "\n")
+write("bad", bad)
+write("totals", ["%s,%d,%d,%d,%s,%d,%s" % (i, t[0], t[1], t[2], num(t[0] / t[2]), t[3], fmt(t[4]))
+                 for i, t in totals.items()])
+write("hashes", ["item:%s %s %s" % (i, f, v) for i, t in totals.items() for f, v in
+                 (("qty", t[0]), ("revenue_cents", t[1]), ("sales", t[2]), ("last_sale", fmt(t[4])))])
+write("points", ["sale:%s|%s %dx%d" % (k[0], k[3], k[1], k[2]) for k in kept])
+write("files", [json.dumps({"item": k[0], "qty": k[1], "when": k[3]}, separators=(",", ":"))
+                for k in kept])
+EOF
+n_bad=$(wc -l <"$T/want.bad")
+n_kept=$(wc -l <"$T/want.files")
+n_items=$(wc -l <"$T/want.totals")
+
+# ---- the flow ----------------------------------------------------------------------------
+sed "s#@REDIS@#127.0.0.1:$RPORT#g; s#@OUT@#$T/kept#g" "$EMBER_SRC/tests/flows/sales.json" >"$T/sales.json"
+"$FLOW" run "$T/sales.json" --driver "$DRIVER" --kafka "$KAFKA" >"$T/flow.out" 2>"$T/flow.err" ||
+    fail "ember-flow run failed: $(tail -5 "$T/flow.err")"
+cat "$T/flow.out"
+
+kcat -C -b "$KAFKA" -t sales-bad -e -q -f '%s\n' | LC_ALL=C sort >"$T/got.bad"
+kcat -C -b "$KAFKA" -t item-totals -e -q -f '%s\n' | LC_ALL=C sort >"$T/got.totals"
+redis_hashes 'item:*' >"$T/got.hashes"
+rcli --scan --pattern 'sale:*' | LC_ALL=C sort >"$T/sale.keys" # (keys hold spaces: one per line)
+xargs -d '\n' -n 500 redis-cli -p "$RPORT" mget <"$T/sale.keys" | paste -d' ' "$T/sale.keys" - >"$T/got.points"
+cat "$T"/kept/part-* | LC_ALL=C sort >"$T/got.files"
+for f in bad totals hashes points files; do
+    LC_ALL=C sort -o "$T/want.$f" "$T/want.$f"
+    cmp -s "$T/want.$f" "$T/got.$f" || {
+        diff "$T/want.$f" "$T/got.$f" | head -5
+        fail "$f differs from the reference ($(wc -l <"$T/want.$f") lines expected, $(wc -l <"$T/got.$f") got)"
+    }
+done
+echo "ok: $n_bad dead letters, $n_items totals (topic and Redis), $n_kept row keys and JSON lines, exactly"
+# each totals record is keyed by its item (the aggregate's `by`, the sink's default key)
+expect_eq "$(kcat -C -b "$KAFKA" -t item-totals -e -q -f '%k %s\n' | awk '$1 != substr($2, 1, 5)' | wc -l)" 0 \
+    "totals records whose key is not their item"
+
+# the counters per node: what the reference says each node received, passed and failed
+expect_eq "$(awk '$1 == "parse" { print $3, $4, $5 }' "$T/flow.out")" "6000 $((6000 - n_bad)) $n_bad" "parse: in, out, failed"
+expect_eq "$(awk '$1 == "positive" { print $3, $4, $5 }' "$T/flow.out")" "$((6000 - n_bad)) $n_kept 0" "positive: in, out, failed"
+expect_contains "$(cat "$T/flow.out")" "sink bad (kafka_sink): $n_bad records to sales-bad" "the dead-letter sink's line"
+expect_contains "$(cat "$T/ex1.log" "$T/ex2.log")" "flow node 'parse' (csv): a record failed:" "the executors log why a record failed"
+
+# ---- checks without a cluster ------------------------------------------------------------
+# the document against the JSON Schema of docs/flow-schema.json, which refuses a typo too
+python3 - "$EMBER_SRC/docs/flow-schema.json" "$T/sales.json" <<'EOF' || fail "the JSON Schema check"
+import json, sys, jsonschema
+schema, doc = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+v = jsonschema.Draft202012Validator
+v.check_schema(schema)
+jsonschema.validate(doc, schema, cls=v)
+doc["nodes"][3]["rul"] = doc["nodes"][3].pop("rule")
+assert not v(schema).is_valid(doc), "the schema accepts an unknown parameter"
+EOF
+echo "ok: the document is valid under docs/flow-schema.json, a typo is not"
+expect_eq "$("$FLOW" --validate "$T/sales.json")" "$T/sales.json: ok: flow sales-flow, 11 nodes" "--validate"
+"$FLOW" --explain "$T/sales.json" >"$T/explain.out"
+expect_contains "$(cat "$T/explain.out")" "shuffle (by its key; combined before and after)" "--explain: the aggregate's shuffle"
+expect_contains "$(cat "$T/explain.out")" "cached: 'revenue' feeds 2 nodes" "--explain: the fan-out cached"
+
+# invalid documents: exit status 2, the node, the edge or the column named
+refuse() { # refuse WHAT JQ-EDIT MESSAGE
+    jq "$2" "$T/sales.json" >"$T/bad.json"
+    if "$FLOW" --validate "$T/bad.json" >/dev/null 2>"$T/bad.err"; then fail "$1: accepted"; fi
+    expect_contains "$(cat "$T/bad.err")" "$3" "$1"
+}
+refuse "a missing column" '(.nodes[] | select(.id == "positive") | .rule) = "qtty > 0"' \
+    "node 'positive' (filter): rule \"qtty > 0\": at 1: no column 'qtty' (the columns: key string"
+refuse "a type error" '(.nodes[] | select(.id == "revenue") | .expr) = "qty * item"' \
+    "node 'revenue' (derive): expr \"qty * item\": at 5: '*' needs numbers, not int and string"
+refuse "a malformed rule" '(.nodes[] | select(.id == "positive") | .rule) = "qty >"' \
+    "rule \"qty >\": at 6: expected a value, found the end"
+refuse "an unknown type" '.nodes[1].type = "csvv"' "node 'parse': unknown type 'csvv'"
+refuse "an edge to nowhere" '.edges[0].to = "nope"' "edge 1: no node 'nope'"
+refuse "a cycle" '.edges += [{"from": "revenue", "to": "parse"}]' "node 'parse' has two inputs ('in' and 'revenue')"
+refuse "a template's column" '(.nodes[] | select(.id == "points") | .key) = "sale:{rowkey}"' \
+    "node 'points' (redis_sink): key: no column 'rowkey' in its input"
+refuse "a relative directory" '(.nodes[] | select(.id == "big") | .dir) = "out"' \
+    "node 'big' (files_sink): dir: \"out\" is not an absolute path"
+refuse "an unknown parameter" '.nodes[3].rul = "x"' "node 'positive' (filter): unknown parameter 'rul' (its parameters: rule)"
+refuse "a node leading nowhere" '.nodes += [{"id": "dangling", "type": "filter", "rule": "qty > 1"}] | .edges += [{"from": "positive", "to": "dangling"}]' \
+    "node 'dangling' (filter) leads nowhere: add an edge from it to a sink"
+refuse "a sink without input" '.edges |= map(select(.to != "big"))' "node 'big' has no input: add an edge to it"
+printf '{"nodes": [' >"$T/bad.json"
+if "$FLOW" --validate "$T/bad.json" 2>"$T/bad.err"; then fail "a truncated document: accepted"; fi
+expect_contains "$(cat "$T/bad.err")" "not JSON: line 1, column" "a truncated document"
+echo "ok: invalid documents refused with the node, edge or column named"
+echo "PASS test_flow_batch"

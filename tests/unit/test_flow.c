@@ -1,0 +1,360 @@
+/* test_flow.c -- workflow nodes one by one (flow/em_flow_node.h, em_flow_agg.h,
+ * em_flow_sink.h, em_row.h), each against values worked out by hand: json paths and types,
+ * casts both ways, select and concat, sinks' CSV quoting, JSON escaping and Redis hashes,
+ * templates, the aggregate accumulator folded in any order, rows, and documents refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "em_flow.h"
+#include "em_flow_agg.h"
+#include "em_flow_node.h"
+#include "em_flow_sink.h"
+#include "em_row.h"
+
+static em_scratch scratch;
+
+/* source_schema: what a kafka_source makes */
+static em_schema source_schema(void)
+{
+    em_schema s = {0};
+    char err[128];
+    em_schema_add(&s, "key", EM_T_STRING, err, sizeof err);
+    em_schema_add(&s, "value", EM_T_STRING, err, sizeof err);
+    em_schema_add(&s, "timestamp", EM_T_TIMESTAMP, err, sizeof err);
+    return s;
+}
+
+static em_node *compile(em_node_kind k, const char *params, const em_schema *in, em_schema *out)
+{
+    char err[512];
+    json_t *p = json_loads(params, 0, NULL);
+    assert_non_null(p);
+    em_node *n = em_node_compile(k, p, in, out, err, sizeof err);
+    if (!n) fail_msg("%s: %s", params, err);
+    json_decref(p);
+    return n;
+}
+
+static void set_str(em_value *v, const char *s)
+{
+    v->s = s;
+    v->len = (uint32_t)strlen(s);
+}
+
+/* text of column c */
+static const char *col_text(const em_schema *s, const em_value *cols, int c)
+{
+    static char buf[256];
+    int n = em_value_text(s->types[c], &cols[c], buf, sizeof buf - 1);
+    assert_true(n >= 0);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void json_node(void **state)
+{
+    (void)state;
+    em_schema in = source_schema(), out;
+    em_node *n =
+        compile(EM_N_JSON,
+                "{\"fields\": [{\"name\": \"item\", \"path\": \"item_id\"},"
+                "{\"name\": \"qty\", \"type\": \"int\"}, {\"name\": \"price\", \"path\": "
+                "\"p.list[1]\", \"type\": \"double\"}, {\"name\": \"ok\", \"type\": \"bool\"}]}",
+                &in, &out);
+    assert_int_equal(out.n, 7);
+    em_value cols[EM_SCHEMA_MAX] = {0};
+    char err[256];
+    set_str(&cols[1], "{\"item_id\":\"I7\",\"qty\":3,\"p\":{\"list\":[1,2.5]},\"ok\":true}");
+    scratch.used = 0;
+    assert_int_equal(em_node_apply(n, cols, &scratch, err, sizeof err), 1);
+    assert_string_equal(col_text(&out, cols, 3), "I7");
+    assert_int_equal(cols[4].i, 3);
+    assert_true(cols[5].f == 2.5);
+    assert_int_equal(cols[6].i, 1);
+    set_str(&cols[1], "{\"item_id\":\"I7\",\"p\":{\"list\":[1,2.5]},\"ok\":true}");
+    assert_int_equal(em_node_apply(n, cols, &scratch, err, sizeof err), -1);
+    assert_string_equal(err, "qty is missing");
+    set_str(&cols[1], "{\"item_id\":\"I7\",\"qty\":\"3\",\"p\":{\"list\":[1,2.5]},\"ok\":true}");
+    assert_int_equal(em_node_apply(n, cols, &scratch, err, sizeof err), -1);
+    assert_string_equal(err, "qty is not a int");
+    set_str(&cols[1], "{not json");
+    assert_int_equal(em_node_apply(n, cols, &scratch, err, sizeof err), -1);
+    em_node_free(n);
+    ember_json_free(scratch.json);
+    scratch.json = NULL;
+}
+
+static void cast_node(void **state)
+{
+    (void)state;
+    em_schema in = {0}, out;
+    char err[256];
+    const char *names[] = {"s_int", "s_dbl", "s_ts", "i", "ts", "d"};
+    em_type types[] = {EM_T_STRING, EM_T_STRING,    EM_T_STRING,
+                       EM_T_INT,    EM_T_TIMESTAMP, EM_T_DOUBLE};
+    for (int k = 0; k < 6; k++) em_schema_add(&in, names[k], types[k], err, sizeof err);
+    em_node *n = compile(EM_N_CAST,
+                         "{\"columns\": {\"s_int\": \"int\", \"s_dbl\": \"double\", \"s_ts\": "
+                         "\"timestamp\", \"i\": \"string\", \"ts\": \"string\", \"d\": \"int\"},"
+                         " \"formats\": {\"s_ts\": \"%d/%m/%Y %H:%M\", \"ts\": \"%H:%M:%S\"}}",
+                         &in, &out);
+    assert_int_equal(out.types[0], EM_T_INT);
+    assert_int_equal(out.types[3], EM_T_STRING);
+    em_value cols[EM_SCHEMA_MAX] = {0};
+    set_str(&cols[0], "-42");
+    set_str(&cols[1], "0.125");
+    set_str(&cols[2], "04/12/2026 10:30");
+    cols[3].i = 7;
+    cols[4].i = 1764844245123; /* 2025-12-04 10:30:45.123 UTC */
+    cols[5].f = -2.9;
+    scratch.used = 0;
+    assert_int_equal(em_node_apply(n, cols, &scratch, err, sizeof err), 1);
+    assert_int_equal(cols[0].i, -42);
+    assert_true(cols[1].f == 0.125);
+    assert_int_equal(cols[2].i, 1796380200000); /* 2026-12-04 10:30:00 UTC */
+    assert_string_equal(col_text(&out, cols, 3), "7");
+    assert_string_equal(col_text(&out, cols, 4), "10:30:45");
+    assert_int_equal(cols[5].i, -2); /* toward zero */
+    set_str(&cols[0], "12abc");
+    assert_int_equal(em_node_apply(n, cols, &scratch, err, sizeof err), -1);
+    assert_string_equal(err, "'12abc' is not a int");
+    em_node_free(n);
+    /* a bool cannot become a timestamp; formats only for timestamps */
+    em_schema b = {0};
+    em_schema_add(&b, "flag", EM_T_BOOL, err, sizeof err);
+    json_t *p = json_loads("{\"columns\": {\"flag\": \"timestamp\"}}", 0, NULL);
+    assert_null(em_node_compile(EM_N_CAST, p, &b, &out, err, sizeof err));
+    assert_string_equal(err, "columns: a bool column ('flag') cannot become a timestamp");
+    json_decref(p);
+}
+
+static void select_and_concat(void **state)
+{
+    (void)state;
+    em_schema in = {0}, mid, out;
+    char err[256];
+    em_schema_add(&in, "id", EM_T_STRING, err, sizeof err);
+    em_schema_add(&in, "n", EM_T_INT, err, sizeof err);
+    em_schema_add(&in, "when", EM_T_TIMESTAMP, err, sizeof err);
+    em_schema_add(&in, "x", EM_T_DOUBLE, err, sizeof err);
+    em_node *sel = compile(EM_N_SELECT, "{\"columns\": [\"when\", \"id\", \"x\"]}", &in, &mid);
+    em_node *cat = compile(EM_N_CONCAT, "{\"columns\": [\"id\", \"when\", \"x\"], \"as\": \"rk\"}",
+                           &mid, &out);
+    assert_int_equal(out.n, 4);
+    assert_string_equal(out.names[0], "when");
+    em_value cols[EM_SCHEMA_MAX] = {0};
+    set_str(&cols[0], "T9");
+    cols[1].i = 5;
+    cols[2].i = 1796380200500; /* .500: milliseconds shown */
+    cols[3].f = 0.1;
+    scratch.used = 0;
+    assert_int_equal(em_node_apply(sel, cols, &scratch, err, sizeof err), 1);
+    assert_int_equal(em_node_apply(cat, cols, &scratch, err, sizeof err), 1);
+    assert_string_equal(col_text(&out, cols, 3), "T9|2026-12-04 10:30:00.500|0.1");
+    em_node_free(sel);
+    em_node_free(cat);
+}
+
+static void sinks(void **state)
+{
+    (void)state;
+    em_schema in = {0}, out;
+    char err[256];
+    em_schema_add(&in, "name", EM_T_STRING, err, sizeof err);
+    em_schema_add(&in, "n", EM_T_INT, err, sizeof err);
+    em_schema_add(&in, "ok", EM_T_BOOL, err, sizeof err);
+    em_value cols[EM_SCHEMA_MAX] = {0};
+    set_str(&cols[0], "a,\"b\"\n\x01");
+    cols[1].i = -3;
+    cols[2].i = 1;
+    ember_record r;
+    em_node *csv =
+        compile(EM_N_KAFKA_SINK, "{\"topic\": \"t\", \"key\": \"k:{n}:{{x}}\"}", &in, &out);
+    scratch.used = 0;
+    assert_int_equal(em_sink_record(csv, cols, &scratch, &r, err, sizeof err), 0);
+    assert_int_equal(r.key_len, strlen("k:-3:{x}"));
+    assert_memory_equal(r.key, "k:-3:{x}", r.key_len);
+    const char *want_csv = "\"a,\"\"b\"\"\n\x01\",-3,true";
+    assert_int_equal(r.value_len, strlen(want_csv));
+    assert_memory_equal(r.value, want_csv, r.value_len);
+    em_node_free(csv);
+    em_node *js =
+        compile(EM_N_FILES_SINK, "{\"dir\": \"/tmp/x\", \"format\": \"json\"}", &in, &out);
+    scratch.used = 0;
+    assert_int_equal(em_sink_record(js, cols, &scratch, &r, err, sizeof err), 0);
+    const char *want_json = "{\"name\":\"a,\\\"b\\\"\\n\\u0001\",\"n\":-3,\"ok\":true}";
+    assert_int_equal(r.value_len, strlen(want_json));
+    assert_memory_equal(r.value, want_json, r.value_len);
+    em_node_free(js);
+    em_node *rh = compile(
+        EM_N_REDIS_SINK,
+        "{\"key\": \"u:{n}\", \"fields\": {\"count\": \"{n}\", \"flag\": \"{ok}!\"}}", &in, &out);
+    scratch.used = 0;
+    assert_int_equal(em_sink_record(rh, cols, &scratch, &r, err, sizeof err), 0);
+    uint8_t want[128];
+    const char *fields[] = {"count", "flag"}, *values[] = {"-3", "true!"};
+    size_t wl = ember_redis_fields(want, sizeof want, 2, fields, values);
+    assert_int_equal(r.value_len, wl);
+    assert_memory_equal(r.value, want, wl);
+    em_node_free(rh);
+    /* a relative directory, an unclosed template, a set without a value */
+    json_t *p = json_loads("{\"dir\": \"out\"}", 0, NULL);
+    assert_null(em_node_compile(EM_N_FILES_SINK, p, &in, &out, err, sizeof err));
+    json_decref(p);
+    p = json_loads("{\"key\": \"u:{n\", \"fields\": {\"a\": \"b\"}}", 0, NULL);
+    assert_null(em_node_compile(EM_N_REDIS_SINK, p, &in, &out, err, sizeof err));
+    assert_string_equal(err, "key: a '{' at 3 never closes (write {{ for a brace)");
+    json_decref(p);
+    p = json_loads("{\"key\": \"u\", \"command\": \"set\"}", 0, NULL);
+    assert_null(em_node_compile(EM_N_REDIS_SINK, p, &in, &out, err, sizeof err));
+    json_decref(p);
+}
+
+/* the aggregate's accumulators folded in two orders give the same result */
+static void aggregate(void **state)
+{
+    (void)state;
+    em_schema in = {0}, out;
+    char err[256];
+    em_schema_add(&in, "k", EM_T_STRING, err, sizeof err);
+    em_schema_add(&in, "q", EM_T_INT, err, sizeof err);
+    em_schema_add(&in, "p", EM_T_DOUBLE, err, sizeof err);
+    em_node *n =
+        compile(EM_N_AGGREGATE,
+                "{\"by\": [\"k\"], \"aggregates\": [{\"op\": \"sum\", \"column\": \"q\", "
+                "\"as\": \"sq\"}, {\"op\": \"min\", \"column\": \"p\", \"as\": \"mp\"},"
+                "{\"op\": \"max\", \"column\": \"q\", \"as\": \"xq\"}, {\"op\": \"count\", "
+                "\"as\": \"c\"}, {\"op\": \"avg\", \"column\": \"q\", \"as\": \"aq\"}]}",
+                &in, &out);
+    assert_int_equal(out.n, 6);
+    assert_int_equal(out.types[5], EM_T_DOUBLE);
+    int64_t qs[] = {5, -2, 9, 4};
+    double ps[] = {2.5, -1.25, 8, 3};
+    size_t len = em_agg_acc_len(n);
+    uint8_t fwd[256], back[256], one[256], key[64];
+    em_agg_zero(n, fwd);
+    em_agg_zero(n, back);
+    em_value cols[EM_SCHEMA_MAX] = {0};
+    set_str(&cols[0], "K1");
+    for (int k = 0; k < 4; k++) {
+        cols[1].i = qs[k];
+        cols[2].f = ps[k];
+        em_agg_record(n, cols, one);
+        assert_int_equal(em_agg_merge(fwd, one, len, err, sizeof err), 0);
+        cols[1].i = qs[3 - k];
+        cols[2].f = ps[3 - k];
+        em_agg_record(n, cols, one);
+        assert_int_equal(em_agg_merge(back, one, len, err, sizeof err), 0);
+    }
+    assert_memory_equal(fwd, back, len);
+    size_t kl = em_agg_key(n, cols, key, sizeof key);
+    assert_true(kl > 0);
+    em_value res[EM_SCHEMA_MAX];
+    assert_int_equal(em_agg_result(n, key, kl, fwd, len, res), 0);
+    assert_string_equal(col_text(&out, res, 0), "K1");
+    assert_int_equal(res[1].i, 16);
+    assert_true(res[2].f == -1.25);
+    assert_int_equal(res[3].i, 9);
+    assert_int_equal(res[4].i, 4);
+    assert_true(res[5].f == 4.0);
+    /* an int sum that overflows, and bytes that are not this node's accumulator */
+    cols[1].i = INT64_MAX;
+    em_agg_record(n, cols, one);
+    assert_int_equal(em_agg_merge(fwd, one, len, err, sizeof err), -1);
+    assert_string_equal(err, "integer overflow in the sum of an aggregate");
+    assert_int_equal(em_agg_merge(fwd, one, len - 1, err, sizeof err), -1);
+    em_node_free(n);
+}
+
+static void rows(void **state)
+{
+    (void)state;
+    em_schema s = {0};
+    char err[128];
+    em_schema_add(&s, "a", EM_T_STRING, err, sizeof err);
+    em_schema_add(&s, "b", EM_T_DOUBLE, err, sizeof err);
+    em_schema_add(&s, "c", EM_T_STRING, err, sizeof err);
+    em_value in[3] = {{.s = "xyz", .len = 3}, {.f = -0.5}, {.s = "", .len = 0}}, back[3];
+    uint8_t buf[64];
+    size_t n = em_row_encode(&s, in, buf, sizeof buf);
+    assert_int_equal(n, 27);
+    assert_int_equal(em_row_encode(&s, in, buf, 26), 0);
+    assert_int_equal(em_row_decode(&s, buf, n, back), 0);
+    assert_int_equal(back[0].len, 3);
+    assert_memory_equal(back[0].s, "xyz", 3);
+    assert_true(back[1].f == -0.5);
+    assert_int_equal(back[2].len, 0);
+    assert_int_equal(em_row_decode(&s, buf, 20, back), -1); /* cut short */
+    buf[4] = 0xff;                                          /* a string outside the row */
+    assert_int_equal(em_row_decode(&s, buf, n, back), -1);
+}
+
+static void documents(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *doc, *want;
+    } cases[] = {
+        {"[]", "a flow is a JSON object"},
+        {"{\"nodes\": [], \"edges\": []}", "'nodes' must be an array of 1 to 128 nodes"},
+        {"{\"nodes\": [{\"id\": \"a b\", \"type\": \"csv\"}], \"edges\": []}",
+         "node 1: the id \"a b\""},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\"}, {\"id\": "
+         "\"s\", "
+         "\"type\": \"csv\"}], \"edges\": []}",
+         "node 's': the id is used twice"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\"}, {\"id\": "
+         "\"f\", "
+         "\"type\": \"filter\", \"rule\": \"true\"}, {\"id\": \"g\", \"type\": \"filter\", "
+         "\"rule\": "
+         "\"true\"}], \"edges\": [{\"from\": \"f\", \"to\": \"g\"}, {\"from\": \"g\", \"to\": "
+         "\"f\"}]}",
+         "node 's' (kafka_source) leads nowhere"},
+        {"{\"nodes\": [{\"id\": \"f\", \"type\": \"filter\", \"rule\": \"true\"}, {\"id\": \"g\", "
+         "\"type\": \"filter\", \"rule\": \"true\"}], \"edges\": [{\"from\": \"f\", \"to\": "
+         "\"g\"}, "
+         "{\"from\": \"g\", \"to\": \"f\"}]}",
+         "node 'f' is on a cycle"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\"}, {\"id\": "
+         "\"o\", "
+         "\"type\": \"kafka_sink\", \"topic\": \"u\"}], \"edges\": [{\"from\": \"s\", \"to\": "
+         "\"o\", "
+         "\"on\": \"error\"}]}",
+         "edge 1: records do not fail in 's' (kafka_source)"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\"}, {\"id\": "
+         "\"f\", "
+         "\"type\": \"filter\", \"rule\": \"value\"}, {\"id\": \"o\", \"type\": \"kafka_sink\", "
+         "\"topic\": \"u\"}], \"edges\": [{\"from\": \"s\", \"to\": \"f\"}, {\"from\": \"f\", "
+         "\"to\": "
+         "\"o\"}]}",
+         "node 'f' (filter): rule \"value\": gives a string, not a bool"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\", \"mode\": "
+         "\"stream\"}, {\"id\": \"o\", \"type\": \"kafka_sink\", \"topic\": \"u\"}], \"edges\": "
+         "[{\"from\": \"s\", \"to\": \"o\"}]}",
+         "node 's' (kafka_source): mode: \"stream\" is not supported yet"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char err[1024] = "";
+        em_flow *f = em_flow_load(cases[k].doc, strlen(cases[k].doc), err, sizeof err);
+        if (f) fail_msg("case %zu loaded", k + 1);
+        if (strncmp(err, cases[k].want, strlen(cases[k].want)) != 0)
+            fail_msg("case %zu: said \"%s\", not \"%s...\"", k + 1, err, cases[k].want);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_node),         cmocka_unit_test(cast_node),
+        cmocka_unit_test(select_and_concat), cmocka_unit_test(sinks),
+        cmocka_unit_test(aggregate),         cmocka_unit_test(rows),
+        cmocka_unit_test(documents),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
