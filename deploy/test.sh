@@ -11,7 +11,7 @@ deploy/install-deps.sh
 jobs=$(nproc)
 
 echo "== ember: clang-format check"
-find include common driver executor tools examples tests bench -name '*.[ch]' -print0 |
+find include common driver executor flow tools examples tests bench -name '*.[ch]' -print0 |
     xargs -0 clang-format --style=file --dry-run --Werror
 
 run_suite() { # NAME CMAKE_ARGS...
