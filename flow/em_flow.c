@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "em_flow_agg.h"
 #include "em_flow_int.h"
 #include "em_flow_sink.h"
 
@@ -274,6 +275,52 @@ static int error_paths_ok(const em_flow *f, char *err, size_t errlen)
     return 0;
 }
 
+/* check_mode: the sources are all batch or all streams; a streaming flow has an absolute
+ * checkpoint directory; windows are for streams */
+static int check_mode(em_flow *f, char *err, size_t errlen)
+{
+    int batch = 0, stream = 0;
+    for (int k = 0; k < f->n; k++)
+        if (f->nodes[k].kind == EM_N_KAFKA_SOURCE) {
+            if (f->nodes[k].compiled->stream)
+                stream++;
+            else
+                batch++;
+        }
+    if (batch && stream)
+        return failf(err, errlen,
+                     "the sources are %d batch and %d stream: a flow's sources are all "
+                     "of one mode",
+                     batch, stream);
+    f->streaming = stream > 0;
+    json_t *ck = json_object_get(f->doc, "checkpoint"),
+           *iv = json_object_get(f->doc, "interval_ms");
+    f->checkpoint = json_string_value(ck);
+    f->interval_ms = iv ? json_integer_value(iv) : 1000;
+    if ((ck && !json_is_string(ck)) ||
+        (iv && (!json_is_integer(iv) || f->interval_ms < 10 || f->interval_ms > 86400000)))
+        return failf(err, errlen,
+                     "'checkpoint' is a directory, 'interval_ms' an integer from 10 to "
+                     "86400000");
+    if (!f->streaming && (ck || iv))
+        return failf(err, errlen,
+                     "'checkpoint' and 'interval_ms' are for streaming flows (\"mode\": "
+                     "\"stream\" sources)");
+    if (f->streaming && (!f->checkpoint || f->checkpoint[0] != '/'))
+        return failf(err, errlen,
+                     "a streaming flow needs 'checkpoint': an absolute directory the "
+                     "driver and the executors share (each sink's query keeps its "
+                     "progress under it)");
+    for (int k = 0; k < f->n; k++) {
+        int64_t len, slide, delay;
+        if (f->nodes[k].kind == EM_N_AGGREGATE && !f->streaming &&
+            em_agg_window(f->nodes[k].compiled, &len, &slide, &delay))
+            return failf(err, errlen, "node '%s' (aggregate): a window needs a stream source",
+                         f->nodes[k].id);
+    }
+    return 0;
+}
+
 em_flow *em_flow_load(const char *text, size_t len, char *err, size_t errlen)
 {
     if (len > EM_FLOW_TEXT_MAX) {
@@ -293,7 +340,8 @@ em_flow *em_flow_load(const char *text, size_t len, char *err, size_t errlen)
         return NULL;
     }
     f->doc = doc;
-    static const char *const keys[] = {"name", "description", "nodes", "edges", NULL};
+    static const char *const keys[] = {"name",       "description", "nodes", "edges",
+                                       "checkpoint", "interval_ms", NULL};
     json_t *objs[EM_FLOW_NODES_MAX], *edges = json_object_get(doc, "edges"), *e;
     int error_input[EM_FLOW_NODES_MAX], order[EM_FLOW_NODES_MAX];
     const char *name = json_string_value(json_object_get(doc, "name"));
@@ -319,7 +367,7 @@ em_flow *em_flow_load(const char *text, size_t len, char *err, size_t errlen)
     if (topo_order(f, error_input, order, err, errlen) != 0) goto fail;
     reorder(f, order, objs, error_input);
     if (error_paths_ok(f, err, errlen) != 0 ||
-        compile_nodes(f, objs, error_input, err, errlen) != 0)
+        compile_nodes(f, objs, error_input, err, errlen) != 0 || check_mode(f, err, errlen) != 0)
         goto fail;
     return f;
 fail:
@@ -373,9 +421,20 @@ void em_flow_explain(const em_flow *f, FILE *out)
             const em_flow_node *n = &f->nodes[path[i]];
             explain_node(f, path[i], out);
             if (n->kind == EM_N_AGGREGATE && i > 0) {
-                fprintf(out, "    shuffle (by its key; combined before and after)\n  stage %d\n",
-                        ++stage);
-            } else if (n->kind != EM_N_KAFKA_SOURCE && n->outputs > 1 && i > 0)
+                int64_t len, slide, delay;
+                if (em_agg_window(n->compiled, &len, &slide, &delay))
+                    fprintf(out,
+                            "    shuffle; windows of %lld s sliding %lld s, each final once "
+                            "the watermark (latest event time - %lld s) passes its end\n",
+                            (long long)(len / 1000), (long long)(slide / 1000),
+                            (long long)(delay / 1000));
+                else if (f->streaming)
+                    fprintf(out, "    shuffle; each key's totals kept across batches, the running "
+                                 "result emitted for each record\n");
+                else
+                    fprintf(out, "    shuffle (by its key; combined before and after)\n");
+                fprintf(out, "  stage %d\n", ++stage);
+            } else if (n->kind != EM_N_KAFKA_SOURCE && n->outputs > 1 && i > 0 && !f->streaming)
                 fprintf(out, "    cached: '%s' feeds %d nodes\n", n->id, n->outputs);
         }
     }

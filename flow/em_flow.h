@@ -62,7 +62,10 @@ typedef struct em_flow {
     char name[EM_FLOW_ID_MAX];
     int n;
     em_flow_node nodes[EM_FLOW_NODES_MAX];
-    json_t *doc; /* the document (owned) */
+    json_t *doc;            /* the document (owned) */
+    int streaming;          /* 1: its sources are streams: each sink is a query */
+    const char *checkpoint; /* a streaming flow's checkpoints: DIR/<sink id> (in doc) */
+    int64_t interval_ms;    /* a streaming flow's trigger interval */
 } em_flow;
 
 /* em_flow_load parses and checks a flow document (len bytes of JSON). Returns the flow (the

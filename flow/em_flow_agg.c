@@ -67,9 +67,45 @@ static int compile_one(em_node *n, json_t *spec, int k, em_schema *out, char *er
     return em_schema_add(out, as, result, err, errlen);
 }
 
+/* compile_window reads `window`: {"time": column, "length_s", "slide_s", "delay_s"} */
+static int compile_window(em_node *n, json_t *w, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"time", "length_s", "slide_s", "delay_s", NULL};
+    const char *time_col;
+    int64_t length, slide, delay;
+    n->time_col = -1;
+    if (!w) return 0;
+    if (!json_is_object(w)) {
+        snprintf(err, errlen,
+                 "window: {\"time\": column, \"length_s\": N, \"slide_s\": N, "
+                 "\"delay_s\": N}");
+        return -1;
+    }
+    if (param_check(w, keys, err, errlen) != 0 ||
+        param_str(w, "time", 1, NULL, &time_col, err, errlen) != 0 ||
+        param_int(w, "length_s", 0, 1, 366 * 86400, &length, err, errlen) != 0 ||
+        param_int(w, "slide_s", length, 1, 366 * 86400, &slide, err, errlen) != 0 ||
+        param_int(w, "delay_s", 0, 0, 366 * 86400, &delay, err, errlen) != 0)
+        return -1;
+    if (length == 0 || length % slide != 0) {
+        snprintf(err, errlen, "window: length_s (required) must be a multiple of slide_s");
+        return -1;
+    }
+    if ((n->time_col = column_of(&n->in, time_col, "window", err, errlen)) < 0) return -1;
+    if (n->in.types[n->time_col] != EM_T_TIMESTAMP) {
+        snprintf(err, errlen, "window: the time column '%s' is a %s, not a timestamp", time_col,
+                 em_type_name(n->in.types[n->time_col]));
+        return -1;
+    }
+    n->window_ms = length * 1000;
+    n->slide_ms = slide * 1000;
+    n->delay_ms = delay * 1000;
+    return 0;
+}
+
 int em_agg_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"by", "aggregates", "partitions", NULL};
+    static const char *const keys[] = {"by", "aggregates", "partitions", "window", NULL};
     json_t *aggs = json_object_get(params, "aggregates"), *spec;
     int64_t partitions;
     if (param_check(params, keys, err, errlen) != 0 ||
@@ -84,6 +120,7 @@ int em_agg_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t
                  AGGS_MAX);
         return -1;
     }
+    if (compile_window(n, json_object_get(params, "window"), err, errlen) != 0) return -1;
     memset(out, 0, sizeof *out);
     memset(&n->key_schema, 0, sizeof n->key_schema);
     for (int k = 0; k < n->n_cols; k++) {
@@ -93,6 +130,9 @@ int em_agg_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t
             em_schema_add(&n->key_schema, name, t, err, errlen) != 0)
             return -1;
     }
+    if (n->time_col >= 0 && (em_schema_add(out, "window_start", EM_T_TIMESTAMP, err, errlen) != 0 ||
+                             em_schema_add(out, "window_end", EM_T_TIMESTAMP, err, errlen) != 0))
+        return -1;
     size_t k;
     json_array_foreach(aggs, k,
                        spec) if (compile_one(n, spec, (int)k, out, err, errlen) != 0) return -1;
@@ -188,15 +228,20 @@ size_t em_agg_key(const em_node *n, const em_value *cols, void *buf, size_t cap)
 }
 
 int em_agg_result(const em_node *n, const void *key, size_t key_len, const void *acc,
-                  size_t acc_len, em_value *cols)
+                  size_t acc_len, int64_t window_start, em_value *cols)
 {
     if (acc_len != em_agg_acc_len(n) || em_row_decode(&n->key_schema, key, key_len, cols) != 0)
         return -1;
+    int first = n->n_cols;
+    if (n->time_col >= 0) {
+        cols[first++].i = window_start;
+        cols[first++].i = window_start + n->window_ms;
+    }
     const uint8_t *p = (const uint8_t *)acc + ACC_HEADER;
     for (int k = 0; k < n->n_aggs; k++) {
         agg_state st;
         memcpy(&st, p + (size_t)k * sizeof st, sizeof st);
-        em_value *v = &cols[n->n_cols + k];
+        em_value *v = &cols[first + k];
         switch (n->aggs[k].op) {
         case AGG_COUNT: v->i = st.n; break;
         case AGG_AVG: v->f = st.n ? st.v.f / (double)st.n : NAN; break;
@@ -204,4 +249,17 @@ int em_agg_result(const em_node *n, const void *key, size_t key_len, const void 
         }
     }
     return 0;
+}
+
+int64_t em_agg_event_time(const em_node *n, const em_value *cols, int64_t ts)
+{
+    return n->time_col >= 0 ? cols[n->time_col].i : ts;
+}
+
+int em_agg_window(const em_node *n, int64_t *length_ms, int64_t *slide_ms, int64_t *delay_ms)
+{
+    *length_ms = n->window_ms;
+    *slide_ms = n->slide_ms;
+    *delay_ms = n->delay_ms;
+    return n->time_col >= 0;
 }

@@ -6,7 +6,9 @@
  * accumulators (em_agg_merge) needs nothing but their bytes, and runs as the seq and comb of
  * ember_aggregate_by_key: the map side turns each record into a one-record accumulator keyed
  * by the row of its `by` columns (em_agg_key), the reduce side gives the columns of the result
- * (em_agg_result).
+ * (em_agg_result). The same accumulator folds the windows of a stream (ember_window_aggregate,
+ * a window on the record's time column) and the running totals of one (the keyed state of
+ * ember_map_with_state).
  */
 #ifndef EM_FLOW_AGG_H
 #define EM_FLOW_AGG_H
@@ -33,9 +35,17 @@ int em_agg_merge(void *acc, const void *other, size_t len, char *err, size_t err
  * cap */
 size_t em_agg_key(const em_node *n, const em_value *cols, void *buf, size_t cap);
 
-/* em_agg_result gives the result's columns (the `by` columns, then each aggregate) from the
- * key row and the accumulator; -1 when they are not of this node */
+/* em_agg_result gives the result's columns (the `by` columns, window_start and window_end for
+ * a window starting at window_start, then each aggregate) from the key row and the
+ * accumulator; -1 when they are not of this node */
 int em_agg_result(const em_node *n, const void *key, size_t key_len, const void *acc,
-                  size_t acc_len, em_value *cols);
+                  size_t acc_len, int64_t window_start, em_value *cols);
+
+/* em_agg_event_time: the event time a record enters the aggregate's window at (its time
+ * column), or `ts` for an aggregate without a window */
+int64_t em_agg_event_time(const em_node *n, const em_value *cols, int64_t ts);
+
+/* em_agg_window: whether the aggregate has a window, with its length, slide and delay (ms) */
+int em_agg_window(const em_node *n, int64_t *length_ms, int64_t *slide_ms, int64_t *delay_ms);
 
 #endif

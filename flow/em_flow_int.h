@@ -63,9 +63,13 @@ struct em_node {
     int n_aggs;
     agg_spec aggs[AGGS_MAX];
     em_schema key_schema; /* the `by` columns: the rows that key the shuffle */
-    int time_col;
-    int64_t window_ms, slide_ms;
+    int time_col;         /* the event-time column of a window (-1: none) */
+    int64_t window_ms, slide_ms, delay_ms;
     int partitions;
+    /* kafka_source */
+    int stream;   /* 1: a streaming query's source; 0: a batch read */
+    int earliest; /* a new query starts at the topic's first records */
+    int64_t max_per_partition;
     /* sinks */
     char *target; /* topic, directory or Redis address (owned; NULL for Redis's default) */
     sink_format format;

@@ -223,22 +223,30 @@ static int compile_select(em_node *n, json_t *params, em_schema *out, char *err,
 
 static int compile_source(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"topic", "mode", "earliest", NULL};
+    static const char *const keys[] = {"topic", "mode", "earliest", "max_per_partition", NULL};
     const char *topic, *mode;
     json_t *earliest = json_object_get(params, "earliest");
     if (param_check(params, keys, err, errlen) != 0 ||
         param_str(params, "topic", 1, NULL, &topic, err, errlen) != 0 ||
-        param_str(params, "mode", 0, "batch", &mode, err, errlen) != 0)
+        param_str(params, "mode", 0, "batch", &mode, err, errlen) != 0 ||
+        param_int(params, "max_per_partition", 0, 0, INT32_MAX, &n->max_per_partition, err,
+                  errlen) != 0)
         return -1;
-    if (strcmp(mode, "batch") != 0) {
+    if (strcmp(mode, "batch") != 0 && strcmp(mode, "stream") != 0) {
         snprintf(err, errlen,
-                 "mode: \"%s\" is not supported yet (\"batch\": the topic's records "
-                 "when the flow starts)",
+                 "mode: \"%s\" is neither \"batch\" (the topic's records when the "
+                 "flow runs) nor \"stream\" (a query, batch after batch)",
                  mode);
         return -1;
     }
     if (earliest && !json_is_boolean(earliest)) {
         snprintf(err, errlen, "the parameter 'earliest' must be true or false");
+        return -1;
+    }
+    n->stream = mode[0] == 's';
+    n->earliest = json_is_true(earliest);
+    if (!n->stream && (earliest || n->max_per_partition)) {
+        snprintf(err, errlen, "'earliest' and 'max_per_partition' are for \"mode\": \"stream\"");
         return -1;
     }
     if (!(n->target = strdup(topic))) return snprintf(err, errlen, "out of memory"), -1;

@@ -110,7 +110,7 @@ static int read_input(em_flow_step *st, const ember_record *rec, em_value *cols)
         return 0;
     case EM_N_AGGREGATE:
         return em_agg_result(in->compiled, rec->key, rec->key_len, rec->value, rec->value_len,
-                             cols);
+                             rec->timestamp, cols);
     default: return em_row_decode(&in->out, rec->value, rec->value_len, cols);
     }
 }
@@ -135,7 +135,7 @@ static int emit(em_flow_step *st, ember_task *task, const em_value *cols, int64_
                                    EM_SCRATCH_BYTES);
         em_agg_record(last->compiled, cols, st->buf);
         return ember_emit_kv(task, s->buf + s->used, klen, st->buf, em_agg_acc_len(last->compiled),
-                             ts);
+                             em_agg_event_time(last->compiled, cols, ts));
     }
     size_t len = em_row_encode(&last->out, cols, st->buf, sizeof st->buf);
     if (len == 0)

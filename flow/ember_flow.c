@@ -28,6 +28,8 @@
 FLOW_EXPORT int ember_flow_step(ember_task *task, ember_iter *in);
 FLOW_EXPORT int ember_flow_agg_seq(ember_task *task, void *acc, const ember_record *in);
 FLOW_EXPORT int ember_flow_agg_comb(ember_task *task, void *acc, const void *other);
+FLOW_EXPORT int ember_flow_agg_state(ember_task *task, const ember_record *in, void *state,
+                                     int *exists);
 FLOW_EXPORT int ember_main(ember_ctx *ctx, int argc, char **argv);
 
 int ember_flow_step(ember_task *task, ember_iter *in)
@@ -59,6 +61,19 @@ int ember_flow_agg_comb(ember_task *task, void *acc, const void *other)
     return EMBER_OK;
 }
 
+/* ember_flow_agg_state: a streaming aggregate without a window keeps each key's accumulator
+ * across batches (map_with_state) and emits the running result after each record */
+int ember_flow_agg_state(ember_task *task, const ember_record *in, void *state, int *exists)
+{
+    char err[256];
+    if (!*exists)
+        memcpy(state, in->value, in->value_len); /* the key's first record */
+    else if (em_agg_merge(state, in->value, in->value_len, err, sizeof err) != 0)
+        return ember_task_fail(task, "flow aggregate: %s", err);
+    *exists = 1;
+    return ember_emit_kv(task, in->key, in->key_len, state, in->value_len, in->timestamp);
+}
+
 /* ---- building the operations ------------------------------------------------------------ */
 
 typedef struct plan {
@@ -69,11 +84,13 @@ typedef struct plan {
     ember_dataset *made[EM_FLOW_NODES_MAX]; /* boundaries' datasets, once made */
 } plan;
 
-/* boundary: a node whose records a step reads: a source, an aggregate, a node feeding several */
+/* boundary: a node whose records a step reads: a source, an aggregate, a node feeding several
+ * (in a batch flow, where it is cached; a streaming flow's queries each run it) */
 static int is_boundary(const em_flow *f, int k)
 {
     const em_flow_node *n = &f->nodes[k];
-    return n->kind == EM_N_KAFKA_SOURCE || n->kind == EM_N_AGGREGATE || n->outputs > 1;
+    return n->kind == EM_N_KAFKA_SOURCE || n->kind == EM_N_AGGREGATE ||
+           (n->outputs > 1 && !f->streaming);
 }
 
 static ember_dataset *dataset_of(plan *p, int k);
@@ -111,28 +128,93 @@ static ember_dataset *dataset_of(plan *p, int k)
 {
     if (p->made[k]) return p->made[k];
     const em_flow_node *n = &p->f->nodes[k];
+    const em_node *c = n->compiled;
     ember_dataset *ds;
-    if (n->kind == EM_N_KAFKA_SOURCE)
-        ds = ember_kafka_topic(p->ctx, em_sink_target(n->compiled));
+    if (n->kind == EM_N_KAFKA_SOURCE && c->stream) {
+        ember_stream_source src = {.earliest = c->earliest,
+                                   .max_per_partition = c->max_per_partition};
+        ds = ember_kafka_stream(p->ctx, c->target, &src);
+    } else if (n->kind == EM_N_KAFKA_SOURCE)
+        ds = ember_kafka_topic(p->ctx, c->target);
     else if (n->kind == EM_N_AGGREGATE) {
         uint8_t zero[EMBER_ACC_MAX];
-        em_agg_zero(n->compiled, zero);
-        ds = ember_aggregate_by_key(step_to(p, k, -1), zero, em_agg_acc_len(n->compiled),
-                                    ember_flow_agg_seq, ember_flow_agg_comb,
-                                    n->compiled->partitions);
+        size_t len = em_agg_acc_len(c);
+        ember_window w = {0};
+        em_agg_zero(c, zero);
+        if (em_agg_window(c, &w.length_ms, &w.slide_ms, &w.delay_ms))
+            ds = ember_window_aggregate(step_to(p, k, -1), &w, zero, len, ember_flow_agg_seq,
+                                        ember_flow_agg_comb, c->partitions);
+        else if (p->f->streaming) /* running totals, kept per key across batches */
+            ds = ember_map_with_state(step_to(p, k, -1), ember_flow_agg_state, len, 0, NULL, 0,
+                                      c->partitions);
+        else
+            ds = ember_aggregate_by_key(step_to(p, k, -1), zero, len, ember_flow_agg_seq,
+                                        ember_flow_agg_comb, c->partitions);
     } else
         ds = ember_cache(step_to(p, k, -1));
     return p->made[k] = ds;
+}
+
+/* sink_dataset: what sink k writes (the records failing in the node of its error edge, if any) */
+static ember_dataset *sink_dataset(plan *p, int k)
+{
+    int errors_of = -1;
+    for (int j = 0; j < p->f->n; j++)
+        if (p->f->nodes[j].errors_to == k) errors_of = j;
+    return step_to(p, k, errors_of);
+}
+
+/* start_query starts the query of sink k of a streaming flow: named FLOW-SINK, its checkpoint
+ * in CHECKPOINT/SINK */
+static int start_query(plan *p, int k, ember_query **query)
+{
+    const em_flow_node *n = &p->f->nodes[k];
+    char name[2 * EM_FLOW_ID_MAX + 2], checkpoint[4096];
+    snprintf(name, sizeof name, "%s-%s", p->f->name, n->id);
+    snprintf(checkpoint, sizeof checkpoint, "%s/%s", p->f->checkpoint, n->id);
+    ember_query_options q = {
+        .name = name, .checkpoint = checkpoint, .interval_ms = p->f->interval_ms};
+    ember_dataset *ds = sink_dataset(p, k);
+    int rc;
+    if (!ds) return EMBER_ERR_NOMEM;
+    if (n->kind == EM_N_KAFKA_SINK)
+        rc = ember_stream_to_kafka(ds, n->compiled->target, &q, query);
+    else if (n->kind == EM_N_FILES_SINK)
+        rc = ember_stream_to_files(ds, n->compiled->target, &q, query);
+    else {
+        ember_redis_options o;
+        em_sink_redis_options(n->compiled, &o);
+        rc = ember_stream_to_redis(ds, &o, &q, query);
+    }
+    if (rc == EMBER_OK)
+        printf("query %s started (sink %s, %s)\n", name, n->id, em_flow_kind_name(n->kind));
+    else
+        fprintf(stderr, "ember-flow: query %s: %s\n", name, ember_last_error(p->ctx));
+    fflush(stdout);
+    return rc;
+}
+
+/* run_queries starts a query per sink, then waits for the first sink's query to end (stopped:
+ * ember-flow --stop FLOW-SINK) and stops the others */
+static int run_queries(plan *p)
+{
+    ember_query *q[EM_FLOW_NODES_MAX];
+    int n = 0, rc = EMBER_OK;
+    for (int k = 0; k < p->f->n && rc == EMBER_OK; k++)
+        if (em_flow_is_sink(p->f->nodes[k].kind) && (rc = start_query(p, k, &q[n])) == EMBER_OK)
+            n++;
+    if (rc == EMBER_OK && n > 0) rc = ember_query_await(q[0], -1);
+    for (int i = 1; i < n; i++) ember_query_stop(q[i]);
+    for (int i = 1; i < n; i++)
+        if (ember_query_await(q[i], -1) != EMBER_OK && rc == EMBER_OK) rc = EMBER_ERR_JOB_FAILED;
+    return rc;
 }
 
 /* run_sink runs the action of sink k; prints what it wrote */
 static int run_sink(plan *p, int k)
 {
     const em_flow_node *n = &p->f->nodes[k];
-    int errors_of = -1;
-    for (int j = 0; j < p->f->n; j++)
-        if (p->f->nodes[j].errors_to == k) errors_of = j;
-    ember_dataset *ds = step_to(p, k, errors_of);
+    ember_dataset *ds = sink_dataset(p, k);
     int64_t written = 0;
     int rc;
     if (!ds) return EMBER_ERR_NOMEM;
@@ -202,7 +284,8 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     ember_set_job_name(ctx, f->name);
     plan p = {.ctx = ctx, .f = f, .text = text, .text_len = len};
     int rc = EMBER_OK;
-    for (int k = 0; k < f->n && rc == EMBER_OK; k++)
+    if (f->streaming) rc = run_queries(&p);
+    for (int k = 0; k < f->n && rc == EMBER_OK && !f->streaming; k++)
         if (em_flow_is_sink(f->nodes[k].kind)) rc = run_sink(&p, k);
     if (rc == EMBER_OK) print_counters(&p);
     em_flow_free(f);

@@ -256,7 +256,7 @@ static void aggregate(void **state)
     size_t kl = em_agg_key(n, cols, key, sizeof key);
     assert_true(kl > 0);
     em_value res[EM_SCHEMA_MAX];
-    assert_int_equal(em_agg_result(n, key, kl, fwd, len, res), 0);
+    assert_int_equal(em_agg_result(n, key, kl, fwd, len, 0, res), 0);
     assert_string_equal(col_text(&out, res, 0), "K1");
     assert_int_equal(res[1].i, 16);
     assert_true(res[2].f == -1.25);
@@ -337,7 +337,30 @@ static void documents(void **state)
         {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\", \"mode\": "
          "\"stream\"}, {\"id\": \"o\", \"type\": \"kafka_sink\", \"topic\": \"u\"}], \"edges\": "
          "[{\"from\": \"s\", \"to\": \"o\"}]}",
-         "node 's' (kafka_source): mode: \"stream\" is not supported yet"},
+         "a streaming flow needs 'checkpoint': an absolute directory"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\", \"mode\": "
+         "\"streams\"}, {\"id\": \"o\", \"type\": \"kafka_sink\", \"topic\": \"u\"}], \"edges\": "
+         "[{\"from\": \"s\", \"to\": \"o\"}]}",
+         "node 's' (kafka_source): mode: \"streams\" is neither \"batch\""},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\", \"mode\": "
+         "\"stream\"}, {\"id\": \"b\", \"type\": \"kafka_source\", \"topic\": \"t\"}, {\"id\": "
+         "\"o\", \"type\": \"kafka_sink\", \"topic\": \"u\"}, {\"id\": \"p\", \"type\": "
+         "\"kafka_sink\", \"topic\": \"u\"}], \"edges\": [{\"from\": \"s\", \"to\": \"o\"}, "
+         "{\"from\": \"b\", \"to\": \"p\"}], \"checkpoint\": \"/ck\"}",
+         "the sources are 1 batch and 1 stream"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\"}, {\"id\": "
+         "\"a\", \"type\": \"aggregate\", \"by\": [\"key\"], \"window\": {\"time\": "
+         "\"timestamp\", \"length_s\": 60}, \"aggregates\": [{\"op\": \"count\", \"as\": "
+         "\"n\"}]}, {\"id\": \"o\", \"type\": \"kafka_sink\", \"topic\": \"u\"}], \"edges\": "
+         "[{\"from\": \"s\", \"to\": \"a\"}, {\"from\": \"a\", \"to\": \"o\"}]}",
+         "node 'a' (aggregate): a window needs a stream source"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\", \"mode\": "
+         "\"stream\"}, {\"id\": \"a\", \"type\": \"aggregate\", \"by\": [\"key\"], \"window\": "
+         "{\"time\": \"value\", \"length_s\": 60}, \"aggregates\": [{\"op\": \"count\", \"as\": "
+         "\"n\"}]}, {\"id\": \"o\", \"type\": \"kafka_sink\", \"topic\": \"u\"}], \"edges\": "
+         "[{\"from\": \"s\", \"to\": \"a\"}, {\"from\": \"a\", \"to\": \"o\"}], \"checkpoint\": "
+         "\"/ck\"}",
+         "node 'a' (aggregate): window: the time column 'value' is a string, not a timestamp"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         char err[1024] = "";
