@@ -125,12 +125,26 @@ static void values(void **state)
     }
 }
 
+/* refusal: an expression em_expr_compile refuses, and the start of its message */
+typedef struct refusal {
+    const char *text, *want;
+} refusal;
+
+static void expect_refused(const refusal *cases, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        char err[512] = "";
+        em_expr *e = em_expr_compile(cases[k].text, &schema, err, sizeof err);
+        if (e) fail_msg("%s compiled", cases[k].text);
+        if (strncmp(err, cases[k].want, strlen(cases[k].want)) != 0)
+            fail_msg("%s: said \"%s\", not \"%s...\"", cases[k].text, err, cases[k].want);
+    }
+}
+
 static void malformed(void **state)
 {
     (void)state;
-    static const struct {
-        const char *text, *want;
-    } cases[] = {
+    static const refusal cases[] = {
         {"", "at 1: expected a value, found the end"},
         {"a >", "at 4: expected a value, found the end"},
         {"a = 1", "at 3: '=' is not an operator: compare with =="},
@@ -149,21 +163,13 @@ static void malformed(void **state)
         {"`never", "at 1: a `name` that never ends"},
         {"and", "at 1: expected a value, found 'and'"},
     };
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        char err[256] = "";
-        em_expr *e = em_expr_compile(cases[k].text, &schema, err, sizeof err);
-        if (e) fail_msg("%s compiled", cases[k].text);
-        if (strncmp(err, cases[k].want, strlen(cases[k].want)) != 0)
-            fail_msg("%s: said \"%s\", not \"%s...\"", cases[k].text, err, cases[k].want);
-    }
+    expect_refused(cases, sizeof cases / sizeof cases[0]);
 }
 
 static void type_errors_and_missing_columns(void **state)
 {
     (void)state;
-    static const struct {
-        const char *text, *want;
-    } cases[] = {
+    static const refusal cases[] = {
         {"s + 1", "at 3: '+' needs numbers, not string and int"},
         {"a * ok", "at 3: '*' needs numbers, not int and bool"},
         {"x % 2", "at 3: '%' needs two ints"},
@@ -178,13 +184,7 @@ static void type_errors_and_missing_columns(void **state)
         {"speed > 1", "at 1: no column 'speed' (the columns: a int, b int, x double, s string"},
         {"a + `nope`", "at 5: no column 'nope'"},
     };
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        char err[512] = "";
-        em_expr *e = em_expr_compile(cases[k].text, &schema, err, sizeof err);
-        if (e) fail_msg("%s compiled", cases[k].text);
-        if (strncmp(err, cases[k].want, strlen(cases[k].want)) != 0)
-            fail_msg("%s: said \"%s\", not \"%s...\"", cases[k].text, err, cases[k].want);
-    }
+    expect_refused(cases, sizeof cases / sizeof cases[0]);
 }
 
 static void evaluation_errors(void **state)
