@@ -70,6 +70,9 @@ struct em_node {
     int stream;   /* 1: a streaming query's source; 0: a batch read */
     int earliest; /* a new query starts at the topic's first records */
     int64_t max_per_partition;
+    /* rules */
+    int n_rules;
+    struct flow_rule *rules; /* owned (em_flow_rules.c) */
     /* sinks */
     char *target; /* topic, directory or Redis address (owned; NULL for Redis's default) */
     sink_format format;
@@ -109,5 +112,7 @@ void template_free(em_template *t);
 /* compile steps of the modules: each fills n's fields and `out` */
 int em_agg_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen);
 int em_sink_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen);
+int em_rules_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen);
+void em_rules_free(em_node *n);
 
 #endif

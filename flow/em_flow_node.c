@@ -281,6 +281,7 @@ em_node *em_node_compile(em_node_kind k, json_t *params, const em_schema *in, em
     case EM_N_SELECT:
     case EM_N_KEY_BY: rc = compile_select(n, params, out, err, errlen); break;
     case EM_N_AGGREGATE: rc = em_agg_compile(n, params, out, err, errlen); break;
+    case EM_N_RULES: rc = em_rules_compile(n, params, out, err, errlen); break;
     default: rc = em_sink_compile(n, params, out, err, errlen); break;
     }
     if (rc != 0) {
@@ -307,6 +308,7 @@ void em_node_free(em_node *n)
     free(n->target);
     em_expr_free(n->expr);
     free(n->expr_text);
+    em_rules_free(n);
     free(n);
 }
 
@@ -483,6 +485,9 @@ void em_node_describe(const em_node *n, char *buf, size_t cap)
         break;
     case EM_N_FILTER:
     case EM_N_DERIVE: snprintf(buf, cap, "%s", n->expr_text); break;
+    case EM_N_RULES:
+        snprintf(buf, cap, "%d rules, an alert record per rule that holds", n->n_rules);
+        break;
     case EM_N_CSV:
     case EM_N_JSON: snprintf(buf, cap, "reads %s", n->in.names[n->input_col]); break;
     default:

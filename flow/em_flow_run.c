@@ -14,6 +14,7 @@
 
 #include "em_flow_agg.h"
 #include "em_flow_int.h"
+#include "em_flow_rules.h"
 #include "em_flow_sink.h"
 #include "em_row.h"
 
@@ -144,28 +145,48 @@ static int emit(em_flow_step *st, ember_task *task, const em_value *cols, int64_
     return ember_emit_kv(task, NULL, 0, st->buf, len, ts);
 }
 
-/* run_nodes runs the narrow nodes over one record: 1 kept, 0 dropped; *failed_at is the
- * position of the node it failed in (-1: none) */
-static int run_nodes(em_flow_step *st, em_value *cols, int *failed_at)
+/* failed notes that the record failed in the node at position k (logged once per task) */
+static void failed(em_flow_step *st, int k, const char *why, int *failed_at)
+{
+    const em_flow_node *n = &st->flow->nodes[st->nodes[k]];
+    if (st->failed[k]++ == 0)
+        fprintf(stderr, "flow node '%s' (%s): a record failed: %s\n", n->id,
+                em_flow_kind_name(n->kind), why);
+    *failed_at = k;
+}
+
+/* run_from runs the nodes from position k over one record and emits what comes out; a rules
+ * node runs the rest once per rule that holds. *failed_at is the position of the node the
+ * record failed in (-1: none). Returns EMBER_OK or the error of an emit. */
+static int run_from(em_flow_step *st, ember_task *task, int k, em_value *cols, int64_t ts,
+                    int *failed_at)
 {
     char err[512];
-    *failed_at = -1;
-    for (int k = 0; k < st->n; k++) {
+    for (; k < st->n; k++) {
         const em_flow_node *n = &st->flow->nodes[st->nodes[k]];
-        if (em_flow_is_sink(n->kind) || (n->kind == EM_N_AGGREGATE && k == st->n - 1)) return 1;
+        if (em_flow_is_sink(n->kind) || (n->kind == EM_N_AGGREGATE && k == st->n - 1)) break;
         st->in[k]++;
-        int rc = em_node_apply(n->compiled, cols, &st->scratch, err, sizeof err);
-        if (rc < 0) {
-            if (st->failed[k]++ == 0)
-                fprintf(stderr, "flow node '%s' (%s): a record failed: %s\n", n->id,
-                        em_flow_kind_name(n->kind), err);
-            *failed_at = k;
-            return 0;
+        if (n->kind == EM_N_RULES) {
+            em_value alert[EM_SCHEMA_MAX];
+            for (int r = 0; r < em_rules_count(n->compiled); r++) {
+                memcpy(alert, cols, (size_t)n->compiled->in.n * sizeof *cols);
+                int rc = em_rules_fire(n->compiled, r, alert, &st->scratch, err, sizeof err);
+                if (rc < 0) {
+                    failed(st, k, err, failed_at);
+                    return EMBER_OK;
+                }
+                if (rc == 0) continue;
+                st->out[k]++;
+                if ((rc = run_from(st, task, k + 1, alert, ts, failed_at)) != EMBER_OK) return rc;
+            }
+            return EMBER_OK;
         }
-        if (rc == 0) return 0;
+        int rc = em_node_apply(n->compiled, cols, &st->scratch, err, sizeof err);
+        if (rc < 0) failed(st, k, err, failed_at);
+        if (rc <= 0) return EMBER_OK;
         st->out[k]++;
     }
-    return 1;
+    return st->errors_of >= 0 ? EMBER_OK : emit(st, task, cols, ts);
 }
 
 /* add_counters adds each node's counts to the job's accumulators */
@@ -197,14 +218,11 @@ int em_flow_step_run(em_flow_step *st, ember_task *task, ember_iter *in)
         if (read_input(st, &rec, cols) != 0)
             return ember_task_fail(task, "flow node '%s': a record that is not what it makes",
                                    st->flow->nodes[st->input].id);
-        int failed_at, kept = run_nodes(st, cols, &failed_at);
-        if (st->errors_of >= 0) {
-            if (failed_at >= 0 && st->nodes[failed_at] == st->errors_of &&
-                (rc = ember_emit(task, &rec)) != EMBER_OK)
-                return rc;
-            continue;
-        }
-        if (kept && (rc = emit(st, task, cols, rec.timestamp)) != EMBER_OK) return rc;
+        int failed_at = -1;
+        if ((rc = run_from(st, task, 0, cols, rec.timestamp, &failed_at)) != EMBER_OK) return rc;
+        if (st->errors_of >= 0 && failed_at >= 0 && st->nodes[failed_at] == st->errors_of &&
+            (rc = ember_emit(task, &rec)) != EMBER_OK)
+            return rc;
     }
     if (rc < 0) return rc;
     return add_counters(st, task);

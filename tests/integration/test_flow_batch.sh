@@ -11,7 +11,7 @@ set -euo pipefail
 
 FLOW=$EMBER_BIN/ember-flow
 start_redis
-start_kafka sales:4 sales-bad:1 item-totals:2
+start_kafka sales:4 sales-bad:1 item-totals:2 sales-alerts:2
 cluster_up
 
 # ---- the input: 6,000 sales, with malformed lines among them ---------------------------------
@@ -67,6 +67,12 @@ write("hashes", ["item:%s %s %s" % (i, f, v) for i, t in totals.items() for f, v
 write("points", ["sale:%s|%s %dx%d" % (k[0], k[3], k[1], k[2]) for k in kept])
 write("files", [json.dumps({"item": k[0], "qty": k[1], "when": k[3]}, separators=(",", ":"))
                 for k in kept])
+alerts = []
+for item, qty, price, _, _ in kept:  # each rule that holds, in order
+    if qty >= 9: alerts.append("big-sale,item=%s qty=%d" % (item, qty))
+    if price > 950 and qty * price >= 1900:
+        alerts.append("pricey,item=%s price_cents=%d revenue=%d" % (item, price, qty * price))
+write("alerts", alerts)
 EOF
 n_bad=$(wc -l <"$T/want.bad")
 n_kept=$(wc -l <"$T/want.files")
@@ -84,14 +90,15 @@ redis_hashes 'item:*' >"$T/got.hashes"
 rcli --scan --pattern 'sale:*' | LC_ALL=C sort >"$T/sale.keys" # (keys hold spaces: one per line)
 xargs -d '\n' -n 500 redis-cli -p "$RPORT" mget <"$T/sale.keys" | paste -d' ' "$T/sale.keys" - >"$T/got.points"
 cat "$T"/kept/part-* | LC_ALL=C sort >"$T/got.files"
-for f in bad totals hashes points files; do
+kcat -C -b "$KAFKA" -t sales-alerts -e -q -f '%s\n' | LC_ALL=C sort >"$T/got.alerts"
+for f in bad totals hashes points files alerts; do
     LC_ALL=C sort -o "$T/want.$f" "$T/want.$f"
     cmp -s "$T/want.$f" "$T/got.$f" || {
         diff "$T/want.$f" "$T/got.$f" | head -5
         fail "$f differs from the reference ($(wc -l <"$T/want.$f") lines expected, $(wc -l <"$T/got.$f") got)"
     }
 done
-echo "ok: $n_bad dead letters, $n_items totals (topic and Redis), $n_kept row keys and JSON lines, exactly"
+echo "ok: $n_bad dead letters, $n_items totals (topic and Redis), $n_kept row keys and JSON lines, $(wc -l <"$T/want.alerts") alerts, exactly"
 # each totals record is keyed by its item (the aggregate's `by`, the sink's default key)
 expect_eq "$(kcat -C -b "$KAFKA" -t item-totals -e -q -f '%k %s\n' | awk '$1 != substr($2, 1, 5)' | wc -l)" 0 \
     "totals records whose key is not their item"
@@ -114,10 +121,10 @@ doc["nodes"][3]["rul"] = doc["nodes"][3].pop("rule")
 assert not v(schema).is_valid(doc), "the schema accepts an unknown parameter"
 EOF
 echo "ok: the document is valid under docs/flow-schema.json, a typo is not"
-expect_eq "$("$FLOW" --validate "$T/sales.json")" "$T/sales.json: ok: flow sales-flow, 11 nodes" "--validate"
+expect_eq "$("$FLOW" --validate "$T/sales.json")" "$T/sales.json: ok: flow sales-flow, 13 nodes" "--validate"
 "$FLOW" --explain "$T/sales.json" >"$T/explain.out"
 expect_contains "$(cat "$T/explain.out")" "shuffle (by its key; combined before and after)" "--explain: the aggregate's shuffle"
-expect_contains "$(cat "$T/explain.out")" "cached: 'revenue' feeds 2 nodes" "--explain: the fan-out cached"
+expect_contains "$(cat "$T/explain.out")" "cached: 'revenue' feeds 3 nodes" "--explain: the fan-out cached"
 
 # invalid documents: exit status 2, the node, the edge or the column named
 refuse() { # refuse WHAT JQ-EDIT MESSAGE
@@ -136,6 +143,10 @@ refuse "an edge to nowhere" '.edges[0].to = "nope"' "edge 1: no node 'nope'"
 refuse "a cycle" '.edges += [{"from": "revenue", "to": "parse"}]' "node 'parse' has two inputs ('in' and 'revenue')"
 refuse "a template's column" '(.nodes[] | select(.id == "points") | .key) = "sale:{rowkey}"' \
     "node 'points' (redis_sink): key: no column 'rowkey' in its input"
+refuse "a rule that is not a bool" '(.nodes[] | select(.id == "watch") | .rules[1].when) = "qty + 1"' \
+    "node 'watch' (rules): rule 'pricey': when \"qty + 1\" gives a int, not a bool"
+refuse "a rules file that is missing" '(.nodes[] | select(.id == "watch")) |= {id, type, file: "/nonexistent/rules.json"}' \
+    "node 'watch' (rules): file /nonexistent/rules.json: unable to open"
 refuse "a relative directory" '(.nodes[] | select(.id == "big") | .dir) = "out"' \
     "node 'big' (files_sink): dir: \"out\" is not an absolute path"
 refuse "an unknown parameter" '.nodes[3].rul = "x"' "node 'positive' (filter): unknown parameter 'rul' (its parameters: rule)"

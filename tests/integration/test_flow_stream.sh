@@ -2,16 +2,18 @@
 # test_flow_stream.sh -- a streaming workflow (tests/flows/sales_stream.json) run by ember-flow
 # as three queries: JSON sales -> malformed records to a dead-letter topic, each item's running
 # totals (keyed state across batches) into Redis hashes, revenue per item per event-time minute
-# into a topic. Sales arrive in two rounds with an executor killed with -9 between them; a
-# last sale an hour and more later moves the watermark past every minute. Every output is
-# compared exactly with a reference computed by Python from the same records, so nothing was
-# lost or written twice. Then the flow is stopped with ember-flow --stop.
+# into a topic, alerts by the rules of a file into another. Sales arrive in two rounds; between
+# them the flow is stopped (ember-flow --stop), its rules file changed, an executor killed
+# with -9, and the flow started again on its checkpoint: the second round is judged by the new
+# rules, and the running totals go on from where they were. A last sale hours later moves the
+# watermark past every minute. Every output is compared exactly with a reference computed by
+# Python from the same records, so nothing was lost or written twice.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 FLOW=$EMBER_BIN/ember-flow
 start_redis
-start_kafka sales:4 sales-dead:1 sales-minutes:2
+start_kafka sales:4 sales-dead:1 sales-minutes:2 sales-alerts:2
 cluster_up
 
 # sales I in [FIRST, FIRST + COUNT): one a second of event time from a fixed start, keyed by
@@ -33,14 +35,20 @@ EOF
     tee -a "$T/produced" <"$T/round.txt" | kcat -P -b "$KAFKA" -t sales -K '|'
 }
 
-# reference NAME...: the expected outputs from every record produced so far ($T/want.*);
-# `minutes` only for windows the watermark (the latest event time - 3600 s) has passed
+# the rules, before and after the restart
+RULES_V1='[{"name": "big", "when": "qty >= 6", "emit": ["item", "qty"]}]'
+RULES_V2='[{"name": "big", "when": "qty >= 5", "emit": ["item", "qty"]},
+           {"name": "cheap", "when": "price < 102", "emit": ["item", "price"]}]'
+
+# reference: the expected outputs from every record produced so far ($T/want.*); `minutes`
+# only for windows the watermark (the latest event time - 3600 s) has passed; alerts by the
+# first rules for the first $RULES_V1_LINES records, by the second after
 reference() {
-    python3 - "$T/produced" "$T" <<'EOF'
+    python3 - "$T/produced" "$T" "${RULES_V1_LINES:-1000000000}" <<'EOF'
 import json, sys, time
-src, d = sys.argv[1], sys.argv[2]
-dead, totals, minutes, latest = [], {}, {}, 0
-for line in open(src).read().splitlines():
+src, d, v1_lines = sys.argv[1], sys.argv[2], int(sys.argv[3])
+dead, totals, minutes, alerts, latest = [], {}, {}, [], 0
+for n, line in enumerate(open(src).read().splitlines()):
     item, v = line.split("|", 1)
     try:
         s = json.loads(v)
@@ -52,6 +60,11 @@ for line in open(src).read().splitlines():
     if not (1 <= qty <= 1000000 and price >= 0): continue
     t = totals.setdefault(it, [0, 0, 0]); t[0] += qty; t[1] += qty * price; t[2] += 1
     m = minutes.setdefault((it, ts // 60000 * 60000), [0, 0, 0]); m[0] += qty; m[1] += qty * price; m[2] += 1
+    if n < v1_lines:
+        if qty >= 6: alerts.append("big,item=%s qty=%d" % (it, qty))
+    else:
+        if qty >= 5: alerts.append("big,item=%s qty=%d" % (it, qty))
+        if price < 102: alerts.append("cheap,item=%s price=%d" % (it, price))
 fmt = lambda ms: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000))
 def write(name, lines):
     with open("%s/want.%s" % (d, name), "w") as o:
@@ -61,38 +74,53 @@ write("totals", ["item:%s %s %d" % (i, f, t[k]) for i, t in totals.items()
                  for k, f in enumerate(("qty", "revenue_cents", "count"))])
 write("minutes", ["%s,%s,%d,%d,%d" % (i, fmt(w), m[0], m[1], m[2]) for (i, w), m in minutes.items()
                   if w + 60000 <= latest - 3600000])
+write("alerts", alerts)
 EOF
 }
 collect() {
     kcat -C -b "$KAFKA" -t sales-dead -e -q -f '%s\n' | LC_ALL=C sort >"$T/got.dead"
     redis_hashes 'item:*' >"$T/got.totals"
     kcat -C -b "$KAFKA" -t sales-minutes -e -q -f '%s\n' | LC_ALL=C sort >"$T/got.minutes"
+    kcat -C -b "$KAFKA" -t sales-alerts -e -q -f '%s\n' | LC_ALL=C sort >"$T/got.alerts"
+}
+# run_flow: ember-flow run in the background, until its queries have started
+run_flow() {
+    "$FLOW" run "$T/flow.json" --driver "$DRIVER" --kafka "$KAFKA" >"$T/flow.out" 2>"$T/flow.err" &
+    FLOW_PID=$!
+    PIDS+=("$FLOW_PID")
+    wait_until 30 grep -q "query live-sales-alerts started" "$T/flow.out"
+    expect_eq "$(grep -c '^query live-sales-.* started' "$T/flow.out")" 4 "queries started, one per sink"
+}
+# stop_flow: ember-flow --stop on the first sink's query; the flow ends, the others stopped
+stop_flow() {
+    "$FLOW" --stop live-sales-dead --driver "$DRIVER" >/dev/null 2>"$T/stop.err" || fail "ember-flow --stop: $(cat "$T/stop.err")"
+    wait_until 60 bash -c "! kill -0 $FLOW_PID 2>/dev/null"
+    wait "$FLOW_PID" || fail "the flow ended badly: $(tail -5 "$T/flow.err")"
+    expect_contains "$(cat "$T/flow.out")" "valid                    filter" "the per-node table at the end"
 }
 
-sed "s#@REDIS@#127.0.0.1:$RPORT#g; s#@CK@#$T/ck#g" "$EMBER_SRC/tests/flows/sales_stream.json" >"$T/flow.json"
+echo "$RULES_V1" >"$T/rules.json"
+sed "s#@REDIS@#127.0.0.1:$RPORT#g; s#@CK@#$T/ck#g; s#@RULES@#$T/rules.json#g" "$EMBER_SRC/tests/flows/sales_stream.json" >"$T/flow.json"
 "$FLOW" --validate "$T/flow.json" >/dev/null || fail "the streaming flow is not valid"
-"$FLOW" run "$T/flow.json" --driver "$DRIVER" --kafka "$KAFKA" >"$T/flow.out" 2>"$T/flow.err" &
-FLOW_PID=$!
-PIDS+=("$FLOW_PID")
-wait_until 30 grep -q "query live-sales-minutes-topic started" "$T/flow.out"
-expect_eq "$(grep -c '^query live-sales-.* started' "$T/flow.out")" 3 "queries started, one per sink"
+run_flow
 
-# ---- round 1, then an executor killed with -9 and another started ---------------------------
+# ---- round 1, then the flow stopped, its rules changed, an executor killed with -9 ----------
 produce 0 1500
 reference
-expect_outputs 60 collect dead totals minutes
-echo "ok: round 1: $(wc -l <"$T/want.dead") dead letters, $(($(wc -l <"$T/want.totals") / 3)) items' totals, $(wc -l <"$T/want.minutes") final minutes"
+expect_outputs 60 collect dead totals minutes alerts
+echo "ok: round 1: $(wc -l <"$T/want.dead") dead letters, $(($(wc -l <"$T/want.totals") / 3)) items' totals, $(wc -l <"$T/want.minutes") final minutes, $(wc -l <"$T/want.alerts") alerts"
+stop_flow
+RULES_V1_LINES=1500
+echo "$RULES_V2" >"$T/rules.json"
 kill -9 "$ex2_PID"
 start_executor ex3 --slots 2
+run_flow
+
+# ---- round 2 on the checkpoint, by the new rules ----------------------------------------------
 produce 1500 1500
 produce 10800 1 # three hours later: every minute of the rounds is final
 reference
-expect_outputs 90 collect dead totals minutes
-echo "ok: after an executor's kill -9 and round 2: $(wc -l <"$T/want.dead") dead letters, $(($(wc -l <"$T/want.totals") / 3)) items' totals, $(wc -l <"$T/want.minutes") final minutes, exactly"
-
-# ---- stopped -----------------------------------------------------------------------------
-"$FLOW" --stop live-sales-dead --driver "$DRIVER" >/dev/null 2>"$T/stop.err" || fail "ember-flow --stop: $(cat "$T/stop.err")"
-wait_until 60 bash -c "! kill -0 $FLOW_PID 2>/dev/null"
-wait "$FLOW_PID" || fail "the flow ended badly: $(tail -5 "$T/flow.err")"
-expect_contains "$(cat "$T/flow.out")" "valid                    filter" "the per-node table at the end"
+expect_outputs 90 collect dead totals minutes alerts
+echo "ok: restarted with new rules, an executor killed with -9, round 2: $(wc -l <"$T/want.dead") dead letters, $(($(wc -l <"$T/want.totals") / 3)) items' totals, $(wc -l <"$T/want.minutes") final minutes, $(wc -l <"$T/want.alerts") alerts, exactly"
+stop_flow
 echo "PASS test_flow_stream"
