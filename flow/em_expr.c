@@ -12,6 +12,7 @@
 #include "em_expr.h"
 
 #include <ctype.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 
 #define EXPR_STACK 64   /* values on the evaluation stack */
 #define EXPR_CODE  1024 /* instructions of one program */
+#define EXPR_REGEX 8    /* `matches` patterns of one program */
 
 typedef enum op {
     OP_PUSH, /* push v */
@@ -48,6 +50,7 @@ typedef enum op {
     OP_IN_S, /* top in list[a .. a + b) */
     OP_CONTAINS,
     OP_PREFIX,
+    OP_MATCHES, /* top matches the regular expression regex[a] */
 } op;
 
 typedef enum cmp { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE } cmp;
@@ -69,6 +72,8 @@ struct em_expr {
     char *strs; /* string constants */
     size_t strs_len, strs_cap;
     uint64_t reads[EM_SCHEMA_MAX / 64]; /* columns read, a bit each */
+    regex_t regex[EXPR_REGEX];          /* `matches` patterns, compiled */
+    int n_regex;
 };
 
 /* ---- lexer ------------------------------------------------------------------------------ */
@@ -87,6 +92,7 @@ typedef enum tok {
     T_IN,
     T_CONTAINS,
     T_STARTS,
+    T_MATCHES,
     T_LPAREN,
     T_RPAREN,
     T_COMMA,
@@ -158,8 +164,9 @@ static const struct {
     const char *word;
     tok t;
 } KEYWORDS[] = {
-    {"true", T_TRUE}, {"false", T_FALSE}, {"and", T_AND},           {"or", T_OR},
-    {"not", T_NOT},   {"in", T_IN},       {"contains", T_CONTAINS}, {"starts_with", T_STARTS}};
+    {"true", T_TRUE},      {"false", T_FALSE}, {"and", T_AND},           {"or", T_OR},
+    {"not", T_NOT},        {"in", T_IN},       {"contains", T_CONTAINS}, {"starts_with", T_STARTS},
+    {"matches", T_MATCHES}};
 
 static int lex_string(parser *p)
 {
@@ -468,6 +475,30 @@ static int parse_cmp(parser *p, em_type *t)
         *t = EM_T_BOOL;
         return negated ? emit(p, OP_NOT, 0, 0) : 0;
     }
+    if (o == T_MATCHES) { /* a POSIX extended regular expression, a constant: compiled once */
+        if (next(p) != 0) return -1;
+        size_t pat_at = p->t_pos;
+        if (p->t != T_STRING)
+            return fail(p, pat_at, "'matches' needs a string constant (a regular expression)");
+        if (*t != EM_T_STRING)
+            return fail(p, at, "'matches' needs a string on its left, not a %s", type_name(*t));
+        em_expr *e = p->e;
+        if (e->n_regex == EXPR_REGEX)
+            return fail(p, at, "more than %d 'matches' in one expression", EXPR_REGEX);
+        char pattern[EM_EXPR_TEXT_MAX + 1];
+        memcpy(pattern, e->strs + p->str_off, p->str_len);
+        pattern[p->str_len] = '\0';
+        int rc = regcomp(&e->regex[e->n_regex], pattern, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+            char why[256];
+            regerror(rc, &e->regex[e->n_regex], why, sizeof why);
+            regfree(&e->regex[e->n_regex]);
+            return fail(p, pat_at, "the regular expression \"%s\": %s", pattern, why);
+        }
+        if (emit(p, OP_MATCHES, e->n_regex++, 0) != 0) return -1;
+        *t = EM_T_BOOL;
+        return next(p);
+    }
     if (o == T_CONTAINS || o == T_STARTS) {
         em_type r;
         if (next(p) != 0 || parse_arith(p, &r, 0) != 0) return -1;
@@ -579,6 +610,7 @@ int em_expr_reads(const em_expr *e, int column)
 void em_expr_free(em_expr *e)
 {
     if (!e) return;
+    for (int k = 0; k < e->n_regex; k++) regfree(&e->regex[k]);
     free(e->list);
     free(e->strs);
     free(e);
@@ -712,6 +744,15 @@ int em_expr_eval(const em_expr *e, const em_value *cols, em_value *out, char *er
             break;
         }
         case OP_CONTAINS: below->i = contains(below, top), sp--; break;
+        case OP_MATCHES: {
+            char text[EM_EXPR_MATCH_MAX + 1]; /* regexec reads a C string */
+            why = "a string of more than " EM_EXPR_MATCH_MAX_TEXT " bytes for 'matches'";
+            if (top->len > EM_EXPR_MATCH_MAX || memchr(top->s, '\0', top->len)) goto failed;
+            memcpy(text, top->s, top->len);
+            text[top->len] = '\0';
+            top->i = regexec(&e->regex[i->a], text, 0, NULL, 0) == 0;
+            break;
+        }
         case OP_PREFIX:
             below->i = top->len <= below->len && memcmp(below->s, top->s, top->len) == 0, sp--;
             break;

@@ -5,15 +5,17 @@
  *     name starts_with "I00" or name contains "-x"
  *
  * Operators, loosest first: `or`; `and`; `not`; comparisons (== != < <= > >=), `in (list)`,
- * `not in (list)`, `contains`, `starts_with`; + -; * / %; unary -. Values: integers, decimals
- * (1.5, 2e3), strings in double quotes (\" and \\ escapes), true, false, column names
- * (letters, digits, _; or any name in backquotes). Ints mix with doubles (the result is a
+ * `not in (list)`, `contains`, `starts_with`, `matches "regex"` (POSIX extended, the whole
+ * string unless anchored otherwise: use ^ and $; compiled once); + -; * / %; unary -. Values:
+ * integers, decimals (1.5, 2e3), strings in double quotes (\" and \\ escapes), true, false, column
+ * names (letters, digits, _; or any name in backquotes). Ints mix with doubles (the result is a
  * double); timestamps are ints; strings compare bytewise.
  *
  * An expression is parsed and type-checked once against the schema of the records it reads
  * (em_expr_compile: errors name the position, "at 7: ..."), into a flat program that
- * em_expr_eval runs per record with no allocation. Evaluation fails only for a division or
- * remainder by zero (an integer one, or a double one: both are errors, never inf).
+ * em_expr_eval runs per record with no allocation. Evaluation fails for a division or
+ * remainder by zero (an integer one, or a double one: both are errors, never inf), an integer
+ * overflow, and `matches` on a string of more than EM_EXPR_MATCH_MAX bytes or holding a NUL.
  */
 #ifndef EM_EXPR_H
 #define EM_EXPR_H
@@ -22,7 +24,9 @@
 
 #include "em_value.h"
 
-#define EM_EXPR_TEXT_MAX 4096 /* bytes of one expression */
+#define EM_EXPR_TEXT_MAX       4096 /* bytes of one expression */
+#define EM_EXPR_MATCH_MAX      4096 /* bytes of a string `matches` reads */
+#define EM_EXPR_MATCH_MAX_TEXT "4096"
 
 typedef struct em_expr em_expr;
 

@@ -37,6 +37,17 @@ static int can_fail(em_node_kind k)
            k == EM_N_FILTER || k == EM_N_DERIVE || k == EM_N_RULES;
 }
 
+char *em_flow_with_checkpoint(const char *text, size_t len, const char *dir, size_t *out_len)
+{
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    char *out = NULL;
+    if (json_is_object(doc) && json_object_set_new(doc, "checkpoint", json_string(dir)) == 0)
+        out = json_dumps(doc, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    json_decref(doc);
+    if (out) *out_len = strlen(out);
+    return out;
+}
+
 int em_flow_find(const em_flow *f, const char *id)
 {
     for (int k = 0; k < f->n; k++)
@@ -135,7 +146,8 @@ static int read_edge(em_flow *f, json_t *e, size_t k, int *error_input, char *er
                      a->id);
     if (b->kind == EM_N_KAFKA_SOURCE)
         return failf(err, errlen, "edge %zu: '%s' is a source: nothing goes into it", k + 1, b->id);
-    if (b->input >= 0 || error_input[to] >= 0)
+    /* one input per node; a dead-letter sink may have several error edges (error_paths_ok) */
+    if (b->input >= 0 || (error_input[to] >= 0 && !on))
         return failf(err, errlen, "node '%s' has two inputs ('%s' and '%s'): each node reads one",
                      b->id, f->nodes[b->input >= 0 ? b->input : error_input[to]].id, a->id);
     if (on) {
@@ -151,7 +163,7 @@ static int read_edge(em_flow *f, json_t *e, size_t k, int *error_input, char *er
                          k + 1, a->id, b->id, KIND_NAMES[b->kind]);
         if (a->errors_to >= 0) return failf(err, errlen, "node '%s' has two error edges", a->id);
         a->errors_to = to;
-        error_input[to] = from;
+        if (error_input[to] < 0) error_input[to] = from;
         return 0;
     }
     b->input = from;
@@ -259,12 +271,27 @@ static int compile_nodes(em_flow *f, json_t **objs, const int *error_input, char
     return 0;
 }
 
+/* is_upstream: node a is b or feeds it, through regular edges */
+static int is_upstream(const em_flow *f, int a, int b)
+{
+    for (int at = b; at >= 0; at = f->nodes[at].input)
+        if (at == a) return 1;
+    return 0;
+}
+
 /* error_paths_ok: an error edge's node reads its source's records with no aggregate between
- * (its failed records are sent as the source gave them) */
+ * (its failed records are sent as the source gave them), and the nodes whose error edges go
+ * to one sink are on one path (the sink's step runs that path, the deepest node last) */
 static int error_paths_ok(const em_flow *f, char *err, size_t errlen)
 {
     for (int k = 0; k < f->n; k++) {
         if (f->nodes[k].errors_to < 0) continue;
+        for (int j = 0; j < f->n; j++) /* nodes are in topological order: j > k is deeper */
+            if (j > k && f->nodes[j].errors_to == f->nodes[k].errors_to && !is_upstream(f, k, j))
+                return failf(err, errlen,
+                             "the error edges of '%s' and '%s' to '%s': nodes on one path only "
+                             "share a dead-letter sink",
+                             f->nodes[k].id, f->nodes[j].id, f->nodes[f->nodes[k].errors_to].id);
         for (int at = f->nodes[k].input; at >= 0; at = f->nodes[at].input)
             if (f->nodes[at].kind == EM_N_AGGREGATE)
                 return failf(err, errlen,
@@ -403,13 +430,17 @@ void em_flow_explain(const em_flow *f, FILE *out)
     for (int s = 0; s < f->n; s++) {
         if (!em_flow_is_sink(f->nodes[s].kind)) continue;
         int path[EM_FLOW_NODES_MAX], m = 0, errors_of = -1;
+        char failing[512] = "";
+        size_t used = 0;
         for (int at = s; at >= 0; at = f->nodes[at].input) path[m++] = at;
-        if (f->nodes[s].input < 0) /* fed by an error edge: the source, then the failing node */
-            for (int k = 0; k < f->n; k++)
-                if (f->nodes[k].errors_to == s) errors_of = k;
-        fprintf(out, "\nsink %s (%s)%s%s%s:\n", f->nodes[s].id, KIND_NAMES[f->nodes[s].kind],
-                errors_of >= 0 ? ": the records that fail in '" : "",
-                errors_of >= 0 ? f->nodes[errors_of].id : "", errors_of >= 0 ? "'" : "");
+        for (int k = 0; k < f->n; k++) /* fed by error edges: the deepest of their nodes */
+            if (f->nodes[k].errors_to == s && used < sizeof failing) {
+                errors_of = k;
+                used += (size_t)snprintf(failing + used, sizeof failing - used, "%s'%s'",
+                                         used ? ", " : "", f->nodes[k].id);
+            }
+        fprintf(out, "\nsink %s (%s)%s%s:\n", f->nodes[s].id, KIND_NAMES[f->nodes[s].kind],
+                errors_of >= 0 ? ": the records that fail in " : "", failing);
         if (errors_of >= 0) {
             m = 0;
             path[m++] = s;

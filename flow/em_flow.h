@@ -74,6 +74,11 @@ typedef struct em_flow {
  * or the column at fault. */
 em_flow *em_flow_load(const char *text, size_t len, char *err, size_t errlen);
 
+/* em_flow_with_checkpoint gives the document (len bytes) with its "checkpoint" set to dir
+ * (ember-flow run --checkpoint DIR): malloc'd text, *out_len bytes; NULL when the text is not a
+ * JSON object (em_flow_load then says why) or out of memory. */
+char *em_flow_with_checkpoint(const char *text, size_t len, const char *dir, size_t *out_len);
+
 /* em_flow_find: the index of node `id`, or -1 */
 int em_flow_find(const em_flow *f, const char *id);
 

@@ -58,7 +58,8 @@ struct em_node {
     int cast_to[EM_SCHEMA_MAX];
     /* filter, derive */
     em_expr *expr;
-    char *expr_text; /* as written (owned) */
+    char *expr_text;    /* as written (owned) */
+    int fail_otherwise; /* filter: a record the rule does not hold for fails (error edge) */
     /* aggregate: by `cols`; window over `time_col` (length 0: none) */
     int n_aggs;
     agg_spec aggs[AGGS_MAX];
@@ -81,7 +82,7 @@ struct em_node {
     int redis_set; /* 1: SET key value; 0: HSET key fields */
     em_template value;
     int n_fields;
-    char *field_names[REDIS_FIELDS]; /* owned */
+    em_template field_names[REDIS_FIELDS]; /* field names are templates too */
     em_template fields[REDIS_FIELDS];
     int64_t ttl_ms;
 };

@@ -185,14 +185,20 @@ static int compile_cast(em_node *n, json_t *params, em_schema *out, char *err, s
 
 static int compile_expr(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
 {
-    static const char *const filter_keys[] = {"rule", NULL};
+    static const char *const filter_keys[] = {"rule", "otherwise", NULL};
     static const char *const derive_keys[] = {"as", "expr", NULL};
     int filter = n->kind == EM_N_FILTER;
-    const char *text, *as = NULL;
+    const char *text, *as = NULL, *otherwise = "drop";
     if (param_check(params, filter ? filter_keys : derive_keys, err, errlen) != 0 ||
         param_str(params, filter ? "rule" : "expr", 1, NULL, &text, err, errlen) != 0 ||
-        (!filter && param_str(params, "as", 1, NULL, &as, err, errlen) != 0))
+        (!filter && param_str(params, "as", 1, NULL, &as, err, errlen) != 0) ||
+        (filter && param_str(params, "otherwise", 0, "drop", &otherwise, err, errlen) != 0))
         return -1;
+    if (strcmp(otherwise, "drop") != 0 && strcmp(otherwise, "fail") != 0) {
+        snprintf(err, errlen, "otherwise: \"%s\" is neither \"drop\" nor \"fail\"", otherwise);
+        return -1;
+    }
+    n->fail_otherwise = otherwise[0] == 'f';
     char why[512];
     if (!(n->expr_text = strdup(text))) return snprintf(err, errlen, "out of memory"), -1;
     if (!(n->expr = em_expr_compile(text, &n->in, why, sizeof why))) {
@@ -299,7 +305,7 @@ void em_node_free(em_node *n)
         free(n->formats[k]);
     }
     for (int k = 0; k < n->n_fields; k++) {
-        free(n->field_names[k]);
+        template_free(&n->field_names[k]);
         template_free(&n->fields[k]);
     }
     template_free(&n->key);
@@ -457,6 +463,10 @@ int em_node_apply(const em_node *n, em_value *cols, em_scratch *s, char *err, si
     case EM_N_CAST: return apply_cast(n, cols, s, err, errlen);
     case EM_N_FILTER:
         if (em_expr_eval(n->expr, cols, &v, err, errlen) != 0) return -1;
+        if (!v.i && n->fail_otherwise) {
+            snprintf(err, errlen, "the rule does not hold");
+            return -1;
+        }
         return v.i ? 1 : 0;
     case EM_N_DERIVE:
         if (em_expr_eval(n->expr, cols, &v, err, errlen) != 0) return -1;

@@ -23,7 +23,8 @@ struct em_flow_step {
     int input;                    /* the node the records come from */
     int nodes[EM_FLOW_NODES_MAX]; /* the nodes run, in order */
     int n;
-    int errors_of;                     /* -1, or the node whose failed records are sent */
+    int errors_of; /* -1; or the deepest node with an error edge to the sink the step feeds: the
+                      records failing in any node with an edge to that sink are sent */
     int64_t in[EM_FLOW_NODES_MAX];     /* records each node received (by position in nodes) */
     int64_t out[EM_FLOW_NODES_MAX];    /* ... passed on */
     int64_t failed[EM_FLOW_NODES_MAX]; /* ... failed */
@@ -220,7 +221,9 @@ int em_flow_step_run(em_flow_step *st, ember_task *task, ember_iter *in)
                                    st->flow->nodes[st->input].id);
         int failed_at = -1;
         if ((rc = run_from(st, task, 0, cols, rec.timestamp, &failed_at)) != EMBER_OK) return rc;
-        if (st->errors_of >= 0 && failed_at >= 0 && st->nodes[failed_at] == st->errors_of &&
+        if (st->errors_of >= 0 && failed_at >= 0 && /* in a node with an edge to this sink */
+            st->flow->nodes[st->nodes[failed_at]].errors_to ==
+                st->flow->nodes[st->errors_of].errors_to &&
             (rc = ember_emit(task, &rec)) != EMBER_OK)
             return rc;
     }

@@ -84,11 +84,9 @@ static int compile_redis(em_node *n, json_t *params, char *err, size_t errlen)
             snprintf(err, errlen, "fields: '%s' must be a template (a string)", name);
             return -1;
         }
-        if (!(n->field_names[n->n_fields] = strdup(name)))
-            return snprintf(err, errlen, "out of memory"), -1;
-        n->n_fields++; /* counted before compiling: em_node_free frees what was made */
-        if (template_compile(&n->fields[n->n_fields - 1], json_string_value(v), &n->in, name, err,
-                             errlen) != 0)
+        int k = n->n_fields++; /* counted before compiling: em_node_free frees what was made */
+        if (template_compile(&n->field_names[k], name, &n->in, "fields", err, errlen) != 0 ||
+            template_compile(&n->fields[k], json_string_value(v), &n->in, name, err, errlen) != 0)
             return -1;
     }
     return 0;
@@ -244,12 +242,14 @@ static int redis_value(const em_node *n, const em_value *cols, em_scratch *s, em
         out->value_len = len;
         return out->value ? 0 : -1;
     }
-    const char *values[REDIS_FIELDS];
+    const char *names[REDIS_FIELDS], *values[REDIS_FIELDS];
     for (int k = 0; k < n->n_fields; k++)
-        if (!(values[k] = rendered(&n->fields[k], &n->in, cols, s, &len, 1))) return -1;
+        if (!(names[k] = rendered(&n->field_names[k], &n->in, cols, s, &len, 1)) ||
+            !(values[k] = rendered(&n->fields[k], &n->in, cols, s, &len, 1)))
+            return -1;
     char *at = s->buf + s->used;
-    size_t vlen = ember_redis_fields(at, sizeof s->buf - s->used, (size_t)n->n_fields,
-                                     (const char *const *)n->field_names, values);
+    size_t vlen =
+        ember_redis_fields(at, sizeof s->buf - s->used, (size_t)n->n_fields, names, values);
     if (vlen == 0) return -1;
     s->used += vlen;
     out->value = at;

@@ -1,14 +1,18 @@
 /* ember_flow.c -- ember-flow: checks, explains and runs workflow documents (docs/flows.md).
  *
- *   ember-flow --validate FLOW.json        checks the document; the first error, or "ok"
- *   ember-flow --explain FLOW.json         prints the stages each sink runs and the columns
- *   ember-flow run FLOW.json [ember-submit options]
+ *   ember-flow --validate FLOW.json [--checkpoint DIR]   checks the document: the first
+ *                                                          error, or "ok"
+ *   ember-flow --explain FLOW.json [--checkpoint DIR]    prints the stages each sink runs and
+ *                                                          the columns
+ *   ember-flow run FLOW.json [--checkpoint DIR] [ember-submit options]
  *   ember-flow --stop NAME [ember-submit options]
  *
  * Checking needs no cluster. `run` checks first, then hands over to ember-submit (beside this
  * program) with the flow job library (EMBER_FLOW_LIB, else ../lib/ember_flow.so beside this
  * program) and the document: a flow is uploaded, scheduled, retried and shown as any job.
- * Exit status: 0, 1 (the flow failed), 2 (bad arguments or an invalid flow).
+ * --checkpoint DIR sets a streaming flow's checkpoint (the document's "checkpoint"); a relative
+ * DIR is made absolute here. Exit status: 0, 1 (the flow failed), 2 (bad arguments or an
+ * invalid flow).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -20,16 +24,18 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: ember-flow --validate FLOW.json\n"
-                 "       ember-flow --explain FLOW.json\n"
-                 "       ember-flow run FLOW.json [ember-submit options: --driver URL, --kafka "
-                 "BROKERS, --detach, ...]\n"
-                 "       ember-flow --stop NAME [ember-submit options]\n"
-                 "The document's format: docs/flows.md (JSON Schema: docs/flow-schema.json).\n");
+    fprintf(out,
+            "usage: ember-flow --validate FLOW.json [--checkpoint DIR]\n"
+            "       ember-flow --explain FLOW.json [--checkpoint DIR]\n"
+            "       ember-flow run FLOW.json [--checkpoint DIR] [ember-submit options: --driver "
+            "URL, --kafka BROKERS, --detach, ...]\n"
+            "       ember-flow --stop NAME [ember-submit options]\n"
+            "The document's format: docs/flows.md (JSON Schema: docs/flow-schema.json).\n");
 }
 
-/* load reads and checks a flow document; prints the first error */
-static em_flow *load(const char *path, char **text, size_t *len)
+/* load reads and checks a flow document (with its checkpoint set to `checkpoint`, if given);
+ * prints the first error */
+static em_flow *load(const char *path, const char *checkpoint, char **text, size_t *len)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
@@ -40,6 +46,15 @@ static em_flow *load(const char *path, char **text, size_t *len)
     *len = *text ? fread(*text, 1, EM_FLOW_TEXT_MAX + 1, fp) : 0;
     fclose(fp);
     char err[2048];
+    if (*text && checkpoint) {
+        size_t with_len;
+        char *with = em_flow_with_checkpoint(*text, *len, checkpoint, &with_len);
+        if (with) {
+            free(*text);
+            *text = with;
+            *len = with_len;
+        }
+    }
     em_flow *f = *text ? em_flow_load(*text, *len, err, sizeof err) : NULL;
     if (!f) fprintf(stderr, "ember-flow: %s: %s\n", path, *text ? err : "out of memory");
     return f;
@@ -58,15 +73,17 @@ static int beside(const char *name, char *out, size_t cap)
     return snprintf(out, cap, "%s/%s", self, name) < (int)cap ? 0 : -1;
 }
 
-/* submit execs ember-submit with `opts`, then `lib -- --flow FILE` when lib is given */
-static int submit(char **opts, int n_opts, const char *lib, const char *flow_path)
+/* submit execs ember-submit with `opts`, then `lib -- --flow FILE [--checkpoint DIR]` when lib
+ * is given */
+static int submit(char **opts, int n_opts, const char *lib, const char *flow_path,
+                  const char *checkpoint)
 {
     char exe[PATH_MAX], flow_abs[PATH_MAX];
     if (beside("ember-submit", exe, sizeof exe) != 0) {
         fprintf(stderr, "ember-flow: cannot find ember-submit beside ember-flow\n");
         return 1;
     }
-    char **argv = calloc((size_t)n_opts + 6, sizeof *argv);
+    char **argv = calloc((size_t)n_opts + 8, sizeof *argv);
     if (!argv) return 1;
     int a = 0;
     argv[a++] = exe;
@@ -81,11 +98,35 @@ static int submit(char **opts, int n_opts, const char *lib, const char *flow_pat
         argv[a++] = "--";
         argv[a++] = "--flow";
         argv[a++] = flow_abs;
+        if (checkpoint) {
+            argv[a++] = "--checkpoint";
+            argv[a++] = (char *)checkpoint;
+        }
     }
     execv(exe, argv);
     fprintf(stderr, "ember-flow: cannot run %s: %m\n", exe);
     free(argv);
     return 1;
+}
+
+/* take_checkpoint removes "--checkpoint DIR" from argv[from..argc) and gives DIR made absolute
+ * in buf (NULL when absent; "" after a missing DIR) */
+static const char *take_checkpoint(int *argc, char **argv, int from, char *buf, size_t cap)
+{
+    for (int k = from; k < *argc; k++) {
+        if (strcmp(argv[k], "--checkpoint") != 0) continue;
+        const char *dir = k + 1 < *argc ? argv[k + 1] : "";
+        char cwd[PATH_MAX];
+        if (dir[0] == '/' || !dir[0] || !getcwd(cwd, sizeof cwd))
+            snprintf(buf, cap, "%s", dir);
+        else
+            snprintf(buf, cap, "%s/%s", cwd, dir);
+        int gone = k + 1 < *argc ? 2 : 1;
+        memmove(&argv[k], &argv[k + gone], (size_t)(*argc - k - gone + 1) * sizeof *argv);
+        *argc -= gone;
+        return buf;
+    }
+    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -95,20 +136,22 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "--stop") == 0) return submit(argv + 1, argc - 1, NULL, NULL);
+    if (strcmp(cmd, "--stop") == 0) return submit(argv + 1, argc - 1, NULL, NULL, NULL);
     int validate = strcmp(cmd, "--validate") == 0, explain = strcmp(cmd, "--explain") == 0;
     if (!validate && !explain && strcmp(cmd, "run") != 0) {
         fprintf(stderr, "ember-flow: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
     }
-    if (argc < 3 || ((validate || explain) && argc != 3)) {
+    char ck_buf[PATH_MAX];
+    const char *checkpoint = take_checkpoint(&argc, argv, 3, ck_buf, sizeof ck_buf);
+    if (argc < 3 || ((validate || explain) && argc != 3) || (checkpoint && !checkpoint[0])) {
         usage(stderr);
         return 2;
     }
     char *text = NULL;
     size_t len;
-    em_flow *f = load(argv[2], &text, &len);
+    em_flow *f = load(argv[2], checkpoint, &text, &len);
     free(text);
     if (!f) return 2;
     if (validate) printf("%s: ok: flow %s, %d nodes\n", argv[2], f->name, f->n);
@@ -125,5 +168,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "ember-flow: the flow job library %s is missing (EMBER_FLOW_LIB)\n", lib);
         return 1;
     }
-    return submit(argv + 3, argc - 3, lib, argv[2]);
+    return submit(argv + 3, argc - 3, lib, argv[2], checkpoint);
 }

@@ -10,6 +10,9 @@
 #   - Redis revenue:ITEM {"YYYY-MM-DD HH:MM": revenue_cents}: each final minute;
 #   - topic item-sales-summary: one line per item and final minute (read with kcat);
 #   - topic item-sales-dead-letter: the malformed records, each once.
+# With ITEM_SALES_RUN=flow (test_item_sales_flow.sh) the pipeline is the workflow
+# examples/flows/item_sales.json run by ember-flow instead of the C job: the same input, the
+# same reference, the same kill -9.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -67,9 +70,14 @@ collect() {
 # ---- the run: half the input, an executor killed, the rest -------------------------------------
 head -n 1500 "$T/input" | kcat -P -b "$KAFKA" -t item_sales -K '|' ||
     fail "kcat could not produce to item_sales"
-"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/item_sales.so" -- --earliest \
-    --interval-ms 100 --checkpoint "$T/ck" --redis "127.0.0.1:$RPORT" --partitions 3 \
-    >"$T/job.out" 2>"$T/job.err" &
+if [ "${ITEM_SALES_RUN:-c}" = flow ]; then
+    EMBER_REDIS=127.0.0.1:$RPORT "$EMBER_BIN/ember-flow" run "$EMBER_SRC/examples/flows/item_sales.json" \
+        --checkpoint "$T/ck" --driver "$DRIVER" >"$T/job.out" 2>"$T/job.err" &
+else
+    "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/item_sales.so" -- --earliest \
+        --interval-ms 100 --checkpoint "$T/ck" --redis "127.0.0.1:$RPORT" --partitions 3 \
+        >"$T/job.out" 2>"$T/job.err" &
+fi
 JOB_PID=$!
 wait_until 60 bash -c "[ \$(redis-cli -p $RPORT --scan --pattern 'item:*' | wc -l) -ge 20 ]"
 kill -9 "$ex1_PID"
@@ -79,9 +87,16 @@ tail -n +1501 "$T/input" | kcat -P -b "$KAFKA" -t item_sales -K '|' ||
 expect_outputs 120 collect totals revenue summary dead
 echo "ok: $(wc -l <"$T/want.totals") items' totals and $(wc -l <"$T/want.revenue") final minutes in Redis, $(wc -l <"$T/want.summary") summary lines and $(wc -l <"$T/want.dead") dead letters, exactly, through an executor's kill -9"
 
-"$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop sales-totals >"$T/stop.out" 2>&1 ||
-    fail "ember-submit --stop failed: $(cat "$T/stop.out")"
-wait "$JOB_PID" || fail "item_sales failed: $(tail -3 "$T/job.err")"
-expect_contains "$(cat "$T/job.err")" "malformed records sent to the dead-letter topic" \
-    "the job's closing line"
+if [ "${ITEM_SALES_RUN:-c}" = flow ]; then
+    "$EMBER_BIN/ember-flow" --stop item-sales-dead-letter --driver "$DRIVER" >"$T/stop.out" 2>&1 ||
+        fail "ember-flow --stop failed: $(cat "$T/stop.out")"
+    wait "$JOB_PID" || fail "the item_sales flow failed: $(tail -3 "$T/job.err")"
+    expect_contains "$(cat "$T/job.out")" "flow item-sales: its queries stopped" "the flow's closing line"
+else
+    "$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop sales-totals >"$T/stop.out" 2>&1 ||
+        fail "ember-submit --stop failed: $(cat "$T/stop.out")"
+    wait "$JOB_PID" || fail "item_sales failed: $(tail -3 "$T/job.err")"
+    expect_contains "$(cat "$T/job.err")" "malformed records sent to the dead-letter topic" \
+        "the job's closing line"
+fi
 echo "PASS"

@@ -105,6 +105,9 @@ static void values(void **state)
         {"true or a / zero > 1", EM_T_BOOL, "true"},
         {"9223372036854775807", EM_T_INT, "9223372036854775807"},
         {"a + b * 2 > x", EM_T_BOOL, "false"},
+        {"s matches \"^I[0-9]{4}-x$\"", EM_T_BOOL, "true"},
+        {"s matches \"^[0-9]+$\"", EM_T_BOOL, "false"},
+        {"s matches \"42\" and `odd name` matches \"^o\"", EM_T_BOOL, "true"},
         {"s in (\"\") or \"\" == \"\"", EM_T_BOOL, "true"}, /* only empty strings */
         /* inf - inf is NaN: unordered, so only != holds */
         {"1e308 * 10 - 1e308 * 10 == 0", EM_T_BOOL, "false"},
@@ -161,6 +164,8 @@ static void malformed(void **state)
         {"a in (\"x\")", "at 7: the list of 'in' must hold int constants"},
         {"a not 1", "at 7: expected 'in' after 'not' here"},
         {"`never", "at 1: a `name` that never ends"},
+        {"s matches s", "at 11: 'matches' needs a string constant (a regular expression)"},
+        {"s matches \"([a-z\"", "at 11: the regular expression \"([a-z\": "},
         {"and", "at 1: expected a value, found 'and'"},
     };
     expect_refused(cases, sizeof cases / sizeof cases[0]);
@@ -180,6 +185,7 @@ static void type_errors_and_missing_columns(void **state)
         {"ok or a", "at 4: 'or' needs bools, not a int on its right"},
         {"not a", "at 1: 'not' needs a bool, not a int"},
         {"a contains \"x\"", "at 3: 'contains' needs two strings, not int and string"},
+        {"a matches \"1\"", "at 3: 'matches' needs a string on its left, not a int"},
         {"ok in (1)", "at 4: 'in' needs a number or a string, not a bool"},
         {"speed > 1", "at 1: no column 'speed' (the columns: a int, b int, x double, s string"},
         {"a + `nope`", "at 5: no column 'nope'"},

@@ -361,6 +361,21 @@ static void documents(void **state)
          "[{\"from\": \"s\", \"to\": \"a\"}, {\"from\": \"a\", \"to\": \"o\"}], \"checkpoint\": "
          "\"/ck\"}",
          "node 'a' (aggregate): window: the time column 'value' is a string, not a timestamp"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\"}, {\"id\": "
+         "\"f\", \"type\": \"filter\", \"rule\": \"true\"}, {\"id\": \"g\", \"type\": \"filter\", "
+         "\"rule\": \"true\"}, {\"id\": \"o\", \"type\": \"kafka_sink\", \"topic\": \"u\"}, "
+         "{\"id\": "
+         "\"p\", \"type\": \"kafka_sink\", \"topic\": \"u\"}, {\"id\": \"d\", \"type\": "
+         "\"kafka_sink\", \"topic\": \"v\"}], \"edges\": [{\"from\": \"s\", \"to\": \"f\"}, "
+         "{\"from\": \"s\", \"to\": \"g\"}, {\"from\": \"f\", \"to\": \"o\"}, {\"from\": \"g\", "
+         "\"to\": \"p\"}, {\"from\": \"f\", \"to\": \"d\", \"on\": \"error\"}, {\"from\": \"g\", "
+         "\"to\": \"d\", \"on\": \"error\"}]}",
+         "the error edges of 'f' and 'g' to 'd': nodes on one path only share a dead-letter sink"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\"}, {\"id\": "
+         "\"f\", \"type\": \"filter\", \"rule\": \"true\", \"otherwise\": \"reject\"}, {\"id\": "
+         "\"o\", \"type\": \"kafka_sink\", \"topic\": \"u\"}], \"edges\": [{\"from\": \"s\", "
+         "\"to\": \"f\"}, {\"from\": \"f\", \"to\": \"o\"}]}",
+         "node 'f' (filter): otherwise: \"reject\" is neither \"drop\" nor \"fail\""},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         char err[1024] = "";
