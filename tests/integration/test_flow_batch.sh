@@ -149,7 +149,7 @@ refuse "a rules file that is missing" '(.nodes[] | select(.id == "watch")) |= {i
     "node 'watch' (rules): file /nonexistent/rules.json: unable to open"
 refuse "a relative directory" '(.nodes[] | select(.id == "big") | .dir) = "out"' \
     "node 'big' (files_sink): dir: \"out\" is not an absolute path"
-refuse "an unknown parameter" '.nodes[3].rul = "x"' "node 'positive' (filter): unknown parameter 'rul' (its parameters: rule)"
+refuse "an unknown parameter" '.nodes[3].rul = "x"' "node 'positive' (filter): unknown parameter 'rul' (its parameters: rule, otherwise)"
 refuse "a node leading nowhere" '.nodes += [{"id": "dangling", "type": "filter", "rule": "qty > 1"}] | .edges += [{"from": "positive", "to": "dangling"}]' \
     "node 'dangling' (filter) leads nowhere: add an edge from it to a sink"
 refuse "a sink without input" '.edges |= map(select(.to != "big"))' "node 'big' has no input: add an edge to it"
