@@ -20,8 +20,9 @@
 #define ID_BYTES 41 /* a node id's bytes, NUL included: "flow.ID.failed" fits a counter name */
 
 static const char *const KIND_NAMES[EM_N_KINDS] = {
-    "kafka_source", "csv",    "json",      "concat", "cast",       "filter",     "derive",
-    "select",       "key_by", "aggregate", "rules",  "kafka_sink", "redis_sink", "files_sink"};
+    "kafka_source", "csv",    "json",       "concat",     "cast",
+    "filter",       "derive", "select",     "key_by",     "aggregate",
+    "rules",        "lookup", "kafka_sink", "redis_sink", "files_sink"};
 
 const char *em_flow_kind_name(em_node_kind k) { return k < EM_N_KINDS ? KIND_NAMES[k] : "?"; }
 
@@ -34,7 +35,7 @@ int em_flow_is_sink(em_node_kind k)
 static int can_fail(em_node_kind k)
 {
     return k == EM_N_CSV || k == EM_N_JSON || k == EM_N_CONCAT || k == EM_N_CAST ||
-           k == EM_N_FILTER || k == EM_N_DERIVE || k == EM_N_RULES;
+           k == EM_N_FILTER || k == EM_N_DERIVE || k == EM_N_RULES || k == EM_N_LOOKUP;
 }
 
 char *em_flow_with_checkpoint(const char *text, size_t len, const char *dir, size_t *out_len)
@@ -154,7 +155,7 @@ static int read_edge(em_flow *f, json_t *e, size_t k, int *error_input, char *er
         if (!can_fail(a->kind))
             return failf(err, errlen,
                          "edge %zu: records do not fail in '%s' (%s): only csv, json, "
-                         "concat, cast, filter, derive and rules have error edges",
+                         "concat, cast, filter, derive, rules and lookup have error edges",
                          k + 1, a->id, KIND_NAMES[a->kind]);
         if (b->kind != EM_N_KAFKA_SINK && b->kind != EM_N_FILES_SINK)
             return failf(err, errlen,

@@ -71,6 +71,8 @@ struct em_node {
     int stream;   /* 1: a streaming query's source; 0: a batch read */
     int earliest; /* a new query starts at the topic's first records */
     int64_t max_per_partition;
+    /* lookup */
+    struct flow_lookup *lookup; /* owned (em_flow_lookup.c) */
     /* rules */
     int n_rules;
     struct flow_rule *rules; /* owned (em_flow_rules.c) */
@@ -114,6 +116,10 @@ void template_free(em_template *t);
 int em_agg_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen);
 int em_sink_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen);
 int em_rules_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen);
+/* em_node_new_columns reads csv-like typed columns (`param`: names or {name, type, format}) into
+ * n->new_types, n->formats and out */
+int em_node_new_columns(em_node *n, json_t *params, const char *param, em_schema *out, char *err,
+                        size_t errlen);
 void em_rules_free(em_node *n);
 
 #endif

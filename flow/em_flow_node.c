@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "em_flow_int.h"
+#include "em_flow_lookup.h"
 
 char *em_scratch_put(em_scratch *s, const void *p, size_t len)
 {
@@ -37,8 +38,8 @@ static int add_column(em_schema *out, const char *name, em_type t, char *err, si
 
 /* new_columns reads csv's `columns` or json's `fields`: names, types (default string), and
  * json's paths and csv's timestamp formats */
-static int new_columns(em_node *n, json_t *params, const char *param, em_schema *out, char *err,
-                       size_t errlen)
+int em_node_new_columns(em_node *n, json_t *params, const char *param, em_schema *out, char *err,
+                        size_t errlen)
 {
     json_t *a = json_object_get(params, param), *v;
     size_t k;
@@ -109,7 +110,7 @@ static int compile_split(em_node *n, json_t *params, em_schema *out, char *err, 
         return -1;
     }
     n->delim = delim[0];
-    return new_columns(n, params, csv ? "columns" : "fields", out, err, errlen);
+    return em_node_new_columns(n, params, csv ? "columns" : "fields", out, err, errlen);
 }
 
 static int compile_concat(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
@@ -288,6 +289,7 @@ em_node *em_node_compile(em_node_kind k, json_t *params, const em_schema *in, em
     case EM_N_KEY_BY: rc = compile_select(n, params, out, err, errlen); break;
     case EM_N_AGGREGATE: rc = em_agg_compile(n, params, out, err, errlen); break;
     case EM_N_RULES: rc = em_rules_compile(n, params, out, err, errlen); break;
+    case EM_N_LOOKUP: rc = em_lookup_compile(n, params, out, err, errlen); break;
     default: rc = em_sink_compile(n, params, out, err, errlen); break;
     }
     if (rc != 0) {
@@ -315,6 +317,7 @@ void em_node_free(em_node *n)
     em_expr_free(n->expr);
     free(n->expr_text);
     em_rules_free(n);
+    em_lookup_free(n);
     free(n);
 }
 
@@ -461,6 +464,7 @@ int em_node_apply(const em_node *n, em_value *cols, em_scratch *s, char *err, si
     case EM_N_JSON: return apply_json(n, cols, s, err, errlen);
     case EM_N_CONCAT: return apply_concat(n, cols, s, err, errlen);
     case EM_N_CAST: return apply_cast(n, cols, s, err, errlen);
+    case EM_N_LOOKUP: return em_lookup_apply(n, cols, err, errlen);
     case EM_N_FILTER:
         if (em_expr_eval(n->expr, cols, &v, err, errlen) != 0) return -1;
         if (!v.i && n->fail_otherwise) {

@@ -31,10 +31,20 @@ with open(sys.argv[1], "w") as out:
 EOF
 "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic sales <"$T/sales.csv" >/dev/null
 
+# the catalog the lookup node joins: items I0000..I0089 with a title and a list price; I0090
+# and above are not in it (the lookup drops their sales)
+python3 - "$T/catalog.csv" <<'EOF'
+import sys
+with open(sys.argv[1], "w") as out:
+    out.write("item,title,list_cents\n")
+    for k in range(90): out.write("I%04d,Item number %d,%d\n" % (k, k, 500 + k * 7))
+EOF
+
 # ---- the reference -----------------------------------------------------------------------
-python3 - "$T/sales.csv" "$T" <<'EOF'
+python3 - "$T/sales.csv" "$T" "$T/catalog.csv" <<'EOF'
 import calendar, csv, json, sys, time
 src, d = sys.argv[1], sys.argv[2]
+catalog = {r["item"]: r for r in csv.DictReader(open(sys.argv[3]))}
 bad, kept, totals = [], [], {}
 for line in open(src).read().splitlines():
     f = next(csv.reader([line]))
@@ -73,13 +83,16 @@ for item, qty, price, _, _ in kept:  # each rule that holds, in order
     if price > 950 and qty * price >= 1900:
         alerts.append("pricey,item=%s price_cents=%d revenue=%d" % (item, price, qty * price))
 write("alerts", alerts)
+write("named", ["%s,%s,%d,%d" % (k[0], catalog[k[0]]["title"], k[1], int(catalog[k[0]]["list_cents"]) - k[2])
+                for k in kept if k[0] in catalog])
 EOF
 n_bad=$(wc -l <"$T/want.bad")
 n_kept=$(wc -l <"$T/want.files")
 n_items=$(wc -l <"$T/want.totals")
 
 # ---- the flow ----------------------------------------------------------------------------
-sed "s#@REDIS@#127.0.0.1:$RPORT#g; s#@OUT@#$T/kept#g" "$EMBER_SRC/tests/flows/sales.json" >"$T/sales.json"
+sed "s#@REDIS@#127.0.0.1:$RPORT#g; s#@OUT@#$T/kept#g; s#@CATALOG@#$T/catalog.csv#g" \
+    "$EMBER_SRC/tests/flows/sales.json" >"$T/sales.json"
 "$FLOW" run "$T/sales.json" --driver "$DRIVER" --kafka "$KAFKA" >"$T/flow.out" 2>"$T/flow.err" ||
     fail "ember-flow run failed: $(tail -5 "$T/flow.err")"
 cat "$T/flow.out"
@@ -91,14 +104,15 @@ rcli --scan --pattern 'sale:*' | LC_ALL=C sort >"$T/sale.keys" # (keys hold spac
 xargs -d '\n' -n 500 redis-cli -p "$RPORT" mget <"$T/sale.keys" | paste -d' ' "$T/sale.keys" - >"$T/got.points"
 cat "$T"/kept/part-* | LC_ALL=C sort >"$T/got.files"
 kcat -C -b "$KAFKA" -t sales-alerts -e -q -f '%s\n' | LC_ALL=C sort >"$T/got.alerts"
-for f in bad totals hashes points files alerts; do
+cat "$T"/kept-named/part-* | LC_ALL=C sort >"$T/got.named"
+for f in bad totals hashes points files alerts named; do
     LC_ALL=C sort -o "$T/want.$f" "$T/want.$f"
     cmp -s "$T/want.$f" "$T/got.$f" || {
         diff "$T/want.$f" "$T/got.$f" | head -5
         fail "$f differs from the reference ($(wc -l <"$T/want.$f") lines expected, $(wc -l <"$T/got.$f") got)"
     }
 done
-echo "ok: $n_bad dead letters, $n_items totals (topic and Redis), $n_kept row keys and JSON lines, $(wc -l <"$T/want.alerts") alerts, exactly"
+echo "ok: $n_bad dead letters, $n_items totals (topic and Redis), $n_kept row keys and JSON lines, $(wc -l <"$T/want.alerts") alerts, $(wc -l <"$T/want.named") sales joined with the catalog, exactly"
 # each totals record is keyed by its item (the aggregate's `by`, the sink's default key)
 expect_eq "$(kcat -C -b "$KAFKA" -t item-totals -e -q -f '%k %s\n' | awk '$1 != substr($2, 1, 5)' | wc -l)" 0 \
     "totals records whose key is not their item"
@@ -121,10 +135,10 @@ doc["nodes"][3]["rul"] = doc["nodes"][3].pop("rule")
 assert not v(schema).is_valid(doc), "the schema accepts an unknown parameter"
 EOF
 echo "ok: the document is valid under docs/flow-schema.json, a typo is not"
-expect_eq "$("$FLOW" --validate "$T/sales.json")" "$T/sales.json: ok: flow sales-flow, 13 nodes" "--validate"
+expect_eq "$("$FLOW" --validate "$T/sales.json")" "$T/sales.json: ok: flow sales-flow, 16 nodes" "--validate"
 "$FLOW" --explain "$T/sales.json" >"$T/explain.out"
 expect_contains "$(cat "$T/explain.out")" "shuffle (by its key; combined before and after)" "--explain: the aggregate's shuffle"
-expect_contains "$(cat "$T/explain.out")" "cached: 'revenue' feeds 3 nodes" "--explain: the fan-out cached"
+expect_contains "$(cat "$T/explain.out")" "cached: 'positive' feeds 3 nodes" "--explain: the fan-out cached"
 
 # invalid documents: exit status 2, the node, the edge or the column named
 refuse() { # refuse WHAT JQ-EDIT MESSAGE
@@ -147,6 +161,8 @@ refuse "a rule that is not a bool" '(.nodes[] | select(.id == "watch") | .rules[
     "node 'watch' (rules): rule 'pricey': when \"qty + 1\" gives a int, not a bool"
 refuse "a rules file that is missing" '(.nodes[] | select(.id == "watch")) |= {id, type, file: "/nonexistent/rules.json"}' \
     "node 'watch' (rules): file /nonexistent/rules.json: unable to open"
+refuse "a lookup key that is no column of the file" '(.nodes[] | select(.id == "catalog") | .key) = "sku"' \
+    "node 'catalog' (lookup): key: 'sku' is not one of the file's columns"
 refuse "a relative directory" '(.nodes[] | select(.id == "big") | .dir) = "out"' \
     "node 'big' (files_sink): dir: \"out\" is not an absolute path"
 refuse "an unknown parameter" '.nodes[3].rul = "x"' "node 'positive' (filter): unknown parameter 'rul' (its parameters: rule, otherwise)"

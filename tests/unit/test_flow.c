@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -272,6 +273,44 @@ static void aggregate(void **state)
     em_node_free(n);
 }
 
+/* lookup: a CSV file joined by key; a missing key fails or drops; a key twice is refused */
+static void lookup_node(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_flow_lookup.XXXXXX", params[512], err[512];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *csv = "sku,name,weight\nA1,anvil,50\nB2,\"bolt, small\",1\n";
+    assert_int_equal(write(fd, csv, strlen(csv)), (ssize_t)strlen(csv));
+    close(fd);
+    em_schema in = {0}, out;
+    em_schema_add(&in, "item", EM_T_STRING, err, sizeof err);
+    snprintf(params, sizeof params,
+             "{\"file\": \"%s\", \"skip_header\": true, \"key\": \"sku\", \"on\": \"item\", "
+             "\"columns\": [\"sku\", \"name\", {\"name\": \"weight\", \"type\": \"int\"}]}",
+             path);
+    em_node *n = compile(EM_N_LOOKUP, params, &in, &out);
+    assert_int_equal(out.n, 3);
+    assert_string_equal(out.names[1], "name");
+    em_value cols[EM_SCHEMA_MAX] = {0};
+    set_str(&cols[0], "B2");
+    assert_int_equal(em_node_apply(n, cols, &scratch, err, sizeof err), 1);
+    assert_string_equal(col_text(&out, cols, 1), "bolt, small"); /* quoted, with the delimiter */
+    assert_int_equal(cols[2].i, 1);
+    set_str(&cols[0], "C3");
+    assert_int_equal(em_node_apply(n, cols, &scratch, err, sizeof err), -1);
+    assert_non_null(strstr(err, "no row for \"C3\" in "));
+    em_node_free(n);
+    FILE *f = fopen(path, "w");
+    fputs("sku,name,weight\nA1,anvil,50\nA1,again,2\n", f);
+    fclose(f);
+    json_t *p = json_loads(params, 0, NULL);
+    assert_null(em_node_compile(EM_N_LOOKUP, p, &in, &out, err, sizeof err));
+    assert_non_null(strstr(err, "line 3: the key \"A1\" again"));
+    json_decref(p);
+    unlink(path);
+}
+
 static void rows(void **state)
 {
     (void)state;
@@ -392,7 +431,7 @@ int main(void)
         cmocka_unit_test(json_node),         cmocka_unit_test(cast_node),
         cmocka_unit_test(select_and_concat), cmocka_unit_test(sinks),
         cmocka_unit_test(aggregate),         cmocka_unit_test(rows),
-        cmocka_unit_test(documents),
+        cmocka_unit_test(documents),         cmocka_unit_test(lookup_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,193 @@
+/* em_flow_lookup.c -- the lookup node: a join with a static dataset. A CSV file (on storage
+ * every executor reads: it is loaded whenever the flow is) is read once per load into a hash
+ * table keyed by one of its columns; each record finds the row whose key equals one of its
+ * columns (compared as text) and gains the row's other columns. A record without a row is
+ * dropped or fails (its error edge).
+ */
+#include "em_flow_lookup.h"
+
+#include <ember/ember.h>
+#include <search.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "em_flow_int.h"
+
+#define LOOKUP_FILE_MAX (64u << 20) /* bytes of a lookup file */
+#define LOOKUP_ROWS_MAX 1000000     /* its rows */
+#define LOOKUP_KEY_MAX  1024        /* bytes of a key */
+
+struct flow_lookup {
+    struct hsearch_data table; /* key -> row index */
+    char *text;                /* the file, its lines cut in place (owned) */
+    em_value *rows;            /* n_rows x n_cols values (strings point into text) */
+    int n_rows, n_cols;        /* n_cols: the file's columns but the key */
+    int on;                    /* the record's column matched */
+    int drop_missing;
+    char *path;
+};
+
+/* read_file reads all of path (at most LOOKUP_FILE_MAX bytes) */
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(err, errlen, "file %s: cannot open it", path);
+        return NULL;
+    }
+    char *text = malloc(LOOKUP_FILE_MAX + 1);
+    *len = text ? fread(text, 1, LOOKUP_FILE_MAX + 1, fp) : 0;
+    fclose(fp);
+    if (text && *len > LOOKUP_FILE_MAX) {
+        snprintf(err, errlen, "file %s: over %u MiB", path, LOOKUP_FILE_MAX >> 20);
+        free(text);
+        return NULL;
+    }
+    if (text)
+        text[*len] = '\0';
+    else
+        snprintf(err, errlen, "out of memory");
+    return text;
+}
+
+/* load_rows splits the file into rows of n->new_types' columns, the key at index key */
+static int load_rows(em_node *n, struct flow_lookup *l, int key, int skip_header, char *err,
+                     size_t errlen)
+{
+    size_t len;
+    if (!(l->text = read_file(l->path, &len, err, errlen))) return -1;
+    int lines = 0;
+    for (size_t k = 0; k < len; k++) lines += l->text[k] == '\n';
+    if (lines + 1 > LOOKUP_ROWS_MAX ||
+        !(l->rows = calloc((size_t)(lines + 1) * (size_t)l->n_cols, sizeof *l->rows)) ||
+        !hcreate_r((size_t)(lines + 1) * 2 + 16, &l->table)) {
+        snprintf(err, errlen, "file %s: more than %d rows, or out of memory", l->path,
+                 LOOKUP_ROWS_MAX);
+        return -1;
+    }
+    char *line = l->text, *end;
+    for (int no = 1; *line; line = end, no++) {
+        end = strchr(line, '\n');
+        end = end ? end + 1 : line + strlen(line);
+        size_t ll = (size_t)(end - line);
+        if (ll && line[ll - 1] == '\n') line[--ll] = '\0';
+        if (ll && line[ll - 1] == '\r') line[--ll] = '\0';
+        if (ll == 0 || (no == 1 && skip_header)) continue;
+        ember_field f[EM_SCHEMA_MAX + 1];
+        int got = ember_csv_split(line, ll, n->delim, f, EM_SCHEMA_MAX + 1, NULL, 0);
+        if (got != n->n_new) {
+            snprintf(err, errlen,
+                     "file %s, line %d: %d fields, not %d (quoted fields with \"\" "
+                     "are not read here)",
+                     l->path, no, got, n->n_new);
+            return -1;
+        }
+        em_value *row = &l->rows[(size_t)l->n_rows * (size_t)l->n_cols];
+        char why[256];
+        for (int c = 0, out = 0; c < got; c++) {
+            ((char *)f[c].p)[f[c].len] = '\0'; /* fields end at a delimiter or the line's end */
+            if (c == key) continue;
+            if (em_value_parse(n->new_types[c], n->formats[c], f[c].p, f[c].len, &row[out++], why,
+                               sizeof why) != 0) {
+                snprintf(err, errlen, "file %s, line %d: %s", l->path, no, why);
+                return -1;
+            }
+        }
+        ENTRY e = {.key = (char *)f[key].p, .data = (void *)(intptr_t)l->n_rows}, *found;
+        if (f[key].len > LOOKUP_KEY_MAX) {
+            snprintf(err, errlen, "file %s, line %d: a key over %d bytes", l->path, no,
+                     LOOKUP_KEY_MAX);
+            return -1;
+        }
+        if (hsearch_r(e, FIND, &found, &l->table)) {
+            snprintf(err, errlen, "file %s, line %d: the key \"%s\" again", l->path, no, f[key].p);
+            return -1;
+        }
+        if (!hsearch_r(e, ENTER, &found, &l->table)) {
+            snprintf(err, errlen, "file %s: out of memory", l->path);
+            return -1;
+        }
+        l->n_rows++;
+    }
+    return 0;
+}
+
+int em_lookup_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"file", "columns", "delimiter",   "key",
+                                       "on",   "missing", "skip_header", NULL};
+    const char *file, *key, *on, *missing, *delim;
+    json_t *skip = json_object_get(params, "skip_header");
+    if (param_check(params, keys, err, errlen) != 0 ||
+        param_str(params, "file", 1, NULL, &file, err, errlen) != 0 ||
+        param_str(params, "key", 1, NULL, &key, err, errlen) != 0 ||
+        param_str(params, "on", 1, NULL, &on, err, errlen) != 0 ||
+        param_str(params, "missing", 0, "fail", &missing, err, errlen) != 0 ||
+        param_str(params, "delimiter", 0, ",", &delim, err, errlen) != 0)
+        return -1;
+    if (file[0] != '/') {
+        snprintf(err, errlen, "file: \"%s\" is not an absolute path (every task reads it)", file);
+        return -1;
+    }
+    if (strcmp(missing, "fail") != 0 && strcmp(missing, "drop") != 0) {
+        snprintf(err, errlen, "missing: \"%s\" is neither \"fail\" nor \"drop\"", missing);
+        return -1;
+    }
+    if (strlen(delim) != 1 || (skip && !json_is_boolean(skip))) {
+        snprintf(err, errlen, "delimiter: one character; skip_header: true or false");
+        return -1;
+    }
+    struct flow_lookup *l = n->lookup = calloc(1, sizeof *l);
+    if (!l || !(l->path = strdup(file))) return snprintf(err, errlen, "out of memory"), -1;
+    n->delim = delim[0];
+    l->drop_missing = missing[0] == 'd';
+    if ((l->on = column_of(&n->in, on, "on", err, errlen)) < 0) return -1;
+    em_schema file_cols = {0};
+    if (em_node_new_columns(n, params, "columns", &file_cols, err, errlen) != 0) return -1;
+    int key_col = em_schema_find(&file_cols, key, strlen(key));
+    if (key_col < 0) {
+        snprintf(err, errlen, "key: '%s' is not one of the file's columns", key);
+        return -1;
+    }
+    for (int c = 0; c < file_cols.n; c++)
+        if (c != key_col &&
+            em_schema_add(out, file_cols.names[c], file_cols.types[c], err, errlen) != 0)
+            return -1;
+    l->n_cols = file_cols.n - 1;
+    return load_rows(n, l, key_col, json_is_true(skip), err, errlen);
+}
+
+void em_lookup_free(em_node *n)
+{
+    struct flow_lookup *l = n->lookup;
+    if (!l) return;
+    if (l->rows) hdestroy_r(&l->table);
+    free(l->rows);
+    free(l->text);
+    free(l->path);
+    free(l);
+    n->lookup = NULL;
+}
+
+int em_lookup_apply(const em_node *n, em_value *cols, char *err, size_t errlen)
+{
+    const struct flow_lookup *l = n->lookup;
+    char key[LOOKUP_KEY_MAX + 1];
+    int len = em_value_text(n->in.types[l->on], &cols[l->on], key, sizeof key - 1);
+    ENTRY e = {.key = key}, *found = NULL;
+    if (len >= 0) {
+        key[len] = '\0';
+        hsearch_r(e, FIND, &found, (struct hsearch_data *)&l->table);
+    }
+    if (!found) {
+        if (l->drop_missing) return 0;
+        snprintf(err, errlen, "no row for \"%.*s\" in %s", len > 64 ? 64 : (len < 0 ? 0 : len), key,
+                 l->path);
+        return -1;
+    }
+    memcpy(&cols[n->in.n], &l->rows[(size_t)(intptr_t)found->data * (size_t)l->n_cols],
+           (size_t)l->n_cols * sizeof *cols);
+    return 1;
+}
