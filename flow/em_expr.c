@@ -747,7 +747,9 @@ int em_expr_eval(const em_expr *e, const em_value *cols, em_value *out, char *er
         case OP_MATCHES: {
             char text[EM_EXPR_MATCH_MAX + 1]; /* regexec reads a C string */
             why = "a string of more than " EM_EXPR_MATCH_MAX_TEXT " bytes for 'matches'";
-            if (top->len > EM_EXPR_MATCH_MAX || memchr(top->s, '\0', top->len)) goto failed;
+            if (top->len > EM_EXPR_MATCH_MAX) goto failed;
+            why = "a string holding a NUL byte for 'matches'";
+            if (memchr(top->s, '\0', top->len)) goto failed;
             memcpy(text, top->s, top->len);
             text[top->len] = '\0';
             top->i = regexec(&e->regex[i->a], text, 0, NULL, 0) == 0;

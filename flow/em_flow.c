@@ -198,13 +198,13 @@ static int topo_order(em_flow *f, const int *error_input, int *order, char *err,
     return 0;
 }
 
-/* reorder applies the topological order to the nodes and their indexes */
-static void reorder(em_flow *f, const int *order, json_t **objs, int *error_input)
+/* reorder applies the topological order to the nodes and their indexes; -1 without memory */
+static int reorder(em_flow *f, const int *order, json_t **objs, int *error_input)
 {
     em_flow_node *old = malloc(sizeof(em_flow_node) * (size_t)f->n);
     json_t *old_objs[EM_FLOW_NODES_MAX];
     int old_err[EM_FLOW_NODES_MAX], where[EM_FLOW_NODES_MAX];
-    if (!old) return; /* the caller checks the order again */
+    if (!old) return -1;
     memcpy(old, f->nodes, sizeof(em_flow_node) * (size_t)f->n);
     memcpy(old_objs, objs, sizeof(json_t *) * (size_t)f->n);
     memcpy(old_err, error_input, sizeof(int) * (size_t)f->n);
@@ -217,6 +217,7 @@ static void reorder(em_flow *f, const int *order, json_t **objs, int *error_inpu
         if (f->nodes[k].errors_to >= 0) f->nodes[k].errors_to = where[f->nodes[k].errors_to];
     }
     free(old);
+    return 0;
 }
 
 /* source_of: the source a node's records come from */
@@ -383,7 +384,14 @@ em_flow *em_flow_load(const char *text, size_t len, char *err, size_t errlen)
         failf(err, errlen, "the document: %s", why);
         goto fail;
     }
-    snprintf(f->name, sizeof f->name, "%s", name && valid_id(name) ? name : "flow");
+    if ((json_object_get(doc, "name") && !name) || (name && !valid_id(name))) {
+        failf(err, errlen,
+              "the flow's name \"%s\" must be 1 to %d letters, digits, '_' or '-' (it names the "
+              "job and the streaming queries)",
+              name ? name : "(not a string)", ID_BYTES - 1);
+        goto fail;
+    }
+    snprintf(f->name, sizeof f->name, "%s", name ? name : "flow");
     if (read_nodes(f, json_object_get(doc, "nodes"), objs, err, errlen) != 0) goto fail;
     if (!json_is_array(edges)) {
         failf(err, errlen, "'edges' must be an array of {\"from\": ID, \"to\": ID}");
@@ -393,7 +401,10 @@ em_flow *em_flow_load(const char *text, size_t len, char *err, size_t errlen)
     json_array_foreach(edges, k,
                        e) if (read_edge(f, e, k, error_input, err, errlen) != 0) goto fail;
     if (topo_order(f, error_input, order, err, errlen) != 0) goto fail;
-    reorder(f, order, objs, error_input);
+    if (reorder(f, order, objs, error_input) != 0) {
+        failf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (error_paths_ok(f, err, errlen) != 0 ||
         compile_nodes(f, objs, error_input, err, errlen) != 0 || check_mode(f, err, errlen) != 0)
         goto fail;

@@ -58,6 +58,11 @@ static int load_rows(em_node *n, struct flow_lookup *l, int key, int skip_header
 {
     size_t len;
     if (!(l->text = read_file(l->path, &len, err, errlen))) return -1;
+    if (strlen(l->text) != len) {
+        snprintf(err, errlen, "file %s: a NUL byte at %zu (a text file is expected)", l->path,
+                 strlen(l->text));
+        return -1;
+    }
     int lines = 0;
     for (size_t k = 0; k < len; k++) lines += l->text[k] == '\n';
     if (lines + 1 > LOOKUP_ROWS_MAX ||
@@ -77,11 +82,16 @@ static int load_rows(em_node *n, struct flow_lookup *l, int key, int skip_header
         if (ll == 0 || (no == 1 && skip_header)) continue;
         ember_field f[EM_SCHEMA_MAX + 1];
         int got = ember_csv_split(line, ll, n->delim, f, EM_SCHEMA_MAX + 1, NULL, 0);
+        if (got < 0) {
+            snprintf(err, errlen, "file %s, line %d: %s", l->path, no,
+                     got == EMBER_ERR_MALFORMED ? "a quote that never closes, or text after one"
+                                                : "too many fields, or a quoted field with \"\" "
+                                                  "(not read here)");
+            return -1;
+        }
         if (got != n->n_new) {
-            snprintf(err, errlen,
-                     "file %s, line %d: %d fields, not %d (quoted fields with \"\" "
-                     "are not read here)",
-                     l->path, no, got, n->n_new);
+            snprintf(err, errlen, "file %s, line %d: %d fields, not %d", l->path, no, got,
+                     n->n_new);
             return -1;
         }
         em_value *row = &l->rows[(size_t)l->n_rows * (size_t)l->n_cols];
@@ -177,7 +187,7 @@ int em_lookup_apply(const em_node *n, em_value *cols, char *err, size_t errlen)
     char key[LOOKUP_KEY_MAX + 1];
     int len = em_value_text(n->in.types[l->on], &cols[l->on], key, sizeof key - 1);
     ENTRY e = {.key = key}, *found = NULL;
-    if (len >= 0) {
+    if (len >= 0 && !memchr(key, '\0', (size_t)len)) { /* a key holding a NUL has no row */
         key[len] = '\0';
         hsearch_r(e, FIND, &found, (struct hsearch_data *)&l->table);
     }

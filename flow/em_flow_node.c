@@ -341,7 +341,8 @@ static int apply_csv(const em_node *n, em_value *cols, em_scratch *s, char *err,
         snprintf(err, errlen, "%s",
                  got == EMBER_ERR_MALFORMED ? "a quote that never closes, or "
                                               "text after a closing quote"
-                                            : "more fields than columns");
+                                            : "more fields than columns, or quoted fields "
+                                              "over the scratch space");
         return -1;
     }
     if (got != n->n_new) {
@@ -373,18 +374,31 @@ static int apply_json(const em_node *n, em_value *cols, em_scratch *s, char *err
         const char *str;
         size_t len;
         int rc, b;
-        switch (n->new_types[k]) {
-        case EM_T_STRING:
+        int as_text = n->new_types[k] == EM_T_STRING || n->formats[k];
+        if (as_text) { /* copied: the next json node of the step reuses the parser */
             rc = ember_json_str(s->json, n->paths[k], &str, &len);
-            v->s = str, v->len = (uint32_t)len;
-            break;
-        case EM_T_DOUBLE: rc = ember_json_f64(s->json, n->paths[k], &v->f); break;
-        case EM_T_BOOL:
-            rc = ember_json_bool(s->json, n->paths[k], &b);
-            v->i = b;
-            break;
-        default: rc = ember_json_i64(s->json, n->paths[k], &v->i); break;
-        }
+            if (rc == EMBER_OK && !(str = em_scratch_put(s, str, len)))
+                return snprintf(err, errlen, "the record's new strings exceed %d bytes",
+                                EM_SCRATCH_BYTES),
+                       -1;
+            if (rc == EMBER_OK && n->formats[k])
+                rc = em_value_parse(EM_T_TIMESTAMP, n->formats[k], str, len, v, err, errlen) == 0
+                         ? EMBER_OK
+                         : EMBER_ERR_INVALID;
+            else if (rc == EMBER_OK)
+                v->s = str, v->len = (uint32_t)len;
+        } else
+            switch (n->new_types[k]) {
+            case EM_T_STRING: rc = EMBER_OK; break; /* (read above) */
+            case EM_T_DOUBLE: rc = ember_json_f64(s->json, n->paths[k], &v->f); break;
+            case EM_T_BOOL:
+                rc = ember_json_bool(s->json, n->paths[k], &b);
+                v->i = b;
+                break;
+            default: rc = ember_json_i64(s->json, n->paths[k], &v->i); break;
+            }
+        if (rc != EMBER_OK && as_text && n->formats[k] && rc == EMBER_ERR_INVALID && err[0])
+            return -1; /* em_value_parse said why */
         if (rc != EMBER_OK) {
             snprintf(err, errlen, "%s %s", n->paths[k],
                      rc == EMBER_ERR_NOT_FOUND ? "is missing" : "is not a");

@@ -233,7 +233,7 @@ int em_value_parse(em_type t, const char *format, const char *text, size_t len, 
         return 0;
     }
     char tmp[128], *end;
-    if (len == 0 || len >= sizeof tmp) {
+    if (len == 0 || len >= sizeof tmp || memchr(text, '\0', len)) {
         snprintf(err, errlen, "'%.*s' is not a %s", (int)(len > 40 ? 40 : len), text,
                  em_type_name(t));
         return -1;

@@ -136,8 +136,15 @@ int em_sink_compile(em_node *n, json_t *params, em_schema *out, char *err, size_
 
 int em_sink_default_key(em_node *n, const int *cols, int count, char *err, size_t errlen)
 {
-    char text[1024];
+    char text[EM_SCHEMA_MAX * (EM_NAME_MAX + 3)];
     size_t used = 0;
+    if (2 * count - 1 > TEMPLATE_PARTS) {
+        snprintf(err, errlen,
+                 "keyed by %d columns upstream: too many for a default Kafka key (at most %d); "
+                 "give the sink a 'key' template",
+                 count, TEMPLATE_PARTS / 2);
+        return -1;
+    }
     for (int k = 0; k < count && used < sizeof text; k++)
         used += (size_t)snprintf(text + used, sizeof text - used, "%s{%s}", k ? "|" : "",
                                  n->in.names[cols[k]]);
@@ -225,6 +232,7 @@ static int line(const em_node *n, const em_value *cols, em_scratch *s)
 static const char *rendered(const em_template *t, const em_schema *in, const em_value *cols,
                             em_scratch *s, size_t *len, int nul)
 {
+    if (sizeof s->buf - s->used < 1 + (size_t)nul) return NULL; /* full: no byte to spare */
     char *at = s->buf + s->used;
     int n = template_render(t, in, cols, at, sizeof s->buf - s->used - 1);
     if (n < 0) return NULL;

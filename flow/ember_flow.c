@@ -66,6 +66,10 @@ int ember_flow_agg_comb(ember_task *task, void *acc, const void *other)
 int ember_flow_agg_state(ember_task *task, const ember_record *in, void *state, int *exists)
 {
     char err[256];
+    const uint8_t *h = in->value;
+    if (in->value_len < 16 || h[0] > AGGS_MAX || in->value_len != 16 + 16 * (size_t)h[0])
+        return ember_task_fail(task, "flow aggregate: a record of %zu bytes is no accumulator",
+                               in->value_len);
     if (!*exists)
         memcpy(state, in->value, in->value_len); /* the key's first record */
     else if (em_agg_merge(state, in->value, in->value_len, err, sizeof err) != 0)
@@ -204,8 +208,9 @@ static int run_queries(plan *p)
         if (em_flow_is_sink(p->f->nodes[k].kind) && (rc = start_query(p, k, &q[n])) == EMBER_OK)
             n++;
     if (rc == EMBER_OK && n > 0) rc = ember_query_await(q[0], -1);
-    for (int i = 1; i < n; i++) ember_query_stop(q[i]);
-    for (int i = 1; i < n; i++)
+    int first = rc == EMBER_OK ? 1 : 0; /* a query that could not start: stop them all */
+    for (int i = first; i < n; i++) ember_query_stop(q[i]);
+    for (int i = first; i < n; i++)
         if (ember_query_await(q[i], -1) != EMBER_OK && rc == EMBER_OK) rc = EMBER_ERR_JOB_FAILED;
     return rc;
 }

@@ -83,20 +83,24 @@ collect() {
     kcat -C -b "$KAFKA" -t sales-minutes -e -q -f '%s\n' | LC_ALL=C sort >"$T/got.minutes"
     kcat -C -b "$KAFKA" -t sales-alerts -e -q -f '%s\n' | LC_ALL=C sort >"$T/got.alerts"
 }
-# run_flow: ember-flow run in the background, until its queries have started
+# run_flow: ember-flow run in the background, until its queries have started; its output in
+# $T/flow.N.out (a file per run: a check must never see the last run's lines)
+RUNS=0
 run_flow() {
-    "$FLOW" run "$T/flow.json" --driver "$DRIVER" --kafka "$KAFKA" >"$T/flow.out" 2>"$T/flow.err" &
+    RUNS=$((RUNS + 1))
+    OUT=$T/flow.$RUNS.out ERR=$T/flow.$RUNS.err
+    "$FLOW" run "$T/flow.json" --driver "$DRIVER" --kafka "$KAFKA" >"$OUT" 2>"$ERR" &
     FLOW_PID=$!
     PIDS+=("$FLOW_PID")
-    wait_until 30 grep -q "query live-sales-alerts started" "$T/flow.out"
-    expect_eq "$(grep -c '^query live-sales-.* started' "$T/flow.out")" 4 "queries started, one per sink"
+    wait_until 30 grep -q "query live-sales-alerts started" "$OUT"
+    expect_eq "$(grep -c '^query live-sales-.* started' "$OUT")" 4 "queries started, one per sink"
 }
 # stop_flow: ember-flow --stop on the first sink's query; the flow ends, the others stopped
 stop_flow() {
     "$FLOW" --stop live-sales-dead --driver "$DRIVER" >/dev/null 2>"$T/stop.err" || fail "ember-flow --stop: $(cat "$T/stop.err")"
     wait_until 60 bash -c "! kill -0 $FLOW_PID 2>/dev/null"
-    wait "$FLOW_PID" || fail "the flow ended badly: $(tail -5 "$T/flow.err")"
-    expect_contains "$(cat "$T/flow.out")" "flow live-sales: its queries stopped" "the flow's closing line"
+    wait "$FLOW_PID" || fail "the flow ended badly: $(tail -5 "$ERR")"
+    expect_contains "$(cat "$OUT")" "flow live-sales: its queries stopped" "the flow's closing line"
 }
 
 echo "$RULES_V1" >"$T/rules.json"

@@ -91,6 +91,38 @@ static void json_node(void **state)
     scratch.json = NULL;
 }
 
+/* two json nodes on one path share the step's parser: the first one's strings stay valid; a
+ * timestamp read with a format */
+static void json_twice(void **state)
+{
+    (void)state;
+    em_schema in = source_schema(), mid, out;
+    em_node *a = compile(EM_N_JSON, "{\"fields\": [\"name\"]}", &in, &mid);
+    em_node *b = compile(EM_N_JSON,
+                         "{\"input\": \"key\", \"fields\": [{\"name\": \"day\", \"type\": "
+                         "\"timestamp\", \"format\": \"%Y-%m-%d\"}]}",
+                         &mid, &out);
+    em_value cols[EM_SCHEMA_MAX] = {0};
+    char err[256];
+    set_str(&cols[0], "{\"day\":\"2026-12-04\"}");
+    set_str(&cols[1], "{\"name\":\"first\"}");
+    scratch.used = 0;
+    assert_int_equal(em_node_apply(a, cols, &scratch, err, sizeof err), 1);
+    assert_int_equal(em_node_apply(b, cols, &scratch, err, sizeof err), 1);
+    assert_string_equal(col_text(&out, cols, 3), "first");
+    assert_int_equal(cols[4].i, 1796342400000);
+    set_str(&cols[0], "{\"day\":\"04/12/2026\"}");
+    assert_int_equal(em_node_apply(b, cols, &scratch, err, sizeof err), -1);
+    assert_string_equal(err, "'04/12/2026' is not a timestamp in the format %Y-%m-%d");
+    em_node_free(a);
+    em_node_free(b);
+    ember_json_free(scratch.json);
+    scratch.json = NULL;
+    /* a value holding a NUL byte is not a number */
+    em_value v;
+    assert_int_equal(em_value_parse(EM_T_INT, NULL, "12\0junk", 7, &v, err, sizeof err), -1);
+}
+
 static void cast_node(void **state)
 {
     (void)state;
@@ -184,6 +216,9 @@ static void sinks(void **state)
     const char *want_csv = "\"a,\"\"b\"\"\n\x01\",-3,true";
     assert_int_equal(r.value_len, strlen(want_csv));
     assert_memory_equal(r.value, want_csv, r.value_len);
+    /* a scratch space with no room left: the record does not fit, nothing is written past it */
+    scratch.used = sizeof scratch.buf;
+    assert_int_equal(em_sink_record(csv, cols, &scratch, &r, err, sizeof err), -1);
     em_node_free(csv);
     em_node *js =
         compile(EM_N_FILES_SINK, "{\"dir\": \"/tmp/x\", \"format\": \"json\"}", &in, &out);
@@ -341,6 +376,9 @@ static void documents(void **state)
         const char *doc, *want;
     } cases[] = {
         {"[]", "a flow is a JSON object"},
+        {"{\"name\": \"bad name!\", \"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", "
+         "\"topic\": \"t\"}], \"edges\": []}",
+         "the flow's name \"bad name!\" must be"},
         {"{\"nodes\": [], \"edges\": []}", "'nodes' must be an array of 1 to 128 nodes"},
         {"{\"nodes\": [{\"id\": \"a b\", \"type\": \"csv\"}], \"edges\": []}",
          "node 1: the id \"a b\""},
@@ -431,7 +469,8 @@ int main(void)
         cmocka_unit_test(json_node),         cmocka_unit_test(cast_node),
         cmocka_unit_test(select_and_concat), cmocka_unit_test(sinks),
         cmocka_unit_test(aggregate),         cmocka_unit_test(rows),
-        cmocka_unit_test(documents),         cmocka_unit_test(lookup_node),
+        cmocka_unit_test(documents),         cmocka_unit_test(json_twice),
+        cmocka_unit_test(lookup_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
