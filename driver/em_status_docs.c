@@ -208,6 +208,17 @@ json_t *em_doc_job(const em_job *job, int64_t now)
                           "recomputed_tasks", (json_int_t)recomputed_total, "stages", stages);
     json_object_set_new(o, "retried_tasks", json_integer(retried));
     if (job->state == EM_RUN_FAILED) json_object_set_new(o, "error", json_string(job->error));
+    /* accumulator totals so far (each done task once), and the job's own description */
+    json_t *accs = json_object();
+    for (size_t k = 0; k < job->accs.n; k++) {
+        const em_acc *a = &job->accs.v[k];
+        json_object_set_new(accs, a->name, a->is_f64 ? json_real(a->f64) : json_integer(a->i64));
+    }
+    json_object_set_new(o, "accumulators", accs);
+    const char *description = job->submit->graph->description;
+    json_t *d = description && description[0] ? json_loads(description, 0, NULL) : NULL;
+    json_object_set_new(o, "description", json_is_object(d) ? d : json_null());
+    if (d && !json_is_object(d)) json_decref(d);
     return o;
 }
 

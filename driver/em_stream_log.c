@@ -50,6 +50,7 @@ uint64_t em_query_fingerprint(const Ember__JobGraph *g, int32_t stream_node)
     copy.action = &action;
     copy.library_sha256.len = 0;
     copy.library_name = "";
+    copy.description = ""; /* how a query describes itself is not what it computes */
     size_t len = ember__job_graph__get_packed_size(&copy);
     uint8_t *buf = malloc(len ? len : 1);
     uint64_t fp = 0;

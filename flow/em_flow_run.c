@@ -11,12 +11,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "em_flow_agg.h"
 #include "em_flow_int.h"
 #include "em_flow_rules.h"
 #include "em_flow_sink.h"
 #include "em_row.h"
+
+#define TIME_EVERY 32 /* a node's time is measured on one record in TIME_EVERY, and scaled */
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 
 struct em_flow_step {
     em_flow *flow;
@@ -28,6 +38,9 @@ struct em_flow_step {
     int64_t in[EM_FLOW_NODES_MAX];     /* records each node received (by position in nodes) */
     int64_t out[EM_FLOW_NODES_MAX];    /* ... passed on */
     int64_t failed[EM_FLOW_NODES_MAX]; /* ... failed */
+    int64_t ns[EM_FLOW_NODES_MAX];     /* ... time spent, sampled: every TIME_EVERY-th record */
+    uint64_t records;                  /* records read */
+    int timed;                         /* the record being run is timed */
     em_scratch scratch;
     uint8_t buf[EM_SCRATCH_BYTES]; /* an aggregate's accumulator or a row being emitted */
 };
@@ -182,7 +195,9 @@ static int run_from(em_flow_step *st, ember_task *task, int k, em_value *cols, i
             }
             return EMBER_OK;
         }
+        int64_t t0 = st->timed ? now_ns() : 0;
         int rc = em_node_apply(n->compiled, cols, &st->scratch, err, sizeof err);
+        if (st->timed) st->ns[k] += (now_ns() - t0) * TIME_EVERY;
         if (rc < 0) failed(st, k, err, failed_at);
         if (rc <= 0) return EMBER_OK;
         st->out[k]++;
@@ -196,9 +211,9 @@ static int add_counters(em_flow_step *st, ember_task *task)
     for (int k = 0; k < st->n; k++) {
         const char *id = st->flow->nodes[st->nodes[k]].id;
         char name[64];
-        int64_t v[3] = {st->in[k], st->out[k], st->failed[k]};
-        const char *what[3] = {"in", "out", "failed"};
-        for (int w = 0; w < 3; w++) {
+        int64_t v[4] = {st->in[k], st->out[k], st->failed[k], st->ns[k] / 1000};
+        const char *what[4] = {"in", "out", "failed", "us"};
+        for (int w = 0; w < 4; w++) {
             if (v[w] == 0 || st->errors_of >= 0) continue;
             snprintf(name, sizeof name, "flow.%s.%s", id, what[w]);
             int rc = ember_acc_add(task, name, v[w]);
@@ -216,6 +231,7 @@ int em_flow_step_run(em_flow_step *st, ember_task *task, ember_iter *in)
 
     while ((rc = ember_next(in, &rec)) == 1) {
         st->scratch.used = 0;
+        st->timed = st->records++ % TIME_EVERY == 0;
         if (read_input(st, &rec, cols) != 0)
             return ember_task_fail(task, "flow node '%s': a record that is not what it makes",
                                    st->flow->nodes[st->input].id);

@@ -239,24 +239,55 @@ static int run_sink(plan *p, int k)
     return rc;
 }
 
-/* print_counters prints each node's records in, out and failed (the job's accumulators) */
+/* print_counters prints each node's records in, out and failed, and its time (sampled), from
+ * the job's accumulators */
 static void print_counters(plan *p)
 {
-    printf("%-24s %-12s %12s %12s %12s\n", "node", "type", "in", "out", "failed");
+    printf("%-24s %-12s %12s %12s %12s %10s\n", "node", "type", "in", "out", "failed", "ms");
     for (int k = 0; k < p->f->n; k++) {
         const em_flow_node *n = &p->f->nodes[k];
         if (n->kind == EM_N_KAFKA_SOURCE || em_flow_is_sink(n->kind) || n->kind == EM_N_AGGREGATE)
             continue;
-        int64_t v[3];
-        const char *what[3] = {"in", "out", "failed"};
-        for (int w = 0; w < 3; w++) {
+        int64_t v[4];
+        const char *what[4] = {"in", "out", "failed", "us"};
+        for (int w = 0; w < 4; w++) {
             char name[64];
             snprintf(name, sizeof name, "flow.%s.%s", n->id, what[w]);
             v[w] = ember_accumulator(p->ctx, name);
         }
-        printf("%-24s %-12s %12lld %12lld %12lld\n", n->id, em_flow_kind_name(n->kind),
-               (long long)v[0], (long long)v[1], (long long)v[2]);
+        printf("%-24s %-12s %12lld %12lld %12lld %10.1f\n", n->id, em_flow_kind_name(n->kind),
+               (long long)v[0], (long long)v[1], (long long)v[2], (double)v[3] / 1000.0);
     }
+}
+
+/* describe attaches the flow's graph to its jobs and queries (ember_describe_job): the status
+ * page draws it with the per-node counts of each job (docs/status-api.md) */
+static void describe(ember_ctx *ctx, const em_flow *f)
+{
+    json_t *nodes = json_array();
+    for (int k = 0; k < f->n && nodes; k++) {
+        const em_flow_node *n = &f->nodes[k];
+        char what[256];
+        em_node_describe(n->compiled, what, sizeof what);
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:b}", "id", n->id, "type", em_flow_kind_name(n->kind),
+                      "what", what, "sink", em_flow_is_sink(n->kind));
+        if (o && n->input >= 0) json_object_set_new(o, "input", json_string(f->nodes[n->input].id));
+        if (o && n->errors_to >= 0)
+            json_object_set_new(o, "errors_to", json_string(f->nodes[n->errors_to].id));
+        for (int j = 0; o && j < f->n; j++) /* an error sink's depth follows its first source */
+            if (f->nodes[j].errors_to == k && !json_object_get(o, "errors_from"))
+                json_object_set_new(o, "errors_from", json_string(f->nodes[j].id));
+        json_array_append_new(nodes, o);
+    }
+    json_t *d = json_pack("{s:{s:s, s:b, s:o}}", "flow", "name", f->name, "streaming", f->streaming,
+                          "nodes", nodes);
+    char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    if (!text || ember_describe_job(ctx, text) != EMBER_OK)
+        fprintf(stderr, "ember-flow: the flow's graph is not shown on the status page (%s)\n",
+                text ? ember_last_error(ctx) : "out of memory");
+    free(text);
+    json_decref(d);
 }
 
 static char *read_file(const char *path, size_t *len)
@@ -298,6 +329,7 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
         return 2;
     }
     ember_set_job_name(ctx, f->name);
+    describe(ctx, f);
     plan p = {.ctx = ctx, .f = f, .text = text, .text_len = len};
     int rc = EMBER_OK;
     if (f->streaming) rc = run_queries(&p);

@@ -277,6 +277,7 @@ int em_graph_validate(const Ember__JobGraph *g, size_t data_len, char *err, size
     if (g->target >= g->n_nodes) FAIL("action on node %u of %zu", g->target, g->n_nodes);
     if (g->library_sha256.len != 32) FAIL("graph without a job library hash");
     if (!bounded_string(g->library_name, 255)) FAIL("bad library name");
+    if (!bounded_string(g->description, EMBER_DESCRIPTION_MAX)) FAIL("bad job description");
     for (size_t i = 0; i < g->n_nodes; i++) {
         const Ember__Node *n = g->nodes[i];
         if (n->id != i) FAIL("node %zu has id %u", i, n->id);

@@ -303,6 +303,7 @@ static void graph_of(ember_ctx *ctx, subgraph *sg, uint32_t target, Ember__Actio
     g->library_sha256.data = ctx->sha256;
     g->library_sha256.len = 32;
     g->library_name = (char *)ctx->lib_name;
+    g->description = ctx->description ? ctx->description : "";
 }
 
 /* run_action runs `action` on ds; the outcome lands in ctx->last. */

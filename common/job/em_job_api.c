@@ -7,6 +7,7 @@
 #include "em_job_api.h"
 
 #include <dlfcn.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,6 +67,7 @@ void em_ctx_free(ember_ctx *ctx)
     if (!ctx) return;
     for (size_t i = 0; i < ctx->n_nodes; i++) node_free(ctx->nodes[i]);
     free(ctx->nodes);
+    free(ctx->description);
     for (size_t i = 0; i < ctx->n_datasets; i++) free(ctx->datasets[i]);
     free(ctx->datasets);
     em_buf_free(&ctx->data);
@@ -116,6 +118,24 @@ const char *ember_last_error(ember_ctx *ctx) { return ctx ? ctx->error : "no con
 void ember_set_job_name(ember_ctx *ctx, const char *name)
 {
     if (ctx && name) snprintf(ctx->job_name, sizeof ctx->job_name, "%s", name);
+}
+
+int ember_describe_job(ember_ctx *ctx, const char *json)
+{
+    if (!ctx || !json) return EMBER_ERR_INVALID;
+    json_error_t jerr;
+    json_t *doc = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+    int object = json_is_object(doc);
+    json_decref(doc);
+    if (strlen(json) > EMBER_DESCRIPTION_MAX || !object)
+        return em_ctx_fail(ctx, EMBER_ERR_INVALID,
+                           "describe_job: a JSON object of at most %d bytes is expected%s%s",
+                           EMBER_DESCRIPTION_MAX, doc ? "" : ": ", doc ? "" : jerr.text);
+    char *copy = strdup(json);
+    if (!copy) return em_ctx_fail(ctx, EMBER_ERR_NOMEM, "describe_job: out of memory");
+    free(ctx->description);
+    ctx->description = copy;
+    return EMBER_OK;
 }
 
 /* ---- building nodes -------------------------------------------------------------------- */

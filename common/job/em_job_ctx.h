@@ -35,6 +35,7 @@ struct ember_ctx {
     char kafka[1024];
     em_job_runner runner;
     char job_name[128];
+    char *description; /* ember_describe_job: JSON carried by every graph (owned) */
     Ember__Node **nodes;
     size_t n_nodes, cap_nodes;
     ember_dataset **datasets;

@@ -516,6 +516,13 @@ const char *ember_last_error(ember_ctx *ctx);
 /* ember_set_job_name names the following actions' jobs on the status endpoint. */
 void ember_set_job_name(ember_ctx *ctx, const char *name);
 
+/* ember_describe_job attaches a JSON object (at most EMBER_DESCRIPTION_MAX bytes, copied) to
+ * the jobs and streaming queries of the following actions; the status endpoint shows it as
+ * each job's `description` (docs/status-api.md). ember-flow attaches a flow's graph, which the
+ * status page draws. EMBER_ERR_INVALID when it is not such an object. */
+#define EMBER_DESCRIPTION_MAX 65536
+int ember_describe_job(ember_ctx *ctx, const char *json);
+
 /* ---- Record formats: delimited lines and JSON, inside user functions ---------------------
  * ember_csv_split splits a line (a trailing "\n" or "\r\n" ignored) at `delim` into at most
  * max fields: views into the line, no copy; a field in double quotes may hold the delimiter

@@ -123,6 +123,34 @@ expect_eq "$(awk '$1 == "positive" { print $3, $4, $5 }' "$T/flow.out")" "$((600
 expect_contains "$(cat "$T/flow.out")" "sink bad (kafka_sink): $n_bad records to sales-bad" "the dead-letter sink's line"
 expect_contains "$(cat "$T/ex1.log" "$T/ex2.log")" "flow node 'parse' (csv): a record failed:" "the executors log why a record failed"
 
+# ---- the flow on the status endpoint and page ------------------------------------------------
+# every job of the run carries the flow's graph; their counts add up to the table's (parse ran
+# once: 'positive' was cached), and node time was measured
+wait_jobs_logged
+jobs=$(api /api/v1/jobs | jq '[.[] | select(.description.flow.name == "sales-flow")]')
+expect_eq "$(jq 'length' <<<"$jobs")" 7 "jobs carrying the flow's graph (a sink each)"
+expect_eq "$(jq '[.[0].description.flow.nodes[].id] | length' <<<"$jobs")" 16 "nodes in the graph"
+expect_eq "$(jq '[.[].accumulators["flow.parse.in"] // 0] | add' <<<"$jobs")" 6000 "parse's records in, over the jobs"
+expect_eq "$(jq '[.[].accumulators["flow.parse.failed"] // 0] | add' <<<"$jobs")" "$n_bad" "parse's failed records, over the jobs"
+[ "$(jq '[.[].accumulators["flow.parse.us"] // 0] | add' <<<"$jobs")" -gt 0 ] || fail "no time measured for parse"
+big_job=$(jq '[.[] | select(.accumulators["flow.parse.in"] == 6000)][0].id' <<<"$jobs")
+chromium_setup
+dom "$STATUS/#flow/$big_job" "$T/flow.dom"
+grep -q '<section class="panel" id="flow-panel">' "$T/flow.dom" || fail "the flow panel is not shown for #flow/$big_job"
+expect_eq "$(grep -o '<g class="node[a-z ]*" data-id="[^"]*"' "$T/flow.dom" | wc -l)" 16 "node boxes drawn"
+expect_contains "$(cat "$T/flow.dom")" "<g class=\"node failing\" data-id=\"parse\" data-in=\"6000\" data-out=\"$((6000 - n_bad))\" data-failed=\"$n_bad\">" \
+    "the parse node with its counts"
+# the counts of the whole run: the derive after the catalog ran in the last job, not this one
+expect_eq "$(grep -o '<g class="node[a-z ]*" data-id="discounts"[^>]*>' "$T/flow.dom")" \
+    "<g class=\"node\" data-id=\"discounts\" data-in=\"$(wc -l <"$T/want.named")\" data-out=\"$(wc -l <"$T/want.named")\" data-failed=\"0\">" \
+    "a node of another of the run's jobs, with its counts"
+expect_contains "$(cat "$T/flow.dom")" 'class="flow-edge error"' "the error edge drawn"
+rm -f "$ARTIFACTS/status_flow.png"
+browser --virtual-time-budget=5000 --window-size=1400,900 --screenshot="$ARTIFACTS/status_flow.png" \
+    "$STATUS/#flow/$big_job" >/dev/null || fail "chromium --screenshot of the flow view failed"
+[ "$(wc -c <"$ARTIFACTS/status_flow.png")" -gt 20000 ] || fail "the flow view's screenshot is blank"
+echo "ok: the flow's graph with per-node counts on the status page; $ARTIFACTS/status_flow.png"
+
 # ---- checks without a cluster ------------------------------------------------------------
 # the document against the JSON Schema of docs/flow-schema.json, which refuses a typo too
 python3 - "$EMBER_SRC/docs/flow-schema.json" "$T/sales.json" <<'EOF' || fail "the JSON Schema check"
