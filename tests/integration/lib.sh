@@ -332,6 +332,21 @@ browser() {
     return "$rc"
 }
 
+# screenshot URL FILE WIDTHxHEIGHT: a screenshot kept as FILE (an artifact), after 5 s of
+# (virtual) page time; checked to be a PNG of that size and not blank
+screenshot() {
+    local size
+    rm -f "$2"
+    browser --virtual-time-budget=5000 --window-size="${3/x/,}" --screenshot="$2" "$1" >/dev/null ||
+        fail "chromium --screenshot of $1 failed (see chromium.log)"
+    [ -f "$2" ] || fail "no screenshot at $2"
+    expect_eq "$(head -c 8 "$2" | od -An -tx1 | tr -d ' \n')" 89504e470d0a1a0a "PNG signature"
+    expect_eq "$(od -An -tu1 -j16 -N8 "$2" | awk '{print $3 * 256 + $4 "x" $7 * 256 + $8}')" "$3" "screenshot size"
+    size=$(wc -c <"$2")
+    [ "$size" -gt 20000 ] || fail "the screenshot is only $size bytes: a blank page?"
+    echo "ok: screenshot $2 ($size bytes)"
+}
+
 # dom URL FILE: the DOM after 5 s of (virtual) page time on one line, scripts removed so only
 # built markup stays
 dom() {

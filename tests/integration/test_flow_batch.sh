@@ -145,11 +145,8 @@ expect_eq "$(grep -o '<g class="node[a-z ]*" data-id="discounts"[^>]*>' "$T/flow
     "<g class=\"node\" data-id=\"discounts\" data-in=\"$(wc -l <"$T/want.named")\" data-out=\"$(wc -l <"$T/want.named")\" data-failed=\"0\">" \
     "a node of another of the run's jobs, with its counts"
 expect_contains "$(cat "$T/flow.dom")" 'class="flow-edge error"' "the error edge drawn"
-rm -f "$ARTIFACTS/status_flow.png"
-browser --virtual-time-budget=5000 --window-size=1400,900 --screenshot="$ARTIFACTS/status_flow.png" \
-    "$STATUS/#flow/$big_job" >/dev/null || fail "chromium --screenshot of the flow view failed"
-[ "$(wc -c <"$ARTIFACTS/status_flow.png")" -gt 20000 ] || fail "the flow view's screenshot is blank"
-echo "ok: the flow's graph with per-node counts on the status page; $ARTIFACTS/status_flow.png"
+screenshot "$STATUS/#flow/$big_job" "$ARTIFACTS/status_flow.png" 1400x900
+echo "ok: the flow's graph with per-node counts on the status page"
 
 # ---- checks without a cluster ------------------------------------------------------------
 # the document against the JSON Schema of docs/flow-schema.json, which refuses a typo too
