@@ -86,6 +86,7 @@ typedef struct plan {
     const char *text; /* the document, shipped in every step's argument */
     size_t text_len;
     ember_dataset *made[EM_FLOW_NODES_MAX]; /* boundaries' datasets, once made */
+    int detached;                           /* a streaming flow's queries run on without it */
 } plan;
 
 /* boundary: a node whose records a step reads: a source, an aggregate, a node feeding several
@@ -199,7 +200,8 @@ static int start_query(plan *p, int k, ember_query **query)
 }
 
 /* run_queries starts a query per sink, then waits for the first sink's query to end (stopped:
- * ember-flow --stop FLOW-SINK) and stops the others */
+ * ember-flow --stop FLOW-SINK) and stops the others; detached queries (ember-flow run
+ * --detach) are left running */
 static int run_queries(plan *p)
 {
     ember_query *q[EM_FLOW_NODES_MAX];
@@ -208,6 +210,13 @@ static int run_queries(plan *p)
         if (em_flow_is_sink(p->f->nodes[k].kind) && (rc = start_query(p, k, &q[n])) == EMBER_OK)
             n++;
     if (rc == EMBER_OK && n > 0) rc = ember_query_await(q[0], -1);
+    ember_query_progress first_state;
+    if (rc == EMBER_OK && n > 0 && ember_query_status(q[0], &first_state) == EMBER_OK &&
+        first_state.running) { /* detached (ember-flow run --detach): they run on */
+        printf("flow %s: its %d queries run detached on the driver\n", p->f->name, n);
+        p->detached = 1;
+        return EMBER_OK;
+    }
     int first = rc == EMBER_OK ? 1 : 0; /* a query that could not start: stop them all */
     for (int i = first; i < n; i++) ember_query_stop(q[i]);
     for (int i = first; i < n; i++)
@@ -337,7 +346,8 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
         if (em_flow_is_sink(f->nodes[k].kind)) rc = run_sink(&p, k);
     /* (a query's tasks add to accumulators the submitter does not see: no table for streams) */
     if (rc == EMBER_OK && !f->streaming) print_counters(&p);
-    if (rc == EMBER_OK && f->streaming) printf("flow %s: its queries stopped\n", f->name);
+    if (rc == EMBER_OK && f->streaming && !p.detached)
+        printf("flow %s: its queries stopped\n", f->name);
     em_flow_free(f);
     free(text);
     return rc == EMBER_OK ? 0 : 1;

@@ -127,4 +127,20 @@ reference
 expect_outputs 90 collect dead totals minutes alerts
 echo "ok: restarted with new rules, an executor killed with -9, round 2: $(wc -l <"$T/want.dead") dead letters, $(($(wc -l <"$T/want.totals") / 3)) items' totals, $(wc -l <"$T/want.minutes") final minutes, $(wc -l <"$T/want.alerts") alerts, exactly"
 stop_flow
+
+# ---- detached: ember-flow run --detach returns at once; its queries run on, each stopped alone
+"$FLOW" run "$T/flow.json" --detach --driver "$DRIVER" --kafka "$KAFKA" >"$T/detached.out" 2>"$T/detached.err" ||
+    fail "ember-flow run --detach: $(tail -3 "$T/detached.err")"
+expect_contains "$(cat "$T/detached.out")" "flow live-sales: its 4 queries run detached on the driver" "--detach's line"
+# (a query is "starting" while it opens its checkpoint)
+wait_api /api/v1/streaming/queries '[.[] | select((.name | startswith("live-sales-")) and .state == "running")] | length == 4' 30
+echo "ok: 4 detached queries running after ember-flow returned"
+produce 10801 1
+reference
+expect_outputs 60 collect dead totals minutes alerts
+for q in dead totals-redis minutes-topic alerts; do
+    "$FLOW" --stop "live-sales-$q" --driver "$DRIVER" >/dev/null 2>"$T/stop.err" || fail "--stop live-sales-$q: $(cat "$T/stop.err")"
+done
+wait_until 30 bash -c "[ \"\$(curl -sf '$STATUS/api/v1/streaming/queries' | jq '[.[] | select((.name | startswith(\"live-sales-\")) and .state == \"running\")] | length')\" = 0 ]"
+echo "ok: detached, the flow's queries ran on without ember-flow (one more sale counted) until each was stopped"
 echo "PASS test_flow_stream"
