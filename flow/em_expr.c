@@ -302,8 +302,6 @@ static int emit(parser *p, op o, int32_t a, int delta)
     return 0;
 }
 
-static const char *type_name(em_type t) { return em_type_name(t); }
-
 static int is_num(em_type t) { return em_type_numeric(t); }
 static int is_int(em_type t) { return t == EM_T_INT || t == EM_T_TIMESTAMP; }
 
@@ -374,7 +372,7 @@ static int parse_unary(parser *p, em_type *t)
     if (++p->nesting > EXPR_STACK) return fail(p, at, "the expression is nested too deeply");
     if (next(p) != 0 || parse_unary(p, t) != 0) return -1;
     p->nesting--;
-    if (!is_num(*t)) return fail(p, at, "'-' needs a number, not a %s", type_name(*t));
+    if (!is_num(*t)) return fail(p, at, "'-' needs a number, not a %s", em_type_name(*t));
     if (is_int(*t)) *t = EM_T_INT;
     return emit(p, *t == EM_T_INT ? OP_NEG_I : OP_NEG_F, 0, 0);
 }
@@ -394,7 +392,7 @@ static int parse_arith(parser *p, em_type *t, int multiplicative)
             return -1;
         if (!is_num(*t) || !is_num(r))
             return fail(p, at, "'%.*s' needs numbers, not %s and %s", 1, p->text + at,
-                        type_name(*t), type_name(r));
+                        em_type_name(*t), em_type_name(r));
         em_type res = numeric_pair(p, *t, r);
         if (o == T_PERCENT && res != EM_T_INT) return fail(p, at, "'%%' needs two ints");
         static const op int_ops[] = {[T_PLUS] = OP_ADD_I,
@@ -436,7 +434,7 @@ static int parse_in_list(parser *p, em_type t, int32_t *start, int32_t *count)
             v.i = (int64_t)p->str_off, v.len = (uint32_t)p->str_len;
         else
             return fail(p, at, "the list of 'in' must hold %s constants, found '%.*s'",
-                        type_name(t), (int)p->t_len, p->text + at);
+                        em_type_name(t), (int)p->t_len, p->text + at);
         if (e->list_n == e->list_cap) {
             int cap = e->list_cap ? e->list_cap * 2 : 8;
             em_value *n = realloc(e->list, (size_t)cap * sizeof *n);
@@ -481,7 +479,7 @@ static int parse_cmp(parser *p, em_type *t)
         if (p->t != T_STRING)
             return fail(p, pat_at, "'matches' needs a string constant (a regular expression)");
         if (*t != EM_T_STRING)
-            return fail(p, at, "'matches' needs a string on its left, not a %s", type_name(*t));
+            return fail(p, at, "'matches' needs a string on its left, not a %s", em_type_name(*t));
         em_expr *e = p->e;
         if (e->n_regex == EXPR_REGEX)
             return fail(p, at, "more than %d 'matches' in one expression", EXPR_REGEX);
@@ -504,7 +502,8 @@ static int parse_cmp(parser *p, em_type *t)
         if (next(p) != 0 || parse_arith(p, &r, 0) != 0) return -1;
         if (*t != EM_T_STRING || r != EM_T_STRING)
             return fail(p, at, "'%s' needs two strings, not %s and %s",
-                        o == T_CONTAINS ? "contains" : "starts_with", type_name(*t), type_name(r));
+                        o == T_CONTAINS ? "contains" : "starts_with", em_type_name(*t),
+                        em_type_name(r));
         *t = EM_T_BOOL;
         return emit(p, o == T_CONTAINS ? OP_CONTAINS : OP_PREFIX, 0, -1);
     }
@@ -519,8 +518,8 @@ static int parse_cmp(parser *p, em_type *t)
     else if (*t == EM_T_BOOL && r == EM_T_BOOL && (o == T_EQ || o == T_NE))
         code = OP_CMP_B;
     else
-        return fail(p, at, "cannot compare %s with %s using '%.*s'", type_name(*t), type_name(r),
-                    (int)(o == T_LT || o == T_GT ? 1 : 2), p->text + at);
+        return fail(p, at, "cannot compare %s with %s using '%.*s'", em_type_name(*t),
+                    em_type_name(r), (int)(o == T_LT || o == T_GT ? 1 : 2), p->text + at);
     if (emit(p, code, 0, -1) != 0) return -1;
     p->e->code[p->e->n - 1].cmp = (uint8_t)(o - T_EQ);
     *t = EM_T_BOOL;
@@ -534,7 +533,7 @@ static int parse_not(parser *p, em_type *t)
     if (++p->nesting > EXPR_STACK) return fail(p, at, "the expression is nested too deeply");
     if (next(p) != 0 || parse_not(p, t) != 0) return -1;
     p->nesting--;
-    if (*t != EM_T_BOOL) return fail(p, at, "'not' needs a bool, not a %s", type_name(*t));
+    if (*t != EM_T_BOOL) return fail(p, at, "'not' needs a bool, not a %s", em_type_name(*t));
     return emit(p, OP_NOT, 0, 0);
 }
 
@@ -547,14 +546,14 @@ static int parse_logic(parser *p, em_type *t, int is_or)
         size_t at = p->t_pos;
         if (*t != EM_T_BOOL)
             return fail(p, at, "'%s' needs bools, not a %s on its left", is_or ? "or" : "and",
-                        type_name(*t));
+                        em_type_name(*t));
         if (emit(p, is_or ? OP_JTRUE_OR_POP : OP_JFALSE_OR_POP, 0, -1) != 0) return -1;
         int jump = p->e->n - 1;
         em_type r;
         if (next(p) != 0 || (is_or ? parse_logic(p, &r, 0) : parse_not(p, &r)) != 0) return -1;
         if (r != EM_T_BOOL)
             return fail(p, at, "'%s' needs bools, not a %s on its right", is_or ? "or" : "and",
-                        type_name(r));
+                        em_type_name(r));
         p->e->code[jump].a = p->e->n;
     }
     return 0;

@@ -49,6 +49,18 @@ char *em_flow_with_checkpoint(const char *text, size_t len, const char *dir, siz
     return out;
 }
 
+char *em_flow_read(const char *path, const char *checkpoint, size_t *len, char *err, size_t errlen)
+{
+    char *text = em_flow_read_file(path, EM_FLOW_TEXT_MAX, len, err, errlen);
+    if (!text || !checkpoint) return text;
+    size_t with_len;
+    char *with = em_flow_with_checkpoint(text, *len, checkpoint, &with_len);
+    if (!with) return text; /* not a JSON object: em_flow_load says why */
+    free(text);
+    *len = with_len;
+    return with;
+}
+
 int em_flow_find(const em_flow *f, const char *id)
 {
     for (int k = 0; k < f->n; k++)

@@ -75,6 +75,10 @@ typedef struct em_flow {
  * or the column at fault. */
 em_flow *em_flow_load(const char *text, size_t len, char *err, size_t errlen);
 
+/* em_flow_read reads the flow document at path, with its "checkpoint" set to `checkpoint` when
+ * given (em_flow_with_checkpoint): malloc'd text of *len bytes, or NULL with a message. */
+char *em_flow_read(const char *path, const char *checkpoint, size_t *len, char *err, size_t errlen);
+
 /* em_flow_with_checkpoint gives the document (len bytes) with its "checkpoint" set to dir
  * (ember-flow run --checkpoint DIR): malloc'd text, *out_len bytes; NULL when the text is not a
  * JSON object (em_flow_load then says why) or out of memory. */

@@ -104,6 +104,10 @@ int param_columns(json_t *params, const char *name, const em_schema *in, int *co
 /* column_of: the index of column `name` of `in`, or -1 with a message listing the columns */
 int column_of(const em_schema *in, const char *name, const char *param, char *err, size_t errlen);
 
+/* em_flow_read_file reads all of path, at most max bytes, NUL-terminated; NULL with a message
+ * (cannot open it, too large, out of memory) */
+char *em_flow_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
 /* template_compile reads `text` against the columns `in` */
 int template_compile(em_template *t, const char *text, const em_schema *in, const char *param,
                      char *err, size_t errlen);

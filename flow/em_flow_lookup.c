@@ -29,35 +29,12 @@ struct flow_lookup {
     char *path;
 };
 
-/* read_file reads all of path (at most LOOKUP_FILE_MAX bytes) */
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        snprintf(err, errlen, "file %s: cannot open it", path);
-        return NULL;
-    }
-    char *text = malloc(LOOKUP_FILE_MAX + 1);
-    *len = text ? fread(text, 1, LOOKUP_FILE_MAX + 1, fp) : 0;
-    fclose(fp);
-    if (text && *len > LOOKUP_FILE_MAX) {
-        snprintf(err, errlen, "file %s: over %u MiB", path, LOOKUP_FILE_MAX >> 20);
-        free(text);
-        return NULL;
-    }
-    if (text)
-        text[*len] = '\0';
-    else
-        snprintf(err, errlen, "out of memory");
-    return text;
-}
-
 /* load_rows splits the file into rows of n->new_types' columns, the key at index key */
 static int load_rows(em_node *n, struct flow_lookup *l, int key, int skip_header, char *err,
                      size_t errlen)
 {
     size_t len;
-    if (!(l->text = read_file(l->path, &len, err, errlen))) return -1;
+    if (!(l->text = em_flow_read_file(l->path, LOOKUP_FILE_MAX, &len, err, errlen))) return -1;
     if (strlen(l->text) != len) {
         snprintf(err, errlen, "file %s: a NUL byte at %zu (a text file is expected)", l->path,
                  strlen(l->text));

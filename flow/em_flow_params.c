@@ -103,6 +103,28 @@ int param_columns(json_t *params, const char *name, const em_schema *in, int *co
     return 0;
 }
 
+char *em_flow_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(err, errlen, "file %s: cannot open it: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = malloc(max + 1);
+    *len = text ? fread(text, 1, max + 1, fp) : 0; /* one byte more: to see it is too large */
+    fclose(fp);
+    if (!text)
+        snprintf(err, errlen, "out of memory");
+    else if (*len > max)
+        snprintf(err, errlen, "file %s: over %zu bytes", path, max);
+    else {
+        text[*len] = '\0';
+        return text;
+    }
+    free(text);
+    return NULL;
+}
+
 /* ---- templates -------------------------------------------------------------------------- */
 
 int template_compile(em_template *t, const char *text, const em_schema *in, const char *param,

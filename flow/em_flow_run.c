@@ -205,18 +205,23 @@ static int run_from(em_flow_step *st, ember_task *task, int k, em_value *cols, i
     return st->errors_of >= 0 ? EMBER_OK : emit(st, task, cols, ts);
 }
 
-/* add_counters adds each node's counts to the job's accumulators */
+const char *const em_flow_counter_names[EM_FLOW_COUNTERS] = {"in", "out", "failed", "us"};
+
+void em_flow_counter_name(char *buf, size_t cap, const char *id, int what)
+{
+    snprintf(buf, cap, "flow.%s.%s", id, em_flow_counter_names[what]);
+}
+
+/* add_counters adds each node's counts to the job's accumulators (an error step adds none:
+ * the nodes it runs are counted by the step that sends their records on) */
 static int add_counters(em_flow_step *st, ember_task *task)
 {
-    for (int k = 0; k < st->n; k++) {
-        const char *id = st->flow->nodes[st->nodes[k]].id;
-        char name[64];
-        int64_t v[4] = {st->in[k], st->out[k], st->failed[k], st->ns[k] / 1000};
-        const char *what[4] = {"in", "out", "failed", "us"};
-        for (int w = 0; w < 4; w++) {
-            if (v[w] == 0 || st->errors_of >= 0) continue;
-            snprintf(name, sizeof name, "flow.%s.%s", id, what[w]);
-            int rc = ember_acc_add(task, name, v[w]);
+    for (int k = 0; k < st->n && st->errors_of < 0; k++) {
+        int64_t v[EM_FLOW_COUNTERS] = {st->in[k], st->out[k], st->failed[k], st->ns[k] / 1000};
+        for (int w = 0; w < EM_FLOW_COUNTERS; w++) {
+            char name[64];
+            em_flow_counter_name(name, sizeof name, st->flow->nodes[st->nodes[k]].id, w);
+            int rc = v[w] ? ember_acc_add(task, name, v[w]) : EMBER_OK;
             if (rc != EMBER_OK) return rc;
         }
     }

@@ -37,4 +37,10 @@ int em_flow_step_run(em_flow_step *st, ember_task *task, ember_iter *in);
 
 void em_flow_step_free(em_flow_step *st);
 
+/* the counters each node keeps, as accumulators "flow.ID.WHAT" */
+enum { EM_FLOW_COUNTERS = 4 };
+extern const char *const em_flow_counter_names[EM_FLOW_COUNTERS]; /* in, out, failed, us */
+/* em_flow_counter_name writes the accumulator name of counter `what` of node `id` */
+void em_flow_counter_name(char *buf, size_t cap, const char *id, int what);
+
 #endif

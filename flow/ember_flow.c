@@ -257,11 +257,10 @@ static void print_counters(plan *p)
         const em_flow_node *n = &p->f->nodes[k];
         if (n->kind == EM_N_KAFKA_SOURCE || em_flow_is_sink(n->kind) || n->kind == EM_N_AGGREGATE)
             continue;
-        int64_t v[4];
-        const char *what[4] = {"in", "out", "failed", "us"};
-        for (int w = 0; w < 4; w++) {
+        int64_t v[EM_FLOW_COUNTERS];
+        for (int w = 0; w < EM_FLOW_COUNTERS; w++) {
             char name[64];
-            snprintf(name, sizeof name, "flow.%s.%s", n->id, what[w]);
+            em_flow_counter_name(name, sizeof name, n->id, w);
             v[w] = ember_accumulator(p->ctx, name);
         }
         printf("%-24s %-12s %12lld %12lld %12lld %10.1f\n", n->id, em_flow_kind_name(n->kind),
@@ -299,16 +298,6 @@ static void describe(ember_ctx *ctx, const em_flow *f)
     json_decref(d);
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    char *text = malloc(EM_FLOW_TEXT_MAX + 1);
-    *len = text ? fread(text, 1, EM_FLOW_TEXT_MAX + 1, fp) : 0;
-    fclose(fp);
-    return text;
-}
-
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
     ember_opts *o =
@@ -317,19 +306,10 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
     const char *checkpoint = ember_opt_str(o, "--checkpoint", NULL);
     if (ember_opts_check(o) != EMBER_OK || !path) return 2;
     size_t len = 0;
-    char *text = read_file(path, &len), err[2048];
+    char err[2048], *text = em_flow_read(path, checkpoint, &len, err, sizeof err);
     if (!text) {
-        fprintf(stderr, "ember-flow: cannot read %s\n", path);
+        fprintf(stderr, "ember-flow: %s\n", err);
         return 2;
-    }
-    if (checkpoint) { /* the document as it runs: with the checkpoint given */
-        size_t with_len;
-        char *with = em_flow_with_checkpoint(text, len, checkpoint, &with_len);
-        if (with) {
-            free(text);
-            text = with;
-            len = with_len;
-        }
     }
     em_flow *f = em_flow_load(text, len, err, sizeof err);
     if (!f) {

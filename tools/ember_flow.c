@@ -37,26 +37,13 @@ static void usage(FILE *out)
  * prints the first error */
 static em_flow *load(const char *path, const char *checkpoint, char **text, size_t *len)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        fprintf(stderr, "ember-flow: cannot open %s: %m\n", path);
-        return NULL;
-    }
-    *text = malloc(EM_FLOW_TEXT_MAX + 1);
-    *len = *text ? fread(*text, 1, EM_FLOW_TEXT_MAX + 1, fp) : 0;
-    fclose(fp);
     char err[2048];
-    if (*text && checkpoint) {
-        size_t with_len;
-        char *with = em_flow_with_checkpoint(*text, *len, checkpoint, &with_len);
-        if (with) {
-            free(*text);
-            *text = with;
-            *len = with_len;
-        }
-    }
+    *text = em_flow_read(path, checkpoint, len, err, sizeof err);
     em_flow *f = *text ? em_flow_load(*text, *len, err, sizeof err) : NULL;
-    if (!f) fprintf(stderr, "ember-flow: %s: %s\n", path, *text ? err : "out of memory");
+    if (!*text)
+        fprintf(stderr, "ember-flow: %s\n", err); /* it names the file */
+    else if (!f)
+        fprintf(stderr, "ember-flow: %s: %s\n", path, err);
     return f;
 }
 
