@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "em_flow_fn.h"
 #include "em_flow_int.h"
 #include "em_row.h"
 
@@ -105,15 +106,24 @@ static int compile_window(em_node *n, json_t *w, char *err, size_t errlen)
 
 int em_agg_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"by", "aggregates", "partitions", "window", NULL};
+    static const char *const keys[] = {"by",         "aggregates", "function",
+                                       "partitions", "window",     NULL};
     json_t *aggs = json_object_get(params, "aggregates"), *spec;
+    json_t *function = json_object_get(params, "function");
     int64_t partitions;
     if (param_check(params, keys, err, errlen) != 0 ||
         param_columns(params, "by", &n->in, n->cols, &n->n_cols, err, errlen) != 0 ||
         param_int(params, "partitions", 0, 0, 100000, &partitions, err, errlen) != 0)
         return -1;
     n->partitions = (int)partitions;
-    if (!json_is_array(aggs) || json_array_size(aggs) == 0 || json_array_size(aggs) > AGGS_MAX) {
+    if ((aggs != NULL) == (function != NULL)) {
+        snprintf(err, errlen,
+                 "give 'aggregates' (built-in) or 'function' (of the job library), not %s",
+                 aggs ? "both" : "neither");
+        return -1;
+    }
+    if (!function &&
+        (!json_is_array(aggs) || json_array_size(aggs) == 0 || json_array_size(aggs) > AGGS_MAX)) {
         snprintf(err, errlen,
                  "the parameter 'aggregates' must be an array of 1 to %d "
                  "{\"op\", \"column\", \"as\"}",
@@ -133,6 +143,7 @@ int em_agg_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t
     if (n->time_col >= 0 && (em_schema_add(out, "window_start", EM_T_TIMESTAMP, err, errlen) != 0 ||
                              em_schema_add(out, "window_end", EM_T_TIMESTAMP, err, errlen) != 0))
         return -1;
+    if (function) return em_fn_compile(n, function, out, err, errlen);
     size_t k;
     json_array_foreach(aggs, k,
                        spec) if (compile_one(n, spec, (int)k, out, err, errlen) != 0) return -1;
@@ -142,19 +153,32 @@ int em_agg_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t
 
 size_t em_agg_acc_len(const em_node *n)
 {
+    if (n->fn.name) return em_fn_acc_len(n);
     return ACC_HEADER + (size_t)n->n_aggs * sizeof(agg_state);
+}
+
+size_t em_agg_acc_bytes(const void *acc, size_t avail)
+{
+    const uint8_t *h = acc;
+    if (h[0] == EM_FN_MARK) return avail >= EM_FN_HEADER ? em_fn_acc_bytes(acc) : 0;
+    return h[0] <= AGGS_MAX ? ACC_HEADER + (size_t)h[0] * sizeof(agg_state) : 0;
 }
 
 void em_agg_zero(const em_node *n, void *acc)
 {
+    if (n->fn.name) {
+        em_fn_zero(n, acc);
+        return;
+    }
     uint8_t *h = acc;
     memset(acc, 0, em_agg_acc_len(n));
     h[0] = (uint8_t)n->n_aggs;
     for (int k = 0; k < n->n_aggs; k++) h[1 + k] = (uint8_t)(n->aggs[k].op << 4 | n->aggs[k].type);
 }
 
-void em_agg_record(const em_node *n, const em_value *cols, void *acc)
+int em_agg_record(const em_node *n, const em_value *cols, void *acc, char *err, size_t errlen)
 {
+    if (n->fn.name) return em_fn_record(n, cols, acc, err, errlen);
     em_agg_zero(n, acc);
     agg_state *st = (agg_state *)((uint8_t *)acc + ACC_HEADER);
     for (int k = 0; k < n->n_aggs; k++) {
@@ -166,6 +190,7 @@ void em_agg_record(const em_node *n, const em_value *cols, void *acc)
         else
             st[k].v.i = cols[a->col].i; /* the int64's or the double's bits */
     }
+    return 0;
 }
 
 /* fold_one merges state b into a, for aggregate `op` over values of type t */
@@ -201,6 +226,7 @@ int em_agg_merge(void *acc, const void *other, size_t len, char *err, size_t err
 {
     uint8_t *h = acc;
     const uint8_t *o = other;
+    if (h[0] == EM_FN_MARK) return em_fn_merge(acc, other, len, err, errlen);
     int n = h[0];
     if (n > AGGS_MAX || len != ACC_HEADER + (size_t)n * sizeof(agg_state) ||
         memcmp(h, o, ACC_HEADER) != 0) {
@@ -237,6 +263,7 @@ int em_agg_result(const em_node *n, const void *key, size_t key_len, const void 
         cols[first++].i = window_start;
         cols[first++].i = window_start + n->window_ms;
     }
+    if (n->fn.name) return em_fn_result(n, acc, acc_len, cols, first);
     const uint8_t *p = (const uint8_t *)acc + ACC_HEADER;
     for (int k = 0; k < n->n_aggs; k++) {
         agg_state st;

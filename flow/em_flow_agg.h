@@ -8,7 +8,8 @@
  * by the row of its `by` columns (em_agg_key), the reduce side gives the columns of the result
  * (em_agg_result). The same accumulator folds the windows of a stream (ember_window_aggregate,
  * a window on the record's time column) and the running totals of one (the keyed state of
- * ember_map_with_state).
+ * ember_map_with_state). An aggregate may fold with a function of the job library instead
+ * (em_flow_fn.h): its accumulator has a header of its own, and these calls hand over to it.
  */
 #ifndef EM_FLOW_AGG_H
 #define EM_FLOW_AGG_H
@@ -24,8 +25,13 @@ size_t em_agg_acc_len(const em_node *n);
 /* em_agg_zero writes the accumulator of no records */
 void em_agg_zero(const em_node *n, void *acc);
 
-/* em_agg_record writes the accumulator of one record (its columns cols) */
-void em_agg_record(const em_node *n, const em_value *cols, void *acc);
+/* em_agg_acc_bytes: the length of an accumulator as its header says (0: it is none); avail is
+ * how many bytes may be read at acc (at least 16) */
+size_t em_agg_acc_bytes(const void *acc, size_t avail);
+
+/* em_agg_record writes the accumulator of one record (its columns cols); -1 with a message
+ * when a library's function fails */
+int em_agg_record(const em_node *n, const em_value *cols, void *acc, char *err, size_t errlen);
 
 /* em_agg_merge folds `other` into acc (same node); -1 when an integer sum overflows, or the
  * two are not accumulators of the same aggregates (message in err) */

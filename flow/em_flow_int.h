@@ -18,13 +18,15 @@
 #define AGGS_MAX       12 /* aggregates of one aggregate node (its accumulator: 16 + 16 x 12 bytes) */
 #define REDIS_FIELDS   16 /* fields of a redis_sink's hash */
 
-/* em_template: text with {column} holes ("item:{item_id}"; "{{" and "}}" are braces) */
+/* em_template: text with {column} holes ("item:{item_id}"; "{{" and "}}" are braces); a
+ * number's hole may say its decimals, as printf's %.Nf: "{km:.6f}" */
 typedef struct em_template {
     char *source; /* the template as written (owned) */
     char *text;   /* its literal parts, braces undone (owned) */
     int n;
     struct {
         int col;           /* column index, or -1 for literal text */
+        int decimals;      /* a number's hole written {col:.Nf}: N; else -1 */
         uint32_t off, len; /* the literal's bytes in text */
     } parts[TEMPLATE_PARTS];
 } em_template;
@@ -38,7 +40,7 @@ typedef struct agg_spec {
     em_type type; /* that column's type (int for count) */
 } agg_spec;
 
-typedef enum sink_format { FORMAT_CSV, FORMAT_JSON } sink_format;
+typedef enum sink_format { FORMAT_CSV, FORMAT_JSON, FORMAT_TEMPLATE } sink_format;
 
 struct em_node {
     em_node_kind kind;
@@ -64,7 +66,13 @@ struct em_node {
     int n_aggs;
     agg_spec aggs[AGGS_MAX];
     em_schema key_schema; /* the `by` columns: the rows that key the shuffle */
-    int time_col;         /* the event-time column of a window (-1: none) */
+    struct {              /* an aggregate by a function of the library (em_flow_fn.h) */
+        char *name;       /* NULL: the built-in aggregates (owned) */
+        int n_args, n_returns;
+        int args[EM_SCHEMA_MAX];         /* the columns it reads */
+        const ember_flow_aggregate *agg; /* NULL until resolved */
+    } fn;
+    int time_col; /* the event-time column of a window (-1: none) */
     int64_t window_ms, slide_ms, delay_ms;
     int partitions;
     /* kafka_source */
@@ -81,8 +89,8 @@ struct em_node {
     sink_format format;
     em_template key; /* Kafka key, Redis key */
     int has_key;
-    int redis_set; /* 1: SET key value; 0: HSET key fields */
-    em_template value;
+    int redis_set;     /* 1: SET key value; 0: HSET key fields */
+    em_template value; /* redis SET's value; a kafka or files sink's line (FORMAT_TEMPLATE) */
     int n_fields;
     em_template field_names[REDIS_FIELDS]; /* field names are templates too */
     em_template fields[REDIS_FIELDS];

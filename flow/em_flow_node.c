@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "em_flow_fn.h"
 #include "em_flow_int.h"
 #include "em_flow_lookup.h"
 
@@ -318,6 +319,7 @@ void em_node_free(em_node *n)
     free(n->expr_text);
     em_rules_free(n);
     em_lookup_free(n);
+    em_fn_free(n);
     free(n);
 }
 
@@ -522,5 +524,6 @@ void em_node_describe(const em_node *n, char *buf, size_t cap)
         for (int k = 0; k < n->n_cols && used < cap; k++)
             used += (size_t)snprintf(buf + used, cap - used, "%s%s", k ? ", " : "by ",
                                      n->in.names[n->cols[k]]);
+        if (n->fn.name && used < cap) snprintf(buf + used, cap - used, ", function %s", n->fn.name);
     }
 }

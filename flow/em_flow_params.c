@@ -127,6 +127,18 @@ char *em_flow_read_file(const char *path, size_t max, size_t *len, char *err, si
 
 /* ---- templates -------------------------------------------------------------------------- */
 
+/* parse_decimals reads a hole's format ":.Nf" into *decimals */
+static int parse_decimals(const char *spec, int *decimals)
+{
+    int d = 0, digits = 0;
+    if (spec[0] != ':' || spec[1] != '.') return -1;
+    for (spec += 2; *spec >= '0' && *spec <= '9' && digits < 2; spec++, digits++)
+        d = d * 10 + (*spec - '0');
+    if (digits == 0 || d > 17 || strcmp(spec, "f") != 0) return -1;
+    *decimals = d;
+    return 0;
+}
+
 int template_compile(em_template *t, const char *text, const em_schema *in, const char *param,
                      char *err, size_t errlen)
 {
@@ -158,9 +170,23 @@ int template_compile(em_template *t, const char *text, const em_schema *in, cons
             }
             memcpy(name, text + r + 1, n);
             name[n] = '\0';
+            int decimals = -1;
+            char *spec = strchr(name, ':');
+            if (spec && parse_decimals(spec, &decimals) != 0) {
+                snprintf(err, errlen, "%s: {%s} at %zu: a number's format is :.Nf (N 0 to 17)",
+                         param, name, r + 1);
+                return -1;
+            }
+            if (spec) *spec = '\0';
             int col = column_of(in, name, param, err, errlen);
             if (col < 0) return -1;
+            if (decimals >= 0 && !em_type_numeric(in->types[col])) {
+                snprintf(err, errlen, "%s: {%s:.%df}: '%s' is a %s, not a number", param, name,
+                         decimals, name, em_type_name(in->types[col]));
+                return -1;
+            }
             t->parts[t->n].col = col;
+            t->parts[t->n].decimals = decimals;
             t->n++;
             r += n + 2;
             continue;
@@ -193,9 +219,13 @@ int template_render(const em_template *t, const em_schema *in, const em_value *c
             memcpy(buf + used, t->text + t->parts[k].off, t->parts[k].len);
             used += t->parts[k].len;
         } else {
-            int c = t->parts[k].col;
-            int n = em_value_text(in->types[c], &cols[c], buf + used, cap - used);
-            if (n < 0) return -1;
+            int c = t->parts[k].col, n;
+            if (t->parts[k].decimals >= 0) {
+                double x = in->types[c] == EM_T_DOUBLE ? cols[c].f : (double)cols[c].i;
+                n = snprintf(buf + used, cap - used, "%.*f", t->parts[k].decimals, x);
+                if (n < 0 || (size_t)n >= cap - used) return -1;
+            } else if ((n = em_value_text(in->types[c], &cols[c], buf + used, cap - used)) < 0)
+                return -1;
             used += (size_t)n;
         }
     }

@@ -13,13 +13,15 @@ struct flow_rule {
     em_expr *when; /* owned; a bool */
     int n_emit;
     int emit[EM_SCHEMA_MAX]; /* the columns its alert names */
+    int has_text;
+    em_template text; /* the alert's text, when the rule gives one (else "col=value ...") */
 };
 
 static int compile_rule(em_node *n, json_t *o, size_t k, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"name", "when", "emit", NULL};
+    static const char *const keys[] = {"name", "when", "emit", "alert", NULL};
     struct flow_rule *r = &n->rules[n->n_rules];
-    const char *name, *when;
+    const char *name, *when, *text;
     char why[512];
     if (!json_is_object(o)) {
         snprintf(err, errlen, "rule %zu: a rule is {\"name\", \"when\", \"emit\"}", k + 1);
@@ -28,6 +30,7 @@ static int compile_rule(em_node *n, json_t *o, size_t k, char *err, size_t errle
     if (param_check(o, keys, why, sizeof why) != 0 ||
         param_str(o, "name", 1, NULL, &name, why, sizeof why) != 0 ||
         param_str(o, "when", 1, NULL, &when, why, sizeof why) != 0 ||
+        param_str(o, "alert", 0, NULL, &text, why, sizeof why) != 0 ||
         (json_object_get(o, "emit") &&
          param_columns(o, "emit", &n->in, r->emit, &r->n_emit, why, sizeof why) != 0)) {
         snprintf(err, errlen, "rule %zu: %s", k + 1, why);
@@ -42,6 +45,11 @@ static int compile_rule(em_node *n, json_t *o, size_t k, char *err, size_t errle
     n->n_rules++; /* counted now: em_rules_free frees what was made */
     if (!(r->when = em_expr_compile(when, &n->in, why, sizeof why))) {
         snprintf(err, errlen, "rule '%s': when \"%s\": %s", name, when, why);
+        return -1;
+    }
+    if (text && (r->has_text = 1,
+                 template_compile(&r->text, text, &n->in, "alert", why, sizeof why) != 0)) {
+        snprintf(err, errlen, "rule '%s': %s", name, why);
         return -1;
     }
     if (em_expr_type(r->when) != EM_T_BOOL) {
@@ -103,6 +111,7 @@ void em_rules_free(em_node *n)
     for (int k = 0; k < n->n_rules; k++) {
         free(n->rules[k].name);
         em_expr_free(n->rules[k].when);
+        if (n->rules[k].has_text) template_free(&n->rules[k].text);
     }
     free(n->rules);
     n->rules = NULL;
@@ -118,7 +127,12 @@ int em_rules_fire(const em_node *n, int r, em_value *cols, em_scratch *s, char *
     if (em_expr_eval(rule->when, cols, &holds, err, errlen) != 0) return -1;
     if (!holds.i) return 0;
     char *start = s->buf + s->used;
-    for (int k = 0; k < rule->n_emit; k++) {
+    if (rule->has_text) {
+        int len = template_render(&rule->text, &n->in, cols, start, sizeof s->buf - s->used);
+        if (len < 0) goto full;
+        s->used += (size_t)len;
+    }
+    for (int k = 0; k < rule->n_emit && !rule->has_text; k++) {
         int c = rule->emit[k];
         const char *name = n->in.names[c];
         if ((k && !em_scratch_put(s, " ", 1)) || !em_scratch_put(s, name, strlen(name)) ||

@@ -148,7 +148,8 @@ static int emit(em_flow_step *st, ember_task *task, const em_value *cols, int64_
         if (klen == 0)
             return ember_task_fail(task, "flow node '%s': a key over %d bytes", last->id,
                                    EM_SCRATCH_BYTES);
-        em_agg_record(last->compiled, cols, st->buf);
+        if (em_agg_record(last->compiled, cols, st->buf, err, sizeof err) != 0)
+            return ember_task_fail(task, "flow node '%s': %s", last->id, err);
         return ember_emit_kv(task, s->buf + s->used, klen, st->buf, em_agg_acc_len(last->compiled),
                              em_agg_event_time(last->compiled, cols, ts));
     }

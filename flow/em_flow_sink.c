@@ -23,7 +23,19 @@ static int compile_columns(em_node *n, json_t *params, char *err, size_t errlen)
 
 static int compile_lines(em_node *n, json_t *params, char *err, size_t errlen)
 {
-    const char *format, *delim;
+    const char *format, *delim, *value;
+    if (param_str(params, "value", 0, NULL, &value, err, errlen) != 0) return -1;
+    if (value) { /* a template: the line as written, nothing else */
+        if (json_object_get(params, "format") || json_object_get(params, "columns") ||
+            json_object_get(params, "delimiter")) {
+            snprintf(err, errlen,
+                     "'value' (a template) makes the whole line: no 'format', "
+                     "'columns' or 'delimiter' beside it");
+            return -1;
+        }
+        n->format = FORMAT_TEMPLATE;
+        return template_compile(&n->value, value, &n->in, "value", err, errlen);
+    }
     if (param_str(params, "format", 0, "csv", &format, err, errlen) != 0 ||
         param_str(params, "delimiter", 0, ",", &delim, err, errlen) != 0 ||
         compile_columns(n, params, err, errlen) != 0)
@@ -94,9 +106,10 @@ static int compile_redis(em_node *n, json_t *params, char *err, size_t errlen)
 
 int em_sink_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
 {
-    static const char *const kafka_keys[] = {"topic",   "key",       "format",
-                                             "columns", "delimiter", NULL};
-    static const char *const files_keys[] = {"dir", "format", "columns", "delimiter", NULL};
+    static const char *const kafka_keys[] = {"topic",     "key",   "format", "columns",
+                                             "delimiter", "value", NULL};
+    static const char *const files_keys[] = {"dir",       "format", "columns",
+                                             "delimiter", "value",  NULL};
     static const char *const redis_keys[] = {"address", "command", "key", "fields",
                                              "value",   "ttl_s",   NULL};
     const char *target, *key;
@@ -274,6 +287,12 @@ int em_sink_record(const em_node *n, const em_value *cols, em_scratch *s, ember_
     out->key_len = klen;
     if (n->kind == EM_N_REDIS_SINK) {
         if (redis_value(n, cols, s, out) != 0) goto full;
+        return 0;
+    }
+    if (n->format == FORMAT_TEMPLATE) {
+        size_t len = 0;
+        if (!(out->value = rendered(&n->value, &n->in, cols, s, &len, 0))) goto full;
+        out->value_len = len;
         return 0;
     }
     char *start = s->buf + s->used;

@@ -1,13 +1,16 @@
-/* ember_flow.c -- the job library that runs workflows: ember_flow.so, run by ember-flow as any
- * job is run by ember-submit, so a flow goes through the same upload, scheduling, retries and
- * status as a compiled job.
+/* ember_flow.c -- the flow runner: the entry point and task functions of the job library that
+ * runs workflows (ember_flow.so, or a library of the user's functions linked with
+ * lib/libember_flow.a), run by ember-flow as any job is run by ember-submit, so a flow goes
+ * through the same upload, scheduling, retries and status as a compiled job.
  *
- * ember_main loads the document (--flow FILE) and turns it into ember operations, sink by
+ * ember_flow_main loads the document (--flow FILE) and turns it into ember operations, sink by
  * sink: the nodes between two boundaries become one map_partitions (ember_flow_step, fused);
  * an aggregate is an aggregate_by_key whose accumulator describes itself (ember_flow_agg_*);
  * a node feeding several others is cached, so what is upstream of it runs once; each sink is
  * one action. Nothing here is compiled at run time: the nodes are ember's own C code.
  */
+
+#include <dlfcn.h>
 #include <ember/ember.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 
 #include "em_flow.h"
 #include "em_flow_agg.h"
+#include "em_flow_fn.h"
 #include "em_flow_int.h"
 #include "em_flow_run.h"
 #include "em_flow_sink.h"
@@ -22,7 +26,7 @@
 /* ---- the functions tasks call (exported: executors find them by name) ----------------- */
 
 /* the library is built with hidden symbols (its em_* names must never meet the host's): only
- * these and ember_main are visible */
+ * these (and the user's ember_main and functions) are visible */
 #define FLOW_EXPORT __attribute__((visibility("default")))
 
 FLOW_EXPORT int ember_flow_step(ember_task *task, ember_iter *in);
@@ -30,7 +34,25 @@ FLOW_EXPORT int ember_flow_agg_seq(ember_task *task, void *acc, const ember_reco
 FLOW_EXPORT int ember_flow_agg_comb(ember_task *task, void *acc, const void *other);
 FLOW_EXPORT int ember_flow_agg_state(ember_task *task, const ember_record *in, void *state,
                                      int *exists);
-FLOW_EXPORT int ember_main(ember_ctx *ctx, int argc, char **argv);
+FLOW_EXPORT int ember_flow_main(ember_ctx *ctx, int argc, char **argv);
+
+/* in_this_library finds an aggregate function among the library's exported symbols (the
+ * library the runner is linked into, wherever it runs: ember-submit or an executor) */
+static const ember_flow_aggregate *in_this_library(const char *name)
+{
+    Dl_info info;
+    if (!dladdr((void *)ember_flow_step, &info) || !info.dli_fname) return NULL;
+    void *self = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+    const ember_flow_aggregate *a = em_fn_lookup(self, name);
+    if (self) dlclose(self);
+    return a;
+}
+
+/* as the library is loaded: before any task (a reduce side's merge may come first) */
+__attribute__((constructor)) static void use_this_library(void)
+{
+    em_fn_set_resolver(in_this_library);
+}
 
 int ember_flow_step(ember_task *task, ember_iter *in)
 {
@@ -55,7 +77,7 @@ int ember_flow_agg_seq(ember_task *task, void *acc, const ember_record *in)
 int ember_flow_agg_comb(ember_task *task, void *acc, const void *other)
 {
     char err[256];
-    size_t len = 16 + 16 * (size_t)((const uint8_t *)acc)[0]; /* the header says (em_flow_agg.c) */
+    size_t len = em_agg_acc_bytes(acc, EMBER_ACC_MAX); /* the engine's: as long as it says */
     if (em_agg_merge(acc, other, len, err, sizeof err) != 0)
         return ember_task_fail(task, "flow aggregate: %s", err);
     return EMBER_OK;
@@ -66,8 +88,8 @@ int ember_flow_agg_comb(ember_task *task, void *acc, const void *other)
 int ember_flow_agg_state(ember_task *task, const ember_record *in, void *state, int *exists)
 {
     char err[256];
-    const uint8_t *h = in->value;
-    if (in->value_len < 16 || h[0] > AGGS_MAX || in->value_len != 16 + 16 * (size_t)h[0])
+    if (in->value_len < 16 || in->value_len > EMBER_ACC_MAX ||
+        in->value_len != em_agg_acc_bytes(in->value, in->value_len))
         return ember_task_fail(task, "flow aggregate: a record of %zu bytes is no accumulator",
                                in->value_len);
     if (!*exists)
@@ -199,15 +221,31 @@ static int start_query(plan *p, int k, ember_query **query)
     return rc;
 }
 
-/* run_queries starts a query per sink, then waits for the first sink's query to end (stopped:
- * ember-flow --stop FLOW-SINK) and stops the others; detached queries (ember-flow run
- * --detach) are left running */
+/* first_sink: the sink written first in the document (the nodes are kept in topological
+ * order, which may put another first) */
+static int first_sink(const em_flow *f)
+{
+    json_t *node;
+    size_t i;
+    json_array_foreach(json_object_get(f->doc, "nodes"), i, node)
+    {
+        int k = em_flow_find(f, json_string_value(json_object_get(node, "id")));
+        if (k >= 0 && em_flow_is_sink(f->nodes[k].kind)) return k;
+    }
+    return -1;
+}
+
+/* run_queries starts a query per sink, the document's first sink's first, then waits for that
+ * one to end (stopped: ember-flow --stop FLOW-SINK) and stops the others; detached queries
+ * (ember-flow run --detach) are left running */
 static int run_queries(plan *p)
 {
     ember_query *q[EM_FLOW_NODES_MAX];
-    int n = 0, rc = EMBER_OK;
+    int n = 0, rc = EMBER_OK, first_k = first_sink(p->f);
+    if (first_k >= 0 && (rc = start_query(p, first_k, &q[0])) == EMBER_OK) n++;
     for (int k = 0; k < p->f->n && rc == EMBER_OK; k++)
-        if (em_flow_is_sink(p->f->nodes[k].kind) && (rc = start_query(p, k, &q[n])) == EMBER_OK)
+        if (k != first_k && em_flow_is_sink(p->f->nodes[k].kind) &&
+            (rc = start_query(p, k, &q[n])) == EMBER_OK)
             n++;
     if (rc == EMBER_OK && n > 0) rc = ember_query_await(q[0], -1);
     ember_query_progress first_state;
@@ -298,7 +336,7 @@ static void describe(ember_ctx *ctx, const em_flow *f)
     json_decref(d);
 }
 
-int ember_main(ember_ctx *ctx, int argc, char **argv)
+int ember_flow_main(ember_ctx *ctx, int argc, char **argv)
 {
     ember_opts *o =
         ember_opts_new(ctx, argc, argv, "ember_flow.so -- --flow FILE [--checkpoint DIR]");

@@ -1,19 +1,22 @@
 /* ember_flow.c -- ember-flow: checks, explains and runs workflow documents (docs/flows.md).
  *
- *   ember-flow --validate FLOW.json [--checkpoint DIR]   checks the document: the first
- *                                                          error, or "ok"
- *   ember-flow --explain FLOW.json [--checkpoint DIR]    prints the stages each sink runs and
- *                                                          the columns
- *   ember-flow run FLOW.json [--checkpoint DIR] [ember-submit options]
+ *   ember-flow --validate FLOW.json [--checkpoint DIR] [--library LIB.so]   checks the
+ *                                            document: the first error, or "ok"
+ *   ember-flow --explain FLOW.json [--checkpoint DIR] [--library LIB.so]    prints the stages
+ *                                            each sink runs and the columns
+ *   ember-flow run FLOW.json [--checkpoint DIR] [--library LIB.so] [ember-submit options]
  *   ember-flow --stop NAME [ember-submit options]
  *
  * Checking needs no cluster. `run` checks first, then hands over to ember-submit (beside this
- * program) with the flow job library (EMBER_FLOW_LIB, else ../lib/ember_flow.so beside this
- * program) and the document: a flow is uploaded, scheduled, retried and shown as any job.
- * --checkpoint DIR sets a streaming flow's checkpoint (the document's "checkpoint"); a relative
- * DIR is made absolute here. Exit status: 0, 1 (the flow failed), 2 (bad arguments or an
- * invalid flow).
+ * program) with the flow job library and the document: a flow is uploaded, scheduled, retried
+ * and shown as any job. The library is --library (a library of the flow's functions linked
+ * with lib/libember_flow.a), else EMBER_FLOW_LIB, else ../lib/ember_flow.so beside this
+ * program; with --library, --validate and --explain check the functions the flow calls against
+ * it (it is loaded here). --checkpoint DIR sets a streaming flow's checkpoint (the document's
+ * "checkpoint"); a relative DIR is made absolute here. Exit status: 0, 1 (the flow failed), 2
+ * (bad arguments or an invalid flow).
  */
+#include <dlfcn.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,14 +24,15 @@
 #include <unistd.h>
 
 #include "em_flow.h"
+#include "em_flow_fn.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: ember-flow --validate FLOW.json [--checkpoint DIR]\n"
-            "       ember-flow --explain FLOW.json [--checkpoint DIR]\n"
-            "       ember-flow run FLOW.json [--checkpoint DIR] [ember-submit options: --driver "
-            "URL, --kafka BROKERS, --detach, ...]\n"
+            "usage: ember-flow --validate FLOW.json [--checkpoint DIR] [--library LIB.so]\n"
+            "       ember-flow --explain FLOW.json [--checkpoint DIR] [--library LIB.so]\n"
+            "       ember-flow run FLOW.json [--checkpoint DIR] [--library LIB.so] [ember-submit "
+            "options: --driver URL, --kafka BROKERS, --detach, ...]\n"
             "       ember-flow --stop NAME [ember-submit options]\n"
             "The document's format: docs/flows.md (JSON Schema: docs/flow-schema.json).\n");
 }
@@ -96,12 +100,20 @@ static int submit(char **opts, int n_opts, const char *lib, const char *flow_pat
     return 1;
 }
 
-/* take_checkpoint removes "--checkpoint DIR" from argv[from..argc) and gives DIR made absolute
- * in buf (NULL when absent; "" after a missing DIR) */
-static const char *take_checkpoint(int *argc, char **argv, int from, char *buf, size_t cap)
+/* the library the flow's functions are looked up in (--validate, --explain --library) */
+static void *functions;
+static const ember_flow_aggregate *in_library(const char *name)
+{
+    return em_fn_lookup(functions, name);
+}
+
+/* take_path removes "OPTION PATH" from argv[from..argc) and gives PATH made absolute in buf
+ * (NULL when absent; "" after a missing PATH) */
+static const char *take_path(int *argc, char **argv, int from, const char *option, char *buf,
+                             size_t cap)
 {
     for (int k = from; k < *argc; k++) {
-        if (strcmp(argv[k], "--checkpoint") != 0) continue;
+        if (strcmp(argv[k], option) != 0) continue;
         const char *dir = k + 1 < *argc ? argv[k + 1] : "";
         char cwd[PATH_MAX];
         if (dir[0] == '/' || !dir[0] || !getcwd(cwd, sizeof cwd))
@@ -130,11 +142,20 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char ck_buf[PATH_MAX];
-    const char *checkpoint = take_checkpoint(&argc, argv, 3, ck_buf, sizeof ck_buf);
-    if (argc < 3 || ((validate || explain) && argc != 3) || (checkpoint && !checkpoint[0])) {
+    char ck_buf[PATH_MAX], lib_buf[PATH_MAX];
+    const char *checkpoint = take_path(&argc, argv, 3, "--checkpoint", ck_buf, sizeof ck_buf);
+    const char *library = take_path(&argc, argv, 3, "--library", lib_buf, sizeof lib_buf);
+    if (argc < 3 || ((validate || explain) && argc != 3) || (checkpoint && !checkpoint[0]) ||
+        (library && !library[0])) {
         usage(stderr);
         return 2;
+    }
+    if (library && (validate || explain)) { /* the functions are checked against it */
+        if (!(functions = dlopen(library, RTLD_LAZY | RTLD_LOCAL))) {
+            fprintf(stderr, "ember-flow: --library %s: %s\n", library, dlerror());
+            return 2;
+        }
+        em_fn_set_resolver(in_library);
     }
     char *text = NULL;
     size_t len;
@@ -147,7 +168,9 @@ int main(int argc, char **argv)
     if (validate || explain) return 0;
     char lib[PATH_MAX];
     const char *env = getenv("EMBER_FLOW_LIB");
-    if (env && *env)
+    if (library)
+        snprintf(lib, sizeof lib, "%s", library);
+    else if (env && *env)
         snprintf(lib, sizeof lib, "%s", env);
     else if (beside("../lib/ember_flow.so", lib, sizeof lib) != 0)
         return 1;

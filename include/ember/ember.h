@@ -603,6 +603,57 @@ double ember_opt_double(ember_opts *o, const char *name, double def);
 int ember_opt_flag(ember_opts *o, const char *name);
 int ember_opts_check(ember_opts *o);
 
+/* ---- Functions for workflows (docs/flows.md, "Functions from a library") -----------------
+ * A workflow (ember-flow) is built of ember's own nodes; where it needs a fold they do not
+ * have, an aggregate node names a function of a job library instead:
+ *     {"type": "aggregate", "by": ["taxi_id"], "window": {...},
+ *      "function": {"name": "taxi_track", "args": ["time", "lon", "lat"],
+ *                   "returns": [{"name": "km", "type": "double"}, ...]}}
+ * The library defines it as an exported ember_flow_aggregate and runs the flow runner as its
+ * entry point (EMBER_FLOW_LIBRARY), linked from lib/libember_flow.a:
+ *     EMBER_FLOW_LIBRARY
+ *     const ember_flow_aggregate taxi_track = {EMBER_FLOW_ABI, sizeof(track),
+ *         "timestamp,double,double", "double,int", track_add, track_merge, track_result};
+ *     cc -shared -fPIC -I include -o taxi_flow.so taxi_functions.c lib/libember_flow.a -ljansson
+ *     ember-flow run --library taxi_flow.so taxi.json
+ * The accumulator (acc_size bytes, at most EMBER_FLOW_ACC_MAX) starts zeroed. `add` folds one
+ * record (its args, in the types `args` names) into an empty accumulator; `merge` folds the
+ * accumulator `later` into acc (in a window, `later` holds later records in event time; a
+ * streaming aggregate without a window merges each record's into the key's running one in the
+ * order they come); `result` writes the `returns` columns (a string may point into acc). Each
+ * returns 0, or non-zero to fail the task. The functions must be pure: a task may run again. */
+#define EMBER_FLOW_ABI     1
+#define EMBER_FLOW_ACC_MAX 224
+
+/* ember_flow_value: one column's value: `i` for int, bool (0/1) and timestamp (ms since 1970,
+ * UTC), `f` for double, `s` and `len` for a string (not NUL-terminated) */
+typedef struct ember_flow_value {
+    union {
+        int64_t i;
+        double f;
+        const char *s;
+    };
+    uint32_t len;
+} ember_flow_value;
+
+typedef struct ember_flow_aggregate {
+    int abi;             /* EMBER_FLOW_ABI */
+    size_t acc_size;     /* 1..EMBER_FLOW_ACC_MAX */
+    const char *args;    /* the args' types, "timestamp,double,double": checked against the flow */
+    const char *returns; /* the results' types, "double,int" */
+    int (*add)(void *acc, const ember_flow_value *args);
+    int (*merge)(void *acc, const void *later);
+    int (*result)(const void *acc, ember_flow_value *returns);
+} ember_flow_aggregate;
+
+/* ember_flow_main runs a workflow: `--flow FILE [--checkpoint DIR]` (lib/libember_flow.a) */
+int ember_flow_main(ember_ctx *ctx, int argc, char **argv);
+#define EMBER_FLOW_LIBRARY                                                                         \
+    __attribute__((visibility("default"))) int ember_main(ember_ctx *ctx, int argc, char **argv)   \
+    {                                                                                              \
+        return ember_flow_main(ctx, argc, argv);                                                   \
+    }
+
 /* The entry point every job defines (exported): argc/argv are the arguments after `--`. */
 typedef int (*ember_main_fn)(ember_ctx *ctx, int argc, char **argv);
 #define EMBER_ENTRY_POINT "ember_main"

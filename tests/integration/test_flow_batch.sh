@@ -149,17 +149,19 @@ screenshot "$STATUS/#flow/$big_job" "$ARTIFACTS/status_flow.png" 1400x900
 echo "ok: the flow's graph with per-node counts on the status page"
 
 # ---- checks without a cluster ------------------------------------------------------------
-# the document against the JSON Schema of docs/flow-schema.json, which refuses a typo too
-python3 - "$EMBER_SRC/docs/flow-schema.json" "$T/sales.json" <<'EOF' || fail "the JSON Schema check"
+# the document (and the example flows) against the JSON Schema of docs/flow-schema.json, which
+# refuses a typo too
+python3 - "$EMBER_SRC/docs/flow-schema.json" "$T/sales.json" "$EMBER_SRC"/examples/flows/*.json <<'EOF' || fail "the JSON Schema check"
 import json, sys, jsonschema
 schema, doc = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 v = jsonschema.Draft202012Validator
 v.check_schema(schema)
-jsonschema.validate(doc, schema, cls=v)
+for path in sys.argv[2:]:
+    jsonschema.validate(json.load(open(path)), schema, cls=v)
 doc["nodes"][3]["rul"] = doc["nodes"][3].pop("rule")
 assert not v(schema).is_valid(doc), "the schema accepts an unknown parameter"
 EOF
-echo "ok: the document is valid under docs/flow-schema.json, a typo is not"
+echo "ok: the document and the examples are valid under docs/flow-schema.json, a typo is not"
 expect_eq "$("$FLOW" --validate "$T/sales.json")" "$T/sales.json: ok: flow sales-flow, 16 nodes" "--validate"
 "$FLOW" --explain "$T/sales.json" >"$T/explain.out"
 expect_contains "$(cat "$T/explain.out")" "shuffle (by its key; combined before and after)" "--explain: the aggregate's shuffle"

@@ -7,10 +7,16 @@
 #     each window exactly once;
 #   - taxi-alerts: one alert per well-formed point outside the bounding box, and one per point
 #     reached faster than 2,000 km/h from the taxi's previous point, in any earlier batch (its
-#     keyed state), both against awk;
+#     keyed state), both against awk, line for line (position to 5 decimals, speed in km/h);
 #   - taxi-dead-letter: every malformed line, unchanged.
 # The query's status shows the final watermark (the last point's time: no delay) and no late
-# points (the producer writes in event-time order, one partition).
+# points (the producer writes in event-time order, one partition). Half the lines are produced
+# before the job starts and half after an executor is killed with -9 (a new one joins), so
+# the exact results hold through its loss.
+# With TAXI_RUN=flow (test_taxi_flow.sh) the pipeline is the workflow examples/flows/taxi.json
+# run by ember-flow with its function library (taxi_flow.so) in place of the C job, with the
+# C job's options (window, slide, delay, speed limit, batch size) set in a copy of the document:
+# the same input, the same references, the same kill -9.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -19,12 +25,24 @@ cluster_up
 start_redis
 
 "$EMBER_BIN/taxi-data" --lines 4000 --taxis 12 --seed 5 --malformed-every 40 >"$T/lines.txt"
-awk '{ split($0, f, ","); print f[1] "\t" $0 }' "$T/lines.txt" |
-    "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic taxi --key-sep '\t' >/dev/null
+produce_lines() { # FIRST LAST: lines FIRST..LAST, keyed by taxi id
+    sed -n "$1,$2p" "$T/lines.txt" | awk '{ split($0, f, ","); print f[1] "\t" $0 }' |
+        "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic taxi --key-sep '\t' >/dev/null
+}
+produce_lines 1 2000
 
-"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/taxi_stream.so" -- --earliest \
-    --interval-ms 50 --max-per-batch 150 --window-min 5 --slide-s 60 --delay-s 0 \
-    --max-kmh 2000 --checkpoint "$T/ck" --redis "127.0.0.1:$RPORT" >"$T/job.out" 2>"$T/job.err" &
+if [ "${TAXI_RUN:-c}" = flow ]; then
+    jq '.interval_ms = 50 | (.nodes[] | select(.id == "in")).max_per_partition = 150
+        | (.nodes[] | select(.id == "windows")).window = {"time": "time", "length_s": 300, "slide_s": 60, "delay_s": 0}
+        | (.nodes[] | select(.id == "watch")).rules[1].when = "kmh > 2000"' \
+        "$EMBER_SRC/examples/flows/taxi.json" >"$T/taxi.json"
+    EMBER_REDIS=127.0.0.1:$RPORT "$EMBER_BIN/ember-flow" run "$T/taxi.json" --checkpoint "$T/ck" \
+        --library "$EMBER_JOBS/taxi_flow.so" --driver "$DRIVER" >"$T/job.out" 2>"$T/job.err" &
+else
+    "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/taxi_stream.so" -- --earliest \
+        --interval-ms 50 --max-per-batch 150 --window-min 5 --slide-s 60 --delay-s 0 \
+        --max-kmh 2000 --checkpoint "$T/ck" --redis "127.0.0.1:$RPORT" >"$T/job.out" 2>"$T/job.err" &
+fi
 JOB_PID=$!
 
 # ---- the reference ---------------------------------------------------------------------------
@@ -60,8 +78,9 @@ TZ=UTC awk -F, -v W=$((final_wm / 1000)) '
         }
     }' "$T/good.txt" | LC_ALL=C sort >"$T/want_windows"
 want_windows=$(wc -l <"$T/want_windows")
-# alerts: "taxi,time,outside" for points outside the box, "taxi,time,speed" for points reached
-# faster than 2,000 km/h from the taxi's previous point
+# alerts, as the job writes them: "taxi,time,LON,LAT,outside" for points outside the box,
+# "taxi,time,LON,LAT,speed=KMH" for points reached faster than 2,000 km/h from the taxi's
+# previous point
 TZ=UTC awk -F, '
     function hav(lon1, lat1, lon2, lat2,    dphi, dl, a) {
         dphi = (lat2 - lat1) * RAD; dl = (lon2 - lon1) * RAD
@@ -70,19 +89,25 @@ TZ=UTC awk -F, '
     }
     BEGIN { RAD = atan2(0, -1) / 180 }
     {
-        if ($3 < 116.1 || $3 > 116.7 || $4 < 39.7 || $4 > 40.1) print $1 "," $2 ",outside"
+        at = sprintf("%s,%s,%.5f,%.5f,", $1, $2, $3, $4)
+        if ($3 < 116.1 || $3 > 116.7 || $4 < 39.7 || $4 > 40.1) print at "outside"
         t = $2; gsub(/[-:]/, " ", t); t = mktime(t) * 1000
-        if (($1 in last) && t > last[$1] && hav(lon[$1], lat[$1], $3, $4) / ((t - last[$1]) / 3600000) > 2000)
-            print $1 "," $2 ",speed"
+        if (($1 in last) && t > last[$1] && (kmh = hav(lon[$1], lat[$1], $3, $4) / ((t - last[$1]) / 3600000)) > 2000)
+            printf "%sspeed=%.0f\n", at, kmh
         last[$1] = t; lon[$1] = $3; lat[$1] = $4
     }' "$T/good.txt" | LC_ALL=C sort >"$T/want_alerts"
 want_alerts=$(wc -l <"$T/want_alerts")
 want_dead=$(cat "$T/malformed.count")
-[ "$want_windows" -gt 500 ] && [ "$(grep -c ',speed$' "$T/want_alerts")" -gt 50 ] &&
+[ "$want_windows" -gt 500 ] && [ "$(grep -c ',speed=' "$T/want_alerts")" -gt 50 ] &&
     [ "$(grep -c ',outside$' "$T/want_alerts")" -gt 50 ] && [ "$want_dead" -gt 50 ] ||
     fail "the reference is too thin: $want_windows windows, $want_alerts alerts, $want_dead malformed"
 
 topic_count() { "$EMBER_BIN/ember-topic" offsets --bootstrap "$KAFKA" --topic "$1" | awk '$1 == "total" {print $2}'; }
+# an executor is killed once the first windows are out; a new one joins; the rest is produced
+wait_until 60 bash -c "[ \"\$(\"$EMBER_BIN/ember-topic\" offsets --bootstrap $KAFKA --topic taxi-distance | awk '\$1 == \"total\" {print \$2}')\" -ge 50 ]"
+kill -9 "$ex1_PID"
+start_executor ex3 --slots 2
+produce_lines 2001 "$(wc -l <"$T/lines.txt")"
 wait_until 120 bash -c "[ \"\$(\"$EMBER_BIN/ember-topic\" offsets --bootstrap $KAFKA --topic taxi-distance | awk '\$1 == \"total\" {print \$2}')\" -ge $want_windows ]"
 wait_api /api/v1/streaming/queries "[.[] | select(.name == \"taxi-distance\")][0] | .watermark_ms == $final_wm and .late_records == 0" 30
 wait_until 60 bash -c "[ \"\$(\"$EMBER_BIN/ember-topic\" offsets --bootstrap $KAFKA --topic taxi-dead-letter | awk '\$1 == \"total\" {print \$2}')\" -ge $want_dead ]"
@@ -93,10 +118,17 @@ batches=$(api /api/v1/streaming/queries | jq '[.[] | select(.name == "taxi-dista
 total=$(wc -l <"$T/lines.txt")
 wait_api /api/v1/streaming/queries "[.[] | select(.name == \"taxi-distance-now\")][0] | .watermark_ms == $final_wm and .phase == \"idle\"" 60
 wait_api /api/v1/streaming/queries "[.[] | select(.name == \"taxi-points\")][0] | .records_in >= $total and .phase == \"idle\"" 60
-"$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop taxi-distance >"$T/stop.out" 2>&1 ||
-    fail "ember-submit --stop failed: $(cat "$T/stop.out")"
-wait "$JOB_PID" || fail "taxi_stream failed: $(tail -5 "$T/job.err")"
-expect_contains "$(cat "$T/job.err")" "watermark $final_wm, 0 late" "the job's summary"
+if [ "${TAXI_RUN:-c}" = flow ]; then
+    "$EMBER_BIN/ember-flow" --stop taxi-distance --driver "$DRIVER" >"$T/stop.out" 2>&1 ||
+        fail "ember-flow --stop failed: $(cat "$T/stop.out")"
+    wait "$JOB_PID" || fail "the taxi flow failed: $(tail -5 "$T/job.err")"
+    expect_contains "$(cat "$T/job.out")" "flow taxi: its queries stopped" "the flow's closing line"
+else
+    "$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop taxi-distance >"$T/stop.out" 2>&1 ||
+        fail "ember-submit --stop failed: $(cat "$T/stop.out")"
+    wait "$JOB_PID" || fail "taxi_stream failed: $(tail -5 "$T/job.err")"
+    expect_contains "$(cat "$T/job.err")" "watermark $final_wm, 0 late" "the job's summary"
+fi
 
 # ---- every window exactly once, to 1e-6 km ------------------------------------------------------
 "$EMBER_BIN/ember-topic" dump --bootstrap "$KAFKA" --topic taxi-distance | cut -f4 |
@@ -116,13 +148,17 @@ echo "ok: $want_windows final windows, each once, equal to the reference"
 # ---- alerts and dead letters ------------------------------------------------------------------------
 expect_eq "$(topic_count taxi-alerts)" "$want_alerts" "alerts (outside the box, too fast)"
 "$EMBER_BIN/ember-topic" dump --bootstrap "$KAFKA" --topic taxi-alerts | cut -f4 |
-    awk -F, '{ print $1 "," $2 "," ($5 == "outside" ? "outside" : "speed") }' | LC_ALL=C sort >"$T/got_alerts"
+    LC_ALL=C sort >"$T/got_alerts"
 cmp -s "$T/want_alerts" "$T/got_alerts" || {
     diff "$T/want_alerts" "$T/got_alerts" | head
     fail "alerts differ from the reference"
 }
-echo "ok: $(grep -c ',speed$' "$T/want_alerts") speed alerts across batches and $(grep -c ',outside$' "$T/want_alerts") outside the box"
+echo "ok: $(grep -c ',speed=' "$T/want_alerts") speed alerts across batches and $(grep -c ',outside$' "$T/want_alerts") outside the box"
 expect_eq "$(topic_count taxi-dead-letter)" "$want_dead" "dead letters (malformed lines)"
+"$EMBER_BIN/ember-topic" dump --bootstrap "$KAFKA" --topic taxi-dead-letter | cut -f4 |
+    LC_ALL=C sort >"$T/got_dead"
+cmp -s "$T/got_dead" <(LC_ALL=C comm -23 <(LC_ALL=C sort "$T/lines.txt") <(LC_ALL=C sort "$T/good.txt")) ||
+    fail "the dead letters are not the malformed lines, unchanged"
 
 # ---- Redis: every point under its row key, each taxi's latest final window -------------------
 expect_eq "$(rcli --scan --pattern '*|*' | wc -l)" "$(wc -l <"$T/good.txt")" "points in Redis"

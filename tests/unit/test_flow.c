@@ -1,7 +1,9 @@
 /* test_flow.c -- workflow nodes one by one (flow/em_flow_node.h, em_flow_agg.h,
  * em_flow_sink.h, em_row.h), each against values worked out by hand: json paths and types,
  * casts both ways, select and concat, sinks' CSV quoting, JSON escaping and Redis hashes,
- * templates, the aggregate accumulator folded in any order, rows, and documents refused. */
+ * templates (with a number's decimals), the aggregate accumulator folded in any order, an
+ * aggregate by a library's function (resolved, its types checked, folded and read back), a rule's
+ * alert text, rows, and documents refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +16,9 @@
 
 #include "em_flow.h"
 #include "em_flow_agg.h"
+#include "em_flow_fn.h"
 #include "em_flow_node.h"
+#include "em_flow_rules.h"
 #include "em_flow_sink.h"
 #include "em_row.h"
 
@@ -281,11 +285,11 @@ static void aggregate(void **state)
     for (int k = 0; k < 4; k++) {
         cols[1].i = qs[k];
         cols[2].f = ps[k];
-        em_agg_record(n, cols, one);
+        assert_int_equal(em_agg_record(n, cols, one, err, sizeof err), 0);
         assert_int_equal(em_agg_merge(fwd, one, len, err, sizeof err), 0);
         cols[1].i = qs[3 - k];
         cols[2].f = ps[3 - k];
-        em_agg_record(n, cols, one);
+        assert_int_equal(em_agg_record(n, cols, one, err, sizeof err), 0);
         assert_int_equal(em_agg_merge(back, one, len, err, sizeof err), 0);
     }
     assert_memory_equal(fwd, back, len);
@@ -301,7 +305,7 @@ static void aggregate(void **state)
     assert_true(res[5].f == 4.0);
     /* an int sum that overflows, and bytes that are not this node's accumulator */
     cols[1].i = INT64_MAX;
-    em_agg_record(n, cols, one);
+    assert_int_equal(em_agg_record(n, cols, one, err, sizeof err), 0);
     assert_int_equal(em_agg_merge(fwd, one, len, err, sizeof err), -1);
     assert_string_equal(err, "integer overflow in the sum of an aggregate");
     assert_int_equal(em_agg_merge(fwd, one, len - 1, err, sizeof err), -1);
@@ -463,14 +467,180 @@ static void documents(void **state)
     }
 }
 
+/* ---- a library's function: a span of times (first, last) and their count ---------------- */
+
+typedef struct span {
+    int64_t first, last, n;
+} span;
+
+static int span_add(void *acc, const ember_flow_value *args)
+{
+    span *s = acc;
+    if (args[0].i < 0) return 7; /* a negative time fails the record */
+    *s = (span){args[0].i, args[0].i, 1};
+    return 0;
+}
+
+static int span_merge(void *acc, const void *later)
+{
+    span *a = acc;
+    span b;
+    memcpy(&b, later, sizeof b);
+    if (b.n == 0) return 0;
+    if (a->n == 0) a->first = b.first;
+    a->last = b.last;
+    a->n += b.n;
+    return 0;
+}
+
+static int span_result(const void *acc, ember_flow_value *out)
+{
+    const span *s = acc;
+    out[0].i = s->last - s->first;
+    out[1].i = s->n;
+    return 0;
+}
+
+static const ember_flow_aggregate test_span = {
+    EMBER_FLOW_ABI, sizeof(span), "timestamp", "int, int", span_add, span_merge, span_result};
+
+static const ember_flow_aggregate *test_resolver(const char *name)
+{
+    return strcmp(name, "test_span") == 0 ? &test_span : NULL;
+}
+
+static void function_aggregate(void **state)
+{
+    (void)state;
+    em_schema in = {0}, out;
+    char err[512];
+    em_schema_add(&in, "k", EM_T_STRING, err, sizeof err);
+    em_schema_add(&in, "t", EM_T_TIMESTAMP, err, sizeof err);
+    em_schema_add(&in, "q", EM_T_INT, err, sizeof err);
+    em_fn_set_resolver(test_resolver);
+    const char *doc = "{\"by\": [\"k\"], \"function\": {\"name\": \"test_span\", \"args\": "
+                      "[\"t\"], \"returns\": [{\"name\": \"ms\", \"type\": \"int\"}, {\"name\": "
+                      "\"n\", \"type\": \"int\"}]}}";
+    em_node *n = compile(EM_N_AGGREGATE, doc, &in, &out);
+    assert_int_equal(out.n, 3);
+    assert_string_equal(out.names[1], "ms");
+    size_t len = em_agg_acc_len(n);
+    assert_int_equal(len, EM_FN_HEADER + sizeof(span));
+    uint8_t acc[256], one[256], key[64];
+    em_agg_zero(n, acc);
+    assert_int_equal(em_agg_acc_bytes(acc, len), len);
+    em_value cols[EM_SCHEMA_MAX] = {0};
+    set_str(&cols[0], "K");
+    int64_t times[] = {1000, 1500, 4000};
+    for (int k = 0; k < 3; k++) { /* merged in time order, as a window's panes are */
+        cols[1].i = times[k];
+        assert_int_equal(em_agg_record(n, cols, one, err, sizeof err), 0);
+        assert_int_equal(em_agg_merge(acc, one, len, err, sizeof err), 0);
+    }
+    size_t kl = em_agg_key(n, cols, key, sizeof key);
+    em_value res[EM_SCHEMA_MAX];
+    assert_int_equal(em_agg_result(n, key, kl, acc, len, 0, res), 0);
+    assert_string_equal(col_text(&out, res, 0), "K");
+    assert_int_equal(res[1].i, 3000);
+    assert_int_equal(res[2].i, 3);
+    /* the function fails a record; bytes of another length are no accumulator of it */
+    cols[1].i = -1;
+    assert_int_equal(em_agg_record(n, cols, one, err, sizeof err), -1);
+    assert_string_equal(err, "function 'test_span': add returned 7");
+    assert_int_equal(em_agg_merge(acc, one, len - 1, err, sizeof err), -1);
+    em_node_free(n);
+
+    /* refused when loaded: a name the library lacks, args or returns of other types, both
+     * kinds of aggregate */
+    static const struct {
+        const char *params, *message;
+    } bad[] = {
+        {"{\"by\": [\"k\"], \"function\": {\"name\": \"nope\", \"args\": [\"t\"], \"returns\": "
+         "[{\"name\": \"x\", \"type\": \"int\"}]}}",
+         "function 'nope' is not in the job library"},
+        {"{\"by\": [\"k\"], \"function\": {\"name\": \"test_span\", \"args\": [\"q\"], "
+         "\"returns\": [{\"name\": \"a\", \"type\": \"int\"}, {\"name\": \"b\", \"type\": "
+         "\"int\"}]}}",
+         "function 'test_span' takes (timestamp), the flow gives it (int)"},
+        {"{\"by\": [\"k\"], \"function\": {\"name\": \"test_span\", \"args\": [\"t\"], "
+         "\"returns\": [{\"name\": \"a\", \"type\": \"double\"}]}}",
+         "function 'test_span' returns (int, int), the flow says (double)"},
+        {"{\"by\": [\"k\"], \"function\": {\"name\": \"test span\", \"args\": [\"t\"], "
+         "\"returns\": [{\"name\": \"a\", \"type\": \"int\"}]}}",
+         "function: the name 'test span' is not a C identifier"},
+        {"{\"by\": [\"k\"], \"aggregates\": [{\"op\": \"count\", \"as\": \"c\"}], \"function\": "
+         "{\"name\": \"test_span\", \"args\": [\"t\"], \"returns\": []}}",
+         "give 'aggregates' (built-in) or 'function' (of the job library), not both"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        json_t *p = json_loads(bad[k].params, 0, NULL);
+        assert_non_null(p);
+        assert_null(em_node_compile(EM_N_AGGREGATE, p, &in, &out, err, sizeof err));
+        if (!strstr(err, bad[k].message)) fail_msg("%s: got '%s'", bad[k].params, err);
+        json_decref(p);
+    }
+    em_fn_set_resolver(NULL);
+}
+
+/* a number's decimals in a template; a rule's own alert text */
+static void formats_and_alerts(void **state)
+{
+    (void)state;
+    em_schema in = {0}, out;
+    char err[512];
+    em_schema_add(&in, "id", EM_T_STRING, err, sizeof err);
+    em_schema_add(&in, "kmh", EM_T_DOUBLE, err, sizeof err);
+    em_schema_add(&in, "n", EM_T_INT, err, sizeof err);
+    em_value cols[EM_SCHEMA_MAX] = {0};
+    set_str(&cols[0], "T7");
+    cols[1].f = 131.4999;
+    cols[2].i = 3;
+    em_node *sink = compile(EM_N_KAFKA_SINK,
+                            "{\"topic\": \"t\", \"key\": \"{id}\", \"value\": "
+                            "\"{id},{kmh:.0f},{kmh:.2f},{n:.1f},{kmh}\"}",
+                            &in, &out);
+    ember_record r;
+    scratch.used = 0;
+    assert_int_equal(em_sink_record(sink, cols, &scratch, &r, err, sizeof err), 0);
+    assert_int_equal(r.value_len, strlen("T7,131,131.50,3.0,131.4999"));
+    assert_memory_equal(r.value, "T7,131,131.50,3.0,131.4999", r.value_len);
+    em_node_free(sink);
+    static const char *const bad[] = {"{id:.2f}", "{kmh:.f}", "{kmh:.18f}", "{kmh:2f}",
+                                      "{kmh:.2e}"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char params[128];
+        snprintf(params, sizeof params, "{\"topic\": \"t\", \"value\": \"%s\"}", bad[k]);
+        json_t *p = json_loads(params, 0, NULL);
+        assert_null(em_node_compile(EM_N_KAFKA_SINK, p, &in, &out, err, sizeof err));
+        json_decref(p);
+    }
+
+    em_node *rules = compile(EM_N_RULES,
+                             "{\"rules\": [{\"name\": \"fast\", \"when\": \"kmh > 100\", "
+                             "\"alert\": \"speed={kmh:.0f}\"}, {\"name\": \"listed\", \"when\": "
+                             "\"n > 0\", \"emit\": [\"n\"]}]}",
+                             &in, &out);
+    assert_int_equal(out.n, 5);
+    em_value alert[EM_SCHEMA_MAX];
+    const char *want[] = {"speed=131", "n=3"};
+    for (int k = 0; k < 2; k++) {
+        memcpy(alert, cols, sizeof cols);
+        scratch.used = 0;
+        assert_int_equal(em_rules_fire(rules, k, alert, &scratch, err, sizeof err), 1);
+        assert_string_equal(col_text(&out, alert, 4), want[k]);
+    }
+    em_node_free(rules);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(json_node),         cmocka_unit_test(cast_node),
-        cmocka_unit_test(select_and_concat), cmocka_unit_test(sinks),
-        cmocka_unit_test(aggregate),         cmocka_unit_test(rows),
-        cmocka_unit_test(documents),         cmocka_unit_test(json_twice),
-        cmocka_unit_test(lookup_node),
+        cmocka_unit_test(json_node),          cmocka_unit_test(cast_node),
+        cmocka_unit_test(select_and_concat),  cmocka_unit_test(sinks),
+        cmocka_unit_test(aggregate),          cmocka_unit_test(rows),
+        cmocka_unit_test(documents),          cmocka_unit_test(json_twice),
+        cmocka_unit_test(lookup_node),        cmocka_unit_test(function_aggregate),
+        cmocka_unit_test(formats_and_alerts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
