@@ -38,61 +38,12 @@
 #include <string.h>
 
 #include "example_job.h"
+#include "feedback_score.h"
 
-#define ID_MAX     64
-#define TEXT_MAX   512
-#define NEGATIVE   300 /* thousandths: below is a negative alert */
-#define POSITIVE   900 /* above is a positive alert */
-#define WEIGHT_MAX 4
-
-/* the lexicon: a word and its weight, -4 (very negative) .. 4 (very positive) */
-static const struct {
-    const char *word;
-    int weight;
-} lexicon[] = {
-    {"love", 4},       {"excellent", 4}, {"amazing", 4},    {"perfect", 4},   {"awesome", 4},
-    {"great", 3},      {"happy", 3},     {"helpful", 3},    {"good", 2},      {"nice", 2},
-    {"thanks", 2},     {"fast", 2},      {"easy", 2},       {"smooth", 2},    {"like", 1},
-    {"fine", 1},       {"works", 1},     {"hate", -4},      {"terrible", -4}, {"awful", -4},
-    {"worst", -4},     {"useless", -4},  {"bad", -3},       {"broken", -3},   {"crash", -3},
-    {"crashes", -3},   {"fail", -3},     {"fails", -3},     {"annoying", -3}, {"poor", -3},
-    {"slow", -2},      {"bug", -2},      {"bugs", -2},      {"error", -2},    {"wrong", -2},
-    {"confusing", -2}, {"refund", -2},   {"expensive", -1}, {"late", -1},
-};
-
-static int word_weight(const char *w, size_t len, int *weight)
-{
-    for (size_t i = 0; i < sizeof lexicon / sizeof lexicon[0]; i++)
-        if (strlen(lexicon[i].word) == len && memcmp(lexicon[i].word, w, len) == 0) {
-            *weight = lexicon[i].weight;
-            return 1;
-        }
-    return 0;
-}
-
-/* score_milli: the text's sentiment in thousandths, 0 .. 1000 (500 without a known word) */
-static int64_t score_milli(const char *text, size_t len)
-{
-    int64_t sum = 0, n = 0;
-    char word[32];
-    for (size_t i = 0; i < len;) {
-        size_t w = 0;
-        while (i < len && ((text[i] | 32) >= 'a' && (text[i] | 32) <= 'z')) {
-            if (w < sizeof word) word[w] = (char)(text[i] | 32);
-            w++;
-            i++;
-        }
-        int weight;
-        if (w > 0 && w <= sizeof word && word_weight(word, w, &weight)) {
-            sum += weight;
-            n++;
-        }
-        if (w == 0) i++;
-    }
-    if (n == 0) return 500;
-    /* (sum + 4n) / 8n, in thousandths, rounded half up: exact integers throughout */
-    return (1000 * (sum + WEIGHT_MAX * n) + WEIGHT_MAX * n) / (2 * WEIGHT_MAX * n);
-}
+#define ID_MAX   64
+#define TEXT_MAX 512
+#define NEGATIVE 300 /* thousandths: below is a negative alert */
+#define POSITIVE 900 /* above is a positive alert */
 
 /* feedback: one message, parsed */
 typedef struct feedback {
@@ -100,23 +51,6 @@ typedef struct feedback {
     size_t id_len, text_len;
     int64_t ts_ms;
 } feedback;
-
-/* slack_ms: "SECONDS.FRACTION" -> ms; -1 if it is not that */
-static int64_t slack_ms(const char *ts)
-{
-    int64_t secs = 0, ms = 0;
-    int digits = 0;
-    const char *p = ts;
-    for (; *p >= '0' && *p <= '9' && digits < 12; p++, digits++) secs = secs * 10 + (*p - '0');
-    if (digits == 0) return -1;
-    if (*p == '.') {
-        int frac = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, frac++)
-            if (frac < 3) ms = ms * 10 + (*p - '0');
-        for (; frac < 3; frac++) ms *= 10;
-    }
-    return *p ? -1 : secs * 1000 + ms;
-}
 
 /* parse reads a record of `source` ("twitter" or "slack"); *doc holds what f points into */
 static int parse(const char *source, const ember_record *in, json_t **doc, feedback *f)
@@ -133,7 +67,7 @@ static int parse(const char *source, const ember_record *in, json_t **doc, feedb
         id = json_object_get(m, "id");
         text = json_object_get(m, "body");
         ts = json_object_get(m, "ts");
-        f->ts_ms = json_is_string(ts) ? slack_ms(json_string_value(ts)) : -1;
+        f->ts_ms = json_is_string(ts) ? feedback_slack_ms(json_string_value(ts)) : -1;
         if (!json_is_string(json_object_get(*doc, "channel"))) f->ts_ms = -1;
     }
     if (!json_is_string(id) || !json_is_string(text) || f->ts_ms <= 0) return -1;
@@ -155,9 +89,9 @@ int fb_scored(ember_task *task, const ember_record *in)
     int rc = EMBER_OK;
     if (parse(source, in, &doc, &f) == 0) {
         char value[16 + ID_MAX + TEXT_MAX];
-        int n =
-            snprintf(value, sizeof value, "%" PRId64 "|%.*s|%.*s", score_milli(f.text, f.text_len),
-                     (int)f.id_len, f.id, (int)f.text_len, f.text);
+        int n = snprintf(value, sizeof value, "%" PRId64 "|%.*s|%.*s",
+                         feedback_score_milli(f.text, f.text_len), (int)f.id_len, f.id,
+                         (int)f.text_len, f.text);
         rc = ember_emit_kv(task, source, strlen(source), value, (size_t)n, f.ts_ms);
     }
     json_decref(doc);

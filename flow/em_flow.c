@@ -20,9 +20,9 @@
 #define ID_BYTES 41 /* a node id's bytes, NUL included: "flow.ID.failed" fits a counter name */
 
 static const char *const KIND_NAMES[EM_N_KINDS] = {
-    "kafka_source", "csv",    "json",       "concat",     "cast",
-    "filter",       "derive", "select",     "key_by",     "aggregate",
-    "rules",        "lookup", "kafka_sink", "redis_sink", "files_sink"};
+    "kafka_source", "csv",        "json",       "concat",    "cast",  "filter",
+    "derive",       "select",     "key_by",     "aggregate", "rules", "lookup",
+    "function",     "kafka_sink", "redis_sink", "files_sink"};
 
 const char *em_flow_kind_name(em_node_kind k) { return k < EM_N_KINDS ? KIND_NAMES[k] : "?"; }
 
@@ -35,7 +35,8 @@ int em_flow_is_sink(em_node_kind k)
 static int can_fail(em_node_kind k)
 {
     return k == EM_N_CSV || k == EM_N_JSON || k == EM_N_CONCAT || k == EM_N_CAST ||
-           k == EM_N_FILTER || k == EM_N_DERIVE || k == EM_N_RULES || k == EM_N_LOOKUP;
+           k == EM_N_FILTER || k == EM_N_DERIVE || k == EM_N_RULES || k == EM_N_LOOKUP ||
+           k == EM_N_FUNCTION;
 }
 
 char *em_flow_with_checkpoint(const char *text, size_t len, const char *dir, size_t *out_len)

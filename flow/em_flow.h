@@ -41,6 +41,7 @@ typedef enum em_node_kind {
     EM_N_AGGREGATE,
     EM_N_RULES,
     EM_N_LOOKUP,
+    EM_N_FUNCTION,
     EM_N_KAFKA_SINK,
     EM_N_REDIS_SINK,
     EM_N_FILES_SINK,

@@ -21,22 +21,42 @@ _Static_assert(EM_FN_HEADER + EMBER_FLOW_ACC_MAX <= EMBER_ACC_MAX,
 
 static em_fn_resolver resolver;
 
+/* aligned: a function's accumulator as the function sees it (the engine's bytes need not be
+ * aligned: they are copied in and out) */
+typedef struct aligned {
+    _Alignas(16) uint8_t bytes[EMBER_FLOW_ACC_MAX];
+} aligned;
+
 void em_fn_set_resolver(em_fn_resolver r) { resolver = r; }
 
-const ember_flow_aggregate *em_fn_lookup(void *handle, const char *name)
+const void *em_fn_lookup(void *handle, const char *name, size_t size)
 {
-    const ember_flow_aggregate *a = handle ? dlsym(handle, name) : NULL;
+    const void *a = handle ? dlsym(handle, name) : NULL;
     Dl_info info;
     const ElfW(Sym) *sym = NULL;
     /* an object of the right size: a function or another variable of that name is no
      * descriptor */
     if (!a || !dladdr1(a, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
-        ELF64_ST_TYPE(sym->st_info) != STT_OBJECT || sym->st_size != sizeof *a)
+        ELF64_ST_TYPE(sym->st_info) != STT_OBJECT || sym->st_size != size)
         return NULL;
-    if (a->abi != EMBER_FLOW_ABI || a->acc_size == 0 || a->acc_size > EMBER_FLOW_ACC_MAX ||
+    return a;
+}
+
+/* find_aggregate, find_function: a descriptor of this ABI with its functions, or NULL */
+static const ember_flow_aggregate *find_aggregate(const char *name)
+{
+    const ember_flow_aggregate *a = resolver ? resolver(name, sizeof *a) : NULL;
+    if (!a || a->abi != EMBER_FLOW_ABI || a->acc_size == 0 || a->acc_size > EMBER_FLOW_ACC_MAX ||
         !a->args || !a->returns || !a->add || !a->merge || !a->result)
         return NULL;
     return a;
+}
+
+static const ember_flow_function *find_function(const char *name)
+{
+    const ember_flow_function *f = resolver ? resolver(name, sizeof *f) : NULL;
+    if (!f || f->abi != EMBER_FLOW_ABI || !f->args || !f->returns || !f->call) return NULL;
+    return f;
 }
 
 static int valid_name(const char *s)
@@ -67,36 +87,43 @@ static int same_types(const char *declared, const em_type *t, int n, char *flow,
     return *f == '\0';
 }
 
-/* resolve finds the function and checks it against what the flow says of it */
-static int resolve(em_node *n, const em_schema *out, int first_return, char *err, size_t errlen)
+/* resolve finds the function (an aggregate's or a function node's) and checks it against what
+ * the flow says of it */
+static int resolve(em_node *n, char *err, size_t errlen)
 {
     if (!resolver) return 0;
-    const ember_flow_aggregate *a = resolver(n->fn.name);
-    if (!a) {
+    const char *takes, *gives;
+    if (n->kind == EM_N_AGGREGATE && (n->fn.agg = find_aggregate(n->fn.name)))
+        takes = n->fn.agg->args, gives = n->fn.agg->returns;
+    else if (n->kind != EM_N_AGGREGATE && (n->fn.call = find_function(n->fn.name)))
+        takes = n->fn.call->args, gives = n->fn.call->returns;
+    else {
         snprintf(err, errlen,
-                 "function '%s' is not in the job library (an exported const "
-                 "ember_flow_aggregate of this ember: ember-flow run --library FILE.so)",
-                 n->fn.name);
+                 "function '%s' is not in the job library (an exported const %s of this "
+                 "ember: ember-flow run --library FILE.so)",
+                 n->fn.name,
+                 n->kind == EM_N_AGGREGATE ? "ember_flow_aggregate" : "ember_flow_function");
         return -1;
     }
     em_type args[EM_SCHEMA_MAX];
     char flow[512];
     for (int k = 0; k < n->fn.n_args; k++) args[k] = n->in.types[n->fn.args[k]];
-    if (!same_types(a->args, args, n->fn.n_args, flow, sizeof flow)) {
-        snprintf(err, errlen, "function '%s' takes (%s), the flow gives it (%s)", n->fn.name,
-                 a->args, flow);
+    if (!same_types(takes, args, n->fn.n_args, flow, sizeof flow)) {
+        snprintf(err, errlen, "function '%s' takes (%s), the flow gives it (%s)", n->fn.name, takes,
+                 flow);
         return -1;
     }
-    if (!same_types(a->returns, out->types + first_return, n->fn.n_returns, flow, sizeof flow)) {
-        snprintf(err, errlen, "function '%s' returns (%s), the flow says (%s)", n->fn.name,
-                 a->returns, flow);
+    if (!same_types(gives, n->fn.returns, n->fn.n_returns, flow, sizeof flow)) {
+        snprintf(err, errlen, "function '%s' returns (%s), the flow says (%s)", n->fn.name, gives,
+                 flow);
         return -1;
     }
-    n->fn.agg = a;
     return 0;
 }
 
-int em_fn_compile(em_node *n, json_t *function, em_schema *out, char *err, size_t errlen)
+/* signature reads {"name", "args", "returns"} (the object `function`), appends the returns to
+ * out and resolves the function */
+static int signature(em_node *n, json_t *function, em_schema *out, char *err, size_t errlen)
 {
     static const char *const keys[] = {"name", "args", "returns", NULL};
     const char *name;
@@ -125,7 +152,6 @@ int em_fn_compile(em_node *n, json_t *function, em_schema *out, char *err, size_
                  name);
         return -1;
     }
-    int first_return = out->n;
     size_t k;
     json_array_foreach(returns, k, r)
     {
@@ -142,9 +168,48 @@ int em_fn_compile(em_node *n, json_t *function, em_schema *out, char *err, size_
                          : why);
             return -1;
         }
+        n->fn.returns[k] = t;
     }
     n->fn.n_returns = (int)json_array_size(returns);
-    return resolve(n, out, first_return, err, errlen);
+    return resolve(n, err, errlen);
+}
+
+int em_fn_compile(em_node *n, json_t *function, em_schema *out, char *err, size_t errlen)
+{
+    return signature(n, function, out, err, errlen);
+}
+
+int em_fn_call_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
+{
+    *out = n->in;
+    return signature(n, params, out, err, errlen);
+}
+
+int em_fn_call(const em_node *n, em_value *cols, em_scratch *s, char *err, size_t errlen)
+{
+    ember_flow_value args[EM_SCHEMA_MAX], out[EM_SCHEMA_MAX];
+    for (int k = 0; k < n->fn.n_args; k++) memcpy(&args[k], &cols[n->fn.args[k]], sizeof args[k]);
+    memset(out, 0, sizeof out);
+    char *buf = s->buf + s->used;
+    size_t cap = sizeof s->buf - s->used;
+    int rc = n->fn.call->call(args, out, buf, cap);
+    if (rc != 0) {
+        snprintf(err, errlen, "function '%s' returned %d", n->fn.name, rc);
+        return -1;
+    }
+    em_value *v = &cols[n->in.n];
+    for (int k = 0; k < n->fn.n_returns; k++) {
+        memcpy(&v[k], &out[k], sizeof v[k]);
+        if (n->fn.returns[k] != EM_T_STRING || v[k].s < buf || v[k].s > buf + cap) continue;
+        /* a string in buf: the scratch space keeps it until the next record */
+        size_t end = (size_t)(v[k].s - buf) + v[k].len;
+        if (end > cap) {
+            snprintf(err, errlen, "function '%s': a string past its buffer", n->fn.name);
+            return -1;
+        }
+        if (s->used < (size_t)(buf - s->buf) + end) s->used = (size_t)(buf - s->buf) + end;
+    }
+    return 1;
 }
 
 size_t em_fn_acc_len(const em_node *n)
@@ -167,7 +232,9 @@ int em_fn_record(const em_node *n, const em_value *cols, void *acc, char *err, s
     ember_flow_value args[EM_SCHEMA_MAX];
     for (int k = 0; k < n->fn.n_args; k++) memcpy(&args[k], &cols[n->fn.args[k]], sizeof args[k]);
     em_fn_zero(n, acc);
-    int rc = n->fn.agg->add((uint8_t *)acc + EM_FN_HEADER, args);
+    aligned mine = {{0}};
+    int rc = n->fn.agg->add(mine.bytes, args);
+    memcpy((uint8_t *)acc + EM_FN_HEADER, mine.bytes, n->fn.agg->acc_size);
     if (rc != 0) snprintf(err, errlen, "function '%s': add returned %d", n->fn.name, rc);
     return rc != 0 ? -1 : 0;
 }
@@ -198,7 +265,7 @@ static const ember_flow_aggregate *by_header(const uint8_t *h)
         char name[EM_FN_NAME_MAX + 1];
         memcpy(name, h + 2, h[1]);
         name[h[1]] = '\0';
-        if ((a = resolver(name))) {
+        if ((a = find_aggregate(name))) {
             memcpy(cache[cached].header, h, n);
             cache[cached].agg = a;
             last = cached++;
@@ -223,7 +290,11 @@ int em_fn_merge(void *acc, const void *other, size_t len, char *err, size_t errl
                  h[1] <= EM_FN_NAME_MAX ? (int)h[1] : 0, (const char *)h + 2);
         return -1;
     }
-    int rc = a->merge((uint8_t *)acc + EM_FN_HEADER, (const uint8_t *)other + EM_FN_HEADER);
+    aligned mine, later;
+    memcpy(mine.bytes, (uint8_t *)acc + EM_FN_HEADER, a->acc_size);
+    memcpy(later.bytes, (const uint8_t *)other + EM_FN_HEADER, a->acc_size);
+    int rc = a->merge(mine.bytes, later.bytes);
+    memcpy((uint8_t *)acc + EM_FN_HEADER, mine.bytes, a->acc_size);
     if (rc != 0) snprintf(err, errlen, "function '%.*s': merge returned %d", (int)h[1], h + 2, rc);
     return rc != 0 ? -1 : 0;
 }
@@ -233,7 +304,10 @@ int em_fn_result(const em_node *n, const void *acc, size_t len, em_value *cols, 
     ember_flow_value out[EM_SCHEMA_MAX];
     if (!n->fn.agg || len != em_fn_acc_len(n)) return -1;
     memset(out, 0, sizeof out);
-    if (n->fn.agg->result((const uint8_t *)acc + EM_FN_HEADER, out) != 0) return -1;
+    /* kept until the next record: a returned string may point into it */
+    static _Thread_local aligned mine;
+    memcpy(mine.bytes, (const uint8_t *)acc + EM_FN_HEADER, n->fn.agg->acc_size);
+    if (n->fn.agg->result(mine.bytes, out) != 0) return -1;
     for (int k = 0; k < n->fn.n_returns; k++) memcpy(&cols[first + k], &out[k], sizeof out[k]);
     return 0;
 }

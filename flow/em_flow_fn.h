@@ -1,15 +1,16 @@
-/* em_flow_fn.h -- an aggregate node whose fold is a function of the job library: an exported
- * ember_flow_aggregate (ember.h, "Functions for workflows") found by its name.
+/* em_flow_fn.h -- functions of the job library in a flow (ember.h, "Functions for workflows"),
+ * found by their names: a `function` node's exported ember_flow_function, called per record,
+ * and an aggregate node's exported ember_flow_aggregate, its fold.
  *
- * The node's `function` parameter names it, with the columns it reads (`args`) and those it
- * gives (`returns`, typed). Where the library is at hand (a flow run: ember_main and every
- * task; ember-flow --validate --library FILE) the name is resolved when the flow is loaded and
- * its declared types are checked against the flow's; elsewhere (--validate, --explain without
- * a library) only the flow's side is checked.
+ * Each is named with the columns it reads (`args`) and those it gives (`returns`, typed): the
+ * function node's parameters, an aggregate's `function` parameter. Where the library is at
+ * hand (a flow run: ember_main and every task; ember-flow --validate --library FILE) the name
+ * is resolved when the flow is loaded and its declared types are checked against the flow's;
+ * elsewhere (--validate, --explain without a library) only the flow's side is checked.
  *
- * Its accumulator travels like the built-in aggregates' (em_flow_agg.h): a header that names
- * the function (a marker byte, the name's length, the name), then the function's own bytes, so
- * the seq and comb of a shuffle find the function from the bytes alone.
+ * An aggregate's accumulator travels like the built-in aggregates' (em_flow_agg.h): a header
+ * that names the function (a marker byte, the name's length, the name), then the function's
+ * own bytes, so the seq and comb of a shuffle find the function from the bytes alone.
  */
 #ifndef EM_FLOW_FN_H
 #define EM_FLOW_FN_H
@@ -25,20 +26,29 @@
 #define EM_FN_HEADER   32   /* bytes before the function's own */
 #define EM_FN_NAME_MAX (EM_FN_HEADER - 2)
 
-/* em_fn_resolver finds an exported ember_flow_aggregate by name; NULL when there is none */
-typedef const ember_flow_aggregate *(*em_fn_resolver)(const char *name);
+/* em_fn_resolver finds an exported object of `size` bytes (an ember_flow_aggregate or an
+ * ember_flow_function) by name; NULL when there is none */
+typedef const void *(*em_fn_resolver)(const char *name, size_t size);
 
 /* em_fn_set_resolver sets how flows loaded from now on find their functions (NULL: they are
  * not looked up) */
 void em_fn_set_resolver(em_fn_resolver r);
 
 /* em_fn_lookup finds `name` in the library `handle` (a dlopen handle): an exported object of
- * the size of an ember_flow_aggregate, of this ABI, with its three functions; NULL otherwise */
-const ember_flow_aggregate *em_fn_lookup(void *handle, const char *name);
+ * `size` bytes; NULL otherwise */
+const void *em_fn_lookup(void *handle, const char *name, size_t size);
 
 /* em_fn_compile reads an aggregate node's `function` parameter, appends its returns to out,
  * and resolves it (when a resolver is set), checking the types; -1 with a message */
 int em_fn_compile(em_node *n, json_t *function, em_schema *out, char *err, size_t errlen);
+
+/* em_fn_call_compile reads a function node's parameters (out: its input's columns, then the
+ * returns), and resolves it likewise */
+int em_fn_call_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen);
+
+/* em_fn_call runs a function node over one record: 1, or -1 when the function fails it (the
+ * message in err) */
+int em_fn_call(const em_node *n, em_value *cols, em_scratch *s, char *err, size_t errlen);
 
 /* em_fn_acc_len: the accumulator's bytes (header included); 0 when the function is not
  * resolved */

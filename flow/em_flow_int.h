@@ -66,11 +66,14 @@ struct em_node {
     int n_aggs;
     agg_spec aggs[AGGS_MAX];
     em_schema key_schema; /* the `by` columns: the rows that key the shuffle */
-    struct {              /* an aggregate by a function of the library (em_flow_fn.h) */
-        char *name;       /* NULL: the built-in aggregates (owned) */
+    struct {              /* a function of the library (em_flow_fn.h): a function node's, or
+                             an aggregate's fold */
+        char *name;       /* NULL: none (an aggregate's built-in aggregates) (owned) */
         int n_args, n_returns;
         int args[EM_SCHEMA_MAX];         /* the columns it reads */
-        const ember_flow_aggregate *agg; /* NULL until resolved */
+        em_type returns[EM_SCHEMA_MAX];  /* the types of the columns it gives */
+        const ember_flow_aggregate *agg; /* an aggregate's: NULL until resolved */
+        const ember_flow_function *call; /* a function node's: NULL until resolved */
     } fn;
     int time_col; /* the event-time column of a window (-1: none) */
     int64_t window_ms, slide_ms, delay_ms;

@@ -291,6 +291,7 @@ em_node *em_node_compile(em_node_kind k, json_t *params, const em_schema *in, em
     case EM_N_AGGREGATE: rc = em_agg_compile(n, params, out, err, errlen); break;
     case EM_N_RULES: rc = em_rules_compile(n, params, out, err, errlen); break;
     case EM_N_LOOKUP: rc = em_lookup_compile(n, params, out, err, errlen); break;
+    case EM_N_FUNCTION: rc = em_fn_call_compile(n, params, out, err, errlen); break;
     default: rc = em_sink_compile(n, params, out, err, errlen); break;
     }
     if (rc != 0) {
@@ -481,6 +482,7 @@ int em_node_apply(const em_node *n, em_value *cols, em_scratch *s, char *err, si
     case EM_N_CONCAT: return apply_concat(n, cols, s, err, errlen);
     case EM_N_CAST: return apply_cast(n, cols, s, err, errlen);
     case EM_N_LOOKUP: return em_lookup_apply(n, cols, err, errlen);
+    case EM_N_FUNCTION: return em_fn_call(n, cols, s, err, errlen);
     case EM_N_FILTER:
         if (em_expr_eval(n->expr, cols, &v, err, errlen) != 0) return -1;
         if (!v.i && n->fail_otherwise) {
@@ -518,6 +520,7 @@ void em_node_describe(const em_node *n, char *buf, size_t cap)
     case EM_N_RULES:
         snprintf(buf, cap, "%d rules, an alert record per rule that holds", n->n_rules);
         break;
+    case EM_N_FUNCTION: snprintf(buf, cap, "calls %s", n->fn.name); break;
     case EM_N_CSV:
     case EM_N_JSON: snprintf(buf, cap, "reads %s", n->in.names[n->input_col]); break;
     default:

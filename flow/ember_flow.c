@@ -36,14 +36,14 @@ FLOW_EXPORT int ember_flow_agg_state(ember_task *task, const ember_record *in, v
                                      int *exists);
 FLOW_EXPORT int ember_flow_main(ember_ctx *ctx, int argc, char **argv);
 
-/* in_this_library finds an aggregate function among the library's exported symbols (the
+/* in_this_library finds a flow function among the library's exported symbols (the
  * library the runner is linked into, wherever it runs: ember-submit or an executor) */
-static const ember_flow_aggregate *in_this_library(const char *name)
+static const void *in_this_library(const char *name, size_t size)
 {
     Dl_info info;
     if (!dladdr((void *)ember_flow_step, &info) || !info.dli_fname) return NULL;
     void *self = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
-    const ember_flow_aggregate *a = em_fn_lookup(self, name);
+    const void *a = em_fn_lookup(self, name, size);
     if (self) dlclose(self);
     return a;
 }

@@ -102,9 +102,9 @@ static int submit(char **opts, int n_opts, const char *lib, const char *flow_pat
 
 /* the library the flow's functions are looked up in (--validate, --explain --library) */
 static void *functions;
-static const ember_flow_aggregate *in_library(const char *name)
+static const void *in_library(const char *name, size_t size)
 {
-    return em_fn_lookup(functions, name);
+    return em_fn_lookup(functions, name, size);
 }
 
 /* take_path removes "OPTION PATH" from argv[from..argc) and gives PATH made absolute in buf

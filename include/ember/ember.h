@@ -604,8 +604,9 @@ int ember_opt_flag(ember_opts *o, const char *name);
 int ember_opts_check(ember_opts *o);
 
 /* ---- Functions for workflows (docs/flows.md, "Functions from a library") -----------------
- * A workflow (ember-flow) is built of ember's own nodes; where it needs a fold they do not
- * have, an aggregate node names a function of a job library instead:
+ * A workflow (ember-flow) is built of ember's own nodes; where it needs a step they do not
+ * have, a `function` node calls an ember_flow_function of a job library per record, and an
+ * aggregate node may fold with an ember_flow_aggregate instead of its built-in aggregates:
  *     {"type": "aggregate", "by": ["taxi_id"], "window": {...},
  *      "function": {"name": "taxi_track", "args": ["time", "lon", "lat"],
  *                   "returns": [{"name": "km", "type": "double"}, ...]}}
@@ -616,9 +617,9 @@ int ember_opts_check(ember_opts *o);
  *         "timestamp,double,double", "double,int", track_add, track_merge, track_result};
  *     cc -shared -fPIC -I include -o taxi_flow.so taxi_functions.c lib/libember_flow.a -ljansson
  *     ember-flow run --library taxi_flow.so taxi.json
- * The accumulator (acc_size bytes, at most EMBER_FLOW_ACC_MAX) starts zeroed. `add` folds one
- * record (its args, in the types `args` names) into an empty accumulator; `merge` folds the
- * accumulator `later` into acc (in a window, `later` holds later records in event time; a
+ * The accumulator (acc_size bytes, at most EMBER_FLOW_ACC_MAX, aligned to 16) starts zeroed. `add`
+ * folds one record (its args, in the types `args` names) into an empty accumulator; `merge` folds
+ * the accumulator `later` into acc (in a window, `later` holds later records in event time; a
  * streaming aggregate without a window merges each record's into the key's running one in the
  * order they come); `result` writes the `returns` columns (a string may point into acc). Each
  * returns 0, or non-zero to fail the task. The functions must be pure: a task may run again. */
@@ -645,6 +646,16 @@ typedef struct ember_flow_aggregate {
     int (*merge)(void *acc, const void *later);
     int (*result)(const void *acc, ember_flow_value *returns);
 } ember_flow_aggregate;
+
+/* ember_flow_function: a function node's call, per record: reads `args`, writes `returns`
+ * (a string may point into args' strings or into buf, cap bytes, valid until the next record).
+ * Returns 0, or non-zero to fail the record (its node's error edge: a dead letter). */
+typedef struct ember_flow_function {
+    int abi;             /* EMBER_FLOW_ABI */
+    const char *args;    /* the args' types, "string" */
+    const char *returns; /* the results' types, "int" */
+    int (*call)(const ember_flow_value *args, ember_flow_value *returns, char *buf, size_t cap);
+} ember_flow_function;
 
 /* ember_flow_main runs a workflow: `--flow FILE [--checkpoint DIR]` (lib/libember_flow.a) */
 int ember_flow_main(ember_ctx *ctx, int argc, char **argv);

@@ -12,6 +12,9 @@
 #   - Redis feedback:avg:SOURCE {"YYYY-MM-DD HH:MM": average score "%.4f"};
 #   - feedback-dead-letter: the malformed records.
 # All compared exactly (topics read with kcat, Redis with redis-cli).
+# With FEEDBACK_RUN=flow (test_feedback_flow.sh) the pipeline is the workflow
+# examples/flows/feedback.json run by ember-flow with its function library (feedback_flow.so)
+# in place of the C job: the same input, the same reference, the same kill -9.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -95,8 +98,14 @@ produce() { # produce SOURCE FROM_LINE [TO_LINE]
 
 produce twitter 1 600
 produce slack 1 400
-"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/feedback_alerts.so" -- --earliest \
-    --interval-ms 100 --checkpoint "$T/ck" --redis "127.0.0.1:$RPORT" >"$T/job.out" 2>"$T/job.err" &
+if [ "${FEEDBACK_RUN:-c}" = flow ]; then
+    EMBER_REDIS=127.0.0.1:$RPORT "$EMBER_BIN/ember-flow" run "$EMBER_SRC/examples/flows/feedback.json" \
+        --checkpoint "$T/ck" --library "$EMBER_JOBS/feedback_flow.so" --driver "$DRIVER" \
+        >"$T/job.out" 2>"$T/job.err" &
+else
+    "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/feedback_alerts.so" -- --earliest \
+        --interval-ms 100 --checkpoint "$T/ck" --redis "127.0.0.1:$RPORT" >"$T/job.out" 2>"$T/job.err" &
+fi
 JOB_PID=$!
 wait_until 60 bash -c "[ \$(kcat -C -b '$KAFKA' -t negative-feedback -e -q -f '%s\n' | wc -l) -ge 10 ]"
 kill -9 "$ex1_PID"
@@ -109,4 +118,6 @@ echo "ok: $(wc -l <"$T/want.negative") negative and $(wc -l <"$T/want.positive")
 "$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop feedback-twitter-negative >"$T/stop.out" 2>&1 ||
     fail "ember-submit --stop failed: $(cat "$T/stop.out")"
 wait "$JOB_PID" || fail "feedback_alerts failed: $(tail -3 "$T/job.err")"
+[ "${FEEDBACK_RUN:-c}" = c ] ||
+    expect_contains "$(cat "$T/job.out")" "flow feedback: its queries stopped" "the flow's closing line"
 echo "PASS"

@@ -504,9 +504,63 @@ static int span_result(const void *acc, ember_flow_value *out)
 static const ember_flow_aggregate test_span = {
     EMBER_FLOW_ABI, sizeof(span), "timestamp", "int, int", span_add, span_merge, span_result};
 
-static const ember_flow_aggregate *test_resolver(const char *name)
+/* test_upper (a function node's call): a string upper-cased into buf, and its length; an
+ * empty string fails the record */
+static int upper(const ember_flow_value *args, ember_flow_value *out, char *buf, size_t cap)
 {
-    return strcmp(name, "test_span") == 0 ? &test_span : NULL;
+    if (args[0].len == 0 || args[0].len > cap) return 3;
+    for (uint32_t k = 0; k < args[0].len; k++)
+        buf[k] =
+            (char)(args[0].s[k] >= 'a' && args[0].s[k] <= 'z' ? args[0].s[k] - 32 : args[0].s[k]);
+    out[0].s = buf;
+    out[0].len = args[0].len;
+    out[1].i = args[0].len;
+    return 0;
+}
+
+static const ember_flow_function test_upper = {EMBER_FLOW_ABI, "string", "string,int", upper};
+
+static const void *test_resolver(const char *name, size_t size)
+{
+    if (strcmp(name, "test_span") == 0 && size == sizeof test_span) return &test_span;
+    if (strcmp(name, "test_upper") == 0 && size == sizeof test_upper) return &test_upper;
+    return NULL;
+}
+
+/* a function node: its columns appended, its strings kept in the scratch space, a record it
+ * fails, and a name that is an aggregate's refused */
+static void function_node(void **state)
+{
+    (void)state;
+    em_schema in = {0}, out;
+    char err[512];
+    em_schema_add(&in, "name", EM_T_STRING, err, sizeof err);
+    em_fn_set_resolver(test_resolver);
+    em_node *n = compile(EM_N_FUNCTION,
+                         "{\"name\": \"test_upper\", \"args\": [\"name\"], \"returns\": "
+                         "[{\"name\": \"up\", \"type\": \"string\"}, {\"name\": \"n\", "
+                         "\"type\": \"int\"}]}",
+                         &in, &out);
+    assert_int_equal(out.n, 3);
+    em_value cols[EM_SCHEMA_MAX] = {0};
+    set_str(&cols[0], "ab-c");
+    scratch.used = 0;
+    assert_int_equal(em_node_apply(n, cols, &scratch, err, sizeof err), 1);
+    assert_string_equal(col_text(&out, cols, 1), "AB-C");
+    assert_int_equal(cols[2].i, 4);
+    assert_int_equal(scratch.used, 4); /* kept until the next record */
+    set_str(&cols[0], "");
+    assert_int_equal(em_node_apply(n, cols, &scratch, err, sizeof err), -1);
+    assert_string_equal(err, "function 'test_upper' returned 3");
+    em_node_free(n);
+    json_t *p = json_loads("{\"name\": \"test_span\", \"args\": [\"name\"], \"returns\": "
+                           "[{\"name\": \"x\", \"type\": \"int\"}]}",
+                           0, NULL);
+    assert_null(em_node_compile(EM_N_FUNCTION, p, &in, &out, err, sizeof err));
+    assert_non_null(strstr(err, "function 'test_span' is not in the job library (an exported "
+                                "const ember_flow_function"));
+    json_decref(p);
+    em_fn_set_resolver(NULL);
 }
 
 static void function_aggregate(void **state)
@@ -640,7 +694,7 @@ int main(void)
         cmocka_unit_test(aggregate),          cmocka_unit_test(rows),
         cmocka_unit_test(documents),          cmocka_unit_test(json_twice),
         cmocka_unit_test(lookup_node),        cmocka_unit_test(function_aggregate),
-        cmocka_unit_test(formats_and_alerts),
+        cmocka_unit_test(formats_and_alerts), cmocka_unit_test(function_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
