@@ -203,7 +203,7 @@ double ember_value_f64(const ember_record *rec);
  * value = the accumulator, timestamp = the latest of the key's records. Both functions must
  * give the same result whatever the grouping: comb(seq(zero, a), seq(zero, b)) must equal
  * seq(seq(zero, a), b). Neither may call ember_emit. */
-#define EMBER_ACC_MAX 256
+#define EMBER_ACC_MAX 4096
 typedef int (*ember_seq_fn)(ember_task *task, void *acc, const ember_record *in);
 typedef int (*ember_comb_fn)(ember_task *task, void *acc, const void *other);
 ember_dataset *ember_aggregate_by_key(ember_dataset *parent, const void *zero, size_t acc_len,

@@ -189,6 +189,14 @@ produce_events() {
         "$EMBER_BIN/ember-topic" produce --bootstrap "$KAFKA" --topic events >/dev/null
 }
 
+# stop_and_wait PROGRAM QUERY: stops the streaming query QUERY with ember-submit or ember-flow
+# (PROGRAM), then waits for the job started in the background ($JOB_PID) to end well
+stop_and_wait() {
+    "$EMBER_BIN/$1" --stop "$2" --driver "$DRIVER" >"$T/stop.out" 2>&1 ||
+        fail "$1 --stop $2 failed: $(cat "$T/stop.out")"
+    wait "$JOB_PID" || fail "the job failed: $(tail -5 "$T/job.err")"
+}
+
 # api PATH: GET a status endpoint path, JSON on stdout
 api() {
     curl -sf --max-time 5 "$STATUS$1"
@@ -231,7 +239,7 @@ wait_api() {
         [ "$(api "$1" | jq "$2" 2>/dev/null)" = true ] && return 0
         sleep 0.05
     done
-    fail "status $1 never satisfied: $2 (now: $(api "$1" | head -c 400))"
+    fail "status $1 never satisfied: $2 (now: $(api "$1" | head -c 2000))"
 }
 
 # wait_job_done ID [SECONDS]: until the status snapshot shows job ID ended (succeeded or failed).

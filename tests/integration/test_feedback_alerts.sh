@@ -115,9 +115,7 @@ produce slack 401
 expect_outputs 150 collect negative positive avg dead
 echo "ok: $(wc -l <"$T/want.negative") negative and $(wc -l <"$T/want.positive") positive alerts, $(wc -l <"$T/want.avg") per-minute averages in Redis and $(wc -l <"$T/want.dead") dead letters, exactly, through an executor's kill -9"
 
-"$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop feedback-twitter-negative >"$T/stop.out" 2>&1 ||
-    fail "ember-submit --stop failed: $(cat "$T/stop.out")"
-wait "$JOB_PID" || fail "feedback_alerts failed: $(tail -3 "$T/job.err")"
+stop_and_wait ember-submit feedback-twitter-negative
 [ "${FEEDBACK_RUN:-c}" = c ] ||
     expect_contains "$(cat "$T/job.out")" "flow feedback: its queries stopped" "the flow's closing line"
 echo "PASS"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_flow_batch.sh -- a workflow document run by ember-flow on a real cluster
 # (tests/flows/sales.json): CSV sales from Kafka -> malformed lines to a dead-letter topic ->
-# a rule -> a derived column -> totals per item (sum, count, avg, min, max) into a topic and
+# a rule -> a derived column -> totals per item (sum, count, avg, min, max, distinct_count) into a topic and
 # Redis hashes, row keys into Redis strings, and the kept sales as JSON lines in files. Every
 # output is compared exactly with a reference computed by Python from the same lines; the
 # per-node counters ember-flow prints are checked too. Then: --validate and --explain without
@@ -56,10 +56,11 @@ for line in open(src).read().splitlines():
         bad.append(line); continue
     if not (qty > 0 and item != "I0000"): continue
     kept.append((item, qty, price, f[3], when))
-    t = totals.setdefault(item, [0, 0, 0, None, None])
+    t = totals.setdefault(item, [0, 0, 0, None, None, set()])
     t[0] += qty; t[1] += qty * price; t[2] += 1
     t[3] = price if t[3] is None else min(t[3], price)
     t[4] = when if t[4] is None else max(t[4], when)
+    t[5].add(price)
 fmt = lambda s: time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s))
 def num(v):  # a double as ember writes it: the shortest of %.15g, %.16g, %.17g that reads back
     for p in (15, 16, 17):
@@ -70,7 +71,7 @@ def write(name, lines):
     with open("%s/want.%s" % (d, name), "w") as o:
         for l in sorted(lines): o.write(l + "\n")
 write("bad", bad)
-write("totals", ["%s,%d,%d,%d,%s,%d,%s" % (i, t[0], t[1], t[2], num(t[0] / t[2]), t[3], fmt(t[4]))
+write("totals", ["%s,%d,%d,%d,%s,%d,%s,%d" % (i, t[0], t[1], t[2], num(t[0] / t[2]), t[3], fmt(t[4]), len(t[5]))
                  for i, t in totals.items()])
 write("hashes", ["item:%s %s %s" % (i, f, v) for i, t in totals.items() for f, v in
                  (("qty", t[0]), ("revenue_cents", t[1]), ("sales", t[2]), ("last_sale", fmt(t[4])))])

@@ -88,14 +88,10 @@ expect_outputs 120 collect totals revenue summary dead
 echo "ok: $(wc -l <"$T/want.totals") items' totals and $(wc -l <"$T/want.revenue") final minutes in Redis, $(wc -l <"$T/want.summary") summary lines and $(wc -l <"$T/want.dead") dead letters, exactly, through an executor's kill -9"
 
 if [ "${ITEM_SALES_RUN:-c}" = flow ]; then
-    "$EMBER_BIN/ember-flow" --stop item-sales-dead-letter --driver "$DRIVER" >"$T/stop.out" 2>&1 ||
-        fail "ember-flow --stop failed: $(cat "$T/stop.out")"
-    wait "$JOB_PID" || fail "the item_sales flow failed: $(tail -3 "$T/job.err")"
+    stop_and_wait ember-flow item-sales-dead-letter
     expect_contains "$(cat "$T/job.out")" "flow item-sales: its queries stopped" "the flow's closing line"
 else
-    "$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop sales-totals >"$T/stop.out" 2>&1 ||
-        fail "ember-submit --stop failed: $(cat "$T/stop.out")"
-    wait "$JOB_PID" || fail "item_sales failed: $(tail -3 "$T/job.err")"
+    stop_and_wait ember-submit sales-totals
     expect_contains "$(cat "$T/job.err")" "malformed records sent to the dead-letter topic" \
         "the job's closing line"
 fi

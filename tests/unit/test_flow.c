@@ -1,7 +1,8 @@
 /* test_flow.c -- workflow nodes one by one (flow/em_flow_node.h, em_flow_agg.h,
  * em_flow_sink.h, em_row.h), each against values worked out by hand: json paths and types,
  * casts both ways, select and concat, sinks' CSV quoting, JSON escaping and Redis hashes,
- * templates (with a number's decimals), the aggregate accumulator folded in any order, an
+ * templates (with a number's decimals), the aggregate accumulator folded in any order,
+ * distinct counts (exact, then estimated, merged in any grouping), an
  * aggregate by a library's function (resolved, its types checked, folded and read back), a rule's
  * alert text, rows, and documents refused. */
 #include <setjmp.h>
@@ -686,6 +687,99 @@ static void formats_and_alerts(void **state)
     em_node_free(rules);
 }
 
+/* fold_distinct folds values v(i), i in [from, to), into acc one record at a time */
+static void fold_distinct(em_node *n, uint8_t *acc, int from, int to, int step, int modulo)
+{
+    char err[256], text[32];
+    em_value cols[EM_SCHEMA_MAX] = {0};
+    uint8_t one[EMBER_ACC_MAX];
+    size_t len = em_agg_acc_len(n);
+    set_str(&cols[0], "K");
+    for (int i = from; i != to; i += step) {
+        snprintf(text, sizeof text, "v%d", i % modulo);
+        set_str(&cols[1], text);
+        cols[2].i = i % 7;
+        assert_int_equal(em_agg_record(n, cols, one, err, sizeof err), 0);
+        assert_int_equal(em_agg_merge(acc, one, len, err, sizeof err), 0);
+    }
+}
+
+/* distinct_count: exact up to 256 values (one per node) whatever the order and grouping, then
+ * an estimate within a few standard errors (2.3%); with three in a node, each its own */
+static void distinct_counts(void **state)
+{
+    (void)state;
+    em_schema in = {0}, out;
+    char err[256];
+    em_schema_add(&in, "k", EM_T_STRING, err, sizeof err);
+    em_schema_add(&in, "v", EM_T_STRING, err, sizeof err);
+    em_schema_add(&in, "q", EM_T_INT, err, sizeof err);
+    em_node *n = compile(EM_N_AGGREGATE,
+                         "{\"by\": [\"k\"], \"aggregates\": [{\"op\": \"distinct_count\", "
+                         "\"column\": \"v\", \"as\": \"values\"}, {\"op\": \"count\", \"as\": "
+                         "\"c\"}]}",
+                         &in, &out);
+    assert_int_equal(out.types[1], EM_T_INT);
+    size_t len = em_agg_acc_len(n);
+    assert_int_equal(len, 16 + 2 * 16 + 8 + 2048);
+    static uint8_t fwd[EMBER_ACC_MAX], back[EMBER_ACC_MAX], half[EMBER_ACC_MAX], key[64];
+    em_value res[EM_SCHEMA_MAX], cols[EM_SCHEMA_MAX] = {0};
+    set_str(&cols[0], "K");
+    size_t kl = em_agg_key(n, cols, key, sizeof key);
+    /* 1,000 records of 256 values: exact, forwards, backwards, and as two merged halves */
+    em_agg_zero(n, fwd), em_agg_zero(n, back), em_agg_zero(n, half);
+    fold_distinct(n, fwd, 0, 1000, 1, 256);
+    fold_distinct(n, back, 999, -1, -1, 256);
+    fold_distinct(n, half, 500, 1000, 1, 256);
+    uint8_t first[EMBER_ACC_MAX];
+    em_agg_zero(n, first);
+    fold_distinct(n, first, 0, 500, 1, 256);
+    assert_int_equal(em_agg_merge(half, first, len, err, sizeof err), 0);
+    for (int w = 0; w < 3; w++) {
+        uint8_t *acc = w == 0 ? fwd : w == 1 ? back : half;
+        assert_int_equal(em_agg_result(n, key, kl, acc, len, 0, res), 0);
+        assert_int_equal(res[1].i, 256);
+        assert_int_equal(res[2].i, 1000);
+    }
+    /* 20,000 distinct values: estimated; merged halves give the same bytes as one fold */
+    em_agg_zero(n, fwd), em_agg_zero(n, half), em_agg_zero(n, first);
+    fold_distinct(n, fwd, 0, 20000, 1, 1 << 30);
+    fold_distinct(n, first, 0, 10000, 1, 1 << 30);
+    fold_distinct(n, half, 10000, 20000, 1, 1 << 30);
+    assert_int_equal(em_agg_merge(half, first, len, err, sizeof err), 0);
+    assert_memory_equal(fwd + 48, half + 48, len - 48); /* the registers */
+    assert_int_equal(em_agg_result(n, key, kl, fwd, len, 0, res), 0);
+    if (res[1].i < 20000 * 0.92 || res[1].i > 20000 * 1.08)
+        fail_msg("20000 distinct values estimated as %lld", (long long)res[1].i);
+    em_node_free(n);
+
+    n = compile(
+        EM_N_AGGREGATE,
+        "{\"by\": [\"k\"], \"aggregates\": [{\"op\": \"distinct_count\", \"column\": "
+        "\"v\", \"as\": \"a\"}, {\"op\": \"sum\", \"column\": \"q\", \"as\": \"s\"}, {\"op\": "
+        "\"distinct_count\", \"column\": \"q\", \"as\": \"b\"}, {\"op\": \"distinct_count\", "
+        "\"column\": \"k\", \"as\": \"c\"}]}",
+        &in, &out);
+    len = em_agg_acc_len(n);
+    assert_int_equal(len, 16 + 4 * 16 + 3 * (8 + 1024));
+    em_agg_zero(n, fwd);
+    fold_distinct(n, fwd, 0, 300, 1, 100);
+    assert_int_equal(em_agg_result(n, key, kl, fwd, len, 0, res), 0);
+    assert_int_equal(res[1].i, 100);
+    assert_int_equal(res[3].i, 7);
+    assert_int_equal(res[4].i, 1);
+    em_node_free(n);
+    json_t *p = json_loads("{\"by\": [\"k\"], \"aggregates\": [{\"op\": \"distinct_count\", "
+                           "\"column\": \"v\", \"as\": \"a\"}, {\"op\": \"distinct_count\", "
+                           "\"column\": \"v\", \"as\": \"b\"}, {\"op\": \"distinct_count\", "
+                           "\"column\": \"v\", \"as\": \"c\"}, {\"op\": \"distinct_count\", "
+                           "\"column\": \"v\", \"as\": \"d\"}]}",
+                           0, NULL);
+    assert_null(em_node_compile(EM_N_AGGREGATE, p, &in, &out, err, sizeof err));
+    assert_string_equal(err, "aggregates: 4 distinct_counts (at most 3 in one node)");
+    json_decref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +789,7 @@ int main(void)
         cmocka_unit_test(documents),          cmocka_unit_test(json_twice),
         cmocka_unit_test(lookup_node),        cmocka_unit_test(function_aggregate),
         cmocka_unit_test(formats_and_alerts), cmocka_unit_test(function_node),
+        cmocka_unit_test(distinct_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
