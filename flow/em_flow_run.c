@@ -1,10 +1,11 @@
 /* em_flow_run.c -- one task's nodes of a workflow, record after record (em_flow_run.h).
  *
  * The argument of a step is a one-line JSON header, {"input": ID, "nodes": [ID...],
- * "errors_of": ID or null}, a newline, and the flow document as the user wrote it; each task
- * loads and compiles the document again (the same checks as at submit: deterministic), so
- * what runs is exactly what was validated. Per record nothing is allocated: columns live in
- * an array, new strings in the step's scratch space.
+ * "errors_of": ID or null}, a newline, and the flow document as the user wrote it; each
+ * process loads and compiles the document again (the same checks as at submit: deterministic),
+ * so what runs is exactly what was validated, and its tasks share it (em_flow_cache.h). Per
+ * record nothing is allocated: columns live in an array, new strings in the step's scratch
+ * space.
  */
 #include "em_flow_run.h"
 
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include "em_flow_agg.h"
+#include "em_flow_cache.h"
 #include "em_flow_int.h"
 #include "em_flow_rules.h"
 #include "em_flow_sink.h"
@@ -29,7 +31,7 @@ static int64_t now_ns(void)
 }
 
 struct em_flow_step {
-    em_flow *flow;
+    const em_flow *flow;          /* shared with the process's other tasks (em_flow_cache.h) */
     int input;                    /* the node the records come from */
     int nodes[EM_FLOW_NODES_MAX]; /* the nodes run, in order */
     int n;
@@ -89,7 +91,7 @@ em_flow_step *em_flow_step_open(const void *arg, size_t len, char *err, size_t e
         snprintf(err, errlen, "a flow step's header is malformed");
         goto fail;
     }
-    if (!(st->flow = em_flow_load(nl + 1, len - hl - 1, err, errlen))) goto fail;
+    if (!(st->flow = em_flow_cache_get(nl + 1, len - hl - 1, err, errlen))) goto fail;
     st->errors_of = -1;
     if ((st->input = step_node(st, json_object_get(h, "input"), err, errlen)) < 0) goto fail;
     size_t k;
@@ -109,7 +111,7 @@ void em_flow_step_free(em_flow_step *st)
 {
     if (!st) return;
     ember_json_free(st->scratch.json);
-    em_flow_free(st->flow);
+    em_flow_cache_put(st->flow);
     free(st);
 }
 
