@@ -136,7 +136,7 @@ int main(int argc, char **argv)
     em_secret secret;
     if (em_secret_load(em_secret_path(NULL, path, sizeof path), &secret, err, sizeof err) != 0)
         return die(path, err);
-    em_rpc_opts opts = {"submitter", 1 << 20, 5000, &secret, &tls};
+    em_rpc_opts opts = {"submitter", 1 << 20, 5000, &secret, &tls, 0};
     nng_tls_config *cfg = NULL;
     if (strcmp(mode, "echo") == 0 && em_tls_client_config(&tls, url, &cfg, err, sizeof err) != 0)
         return die(url, err);

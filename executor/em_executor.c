@@ -193,8 +193,8 @@ int em_executor_start(const em_executor_config *cfg, em_executor **out, char *er
         rc = EMBER_ERR_NOMEM;
     }
     if (rc == EMBER_OK) rc = open_block_service(ex, err, errlen);
-    em_rpc_opts ro = {"executor", cfg->max_message, (int)cfg->connect_timeout_ms, &cfg->secret,
-                      &cfg->tls};
+    em_rpc_opts ro = {"executor",   cfg->max_message, (int)cfg->connect_timeout_ms,
+                      &cfg->secret, &cfg->tls,        0};
     if (rc == EMBER_OK && (rc = em_rpc_open(&ex->rpc, cfg->driver, &ro, err, errlen)) == EMBER_OK)
         ex->rpc_open = 1;
     if (rc == EMBER_OK) rc = em_comm_register(ex, err, errlen);

@@ -187,7 +187,7 @@ static int report(const em_executor_config *cfg, Ember__ExecutorCrashed *c)
     em_rpc_chan ch = {0};
     em_rpc_reply reply = {0};
     char err[512] = "";
-    em_rpc_opts o = {"supervisor", 1u << 20, REPORT_TIMEOUT_MS, &cfg->secret, &cfg->tls};
+    em_rpc_opts o = {"supervisor", 1u << 20, REPORT_TIMEOUT_MS, &cfg->secret, &cfg->tls, 0};
     int rc = em_rpc_open(&rpc, cfg->driver, &o, err, sizeof err);
     if (rc != EMBER_OK) {
         em_warn("cannot report the crash to the driver executor=%u error=\"%s\"", executor_id, err);

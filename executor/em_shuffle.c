@@ -296,8 +296,10 @@ static int peer_find(em_peers *peers, const char *address, int *slot, char *err,
     }
     EM_ASSERT(i >= 0); /* fewer requests in flight than cached peers */
     if (peers->peer[i].address[0]) peer_close(&peers->peer[i]);
-    em_rpc_opts o = {"peer", peers->max_recv ? peers->max_recv : 1u << 30, 5000, peers->secret,
-                     peers->tls};
+    /* fail_fast: a peer that is gone makes a fetch failure at once (the driver then computes
+     * its blocks again), not a wait for it to come back */
+    em_rpc_opts o = {
+        "peer", peers->max_recv ? peers->max_recv : 1u << 30, 5000, peers->secret, peers->tls, 1};
     int rc = em_rpc_open(&peers->peer[i].rpc, address, &o, err, errlen);
     if (rc != EMBER_OK) return rc;
     snprintf(peers->peer[i].address, sizeof peers->peer[i].address, "%s", address);

@@ -356,7 +356,7 @@ static int open_session(submitter *s, const em_submit_opts *o, char *err, size_t
     em_tls_files tls = {0};
     if (o->tls_ca) snprintf(tls.ca, sizeof tls.ca, "%s", o->tls_ca);
     em_tls_files_defaults(&tls);
-    em_rpc_opts ro = {"submitter", 1u << 30, 5000, &secret, &tls};
+    em_rpc_opts ro = {"submitter", 1u << 30, 5000, &secret, &tls, 0};
     if (rc == EMBER_OK) rc = em_rpc_open(&s->rpc, o->driver, &ro, err, errlen);
     memset(&secret, 0, sizeof secret);
     if (rc != EMBER_OK) return rc;

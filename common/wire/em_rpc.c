@@ -7,6 +7,7 @@
 #include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -159,7 +160,11 @@ static int send_leading_parts(em_rpc *rpc, em_rpc_chan *ch, nng_msg **msg, int t
 int em_rpc_call_start(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCMessage *pb,
                       const em_iov *data, size_t n_data, int timeout_ms, char *err, size_t errlen)
 {
-    (void)rpc; /* the channel is already on rpc's socket */
+    /* the channel is already on rpc's socket */
+    if (rpc->fail_fast && atomic_load(&rpc->had_pipe) && atomic_load(&rpc->pipes) == 0) {
+        snprintf(err, errlen, "%s: the connection to %s is lost", em_msg_name(type), rpc->url);
+        return EMBER_ERR_CONNECT;
+    }
     nng_msg *req;
     int rc = em_frame_new(&req, type, pb, data, n_data);
     if (rc != EMBER_OK) {
@@ -313,6 +318,18 @@ int em_rpc_call(em_rpc *rpc, em_rpc_chan *ch, em_msg_type type, const ProtobufCM
     return rc == EMBER_OK ? em_rpc_call_finish(rpc, ch, reply, err, errlen) : rc;
 }
 
+/* pipe_event counts the socket's connections (nng_pipe_notify, on an nng thread) */
+static void pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    (void)pipe;
+    em_rpc *rpc = arg;
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        atomic_fetch_add(&rpc->pipes, 1);
+        atomic_store(&rpc->had_pipe, 1);
+    } else if (ev == NNG_PIPE_EV_REM_POST)
+        atomic_fetch_sub(&rpc->pipes, 1);
+}
+
 /* dial connects sock to url, through TLS when tls is set; waits for the connection */
 static int dial(nng_socket sock, const char *url, nng_tls_config *tls)
 {
@@ -340,6 +357,9 @@ int em_rpc_open(em_rpc *rpc, const char *url, const em_rpc_opts *opts, char *err
     nng_socket_set_ms(rpc->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     nng_socket_set_ms(rpc->sock, NNG_OPT_RECONNMINT, 50);
     nng_socket_set_ms(rpc->sock, NNG_OPT_RECONNMAXT, 1000);
+    rpc->fail_fast = opts->fail_fast;
+    nng_pipe_notify(rpc->sock, NNG_PIPE_EV_ADD_POST, pipe_event, rpc);
+    nng_pipe_notify(rpc->sock, NNG_PIPE_EV_REM_POST, pipe_event, rpc);
     int rc = EMBER_ERR_CONNECT;
     nng_time deadline = nng_clock() + (nng_time)(connect_timeout_ms > 0 ? connect_timeout_ms : 0);
     nng_tls_config *tls = NULL;
@@ -354,7 +374,7 @@ int em_rpc_open(em_rpc *rpc, const char *url, const em_rpc_opts *opts, char *err
         rv = dial(rpc->sock, url, tls);
         if (rv == 0) break;
         if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH ||
-            nng_clock() >= deadline) {
+            (rv == NNG_ECONNREFUSED && opts->fail_fast) || nng_clock() >= deadline) {
             snprintf(err, errlen, "cannot reach %s: %s", url,
                      rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH
                          ? "TLS handshake failed (is its certificate signed by --tls-ca, for this "

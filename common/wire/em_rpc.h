@@ -3,7 +3,10 @@
  * One em_rpc is one req socket dialed to a server (the driver, or another executor). Every
  * connection starts with Hello; em_rpc_call redoes the Hello once by itself when the server
  * says the connection is unknown (after a reconnect). Requests are never resent by nng: a
- * dropped connection fails the pending call with EMBER_ERR_CONNECT.
+ * dropped connection fails the pending call with EMBER_ERR_CONNECT. A call started while the
+ * connection is down waits for nng to reconnect (within its timeout), unless the client was
+ * opened with fail_fast: then it fails at once (a peer executor that is gone does not come
+ * back; the driver computes its blocks again).
  *
  * A call is em_rpc_call_start (build and send) then em_rpc_call_finish (wait for the reply and
  * validate it); em_rpc_call does both. Between the two the request is in flight on its channel
@@ -34,6 +37,9 @@ typedef struct em_rpc {
      * Hello (after a reconnect) so that the server knows it is the same client; written by
      * whichever thread says Hello, read by any */
     _Atomic uint64_t session;
+    _Atomic int pipes;    /* connections up now (nng's pipe events) */
+    _Atomic int had_pipe; /* one was up once */
+    int fail_fast;        /* em_rpc_opts.fail_fast */
 } em_rpc;
 
 /* em_rpc_chan: one request context and its aio, and the request in flight on it. The aio's
@@ -65,11 +71,12 @@ typedef struct em_rpc_opts {
     int connect_timeout_ms;  /* how long to wait for the server at first */
     const em_secret *secret; /* the cluster secret (NULL or unset: none) */
     const em_tls_files *tls; /* for a tls+tcp:// url: the CA to verify the server (em_tls.h) */
+    int fail_fast; /* a refused dial, and a call while the connection is down, fail at once */
 } em_rpc_opts;
 
 /* em_rpc_open dials `url` (waiting up to connect_timeout_ms for the server) and goes through
  * the handshake (em_auth.h): with a secret, the server must prove it too. On failure nothing
- * is left open and err says why. */
+ * is left open and err says why. The em_rpc must not move in memory while open. */
 int em_rpc_open(em_rpc *rpc, const char *url, const em_rpc_opts *opts, char *err, size_t errlen);
 void em_rpc_close(em_rpc *rpc);
 

@@ -151,7 +151,7 @@ static int probe(const char *url, const char *role)
         printf("probe: %s\n", err);
         return 1;
     }
-    em_rpc_opts o = {role, 1 << 20, 2000, &secret, NULL};
+    em_rpc_opts o = {role, 1 << 20, 2000, &secret, NULL, 0};
     if (em_rpc_open(&rpc, url, &o, err, sizeof err) != EMBER_OK) {
         printf("probe: %s\n", err);
         return 1;

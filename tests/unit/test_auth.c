@@ -177,7 +177,7 @@ static void server_stop(server *sv)
 static int connect_as(server *sv, const char *role, const em_secret *secret, em_rpc *rpc, char *err,
                       size_t errlen)
 {
-    em_rpc_opts o = {role, 1 << 20, 2000, secret, NULL};
+    em_rpc_opts o = {role, 1 << 20, 2000, secret, NULL, 0};
     return em_rpc_open(rpc, sv->url, &o, err, errlen);
 }
 
