@@ -187,6 +187,16 @@ json_t *em_doc_stage_tasks(const em_stage *st, int64_t now)
     return o;
 }
 
+/* accs_doc: accumulators as {"name": value} */
+static json_t *accs_doc(const em_acc *v, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t k = 0; k < n; k++)
+        json_object_set_new(o, v[k].name,
+                            v[k].is_f64 ? json_real(v[k].f64) : json_integer(v[k].i64));
+    return o;
+}
+
 json_t *em_doc_job(const em_job *job, int64_t now)
 {
     int64_t end = job->finished_us ? job->finished_us : now;
@@ -209,12 +219,7 @@ json_t *em_doc_job(const em_job *job, int64_t now)
     json_object_set_new(o, "retried_tasks", json_integer(retried));
     if (job->state == EM_RUN_FAILED) json_object_set_new(o, "error", json_string(job->error));
     /* accumulator totals so far (each done task once), and the job's own description */
-    json_t *accs = json_object();
-    for (size_t k = 0; k < job->accs.n; k++) {
-        const em_acc *a = &job->accs.v[k];
-        json_object_set_new(accs, a->name, a->is_f64 ? json_real(a->f64) : json_integer(a->i64));
-    }
-    json_object_set_new(o, "accumulators", accs);
+    json_object_set_new(o, "accumulators", accs_doc(job->accs.v, job->accs.n));
     const char *description = job->submit->graph->description;
     json_t *d = description && description[0] ? json_loads(description, 0, NULL) : NULL;
     json_object_set_new(o, "description", json_is_object(d) ? d : json_null());
@@ -342,6 +347,7 @@ json_t *em_doc_query(const em_query_view *v)
     json_object_set_new(j, "scheduling_delay_ms",
                         last ? json_real(ms(last->delay_us)) : json_null());
     json_object_set_new(j, "latency_ms", latency_doc(last));
+    json_object_set_new(j, "accumulators", accs_doc(v->accs, v->n_accs));
     return j;
 }
 

@@ -79,6 +79,8 @@ static void query_free(em_query *q)
     em_pb_free(q->submit);
     free(q->ranges);
     free(q->part_lag);
+    em_accs_free(&q->accs);
+    em_accs_free(&q->batch_accs);
     free(q);
 }
 
@@ -300,6 +302,8 @@ static void view_of(const em_query *q, em_query_view *v)
         run_us += v->recent[i].run_us;
     }
     v->n_recent = q->n_recent;
+    v->n_accs = q->accs.n < EM_ACCS_MAX ? q->accs.n : EM_ACCS_MAX;
+    if (v->n_accs) memcpy(v->accs, q->accs.v, v->n_accs * sizeof *v->accs);
     if (run_us > 0) v->processing_rate = (double)records * 1e6 / (double)run_us;
     /* the records of batches 1..n-1 arrived between the plans of batch 0 and batch n-1 */
     if (q->n_recent >= 2) {
@@ -413,6 +417,8 @@ int em_streams_job_done(em_streams *s, const em_job *job, int64_t now_us)
         q->current.state_keys = job->state_keys;
         q->current.state_bytes = job->state_bytes;
         q->current.state_expired = job->state_expired;
+        em_accs_free(&q->batch_accs); /* (a set past its bound keeps what fits) */
+        em_accs_merge_set(&q->batch_accs, &job->accs, 1);
         /* latency: from a record's timestamp to its write; windows' records carry the
          * window's start instead, so they have none */
         int timed = job->latency && q->window_delay_ms < 0;
@@ -441,6 +447,8 @@ void em_query_record_batch(em_query *q, int64_t trigger_us, int64_t now_us)
     q->records_out += q->current.records_out;
     q->late_records += q->current.late_records;
     q->state_expired += q->current.state_expired;
+    em_accs_merge_set(&q->accs, &q->batch_accs, 1);
+    em_accs_free(&q->batch_accs);
     if (q->current.event_time_max > q->event_time_max)
         q->event_time_max = q->current.event_time_max;
     if (q->backpressure) {

@@ -150,6 +150,9 @@ typedef struct em_query {
     int64_t last_committed; /* -1: none */
     uint64_t batches;
     int64_t records_in, records_out, lag, late_records, state_expired;
+    em_accs accs;       /* accumulator totals of its committed batches (a flow's per-node
+                           counts: since this driver started it) */
+    em_accs batch_accs; /* the finished batch job's, until the batch is committed */
     em_batch_stats recent[EM_QUERY_RECENT]; /* ring, recent_next is the oldest slot */
     size_t n_recent, recent_next;
 
@@ -235,6 +238,8 @@ typedef struct em_query_view {
     double processing_rate; /* records/s the batches' jobs processed, over their run time */
     em_batch_stats recent[EM_QUERY_RECENT]; /* oldest first */
     size_t n_recent;
+    em_acc accs[EM_ACCS_MAX]; /* accumulator totals of its committed batches */
+    size_t n_accs;
 } em_query_view;
 
 /* em_streams_view copies every query into *out (malloc'd; freed by the caller), newest first;

@@ -113,6 +113,23 @@ produce 0 1500
 reference
 expect_outputs 60 collect dead totals minutes alerts
 echo "ok: round 1: $(wc -l <"$T/want.dead") dead letters, $(($(wc -l <"$T/want.totals") / 3)) items' totals, $(wc -l <"$T/want.minutes") final minutes, $(wc -l <"$T/want.alerts") alerts"
+# each query's per-node counts (its committed batches' accumulators): the queries that run the
+# json node (every one but the dead letters' error step, which counts nothing) each read every
+# sale through it, and it fails the malformed ones; the page shows each node's counts once
+bad1=$(python3 -c 'print(sum(1 for i in range(1500) if i % 97 == 0 or i % 89 == 0 or i % 83 == 0))')
+wait_api /api/v1/streaming/queries '[.[] | select(.name | startswith("live-sales-")) | .accumulators["flow.sale.in"] // empty] | length == 3 and all(. == 1500)' 30
+expect_eq "$(api /api/v1/streaming/queries | jq -c '[.[] | select(.name | startswith("live-sales-")) | .accumulators["flow.sale.failed"] // empty] | unique')" \
+    "[$bad1]" "the json node's failed records, in each of its queries"
+expect_eq "$(api /api/v1/streaming/queries | jq -r '.[] | select(.name == "live-sales-alerts") | .accumulators["flow.watch.out"]')" \
+    "$(wc -l <"$T/want.alerts")" "the rules node's alerts, in the alerts query"
+# the page's flow view of a streaming flow: each node's counts since its queries started
+stream_job=$(api /api/v1/jobs | jq '[.[] | select(.description.flow.name == "live-sales")][0].id')
+chromium_setup
+dom "$STATUS/#flow/$stream_job" "$T/flow.dom"
+expect_contains "$(cat "$T/flow.dom")" "<g class=\"node failing\" data-id=\"sale\" data-in=\"1500\" data-out=\"$((1500 - bad1))\" data-failed=\"$bad1\">" \
+    "the json node on the page, with its counts since the queries started"
+expect_contains "$(cat "$T/flow.dom")" "counts of its 4 queries since they started" "the flow view's note"
+screenshot "$STATUS/#flow/$stream_job" "$ARTIFACTS/status_flow_stream.png" 1400x900
 stop_flow
 RULES_V1_LINES=1500
 echo "$RULES_V2" >"$T/rules.json"
