@@ -6,7 +6,8 @@
  * files they read (a rules or lookup `file`: its size, modification time and inode), so a
  * changed rules file is read again, as the flow's documentation promises. A compiled flow is
  * only read while tasks run, so tasks share it; an idle one is replaced, least recently used
- * first, when a fifth document comes, and the rest stay until the library is unloaded.
+ * first, when a fifth document comes, one whose files changed is freed once idle, and the rest
+ * stay until the library is unloaded.
  */
 #ifndef EM_FLOW_CACHE_H
 #define EM_FLOW_CACHE_H
