@@ -147,3 +147,12 @@ void em_flow_cache_put(const em_flow *f)
     pthread_mutex_unlock(&lock);
     em_flow_free((em_flow *)f); /* not cached: the task's own */
 }
+
+/* as the library is unloaded (the executor ends): its compiled flows go with it */
+__attribute__((destructor)) static void cache_unload(void)
+{
+    pthread_mutex_lock(&lock);
+    for (int k = 0; k < CACHED_MAX; k++)
+        if (cache[k].flow) entry_free(&cache[k]);
+    pthread_mutex_unlock(&lock);
+}
