@@ -15,6 +15,7 @@
 
 #include "em_flow_agg.h"
 #include "em_flow_int.h"
+#include "em_flow_lookup.h"
 #include "em_flow_sink.h"
 
 #define ID_BYTES 41 /* a node id's bytes, NUL included: "flow.ID.failed" fits a counter name */
@@ -294,13 +295,25 @@ static int is_upstream(const em_flow *f, int a, int b)
     return 0;
 }
 
-/* error_paths_ok: an error edge's node reads its source's records with no aggregate between
+/* is_shuffle: an aggregate, or a lookup whose table is a topic (a cogroup) */
+static int is_shuffle(const em_flow_node *n)
+{
+    return n->kind == EM_N_AGGREGATE || (n->kind == EM_N_LOOKUP && em_lookup_topic(n->compiled));
+}
+
+/* error_paths_ok: an error edge's node reads its source's records with no shuffle between
  * (its failed records are sent as the source gave them), and the nodes whose error edges go
  * to one sink are on one path (the sink's step runs that path, the deepest node last) */
 static int error_paths_ok(const em_flow *f, char *err, size_t errlen)
 {
     for (int k = 0; k < f->n; k++) {
         if (f->nodes[k].errors_to < 0) continue;
+        if (f->nodes[k].kind == EM_N_LOOKUP && is_shuffle(&f->nodes[k]))
+            return failf(err, errlen,
+                         "node '%s' (lookup): a lookup from a topic has no error edge (a record "
+                         "without a row is dropped, and counted as failed unless missing is "
+                         "\"drop\")",
+                         f->nodes[k].id);
         for (int j = 0; j < f->n; j++) /* nodes are in topological order: j > k is deeper */
             if (j > k && f->nodes[j].errors_to == f->nodes[k].errors_to && !is_upstream(f, k, j))
                 return failf(err, errlen,
@@ -308,11 +321,11 @@ static int error_paths_ok(const em_flow *f, char *err, size_t errlen)
                              "share a dead-letter sink",
                              f->nodes[k].id, f->nodes[j].id, f->nodes[f->nodes[k].errors_to].id);
         for (int at = f->nodes[k].input; at >= 0; at = f->nodes[at].input)
-            if (f->nodes[at].kind == EM_N_AGGREGATE)
+            if (is_shuffle(&f->nodes[at]))
                 return failf(err, errlen,
-                             "node '%s': an error edge after the aggregate '%s' (failed "
-                             "records are sent as their source gave them)",
-                             f->nodes[k].id, f->nodes[at].id);
+                             "node '%s': an error edge after the %s '%s' (failed records are "
+                             "sent as their source gave them)",
+                             f->nodes[k].id, KIND_NAMES[f->nodes[at].kind], f->nodes[at].id);
     }
     return 0;
 }
@@ -489,6 +502,13 @@ void em_flow_explain(const em_flow *f, FILE *out)
                                  "result emitted for each record\n");
                 else
                     fprintf(out, "    shuffle (by its key; combined before and after)\n");
+                fprintf(out, "  stage %d\n", ++stage);
+            } else if (is_shuffle(n) && i > 0) {
+                fprintf(out,
+                        "    shuffle: cogrouped by the '%s' column with the rows of topic %s "
+                        "(read again by every run%s)\n",
+                        em_lookup_on_name(n->compiled), em_lookup_topic(n->compiled),
+                        f->streaming ? ": every batch" : "");
                 fprintf(out, "  stage %d\n", ++stage);
             } else if (n->kind != EM_N_KAFKA_SOURCE && n->outputs > 1 && i > 0 && !f->streaming)
                 fprintf(out, "    cached: '%s' feeds %d nodes\n", n->id, n->outputs);

@@ -2,7 +2,9 @@
  * every executor reads: it is loaded whenever the flow is) is read once per load into a hash
  * table keyed by one of its columns; each record finds the row whose key equals one of its
  * columns (compared as text) and gains the row's other columns. A record without a row is
- * dropped or fails (its error edge).
+ * dropped or fails (its error edge). A table in a topic (one CSV line per record) is not
+ * loaded here: the flow cogroups the records with the topic's rows (ember_flow.c), and these
+ * functions parse its lines and key both sides.
  */
 #include "em_flow_lookup.h"
 
@@ -24,14 +26,57 @@ struct flow_lookup {
     char *text;                /* the file, its lines cut in place (owned) */
     em_value *rows;            /* n_rows x n_cols values (strings point into text) */
     int n_rows, n_cols;        /* n_cols: the file's columns but the key */
+    int key;                   /* the key's index among the file's columns */
     int on;                    /* the record's column matched */
     int drop_missing;
-    char *path;
+    char *path;    /* the file (owned), or NULL */
+    char *topic;   /* the topic (owned), or NULL */
+    em_schema row; /* the columns a row adds (a topic's rows travel as em_row bytes) */
 };
 
-/* load_rows splits the file into rows of n->new_types' columns, the key at index key */
-static int load_rows(em_node *n, struct flow_lookup *l, int key, int skip_header, char *err,
-                     size_t errlen)
+/* parse_line splits one line (ll bytes, cut in place) into the row's values and its key;
+ * 1, 0 for an empty line, -1 with a message (`where` names the line) */
+static int parse_line(const em_node *n, const struct flow_lookup *l, char *line, size_t ll,
+                      em_value *row, const char **key, size_t *key_len, const char *where,
+                      char *err, size_t errlen)
+{
+    if (ll && line[ll - 1] == '\n') line[--ll] = '\0';
+    if (ll && line[ll - 1] == '\r') line[--ll] = '\0';
+    if (ll == 0) return 0;
+    ember_field f[EM_SCHEMA_MAX + 1];
+    int got = ember_csv_split(line, ll, n->delim, f, EM_SCHEMA_MAX + 1, NULL, 0);
+    if (got < 0) {
+        snprintf(err, errlen, "%s: %s", where,
+                 got == EMBER_ERR_MALFORMED ? "a quote that never closes, or text after one"
+                                            : "too many fields, or a quoted field with \"\" "
+                                              "(not read here)");
+        return -1;
+    }
+    if (got != n->n_new) {
+        snprintf(err, errlen, "%s: %d fields, not %d", where, got, n->n_new);
+        return -1;
+    }
+    char why[256];
+    for (int c = 0, out = 0; c < got; c++) {
+        ((char *)f[c].p)[f[c].len] = '\0'; /* fields end at a delimiter or the line's end */
+        if (c == l->key) continue;
+        if (em_value_parse(n->new_types[c], n->formats[c], f[c].p, f[c].len, &row[out++], why,
+                           sizeof why) != 0) {
+            snprintf(err, errlen, "%s: %s", where, why);
+            return -1;
+        }
+    }
+    if (f[l->key].len > LOOKUP_KEY_MAX) {
+        snprintf(err, errlen, "%s: a key over %d bytes", where, LOOKUP_KEY_MAX);
+        return -1;
+    }
+    *key = f[l->key].p;
+    *key_len = f[l->key].len;
+    return 1;
+}
+
+/* load_rows splits the file into rows of n->new_types' columns, the key at index l->key */
+static int load_rows(em_node *n, struct flow_lookup *l, int skip_header, char *err, size_t errlen)
 {
     size_t len;
     if (!(l->text = em_flow_read_file(l->path, LOOKUP_FILE_MAX, &len, err, errlen))) return -1;
@@ -54,42 +99,18 @@ static int load_rows(em_node *n, struct flow_lookup *l, int key, int skip_header
         end = strchr(line, '\n');
         end = end ? end + 1 : line + strlen(line);
         size_t ll = (size_t)(end - line);
-        if (ll && line[ll - 1] == '\n') line[--ll] = '\0';
-        if (ll && line[ll - 1] == '\r') line[--ll] = '\0';
-        if (ll == 0 || (no == 1 && skip_header)) continue;
-        ember_field f[EM_SCHEMA_MAX + 1];
-        int got = ember_csv_split(line, ll, n->delim, f, EM_SCHEMA_MAX + 1, NULL, 0);
-        if (got < 0) {
-            snprintf(err, errlen, "file %s, line %d: %s", l->path, no,
-                     got == EMBER_ERR_MALFORMED ? "a quote that never closes, or text after one"
-                                                : "too many fields, or a quoted field with \"\" "
-                                                  "(not read here)");
-            return -1;
-        }
-        if (got != n->n_new) {
-            snprintf(err, errlen, "file %s, line %d: %d fields, not %d", l->path, no, got,
-                     n->n_new);
-            return -1;
-        }
+        if (no == 1 && skip_header) continue;
         em_value *row = &l->rows[(size_t)l->n_rows * (size_t)l->n_cols];
-        char why[256];
-        for (int c = 0, out = 0; c < got; c++) {
-            ((char *)f[c].p)[f[c].len] = '\0'; /* fields end at a delimiter or the line's end */
-            if (c == key) continue;
-            if (em_value_parse(n->new_types[c], n->formats[c], f[c].p, f[c].len, &row[out++], why,
-                               sizeof why) != 0) {
-                snprintf(err, errlen, "file %s, line %d: %s", l->path, no, why);
-                return -1;
-            }
-        }
-        ENTRY e = {.key = (char *)f[key].p, .data = (void *)(intptr_t)l->n_rows}, *found;
-        if (f[key].len > LOOKUP_KEY_MAX) {
-            snprintf(err, errlen, "file %s, line %d: a key over %d bytes", l->path, no,
-                     LOOKUP_KEY_MAX);
-            return -1;
-        }
+        char where[4200];
+        const char *k;
+        size_t kl;
+        snprintf(where, sizeof where, "file %s, line %d", l->path, no);
+        int rc = parse_line(n, l, line, ll, row, &k, &kl, where, err, errlen);
+        if (rc < 0) return -1;
+        if (rc == 0) continue;
+        ENTRY e = {.key = (char *)k, .data = (void *)(intptr_t)l->n_rows}, *found;
         if (hsearch_r(e, FIND, &found, &l->table)) {
-            snprintf(err, errlen, "file %s, line %d: the key \"%s\" again", l->path, no, f[key].p);
+            snprintf(err, errlen, "file %s, line %d: the key \"%s\" again", l->path, no, k);
             return -1;
         }
         if (!hsearch_r(e, ENTER, &found, &l->table)) {
@@ -103,18 +124,31 @@ static int load_rows(em_node *n, struct flow_lookup *l, int key, int skip_header
 
 int em_lookup_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"file", "columns", "delimiter",   "key",
-                                       "on",   "missing", "skip_header", NULL};
-    const char *file, *key, *on, *missing, *delim;
+    static const char *const keys[] = {"file", "topic",   "columns",     "delimiter",  "key",
+                                       "on",   "missing", "skip_header", "partitions", NULL};
+    int64_t partitions;
+    const char *file, *topic, *key, *on, *missing, *delim;
     json_t *skip = json_object_get(params, "skip_header");
     if (param_check(params, keys, err, errlen) != 0 ||
-        param_str(params, "file", 1, NULL, &file, err, errlen) != 0 ||
+        param_str(params, "file", 0, NULL, &file, err, errlen) != 0 ||
+        param_str(params, "topic", 0, NULL, &topic, err, errlen) != 0 ||
         param_str(params, "key", 1, NULL, &key, err, errlen) != 0 ||
         param_str(params, "on", 1, NULL, &on, err, errlen) != 0 ||
         param_str(params, "missing", 0, "fail", &missing, err, errlen) != 0 ||
-        param_str(params, "delimiter", 0, ",", &delim, err, errlen) != 0)
+        param_str(params, "delimiter", 0, ",", &delim, err, errlen) != 0 ||
+        param_int(params, "partitions", 0, 0, 100000, &partitions, err, errlen) != 0)
         return -1;
-    if (file[0] != '/') {
+    n->partitions = (int)partitions;
+    if ((file != NULL) == (topic != NULL) || (topic && skip) || (file && partitions)) {
+        snprintf(err, errlen,
+                 "give 'file' (a CSV file) or 'topic' (a CSV line per record, no header), not %s",
+                 file && topic ? "both"
+                 : topic       ? "skip_header with a topic"
+                 : file        ? "partitions with a file (they are a topic's cogroup)"
+                               : "neither");
+        return -1;
+    }
+    if (file && file[0] != '/') {
         snprintf(err, errlen, "file: \"%s\" is not an absolute path (every task reads it)", file);
         return -1;
     }
@@ -127,7 +161,8 @@ int em_lookup_compile(em_node *n, json_t *params, em_schema *out, char *err, siz
         return -1;
     }
     struct flow_lookup *l = n->lookup = calloc(1, sizeof *l);
-    if (!l || !(l->path = strdup(file))) return snprintf(err, errlen, "out of memory"), -1;
+    if (!l || (file && !(l->path = strdup(file))) || (topic && !(l->topic = strdup(topic))))
+        return snprintf(err, errlen, "out of memory"), -1;
     n->delim = delim[0];
     l->drop_missing = missing[0] == 'd';
     if ((l->on = column_of(&n->in, on, "on", err, errlen)) < 0) return -1;
@@ -140,10 +175,12 @@ int em_lookup_compile(em_node *n, json_t *params, em_schema *out, char *err, siz
     }
     for (int c = 0; c < file_cols.n; c++)
         if (c != key_col &&
-            em_schema_add(out, file_cols.names[c], file_cols.types[c], err, errlen) != 0)
+            (em_schema_add(out, file_cols.names[c], file_cols.types[c], err, errlen) != 0 ||
+             em_schema_add(&l->row, file_cols.names[c], file_cols.types[c], err, errlen) != 0))
             return -1;
     l->n_cols = file_cols.n - 1;
-    return load_rows(n, l, key_col, json_is_true(skip), err, errlen);
+    l->key = key_col;
+    return topic ? 0 : load_rows(n, l, json_is_true(skip), err, errlen);
 }
 
 void em_lookup_free(em_node *n)
@@ -154,6 +191,7 @@ void em_lookup_free(em_node *n)
     free(l->rows);
     free(l->text);
     free(l->path);
+    free(l->topic);
     free(l);
     n->lookup = NULL;
 }
@@ -177,4 +215,37 @@ int em_lookup_apply(const em_node *n, em_value *cols, char *err, size_t errlen)
     memcpy(&cols[n->in.n], &l->rows[(size_t)(intptr_t)found->data * (size_t)l->n_cols],
            (size_t)l->n_cols * sizeof *cols);
     return 1;
+}
+
+/* ---- a table in a topic --------------------------------------------------------------- */
+
+const char *em_lookup_topic(const em_node *n) { return n->lookup ? n->lookup->topic : NULL; }
+
+const em_schema *em_lookup_row_schema(const em_node *n) { return &n->lookup->row; }
+
+int em_lookup_drops_missing(const em_node *n) { return n->lookup->drop_missing; }
+
+int em_lookup_table_row(const em_node *n, char *line, size_t len, int64_t no, em_value *row,
+                        const char **key, size_t *key_len, char *err, size_t errlen)
+{
+    char where[320];
+    snprintf(where, sizeof where, "topic %s, record %lld of a partition", n->lookup->topic,
+             (long long)no);
+    return parse_line(n, n->lookup, line, len, row, key, key_len, where, err, errlen);
+}
+
+int em_lookup_key_text(const em_node *n, const em_value *cols, char *buf, size_t cap)
+{
+    const struct flow_lookup *l = n->lookup;
+    int len = em_value_text(n->in.types[l->on], &cols[l->on], buf, cap);
+    return len > LOOKUP_KEY_MAX ? -1 : len;
+}
+
+const char *em_lookup_on_name(const em_node *n) { return n->in.names[n->lookup->on]; }
+
+void em_lookup_describe(const em_node *n, char *buf, size_t cap)
+{
+    const struct flow_lookup *l = n->lookup;
+    snprintf(buf, cap, "%s %s on %s, %s when missing", l->topic ? "topic" : "file",
+             l->topic ? l->topic : l->path, n->in.names[l->on], l->drop_missing ? "drop" : "fail");
 }

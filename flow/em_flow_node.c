@@ -521,6 +521,7 @@ void em_node_describe(const em_node *n, char *buf, size_t cap)
         snprintf(buf, cap, "%d rules, an alert record per rule that holds", n->n_rules);
         break;
     case EM_N_FUNCTION: snprintf(buf, cap, "calls %s", n->fn.name); break;
+    case EM_N_LOOKUP: em_lookup_describe(n, buf, cap); break;
     case EM_N_CSV:
     case EM_N_JSON: snprintf(buf, cap, "reads %s", n->in.names[n->input_col]); break;
     default:

@@ -17,6 +17,7 @@
 #include "em_flow_agg.h"
 #include "em_flow_cache.h"
 #include "em_flow_int.h"
+#include "em_flow_lookup.h"
 #include "em_flow_rules.h"
 #include "em_flow_sink.h"
 #include "em_row.h"
@@ -37,7 +38,9 @@ struct em_flow_step {
     int n;
     int errors_of; /* -1; or the deepest node with an error edge to the sink the step feeds: the
                       records failing in any node with an edge to that sink are sent */
-    int64_t in[EM_FLOW_NODES_MAX];     /* records each node received (by position in nodes) */
+    int table_of;  /* -1; or the topic lookup whose table rows the step makes */
+    int64_t looked_up[3];          /* a topic lookup input's records in, matched, failed (no row) */
+    int64_t in[EM_FLOW_NODES_MAX]; /* records each node received (by position in nodes) */
     int64_t out[EM_FLOW_NODES_MAX];    /* ... passed on */
     int64_t failed[EM_FLOW_NODES_MAX]; /* ... failed */
     int64_t ns[EM_FLOW_NODES_MAX];     /* ... time spent, sampled: every TIME_EVERY-th record */
@@ -48,13 +51,14 @@ struct em_flow_step {
 };
 
 void *em_flow_step_arg(const em_flow *f, const char *text, size_t text_len, int input,
-                       const int *nodes, int n, int errors_of, size_t *len)
+                       const int *nodes, int n, int errors_of, int table_of, size_t *len)
 {
     json_t *ids = json_array();
     for (int k = 0; k < n && ids; k++)
         json_array_append_new(ids, json_string(f->nodes[nodes[k]].id));
     json_t *h = json_pack("{s:s, s:o, s:o}", "input", f->nodes[input].id, "nodes", ids, "errors_of",
                           errors_of >= 0 ? json_string(f->nodes[errors_of].id) : json_null());
+    if (h && table_of >= 0) json_object_set_new(h, "table_of", json_string(f->nodes[table_of].id));
     char *head = h ? json_dumps(h, JSON_COMPACT) : NULL;
     json_decref(h);
     if (!head) return NULL;
@@ -92,8 +96,10 @@ em_flow_step *em_flow_step_open(const void *arg, size_t len, char *err, size_t e
         goto fail;
     }
     if (!(st->flow = em_flow_cache_get(nl + 1, len - hl - 1, err, errlen))) goto fail;
-    st->errors_of = -1;
+    st->errors_of = st->table_of = -1;
     if ((st->input = step_node(st, json_object_get(h, "input"), err, errlen)) < 0) goto fail;
+    json_t *table_of = json_object_get(h, "table_of");
+    if (table_of && (st->table_of = step_node(st, table_of, err, errlen)) < 0) goto fail;
     size_t k;
     json_array_foreach(nodes, k,
                        id) if ((st->nodes[st->n++] = step_node(st, id, err, errlen)) < 0) goto fail;
@@ -145,6 +151,16 @@ static int emit(em_flow_step *st, ember_task *task, const em_value *cols, int64_
         r.timestamp = ts;
         return ember_emit(task, &r);
     }
+    if (last->kind == EM_N_LOOKUP) { /* a topic lookup's record side, keyed by its column */
+        char key[1100];
+        int klen = em_lookup_key_text(last->compiled, cols, key, sizeof key);
+        size_t len = em_row_encode(&last->compiled->in, cols, st->buf, sizeof st->buf);
+        if (klen < 0 || len == 0)
+            return ember_task_fail(task,
+                                   "flow node '%s': a key over 1024 bytes, or a record over %d",
+                                   last->id, EM_SCRATCH_BYTES);
+        return ember_emit_kv(task, key, (size_t)klen, st->buf, len, ts);
+    }
     if (last->kind == EM_N_AGGREGATE) {
         size_t klen = em_agg_key(last->compiled, cols, s->buf + s->used, sizeof s->buf - s->used);
         if (klen == 0)
@@ -160,6 +176,11 @@ static int emit(em_flow_step *st, ember_task *task, const em_value *cols, int64_
         return ember_task_fail(task, "flow node '%s': a record over %d bytes", last->id,
                                EM_SCRATCH_BYTES);
     return ember_emit_kv(task, NULL, 0, st->buf, len, ts);
+}
+
+static int is_topic_lookup(const em_flow_node *n)
+{
+    return n->kind == EM_N_LOOKUP && em_lookup_topic(n->compiled);
 }
 
 /* failed notes that the record failed in the node at position k (logged once per task) */
@@ -181,7 +202,9 @@ static int run_from(em_flow_step *st, ember_task *task, int k, em_value *cols, i
     char err[512];
     for (; k < st->n; k++) {
         const em_flow_node *n = &st->flow->nodes[st->nodes[k]];
-        if (em_flow_is_sink(n->kind) || (n->kind == EM_N_AGGREGATE && k == st->n - 1)) break;
+        if (em_flow_is_sink(n->kind) ||
+            ((n->kind == EM_N_AGGREGATE || is_topic_lookup(n)) && k == st->n - 1))
+            break;
         st->in[k]++;
         if (n->kind == EM_N_RULES) {
             em_value alert[EM_SCHEMA_MAX];
@@ -219,6 +242,12 @@ void em_flow_counter_name(char *buf, size_t cap, const char *id, int what)
  * the nodes it runs are counted by the step that sends their records on) */
 static int add_counters(em_flow_step *st, ember_task *task)
 {
+    for (int w = 0; w < 3 && st->errors_of < 0; w++) { /* a topic lookup read as the input */
+        char name[64];
+        em_flow_counter_name(name, sizeof name, st->flow->nodes[st->input].id, w);
+        int rc = st->looked_up[w] ? ember_acc_add(task, name, st->looked_up[w]) : EMBER_OK;
+        if (rc != EMBER_OK) return rc;
+    }
     for (int k = 0; k < st->n && st->errors_of < 0; k++) {
         int64_t v[EM_FLOW_COUNTERS] = {st->in[k], st->out[k], st->failed[k], st->ns[k] / 1000};
         for (int w = 0; w < EM_FLOW_COUNTERS; w++) {
@@ -231,12 +260,91 @@ static int add_counters(em_flow_step *st, ember_task *task)
     return EMBER_OK;
 }
 
+/* table_rows turns a topic's records into the lookup's rows, keyed by their key */
+static int table_rows(em_flow_step *st, ember_task *task, ember_iter *in)
+{
+    const em_node *n = st->flow->nodes[st->table_of].compiled;
+    ember_record rec;
+    int rc;
+    for (int64_t no = 1; (rc = ember_next(in, &rec)) == 1; no++) {
+        em_value row[EM_SCHEMA_MAX];
+        char err[512], *line = (char *)st->buf;
+        const char *key;
+        size_t key_len;
+        if (rec.value_len >= sizeof st->buf)
+            return ember_task_fail(task, "flow node '%s': a table line over %d bytes",
+                                   st->flow->nodes[st->table_of].id, EM_SCRATCH_BYTES);
+        memcpy(line, rec.value, rec.value_len);
+        line[rec.value_len] = '\0';
+        int got =
+            em_lookup_table_row(n, line, rec.value_len, no, row, &key, &key_len, err, sizeof err);
+        if (got < 0)
+            return ember_task_fail(task, "flow node '%s': %s", st->flow->nodes[st->table_of].id,
+                                   err);
+        size_t len = got ? em_row_encode(em_lookup_row_schema(n), row, st->scratch.buf,
+                                         sizeof st->scratch.buf)
+                         : 0;
+        if (got && (len == 0 || (rc = ember_emit_kv(task, key, key_len, st->scratch.buf, len,
+                                                    rec.timestamp)) != EMBER_OK))
+            return len == 0 ? ember_task_fail(task, "flow node '%s': a row over %d bytes",
+                                              st->flow->nodes[st->table_of].id, EM_SCRATCH_BYTES)
+                            : rc;
+    }
+    return rc;
+}
+
+/* looked_up runs the step over one cogroup of a topic lookup: each record of the key with the
+ * table's row (none: dropped, counted as failed unless the lookup drops misses; two: the task
+ * fails, naming the key) */
+static int looked_up(em_flow_step *st, ember_task *task, const ember_record *grouped)
+{
+    const em_flow_node *lk = &st->flow->nodes[st->input];
+    const em_schema *in = &lk->compiled->in, *row = em_lookup_row_schema(lk->compiled);
+    ember_group_iter it, again;
+    ember_record v;
+    em_value cols[EM_SCHEMA_MAX];
+    int side, rows = 0, rc;
+    if (ember_group_open(grouped, &it) < 0) goto malformed;
+    again = it;
+    while (ember_group_next(&it, &v, &side)) {
+        if (side == 1 && rows++ > 0)
+            return ember_task_fail(task, "flow node '%s': the key \"%.*s\" twice in topic %s",
+                                   lk->id, (int)(grouped->key_len > 64 ? 64 : grouped->key_len),
+                                   (const char *)grouped->key, em_lookup_topic(lk->compiled));
+        if (side == 1 && em_row_decode(row, v.value, v.value_len, &cols[in->n]) != 0)
+            goto malformed;
+    }
+    while (ember_group_next(&again, &v, &side)) {
+        if (side != 0) continue;
+        st->scratch.used = 0;
+        st->looked_up[0]++;
+        if (em_row_decode(in, v.value, v.value_len, cols) != 0) goto malformed;
+        if (rows == 0) {
+            if (!em_lookup_drops_missing(lk->compiled)) st->looked_up[2]++;
+            continue;
+        }
+        st->looked_up[1]++;
+        st->timed = st->records++ % TIME_EVERY == 0;
+        int failed_at = -1;
+        if ((rc = run_from(st, task, 0, cols, v.timestamp, &failed_at)) != EMBER_OK) return rc;
+    }
+    return EMBER_OK;
+malformed:
+    return ember_task_fail(task, "flow node '%s': a record that is not what it makes", lk->id);
+}
+
 int em_flow_step_run(em_flow_step *st, ember_task *task, ember_iter *in)
 {
     ember_record rec;
     em_value cols[EM_SCHEMA_MAX];
     int rc;
 
+    if (st->table_of >= 0) return table_rows(st, task, in);
+    if (is_topic_lookup(&st->flow->nodes[st->input])) {
+        while ((rc = ember_next(in, &rec)) == 1)
+            if ((rc = looked_up(st, task, &rec)) != EMBER_OK) return rc;
+        return rc < 0 ? rc : add_counters(st, task);
+    }
     while ((rc = ember_next(in, &rec)) == 1) {
         st->scratch.used = 0;
         st->timed = st->records++ % TIME_EVERY == 0;

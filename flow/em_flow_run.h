@@ -4,8 +4,9 @@
  * source, an aggregate's shuffle, a node feeding several others, whose output is cached) the
  * nodes are fused into one map_partitions whose argument is an em_flow_step: the flow
  * document and which nodes to run. Records come in as the boundary gives them (a Kafka
- * record; an aggregate's key row and accumulator; a cached row) and leave as the last node
- * makes them (a sink's record; the map side of an aggregate; a row).
+ * record; an aggregate's key row and accumulator; a cached row; a topic lookup's cogroup of
+ * records and the table's row) and leave as the last node makes them (a sink's record; the
+ * map side of an aggregate; a topic lookup's side, keyed by the matched column; a row).
  *
  * Each node counts the records it received, passed on and failed, added to the job's
  * accumulators "flow.ID.in", "flow.ID.out" and "flow.ID.failed" when the task ends (so a
@@ -23,10 +24,12 @@
 typedef struct em_flow_step em_flow_step;
 
 /* em_flow_step_arg makes the argument of a step: the flow document's text, the node its
- * records come from, the nodes it runs (in order), and errors_of (-1, or the node whose failed
- * records it sends). Returns malloc'd bytes (*len of them), NULL when out of memory. */
+ * records come from, the nodes it runs (in order), errors_of (-1, or the node whose failed
+ * records it sends) and table_of (-1, or a lookup whose topic's records the step turns into
+ * rows keyed by their key; its input is that lookup and it runs no nodes). Returns malloc'd
+ * bytes (*len of them), NULL when out of memory. */
 void *em_flow_step_arg(const em_flow *f, const char *text, size_t text_len, int input,
-                       const int *nodes, int n, int errors_of, size_t *len);
+                       const int *nodes, int n, int errors_of, int table_of, size_t *len);
 
 /* em_flow_step_open loads a step from its argument (in a task); NULL with a message in err */
 em_flow_step *em_flow_step_open(const void *arg, size_t len, char *err, size_t errlen);

@@ -20,6 +20,7 @@
 #include "em_flow_agg.h"
 #include "em_flow_fn.h"
 #include "em_flow_int.h"
+#include "em_flow_lookup.h"
 #include "em_flow_run.h"
 #include "em_flow_sink.h"
 
@@ -111,12 +112,19 @@ typedef struct plan {
     int detached;                           /* a streaming flow's queries run on without it */
 } plan;
 
-/* boundary: a node whose records a step reads: a source, an aggregate, a node feeding several
- * (in a batch flow, where it is cached; a streaming flow's queries each run it) */
+/* is_topic_lookup: a lookup whose table is a topic, a cogroup with its rows */
+static int is_topic_lookup(const em_flow_node *n)
+{
+    return n->kind == EM_N_LOOKUP && em_lookup_topic(n->compiled);
+}
+
+/* boundary: a node whose records a step reads: a source, an aggregate, a topic lookup, a node
+ * feeding several (in a batch flow, where it is cached; a streaming flow's queries each run
+ * it) */
 static int is_boundary(const em_flow *f, int k)
 {
     const em_flow_node *n = &f->nodes[k];
-    return n->kind == EM_N_KAFKA_SOURCE || n->kind == EM_N_AGGREGATE ||
+    return n->kind == EM_N_KAFKA_SOURCE || n->kind == EM_N_AGGREGATE || is_topic_lookup(n) ||
            (n->outputs > 1 && !f->streaming);
 }
 
@@ -141,7 +149,7 @@ static ember_dataset *step_to(plan *p, int last, int errors_of)
     for (int i = 0; i < m; i++) nodes[i] = path[m - 1 - i];
     ember_dataset *parent = dataset_of(p, from);
     size_t len;
-    void *arg = em_flow_step_arg(p->f, p->text, p->text_len, from, nodes, m, errors_of, &len);
+    void *arg = em_flow_step_arg(p->f, p->text, p->text_len, from, nodes, m, errors_of, -1, &len);
     if (!parent || !arg) {
         free(arg);
         return NULL;
@@ -177,6 +185,15 @@ static ember_dataset *dataset_of(plan *p, int k)
         else
             ds = ember_aggregate_by_key(step_to(p, k, -1), zero, len, ember_flow_agg_seq,
                                         ember_flow_agg_comb, c->partitions);
+    } else if (is_topic_lookup(n)) { /* the records keyed by the column, with the table's rows */
+        size_t len;
+        void *arg = em_flow_step_arg(p->f, p->text, p->text_len, k, NULL, 0, -1, k, &len);
+        ember_dataset *rows =
+            arg ? ember_map_partitions(ember_kafka_topic(p->ctx, em_lookup_topic(c)),
+                                       ember_flow_step, arg, len)
+                : NULL;
+        free(arg);
+        ds = rows ? ember_cogroup(step_to(p, k, -1), rows, c->partitions) : NULL;
     } else
         ds = ember_cache(step_to(p, k, -1));
     return p->made[k] = ds;

@@ -11,7 +11,7 @@ set -euo pipefail
 
 FLOW=$EMBER_BIN/ember-flow
 start_redis
-start_kafka sales:4 sales-bad:1 item-totals:2 sales-alerts:2
+start_kafka sales:4 sales-bad:1 item-totals:2 sales-alerts:2 catalog:2
 cluster_up
 
 # ---- the input: 6,000 sales, with malformed lines among them ---------------------------------
@@ -114,6 +114,41 @@ for f in bad totals hashes points files alerts named; do
     }
 done
 echo "ok: $n_bad dead letters, $n_items totals (topic and Redis), $n_kept row keys and JSON lines, $(wc -l <"$T/want.alerts") alerts, $(wc -l <"$T/want.named") sales joined with the catalog, exactly"
+# a lookup whose table is a topic (tests/flows/lookup_topic.json): the same catalog, a line per
+# record, cogrouped with the sales, gives the same joined sales as the file's lookup; with
+# missing "fail" the misses are counted as failed; a key twice in the topic fails the run
+n_named=$(wc -l <"$T/want.named")
+tail -n +2 "$T/catalog.csv" | kcat -P -b "$KAFKA" -t catalog -p -1 || fail "kcat could not produce the catalog"
+topic_flow() { # MISSING OUT: runs the flow, its output in $T/OUT, its stdout in $T/OUT.out
+    sed "s#@OUT@#$T/$2#g; s#@MISSING@#$1#g" "$EMBER_SRC/tests/flows/lookup_topic.json" >"$T/$2.json"
+    "$FLOW" run "$T/$2.json" --driver "$DRIVER" --kafka "$KAFKA" >"$T/$2.out" 2>"$T/$2.err"
+}
+topic_flow drop named-topic || fail "the topic lookup flow failed: $(tail -5 "$T/named-topic.err")"
+cat "$T"/named-topic/part-* | LC_ALL=C sort >"$T/got.named-topic"
+cmp -s "$T/want.named" "$T/got.named-topic" || {
+    diff "$T/want.named" "$T/got.named-topic" | head -5
+    fail "the sales joined with the catalog topic differ from the reference"
+}
+expect_eq "$(awk '$1 == "catalog" { print $3, $4, $5 }' "$T/named-topic.out")" "$n_kept $n_named 0" \
+    "the topic lookup's records in, matched, failed"
+topic_flow fail named-fail || fail "the topic lookup flow (missing: fail) failed: $(tail -5 "$T/named-fail.err")"
+expect_eq "$(awk '$1 == "catalog" { print $3, $4, $5 }' "$T/named-fail.out")" "$n_kept $n_named $((n_kept - n_named))" \
+    "the topic lookup's records in, matched, failed (missing: fail)"
+# the same lookup in a streaming flow (a stream-static cogroup each batch), stopped once its
+# files hold every joined sale
+jq --arg ck "$T/topic-ck" '.nodes[0].mode = "stream" | .nodes[0].earliest = true | .checkpoint = $ck
+    | .interval_ms = 100 | (.nodes[] | select(.id == "catalog")).partitions = 2' "$T/named-topic.json" | sed "s#$T/named-topic#$T/named-stream#g" >"$T/stream.json"
+"$FLOW" run "$T/stream.json" --driver "$DRIVER" --kafka "$KAFKA" >"$T/stream.out" 2>"$T/stream.err" &
+STREAM_PID=$!
+wait_until 60 bash -c "[ \"\$(cat '$T'/named-stream/*/part-* 2>/dev/null | wc -l)\" -ge $n_named ]"
+"$FLOW" --stop sales-catalog-named --driver "$DRIVER" >/dev/null 2>&1 || fail "ember-flow --stop sales-catalog-named"
+wait "$STREAM_PID" || fail "the streaming topic lookup flow failed: $(tail -5 "$T/stream.err")"
+cat "$T"/named-stream/*/part-* | LC_ALL=C sort >"$T/got.named-stream"
+cmp -s "$T/want.named" "$T/got.named-stream" || fail "the streaming flow's joined sales differ from the reference"
+echo "I0001,Anvil again,1" | kcat -P -b "$KAFKA" -t catalog || fail "kcat could not produce to catalog"
+if topic_flow drop named-twice; then fail "a key twice in the catalog topic was accepted"; fi
+expect_contains "$(cat "$T/named-twice.err")" 'the key "I0001" twice in topic catalog' "the run's error"
+echo "ok: a lookup from a topic: $n_named sales joined (batch and streaming), misses counted, a key given twice refused"
 # each totals record is keyed by its item (the aggregate's `by`, the sink's default key)
 expect_eq "$(kcat -C -b "$KAFKA" -t item-totals -e -q -f '%k %s\n' | awk '$1 != substr($2, 1, 5)' | wc -l)" 0 \
     "totals records whose key is not their item"
