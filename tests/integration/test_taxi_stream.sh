@@ -36,6 +36,16 @@ if [ "${TAXI_RUN:-c}" = flow ]; then
         | (.nodes[] | select(.id == "windows")).window = {"time": "time", "length_s": 300, "slide_s": 60, "delay_s": 0}
         | (.nodes[] | select(.id == "watch")).rules[1].when = "kmh > 2000"' \
         "$EMBER_SRC/examples/flows/taxi.json" >"$T/taxi.json"
+    # the functions it names are checked against the library before it runs
+    validate() { "$EMBER_BIN/ember-flow" --validate "$1" --checkpoint "$T/ck" --library "$EMBER_JOBS/taxi_flow.so" 2>&1; }
+    validate "$T/taxi.json" >/dev/null || fail "taxi.json is not valid with taxi_flow.so: $(validate "$T/taxi.json")"
+    jq '(.nodes[] | select(.id == "hops")).function.name = "taxi_hopp"' "$T/taxi.json" >"$T/bad1.json"
+    jq '(.nodes[] | select(.id == "windows")).function.returns[1].type = "double"' "$T/taxi.json" >"$T/bad2.json"
+    if validate "$T/bad1.json" >/dev/null || validate "$T/bad2.json" >/dev/null; then fail "--validate --library accepted a bad function"; fi
+    expect_contains "$(validate "$T/bad1.json")" "node 'hops' (aggregate): function 'taxi_hopp' is not in the job library" \
+        "--validate --library: a function the library lacks"
+    expect_contains "$(validate "$T/bad2.json")" "function 'taxi_track' returns (double,int), the flow says (double,double)" \
+        "--validate --library: a function's types"
     EMBER_REDIS=127.0.0.1:$RPORT "$EMBER_BIN/ember-flow" run "$T/taxi.json" --checkpoint "$T/ck" \
         --library "$EMBER_JOBS/taxi_flow.so" --driver "$DRIVER" >"$T/job.out" 2>"$T/job.err" &
 else
