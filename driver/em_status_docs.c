@@ -5,13 +5,52 @@
  */
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <stdio.h>
 
 #include "em_graph.h"
+#include "em_hash.h"
 #include "em_status_docs.h"
 
 #define STAGE_TASKS_SHOWN 1000
+#define DESCRIPTIONS_KEPT 16 /* parsed job descriptions kept (a flow's jobs share one) */
+
+/* description_doc: a job's description (JSON text) as a JSON object, or NULL. Parsed once per
+ * distinct text: every snapshot lists up to 100 jobs, and a streaming flow's batches all carry
+ * the same graph, whose parse was most of a snapshot's time. A new reference. */
+static json_t *description_doc(const char *text)
+{
+    static struct {
+        uint64_t hash;
+        size_t len;
+        json_t *doc;
+        uint64_t used;
+    } kept[DESCRIPTIONS_KEPT];
+    static uint64_t clock_;
+    if (!text || !text[0]) return NULL;
+    size_t len = strlen(text);
+    uint64_t hash = em_hash64(text, len);
+    int slot = 0;
+    for (int k = 0; k < DESCRIPTIONS_KEPT; k++) {
+        if (kept[k].doc && kept[k].hash == hash && kept[k].len == len) {
+            kept[k].used = ++clock_;
+            return json_incref(kept[k].doc);
+        }
+        if (kept[k].used < kept[slot].used) slot = k; /* the least recently used, or a free one */
+    }
+    json_t *d = json_loads(text, 0, NULL);
+    if (!json_is_object(d)) {
+        json_decref(d);
+        return NULL;
+    }
+    json_decref(kept[slot].doc);
+    kept[slot].hash = hash;
+    kept[slot].len = len;
+    kept[slot].doc = json_incref(d);
+    kept[slot].used = ++clock_;
+    return d;
+}
 
 static double ms_between(int64_t from_us, int64_t to_us)
 {
@@ -220,10 +259,8 @@ json_t *em_doc_job(const em_job *job, int64_t now)
     if (job->state == EM_RUN_FAILED) json_object_set_new(o, "error", json_string(job->error));
     /* accumulator totals so far (each done task once), and the job's own description */
     json_object_set_new(o, "accumulators", accs_doc(job->accs.v, job->accs.n));
-    const char *description = job->submit->graph->description;
-    json_t *d = description && description[0] ? json_loads(description, 0, NULL) : NULL;
-    json_object_set_new(o, "description", json_is_object(d) ? d : json_null());
-    if (d && !json_is_object(d)) json_decref(d);
+    json_t *d = description_doc(job->submit->graph->description);
+    json_object_set_new(o, "description", d ? d : json_null());
     return o;
 }
 
