@@ -353,6 +353,10 @@ void em_streams_status(em_streams *s, const char *name, em_query_status_buf *out
         out->msg.watermark_ms = out->msg.has_watermark ? v->watermark_ms : 0;
         out->msg.late_records = v->late_records;
         if (v->n_recent) out->msg.last_batch_us = em_batch_total_us(&v->recent[v->n_recent - 1]);
+        memcpy(out->accs, v->accs, v->n_accs * sizeof *v->accs);
+        em_accs_to_pb(&(em_accs){.v = out->accs, .n = v->n_accs}, out->acc_items, out->acc_ptrs);
+        out->msg.n_accumulators = v->n_accs;
+        out->msg.accumulators = out->acc_ptrs;
     }
     free(v);
 }

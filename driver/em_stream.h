@@ -209,6 +209,8 @@ void em_streams_owner_gone(em_streams *s, em_session_id owner);
 typedef struct em_query_status_buf {
     Ember__QueryStatus msg;
     char name[EM_QUERY_NAME_MAX + 1], state[16], error[1024];
+    em_acc accs[EM_ACCS_MAX]; /* the accumulators msg points into */
+    Ember__Accumulator acc_items[EM_ACCS_MAX], *acc_ptrs[EM_ACCS_MAX];
 } em_query_status_buf;
 void em_streams_status(em_streams *s, const char *name, em_query_status_buf *out);
 const char *em_query_state_name(em_query_state st);

@@ -252,6 +252,8 @@ static int first_sink(const em_flow *f)
     return -1;
 }
 
+static void print_counters(plan *p, ember_query **q, int nq);
+
 /* run_queries starts a query per sink, the document's first sink's first, then waits for that
  * one to end (stopped: ember-flow --stop FLOW-SINK) and stops the others; detached queries
  * (ember-flow run --detach) are left running */
@@ -276,6 +278,7 @@ static int run_queries(plan *p)
     for (int i = first; i < n; i++) ember_query_stop(q[i]);
     for (int i = first; i < n; i++)
         if (ember_query_await(q[i], -1) != EMBER_OK && rc == EMBER_OK) rc = EMBER_ERR_JOB_FAILED;
+    if (rc == EMBER_OK) print_counters(p, q, n); /* what they did since they started */
     return rc;
 }
 
@@ -303,9 +306,21 @@ static int run_sink(plan *p, int k)
     return rc;
 }
 
+/* counter: a node counter's total: the job's accumulator (a batch flow), or the furthest of
+ * the queries' that run the node (a streaming flow: each reads the same records) */
+static int64_t counter(plan *p, ember_query **q, int nq, const char *name)
+{
+    int64_t v = nq ? 0 : ember_accumulator(p->ctx, name);
+    for (int i = 0; i < nq; i++) {
+        int64_t got = ember_query_accumulator(q[i], name);
+        if (got > v) v = got;
+    }
+    return v;
+}
+
 /* print_counters prints each node's records in, out and failed, and its time (sampled), from
- * the job's accumulators */
-static void print_counters(plan *p)
+ * the job's accumulators, or those of the queries q (nq of them) */
+static void print_counters(plan *p, ember_query **q, int nq)
 {
     printf("%-24s %-12s %12s %12s %12s %10s\n", "node", "type", "in", "out", "failed", "ms");
     for (int k = 0; k < p->f->n; k++) {
@@ -316,7 +331,7 @@ static void print_counters(plan *p)
         for (int w = 0; w < EM_FLOW_COUNTERS; w++) {
             char name[64];
             em_flow_counter_name(name, sizeof name, n->id, w);
-            v[w] = ember_accumulator(p->ctx, name);
+            v[w] = counter(p, q, nq, name);
         }
         printf("%-24s %-12s %12lld %12lld %12lld %10.1f\n", n->id, em_flow_kind_name(n->kind),
                (long long)v[0], (long long)v[1], (long long)v[2], (double)v[3] / 1000.0);
@@ -379,8 +394,7 @@ int ember_flow_main(ember_ctx *ctx, int argc, char **argv)
     if (f->streaming) rc = run_queries(&p);
     for (int k = 0; k < f->n && rc == EMBER_OK && !f->streaming; k++)
         if (em_flow_is_sink(f->nodes[k].kind)) rc = run_sink(&p, k);
-    /* (a query's tasks add to accumulators the submitter does not see: no table for streams) */
-    if (rc == EMBER_OK && !f->streaming) print_counters(&p);
+    if (rc == EMBER_OK && !f->streaming) print_counters(&p, NULL, 0);
     if (rc == EMBER_OK && f->streaming && !p.detached)
         printf("flow %s: its queries stopped\n", f->name);
     em_flow_free(f);

@@ -136,6 +136,8 @@ static int query(void *arg, const char *name, int stop, em_query_info *out, char
         out->input_rate = st->input_rate;
         out->watermark_ms = st->has_watermark ? st->watermark_ms : -1;
         out->late_records = st->late_records;
+        if (em_accs_merge(&out->accs, st->accumulators, st->n_accumulators, 1) != EMBER_OK)
+            em_accs_free(&out->accs); /* (a set past its bound: no totals) */
     }
     em_pb_free(st);
     em_rpc_reply_free(&reply);

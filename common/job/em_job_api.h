@@ -32,6 +32,7 @@ typedef struct em_query_info {
     double input_rate;
     int64_t watermark_ms; /* -1: none (no windows, or no event time seen yet) */
     int64_t late_records;
+    em_accs accs; /* the accumulator totals of its committed batches (owned) */
 } em_query_info;
 
 /* em_job_runner runs one action's graph; `data` is the parallelized records it refers to. */

@@ -23,8 +23,9 @@ ember_query *em_query_new(ember_ctx *ctx, const char *name)
     return q;
 }
 
-/* ask: the driver's view of q (stop: after asking it to stop) */
-static int ask(ember_query *q, int stop, em_query_info *info)
+/* ask_accs: the driver's view of q (stop: after asking it to stop), its accumulators in
+ * info->accs (the caller frees them) */
+static int ask_accs(ember_query *q, int stop, em_query_info *info)
 {
     ember_ctx *ctx = q->ctx;
     char why[1024] = "";
@@ -32,6 +33,14 @@ static int ask(ember_query *q, int stop, em_query_info *info)
     if (!ctx->runner.query) return em_ctx_fail(ctx, EMBER_ERR_STATE, "no driver to ask");
     int rc = ctx->runner.query(ctx->runner.arg, q->name, stop, info, why, sizeof why);
     return rc == EMBER_OK ? rc : em_ctx_fail(ctx, rc, "query '%s': %s", q->name, why);
+}
+
+/* ask: the same, without the accumulators */
+static int ask(ember_query *q, int stop, em_query_info *info)
+{
+    int rc = ask_accs(q, stop, info);
+    em_accs_free(&info->accs);
+    return rc;
 }
 
 static int ended(const em_query_info *info)
@@ -58,6 +67,16 @@ int ember_query_status(ember_query *q, ember_query_progress *out)
     int rc = ask(q, 0, &info);
     if (rc == EMBER_OK && out) fill_progress(&info, out);
     return rc;
+}
+
+int64_t ember_query_accumulator(ember_query *q, const char *name)
+{
+    em_query_info info;
+    if (!q || !name || ask_accs(q, 0, &info) != EMBER_OK) return 0;
+    const em_acc *a = em_accs_find(&info.accs, name);
+    int64_t v = a && !a->is_f64 ? a->i64 : 0;
+    em_accs_free(&info.accs);
+    return v;
 }
 
 int ember_query_stop(ember_query *q)

@@ -505,6 +505,10 @@ typedef struct ember_query_progress {
 int ember_query_await(ember_query *query, int64_t timeout_ms);
 /* ember_query_status fills *out with the query's progress now. */
 int ember_query_status(ember_query *query, ember_query_progress *out);
+/* ember_query_accumulator gives the total of an int64 accumulator over the query's committed
+ * batches (since the driver started it; a restarted driver starts again from 0), 0 for a name
+ * nothing added to or when the driver cannot be asked. */
+int64_t ember_query_accumulator(ember_query *query, const char *name);
 /* ember_query_stop stops the query after its running batch, whose output is then complete. */
 int ember_query_stop(ember_query *query);
 

@@ -131,6 +131,9 @@ expect_contains "$(cat "$T/flow.dom")" "<g class=\"node failing\" data-id=\"sale
 expect_contains "$(cat "$T/flow.dom")" "counts of its 4 queries since they started" "the flow view's note"
 screenshot "$STATUS/#flow/$stream_job" "$ARTIFACTS/status_flow_stream.png" 1400x900
 stop_flow
+# ember-flow's own table, from the queries' totals as they stopped
+expect_eq "$(awk '$1 == "sale" { print $2, $3, $4, $5 }' "$OUT")" "json 1500 $((1500 - bad1)) $bad1" \
+    "ember-flow's per-node table: the json node"
 RULES_V1_LINES=1500
 echo "$RULES_V2" >"$T/rules.json"
 kill -9 "$ex2_PID"
