@@ -105,8 +105,10 @@ static int unpersist(void *arg, const Ember__JobGraph *graph, const em_buf *data
 
 #define QUERY_CALL_MS 5000
 
-static int query(void *arg, const char *name, int stop, em_query_info *out, char *err,
-                 size_t errlen)
+/* query_status asks the driver for a query's status (stop: after asking it to stop), its
+ * accumulator totals in out->accs (the caller frees them) */
+static int query_status(void *arg, const char *name, int stop, em_query_info *out, char *err,
+                        size_t errlen)
 {
     submitter *s = arg;
     Ember__GetQuery get = EMBER__GET_QUERY__INIT;
@@ -136,11 +138,21 @@ static int query(void *arg, const char *name, int stop, em_query_info *out, char
         out->input_rate = st->input_rate;
         out->watermark_ms = st->has_watermark ? st->watermark_ms : -1;
         out->late_records = st->late_records;
+        em_accs_free(&out->accs); /* (the same info asked again) */
         if (em_accs_merge(&out->accs, st->accumulators, st->n_accumulators, 1) != EMBER_OK)
             em_accs_free(&out->accs); /* (a set past its bound: no totals) */
     }
     em_pb_free(st);
     em_rpc_reply_free(&reply);
+    return rc;
+}
+
+/* query: the same without the accumulators */
+static int query(void *arg, const char *name, int stop, em_query_info *out, char *err,
+                 size_t errlen)
+{
+    int rc = query_status(arg, name, stop, out, err, errlen);
+    em_accs_free(&out->accs);
     return rc;
 }
 
@@ -380,7 +392,7 @@ static int run_entry(submitter *s, const em_submit_opts *o, void *lib, ember_mai
                             .resolve_kafka = resolve_kafka,
                             .unpersist = unpersist,
                             .start_query = start_query,
-                            .query = query,
+                            .query = query_status,
                             .submit_failed = submit_failed,
                             .put_blob = put_blob,
                             .arg = s,
