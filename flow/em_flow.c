@@ -372,6 +372,12 @@ static int check_mode(em_flow *f, char *err, size_t errlen)
             em_agg_window(f->nodes[k].compiled, &len, &slide, &delay))
             return failf(err, errlen, "node '%s' (aggregate): a window needs a stream source",
                          f->nodes[k].id);
+        if (f->streaming && is_shuffle(&f->nodes[k]) && f->nodes[k].kind == EM_N_LOOKUP &&
+            f->nodes[k].compiled->partitions == 0)
+            return failf(err, errlen,
+                         "node '%s' (lookup): a topic lookup in a streaming flow needs "
+                         "'partitions' (a stream's partition count is not known before it runs)",
+                         f->nodes[k].id);
     }
     return 0;
 }

@@ -138,6 +138,10 @@ expect_eq "$(awk '$1 == "catalog" { print $3, $4, $5 }' "$T/named-fail.out")" "$
 # files hold every joined sale
 jq --arg ck "$T/topic-ck" '.nodes[0].mode = "stream" | .nodes[0].earliest = true | .checkpoint = $ck
     | .interval_ms = 100 | (.nodes[] | select(.id == "catalog")).partitions = 2' "$T/named-topic.json" | sed "s#$T/named-topic#$T/named-stream#g" >"$T/stream.json"
+jq 'del((.nodes[] | select(.id == "catalog")).partitions)' "$T/stream.json" >"$T/stream-noparts.json"
+expect_contains "$("$FLOW" --validate "$T/stream-noparts.json" 2>&1 || true)" \
+    "node 'catalog' (lookup): a topic lookup in a streaming flow needs 'partitions'" \
+    "--validate: a streaming topic lookup without partitions"
 "$FLOW" run "$T/stream.json" --driver "$DRIVER" --kafka "$KAFKA" >"$T/stream.out" 2>"$T/stream.err" &
 STREAM_PID=$!
 wait_until 60 bash -c "[ \"\$(cat '$T'/named-stream/*/part-* 2>/dev/null | wc -l)\" -ge $n_named ]"
