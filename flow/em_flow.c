@@ -295,10 +295,15 @@ static int is_upstream(const em_flow *f, int a, int b)
     return 0;
 }
 
+int em_flow_is_topic_lookup(const em_flow_node *n)
+{
+    return n->kind == EM_N_LOOKUP && em_lookup_topic(n->compiled);
+}
+
 /* is_shuffle: an aggregate, or a lookup whose table is a topic (a cogroup) */
 static int is_shuffle(const em_flow_node *n)
 {
-    return n->kind == EM_N_AGGREGATE || (n->kind == EM_N_LOOKUP && em_lookup_topic(n->compiled));
+    return n->kind == EM_N_AGGREGATE || em_flow_is_topic_lookup(n);
 }
 
 /* error_paths_ok: an error edge's node reads its source's records with no shuffle between
@@ -308,7 +313,7 @@ static int error_paths_ok(const em_flow *f, char *err, size_t errlen)
 {
     for (int k = 0; k < f->n; k++) {
         if (f->nodes[k].errors_to < 0) continue;
-        if (f->nodes[k].kind == EM_N_LOOKUP && is_shuffle(&f->nodes[k]))
+        if (em_flow_is_topic_lookup(&f->nodes[k]))
             return failf(err, errlen,
                          "node '%s' (lookup): a lookup from a topic has no error edge (a record "
                          "without a row is dropped, and counted as failed unless missing is "
@@ -372,7 +377,7 @@ static int check_mode(em_flow *f, char *err, size_t errlen)
             em_agg_window(f->nodes[k].compiled, &len, &slide, &delay))
             return failf(err, errlen, "node '%s' (aggregate): a window needs a stream source",
                          f->nodes[k].id);
-        if (f->streaming && is_shuffle(&f->nodes[k]) && f->nodes[k].kind == EM_N_LOOKUP &&
+        if (f->streaming && em_flow_is_topic_lookup(&f->nodes[k]) &&
             f->nodes[k].compiled->partitions == 0)
             return failf(err, errlen,
                          "node '%s' (lookup): a topic lookup in a streaming flow needs "

@@ -92,6 +92,8 @@ int em_flow_find(const em_flow *f, const char *id);
 const char *em_flow_kind_name(em_node_kind k);
 /* em_flow_is_sink: kafka_sink, redis_sink or files_sink */
 int em_flow_is_sink(em_node_kind k);
+/* em_flow_is_topic_lookup: a lookup whose table is a topic (a cogroup with its rows) */
+int em_flow_is_topic_lookup(const em_flow_node *n);
 
 /* em_flow_explain writes what running the flow does, sink by sink: the stages (operations
  * fused into one task, shuffles between them) and the columns after every node. */

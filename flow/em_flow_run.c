@@ -178,11 +178,6 @@ static int emit(em_flow_step *st, ember_task *task, const em_value *cols, int64_
     return ember_emit_kv(task, NULL, 0, st->buf, len, ts);
 }
 
-static int is_topic_lookup(const em_flow_node *n)
-{
-    return n->kind == EM_N_LOOKUP && em_lookup_topic(n->compiled);
-}
-
 /* failed notes that the record failed in the node at position k (logged once per task) */
 static void failed(em_flow_step *st, int k, const char *why, int *failed_at)
 {
@@ -203,7 +198,7 @@ static int run_from(em_flow_step *st, ember_task *task, int k, em_value *cols, i
     for (; k < st->n; k++) {
         const em_flow_node *n = &st->flow->nodes[st->nodes[k]];
         if (em_flow_is_sink(n->kind) ||
-            ((n->kind == EM_N_AGGREGATE || is_topic_lookup(n)) && k == st->n - 1))
+            ((n->kind == EM_N_AGGREGATE || em_flow_is_topic_lookup(n)) && k == st->n - 1))
             break;
         st->in[k]++;
         if (n->kind == EM_N_RULES) {
@@ -340,7 +335,7 @@ int em_flow_step_run(em_flow_step *st, ember_task *task, ember_iter *in)
     int rc;
 
     if (st->table_of >= 0) return table_rows(st, task, in);
-    if (is_topic_lookup(&st->flow->nodes[st->input])) {
+    if (em_flow_is_topic_lookup(&st->flow->nodes[st->input])) {
         while ((rc = ember_next(in, &rec)) == 1)
             if ((rc = looked_up(st, task, &rec)) != EMBER_OK) return rc;
         return rc < 0 ? rc : add_counters(st, task);

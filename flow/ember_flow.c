@@ -112,20 +112,14 @@ typedef struct plan {
     int detached;                           /* a streaming flow's queries run on without it */
 } plan;
 
-/* is_topic_lookup: a lookup whose table is a topic, a cogroup with its rows */
-static int is_topic_lookup(const em_flow_node *n)
-{
-    return n->kind == EM_N_LOOKUP && em_lookup_topic(n->compiled);
-}
-
 /* boundary: a node whose records a step reads: a source, an aggregate, a topic lookup, a node
  * feeding several (in a batch flow, where it is cached; a streaming flow's queries each run
  * it) */
 static int is_boundary(const em_flow *f, int k)
 {
     const em_flow_node *n = &f->nodes[k];
-    return n->kind == EM_N_KAFKA_SOURCE || n->kind == EM_N_AGGREGATE || is_topic_lookup(n) ||
-           (n->outputs > 1 && !f->streaming);
+    return n->kind == EM_N_KAFKA_SOURCE || n->kind == EM_N_AGGREGATE ||
+           em_flow_is_topic_lookup(n) || (n->outputs > 1 && !f->streaming);
 }
 
 static ember_dataset *dataset_of(plan *p, int k);
@@ -185,7 +179,8 @@ static ember_dataset *dataset_of(plan *p, int k)
         else
             ds = ember_aggregate_by_key(step_to(p, k, -1), zero, len, ember_flow_agg_seq,
                                         ember_flow_agg_comb, c->partitions);
-    } else if (is_topic_lookup(n)) { /* the records keyed by the column, with the table's rows */
+    } else if (em_flow_is_topic_lookup(
+                   n)) { /* the records keyed by the column, with the table's rows */
         size_t len;
         void *arg = em_flow_step_arg(p->f, p->text, p->text_len, k, NULL, 0, -1, k, &len);
         ember_dataset *rows =
