@@ -14,12 +14,16 @@
  * clock_gettime(CLOCK_MONOTONIC) from the moment the threads are released together to the
  * moment the last one has finished. The watermarks are read once, before the runs.
  *
+ * --reader: read with ember's executor reader instead (em_kafka_reader: long ranges straight
+ * off the Fetch protocol, em_kafka_fetch.c), the read path of a job; without it the floor is
+ * librdkafka's own.
+ *
  * Prints one line per run and a summary, and exits 1 unless every run read exactly
  * high - low records of every partition:
  *   raw_consume run=N seconds=S records=R bytes=B
  *   raw_consume threads=T reps=N median_s=M best_s=B records=R records_per_s=X
  *
- * Usage: raw_consume --bootstrap HOST:PORT --topic T [--threads N] [--reps N]
+ * Usage: raw_consume --bootstrap HOST:PORT --topic T [--threads N] [--reps N] [--reader]
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -39,6 +43,7 @@ typedef struct shared {
     int32_t *parts;      /* partition ids */
     int64_t *low, *high; /* watermarks per partition index */
     int n_parts, n_threads, reps;
+    int use_reader;          /* --reader: em_kafka_reader, not em_kafka_read_range */
     pthread_barrier_t start; /* all threads ready (or failed) for the next run */
     pthread_barrier_t done;  /* all threads finished the run */
     int failed;              /* set by any thread before the barrier it fails at */
@@ -67,13 +72,18 @@ static int count_record(void *arg, const ember_record *rec)
     return 0;
 }
 
-/* read_part reads partition index i over [from, until) on consumer rk; 0 or -1 (printed). */
-static int read_part(worker *w, rd_kafka_t *rk, int i, int64_t from, int64_t until)
+/* read_part reads partition index i over [from, until) on consumer rk or reader rd; 0 or -1
+ * (printed). */
+static int read_part(worker *w, rd_kafka_t *rk, em_kafka_reader *rd, int i, int64_t from,
+                     int64_t until)
 {
     char err[512];
     int64_t n = 0;
-    int rc = em_kafka_read_range(rk, w->sh->topic, w->sh->parts[i], from, until, STALL_MS,
-                                 count_record, w, &n, err, sizeof err);
+    int32_t p = w->sh->parts[i];
+    int rc = rd ? em_kafka_reader_read(rd, w->sh->topic, p, from, until, STALL_MS, count_record, w,
+                                       &n, err, sizeof err)
+                : em_kafka_read_range(rk, w->sh->topic, p, from, until, STALL_MS, count_record, w,
+                                      &n, err, sizeof err);
     if (rc != EMBER_OK) {
         fprintf(stderr, "raw_consume: partition %d: %s\n", (int)w->sh->parts[i], err);
         return -1;
@@ -92,14 +102,16 @@ static void *worker_main(void *arg)
     shared *sh = w->sh;
     char err[512];
     rd_kafka_t *rk = NULL;
+    em_kafka_reader *rd = NULL;
     int ok = 1;
-    if (em_kafka_consumer_new(sh->bootstrap, &rk, err, sizeof err) != EMBER_OK) {
+    if ((sh->use_reader ? em_kafka_reader_new(sh->bootstrap, &rd, err, sizeof err)
+                        : em_kafka_consumer_new(sh->bootstrap, &rk, err, sizeof err)) != EMBER_OK) {
         fprintf(stderr, "raw_consume: %s\n", err);
         ok = 0;
     }
     /* warm-up: connect by reading the first record of this thread's first partition */
     if (ok && w->index < sh->n_parts && sh->high[w->index] > sh->low[w->index])
-        ok = read_part(w, rk, w->index, sh->low[w->index], sh->low[w->index] + 1) == 0;
+        ok = read_part(w, rk, rd, w->index, sh->low[w->index], sh->low[w->index] + 1) == 0;
     for (int r = 0; r < sh->reps; r++) {
         if (!ok) __atomic_store_n(&sh->failed, 1, __ATOMIC_SEQ_CST);
         pthread_barrier_wait(&sh->start);
@@ -107,11 +119,12 @@ static void *worker_main(void *arg)
         for (int i = w->index;
              ok && !__atomic_load_n(&sh->failed, __ATOMIC_SEQ_CST) && i < sh->n_parts;
              i += sh->n_threads)
-            ok = read_part(w, rk, i, sh->low[i], sh->high[i]) == 0;
+            ok = read_part(w, rk, rd, i, sh->low[i], sh->high[i]) == 0;
         if (!ok) __atomic_store_n(&sh->failed, 1, __ATOMIC_SEQ_CST);
         pthread_barrier_wait(&sh->done);
     }
     if (rk) rd_kafka_destroy(rk);
+    em_kafka_reader_free(rd);
     return NULL;
 }
 
@@ -137,10 +150,12 @@ int main(int argc, char **argv)
                  .topic = option(argc, argv, "--topic", NULL),
                  .n_threads = atoi(option(argc, argv, "--threads", def_threads)),
                  .reps = atoi(option(argc, argv, "--reps", "3"))};
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--reader") == 0) sh.use_reader = 1;
     if (!sh.bootstrap || !sh.topic || sh.n_threads < 1 || sh.n_threads > 256 || sh.reps < 1 ||
         sh.reps > 100) {
         fprintf(stderr, "usage: raw_consume --bootstrap HOST:PORT --topic T [--threads N] "
-                        "[--reps N]\n");
+                        "[--reps N] [--reader]\n");
         return 2;
     }
 

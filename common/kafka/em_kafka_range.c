@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "em_kafka.h"
+#include "em_kafka_fetch.h"
 #include "em_kafka_int.h"
 #include "em_log.h"
 #include "em_time.h"
@@ -32,6 +33,9 @@
 /* a reader's fetch wait: a kept partition that is up to date sees new records within about
  * this long (a broker may hold an empty fetch for all of it) */
 #define EM_KAFKA_KEEP_FETCH_WAIT_MS 1
+/* a range of at least this many records that no kept partition continues is fetched by the
+ * reader's own fetcher (em_kafka_fetch.c); shorter ones go through librdkafka and stay kept */
+#define EM_KAFKA_FETCH_MIN_RECORDS 1000
 
 /* range: the state of one range being read. */
 typedef struct range {
@@ -333,6 +337,7 @@ typedef struct kept {
 
 struct em_kafka_reader {
     rd_kafka_t *rk;
+    em_kafka_fetcher *fetcher; /* NULL: every range through librdkafka */
     char *bootstrap;
     kept *kept;
     size_t n_kept, cap_kept;
@@ -354,6 +359,7 @@ int em_kafka_reader_new(const char *bootstrap, em_kafka_reader **out, char *err,
         free(rd);
         return rc;
     }
+    rd->fetcher = em_kafka_fetcher_new(rd->rk);
     *out = rd;
     return EMBER_OK;
 }
@@ -387,11 +393,17 @@ void em_kafka_reader_let_go_idle(em_kafka_reader *rd, int64_t now_ms)
 
 size_t em_kafka_reader_kept(const em_kafka_reader *rd) { return rd ? rd->n_kept : 0; }
 
+void em_kafka_reader_fetched(const em_kafka_reader *rd, int64_t *records, int64_t *fallbacks)
+{
+    em_kafka_fetcher_stats(rd ? rd->fetcher : NULL, records, fallbacks);
+}
+
 void em_kafka_reader_free(em_kafka_reader *rd)
 {
     if (!rd) return;
     while (rd->n_kept) let_go(rd, &rd->kept[rd->n_kept - 1]);
     free(rd->kept);
+    em_kafka_fetcher_free(rd->fetcher);
     rd_kafka_destroy(rd->rk);
     free(rd->bootstrap);
     free(rd);
@@ -460,7 +472,17 @@ int em_kafka_reader_read(em_kafka_reader *rd, const char *topic, int32_t partiti
         let_go(rd, k);
         k = NULL;
     }
-    if (!k) rc = keep(rd, topic, partition, from, stall_timeout_ms, &r.high, &k, err, errlen);
+    if (!k && rd->fetcher && until - from >= EM_KAFKA_FETCH_MIN_RECORDS) {
+        rc = check_start(rd->rk, topic, partition, from, stall_timeout_ms, &r.high, err, errlen);
+        if (rc == EMBER_OK)
+            rc = em_kafka_fetch_range(rd->fetcher, topic, partition, &r.next, until, fn, NULL, arg,
+                                      &r.n_read);
+        if (rc != EMBER_OK || r.next == until) { /* else librdkafka reads the rest */
+            if (n_read) *n_read = r.n_read;
+            return rc;
+        }
+    }
+    if (!k) rc = keep(rd, topic, partition, r.next, stall_timeout_ms, &r.high, &k, err, errlen);
     if (rc == EMBER_OK) {
         rc = consume(&r, k->queue, stall_timeout_ms);
         if (rc == EMBER_OK && !r.overshot && worth_keeping(rd, topic, partition, until)) {

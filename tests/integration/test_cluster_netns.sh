@@ -165,6 +165,20 @@ n_alerts=$(wc -l <"$T/expected.alerts")
 LC_ALL=C sort "$T/expected.alerts" >"$T/want.alerts"
 LC_ALL=C sort "$T/expected.malformed" >"$T/want.dead"
 
+# differs GOT WANT TOPIC WHAT: fails with what GOT lacks and has extra (line counts, a few of each,
+# empty lines counted apart) and the topic's offsets, so a one-off failure says what happened
+differs() {
+    LC_ALL=C comm -13 "$1" "$2" >"$T/missing"
+    LC_ALL=C comm -23 "$1" "$2" >"$T/extra"
+    echo "got $(wc -l <"$1") lines, want $(wc -l <"$2")"
+    echo "missing $(wc -l <"$T/missing") (empty lines: $(grep -c '^$' "$T/missing" || true)), first:"
+    grep -v '^$' "$T/missing" | head -5 || true
+    echo "extra $(wc -l <"$T/extra"), first:"
+    head -5 "$T/extra"
+    on "$NS_D" "$EMBER_BIN/ember-topic" offsets --bootstrap "$KAFKA" --topic "$3" || true
+    fail "$4"
+}
+
 # taxi_job SUFFIX: taxi_alerts into taxi-alerts-SUFFIX and taxi-dead-SUFFIX; checks the result
 taxi_job() {
     on "$NS_D" "$EMBER_BIN/ember-submit" --driver "$DRIVER" --timeout-s 60 "$EMBER_JOBS/taxi_alerts.so" -- \
@@ -174,11 +188,11 @@ taxi_job() {
     expect_contains "$(cat "$T/submit.out")" "$n_alerts alerts" "job $1 reports the alert count"
     on "$NS_D" "$EMBER_BIN/ember-topic" dump --bootstrap "$KAFKA" --topic "taxi-alerts-$1" | cut -f3- |
         LC_ALL=C sort >"$T/got.alerts"
-    cmp -s "$T/got.alerts" "$T/want.alerts" || { diff "$T/got.alerts" "$T/want.alerts" | head; fail "job $1: alert records differ"; }
+    cmp -s "$T/got.alerts" "$T/want.alerts" || differs "$T/got.alerts" "$T/want.alerts" "taxi-alerts-$1" "job $1: alert records differ"
     echo "ok: job $1: $n_alerts alert records exactly as the reference"
     on "$NS_D" "$EMBER_BIN/ember-topic" dump --bootstrap "$KAFKA" --topic "taxi-dead-$1" | cut -f4- |
         LC_ALL=C sort >"$T/got.dead"
-    cmp -s "$T/got.dead" "$T/want.dead" || { diff "$T/got.dead" "$T/want.dead" | head; fail "job $1: dead letters differ"; }
+    cmp -s "$T/got.dead" "$T/want.dead" || differs "$T/got.dead" "$T/want.dead" "taxi-dead-$1" "job $1: dead letters differ"
     echo "ok: job $1: $n_malformed dead letters exactly as the reference"
 }
 
