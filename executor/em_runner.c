@@ -648,11 +648,12 @@ static void run_task(slot *sl, ex_task *task)
 }
 
 /* wait_for_task waits for a task (ex->lock held); a slot keeping Kafka partitions assigned
- * wakes now and then to let idle ones go, so that nothing fetches for a query that stopped. */
+ * (or fetch buffers) wakes now and then to let idle ones go, so that nothing fetches for a
+ * query that stopped and an idle executor gives its read buffers back. */
 static void wait_for_task(slot *sl)
 {
     em_executor *ex = sl->ex;
-    if (!em_kafka_reader_kept(sl->reader)) {
+    if (!em_kafka_reader_holding(sl->reader)) {
         pthread_cond_wait(&ex->task_ready, &ex->lock);
         return;
     }

@@ -111,12 +111,16 @@ int em_kafka_reader_read(em_kafka_reader *rd, const char *topic, int32_t partiti
 /* em_kafka_reader_kept: how many partitions it keeps assigned now (0 for NULL). */
 size_t em_kafka_reader_kept(const em_kafka_reader *rd);
 
+/* em_kafka_reader_holding: it keeps partitions assigned or holds fetch buffers, which
+ * em_kafka_reader_let_go_idle lets go once idle (0 for NULL) */
+int em_kafka_reader_holding(const em_kafka_reader *rd);
 /* em_kafka_reader_fetched: records its own fetcher passed on (ranges of at least 1000
  * records that no kept partition continues are read straight off the Fetch protocol, see
  * em_kafka_fetch.c), and how often it handed the rest of a range to librdkafka */
 void em_kafka_reader_fetched(const em_kafka_reader *rd, int64_t *records, int64_t *fallbacks);
 /* em_kafka_reader_let_go_idle unassigns the partitions no range read for
- * EM_KAFKA_KEEP_IDLE_MS before now_ms (NULL is accepted). */
+ * EM_KAFKA_KEEP_IDLE_MS before now_ms, and frees its fetcher's buffers when it fetched
+ * nothing for as long (NULL is accepted). */
 void em_kafka_reader_let_go_idle(em_kafka_reader *rd, int64_t now_ms);
 
 /* em_kafka_reader_free unassigns everything and frees rd (NULL is accepted). */

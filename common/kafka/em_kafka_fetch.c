@@ -86,6 +86,7 @@ struct em_kafka_fetcher {
     size_t plain_cap;
     LZ4F_dctx *lz4;
     int64_t records, fallbacks; /* em_kafka_fetcher_stats */
+    int64_t used_ms;            /* when a range was last fetched */
 };
 
 /* ---- reading the wire: a cursor that turns bad instead of reading past its end ----------- */
@@ -562,6 +563,18 @@ void em_kafka_fetcher_stats(const em_kafka_fetcher *f, int64_t *records, int64_t
     *fallbacks = f ? f->fallbacks : 0;
 }
 
+int em_kafka_fetcher_holding(const em_kafka_fetcher *f) { return f && (f->resp || f->plain); }
+
+void em_kafka_fetcher_trim(em_kafka_fetcher *f, int64_t now_ms, int64_t idle_ms)
+{
+    if (!em_kafka_fetcher_holding(f) || now_ms - f->used_ms < idle_ms) return;
+    for (int i = 0; i < f->n_brokers; i++) conn_close(&f->brokers[i]);
+    free(f->resp);
+    free(f->plain);
+    f->resp = f->plain = NULL;
+    f->resp_cap = f->plain_cap = 0;
+}
+
 void em_kafka_fetcher_free(em_kafka_fetcher *f)
 {
     if (!f) return;
@@ -617,6 +630,7 @@ int em_kafka_fetch_range(em_kafka_fetcher *f, const char *topic, int32_t partiti
                          int64_t *n_read)
 {
     if (*next >= until) return EMBER_OK;
+    f->used_ms = em_now_ms();
     int64_t read_before = *n_read;
     walk w = {next, until, fn, ofn, arg, n_read, NULL};
     conn *b = leader_of(f, topic, partition);

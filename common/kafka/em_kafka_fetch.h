@@ -32,6 +32,13 @@ int em_kafka_fetch_range(em_kafka_fetcher *f, const char *topic, int32_t partiti
 /* em_kafka_fetcher_stats: records it passed on, and fetches it handed to librdkafka, so far */
 void em_kafka_fetcher_stats(const em_kafka_fetcher *f, int64_t *records, int64_t *fallbacks);
 
+/* em_kafka_fetcher_trim frees its buffers and closes its connections when no range was
+ * fetched for idle_ms before now_ms (NULL is accepted). */
+void em_kafka_fetcher_trim(em_kafka_fetcher *f, int64_t now_ms, int64_t idle_ms);
+
+/* em_kafka_fetcher_holding: it holds buffers that em_kafka_fetcher_trim would free (NULL: 0) */
+int em_kafka_fetcher_holding(const em_kafka_fetcher *f);
+
 /* em_kafka_fetcher_free closes its connections and frees f (NULL is accepted). */
 void em_kafka_fetcher_free(em_kafka_fetcher *f);
 

@@ -389,9 +389,15 @@ void em_kafka_reader_let_go_idle(em_kafka_reader *rd, int64_t now_ms)
 {
     for (size_t i = rd ? rd->n_kept : 0; i-- > 0;)
         if (now_ms - rd->kept[i].used_ms >= EM_KAFKA_KEEP_IDLE_MS) let_go(rd, &rd->kept[i]);
+    if (rd) em_kafka_fetcher_trim(rd->fetcher, now_ms, EM_KAFKA_KEEP_IDLE_MS);
 }
 
 size_t em_kafka_reader_kept(const em_kafka_reader *rd) { return rd ? rd->n_kept : 0; }
+
+int em_kafka_reader_holding(const em_kafka_reader *rd)
+{
+    return rd && (rd->n_kept || em_kafka_fetcher_holding(rd->fetcher));
+}
 
 void em_kafka_reader_fetched(const em_kafka_reader *rd, int64_t *records, int64_t *fallbacks)
 {

@@ -346,6 +346,12 @@ static void fetcher_stops_when_told(void **state)
     em_kafka_reader_fetched(rd, &fetched, &fallbacks);
     assert_int_equal(fetched, 1234 + 2000);
     assert_int_equal(fallbacks, 0);
+    assert_true(em_kafka_reader_holding(rd)); /* its fetch buffers */
+    em_kafka_reader_let_go_idle(rd, em_now_ms() + EM_KAFKA_KEEP_IDLE_MS);
+    assert_false(em_kafka_reader_holding(rd)); /* given back when idle */
+    expect_fields(f, rd, 0, FETCH_RUN);        /* and made again */
+    em_kafka_reader_fetched(rd, &fetched, &fallbacks);
+    assert_int_equal(fetched, 1234 + 2000 + FETCH_RUN);
     em_kafka_reader_free(rd);
 }
 
