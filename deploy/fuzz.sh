@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame batch graph values handshake http flow rule)
+[ ${#targets[@]} -gt 0 ] || targets=(frame batch graph values handshake http flow rule fetch)
 
 deploy/install-deps.sh clang libclang-rt-14-dev
 build=build/fuzz

@@ -130,9 +130,10 @@ static int64_t get_varint(cur *c)
     return 0;
 }
 
-/* get_bytes: n bytes as a view (n < 0: NULL, the protocol's null) */
+/* get_bytes: n bytes as a view (n == -1: NULL, the protocol's null; below: malformed) */
 static const uint8_t *get_bytes(cur *c, int64_t n)
 {
+    if (n < -1) c->bad = 1;
     if (n < 0 || !have(c, (size_t)n)) return NULL;
     const uint8_t *p = c->p;
     c->p += n;
@@ -289,6 +290,7 @@ static int learn_leaders(em_kafka_fetcher *f, const char *topic)
 /* leader_of: a connection to the partition's leader, opened if need be; NULL if unknown */
 static conn *leader_of(em_kafka_fetcher *f, const char *topic, int32_t partition)
 {
+    if (!f->rk) return NULL; /* a fetcher that only decodes */
     if (!f->lead.topic || strcmp(f->lead.topic, topic) != 0 ||
         em_now_ms() - f->lead.at_ms > LEADERS_TTL_MS) {
         if (learn_leaders(f, topic) != 0) return NULL;
@@ -534,15 +536,20 @@ static int pass_batches(em_kafka_fetcher *f, walk *w, cur records)
 
 /* ---- the fetch loop ----------------------------------------------------------------------- */
 
+/* conf_is: rk's property `key` is `value` */
+static int conf_is(rd_kafka_t *rk, const char *key, const char *value)
+{
+    char got[64];
+    size_t size = sizeof got;
+    return rd_kafka_conf_get(rd_kafka_conf(rk), key, got, &size) == RD_KAFKA_CONF_OK &&
+           strcmp(got, value) == 0;
+}
+
 em_kafka_fetcher *em_kafka_fetcher_new(rd_kafka_t *rk)
 {
     const char *mode = getenv("EMBER_KAFKA_FETCH");
-    if (mode && strcmp(mode, "librdkafka") == 0) return NULL;
-    char value[64];
-    size_t size = sizeof value;
-    const rd_kafka_conf_t *conf = rd_kafka_conf(rk);
-    if (rd_kafka_conf_get(conf, "security.protocol", value, &size) != RD_KAFKA_CONF_OK ||
-        strcmp(value, "plaintext") != 0)
+    if (rk && ((mode && strcmp(mode, "librdkafka") == 0) ||
+               !conf_is(rk, "security.protocol", "plaintext")))
         return NULL;
     em_kafka_fetcher *f = calloc(1, sizeof *f);
     if (!f) return NULL;
@@ -551,10 +558,21 @@ em_kafka_fetcher *em_kafka_fetcher_new(rd_kafka_t *rk)
         return NULL;
     }
     f->rk = rk;
-    size = sizeof value;
-    f->isolation = rd_kafka_conf_get(conf, "isolation.level", value, &size) != RD_KAFKA_CONF_OK ||
-                   strcmp(value, "read_uncommitted") != 0;
+    f->isolation = !rk || !conf_is(rk, "isolation.level", "read_uncommitted");
     return f;
+}
+
+int em_kafka_fetch_decode(em_kafka_fetcher *f, const uint8_t *resp, size_t len, int32_t partition,
+                          int64_t *next, int64_t until, em_kafka_offset_fn ofn, void *arg,
+                          int64_t *n_read)
+{
+    cur c = {resp, resp + len, 0};
+    partition_data pd;
+    walk w = {next, until, NULL, ofn, arg, n_read, NULL};
+    if (parse_response(resp, len, get_i32(&c), partition, &pd) != 0 || pd.error || pd.aborted)
+        return EMBER_ERR_PROTOCOL;
+    int rc = pass_batches(f, &w, pd.records);
+    return rc == FALLBACK ? EMBER_ERR_PROTOCOL : rc;
 }
 
 void em_kafka_fetcher_stats(const em_kafka_fetcher *f, int64_t *records, int64_t *fallbacks)
@@ -597,7 +615,10 @@ static int fetch_loop(em_kafka_fetcher *f, conn *b, const char *topic, int32_t p
         size_t len;
         partition_data pd;
         int32_t corr = b->corr;
-        if (read_response(f, b, &len) != 0 || parse_response(f->resp, len, corr, partition, &pd)) {
+        int64_t t0 = em_now_us();
+        int got = read_response(f, b, &len);
+        em_input_wait_add(em_now_us() - t0); /* the task's time waiting for its input */
+        if (got != 0 || parse_response(f->resp, len, corr, partition, &pd)) {
             w->why = "no well-formed response";
             return FALLBACK;
         }

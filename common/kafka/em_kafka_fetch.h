@@ -15,7 +15,8 @@ typedef struct em_kafka_fetcher em_kafka_fetcher;
 
 /* em_kafka_fetcher_new makes a fetcher that finds partition leaders with rk (not owned) and
  * talks to them on connections of its own. NULL when rk's transport is not plaintext (TLS and
- * SASL are librdkafka's), when EMBER_KAFKA_FETCH=librdkafka is set, or out of memory. */
+ * SASL are librdkafka's), when EMBER_KAFKA_FETCH=librdkafka is set, or out of memory. With
+ * rk NULL: a fetcher that only decodes (em_kafka_fetch_decode). */
 em_kafka_fetcher *em_kafka_fetcher_new(rd_kafka_t *rk);
 
 /* em_kafka_fetch_range passes the records of offsets [*next, until) of topic/partition to fn
@@ -28,6 +29,14 @@ em_kafka_fetcher *em_kafka_fetcher_new(rd_kafka_t *rk);
 int em_kafka_fetch_range(em_kafka_fetcher *f, const char *topic, int32_t partition, int64_t *next,
                          int64_t until, em_kafka_record_fn fn, em_kafka_offset_fn ofn, void *arg,
                          int64_t *n_read);
+
+/* em_kafka_fetch_decode passes the records of one Fetch v4 response (resp: len bytes after
+ * its size field) for `partition` as em_kafka_fetch_range does, from *next up to until;
+ * for the fuzz target. Returns EMBER_OK, fn's value, or EMBER_ERR_PROTOCOL when the response
+ * is not one the fetcher can use (another partition, an error code, a malformed batch...). */
+int em_kafka_fetch_decode(em_kafka_fetcher *f, const uint8_t *resp, size_t len, int32_t partition,
+                          int64_t *next, int64_t until, em_kafka_offset_fn ofn, void *arg,
+                          int64_t *n_read);
 
 /* em_kafka_fetcher_stats: records it passed on, and fetches it handed to librdkafka, so far */
 void em_kafka_fetcher_stats(const em_kafka_fetcher *f, int64_t *records, int64_t *fallbacks);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <ember/ember.h>
+#include <lz4frame.h>
 
 #include "em_batch.h"
 #include "em_frame.h"
@@ -132,6 +133,113 @@ static void handshake_and_http_seeds(void)
     put("http", "post", 'P', post, strlen(post));
 }
 
+/* ---- fetch: Kafka Fetch v4 responses --------------------------------------------------- */
+
+typedef struct out {
+    uint8_t b[4096];
+    size_t n;
+} out;
+
+static void be(out *o, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) o->b[o->n++] = (uint8_t)(v >> (8 * i));
+}
+
+static void varint(out *o, int64_t v)
+{
+    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    do {
+        o->b[o->n++] = (uint8_t)((u & 0x7f) | (u > 0x7f ? 0x80 : 0));
+        u >>= 7;
+    } while (u);
+}
+
+static void bytes(out *o, const void *p, size_t n)
+{
+    memcpy(o->b + o->n, p, n);
+    o->n += n;
+}
+
+/* records: n records at offset deltas 0.., key "k<i>" (null for i == 1), value "value <i>" */
+static void records(out *o, int n)
+{
+    for (int i = 0; i < n; i++) {
+        out r = {.n = 0};
+        char key[8], value[16];
+        int kn = snprintf(key, sizeof key, "k%d", i),
+            vn = snprintf(value, sizeof value, "value %d", i);
+        r.b[r.n++] = 0; /* attributes */
+        varint(&r, i);  /* timestamp delta */
+        varint(&r, i);  /* offset delta */
+        varint(&r, i == 1 ? -1 : kn);
+        if (i != 1) bytes(&r, key, (size_t)kn);
+        varint(&r, vn);
+        bytes(&r, value, (size_t)vn);
+        varint(&r, 0); /* headers */
+        varint(o, (int64_t)r.n);
+        bytes(o, r.b, r.n);
+    }
+}
+
+/* batch: a v2 record batch of n records at base, LZ4-compressed when lz4 */
+static void batch(out *o, int64_t base, int n, int lz4)
+{
+    out body = {.n = 0};
+    records(&body, n);
+    if (lz4) {
+        out packed = {.n = 0};
+        packed.n = LZ4F_compressFrame(packed.b, sizeof packed.b, body.b, body.n, NULL);
+        if (LZ4F_isError(packed.n)) return;
+        body = packed;
+    }
+    be(o, (uint64_t)base, 8);
+    be(o, 49 + body.n, 4); /* length after this field */
+    be(o, 0, 4);           /* partition leader epoch */
+    o->b[o->n++] = 2;      /* magic */
+    be(o, 0, 4);           /* crc: not checked */
+    be(o, lz4 ? 3 : 0, 2); /* attributes: the codec */
+    be(o, (uint64_t)(n - 1), 4);
+    be(o, 1700000000000ULL, 8);
+    be(o, 1700000000000ULL + (uint64_t)n, 8);
+    be(o, (uint64_t)-1, 8); /* producer id */
+    be(o, (uint64_t)-1, 2);
+    be(o, (uint64_t)-1, 4);
+    be(o, (uint64_t)n, 4);
+    bytes(o, body.b, body.n);
+}
+
+/* put_response writes a response for partition 0 of topic "t" whose records are the first
+ * n bytes of `batches`; its first byte (the fuzz target's range end) reads up to offset 200 */
+static void put_response(const char *name, const out *batches, size_t n)
+{
+    out resp = {.n = 0};
+    be(&resp, 7, 4); /* correlation id */
+    be(&resp, 0, 4); /* throttle time */
+    be(&resp, 1, 4); /* topics */
+    be(&resp, 1, 2);
+    bytes(&resp, "t", 1);
+    be(&resp, 1, 4);            /* partitions */
+    be(&resp, 0, 4);            /* partition 0 */
+    be(&resp, 0, 2);            /* no error */
+    be(&resp, 7, 8);            /* high watermark */
+    be(&resp, 7, 8);            /* last stable offset */
+    be(&resp, (uint64_t)-1, 4); /* no aborted transactions */
+    be(&resp, n, 4);
+    bytes(&resp, batches->b, n);
+    put("fetch", name, 200, resp.b, resp.n);
+}
+
+/* an uncompressed and an LZ4 batch; the same cut inside the LZ4 batch (a broker's response
+ * may end inside a batch) */
+static void fetch_seeds(void)
+{
+    out batches = {.n = 0};
+    batch(&batches, 0, 3, 0);
+    batch(&batches, 3, 4, 1);
+    put_response("two-batches", &batches, batches.n);
+    put_response("cut", &batches, batches.n - 9);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -142,5 +250,6 @@ int main(int argc, char **argv)
     graph_seeds();
     batch_and_value_seeds();
     handshake_and_http_seeds();
+    fetch_seeds();
     return 0;
 }
