@@ -36,18 +36,19 @@
 #include "em_log.h"
 #include "em_time.h"
 
-#define FETCH_API_KEY       1
-#define FETCH_API_VERSION   4
-#define FETCH_MAX_WAIT_MS   100     /* a broker answers at once when records are there */
-#define FETCH_BYTES         1048576 /* asked for per request (a larger first batch still comes) */
-#define RESPONSE_MAX        (64 << 20) /* a longer response is refused as malformed */
-#define IO_TIMEOUT_MS       5000       /* a broker slower than this: librdkafka takes over */
-#define METADATA_TIMEOUT_MS 5000
-#define LEADERS_TTL_MS      30000 /* partition leaders are asked again after this long */
-#define MAX_BROKERS         16
-#define BATCH_HEADER        61 /* bytes of a v2 record batch before its records */
+#define FETCH_API_KEY     1
+#define FETCH_API_VERSION 4
+#define FETCH_MAX_WAIT_MS 100        /* a broker answers at once when records are there */
+#define FETCH_BYTES       1048576    /* asked for per request (a larger first batch still comes) */
+#define RESPONSE_MAX      (64 << 20) /* a longer response is refused as malformed */
+#define IO_TIMEOUT_MS     5000  /* a broker slower than this (or the stall timeout): librdkafka */
+#define LEADERS_TTL_MS    30000 /* partition leaders are asked again after this long */
+#define MAX_BROKERS       64
+#define BATCH_HEADER      61 /* bytes of a v2 record batch before its records */
 
-#define FALLBACK INT_MIN /* internal: the fetch cannot go on (no ember_err, no fn value) */
+/* internal: unwinds a fetch that cannot go on; the walk's `why` says it is a fallback (a
+ * caller's function returning the same value is still the caller's) */
+#define FALLBACK INT_MIN
 
 #define ATTR_CODEC         0x07
 #define ATTR_LOG_APPEND_TS 0x08
@@ -57,10 +58,11 @@
 
 /* conn: a connection to one broker */
 typedef struct conn {
-    int32_t id;    /* broker id */
-    int fd;        /* -1: not connected */
-    int in_flight; /* a request was sent whose response is not read yet */
-    int32_t corr;  /* its correlation id */
+    int32_t id;     /* broker id */
+    int fd;         /* -1: not connected */
+    int in_flight;  /* a request was sent whose response is not read yet */
+    int timeout_ms; /* for each connect, send and response (the range's) */
+    int32_t corr;   /* its correlation id */
     char host[256];
     int port;
 } conn;
@@ -87,6 +89,7 @@ struct em_kafka_fetcher {
     LZ4F_dctx *lz4;
     int64_t records, fallbacks; /* em_kafka_fetcher_stats */
     int64_t used_ms;            /* when a range was last fetched */
+    int timeout_ms;             /* the current range's limit on each wait */
 };
 
 /* ---- reading the wire: a cursor that turns bad instead of reading past its end ----------- */
@@ -170,6 +173,16 @@ static int wait_fd(int fd, short events, int64_t deadline_ms)
     }
 }
 
+/* connect_within connects fd to addr, giving up after timeout_ms; 0 when connected */
+static int connect_within(int fd, const struct sockaddr *addr, socklen_t len, int timeout_ms)
+{
+    if (connect(fd, addr, len) == 0) return 0;
+    if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, em_now_ms() + timeout_ms) != 0) return -1;
+    int soerr = 0;
+    socklen_t n = sizeof soerr;
+    return getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &n) == 0 && soerr == 0 ? 0 : -1;
+}
+
 static int conn_open(conn *b)
 {
     char port[16];
@@ -177,9 +190,10 @@ static int conn_open(conn *b)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
     if (getaddrinfo(b->host, port, &hints, &ai) != 0) return -1;
     for (struct addrinfo *a = ai; a && b->fd < 0; a = a->ai_next) {
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        int fd =
+            socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
         if (fd < 0) continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+        if (connect_within(fd, a->ai_addr, a->ai_addrlen, b->timeout_ms) == 0) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             b->fd = fd;
@@ -193,7 +207,7 @@ static int conn_open(conn *b)
 
 static int send_all(conn *b, const uint8_t *p, size_t n)
 {
-    int64_t deadline = em_now_ms() + IO_TIMEOUT_MS;
+    int64_t deadline = em_now_ms() + b->timeout_ms;
     while (n) {
         ssize_t w = send(b->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
@@ -246,8 +260,9 @@ static void add_broker(em_kafka_fetcher *f, int32_t id, const char *host, int po
         }
         return;
     }
-    if (f->n_brokers == MAX_BROKERS) return;
-    conn *b = &f->brokers[f->n_brokers++];
+    int full = f->n_brokers == MAX_BROKERS;
+    conn *b = &f->brokers[full ? (uint32_t)id % MAX_BROKERS : (uint32_t)f->n_brokers++];
+    if (full) conn_close(b); /* a broker of the same slot gives way */
     *b = (conn){.id = id, .fd = -1, .port = port};
     snprintf(b->host, sizeof b->host, "%s", host);
 }
@@ -259,7 +274,7 @@ static int learn_leaders(em_kafka_fetcher *f, const char *topic)
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(f->rk, topic, NULL);
     if (!rkt) return -1;
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(f->rk, 0, rkt, &md, METADATA_TIMEOUT_MS);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(f->rk, 0, rkt, &md, f->timeout_ms);
     rd_kafka_topic_destroy(rkt);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR || !md) return -1;
     int rc = -1;
@@ -299,6 +314,7 @@ static conn *leader_of(em_kafka_fetcher *f, const char *topic, int32_t partition
     for (int i = 0; i < f->n_brokers; i++) {
         conn *b = &f->brokers[i];
         if (b->id != f->lead.broker[partition]) continue;
+        b->timeout_ms = f->timeout_ms;
         if (b->fd < 0 && conn_open(b) != 0) return NULL;
         return b;
     }
@@ -347,7 +363,7 @@ static int send_fetch(em_kafka_fetcher *f, conn *b, const char *topic, int32_t p
 /* read_response reads b's pending response into f->resp; its length in *len */
 static int read_response(em_kafka_fetcher *f, conn *b, size_t *len)
 {
-    int64_t deadline = em_now_ms() + IO_TIMEOUT_MS;
+    int64_t deadline = em_now_ms() + b->timeout_ms;
     uint8_t size_be[4];
     b->in_flight = 0;
     if (recv_all(b, size_be, 4, deadline) != 0) return -1;
@@ -408,8 +424,9 @@ static int64_t batch_end(cur records, int64_t from)
         int32_t length = get_i32(&records);
         if (length < BATCH_HEADER - 12 || !have(&records, (size_t)length)) break;
         cur h = {start + 23, start + BATCH_HEADER, 0};
-        int64_t last = base + get_i32(&h); /* lastOffsetDelta */
-        if (last + 1 > end) end = last + 1;
+        int32_t last_delta = get_i32(&h);
+        if (base < 0 || base > INT64_MAX - INT32_MAX || last_delta < 0) break; /* refused later */
+        if (base + last_delta + 1 > end) end = base + last_delta + 1;
         records.p = start + 12 + length;
     }
     return end;
@@ -438,7 +455,7 @@ static int decompress_lz4(em_kafka_fetcher *f, const uint8_t *src, size_t n, siz
             *len = used;
             return 0;
         }
-        if (n == 0 && out == 0) break; /* the frame is cut short */
+        if (in == 0 && out == 0) break; /* no progress: the frame is cut short */
     }
     LZ4F_resetDecompressionContext(f->lz4);
     return -1;
@@ -465,15 +482,19 @@ static int pass_records(walk *w, cur *c, int32_t n, int64_t base, int64_t first_
         c->p += length;
         get_i8(&r); /* attributes: unused */
         int64_t ts_delta = get_varint(&r);
-        int64_t offset = base + get_varint(&r);
+        int64_t offset_delta = get_varint(&r);
         int64_t key_len = get_varint(&r);
         const uint8_t *key = get_bytes(&r, key_len);
         int64_t value_len = get_varint(&r);
         const uint8_t *value = get_bytes(&r, value_len);
-        if (r.bad) break;
+        if (r.bad || offset_delta < 0 || offset_delta > INT32_MAX) {
+            c->bad = 1;
+            break;
+        }
+        int64_t offset = base + offset_delta; /* base <= INT64_MAX - INT32_MAX: checked */
         if (offset < *w->next) continue;
         if (offset >= w->until) return EMBER_OK;
-        int64_t ts = log_append ? batch_ts : first_ts + ts_delta;
+        int64_t ts = log_append ? batch_ts : (int64_t)((uint64_t)first_ts + (uint64_t)ts_delta);
         ember_record rec = {key, key_len < 0 ? 0 : (size_t)key_len, value,
                             value_len < 0 ? 0 : (size_t)value_len, ts < 0 ? 0 : ts};
         *w->next = offset + 1;
@@ -504,7 +525,12 @@ static int pass_batches(em_kafka_fetcher *f, walk *w, cur records)
         }
         get_i32(&records); /* crc (librdkafka's default check.crcs=false: not checked) */
         int16_t attrs = get_i16(&records);
-        int64_t last = base + get_i32(&records);
+        int32_t last_delta = get_i32(&records);
+        if (base < 0 || base > INT64_MAX - INT32_MAX || last_delta < 0) {
+            w->why = "a record batch with impossible offsets";
+            return FALLBACK;
+        }
+        int64_t last = base + last_delta;
         int64_t first_ts = get_i64(&records), max_ts = get_i64(&records);
         skip(&records, 8 + 2 + 4); /* producer id, epoch, base sequence */
         int32_t count = get_i32(&records);
@@ -549,8 +575,8 @@ em_kafka_fetcher *em_kafka_fetcher_new(rd_kafka_t *rk)
 {
     const char *mode = getenv("EMBER_KAFKA_FETCH");
     if (rk && ((mode && strcmp(mode, "librdkafka") == 0) ||
-               !conf_is(rk, "security.protocol", "plaintext")))
-        return NULL;
+               !conf_is(rk, "security.protocol", "plaintext") || conf_is(rk, "check.crcs", "true")))
+        return NULL; /* TLS, SASL and CRC checks are librdkafka's */
     em_kafka_fetcher *f = calloc(1, sizeof *f);
     if (!f) return NULL;
     if (LZ4F_isError(LZ4F_createDecompressionContext(&f->lz4, LZ4F_VERSION))) {
@@ -572,7 +598,7 @@ int em_kafka_fetch_decode(em_kafka_fetcher *f, const uint8_t *resp, size_t len, 
     if (parse_response(resp, len, get_i32(&c), partition, &pd) != 0 || pd.error || pd.aborted)
         return EMBER_ERR_PROTOCOL;
     int rc = pass_batches(f, &w, pd.records);
-    return rc == FALLBACK ? EMBER_ERR_PROTOCOL : rc;
+    return w.why ? EMBER_ERR_PROTOCOL : rc;
 }
 
 void em_kafka_fetcher_stats(const em_kafka_fetcher *f, int64_t *records, int64_t *fallbacks)
@@ -647,11 +673,12 @@ static int fetch_loop(em_kafka_fetcher *f, conn *b, const char *topic, int32_t p
 }
 
 int em_kafka_fetch_range(em_kafka_fetcher *f, const char *topic, int32_t partition, int64_t *next,
-                         int64_t until, em_kafka_record_fn fn, em_kafka_offset_fn ofn, void *arg,
-                         int64_t *n_read)
+                         int64_t until, int timeout_ms, em_kafka_record_fn fn,
+                         em_kafka_offset_fn ofn, void *arg, int64_t *n_read)
 {
     if (*next >= until) return EMBER_OK;
     f->used_ms = em_now_ms();
+    f->timeout_ms = timeout_ms < IO_TIMEOUT_MS ? timeout_ms : IO_TIMEOUT_MS;
     int64_t read_before = *n_read;
     walk w = {next, until, fn, ofn, arg, n_read, NULL};
     conn *b = leader_of(f, topic, partition);
@@ -662,7 +689,7 @@ int em_kafka_fetch_range(em_kafka_fetcher *f, const char *topic, int32_t partiti
         rc = fetch_loop(f, b, topic, partition, &w);
     if (b && (rc != EMBER_OK || b->in_flight)) conn_close(b); /* a response may be pending */
     f->records += *n_read - read_before;
-    if (rc != FALLBACK) return rc;
+    if (!w.why) return rc; /* done, or the caller's function stopped it */
     f->fallbacks++;
     leaders_clear(&f->lead); /* the leader may have moved: ask again next time */
     em_debug("kafka fetch falls back to librdkafka topic=%s partition=%d offset=%lld reason=\"%s\"",

@@ -481,9 +481,10 @@ int em_kafka_reader_read(em_kafka_reader *rd, const char *topic, int32_t partiti
     if (!k && rd->fetcher && until - from >= EM_KAFKA_FETCH_MIN_RECORDS) {
         rc = check_start(rd->rk, topic, partition, from, stall_timeout_ms, &r.high, err, errlen);
         if (rc == EMBER_OK)
-            rc = em_kafka_fetch_range(rd->fetcher, topic, partition, &r.next, until, fn, NULL, arg,
-                                      &r.n_read);
+            rc = em_kafka_fetch_range(rd->fetcher, topic, partition, &r.next, until,
+                                      stall_timeout_ms, fn, NULL, arg, &r.n_read);
         if (rc != EMBER_OK || r.next == until) { /* else librdkafka reads the rest */
+            drain_side_queues(rd->rk);
             if (n_read) *n_read = r.n_read;
             return rc;
         }
