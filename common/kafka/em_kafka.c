@@ -189,11 +189,20 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaqu
 
 int em_kafka_producer_new(const char *bootstrap, rd_kafka_t **out, char *err, size_t errlen)
 {
+    return em_kafka_producer_lingering(bootstrap, 5, out, err, errlen);
+}
+
+int em_kafka_producer_lingering(const char *bootstrap, int linger_ms, rd_kafka_t **out, char *err,
+                                size_t errlen)
+{
     /* sticky.partitioning.linger.ms=0: records without a key go to a random partition each,
      * not to one partition per 10 ms window, so partitions fill evenly (the mock broker
      * silently drops data beyond about 5 MiB per partition). */
+    char linger[16];
+    snprintf(linger, sizeof linger, "%d", linger_ms);
     const char *const kv[] = {
-        "linger.ms", "5", "enable.idempotence", "true", "sticky.partitioning.linger.ms", "0", NULL};
+        "linger.ms", linger, "enable.idempotence", "true", "sticky.partitioning.linger.ms",
+        "0",         NULL};
     return handle_new(RD_KAFKA_PRODUCER, bootstrap, kv, dr_msg_cb, out, err, errlen);
 }
 

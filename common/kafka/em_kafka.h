@@ -36,6 +36,10 @@ int em_kafka_consumer_new(const char *bootstrap, rd_kafka_t **out, char *err, si
  * librdkafka's default allow.auto.create.topics (true): a broker that allows it creates a
  * topic a sink writes to. On success *out owns the new handle. */
 int em_kafka_producer_new(const char *bootstrap, rd_kafka_t **out, char *err, size_t errlen);
+/* em_kafka_producer_lingering is em_kafka_producer_new with linger.ms = linger_ms (how long a
+ * batch waits for more records: longer makes larger batches, which compress better). */
+int em_kafka_producer_lingering(const char *bootstrap, int linger_ms, rd_kafka_t **out, char *err,
+                                size_t errlen);
 
 /* em_kafka_partitions stores the sorted partition ids of `topic` in *parts (n_parts entries,
  * freed by the caller with free()). Never creates the topic on any handle: it asks for the

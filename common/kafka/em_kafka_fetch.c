@@ -39,12 +39,16 @@
 #define FETCH_API_KEY     1
 #define FETCH_API_VERSION 4
 #define FETCH_MAX_WAIT_MS 100        /* a broker answers at once when records are there */
-#define FETCH_BYTES       1048576    /* asked for per request (a larger first batch still comes) */
 #define RESPONSE_MAX      (64 << 20) /* a longer response is refused as malformed */
 #define IO_TIMEOUT_MS     5000  /* a broker slower than this (or the stall timeout): librdkafka */
 #define LEADERS_TTL_MS    30000 /* partition leaders are asked again after this long */
 #define MAX_BROKERS       64
 #define BATCH_HEADER      61 /* bytes of a v2 record batch before its records */
+/* bytes asked for per request (a larger first batch still comes); -DFETCH_BYTES=N builds
+ * another size (docs/performance.md, "The Kafka read path") */
+#ifndef FETCH_BYTES
+#define FETCH_BYTES 1048576
+#endif
 
 /* internal: unwinds a fetch that cannot go on; the walk's `why` says it is a fallback (a
  * caller's function returning the same value is still the caller's) */
