@@ -212,17 +212,14 @@ int em_agg_compile(em_node *n, json_t *params, em_schema *out, char *err, size_t
                  DISTINCT_MAX);
         return -1;
     }
+    uint8_t h[ACC_HEADER]; /* the layout, once: em_agg_acc_len is asked per record */
+    h[0] = (uint8_t)n->n_aggs;
+    for (int a = 0; a < n->n_aggs; a++) h[1 + a] = (uint8_t)(n->aggs[a].op << 4);
+    n->acc_len = layout_len(h);
     return 0;
 }
 
-size_t em_agg_acc_len(const em_node *n)
-{
-    if (n->fn.name) return em_fn_acc_len(n);
-    uint8_t h[ACC_HEADER];
-    h[0] = (uint8_t)n->n_aggs;
-    for (int k = 0; k < n->n_aggs; k++) h[1 + k] = (uint8_t)(n->aggs[k].op << 4);
-    return layout_len(h);
-}
+size_t em_agg_acc_len(const em_node *n) { return n->fn.name ? em_fn_acc_len(n) : n->acc_len; }
 
 size_t em_agg_acc_bytes(const void *acc, size_t avail)
 {

@@ -65,6 +65,7 @@ struct em_node {
     /* aggregate: by `cols`; window over `time_col` (length 0: none) */
     int n_aggs;
     agg_spec aggs[AGGS_MAX];
+    size_t acc_len;       /* the built-in aggregates' accumulator bytes (set when compiled) */
     em_schema key_schema; /* the `by` columns: the rows that key the shuffle */
     struct {              /* a function of the library (em_flow_fn.h): a function node's, or
                              an aggregate's fold */

@@ -62,11 +62,10 @@
 
 /* conn: a connection to one broker */
 typedef struct conn {
-    int32_t id;     /* broker id */
-    int fd;         /* -1: not connected */
-    int in_flight;  /* a request was sent whose response is not read yet */
-    int timeout_ms; /* for each connect, send and response (the range's) */
-    int32_t corr;   /* its correlation id */
+    int32_t id;    /* broker id */
+    int fd;        /* -1: not connected */
+    int in_flight; /* a request was sent whose response is not read yet */
+    int32_t corr;  /* its correlation id */
     char host[256];
     int port;
 } conn;
@@ -187,7 +186,7 @@ static int connect_within(int fd, const struct sockaddr *addr, socklen_t len, in
     return getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &n) == 0 && soerr == 0 ? 0 : -1;
 }
 
-static int conn_open(conn *b)
+static int conn_open(conn *b, int timeout_ms)
 {
     char port[16];
     snprintf(port, sizeof port, "%d", b->port);
@@ -197,7 +196,7 @@ static int conn_open(conn *b)
         int fd =
             socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
         if (fd < 0) continue;
-        if (connect_within(fd, a->ai_addr, a->ai_addrlen, b->timeout_ms) == 0) {
+        if (connect_within(fd, a->ai_addr, a->ai_addrlen, timeout_ms) == 0) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             b->fd = fd;
@@ -209,9 +208,9 @@ static int conn_open(conn *b)
     return b->fd >= 0 ? 0 : -1;
 }
 
-static int send_all(conn *b, const uint8_t *p, size_t n)
+static int send_all(conn *b, const uint8_t *p, size_t n, int timeout_ms)
 {
-    int64_t deadline = em_now_ms() + b->timeout_ms;
+    int64_t deadline = em_now_ms() + timeout_ms;
     while (n) {
         ssize_t w = send(b->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
@@ -318,8 +317,7 @@ static conn *leader_of(em_kafka_fetcher *f, const char *topic, int32_t partition
     for (int i = 0; i < f->n_brokers; i++) {
         conn *b = &f->brokers[i];
         if (b->id != f->lead.broker[partition]) continue;
-        b->timeout_ms = f->timeout_ms;
-        if (b->fd < 0 && conn_open(b) != 0) return NULL;
+        if (b->fd < 0 && conn_open(b, f->timeout_ms) != 0) return NULL;
         return b;
     }
     return NULL;
@@ -359,7 +357,7 @@ static int send_fetch(em_kafka_fetcher *f, conn *b, const char *topic, int32_t p
     p = put_be(p, (uint64_t)offset, 8);
     p = put_be(p, FETCH_BYTES, 4);
     put_be(req, (uint64_t)(p - req - 4), 4);
-    if (send_all(b, req, (size_t)(p - req)) != 0) return -1;
+    if (send_all(b, req, (size_t)(p - req), f->timeout_ms) != 0) return -1;
     b->in_flight = 1;
     return 0;
 }
@@ -367,7 +365,7 @@ static int send_fetch(em_kafka_fetcher *f, conn *b, const char *topic, int32_t p
 /* read_response reads b's pending response into f->resp; its length in *len */
 static int read_response(em_kafka_fetcher *f, conn *b, size_t *len)
 {
-    int64_t deadline = em_now_ms() + b->timeout_ms;
+    int64_t deadline = em_now_ms() + f->timeout_ms;
     uint8_t size_be[4];
     b->in_flight = 0;
     if (recv_all(b, size_be, 4, deadline) != 0) return -1;
@@ -417,22 +415,53 @@ static int parse_response(const uint8_t *buf, size_t len, int32_t corr, int32_t 
 
 /* ---- record batches ------------------------------------------------------------------------ */
 
-/* batch_end: the offset after the last record of the complete batches in `records` (a
- * response may end inside a batch), or `from` when there is none */
+/* batch: the header of one complete record batch, and where its records are */
+typedef struct batch {
+    int64_t base, last; /* the first and last offsets it covers */
+    int magic;          /* its format: 2 is the only one read here */
+    int16_t attrs;
+    int64_t first_ts, max_ts;
+    int32_t count;
+    const uint8_t *body, *end; /* its records (compressed as attrs say) */
+} batch;
+
+/* next_batch reads the batch at the records' position and moves past it: 1, 0 at the end
+ * or at a batch cut short (a response may end inside one), -1 when its offsets are impossible
+ * (*b is filled but for `last`) */
+static int next_batch(cur *records, batch *b)
+{
+    if (!have(records, BATCH_HEADER)) return 0;
+    const uint8_t *start = records->p;
+    cur h = {start, start + BATCH_HEADER, 0};
+    b->base = get_i64(&h);
+    int32_t length = get_i32(&h);
+    if (length < BATCH_HEADER - 12 || (size_t)(records->end - start) - 12 < (size_t)length)
+        return 0;
+    get_i32(&h); /* partition leader epoch */
+    b->magic = get_i8(&h);
+    get_i32(&h); /* crc (librdkafka's default check.crcs=false: not checked) */
+    b->attrs = get_i16(&h);
+    int32_t last_delta = get_i32(&h);
+    b->first_ts = get_i64(&h);
+    b->max_ts = get_i64(&h);
+    skip(&h, 8 + 2 + 4); /* producer id, epoch, base sequence */
+    b->count = get_i32(&h);
+    b->body = start + BATCH_HEADER;
+    b->end = start + 12 + length;
+    records->p = b->end;
+    if (b->base < 0 || b->base > INT64_MAX - INT32_MAX || last_delta < 0) return -1;
+    b->last = b->base + last_delta;
+    return 1;
+}
+
+/* batch_end: the offset after the last record of the complete batches in `records`, or
+ * `from` when there is none (an impossible batch ends the count: pass_batches refuses it) */
 static int64_t batch_end(cur records, int64_t from)
 {
     int64_t end = from;
-    while (have(&records, BATCH_HEADER)) {
-        const uint8_t *start = records.p;
-        int64_t base = get_i64(&records);
-        int32_t length = get_i32(&records);
-        if (length < BATCH_HEADER - 12 || !have(&records, (size_t)length)) break;
-        cur h = {start + 23, start + BATCH_HEADER, 0};
-        int32_t last_delta = get_i32(&h);
-        if (base < 0 || base > INT64_MAX - INT32_MAX || last_delta < 0) break; /* refused later */
-        if (base + last_delta + 1 > end) end = base + last_delta + 1;
-        records.p = start + 12 + length;
-    }
+    batch b;
+    while (next_batch(&records, &b) == 1)
+        if (b.last + 1 > end) end = b.last + 1;
     return end;
 }
 
@@ -516,36 +545,24 @@ static int pass_records(walk *w, cur *c, int32_t n, int64_t base, int64_t first_
 /* pass_batches passes the records of every complete batch in `records` */
 static int pass_batches(em_kafka_fetcher *f, walk *w, cur records)
 {
-    while (*w->next < w->until && have(&records, BATCH_HEADER)) {
-        const uint8_t *start = records.p;
-        int64_t base = get_i64(&records);
-        int32_t length = get_i32(&records);
-        if (length < BATCH_HEADER - 12 || !have(&records, (size_t)length)) break; /* cut */
-        const uint8_t *end = start + 12 + length;
-        get_i32(&records); /* partition leader epoch */
-        if (get_i8(&records) != 2) {
+    batch b;
+    int r;
+    while (*w->next < w->until && (r = next_batch(&records, &b)) != 0) {
+        if (b.magic != 2) {
             w->why = "a record batch of an older format";
             return FALLBACK;
         }
-        get_i32(&records); /* crc (librdkafka's default check.crcs=false: not checked) */
-        int16_t attrs = get_i16(&records);
-        int32_t last_delta = get_i32(&records);
-        if (base < 0 || base > INT64_MAX - INT32_MAX || last_delta < 0) {
+        if (r < 0) {
             w->why = "a record batch with impossible offsets";
             return FALLBACK;
         }
-        int64_t last = base + last_delta;
-        int64_t first_ts = get_i64(&records), max_ts = get_i64(&records);
-        skip(&records, 8 + 2 + 4); /* producer id, epoch, base sequence */
-        int32_t count = get_i32(&records);
-        records.p = end;
-        if (last < *w->next) continue;
-        if (!(attrs & ATTR_CONTROL)) {
-            cur body = {start + BATCH_HEADER, end, 0};
-            int codec = attrs & ATTR_CODEC;
+        if (b.last < *w->next) continue;
+        if (!(b.attrs & ATTR_CONTROL)) {
+            cur body = {b.body, b.end, 0};
+            int codec = b.attrs & ATTR_CODEC;
             if (codec == CODEC_LZ4) {
                 size_t n;
-                if (decompress_lz4(f, body.p, (size_t)(end - body.p), &n) != 0) {
+                if (decompress_lz4(f, b.body, (size_t)(b.end - b.body), &n) != 0) {
                     w->why = "an LZ4 batch does not decompress";
                     return FALLBACK;
                 }
@@ -554,12 +571,12 @@ static int pass_batches(em_kafka_fetcher *f, walk *w, cur records)
                 w->why = "a record batch compressed with a codec other than LZ4";
                 return FALLBACK;
             }
-            int rc = pass_records(w, &body, count, base, first_ts, max_ts,
-                                  (attrs & ATTR_LOG_APPEND_TS) != 0);
+            int rc = pass_records(w, &body, b.count, b.base, b.first_ts, b.max_ts,
+                                  (b.attrs & ATTR_LOG_APPEND_TS) != 0);
             if (rc != EMBER_OK) return rc;
         }
         /* offsets a batch covers without records (compaction, control markers) are passed */
-        if (*w->next <= last) *w->next = last + 1 < w->until ? last + 1 : w->until;
+        if (*w->next <= b.last) *w->next = b.last + 1 < w->until ? b.last + 1 : w->until;
     }
     return EMBER_OK;
 }
@@ -613,9 +630,9 @@ void em_kafka_fetcher_stats(const em_kafka_fetcher *f, int64_t *records, int64_t
 
 int em_kafka_fetcher_holding(const em_kafka_fetcher *f) { return f && (f->resp || f->plain); }
 
-void em_kafka_fetcher_trim(em_kafka_fetcher *f, int64_t now_ms, int64_t idle_ms)
+/* release closes f's connections and frees its buffers */
+static void release(em_kafka_fetcher *f)
 {
-    if (!em_kafka_fetcher_holding(f) || now_ms - f->used_ms < idle_ms) return;
     for (int i = 0; i < f->n_brokers; i++) conn_close(&f->brokers[i]);
     free(f->resp);
     free(f->plain);
@@ -623,14 +640,17 @@ void em_kafka_fetcher_trim(em_kafka_fetcher *f, int64_t now_ms, int64_t idle_ms)
     f->resp_cap = f->plain_cap = 0;
 }
 
+void em_kafka_fetcher_trim(em_kafka_fetcher *f, int64_t now_ms, int64_t idle_ms)
+{
+    if (em_kafka_fetcher_holding(f) && now_ms - f->used_ms >= idle_ms) release(f);
+}
+
 void em_kafka_fetcher_free(em_kafka_fetcher *f)
 {
     if (!f) return;
-    for (int i = 0; i < f->n_brokers; i++) conn_close(&f->brokers[i]);
+    release(f);
     leaders_clear(&f->lead);
     LZ4F_freeDecompressionContext(f->lz4);
-    free(f->resp);
-    free(f->plain);
     free(f);
 }
 
