@@ -25,8 +25,10 @@
 /* the longest the loop sleeps when nothing arrives: timers (heartbeats, executor timeouts)
  * and closed connections are looked at this often */
 #define LOOP_TICK_MS 100
-/* the status snapshot is rebuilt at most this often */
-#define SNAPSHOT_MIN_MS 50
+/* the status snapshot is rebuilt at most this often, and at most this share of the loop's
+ * time goes to it (on a loaded machine it waits longer, not the tasks' results) */
+#define SNAPSHOT_MIN_MS  50
+#define SNAPSHOT_SHARE_X 5 /* 1 / 5 */
 /* the scheduler's timers (heartbeats, timeouts, locality waits) are looked at this often */
 #define TICK_MS 10
 
@@ -575,28 +577,37 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
 }
 
 /* next_wait_ms is how long the loop may sleep: a changed snapshot is published within
- * SNAPSHOT_MIN_MS, otherwise the loop wakes every LOOP_TICK_MS for its timers. */
+ * snapshot_gap(), otherwise the loop wakes every LOOP_TICK_MS for its timers. */
 /* changed: the scheduler or the streaming queries changed since the last snapshot */
 static int changed(em_driver *d)
 {
     return d->sched.changes != d->published || d->streams.changes != d->published_streams;
 }
 
+/* snapshot_gap_us: the least time between two snapshots, SNAPSHOT_MIN_MS or longer when the
+ * last one took more than a SNAPSHOT_SHARE_X-th of that */
+static int64_t snapshot_gap_us(const em_driver *d)
+{
+    int64_t by_cost = d->snapshot_cost_us * (SNAPSHOT_SHARE_X - 1);
+    return by_cost > SNAPSHOT_MIN_MS * 1000 ? by_cost : SNAPSHOT_MIN_MS * 1000;
+}
+
 static int next_wait_ms(em_driver *d, int64_t now)
 {
     if (!d->status || !(changed(d) || d->sched.jobs)) return LOOP_TICK_MS;
-    int64_t due_ms = (d->snapshot_us + SNAPSHOT_MIN_MS * 1000 - now) / 1000;
+    int64_t due_ms = (d->snapshot_us + snapshot_gap_us(d) - now) / 1000;
     return due_ms < 1 ? 1 : due_ms > LOOP_TICK_MS ? LOOP_TICK_MS : (int)due_ms;
 }
 
 /* publish renders the status snapshot when something changed, while jobs run (their
- * durations grow), or after a second anyway -- at most every SNAPSHOT_MIN_MS. */
+ * durations grow), or after a second anyway -- at most every snapshot_gap_us(). */
 static void publish(em_driver *d, int64_t now)
 {
-    if (!d->status || now - d->snapshot_us < SNAPSHOT_MIN_MS * 1000) return;
+    if (!d->status || now - d->snapshot_us < snapshot_gap_us(d)) return;
     if (!changed(d) && !d->sched.jobs && now - d->snapshot_us < 1000000) return;
     em_wire_counts wire = {em_server_rejected(d->srv), em_server_auth_failures(d->srv)};
     em_status_publish(d->status, &d->sched, &d->streams, d->bound_url, &wire, now);
+    d->snapshot_cost_us = em_now_us() - now;
     d->snapshot_us = now;
     d->published = d->sched.changes;
     d->published_streams = d->streams.changes;

@@ -62,6 +62,7 @@ typedef struct em_driver {
     uint64_t published;         /* sched.changes when the snapshot was last published */
     uint64_t published_streams; /* streams.changes then */
     int64_t snapshot_us;        /* when it was */
+    int64_t snapshot_cost_us;   /* how long it took to render */
     int64_t ticked_us;          /* when the scheduler's timers were last looked at */
     volatile int stop;
 } em_driver;

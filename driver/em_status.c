@@ -39,10 +39,14 @@ typedef struct snapshot {
     size_t n, cap;
 } snapshot;
 
-/* frozen: a finished stage's document, task list included, rendered once */
+/* frozen: a finished job's documents, rendered once: its own (also its element of
+ * /api/v1/jobs) and, per stage, its summary (an element of /api/v1/stages) and its document
+ * with the task list. A snapshot then costs the running jobs, not the hundred kept. */
 typedef struct frozen {
-    uint64_t stage_id;
+    uint64_t job_id;
     em_text *doc;
+    size_t n_stages;
+    em_text **stage_summaries, **stage_docs;
     int used; /* listed by the last snapshot */
 } frozen;
 
@@ -58,7 +62,7 @@ struct em_status {
     char url[128];
     pthread_mutex_t lock; /* guards current */
     snapshot current;
-    frozen *frozen; /* driver loop only; sorted by stage id */
+    frozen *frozen; /* driver loop only; sorted by job id */
     size_t n_frozen, cap_frozen;
     em_secret secret;                               /* stop tokens are checked against it */
     int (*stop_query)(void *arg, const char *name); /* NULL: stopping over HTTP is off */
@@ -107,36 +111,68 @@ static int doc_cmp(const void *a, const void *b)
 
 static int frozen_cmp(const void *key, const void *f)
 {
-    uint64_t a = *(const uint64_t *)key, b = ((const frozen *)f)->stage_id;
+    uint64_t a = *(const uint64_t *)key, b = ((const frozen *)f)->job_id;
     return a < b ? -1 : a > b;
 }
 
-static frozen *find_frozen(em_status *st, em_stage_id id)
+static frozen *find_frozen(em_status *st, em_job_id id)
 {
     return st->n_frozen ? bsearch(&id.v, st->frozen, st->n_frozen, sizeof *st->frozen, frozen_cmp)
                         : NULL;
 }
 
+static em_text *render(json_t *j)
+{
+    em_text *t = em_text_take(json_dumps(j, JSON_COMPACT));
+    json_decref(j);
+    return t;
+}
+
+static void frozen_free(frozen *f)
+{
+    em_text_unref(f->doc);
+    for (size_t i = 0; i < f->n_stages; i++) {
+        em_text_unref(f->stage_summaries[i]);
+        em_text_unref(f->stage_docs[i]);
+    }
+    free(f->stage_summaries);
+    free(f->stage_docs);
+}
+
+/* freeze renders a finished job's documents; 0: out of memory (nothing kept) */
+static int freeze(frozen *f, const em_job *job)
+{
+    *f = (frozen){.job_id = job->id.v, .n_stages = job->n_stages, .used = 1};
+    f->stage_summaries = calloc(job->n_stages ? job->n_stages : 1, sizeof *f->stage_summaries);
+    f->stage_docs = calloc(job->n_stages ? job->n_stages : 1, sizeof *f->stage_docs);
+    int ok =
+        f->stage_summaries && f->stage_docs && (f->doc = render(em_doc_job(job, job->finished_us)));
+    for (size_t i = 0; ok && i < job->n_stages; i++) {
+        const em_stage *stage = &job->stages[i];
+        ok = (f->stage_summaries[i] = render(em_doc_stage(stage, job->finished_us))) &&
+             (f->stage_docs[i] = render(em_doc_stage_tasks(stage, job->finished_us)));
+    }
+    if (!ok) frozen_free(f);
+    return ok;
+}
+
 void em_status_job_finished(em_status *st, const em_job *job)
 {
-    for (size_t i = 0; i < job->n_stages; i++) {
-        const em_stage *stage = &job->stages[i];
-        if (find_frozen(st, stage->id)) continue;
-        size_t at = st->n_frozen; /* ids only grow: mostly an append */
-        while (at > 0 && st->frozen[at - 1].stage_id > stage->id.v) at--;
-        if (st->n_frozen == st->cap_frozen) {
-            size_t cap = st->cap_frozen ? 2 * st->cap_frozen : 64;
-            frozen *p = realloc(st->frozen, cap * sizeof *p);
-            if (!p) return; /* its summary is served instead */
-            st->frozen = p;
-            st->cap_frozen = cap;
-        }
-        json_t *j = em_doc_stage_tasks(stage, job->finished_us);
-        memmove(&st->frozen[at + 1], &st->frozen[at], (st->n_frozen - at) * sizeof *st->frozen);
-        st->frozen[at] = (frozen){stage->id.v, em_text_take(json_dumps(j, JSON_COMPACT)), 1};
-        st->n_frozen++;
-        json_decref(j);
+    if (find_frozen(st, job->id)) return;
+    if (st->n_frozen == st->cap_frozen) {
+        size_t cap = st->cap_frozen ? 2 * st->cap_frozen : 64;
+        frozen *p = realloc(st->frozen, cap * sizeof *p);
+        if (!p) return; /* rendered at every snapshot instead */
+        st->frozen = p;
+        st->cap_frozen = cap;
     }
+    size_t at = st->n_frozen; /* ids only grow: mostly an append */
+    while (at > 0 && st->frozen[at - 1].job_id > job->id.v) at--;
+    frozen f;
+    if (!freeze(&f, job)) return;
+    memmove(&st->frozen[at + 1], &st->frozen[at], (st->n_frozen - at) * sizeof *st->frozen);
+    st->frozen[at] = f;
+    st->n_frozen++;
 }
 
 /* prune_frozen forgets the documents of jobs the scheduler no longer lists */
@@ -145,7 +181,7 @@ static void prune_frozen(em_status *st)
     size_t kept = 0;
     for (size_t i = 0; i < st->n_frozen; i++) {
         if (!st->frozen[i].used) {
-            em_text_unref(st->frozen[i].doc);
+            frozen_free(&st->frozen[i]);
             continue;
         }
         st->frozen[i].used = 0;
@@ -154,31 +190,98 @@ static void prune_frozen(em_status *st)
     st->n_frozen = kept;
 }
 
+/* a JSON array whose elements are rendered texts, joined without parsing them again */
+typedef struct text_list {
+    em_text **v;
+    size_t n, cap, len;
+    int failed;
+} text_list;
+
+static void list_add(text_list *l, em_text *t)
+{
+    if (!t) {
+        l->failed = 1;
+        return;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        em_text **p = realloc(l->v, cap * sizeof *p);
+        if (!p) {
+            l->failed = 1;
+            em_text_unref(t);
+            return;
+        }
+        l->v = p;
+        l->cap = cap;
+    }
+    l->v[l->n++] = t;
+    l->len += t->len + 1;
+}
+
+/* list_finish adds "[a,b,...]" at path and drops the list's references */
+static void list_finish(snapshot *s, const char *path, text_list *l)
+{
+    char *joined = l->failed ? NULL : malloc(l->len + 3);
+    if (joined) {
+        size_t at = 0;
+        joined[at++] = '[';
+        for (size_t i = 0; i < l->n; i++) {
+            if (i) joined[at++] = ',';
+            memcpy(joined + at, l->v[i]->data, l->v[i]->len);
+            at += l->v[i]->len;
+        }
+        joined[at++] = ']';
+        joined[at] = '\0';
+        add(s, path, json_mime, em_text_take(joined));
+    }
+    for (size_t i = 0; i < l->n; i++) em_text_unref(l->v[i]);
+    free(l->v);
+}
+
+static void add_running_job(snapshot *s, const em_job *job, int64_t now, text_list *jobs,
+                            text_list *stages)
+{
+    char path[48];
+    em_text *job_doc = render(em_doc_job(job, now));
+    snprintf(path, sizeof path, "/api/v1/jobs/%llu", (unsigned long long)job->id.v);
+    add(s, path, json_mime, em_text_ref(job_doc));
+    list_add(jobs, job_doc);
+    for (size_t i = 0; i < job->n_stages; i++) {
+        const em_stage *st = &job->stages[i];
+        list_add(stages, render(em_doc_stage(st, now)));
+        snprintf(path, sizeof path, "/api/v1/stages/%llu", (unsigned long long)st->id.v);
+        add(s, path, json_mime, render(em_doc_stage_tasks(st, now)));
+    }
+}
+
+static void add_frozen_job(snapshot *s, const em_job *job, frozen *f, text_list *jobs,
+                           text_list *stages)
+{
+    char path[48];
+    f->used = 1;
+    snprintf(path, sizeof path, "/api/v1/jobs/%llu", (unsigned long long)job->id.v);
+    add(s, path, json_mime, em_text_ref(f->doc));
+    list_add(jobs, em_text_ref(f->doc));
+    for (size_t i = 0; i < f->n_stages; i++) {
+        list_add(stages, em_text_ref(f->stage_summaries[i]));
+        snprintf(path, sizeof path, "/api/v1/stages/%llu", (unsigned long long)job->stages[i].id.v);
+        add(s, path, json_mime, em_text_ref(f->stage_docs[i]));
+    }
+}
+
 static void add_jobs(snapshot *s, em_status *status, const em_sched *sched, int64_t now)
 {
-    json_t *jobs = json_array(), *stages = json_array();
-    char path[48];
+    text_list jobs = {0}, stages = {0};
     for (int finished = 0; finished < 2; finished++)
         for (const em_job *job = finished ? sched->finished : sched->jobs; job; job = job->next) {
-            json_t *j = em_doc_job(job, now);
-            json_array_append(jobs, j);
-            snprintf(path, sizeof path, "/api/v1/jobs/%llu", (unsigned long long)job->id.v);
-            add_json(s, path, j);
-            for (size_t i = 0; i < job->n_stages; i++) {
-                const em_stage *st = &job->stages[i];
-                json_array_append_new(stages, em_doc_stage(st, now));
-                snprintf(path, sizeof path, "/api/v1/stages/%llu", (unsigned long long)st->id.v);
-                frozen *f = finished ? find_frozen(status, st->id) : NULL;
-                if (f) {
-                    f->used = 1;
-                    add(s, path, json_mime, em_text_ref(f->doc));
-                } else {
-                    add_json(s, path, em_doc_stage_tasks(st, now));
-                }
-            }
+            frozen *f = finished ? find_frozen(status, job->id) : NULL;
+            if (f && f->n_stages == job->n_stages)
+                add_frozen_job(s, job, f, &jobs, &stages);
+            else
+                add_running_job(s, job, now, &jobs, &stages);
         }
-    add_json(s, "/api/v1/jobs", jobs);
-    add_json(s, "/api/v1/stages", stages);
+    list_finish(s, "/api/v1/jobs", &jobs);
+    list_finish(s, "/api/v1/stages", &stages);
 }
 
 static void add_queries(snapshot *s, const em_query_view *views, size_t n)
@@ -464,7 +567,7 @@ void em_status_stop(em_status *st)
     free(st->tls_cert);
     free(st->tls_key);
     snapshot_free(&st->current);
-    for (size_t i = 0; i < st->n_frozen; i++) em_text_unref(st->frozen[i].doc);
+    for (size_t i = 0; i < st->n_frozen; i++) frozen_free(&st->frozen[i]);
     free(st->frozen);
     pthread_mutex_destroy(&st->lock);
     free(st);

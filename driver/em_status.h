@@ -36,9 +36,10 @@ int em_status_start(em_status **out, const char *hostport, const em_tls_files *t
  * /api/v1/driver and /metrics. */
 void em_status_publish(em_status *st, const em_sched *s, em_streams *streams,
                        const char *driver_url, const em_wire_counts *wire, int64_t now);
-/* em_status_job_finished renders a finished job's stage documents, task lists included, once
- * (before the scheduler releases its tasks); they are served for as long as the scheduler
- * lists the job. Driver loop only. */
+/* em_status_job_finished renders a finished job's documents once (before the scheduler
+ * releases its tasks): its own, and its stages' summaries and task lists; they are served
+ * for as long as the scheduler lists the job, and a snapshot only renders the running jobs.
+ * Driver loop only. */
 void em_status_job_finished(em_status *st, const em_job *job);
 /* em_status_url is the endpoint's base URL (http://host:port). */
 const char *em_status_url(const em_status *st);
