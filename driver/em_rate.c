@@ -7,10 +7,11 @@
 #define KD 0.0
 
 void em_rate_update(em_rate *r, int64_t now_ms, int64_t records, double processing_ms,
-                    double scheduling_delay_ms, int64_t interval_ms)
+                    double scheduling_delay_ms, double overhead_ms, int64_t interval_ms)
 {
     if (records <= 0 || processing_ms <= 0 || interval_ms <= 0) return;
     if (r->measured && now_ms <= r->last_ms) return;
+    r->overhead_ms = overhead_ms > 0 ? overhead_ms : 0;
     double processing_rate = (double)records / processing_ms * 1000.0;
     if (!r->measured) { /* the first batch sets the rate it could process */
         r->measured = 1;
@@ -34,6 +35,9 @@ void em_stream_caps(const int64_t *lag, size_t n, int64_t cap, double rate_cap,
                     const em_rate *adaptive, int64_t interval_ms, int64_t *out)
 {
     double seconds = (double)interval_ms / 1000.0;
+    double budget_s = adaptive && adaptive->overhead_ms > (double)interval_ms
+                          ? adaptive->overhead_ms / 1000.0
+                          : seconds;
     int64_t total_lag = 0;
     for (size_t i = 0; i < n; i++) total_lag += lag[i] > 0 ? lag[i] : 0;
     for (size_t i = 0; i < n; i++) {
@@ -46,7 +50,7 @@ void em_stream_caps(const int64_t *lag, size_t n, int64_t cap, double rate_cap,
             double share = EM_RATE_INITIAL_RECORDS;
             if (adaptive->has_rate) /* the batch's records, shared by lag */
                 share = total_lag > 0 && lag[i] > 0
-                            ? adaptive->rate * seconds * (double)lag[i] / (double)total_lag
+                            ? adaptive->rate * budget_s * (double)lag[i] / (double)total_lag
                             : 0;
             if (limit == 0 || share < limit) limit = share;
         }

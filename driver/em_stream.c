@@ -457,9 +457,9 @@ void em_query_record_batch(em_query *q, int64_t trigger_us, int64_t now_us)
         q->event_time_max = q->current.event_time_max;
     if (q->backpressure) {
         const em_batch_stats *b = &q->current;
-        em_rate_update(
-            &q->rate, now_us / 1000, b->records_in, (double)(b->run_us + b->commit_us) / 1000.0,
-            (double)(b->delay_us + b->queue_us + b->plan_us + b->log_us) / 1000.0, q->interval_ms);
+        em_rate_update(&q->rate, now_us / 1000, b->records_in, (double)b->run_us / 1000.0,
+                       (double)(b->delay_us + b->queue_us) / 1000.0,
+                       (double)(b->plan_us + b->log_us + b->commit_us) / 1000.0, q->interval_ms);
     }
     q->lag = q->current.lag;
     q->batch++;
