@@ -71,7 +71,8 @@ for pid in "$ex1_PID" "$ex2_PID"; do
 done
 # AddressSanitizer's shadow memory and quarantine multiply an executor's footprint
 limit_mb=256
-if ldd "$EMBER_BIN/ember-executor" | grep -q libasan; then limit_mb=1024; fi
+# (ldd's output taken whole: `ldd | grep -q` fails under pipefail when grep exits first)
+case "$(ldd "$EMBER_BIN/ember-executor")" in *libasan*) limit_mb=1024 ;; esac
 echo "executor peak RSS: $((peak_kb / 1024)) MiB (bound $limit_mb MiB)"
 [ "$peak_kb" -lt $((limit_mb * 1024)) ] || fail "an executor's peak RSS reached $((peak_kb / 1024)) MiB"
 

@@ -40,7 +40,8 @@ batches=$(ls "$OUT" | grep -c '^batch-')
 expect_eq "$(out_qty)" "$(want_qty)" "quantities joined"
 # every line: a catalog item at its price, once per batch
 for d in "$OUT"/batch-*; do
-    cat "$d"/part-* | cut -d, -f1 | sort | uniq -d | grep -q . && fail "an item twice in $(basename "$d")"
+    twice=$(cat "$d"/part-* | cut -d, -f1 | sort | uniq -d)
+    [ -z "$twice" ] || fail "an item twice in $(basename "$d"): $(echo $twice | head -c 200)"
 done
 awk -F, 'NR == FNR { price[$1] = $2; next } !($1 in price) || price[$1] != $3 { bad++; print } END { exit bad > 0 }' \
     "$T/catalog" <(cat "$OUT"/batch-*/part-*) || fail "a line with an unknown item or a wrong price"
