@@ -3,8 +3,9 @@
  *
  * Invariants, under bs->lock:
  * - a block is in memory (bytes or chunks set, path NULL) or on disk (path set, bytes and
- *   chunks NULL); a disk
- *   block's file is mapped (map) exactly while readers > 0;
+ *   chunks NULL); a disk block's file is read into pooled chunks (loaded) or mapped (map) by
+ *   its first reader, under the block's own load lock, and given back or unmapped when its
+ *   last reader releases it; loaded_bytes == sum of len of loaded blocks <= cap / 4;
  * - used == sum of len of listed memory blocks <= cap; disk == sum of len of listed disk
  *   blocks; count == number of listed blocks (a block removed or replaced while read is no
  *   longer counted);
@@ -15,6 +16,12 @@
  * the directory), cut to ~96 bytes, plus ".<n>" with n unique to the store; they are created
  * with O_EXCL. So a removed block's file, unlinked by its last reader, is never the file of a
  * newer block of the same id, and two stores can share a directory.
+ * A spilled block is read back with pread into chunks of the pool, one per piece it was
+ * written from (so record batches still never straddle two pieces): the pool's chunks are
+ * pages the executor already has, where a mapping takes a page fault per page on every read
+ * and a TLB shootdown when unmapped (bench/shuffle, spilling). Blocks read at once are held
+ * that way up to a quarter of the memory cap; past it (a reduce task holding many buckets to
+ * group or sort them) a block's file is mapped, so its pages stay the page cache's to drop.
  */
 #include "em_blockstore.h"
 
@@ -35,6 +42,8 @@
 #include "em_log.h"
 
 #define NAME_MAX_ID 96 /* escaped id bytes in a spill file name */
+/* disk blocks read into chunks at once: at most this fraction (1/x) of the memory cap */
+#define EM_LOADED_SHARE_X 4
 
 struct em_block {
     char *id;
@@ -42,7 +51,11 @@ struct em_block {
     em_chunk *chunks; /* or chunks of batches (n_chunks of them); both NULL on disk */
     size_t n_chunks;
     char *path;            /* disk block: its spill file; NULL in memory */
-    void *map;             /* disk block: read-only mapping of path while readers > 0 */
+    size_t *piece_lens;    /* disk block: the pieces it was written from (NULL: one) */
+    size_t n_pieces;       /* disk block: how many (at least 1) */
+    pthread_mutex_t load;  /* disk block: guards loaded and map, set by its first reader */
+    em_chunk *loaded;      /* disk block: its pieces while readers > 0, or NULL */
+    void *map;             /* disk block: or its file mapped read-only, or NULL */
     size_t len;            /* bytes of the block */
     int readers;           /* gets not yet released */
     int listed;            /* in the store's list, found by get */
@@ -56,6 +69,7 @@ struct em_blockstore {
     uint64_t used;          /* bytes of listed memory blocks */
     uint64_t disk;          /* bytes of listed disk blocks */
     uint64_t spilled;       /* bytes of every block ever spilled */
+    uint64_t loaded_bytes;  /* bytes of disk blocks read into chunks */
     uint64_t count;         /* listed blocks */
     uint64_t cap;           /* memory cap; immutable */
     char *spill_dir;        /* NULL: never spill; immutable */
@@ -94,11 +108,13 @@ static void free_memory(em_block *b)
  * Called without the lock. */
 static void destroy(em_block *b)
 {
-    EM_ASSERT(!b->listed && b->readers == 0 && !b->map);
+    EM_ASSERT(!b->listed && b->readers == 0 && !b->loaded && !b->map);
     if (b->path && unlink(b->path) != 0 && errno != ENOENT)
         em_warn("cannot remove spill file path=%s error=\"%s\"", b->path, strerror(errno));
     free(b->path);
+    free(b->piece_lens);
     free_memory(b);
+    pthread_mutex_destroy(&b->load);
     free(b->id);
     free(b);
 }
@@ -246,9 +262,13 @@ static int spill(em_blockstore *bs, em_block *b, char *err, size_t errlen)
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) break; /* EEXIST: another store's file; next name */
     }
-    int ok = fd >= 0 && (b->chunks || write_all(fd, b->bytes, b->len) == 0);
-    for (size_t i = 0; ok && i < b->n_chunks; i++)
+    size_t *lens = b->n_chunks > 1 ? malloc(b->n_chunks * sizeof *lens) : NULL;
+    int ok = fd >= 0 && (b->n_chunks <= 1 || lens) &&
+             (b->chunks || write_all(fd, b->bytes, b->len) == 0);
+    for (size_t i = 0; ok && i < b->n_chunks; i++) {
         ok = write_all(fd, b->chunks[i].p, b->chunks[i].len) == 0;
+        if (lens) lens[i] = b->chunks[i].len;
+    }
     int saved = errno;
     if (fd >= 0 && close(fd) != 0 && ok) {
         ok = 0;
@@ -259,9 +279,12 @@ static int spill(em_blockstore *bs, em_block *b, char *err, size_t errlen)
                  (unsigned long long)bs->cap, fd >= 0 ? "write" : "create", path, strerror(saved));
         if (fd >= 0) unlink(path);
         free(path);
+        free(lens);
         return EMBER_ERR_IO;
     }
     b->path = path;
+    b->piece_lens = lens;
+    b->n_pieces = lens ? b->n_chunks : 1;
     return EMBER_OK;
 }
 
@@ -273,7 +296,16 @@ static em_block *new_block(const char *id)
         free(b);
         b = NULL;
     }
+    if (b) pthread_mutex_init(&b->load, NULL);
     return b;
+}
+
+/* free_block frees a block that was never listed (its memory stays the caller's) */
+static void free_block(em_block *b)
+{
+    pthread_mutex_destroy(&b->load);
+    free(b->id);
+    free(b);
 }
 
 /* put lists b, in memory or spilled (*spilled, if not NULL, grows by its bytes); on failure
@@ -296,8 +328,7 @@ static int put(em_blockstore *bs, em_block *b, uint64_t *spilled, char *err, siz
     EM_ASSERT(len > 0); /* 0 bytes always fit: disk blocks are never empty */
     if (rc == EMBER_OK) rc = spill(bs, b, err, errlen);
     if (rc != EMBER_OK) {
-        free(b->id);
-        free(b);
+        free_block(b);
         return rc;
     }
     em_debug("block spilled id=%s bytes=%zu path=%s", b->id, len, b->path);
@@ -337,8 +368,50 @@ int em_blockstore_put_chunks(em_blockstore *bs, const char *id, em_chunk *chunks
     return put(bs, b, spilled, err, errlen);
 }
 
-/* map_block maps a disk block's file read-only. Needs the lock. */
-static int map_block(em_block *b)
+static size_t piece_len(const em_block *b, size_t i)
+{
+    return b->piece_lens ? b->piece_lens[i] : b->len;
+}
+
+/* load_pieces reads a disk block's file into pooled chunks, one per piece; NULL on failure
+ * (logged). Called without the store's lock, with a reference held. */
+static em_chunk *load_pieces(const em_block *b)
+{
+    em_chunk *c = calloc(b->n_pieces, sizeof *c);
+    int fd = open(b->path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    int ok = c && fd >= 0 && fstat(fd, &st) == 0;
+    if (ok && (uint64_t)st.st_size != b->len) { /* truncated by someone else */
+        ok = 0;
+        errno = EIO;
+    }
+    off_t at = 0;
+    for (size_t i = 0; ok && i < b->n_pieces; i++) {
+        size_t want = piece_len(b, i);
+        ok = em_chunk_get(&c[i], want) == EMBER_OK;
+        if (!ok) errno = ENOMEM;
+        while (ok && c[i].len < want) {
+            ssize_t n = pread(fd, c[i].p + c[i].len, want - c[i].len, at);
+            if (n > 0) {
+                c[i].len += (size_t)n;
+                at += n;
+            } else if (n == 0 || errno != EINTR) {
+                if (n == 0) errno = EIO; /* shorter than it was written */
+                ok = 0;
+            }
+        }
+    }
+    int saved = errno;
+    if (fd >= 0) close(fd);
+    if (ok) return c;
+    em_warn("cannot read spill file id=%s path=%s error=\"%s\"", b->id, b->path, strerror(saved));
+    if (c) em_chunks_put(c, b->n_pieces);
+    free(c);
+    return NULL;
+}
+
+/* map_file maps a disk block's file read-only; NULL on failure (logged) */
+static void *map_file(const em_block *b)
 {
     int fd = open(b->path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -354,59 +427,111 @@ static int map_block(em_block *b)
     if (m == MAP_FAILED) {
         em_warn("cannot map spill file id=%s path=%s error=\"%s\"", b->id, b->path,
                 strerror(saved));
-        return EMBER_ERR_IO;
+        return NULL;
     }
     posix_madvise(m, b->len, POSIX_MADV_SEQUENTIAL);
-    b->map = m;
-    return EMBER_OK;
+    return m;
+}
+
+/* open_disk_block makes a referenced disk block readable: into chunks while the blocks read
+ * that way stay within the memory cap, else mapped. 0 when it cannot be read. */
+static int open_disk_block(em_blockstore *bs, em_block *b)
+{
+    pthread_mutex_lock(&b->load); /* the first reader reads the file, the others wait */
+    if (!b->loaded && !b->map) {
+        pthread_mutex_lock(&bs->lock);
+        uint64_t budget = bs->cap / EM_LOADED_SHARE_X;
+        int fits = b->len <= budget - (bs->loaded_bytes < budget ? bs->loaded_bytes : budget);
+        if (fits) bs->loaded_bytes += b->len;
+        pthread_mutex_unlock(&bs->lock);
+        if (fits && !(b->loaded = load_pieces(b))) {
+            pthread_mutex_lock(&bs->lock);
+            bs->loaded_bytes -= b->len;
+            pthread_mutex_unlock(&bs->lock);
+        }
+        if (!fits) b->map = map_file(b);
+    }
+    int readable = b->loaded || b->map;
+    pthread_mutex_unlock(&b->load);
+    return readable;
+}
+
+/* unref drops a reference; returns the block if the caller must destroy it, and hands its
+ * loaded pieces or mapping over to give back (outside the lock) */
+static em_block *unref(em_blockstore *bs, em_block *b, em_chunk **pieces, void **map)
+{
+    em_block *dead = NULL;
+    pthread_mutex_lock(&bs->lock);
+    EM_ASSERT(b->readers > 0);
+    if (--b->readers == 0) { /* no other reader: nothing being loaded */
+        *pieces = b->loaded;
+        *map = b->map;
+        if (b->loaded) bs->loaded_bytes -= b->len;
+        b->loaded = NULL;
+        b->map = NULL;
+        if (!b->listed) dead = b;
+    }
+    pthread_mutex_unlock(&bs->lock);
+    return dead;
 }
 
 em_block *em_blockstore_get(em_blockstore *bs, const char *id)
 {
     pthread_mutex_lock(&bs->lock);
     em_block *b = *find(bs, id);
-    if (b && b->path && !b->map && map_block(b) != EMBER_OK) b = NULL;
     if (b) {
         b->readers++;
         b->last_use = ++bs->clock;
     }
     pthread_mutex_unlock(&bs->lock);
-    return b;
+    /* (path is set before a block is listed, never after) */
+    if (!b || !b->path || open_disk_block(bs, b)) return b;
+    em_block_release(bs, b);
+    return NULL;
+}
+
+/* the pieces a referenced block is read in: its chunks in memory or loaded, else one */
+static const em_chunk *chunks_of(const em_block *b, size_t *n)
+{
+    *n = b->path ? b->n_pieces : b->n_chunks;
+    return b->path ? b->loaded : b->chunks;
 }
 
 const void *em_block_data(const em_block *b, size_t *len)
 {
-    EM_ASSERT(b->n_chunks <= 1); /* a block in several chunks is read piece by piece */
+    size_t n;
+    const em_chunk *c = chunks_of(b, &n);
+    EM_ASSERT(!c || n <= 1); /* a block in several pieces is read piece by piece */
     *len = b->len;
-    if (b->path) return b->map;
-    return b->chunks ? b->chunks[0].p : b->bytes;
+    if (c) return c[0].p;
+    return b->path ? b->map : b->bytes;
 }
 
-size_t em_block_pieces(const em_block *b) { return b->path || !b->chunks ? 1 : b->n_chunks; }
+size_t em_block_pieces(const em_block *b)
+{
+    size_t n;
+    return chunks_of(b, &n) ? n : 1;
+}
 
 const void *em_block_piece(const em_block *b, size_t i, size_t *len)
 {
     EM_ASSERT(i < em_block_pieces(b));
-    if (b->path || !b->chunks) return em_block_data(b, len);
-    *len = b->chunks[i].len;
-    return b->chunks[i].p;
+    size_t n;
+    const em_chunk *c = chunks_of(b, &n);
+    if (!c) return em_block_data(b, len);
+    *len = c[i].len;
+    return c[i].p;
 }
 
 void em_block_release(em_blockstore *bs, em_block *b)
 {
-    void *unmap = NULL;
-    size_t len = 0;
-    em_block *dead = NULL;
-    pthread_mutex_lock(&bs->lock);
-    EM_ASSERT(b->readers > 0);
-    if (--b->readers == 0) {
-        unmap = b->map;
-        len = b->len;
-        b->map = NULL;
-        if (!b->listed) dead = b;
-    }
-    pthread_mutex_unlock(&bs->lock);
-    if (unmap) munmap(unmap, len); /* b itself may be gone already unless dead */
+    size_t n = b->n_pieces, len = b->len; /* b may be gone once unreferenced, unless dead */
+    em_chunk *pieces = NULL;
+    void *map = NULL;
+    em_block *dead = unref(bs, b, &pieces, &map);
+    if (pieces) em_chunks_put(pieces, n);
+    free(pieces);
+    if (map) munmap(map, len);
     if (dead) destroy(dead);
 }
 
@@ -486,8 +611,7 @@ int em_blockstore_put_evicting(em_blockstore *bs, const char *id, void *bytes, s
     pthread_mutex_unlock(&bs->lock);
     destroy_list(dead);
     if (!fits) {
-        free(b->id);
-        free(b); /* the bytes stay the caller's */
+        free_block(b); /* the bytes stay the caller's */
         return EMBER_ERR_TOO_LARGE;
     }
     return EMBER_OK;

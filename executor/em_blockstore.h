@@ -4,9 +4,10 @@
  * Blocks are the unit executors keep and serve to each other (cached partitions and shuffle
  * outputs are stored as record batches under ids like "shuffle_3_1_7"). A put that fits under
  * the memory cap keeps the caller's bytes in memory; a put that would exceed it writes the
- * block to a file of its own in the spill directory and frees the bytes. Reading a spilled
- * block maps its file read-only: it is never read back into memory as a whole. A put that
- * can be kept neither way fails with EMBER_ERR_IO and a message saying why.
+ * block to a file of its own in the spill directory and frees the bytes. A spilled block is
+ * read back into pooled chunks while it is read (the blocks read that way at once within a
+ * quarter of the memory cap), else through a read-only mapping of its file. A put that can
+ * be kept neither way fails with EMBER_ERR_IO and a message saying why.
  * Thread-safe: every function takes the store's lock (files are written and unlinked outside
  * it). get returns a reference that the caller releases, so a block stays alive and readable
  * while it is being served, even if it is removed or replaced meanwhile.
@@ -44,13 +45,14 @@ int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len
 int em_blockstore_put_chunks(em_blockstore *bs, const char *id, em_chunk *chunks, size_t n,
                              uint64_t *spilled, char *err, size_t errlen);
 /* em_blockstore_get returns a referenced block or NULL (not held, or a spill file that cannot
- * be mapped: logged); release it with em_block_release. */
+ * be read: logged); release it with em_block_release. */
 em_block *em_blockstore_get(em_blockstore *bs, const char *id);
-/* em_block_data gives a referenced block's bytes (memory, or the read-only mapping of its
- * spill file); valid until the reference is released. */
+/* em_block_data gives a referenced block's bytes (in memory, read back, or the read-only
+ * mapping of its spill file); valid until the reference is released. */
 const void *em_block_data(const em_block *b, size_t *len);
-/* em_block_pieces: how many pieces a referenced block's bytes are in (a block put in chunks
- * and still in memory: its chunks; any other: one); record batches never straddle two pieces.
+/* em_block_pieces: how many pieces a referenced block's bytes are in (a block put in chunks:
+ * its chunks, in memory or read back from its spill file; any other: one); record batches
+ * never straddle two pieces.
  * em_block_piece gives piece i. em_block_data is for blocks of one piece. */
 size_t em_block_pieces(const em_block *b);
 const void *em_block_piece(const em_block *b, size_t i, size_t *len);

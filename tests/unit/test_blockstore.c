@@ -6,7 +6,8 @@
  * bytes it frees; a block removed or replaced while a reader holds it stays readable until
  * released; a few threads putting, reading and removing at once leave the accounting at zero.
  * Chunked blocks (em_blockstore_put_chunks): read piece by piece, spilled as one file and
- * read back whole, their chunks back in the pool when spilled or removed.
+ * read back into pooled chunks piece by piece (within a quarter of the cap; else mapped
+ * whole), their chunks back in the pool when spilled, removed or released.
  * Spilling: a put over the cap lands in a file of the spill directory (created on demand) and
  * reads back byte for byte through a mapping; a spilled block removed or replaced while held
  * stays readable until released and its file goes with the release; remove_prefix and free
@@ -581,7 +582,8 @@ static void test_chunked_blocks(void **state)
     assert_int_equal(off, len);
     em_block_release(bs, b);
 
-    /* over the cap: the chunks go to one file and back to the pool; read as one piece */
+    /* over the cap: the chunks go to one file and back to the pool; read as one piece (a
+     * mapping: the block is more than a quarter of the cap) */
     uint64_t in_use = 0;
     em_chunks_stats(NULL, &in_use);
     assert_int_equal(in_use, 4 * EM_CHUNK_MIN);
@@ -605,6 +607,79 @@ static void test_chunked_blocks(void **state)
     em_blockstore_free(bs);
     em_chunks_trim();
     free(want);
+    rm_tree(root);
+}
+
+/* expect_pieces asserts that a referenced block's pieces hold want[0..len) in n pieces */
+static void expect_pieces(const em_block *b, const uint8_t *want, size_t len, size_t n)
+{
+    assert_int_equal(em_block_pieces(b), n);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t piece = 0;
+        const uint8_t *p = em_block_piece(b, i, &piece);
+        assert_true(off + piece <= len);
+        assert_memory_equal(p, want + off, piece);
+        off += piece;
+    }
+    assert_int_equal(off, len);
+}
+
+/* spilled blocks within a quarter of the cap are read back into pooled chunks, a piece per
+ * chunk they were written from, shared by their readers and given back with the last; past
+ * that quarter, a block is mapped (one piece) */
+static void test_spilled_chunks_read_into_the_pool(void **state)
+{
+    (void)state;
+    char root[512], dir[600];
+    make_root(root, sizeof root);
+    snprintf(dir, sizeof dir, "%s/spill", root);
+    size_t len = 3 * EM_CHUNK_MIN + 1000, n = 0, cap = 5 * len;
+    em_blockstore *bs = em_blockstore_new(cap, dir);
+    char err[256] = "";
+    assert_int_equal(put(bs, "full", filled(cap - 10, 'f'), cap - 10), EMBER_OK);
+    uint8_t *a = pattern(len, 8), *b = pattern(len, 9);
+    em_chunk *ca = chunks_of(a, len, EM_CHUNK_MIN, &n), *cb = chunks_of(b, len, EM_CHUNK_MIN, &n);
+    assert_int_equal(em_blockstore_put_chunks(bs, "shuffle_2_0_0", ca, n, NULL, err, sizeof err),
+                     EMBER_OK);
+    assert_int_equal(em_blockstore_put_chunks(bs, "shuffle_2_1_0", cb, n, NULL, err, sizeof err),
+                     EMBER_OK);
+    assert_int_equal(em_blockstore_disk_used(bs), 2 * len);
+    uint64_t in_use = 0;
+    em_chunks_stats(NULL, &in_use);
+    assert_int_equal(in_use, 0); /* both spilled, their chunks back in the pool */
+
+    em_block *r1 = em_blockstore_get(bs, "shuffle_2_0_0"),
+             *r2 = em_blockstore_get(bs, "shuffle_2_0_0");
+    assert_non_null(r1);
+    assert_ptr_equal(r1, r2);
+    expect_pieces(r1, a, len, 4); /* read into chunks: 4 pieces, as written */
+    em_chunks_stats(NULL, &in_use);
+    assert_int_equal(in_use, 4 * EM_CHUNK_MIN);
+    em_block *other = em_blockstore_get(bs, "shuffle_2_1_0"); /* the quarter is taken: mapped */
+    assert_non_null(other);
+    expect_pieces(other, b, len, 1);
+    em_block_release(bs, other);
+    em_block_release(bs, r1);
+    expect_pieces(r2, a, len, 4); /* still there for the second reader */
+    em_block_release(bs, r2);
+    em_chunks_stats(NULL, &in_use);
+    assert_int_equal(in_use, 0); /* given back with the last reader */
+
+    other = em_blockstore_get(bs, "shuffle_2_1_0"); /* the quarter is free again */
+    assert_non_null(other);
+    expect_pieces(other, b, len, 4);
+    assert_int_equal(em_blockstore_remove(bs, "shuffle_2_1_0"), EMBER_OK);
+    expect_pieces(other, b, len, 4); /* removed while read: the reader keeps its bytes */
+    em_block_release(bs, other);
+    em_chunks_stats(NULL, &in_use);
+    assert_int_equal(in_use, 0);
+    assert_int_equal(entries(dir, NULL, 0), 1);
+
+    em_blockstore_free(bs);
+    em_chunks_trim();
+    free(a);
+    free(b);
     rm_tree(root);
 }
 
@@ -769,6 +844,7 @@ int main(void)
         cmocka_unit_test(test_spill_removed_while_referenced),
         cmocka_unit_test(test_spill_remove_prefix),
         cmocka_unit_test(test_chunked_blocks),
+        cmocka_unit_test(test_spilled_chunks_read_into_the_pool),
         cmocka_unit_test(test_free_removes_spill_files),
         cmocka_unit_test(test_spill_unsafe_ids),
         cmocka_unit_test(test_spill_failures),
