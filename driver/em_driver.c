@@ -154,8 +154,9 @@ static void carry_out(em_driver *d)
 
 static em_store_stats store_stats(const Ember__StoreStats *m)
 {
-    return m ? (em_store_stats){m->memory_used, m->blocks, m->disk_used, m->spilled_bytes,
-                                m->rss_bytes}
+    return m ? (em_store_stats){m->memory_used,          m->blocks,    m->disk_used,
+                                m->spilled_bytes,        m->rss_bytes, m->kafka_fetched_records,
+                                m->kafka_fetch_fallbacks}
              : (em_store_stats){0};
 }
 

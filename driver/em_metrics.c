@@ -91,6 +91,12 @@ static void executor_metrics(em_buf *b, const em_sched *s, int64_t now)
     per_executor(b, s, "ember_executor_spilled_bytes_total", "counter",
                  "Bytes each executor wrote to spill files because its memory cap was reached.",
                  offsetof(em_exec, store.spilled_bytes));
+    per_executor(b, s, "ember_executor_kafka_fetched_records_total", "counter",
+                 "Kafka records each executor read with ember's own fetcher.",
+                 offsetof(em_exec, store.kafka_fetched_records));
+    per_executor(b, s, "ember_executor_kafka_fetch_fallbacks_total", "counter",
+                 "Kafka fetches each executor handed to librdkafka (TLS, SASL, other codecs...).",
+                 offsetof(em_exec, store.kafka_fetch_fallbacks));
 }
 
 static void work_metrics(em_buf *b, const em_sched *s)

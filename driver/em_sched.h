@@ -94,12 +94,14 @@ typedef struct em_sched_config {
     uint64_t max_result;       /* largest collect result per job, bytes */
 } em_sched_config;
 
-/* em_store_stats: an executor's block store, as it last reported it */
+/* em_store_stats: an executor's block store and process, as it last reported them */
 typedef struct em_store_stats {
     uint64_t memory_used, blocks;
-    uint64_t disk_used;     /* bytes in spill files now */
-    uint64_t spilled_bytes; /* bytes ever spilled */
-    uint64_t rss_bytes;     /* the executor process's resident memory */
+    uint64_t disk_used;             /* bytes in spill files now */
+    uint64_t spilled_bytes;         /* bytes ever spilled */
+    uint64_t rss_bytes;             /* the executor process's resident memory */
+    uint64_t kafka_fetched_records; /* records ember's own Kafka fetcher read, ever */
+    uint64_t kafka_fetch_fallbacks; /* fetches it handed to librdkafka, ever */
 } em_store_stats;
 
 /* an executor is alive until it says Goodbye (stopped) or is lost (silence, dropped link) */

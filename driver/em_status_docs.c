@@ -92,6 +92,10 @@ json_t *em_doc_executors(const em_sched *s, int64_t now)
         json_object_set_new(o, "disk_used", json_integer((json_int_t)ex->store.disk_used));
         json_object_set_new(o, "spilled_bytes", json_integer((json_int_t)ex->store.spilled_bytes));
         json_object_set_new(o, "rss_bytes", json_integer((json_int_t)ex->store.rss_bytes));
+        json_object_set_new(o, "kafka_fetched_records",
+                            json_integer((json_int_t)ex->store.kafka_fetched_records));
+        json_object_set_new(o, "kafka_fetch_fallbacks",
+                            json_integer((json_int_t)ex->store.kafka_fetch_fallbacks));
         if (ex->state != EM_EXEC_ALIVE)
             json_object_set_new(o, "lost_reason", json_string(ex->lost_reason));
         json_array_append_new(arr, o);

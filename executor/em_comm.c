@@ -95,6 +95,10 @@ static Ember__StoreStats *store_stats(em_executor *ex, Ember__StoreStats *out)
     out->disk_used = em_blockstore_disk_used(ex->blocks);
     out->spilled_bytes = em_blockstore_spilled(ex->blocks);
     out->rss_bytes = em_mem_rss();
+    for (uint32_t i = 0; i < ex->cfg.slots; i++) {
+        out->kafka_fetched_records += atomic_load(&ex->slot_states[i].kafka_fetched_records);
+        out->kafka_fetch_fallbacks += atomic_load(&ex->slot_states[i].kafka_fetch_fallbacks);
+    }
     return out;
 }
 

@@ -75,6 +75,8 @@ typedef struct ex_slot_state {
                                      is the one it runs (an id, not a flag, so that a request
                                      for the previous task cannot stop the next) */
     _Atomic int64_t cancel_at_ms; /* when (em_now_ms) */
+    /* what its Kafka readers' own fetcher read, and the fetches it handed to librdkafka */
+    _Atomic uint64_t kafka_fetched_records, kafka_fetch_fallbacks;
 } ex_slot_state;
 
 struct em_executor {

@@ -38,6 +38,7 @@ typedef struct slot {
     uint64_t task_id;        /* the launch it runs now */
     em_peers peers;          /* connections to other executors, for shuffle reads */
     em_kafka_reader *reader; /* keeps a streaming query's partitions assigned between batches */
+    int64_t reader_fetched, reader_fallbacks; /* its figures already counted in state */
     rd_kafka_t *producer;
     char producer_bootstrap[1024];
 } slot;
@@ -203,6 +204,20 @@ static int stage_pipeline(em_executor *ex, ex_stage *st, uint32_t partition, con
     return rc;
 }
 
+/* count_fetches adds what the slot's reader fetched since the last count to the slot's
+ * figures (the executor reports them with its heartbeat) */
+static void count_fetches(slot *sl)
+{
+    int64_t records = 0, fallbacks = 0;
+    if (!sl->reader) return;
+    em_kafka_reader_fetched(sl->reader, &records, &fallbacks);
+    atomic_fetch_add(&sl->state->kafka_fetched_records, (uint64_t)(records - sl->reader_fetched));
+    atomic_fetch_add(&sl->state->kafka_fetch_fallbacks,
+                     (uint64_t)(fallbacks - sl->reader_fallbacks));
+    sl->reader_fetched = records;
+    sl->reader_fallbacks = fallbacks;
+}
+
 /* ---- sources ---------------------------------------------------------------------------- */
 
 typedef struct kafka_source {
@@ -216,6 +231,8 @@ static int kafka_read(void *src, em_record_fn emit, void *emit_arg, char *err, s
     kafka_source *ks = src;
     slot *sl = ks->sl;
     if (!sl->reader || strcmp(em_kafka_reader_bootstrap(sl->reader), ks->node->bootstrap) != 0) {
+        count_fetches(sl);
+        sl->reader_fetched = sl->reader_fallbacks = 0;
         em_kafka_reader_free(sl->reader);
         sl->reader = NULL;
         int rc = em_kafka_reader_new(ks->node->bootstrap, &sl->reader, err, errlen);
@@ -637,6 +654,7 @@ static void run_task(slot *sl, ex_task *task)
     sl->task_id = tl->task_id;
     atomic_store(&sl->state->task_id, tl->task_id);
     compute(sl, task, res);
+    count_fetches(sl);
     atomic_store(&sl->state->task_id, 0);
     em_monitor_task_end(ex->monitor, cell);
     res->msg.duration_us = em_now_us() - start;

@@ -102,4 +102,22 @@ expect_eq "$(jq -c '[.stages[] | {source, tasks, parents: (.parents | length)}]'
     '[{"source":"kafka","tasks":6,"parents":0},{"source":"group_by_key","tasks":8,"parents":1}]' \
     "stages of the distances job"
 expect_eq "$(api /api/v1/executors | jq '[.[] | select(.tasks_completed > 0)] | length')" 2 "executors that ran tasks"
+
+# ember's own Kafka fetcher read every partition of 1,000 records or more (each at least once,
+# in the four runs), librdkafka none of it: the executors' counters, on the JSON API (they come
+# with the next heartbeat) and in /metrics
+big=$("$EMBER_BIN/ember-topic" offsets --bootstrap "$KAFKA" --topic taxi |
+    awk '$1 != "total" && $3 - $2 >= 1000 { n += $3 - $2 } END { print n + 0 }')
+[ "$big" -gt 0 ] || fail "no partition of topic taxi holds 1,000 records"
+want=">= $big"
+[ "${EMBER_KAFKA_FETCH:-}" = librdkafka ] && want="== 0" big=0 # the fetcher turned off
+wait_api /api/v1/executors "([.[].kafka_fetched_records] | add) $want" 20
+fetched=$(api /api/v1/executors | jq '[.[].kafka_fetched_records] | add')
+expect_eq "$(api /api/v1/executors | jq '[.[].kafka_fetch_fallbacks] | add')" 0 "fetches handed to librdkafka"
+curl -sf --max-time 5 "$STATUS/metrics" >"$T/metrics"
+metric_sum() { awk -v m="$1" 'index($0, m "{") == 1 { n += $2 } END { print n + 0 }' "$T/metrics"; }
+[ "$(metric_sum ember_executor_kafka_fetched_records_total)" -ge "$big" ] ||
+    fail "/metrics: ember_executor_kafka_fetched_records_total $(metric_sum ember_executor_kafka_fetched_records_total) < $big"
+expect_eq "$(metric_sum ember_executor_kafka_fetch_fallbacks_total)" 0 "/metrics fetch fallbacks"
+echo "ok: ember's fetcher read $fetched records (the partitions of 1,000 or more: $big), no fallback to librdkafka"
 echo "PASS test_taxi_distance"
