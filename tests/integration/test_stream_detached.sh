@@ -38,9 +38,12 @@ wait_api /api/v1/streaming/queries '.[0].name == "detached" and .[0].detached ==
 echo "ok: the detached query runs without its submitter ($(committed) batches committed)"
 
 # ---- 2. the driver and its executors killed mid-stream ------------------------------------------
-produce_events 2000 2000
+produce_events 2000 1000
 kill -9 "$DRIVER_PID" "$ex1_PID" "$ex2_PID"
 before=$(committed)
+# 1,000 events while the cluster is down: at least 5 batches for the new driver, however far
+# the old one got
+produce_events 3000 1000
 mv "$T/driver.log" "$T/driver-1.log"
 cluster_up --state-dir "$STATE"
 grep -q "query restored name=detached" "$T/driver.log" ||
