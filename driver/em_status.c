@@ -131,9 +131,9 @@ static em_text *render(json_t *j)
 static void frozen_free(frozen *f)
 {
     em_text_unref(f->doc);
-    for (size_t i = 0; i < f->n_stages; i++) {
-        em_text_unref(f->stage_summaries[i]);
-        em_text_unref(f->stage_docs[i]);
+    for (size_t i = 0; i < f->n_stages; i++) { /* (the arrays may be missing: out of memory) */
+        if (f->stage_summaries) em_text_unref(f->stage_summaries[i]);
+        if (f->stage_docs) em_text_unref(f->stage_docs[i]);
     }
     free(f->stage_summaries);
     free(f->stage_docs);

@@ -434,7 +434,7 @@ static void *map_file(const em_block *b)
 }
 
 /* open_disk_block makes a referenced disk block readable: into chunks while the blocks read
- * that way stay within the memory cap, else mapped. 0 when it cannot be read. */
+ * that way stay within a quarter of the memory cap, else mapped. 0 when it cannot be read. */
 static int open_disk_block(em_blockstore *bs, em_block *b)
 {
     pthread_mutex_lock(&b->load); /* the first reader reads the file, the others wait */
