@@ -80,23 +80,29 @@ static void executor_metrics(em_buf *b, const em_sched *s, int64_t now)
         if (s->execs[i]->state == EM_EXEC_ALIVE)
             put(b, "ember_executor_heartbeat_age_seconds{executor=\"%u\"} %.3f\n",
                 s->execs[i]->id.v, (now - s->execs[i]->last_seen_us) / 1e6);
-    per_executor(b, s, "ember_executor_memory_used_bytes", "gauge",
-                 "Block store bytes of each live executor.", offsetof(em_exec, store.memory_used));
-    per_executor(b, s, "ember_executor_disk_used_bytes", "gauge",
-                 "Block store bytes in spill files of each live executor.",
-                 offsetof(em_exec, store.disk_used));
-    per_executor(b, s, "ember_executor_rss_bytes", "gauge",
-                 "Resident memory of each live executor process.",
-                 offsetof(em_exec, store.rss_bytes));
-    per_executor(b, s, "ember_executor_spilled_bytes_total", "counter",
-                 "Bytes each executor wrote to spill files because its memory cap was reached.",
-                 offsetof(em_exec, store.spilled_bytes));
-    per_executor(b, s, "ember_executor_kafka_fetched_records_total", "counter",
-                 "Kafka records each executor read with ember's own fetcher.",
-                 offsetof(em_exec, store.kafka_fetched_records));
-    per_executor(b, s, "ember_executor_kafka_fetch_fallbacks_total", "counter",
-                 "Kafka fetches each executor handed to librdkafka (TLS, SASL, other codecs...).",
-                 offsetof(em_exec, store.kafka_fetch_fallbacks));
+    static const struct {
+        const char *name, *type, *help;
+        size_t field;
+    } figures[] = {
+        {"ember_executor_memory_used_bytes", "gauge", "Block store bytes of each live executor.",
+         offsetof(em_exec, store.memory_used)},
+        {"ember_executor_disk_used_bytes", "gauge",
+         "Block store bytes in spill files of each live executor.",
+         offsetof(em_exec, store.disk_used)},
+        {"ember_executor_rss_bytes", "gauge", "Resident memory of each live executor process.",
+         offsetof(em_exec, store.rss_bytes)},
+        {"ember_executor_spilled_bytes_total", "counter",
+         "Bytes each executor wrote to spill files because its memory cap was reached.",
+         offsetof(em_exec, store.spilled_bytes)},
+        {"ember_executor_kafka_fetched_records_total", "counter",
+         "Kafka records each executor read with ember's own fetcher.",
+         offsetof(em_exec, store.kafka_fetched_records)},
+        {"ember_executor_kafka_fetch_fallbacks_total", "counter",
+         "Kafka fetches each executor handed to librdkafka (TLS, SASL, other codecs...).",
+         offsetof(em_exec, store.kafka_fetch_fallbacks)},
+    };
+    for (size_t i = 0; i < sizeof figures / sizeof figures[0]; i++)
+        per_executor(b, s, figures[i].name, figures[i].type, figures[i].help, figures[i].field);
 }
 
 static void work_metrics(em_buf *b, const em_sched *s)
