@@ -578,7 +578,7 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
 }
 
 /* next_wait_ms is how long the loop may sleep: a changed snapshot is published within
- * snapshot_gap(), otherwise the loop wakes every LOOP_TICK_MS for its timers. */
+ * snapshot_gap_us(), otherwise the loop wakes every LOOP_TICK_MS for its timers. */
 /* changed: the scheduler or the streaming queries changed since the last snapshot */
 static int changed(em_driver *d)
 {
