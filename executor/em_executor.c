@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "em_block_service.h"
-#include "em_chunks.h"
 #include "em_executor_int.h"
 #include "em_job_api.h"
 #include "em_libcache.h"
@@ -186,7 +185,6 @@ int em_executor_start(const em_executor_config *cfg, em_executor **out, char *er
         snprintf(err, errlen, "out of memory");
         rc = EMBER_ERR_NOMEM;
     }
-    em_chunks_set_idle_cap(cfg->memory_cap); /* what a job may hold at once, kept warm */
     if (rc == EMBER_OK && (!(ex->blocks = em_blockstore_new(cfg->memory_cap, ex->cfg.spill_dir)) ||
                            !(ex->states = em_state_cache_new()))) {
         snprintf(err, errlen, "out of memory");

@@ -1,8 +1,10 @@
 /* em_chunks.c -- the process's pool of fixed-size chunks (em_chunks.h).
  *
- * One free list per class size, linked through each idle chunk's first bytes. Invariant,
- * under the lock: idle == the bytes of every listed chunk <= idle_cap (after a put);
- * in_use == the bytes of chunks handed out and not yet put back.
+ * One free list per class size, linked through each idle chunk's first bytes. Invariants,
+ * under the lock: in_use == the bytes of chunks handed out and not yet put back; idle == the
+ * bytes of every listed chunk; high_water == the most in_use has been since the last trim;
+ * idle + in_use <= high_water -- a get that finds no idle chunk of its size gives back idle
+ * chunks of other sizes to keep it, so the pool follows the sizes in demand.
  */
 #include "em_chunks.h"
 
@@ -21,7 +23,7 @@ typedef struct idle_chunk {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static idle_chunk *free_list[N_CLASSES];
-static uint64_t idle, in_use, idle_cap = (uint64_t)256 << 20;
+static uint64_t idle, in_use, high_water;
 
 /* class_of: the class whose size is `size`, or -1 for any other size */
 static int class_of(size_t size)
@@ -46,6 +48,30 @@ static void *map_pages(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* unlink_over_peak moves idle chunks into `out` (one list per class) until the pool is
+ * within its peak again; the caller holds the lock and unmaps them after it lets go */
+static void unlink_over_peak(idle_chunk *out[N_CLASSES])
+{
+    for (int k = 0; k < N_CLASSES && idle + in_use > high_water; k++)
+        while (free_list[k] && idle + in_use > high_water) {
+            idle_chunk *e = free_list[k];
+            free_list[k] = e->next;
+            e->next = out[k];
+            out[k] = e;
+            idle -= EM_CHUNK_MIN << k;
+        }
+}
+
+static void unmap_lists(idle_chunk *lists[N_CLASSES])
+{
+    for (int k = 0; k < N_CLASSES; k++)
+        while (lists[k]) {
+            idle_chunk *next = lists[k]->next;
+            munmap(lists[k], EM_CHUNK_MIN << k);
+            lists[k] = next;
+        }
+}
+
 int em_chunk_get(em_chunk *c, size_t size)
 {
     size_t cap = EM_CHUNK_MIN;
@@ -56,6 +82,7 @@ int em_chunk_get(em_chunk *c, size_t size)
     }
     int k = class_of(cap);
     void *p = NULL;
+    idle_chunk *given_back[N_CLASSES] = {0};
     pthread_mutex_lock(&lock);
     if (k >= 0 && free_list[k]) {
         p = free_list[k];
@@ -63,7 +90,10 @@ int em_chunk_get(em_chunk *c, size_t size)
         idle -= cap;
     }
     in_use += cap;
+    if (in_use > high_water) high_water = in_use;
+    if (!p) unlink_over_peak(given_back); /* a new chunk takes the room of idle ones */
     pthread_mutex_unlock(&lock);
+    unmap_lists(given_back);
     if (!p && !(p = map_pages(cap))) {
         pthread_mutex_lock(&lock);
         in_use -= cap;
@@ -79,27 +109,19 @@ void em_chunks_put(em_chunk *c, size_t n)
 {
     for (size_t i = 0; c && i < n; i++) {
         if (!c[i].p) continue;
-        int k = class_of(c[i].cap), keep = 0;
+        int k = class_of(c[i].cap), keep = k >= 0; /* within the peak: it was in use */
         pthread_mutex_lock(&lock);
         in_use -= c[i].cap;
-        if (k >= 0 && idle + c[i].cap <= idle_cap) {
+        if (keep) {
             idle_chunk *e = (idle_chunk *)c[i].p;
             e->next = free_list[k];
             free_list[k] = e;
             idle += c[i].cap;
-            keep = 1;
         }
         pthread_mutex_unlock(&lock);
         if (!keep) munmap(c[i].p, c[i].cap);
         c[i] = (em_chunk){0};
     }
-}
-
-void em_chunks_set_idle_cap(uint64_t bytes)
-{
-    pthread_mutex_lock(&lock);
-    idle_cap = bytes;
-    pthread_mutex_unlock(&lock);
 }
 
 uint64_t em_chunks_trim(void)
@@ -110,13 +132,9 @@ uint64_t em_chunks_trim(void)
     memcpy(lists, free_list, sizeof lists);
     memset(free_list, 0, sizeof free_list);
     idle = 0;
+    high_water = in_use;
     pthread_mutex_unlock(&lock);
-    for (int k = 0; k < N_CLASSES; k++)
-        while (lists[k]) {
-            idle_chunk *next = lists[k]->next;
-            munmap(lists[k], EM_CHUNK_MIN << k);
-            lists[k] = next;
-        }
+    unmap_lists(lists);
     return freed;
 }
 
