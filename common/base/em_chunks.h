@@ -19,6 +19,8 @@
 
 #define EM_CHUNK_MIN ((size_t)64 << 10)
 #define EM_CHUNK_MAX ((size_t)1 << 20)
+/* EM_CHUNK_SLAB: new chunks are cut from slabs of this size (a transparent huge page) */
+#define EM_CHUNK_SLAB ((size_t)2 << 20)
 
 /* em_chunk: a piece of memory from the pool and the bytes of it in use */
 typedef struct em_chunk {

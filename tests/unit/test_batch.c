@@ -359,40 +359,47 @@ static void test_chunks_oversized_record(void **state)
     free(big);
 }
 
-/* the pool keeps what was in use at once since the last trim, and no more: a chunk of a size
- * with no idle one takes the room of idle chunks of other sizes */
+/* the pool keeps what was in use at once since the last trim, and no more: new chunks are cut
+ * from a slab (the rest wait in the pool); a chunk of a size with no idle one takes the room
+ * of idle chunks of other sizes */
 static void test_chunks_kept_within_the_peak(void **state)
 {
     (void)state;
     em_chunks_trim(); /* a new peak: nothing in use */
-    em_chunk small[5], mid, one;
-    for (int i = 0; i < 4; i++) assert_int_equal(em_chunk_get(&small[i], EM_CHUNK_MIN), EMBER_OK);
-    em_chunks_put(small, 4);
-    uint64_t idle = 0, in_use = 1;
+    em_chunk small, big;
+    assert_int_equal(em_chunk_get(&small, EM_CHUNK_MIN), EMBER_OK);
+    assert_int_equal((uintptr_t)small.p % EM_CHUNK_SLAB, 0); /* the first of a new slab */
+    uint64_t idle = 0, in_use = 0;
     em_chunks_stats(&idle, &in_use);
-    assert_int_equal(idle, 4 * EM_CHUNK_MIN); /* all kept: they were in use at once */
+    assert_int_equal(in_use, EM_CHUNK_MIN);
+    assert_int_equal(idle, EM_CHUNK_SLAB - EM_CHUNK_MIN); /* the rest of the slab */
+    memset(small.p, 'x', small.cap);                      /* writable, all of it */
+    em_chunks_put(&small, 1);
+    em_chunks_stats(&idle, &in_use);
+    assert_int_equal(idle, EM_CHUNK_SLAB);
     assert_int_equal(in_use, 0);
 
-    for (int i = 0; i < 5; i++) assert_int_equal(em_chunk_get(&small[i], EM_CHUNK_MIN), EMBER_OK);
-    em_chunks_put(small, 5); /* four reused, one new: the peak is five */
+    /* none of its size idle: half the small ones go, and a new slab's second half waits */
+    assert_int_equal(em_chunk_get(&big, EM_CHUNK_MAX), EMBER_OK);
     em_chunks_stats(&idle, &in_use);
-    assert_int_equal(idle, 5 * EM_CHUNK_MIN);
-
-    assert_int_equal(em_chunk_get(&mid, 2 * EM_CHUNK_MIN), EMBER_OK); /* none idle: mapped */
+    assert_int_equal(in_use, EM_CHUNK_MAX);
+    assert_int_equal(idle, EM_CHUNK_SLAB - EM_CHUNK_MAX + (EM_CHUNK_SLAB - EM_CHUNK_MAX));
+    memset(big.p, 'y', big.cap);
+    em_chunk again;
+    assert_int_equal(em_chunk_get(&again, EM_CHUNK_MAX), EMBER_OK); /* the waiting half */
+    assert_ptr_equal(again.p, big.p + EM_CHUNK_MAX);
+    em_chunks_put(&again, 1);
+    em_chunks_put(&big, 1);
     em_chunks_stats(&idle, &in_use);
-    assert_int_equal(in_use, 2 * EM_CHUNK_MIN);
-    assert_int_equal(idle, 3 * EM_CHUNK_MIN); /* two small ones gave it their room */
-    em_chunks_put(&mid, 1);
-    em_chunks_stats(&idle, &in_use);
-    assert_int_equal(idle, 5 * EM_CHUNK_MIN);
     assert_int_equal(in_use, 0);
-    assert_int_equal(em_chunks_trim(), 5 * EM_CHUNK_MIN);
+    assert_int_equal(idle, EM_CHUNK_SLAB - EM_CHUNK_MAX + EM_CHUNK_SLAB);
+    assert_int_equal(em_chunks_trim(), idle);
 
-    assert_int_equal(em_chunk_get(&one, EM_CHUNK_MAX), EMBER_OK); /* after a trim: a new peak */
-    em_chunks_put(&one, 1);
+    assert_int_equal(em_chunk_get(&big, EM_CHUNK_MAX), EMBER_OK); /* after a trim: a new peak */
+    em_chunks_put(&big, 1);
     em_chunks_stats(&idle, NULL);
-    assert_int_equal(idle, EM_CHUNK_MAX);
-    assert_int_equal(em_chunks_trim(), EM_CHUNK_MAX);
+    assert_int_equal(idle, EM_CHUNK_SLAB);
+    assert_int_equal(em_chunks_trim(), EM_CHUNK_SLAB);
 }
 
 static void test_every_truncation_rejected(void **state)
