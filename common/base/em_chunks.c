@@ -4,7 +4,8 @@
  * under the lock: in_use == the bytes of chunks handed out and not yet put back; idle == the
  * bytes of every listed chunk; high_water == the most in_use has been since the last trim;
  * idle + in_use <= high_water -- a get that finds no idle chunk of its size gives back idle
- * chunks of other sizes to keep it, so the pool follows the sizes in demand.
+ * chunks of other sizes to keep it, so the pool follows the sizes in demand. The peak counts
+ * the rest of a new chunk's slab only when no idle chunk was left to make room for it.
  *
  * New memory comes in slabs of EM_CHUNK_SLAB bytes aligned to it, advised as transparent
  * huge pages and faulted in at once, then cut into chunks of the size asked for (the others
@@ -73,12 +74,13 @@ static void *map_slab(size_t size)
     return p;
 }
 
-/* unlink_over_peak moves idle chunks into `out` (one list per class) until the pool is
- * within its peak again; the caller holds the lock and unmaps them after it lets go */
-static void unlink_over_peak(idle_chunk *out[N_CLASSES])
+/* unlink_over_peak moves idle chunks into `out` (one list per class) until the pool, with
+ * `coming` more bytes, is within its peak; the caller holds the lock and unmaps them after it
+ * lets go */
+static void unlink_over_peak(idle_chunk *out[N_CLASSES], uint64_t coming)
 {
-    for (int k = 0; k < N_CLASSES && idle + in_use > high_water; k++)
-        while (free_list[k] && idle + in_use > high_water) {
+    for (int k = 0; k < N_CLASSES && idle + in_use + coming > high_water; k++)
+        while (free_list[k] && idle + in_use + coming > high_water) {
             idle_chunk *e = free_list[k];
             free_list[k] = e->next;
             e->next = out[k];
@@ -117,7 +119,8 @@ int em_chunk_get(em_chunk *c, size_t size)
     in_use += cap;
     if (in_use > high_water) high_water = in_use;
     int fresh = !p;
-    if (fresh) unlink_over_peak(given_back); /* a new chunk takes the room of idle ones */
+    if (fresh) /* a new slab takes the room of idle chunks of other sizes */
+        unlink_over_peak(given_back, k >= 0 ? EM_CHUNK_SLAB - cap : 0);
     pthread_mutex_unlock(&lock);
     unmap_lists(given_back);
     if (fresh && !(p = map_slab(k >= 0 ? EM_CHUNK_SLAB : cap))) {
@@ -127,7 +130,7 @@ int em_chunk_get(em_chunk *c, size_t size)
         *c = (em_chunk){0};
         return EMBER_ERR_NOMEM;
     }
-    if (fresh && k >= 0) { /* the rest of the slab waits in the pool, counted in its peak */
+    if (fresh && k >= 0) { /* the rest of the slab waits in the pool */
         pthread_mutex_lock(&lock);
         for (size_t off = EM_CHUNK_SLAB - cap; off >= cap; off -= cap) {
             idle_chunk *e = (idle_chunk *)(p + off);

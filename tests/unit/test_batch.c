@@ -379,11 +379,11 @@ static void test_chunks_kept_within_the_peak(void **state)
     assert_int_equal(idle, EM_CHUNK_SLAB);
     assert_int_equal(in_use, 0);
 
-    /* none of its size idle: half the small ones go, and a new slab's second half waits */
+    /* none of its size idle: a new slab, whose second half waits, takes the small ones' room */
     assert_int_equal(em_chunk_get(&big, EM_CHUNK_MAX), EMBER_OK);
     em_chunks_stats(&idle, &in_use);
     assert_int_equal(in_use, EM_CHUNK_MAX);
-    assert_int_equal(idle, EM_CHUNK_SLAB - EM_CHUNK_MAX + (EM_CHUNK_SLAB - EM_CHUNK_MAX));
+    assert_int_equal(idle, EM_CHUNK_SLAB - EM_CHUNK_MAX);
     memset(big.p, 'y', big.cap);
     em_chunk again;
     assert_int_equal(em_chunk_get(&again, EM_CHUNK_MAX), EMBER_OK); /* the waiting half */
@@ -392,8 +392,18 @@ static void test_chunks_kept_within_the_peak(void **state)
     em_chunks_put(&big, 1);
     em_chunks_stats(&idle, &in_use);
     assert_int_equal(in_use, 0);
-    assert_int_equal(idle, EM_CHUNK_SLAB - EM_CHUNK_MAX + EM_CHUNK_SLAB);
-    assert_int_equal(em_chunks_trim(), idle);
+    assert_int_equal(idle, EM_CHUNK_SLAB);
+
+    /* jobs of one size after another's: the pool stays at one slab, its peak */
+    em_chunk many[EM_CHUNK_SLAB / EM_CHUNK_MIN];
+    for (int round = 0; round < 4; round++) {
+        size_t size = round % 2 ? EM_CHUNK_MAX : EM_CHUNK_MIN, n = EM_CHUNK_SLAB / size;
+        for (size_t i = 0; i < n; i++) assert_int_equal(em_chunk_get(&many[i], size), EMBER_OK);
+        em_chunks_put(many, n);
+        em_chunks_stats(&idle, &in_use);
+        assert_int_equal(idle, EM_CHUNK_SLAB);
+    }
+    assert_int_equal(em_chunks_trim(), EM_CHUNK_SLAB);
 
     assert_int_equal(em_chunk_get(&big, EM_CHUNK_MAX), EMBER_OK); /* after a trim: a new peak */
     em_chunks_put(&big, 1);
