@@ -122,6 +122,8 @@ int em_kafka_reader_holding(const em_kafka_reader *rd);
  * records that no kept partition continues are read straight off the Fetch protocol, see
  * em_kafka_fetch.c), and how often it handed the rest of a range to librdkafka */
 void em_kafka_reader_fetched(const em_kafka_reader *rd, int64_t *records, int64_t *fallbacks);
+/* em_kafka_reader_lookups: metadata requests its fetcher made for partition leaders */
+int64_t em_kafka_reader_lookups(const em_kafka_reader *rd);
 /* em_kafka_reader_let_go_idle unassigns the partitions no range read for
  * EM_KAFKA_KEEP_IDLE_MS before now_ms, and frees its fetcher's buffers when it fetched
  * nothing for as long (NULL is accepted). */

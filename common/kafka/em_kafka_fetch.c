@@ -42,6 +42,7 @@
 #define RESPONSE_MAX      (64 << 20) /* a longer response is refused as malformed */
 #define IO_TIMEOUT_MS     5000  /* a broker slower than this (or the stall timeout): librdkafka */
 #define LEADERS_TTL_MS    30000 /* partition leaders are asked again after this long */
+#define LEADER_TOPICS     8     /* topics whose leaders a fetcher keeps (a slot reads several) */
 #define MAX_BROKERS       64
 #define BATCH_HEADER      61 /* bytes of a v2 record batch before its records */
 /* bytes asked for per request (a larger first batch still comes); -DFETCH_BYTES=N builds
@@ -70,7 +71,7 @@ typedef struct conn {
     int port;
 } conn;
 
-/* leaders: where each partition of one topic is led, as of at_ms */
+/* leaders: where each partition of one topic is led, as of at_ms (0: an empty entry) */
 typedef struct leaders {
     char *topic;
     int32_t *broker; /* broker id by partition id, -1 unknown */
@@ -83,7 +84,8 @@ struct em_kafka_fetcher {
     int isolation;  /* 1: read_committed (librdkafka's default), 0: read_uncommitted */
     conn brokers[MAX_BROKERS];
     int n_brokers;
-    leaders lead;
+    leaders lead[LEADER_TOPICS];
+    int64_t lookups; /* metadata requests made for leaders */
     int32_t next_corr;
     uint8_t *resp; /* the response being read */
     size_t resp_cap;
@@ -270,10 +272,11 @@ static void add_broker(em_kafka_fetcher *f, int32_t id, const char *host, int po
     snprintf(b->host, sizeof b->host, "%s", host);
 }
 
-/* learn_leaders asks for topic's metadata (the topic exists: the range was checked) */
-static int learn_leaders(em_kafka_fetcher *f, const char *topic)
+/* learn_leaders asks for topic's metadata into l (the topic exists: the range was checked) */
+static int learn_leaders(em_kafka_fetcher *f, const char *topic, leaders *l)
 {
-    leaders_clear(&f->lead);
+    leaders_clear(l);
+    f->lookups++;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(f->rk, topic, NULL);
     if (!rkt) return -1;
     const struct rd_kafka_metadata *md = NULL;
@@ -289,34 +292,52 @@ static int learn_leaders(em_kafka_fetcher *f, const char *topic)
         int32_t n = 0;
         for (int p = 0; p < mt->partition_cnt; p++)
             if (mt->partitions[p].id >= n) n = mt->partitions[p].id + 1;
-        f->lead.topic = strdup(topic);
-        f->lead.broker = malloc(sizeof *f->lead.broker * (size_t)(n ? n : 1));
-        if (!f->lead.topic || !f->lead.broker) break;
-        for (int32_t p = 0; p < n; p++) f->lead.broker[p] = -1;
+        l->topic = strdup(topic);
+        l->broker = malloc(sizeof *l->broker * (size_t)(n ? n : 1));
+        if (!l->topic || !l->broker) break;
+        for (int32_t p = 0; p < n; p++) l->broker[p] = -1;
         for (int p = 0; p < mt->partition_cnt; p++)
-            if (!mt->partitions[p].err)
-                f->lead.broker[mt->partitions[p].id] = mt->partitions[p].leader;
-        f->lead.n = n;
-        f->lead.at_ms = em_now_ms();
+            if (!mt->partitions[p].err) l->broker[mt->partitions[p].id] = mt->partitions[p].leader;
+        l->n = n;
+        l->at_ms = em_now_ms();
         rc = 0;
     }
     rd_kafka_metadata_destroy(md);
-    if (rc != 0) leaders_clear(&f->lead);
+    if (rc != 0) leaders_clear(l);
     return rc;
+}
+
+/* kept_leaders: topic's entry, NULL if none */
+static leaders *kept_leaders(em_kafka_fetcher *f, const char *topic)
+{
+    for (int i = 0; i < LEADER_TOPICS; i++)
+        if (f->lead[i].topic && strcmp(f->lead[i].topic, topic) == 0) return &f->lead[i];
+    return NULL;
+}
+
+/* leaders_of: topic's leaders, asked for when not kept or older than LEADERS_TTL_MS (into the
+ * oldest entry, an empty one first); NULL when they cannot be learned */
+static leaders *leaders_of(em_kafka_fetcher *f, const char *topic)
+{
+    leaders *l = kept_leaders(f, topic);
+    if (l && em_now_ms() - l->at_ms <= LEADERS_TTL_MS) return l;
+    if (!l) {
+        l = &f->lead[0];
+        for (int i = 1; i < LEADER_TOPICS; i++)
+            if (f->lead[i].at_ms < l->at_ms) l = &f->lead[i];
+    }
+    return learn_leaders(f, topic, l) == 0 ? l : NULL;
 }
 
 /* leader_of: a connection to the partition's leader, opened if need be; NULL if unknown */
 static conn *leader_of(em_kafka_fetcher *f, const char *topic, int32_t partition)
 {
     if (!f->rk) return NULL; /* a fetcher that only decodes */
-    if (!f->lead.topic || strcmp(f->lead.topic, topic) != 0 ||
-        em_now_ms() - f->lead.at_ms > LEADERS_TTL_MS) {
-        if (learn_leaders(f, topic) != 0) return NULL;
-    }
-    if (partition >= f->lead.n || f->lead.broker[partition] < 0) return NULL;
+    leaders *l = leaders_of(f, topic);
+    if (!l || partition >= l->n || l->broker[partition] < 0) return NULL;
     for (int i = 0; i < f->n_brokers; i++) {
         conn *b = &f->brokers[i];
-        if (b->id != f->lead.broker[partition]) continue;
+        if (b->id != l->broker[partition]) continue;
         if (b->fd < 0 && conn_open(b, f->timeout_ms) != 0) return NULL;
         return b;
     }
@@ -628,6 +649,8 @@ void em_kafka_fetcher_stats(const em_kafka_fetcher *f, int64_t *records, int64_t
     *fallbacks = f ? f->fallbacks : 0;
 }
 
+int64_t em_kafka_fetcher_lookups(const em_kafka_fetcher *f) { return f ? f->lookups : 0; }
+
 int em_kafka_fetcher_holding(const em_kafka_fetcher *f) { return f && (f->resp || f->plain); }
 
 /* release closes f's connections and frees its buffers */
@@ -649,7 +672,7 @@ void em_kafka_fetcher_free(em_kafka_fetcher *f)
 {
     if (!f) return;
     release(f);
-    leaders_clear(&f->lead);
+    for (int i = 0; i < LEADER_TOPICS; i++) leaders_clear(&f->lead[i]);
     LZ4F_freeDecompressionContext(f->lz4);
     free(f);
 }
@@ -715,7 +738,8 @@ int em_kafka_fetch_range(em_kafka_fetcher *f, const char *topic, int32_t partiti
     f->records += *n_read - read_before;
     if (!w.why) return rc; /* done, or the caller's function stopped it */
     f->fallbacks++;
-    leaders_clear(&f->lead); /* the leader may have moved: ask again next time */
+    leaders *moved = kept_leaders(f, topic); /* the leader may have moved: ask again next time */
+    if (moved) leaders_clear(moved);
     em_debug("kafka fetch falls back to librdkafka topic=%s partition=%d offset=%lld reason=\"%s\"",
              topic, (int)partition, (long long)*next, w.why);
     return EMBER_OK;

@@ -42,6 +42,9 @@ int em_kafka_fetch_decode(em_kafka_fetcher *f, const uint8_t *resp, size_t len, 
 
 /* em_kafka_fetcher_stats: records it passed on, and fetches it handed to librdkafka, so far */
 void em_kafka_fetcher_stats(const em_kafka_fetcher *f, int64_t *records, int64_t *fallbacks);
+/* em_kafka_fetcher_lookups: metadata requests it made for partition leaders, so far (it keeps
+ * the leaders of several topics, each asked again after 30 s or a fallback) */
+int64_t em_kafka_fetcher_lookups(const em_kafka_fetcher *f);
 
 /* em_kafka_fetcher_trim frees its buffers and closes its connections when no range was
  * fetched for idle_ms before now_ms (NULL is accepted). */

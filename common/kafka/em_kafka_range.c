@@ -404,6 +404,11 @@ void em_kafka_reader_fetched(const em_kafka_reader *rd, int64_t *records, int64_
     em_kafka_fetcher_stats(rd ? rd->fetcher : NULL, records, fallbacks);
 }
 
+int64_t em_kafka_reader_lookups(const em_kafka_reader *rd)
+{
+    return em_kafka_fetcher_lookups(rd ? rd->fetcher : NULL);
+}
+
 void em_kafka_reader_free(em_kafka_reader *rd)
 {
     if (!rd) return;

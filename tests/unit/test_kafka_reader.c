@@ -355,6 +355,49 @@ static void fetcher_stops_when_told(void **state)
     em_kafka_reader_free(rd);
 }
 
+/* count: the records a range passed on */
+static int count(void *arg, const ember_record *rec)
+{
+    (void)rec;
+    ++*(int64_t *)arg;
+    return 0;
+}
+
+/* ranges of two topics in turn: the fetcher reads them all and asks each topic's leaders once */
+static void fetcher_keeps_leaders_of_several_topics(void **state)
+{
+    fixture *f = *state;
+    const char *other = "fetch-other";
+    assert_int_equal(rd_kafka_mock_topic_create(f->mc, other, 1, 1), 0);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(rd_kafka_producev(f->producer, RD_KAFKA_V_TOPIC(other),
+                                           RD_KAFKA_V_PARTITION(0),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_VALUE("v", (size_t)1), RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(f->producer, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    em_kafka_reader *rd;
+    char err[256];
+    assert_int_equal(em_kafka_reader_new(f->bootstrap, &rd, err, sizeof err), EMBER_OK);
+    for (int round = 0; round < 3; round++) {
+        const char *topics[] = {FETCH_TOPIC, other};
+        for (int t = 0; t < 2; t++) {
+            int64_t n = 0, passed = 0;
+            assert_int_equal(em_kafka_reader_read(rd, topics[t], 0, 0, 1000, STALL_MS, count,
+                                                  &passed, &n, err, sizeof err),
+                             EMBER_OK);
+            assert_int_equal(n, 1000);
+            assert_int_equal(passed, 1000);
+        }
+    }
+    int64_t fetched, fallbacks;
+    em_kafka_reader_fetched(rd, &fetched, &fallbacks);
+    assert_int_equal(fetched, 6 * 1000); /* every range by the fetcher */
+    assert_int_equal(fallbacks, 0);
+    assert_int_equal(em_kafka_reader_lookups(rd), 2); /* once per topic, not per range */
+    em_kafka_reader_free(rd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +405,7 @@ int main(void)
         cmocka_unit_test(errors_are_the_one_shot_readers),
         cmocka_unit_test(fetcher_passes_every_field),
         cmocka_unit_test(fetcher_stops_when_told),
+        cmocka_unit_test(fetcher_keeps_leaders_of_several_topics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
