@@ -35,8 +35,8 @@ size_t em_chunk_size_for(size_t budget, size_t ways);
 /* em_chunk_get fills *c with an empty chunk of at least `size` bytes: a class size from the
  * pool (or new), or for a size above EM_CHUNK_MAX a chunk of its own. EMBER_ERR_NOMEM. */
 int em_chunk_get(em_chunk *c, size_t size);
-/* em_chunks_put gives n chunks back (to the pool while within the peak, else to the system)
- * and zeroes them; NULL or zeroed chunks are skipped. */
+/* em_chunks_put gives n chunks back -- one of a class size to the pool, whose peak counted
+ * it, an oversized one to the system -- and zeroes them; NULL or zeroed chunks are skipped. */
 void em_chunks_put(em_chunk *c, size_t n);
 /* em_chunks_trim gives every idle chunk back to the system and starts a new peak; returns
  * the bytes given back */
