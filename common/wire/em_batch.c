@@ -109,8 +109,10 @@ static int open_batch(em_batch_chunks *w, size_t need)
             w->chunks = grown;
             w->cap = cap;
         }
-        size_t size =
-            EM_BATCH_HEADER + need > w->chunk_size ? EM_BATCH_HEADER + need : w->chunk_size;
+        size_t size = EM_CHUNK_MIN; /* doubling with each chunk, up to the writer's size */
+        for (size_t i = 0; i < w->n && size < w->chunk_size; i++) size *= 2;
+        if (size > w->chunk_size) size = w->chunk_size;
+        if (size < EM_BATCH_HEADER + need) size = EM_BATCH_HEADER + need;
         int rc = em_chunk_get(&w->chunks[w->n], size);
         if (rc != EMBER_OK) return rc;
         last = &w->chunks[w->n++];

@@ -40,11 +40,12 @@ static inline size_t em_batch_bytes(const em_batch_writer *w) { return w->buf.le
 
 /* em_batch_chunks writes records as batches into pooled chunks (em_chunks.h), for shuffle
  * buckets: a batch never straddles two chunks, so each chunk holds whole batches and is read
- * or sent as it is; a record too big for a chunk gets a chunk of its own size. */
+ * or sent as it is; a record too big for a chunk gets a chunk of its own size. A bucket's
+ * chunks double from EM_CHUNK_MIN up to chunk_size, so a small bucket holds a small chunk. */
 typedef struct em_batch_chunks {
     em_chunk *chunks; /* n in use, room for cap; owned */
     size_t n, cap;
-    size_t chunk_size; /* the size of each new chunk (em_chunk_size_for) */
+    size_t chunk_size; /* the largest size of a new chunk (em_chunk_size_for) */
     size_t start;      /* the open batch: its header's offset in the last chunk, */
     uint32_t count;    /* and its records (0: none open) */
     uint64_t bytes;    /* bytes of the sealed batches */

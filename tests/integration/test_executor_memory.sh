@@ -5,7 +5,8 @@
 # ends). Checked: the status endpoint and /metrics report its resident memory; its peak (VmHWM)
 # stayed within twice the data it held at once plus its idle size; after the job, once idle, it
 # logs the memory it gave back and its resident memory falls under 32 MiB (status endpoint and
-# /proc both). With sanitizers the allocator keeps freed memory in quarantine: the bounds are
+# /proc both). Then 37.5 MiB in 256 small buckets (16 map x 16 reduce partitions): the peak again
+# within twice the data plus its idle size. With sanitizers the allocator keeps freed memory in quarantine: the bounds are
 # skipped there, the give-back is still checked.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -44,5 +45,19 @@ else
     wait_until 30 bash -c "[ \$(awk '/^VmRSS/ { print \$2 * 1024 }' /proc/$ex1_PID/status) -lt $((32 * MIB)) ]"
     wait_until 30 bash -c "[ \"\$(curl -sf '$STATUS/api/v1/executors' | jq '.[0].rss_bytes')\" -lt $((32 * MIB)) ]"
     echo "ok: resident memory back to $(($(rss_of) / MIB)) MiB (under 32 MiB), peak within twice the data held"
+
+    # small buckets: 38,400 records over 16 x 16 partitions, about 150 KiB a bucket; each
+    # bucket's chunks start small (64 + 128 KiB hold these), so the peak stays within twice
+    # the data here too (chunks of the writer's 1 MiB would hold 256 MiB for these 37.5 MiB)
+    echo 5 >"/proc/$ex1_PID/clear_refs" || fail "cannot reset the executor's peak (clear_refs)"
+    idle=$(awk '/^VmRSS/ { print $2 * 1024 }' "/proc/$ex1_PID/status")
+    submit "$EMBER_JOBS/bench_shuffle.so" -- --records 38400 --map-parts 16 --partitions 16 ||
+        fail "bench_shuffle, small buckets: $(tail -3 "$T/submit.err")"
+    expect_contains "$(cat "$T/submit.out")" "count=38400" "records counted after the small-bucket shuffle"
+    peak=$(awk '/^VmHWM/ { print $2 * 1024 }' "/proc/$ex1_PID/status")
+    held=$((38400 * 1024))
+    [ "$peak" -le $((2 * held + idle)) ] ||
+        fail "small buckets: peak resident $((peak / MIB)) MiB, over twice the $((held / MIB)) MiB held plus the idle $((idle / MIB)) MiB"
+    echo "ok: 256 small buckets (37.5 MiB): peak resident $((peak / MIB)) MiB, within twice the data held"
 fi
 echo "PASS test_executor_memory"

@@ -321,6 +321,31 @@ static void test_batches_in_chunks(void **state)
     assert_int_equal(idle, 0);
 }
 
+/* a bucket's chunks double from the smallest size up to the writer's: a small bucket holds a
+ * small chunk, a big one mostly chunks of the writer's size */
+static void test_chunks_grow_to_the_writer_size(void **state)
+{
+    (void)state;
+    em_batch_chunks w;
+    em_batch_chunks_init(&w, EM_CHUNK_MAX);
+    char key[32], val[32];
+    ember_record rec = numbered(0, key, val);
+    assert_int_equal(em_batch_chunks_add(&w, &rec), EMBER_OK);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(w.chunks[0].cap, EM_CHUNK_MIN); /* one record: the smallest chunk */
+    int64_t n = 1;
+    while (w.n < 7) {
+        rec = numbered(n++, key, val);
+        assert_int_equal(em_batch_chunks_add(&w, &rec), EMBER_OK);
+    }
+    em_batch_chunks_finish(&w);
+    size_t want = EM_CHUNK_MIN;
+    for (size_t k = 0; k < w.n; k++, want = want < EM_CHUNK_MAX ? 2 * want : want)
+        assert_int_equal(w.chunks[k].cap, want); /* 64, 128, 256, 512 KiB, then 1 MiB */
+    assert_int_equal(read_chunks(w.chunks, w.n, 0), n);
+    em_batch_chunks_free(&w);
+}
+
 /* a record too big for the writer's chunks gets a chunk of its own, between the others */
 static void test_chunks_oversized_record(void **state)
 {
@@ -638,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_empty_batch),
         cmocka_unit_test(test_many_records_several_batches),
         cmocka_unit_test(test_batches_in_chunks),
+        cmocka_unit_test(test_chunks_grow_to_the_writer_size),
         cmocka_unit_test(test_chunks_oversized_record),
         cmocka_unit_test(test_chunks_kept_within_the_peak),
         cmocka_unit_test(test_every_truncation_rejected),
