@@ -577,8 +577,6 @@ int em_driver_start(em_driver *d, char *err, size_t errlen)
     return EMBER_OK;
 }
 
-/* next_wait_ms is how long the loop may sleep: a changed snapshot is published within
- * snapshot_gap_us(), otherwise the loop wakes every LOOP_TICK_MS for its timers. */
 /* changed: the scheduler or the streaming queries changed since the last snapshot */
 static int changed(em_driver *d)
 {
@@ -593,6 +591,8 @@ static int64_t snapshot_gap_us(const em_driver *d)
     return by_cost > SNAPSHOT_MIN_MS * 1000 ? by_cost : SNAPSHOT_MIN_MS * 1000;
 }
 
+/* next_wait_ms is how long the loop may sleep: a changed snapshot is published within
+ * snapshot_gap_us(), otherwise the loop wakes every LOOP_TICK_MS for its timers. */
 static int next_wait_ms(em_driver *d, int64_t now)
 {
     if (!d->status || !(changed(d) || d->sched.jobs)) return LOOP_TICK_MS;

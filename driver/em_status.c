@@ -139,18 +139,18 @@ static void frozen_free(frozen *f)
     free(f->stage_docs);
 }
 
-/* freeze renders a finished job's documents; 0: out of memory (nothing kept) */
-static int freeze(frozen *f, const em_job *job)
+/* freeze renders a job's documents as of `at` (a finished job's end); 0: out of memory
+ * (nothing kept) */
+static int freeze(frozen *f, const em_job *job, int64_t at)
 {
     *f = (frozen){.job_id = job->id.v, .n_stages = job->n_stages, .used = 1};
     f->stage_summaries = calloc(job->n_stages ? job->n_stages : 1, sizeof *f->stage_summaries);
     f->stage_docs = calloc(job->n_stages ? job->n_stages : 1, sizeof *f->stage_docs);
-    int ok =
-        f->stage_summaries && f->stage_docs && (f->doc = render(em_doc_job(job, job->finished_us)));
+    int ok = f->stage_summaries && f->stage_docs && (f->doc = render(em_doc_job(job, at)));
     for (size_t i = 0; ok && i < job->n_stages; i++) {
         const em_stage *stage = &job->stages[i];
-        ok = (f->stage_summaries[i] = render(em_doc_stage(stage, job->finished_us))) &&
-             (f->stage_docs[i] = render(em_doc_stage_tasks(stage, job->finished_us)));
+        ok = (f->stage_summaries[i] = render(em_doc_stage(stage, at))) &&
+             (f->stage_docs[i] = render(em_doc_stage_tasks(stage, at)));
     }
     if (!ok) frozen_free(f);
     return ok;
@@ -169,7 +169,7 @@ void em_status_job_finished(em_status *st, const em_job *job)
     size_t at = st->n_frozen; /* ids only grow: mostly an append */
     while (at > 0 && st->frozen[at - 1].job_id > job->id.v) at--;
     frozen f;
-    if (!freeze(&f, job)) return;
+    if (!freeze(&f, job, job->finished_us)) return;
     memmove(&st->frozen[at + 1], &st->frozen[at], (st->n_frozen - at) * sizeof *st->frozen);
     st->frozen[at] = f;
     st->n_frozen++;
@@ -238,27 +238,11 @@ static void list_finish(snapshot *s, const char *path, text_list *l)
     free(l->v);
 }
 
-static void add_running_job(snapshot *s, const em_job *job, int64_t now, text_list *jobs,
-                            text_list *stages)
+/* add_job_docs serves a job's rendered documents and lists them in /api/v1/jobs and stages */
+static void add_job_docs(snapshot *s, const em_job *job, const frozen *f, text_list *jobs,
+                         text_list *stages)
 {
     char path[48];
-    em_text *job_doc = render(em_doc_job(job, now));
-    snprintf(path, sizeof path, "/api/v1/jobs/%llu", (unsigned long long)job->id.v);
-    add(s, path, json_mime, em_text_ref(job_doc));
-    list_add(jobs, job_doc);
-    for (size_t i = 0; i < job->n_stages; i++) {
-        const em_stage *st = &job->stages[i];
-        list_add(stages, render(em_doc_stage(st, now)));
-        snprintf(path, sizeof path, "/api/v1/stages/%llu", (unsigned long long)st->id.v);
-        add(s, path, json_mime, render(em_doc_stage_tasks(st, now)));
-    }
-}
-
-static void add_frozen_job(snapshot *s, const em_job *job, frozen *f, text_list *jobs,
-                           text_list *stages)
-{
-    char path[48];
-    f->used = 1;
     snprintf(path, sizeof path, "/api/v1/jobs/%llu", (unsigned long long)job->id.v);
     add(s, path, json_mime, em_text_ref(f->doc));
     list_add(jobs, em_text_ref(f->doc));
@@ -275,10 +259,16 @@ static void add_jobs(snapshot *s, em_status *status, const em_sched *sched, int6
     for (int finished = 0; finished < 2; finished++)
         for (const em_job *job = finished ? sched->finished : sched->jobs; job; job = job->next) {
             frozen *f = finished ? find_frozen(status, job->id) : NULL;
-            if (f && f->n_stages == job->n_stages)
-                add_frozen_job(s, job, f, &jobs, &stages);
-            else
-                add_running_job(s, job, now, &jobs, &stages);
+            frozen now_docs;
+            if (f && f->n_stages == job->n_stages) {
+                f->used = 1;
+                add_job_docs(s, job, f, &jobs, &stages);
+            } else if (freeze(&now_docs, job, now)) { /* running: rendered for this snapshot */
+                add_job_docs(s, job, &now_docs, &jobs, &stages);
+                frozen_free(&now_docs);
+            } else {
+                jobs.failed = stages.failed = 1;
+            }
         }
     list_finish(s, "/api/v1/jobs", &jobs);
     list_finish(s, "/api/v1/stages", &stages);

@@ -104,6 +104,15 @@ static void free_memory(em_block *b)
     b->n_chunks = 0;
 }
 
+/* free_block frees the block itself, not its bytes, chunks or file (for a block never listed,
+ * those stay the caller's) */
+static void free_block(em_block *b)
+{
+    pthread_mutex_destroy(&b->load);
+    free(b->id);
+    free(b);
+}
+
 /* destroy frees a block nobody can reach any more (unlisted, no reader) and unlinks its file.
  * Called without the lock. */
 static void destroy(em_block *b)
@@ -114,9 +123,7 @@ static void destroy(em_block *b)
     free(b->path);
     free(b->piece_lens);
     free_memory(b);
-    pthread_mutex_destroy(&b->load);
-    free(b->id);
-    free(b);
+    free_block(b);
 }
 
 static void destroy_list(em_block *dead)
@@ -298,14 +305,6 @@ static em_block *new_block(const char *id)
     }
     if (b) pthread_mutex_init(&b->load, NULL);
     return b;
-}
-
-/* free_block frees a block that was never listed (its memory stays the caller's) */
-static void free_block(em_block *b)
-{
-    pthread_mutex_destroy(&b->load);
-    free(b->id);
-    free(b);
 }
 
 /* put lists b, in memory or spilled (*spilled, if not NULL, grows by its bytes); on failure
