@@ -300,6 +300,14 @@ expect_fail() {
     echo "ok: $what fails (status $FAIL_STATUS)"
 }
 
+# abuse ARGS...: tests/tools/wire_abuse, failing the test if it has not ended within 90 s
+abuse() {
+    local rc=0
+    timeout 90 "$EMBER_BIN/wire_abuse" "$@" || rc=$?
+    [ "$rc" != 124 ] || fail "wire_abuse $* did not end within 90 s"
+    return "$rc"
+}
+
 # wait_until SECONDS COMMAND...: until COMMAND succeeds; fails the test after SECONDS
 wait_until() {
     local deadline=$((SECONDS + $1))

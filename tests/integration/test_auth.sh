@@ -17,7 +17,6 @@ start_executor ex1 --slots 2
 start_executor ex2 --slots 2
 wait_executors 2
 EX_URL=$(awk '$1 == "address" {print $2}' "$T/ex1.ready")
-abuse() { "$EMBER_BIN/wire_abuse" "$@"; }
 
 metric() { curl -sf --max-time 5 "$STATUS/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 

@@ -19,7 +19,6 @@ start_driver --max-library-mb 1
 start_executor ex1 --slots 2
 start_executor ex2 --slots 2
 wait_executors 2
-abuse() { "$EMBER_BIN/wire_abuse" "$@"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$DRIVER_PID/status"; }
 port=${DRIVER##*:}
 status_port=${STATUS##*:}

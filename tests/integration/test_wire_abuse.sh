@@ -10,7 +10,6 @@ start_driver --max-message-mb 1
 start_executor ex1 --slots 2 --max-message-mb 1
 wait_executors 1
 EX_URL=$(awk '$1 == "address" {print $2}' "$T/ex1.ready")
-abuse() { "$EMBER_BIN/wire_abuse" "$@"; }
 
 for target in driver executor; do
     url=$DRIVER role=submitter

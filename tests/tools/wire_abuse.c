@@ -86,7 +86,10 @@ static int send_random(const char *url, long count, size_t fixed_size)
         nng_msg_free(reply);
     }
     printf("sent %ld random messages, %ld answered\n", count, answered);
-    nng_close(s);
+    /* Not closed: the daemon hangs up on a message it refuses, and when that lands between
+     * two partial writes of a large one, nng 1.5.2's tcp transport never finishes the send,
+     * so nng_close would wait for it for ever (seen about once in 60-90 oversized sends).
+     * The process is ending; its exit closes the connection. */
     return 0;
 }
 
