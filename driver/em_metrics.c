@@ -84,7 +84,8 @@ static void executor_metrics(em_buf *b, const em_sched *s, int64_t now)
         const char *name, *type, *help;
         size_t field;
     } figures[] = {
-        {"ember_executor_memory_used_bytes", "gauge", "Block store bytes of each live executor.",
+        {"ember_executor_memory_used_bytes", "gauge",
+         "Memory the block store's blocks take in each live executor.",
          offsetof(em_exec, store.memory_used)},
         {"ember_executor_disk_used_bytes", "gauge",
          "Block store bytes in spill files of each live executor.",

@@ -6,9 +6,10 @@
  *   chunks NULL); a disk block's file is read into pooled chunks (loaded) or mapped (map) by
  *   its first reader, under the block's own load lock, and given back or unmapped when its
  *   last reader releases it; loaded_bytes == sum of len of loaded blocks <= cap / 4;
- * - used == sum of len of listed memory blocks <= cap; disk == sum of len of listed disk
- *   blocks; count == number of listed blocks (a block removed or replaced while read is no
- *   longer counted);
+ * - used == sum of held of listed memory blocks <= cap (held: the memory a block holds, its
+ *   chunks' sizes, which a small block's last chunk can make up to about twice its bytes);
+ *   disk == sum of len of listed disk blocks; count == number of listed blocks (a block
+ *   removed or replaced while read is no longer counted);
  * - a block is destroyed (memory freed, spill file unlinked) once it is neither listed nor
  *   read, by whoever makes it so, after dropping the lock.
  * Spill files are written outside the lock, then listed. Their names are the block id with
@@ -57,6 +58,7 @@ struct em_block {
     em_chunk *loaded;      /* disk block: its pieces while readers > 0, or NULL */
     void *map;             /* disk block: or its file mapped read-only, or NULL */
     size_t len;            /* bytes of the block */
+    size_t held;           /* memory block: the memory it holds (chunk sizes, or len) */
     int readers;           /* gets not yet released */
     int listed;            /* in the store's list, found by get */
     uint64_t last_use;     /* the store's clock at its last put or get (LRU eviction) */
@@ -171,7 +173,7 @@ static em_block *unlist(em_blockstore *bs, em_block **p)
     if (b->path)
         bs->disk -= b->len;
     else
-        bs->used -= b->len;
+        bs->used -= b->held;
     bs->count--;
     return b->readers == 0 ? b : NULL;
 }
@@ -189,7 +191,7 @@ static em_block *insert(em_blockstore *bs, em_block *b)
         bs->disk += b->len;
         bs->spilled += b->len;
     } else {
-        bs->used += b->len;
+        bs->used += b->held;
     }
     bs->count++;
     return dead;
@@ -315,8 +317,8 @@ static int put(em_blockstore *bs, em_block *b, uint64_t *spilled, char *err, siz
     pthread_mutex_lock(&bs->lock);
     em_block *old = *find(bs, b->id);
     /* memory in use besides a memory block this one replaces; <= used <= cap */
-    uint64_t others = bs->used - (old && !old->path ? old->len : 0);
-    if (len <= bs->cap - others) {
+    uint64_t others = bs->used - (old && !old->path ? old->held : 0);
+    if (b->held <= bs->cap - others) {
         em_block *dead = insert(bs, b);
         pthread_mutex_unlock(&bs->lock);
         destroy_list(dead);
@@ -349,7 +351,7 @@ int em_blockstore_put(em_blockstore *bs, const char *id, void *bytes, size_t len
         return EMBER_ERR_NOMEM;
     }
     b->bytes = bytes;
-    b->len = len;
+    b->len = b->held = len;
     return put(bs, b, NULL, err, errlen);
 }
 
@@ -363,7 +365,10 @@ int em_blockstore_put_chunks(em_blockstore *bs, const char *id, em_chunk *chunks
     }
     b->chunks = chunks;
     b->n_chunks = n;
-    for (size_t i = 0; i < n; i++) b->len += chunks[i].len;
+    for (size_t i = 0; i < n; i++) {
+        b->len += chunks[i].len;
+        b->held += chunks[i].cap;
+    }
     return put(bs, b, spilled, err, errlen);
 }
 
@@ -581,13 +586,13 @@ int em_blockstore_put_evicting(em_blockstore *bs, const char *id, void *bytes, s
     em_block *b = new_block(id);
     if (!b) return EMBER_ERR_NOMEM;
     b->bytes = bytes;
-    b->len = len;
+    b->len = b->held = len;
     em_block *dead = NULL;
     pthread_mutex_lock(&bs->lock);
     /* evictable memory: could the block fit once every evictable block is gone? */
     uint64_t room = bs->cap - bs->used;
     for (em_block *o = bs->blocks; o; o = o->next)
-        if (evictable_block(o, evictable, keep)) room += o->len;
+        if (evictable_block(o, evictable, keep)) room += o->held;
     int fits = len <= room;
     while (fits && len > bs->cap - bs->used) { /* the least recently used goes first */
         em_block **victim = NULL;

@@ -62,7 +62,6 @@ void em_block_release(em_blockstore *bs, em_block *b);
 int em_blockstore_remove(em_blockstore *bs, const char *id);
 /* em_blockstore_remove_prefix removes every block whose id starts with prefix; returns how many. */
 size_t em_blockstore_remove_prefix(em_blockstore *bs, const char *prefix);
-/* em_blockstore_used is the bytes of blocks held in memory (at most the cap). */
 /* em_blockstore_put_evicting keeps a block in memory only, making room by evicting blocks
  * whose id starts with `evictable` but not with `keep` (a dataset's partitions do not evict
  * each other), least recently used (put or get) first; evicted is called (under the store's
@@ -71,6 +70,9 @@ size_t em_blockstore_remove_prefix(em_blockstore *bs, const char *prefix);
 int em_blockstore_put_evicting(em_blockstore *bs, const char *id, void *bytes, size_t len,
                                const char *evictable, const char *keep,
                                void (*evicted)(void *arg, const char *id, size_t len), void *arg);
+/* em_blockstore_used is the memory blocks held in memory take (at most the cap): the bytes of
+ * blocks put whole, the chunks' sizes of blocks put in chunks (more than their bytes: a
+ * block's last chunk is partly used). The cap is checked against the same figure. */
 uint64_t em_blockstore_used(em_blockstore *bs);
 /* em_blockstore_disk_used is the bytes of blocks held in spill files. */
 uint64_t em_blockstore_disk_used(em_blockstore *bs);

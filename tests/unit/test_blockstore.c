@@ -5,9 +5,10 @@
  * and the store unchanged (a put exactly at the cap is accepted); replacing a block counts the
  * bytes it frees; a block removed or replaced while a reader holds it stays readable until
  * released; a few threads putting, reading and removing at once leave the accounting at zero.
- * Chunked blocks (em_blockstore_put_chunks): read piece by piece, spilled as one file and
- * read back into pooled chunks piece by piece (within a quarter of the cap; else mapped
- * whole), their chunks back in the pool when spilled, removed or released.
+ * Chunked blocks (em_blockstore_put_chunks): counted against the cap by their chunks' sizes
+ * (a block whose bytes fit but whose chunks do not is spilled), read piece by piece, spilled
+ * as one file and read back into pooled chunks piece by piece (within a quarter of the cap;
+ * else mapped whole), their chunks back in the pool when spilled, removed or released.
  * Spilling: a put over the cap lands in a file of the spill directory (created on demand) and
  * reads back byte for byte through a mapping; a spilled block removed or replaced while held
  * stays readable until released and its file goes with the release; remove_prefix and free
@@ -561,14 +562,14 @@ static void test_chunked_blocks(void **state)
     make_root(root, sizeof root);
     snprintf(dir, sizeof dir, "%s/spill", root);
     size_t len = 3 * EM_CHUNK_MIN + 1000, n = 0;
-    em_blockstore *bs = em_blockstore_new(len, dir);
+    em_blockstore *bs = em_blockstore_new(4 * EM_CHUNK_MIN, dir);
     uint8_t *want = pattern(len, 7);
     char err[256] = "";
     em_chunk *c = chunks_of(want, len, EM_CHUNK_MIN, &n);
     assert_int_equal(n, 4);
     assert_int_equal(em_blockstore_put_chunks(bs, "shuffle_1_0_0", c, n, NULL, err, sizeof err),
                      EMBER_OK);
-    assert_int_equal(em_blockstore_used(bs), len);
+    assert_int_equal(em_blockstore_used(bs), 4 * EM_CHUNK_MIN); /* its chunks, not its bytes */
     em_block *b = em_blockstore_get(bs, "shuffle_1_0_0");
     assert_non_null(b);
     assert_int_equal(em_block_pieces(b), 4);
@@ -604,6 +605,42 @@ static void test_chunked_blocks(void **state)
     assert_int_equal(em_blockstore_remove(bs, "shuffle_1_0_0"), EMBER_OK);
     em_chunks_stats(NULL, &in_use);
     assert_int_equal(in_use, 0);
+    em_blockstore_free(bs);
+    em_chunks_trim();
+    free(want);
+    rm_tree(root);
+}
+
+/* the cap counts the memory a block in chunks holds, not its bytes: a block whose bytes would
+ * fit but whose chunks would not is spilled; the same bytes put whole stay in memory */
+static void test_chunks_count_against_the_cap(void **state)
+{
+    (void)state;
+    char root[512], dir[600];
+    make_root(root, sizeof root);
+    snprintf(dir, sizeof dir, "%s/spill", root);
+    size_t len = 3 * EM_CHUNK_MIN + 1000, n = 0;
+    em_blockstore *bs = em_blockstore_new(len + 10, dir);
+    uint8_t *want = pattern(len, 11);
+    char err[256] = "";
+    em_chunk *c = chunks_of(want, len, EM_CHUNK_MIN, &n);
+    uint64_t spilled = 0, in_use = 0;
+    assert_int_equal(em_blockstore_put_chunks(bs, "shuffle_4_0_0", c, n, &spilled, err, sizeof err),
+                     EMBER_OK);
+    assert_int_equal(spilled, len);
+    assert_int_equal(em_blockstore_disk_used(bs), len);
+    assert_int_equal(em_blockstore_used(bs), 0);
+    em_chunks_stats(NULL, &in_use);
+    assert_int_equal(in_use, 0); /* given back once written */
+    expect_bytes(bs, "shuffle_4_0_0", want, len);
+
+    uint8_t *whole = malloc(len);
+    assert_non_null(whole);
+    memcpy(whole, want, len);
+    assert_int_equal(put(bs, "cache_4_0", whole, len), EMBER_OK);
+    assert_int_equal(em_blockstore_used(bs), len);
+    assert_int_equal(em_blockstore_disk_used(bs), len); /* only the chunked block spilled */
+
     em_blockstore_free(bs);
     em_chunks_trim();
     free(want);
@@ -844,6 +881,7 @@ int main(void)
         cmocka_unit_test(test_spill_removed_while_referenced),
         cmocka_unit_test(test_spill_remove_prefix),
         cmocka_unit_test(test_chunked_blocks),
+        cmocka_unit_test(test_chunks_count_against_the_cap),
         cmocka_unit_test(test_spilled_chunks_read_into_the_pool),
         cmocka_unit_test(test_free_removes_spill_files),
         cmocka_unit_test(test_spill_unsafe_ids),
