@@ -14,7 +14,7 @@ packages=(build-essential cmake pkg-config
           libxxhash-dev libmbedtls-dev libjansson-dev libmicrohttpd-dev
           libhiredis-dev redis-server redis-tools
           curl jq prometheus chromium clang-format iproute2 socat openssh-client openssl kcat
-          python3 python3-jsonschema "$@")
+          python3 python3-jsonschema procps "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,8 +4,10 @@
 # and a cluster secret in it (EMBER_SECRET_FILE, used by every process the test starts),
 # starts processes with start_* (each one's log in $T/<name>.log), and on exit stops every
 # process it started (TERM, then KILL after 5 s), fails the test if a daemon's log holds a
-# sanitizer report, prints the logs' tails if the test failed, and removes $T. Daemons bind
-# port 0 and publish their addresses in ready files, so tests never race for ports.
+# sanitizer report, prints the logs' tails if the test failed, and removes $T. A test still
+# running 20 s before its ctest timeout is failed by a watchdog that prints what it runs.
+# Daemons bind port 0 and publish their addresses in ready files, so tests never race for
+# ports.
 : "${EMBER_BIN:?EMBER_BIN must point at the bin directory of a build}"
 : "${EMBER_SRC:?EMBER_SRC must point at the source tree}"
 EMBER_JOBS=${EMBER_JOBS:-$(dirname "$EMBER_BIN")/jobs}
@@ -27,7 +29,7 @@ stop_all() {
         sleep 0.1
     done
     for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     PIDS=()
 }
 
@@ -39,6 +41,8 @@ sanitizer_reports() {
 
 on_exit() {
     local rc=${1:-$?} reports
+    watchdog_off
+    [ ! -e "$T/.watchdog-fired" ] || rc=1
     stop_all
     reports=$(sanitizer_reports)
     if [ -n "$reports" ]; then
@@ -59,6 +63,41 @@ on_exit() {
     exit "$rc"
 }
 trap on_exit EXIT
+
+# The watchdog. ctest kills a test that runs into its timeout without on_exit: nothing would
+# say what it was waiting for, nor show its daemons' logs. EMBER_TEST_TIMEOUT (the test's
+# ctest timeout, from tests/CMakeLists.txt) less 20 seconds into the test, the watchdog
+# prints the processes the test runs and ends them; the test then fails through on_exit,
+# with its logs' tails.
+descendants() { # PID [SKIP]: the processes under PID, but for SKIP and those under it
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        [ "$child" != "${2:-}" ] || continue
+        echo "$child"
+        descendants "$child" "${2:-}"
+    done
+}
+watchdog() { # SECONDS: waits on the fifo $T/.watchdog, which watchdog_off writes a line to
+    local pids me=$BASHPID
+    ! read -r -t "$1" _ <>"$T/.watchdog" 2>/dev/null || return 0
+    [ -d "$T" ] || return 0
+    touch "$T/.watchdog-fired"
+    pids=$(descendants $$ "$me" | paste -sd, -)
+    echo "FAIL: still running after $1 s, near ctest's timeout; ending what it runs:" >&2
+    [ -z "$pids" ] || ps -o pid,ppid,etimes,args -p "$pids" >&2 || true
+    [ -z "$pids" ] || kill -TERM ${pids//,/ } 2>/dev/null || true
+}
+watchdog_off() {
+    [ -n "${WATCHDOG_PID:-}" ] || return 0
+    echo off 1<>"$T/.watchdog"
+    wait "$WATCHDOG_PID" 2>/dev/null || true
+    WATCHDOG_PID=
+}
+WATCHDOG_PID=
+if [ "${EMBER_TEST_TIMEOUT:-0}" -gt 30 ] && mkfifo "$T/.watchdog"; then
+    watchdog $((EMBER_TEST_TIMEOUT - 20)) &
+    WATCHDOG_PID=$!
+fi
 
 fail() {
     echo "FAIL: $*" >&2
