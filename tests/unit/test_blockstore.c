@@ -284,6 +284,13 @@ static void make_root(char *root, size_t len)
     assert_non_null(mkdtemp(root));
 }
 
+/* make_spill_root makes a fresh root (see make_root) and names dir, its "spill" directory to be */
+static void make_spill_root(char *root, size_t len, char *dir, size_t dir_len)
+{
+    make_root(root, len);
+    snprintf(dir, dir_len, "%s/spill", root);
+}
+
 /* rm_tree removes path and everything under it. */
 static void rm_tree(const char *path)
 {
@@ -375,8 +382,7 @@ static void test_spill_reads_back(void **state)
 {
     (void)state;
     char root[512], dir[600], name[256], path[1024];
-    make_root(root, sizeof root);
-    snprintf(dir, sizeof dir, "%s/spill", root);
+    make_spill_root(root, sizeof root, dir, sizeof dir);
     em_blockstore *bs = em_blockstore_new(1000, dir);
     assert_int_equal(put(bs, "mem", filled(600, 'm'), 600), EMBER_OK);
     assert_int_equal(entries(dir, NULL, 0), -1); /* nothing spilled: no directory yet */
@@ -444,8 +450,7 @@ static void test_spill_removed_while_referenced(void **state)
 {
     (void)state;
     char root[512], dir[600], name[256], path[1024];
-    make_root(root, sizeof root);
-    snprintf(dir, sizeof dir, "%s/spill", root);
+    make_spill_root(root, sizeof root, dir, sizeof dir);
     em_blockstore *bs = em_blockstore_new(100, dir);
     size_t len = 3 * 4096 + 5;
     uint8_t *want = pattern(len, 4);
@@ -499,8 +504,7 @@ static void test_spill_remove_prefix(void **state)
 {
     (void)state;
     char root[512], dir[600];
-    make_root(root, sizeof root);
-    snprintf(dir, sizeof dir, "%s/spill", root);
+    make_spill_root(root, sizeof root, dir, sizeof dir);
     em_blockstore *bs = em_blockstore_new(50, dir);
     static const char *const ids[] = {"shuffle_1_0_0", "shuffle_1_0_1", "shuffle_1_0_2",
                                       "shuffle_2_0_0", "shuffle_10_0_0"};
@@ -559,8 +563,7 @@ static void test_chunked_blocks(void **state)
 {
     (void)state;
     char root[512], dir[600];
-    make_root(root, sizeof root);
-    snprintf(dir, sizeof dir, "%s/spill", root);
+    make_spill_root(root, sizeof root, dir, sizeof dir);
     size_t len = 3 * EM_CHUNK_MIN + 1000, n = 0;
     em_blockstore *bs = em_blockstore_new(4 * EM_CHUNK_MIN, dir);
     uint8_t *want = pattern(len, 7);
@@ -617,8 +620,7 @@ static void test_chunks_count_against_the_cap(void **state)
 {
     (void)state;
     char root[512], dir[600];
-    make_root(root, sizeof root);
-    snprintf(dir, sizeof dir, "%s/spill", root);
+    make_spill_root(root, sizeof root, dir, sizeof dir);
     size_t len = 3 * EM_CHUNK_MIN + 1000, n = 0;
     em_blockstore *bs = em_blockstore_new(len + 10, dir);
     uint8_t *want = pattern(len, 11);
@@ -669,8 +671,7 @@ static void test_spilled_chunks_read_into_the_pool(void **state)
 {
     (void)state;
     char root[512], dir[600];
-    make_root(root, sizeof root);
-    snprintf(dir, sizeof dir, "%s/spill", root);
+    make_spill_root(root, sizeof root, dir, sizeof dir);
     size_t len = 3 * EM_CHUNK_MIN + 1000, n = 0, cap = 5 * len;
     em_blockstore *bs = em_blockstore_new(cap, dir);
     char err[256] = "";
@@ -761,8 +762,7 @@ static void test_spill_unsafe_ids(void **state)
 {
     (void)state;
     char root[512], dir[600], path[1024];
-    make_root(root, sizeof root);
-    snprintf(dir, sizeof dir, "%s/spill", root);
+    make_spill_root(root, sizeof root, dir, sizeof dir);
     char long_id[301];
     for (int i = 0; i < 300; i++) long_id[i] = "../"[i % 3];
     long_id[300] = '\0';
@@ -858,8 +858,7 @@ static void test_threads_spill(void **state)
 {
     (void)state;
     char root[512], dir[600];
-    make_root(root, sizeof root);
-    snprintf(dir, sizeof dir, "%s/spill", root);
+    make_spill_root(root, sizeof root, dir, sizeof dir);
     em_blockstore *bs = em_blockstore_new(40, dir); /* small blocks fit, blocks over 32 spill */
     assert_int_equal(put(bs, "shared", filled(8, 's'), 8), EMBER_OK);
     run_threads(bs);
