@@ -19,17 +19,22 @@ export EMBER_SECRET_FILE=$T/cluster.secret
 "$EMBER_BIN/ember-secret" "$EMBER_SECRET_FILE" >/dev/null 2>&1 ||
     { echo "FAIL: cannot make a cluster secret in $T" >&2; exit 1; }
 
+# stop_all stops every process the test started, the last started first, as
+# deploy/stop-cluster.sh stops executors before their driver: clients go, then executors (each
+# says goodbye to a driver that is still there), then the driver, then Kafka. Each gets TERM,
+# and KILL after 5 s.
 stop_all() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for _ in $(seq 50); do
-        local alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
+    local i pid
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        pid=${PIDS[i]}
+        kill -TERM "$pid" 2>/dev/null || continue
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     done
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     PIDS=()
 }
 
