@@ -376,32 +376,41 @@ static int any_slot_busy(em_executor *ex)
     return 0;
 }
 
+/* idle_give_back: when the watchdog last saw work, and whether it has given memory back since */
+typedef struct idle_give_back {
+    int64_t busy_at;
+    uint64_t tasks_run; /* ex->tasks_run when last looked at */
+    int given;
+} idle_give_back;
+
 /* give_back_when_idle returns the executor's free memory to the system once every slot has
  * been idle IDLE_GIVE_BACK_MS, then not again until a task has run: between back-to-back
- * jobs the chunks and heap stay warm, an idle executor stays small. */
-static void give_back_when_idle(em_executor *ex, int64_t now, int64_t *busy_at, int *given)
+ * jobs the chunks and heap stay warm, an idle executor stays small. A task counts as run even
+ * if it began and ended between two looks (a short job can). */
+static void give_back_when_idle(em_executor *ex, int64_t now, idle_give_back *idle)
 {
-    if (any_slot_busy(ex)) {
-        *busy_at = now;
-        *given = 0;
-    } else if (!*given && now - *busy_at >= IDLE_GIVE_BACK_MS) {
+    uint64_t run = atomic_load(&ex->tasks_run);
+    if (any_slot_busy(ex) || run != idle->tasks_run) {
+        idle->busy_at = now;
+        idle->tasks_run = run;
+        idle->given = 0;
+    } else if (!idle->given && now - idle->busy_at >= IDLE_GIVE_BACK_MS) {
         uint64_t before = em_mem_rss(), chunks = em_mem_give_back();
         em_info("idle: memory given back chunks_bytes=%llu rss_before=%llu rss_after=%llu",
                 (unsigned long long)chunks, (unsigned long long)before,
                 (unsigned long long)em_mem_rss());
-        *given = 1;
+        idle->given = 1;
     }
 }
 
 void *em_executor_watchdog(void *arg)
 {
     em_executor *ex = arg;
-    int64_t busy_at = em_now_ms();
-    int given = 0;
+    idle_give_back idle = {.busy_at = em_now_ms()};
     while (!ex->stop) {
         em_sleep_ms(WATCHDOG_MS);
         int64_t now = em_now_ms();
-        give_back_when_idle(ex, now, &busy_at, &given);
+        give_back_when_idle(ex, now, &idle);
         for (uint32_t i = 0; ex->cfg.cancel_grace_ms && i < ex->cfg.slots; i++) {
             ex_slot_state *st = &ex->slot_states[i];
             uint64_t id = atomic_load(&st->task_id);

@@ -105,6 +105,8 @@ struct em_executor {
     int threads_begun; /* the block service, poller, reporter, watchdog threads started (bits) */
     ex_slot_state *slot_states; /* one per slot */
     _Atomic uint32_t next_slot; /* the index the next slot thread takes */
+    _Atomic uint64_t tasks_run; /* tasks the slots have finished: the watchdog sees a job that
+                                   began and ended between two of its looks */
     int guarded;                /* counted by the exit() guard (em_executor.c) */
 };
 

@@ -656,6 +656,7 @@ static void run_task(slot *sl, ex_task *task)
     compute(sl, task, res);
     count_fetches(sl);
     atomic_store(&sl->state->task_id, 0);
+    atomic_fetch_add(&ex->tasks_run, 1);
     em_monitor_task_end(ex->monitor, cell);
     res->msg.duration_us = em_now_us() - start;
     if (res->msg.code != EMBER_OK)
