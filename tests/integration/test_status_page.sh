@@ -47,6 +47,9 @@ expect_contains "$(cat "$T/page.dom")" '<div id="conn" data-state="live"' "the p
 rows=$(grep -o '<tr class="executor [a-z]*" data-id="[0-9]*" data-state="[a-z]*"' "$T/page.dom" |
     sed 's/.*data-id="\([0-9]*\)" data-state="\([a-z]*\)"/\1 \2/' | tr '\n' ',')
 expect_eq "$rows" "1 alive,2 alive," "executor rows (id state)"
+resident=$(grep -o '<div class="sub" data-field="rss"[^>]*>[^<]*<' "$T/page.dom" | sed 's/.*>\([^<]*\)<$/\1/' | tr '\n' ',')
+[[ "$resident" =~ ^[0-9.]+\ [KMG]iB\ resident,[0-9.]+\ [KMG]iB\ resident,$ ]] || fail "resident memory of the executors: '$resident'"
+echo "ok: each executor's resident memory shown ($resident)"
 expect_contains "$(cat "$T/page.dom")" 'data-field="executors_alive" id="executors-alive">2<' "executors alive in the header"
 expect_contains "$(cat "$T/page.dom")" 'data-field="jobs_succeeded" id="jobs-succeeded">7<' "jobs succeeded in the header"
 rendered=$(jobs_in "$T/page.dom" | sort -n)
