@@ -76,18 +76,40 @@ static void print_driver(const json_t *d)
            num(d, "rejected_messages"));
 }
 
+/* human_bytes writes n as "512 B", "6.9 MiB", "1.0 GiB" (the status page's form) */
+static const char *human_bytes(long long n, char *out, size_t outlen)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof units / sizeof *units) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, outlen, "%lld B", n);
+    else
+        snprintf(out, outlen, v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return out;
+}
+
 static void print_executors(const json_t *execs)
 {
-    printf("\n%-4s %-28s %-6s %5s %7s %9s %6s %9s\n", "ID", "ADDRESS", "STATE", "SLOTS", "RUNNING",
-           "COMPLETED", "FAILED", "HEARTBEAT");
+    printf("\n%-4s %-28s %-6s %5s %7s %9s %6s %9s %9s %9s\n", "ID", "ADDRESS", "STATE", "SLOTS",
+           "RUNNING", "COMPLETED", "FAILED", "HEARTBEAT", "BLOCKS", "RESIDENT");
     size_t i;
     const json_t *ex;
     json_array_foreach(execs, i, ex)
     {
-        printf("%-4lld %-28s %-6s %5lld %7lld %9lld %6lld %8.1fs", num(ex, "id"),
+        char held[32], resident[32];
+        printf("%-4lld %-28s %-6s %5lld %7lld %9lld %6lld %8.1fs %9s %9s", num(ex, "id"),
                str(ex, "address"), str(ex, "state"), num(ex, "slots"), num(ex, "running_tasks"),
                num(ex, "tasks_completed"), num(ex, "tasks_failed"),
-               num(ex, "last_heartbeat_age_ms") / 1000.0);
+               num(ex, "last_heartbeat_age_ms") / 1000.0,
+               human_bytes(num(ex, "memory_used"), held, sizeof held),
+               num(ex, "rss_bytes") > 0
+                   ? human_bytes(num(ex, "rss_bytes"), resident, sizeof resident)
+                   : "-");
         if (json_object_get(ex, "lost_reason")) printf("  (%s)", str(ex, "lost_reason"));
         printf("\n");
     }

@@ -25,6 +25,8 @@ wait_jobs_finished 3
 cat "$T/status.out"
 expect_contains "$(cat "$T/status.out")" "1 executors alive, jobs 0 running / 2 succeeded / 1 failed" "driver line"
 grep -Eq "^1 +tcp://127\.0\.0\.1:[0-9]+ +alive +2 +0 +(6|7|8|9) +4 " "$T/status.out" || fail "executor row" # the failing job's other tasks may end before it fails or be cancelled; its failing task ran 4 times
+grep -Eq "^1 .* [0-9.]+s +[0-9.]+ (B|KiB|MiB|GiB) +[0-9.]+ (KiB|MiB|GiB)$" "$T/status.out" ||
+    fail "executor row: block store and resident memory"
 echo "ok: executor row"
 grep -Eq "^3 +failing_fn.so +failed +[0-3]/4 " "$T/status.out" || fail "failed job row"
 expect_contains "$(cat "$T/status.out")" "error: job 3 (failing_fn.so) failed: stage 3 partition 3" "failed job's error"
