@@ -1,11 +1,14 @@
 /* word_count.c -- example job: word frequencies of text lines on Kafka, through a shuffle.
  *
- * Lines from --in (default "lines") are split into lower-case words ([a-z0-9']+; other bytes
- * separate words); reduce_by_key sums a 1 per word over --partitions reducers (default 8).
- * The --top N (default 10) most frequent words are printed (ties by word), and every count
- * is saved as "word<TAB>count" lines under --out DIR (one file per reduce partition).
+ * Lines from the topic --in (default "lines"), or from text files with --files PATH (a file, a
+ * directory or a glob pattern every executor can read at that path), are split into lower-case
+ * words ([a-z0-9']+; other bytes separate words); reduce_by_key sums a 1 per word over --partitions
+ * reducers (default 8). The --top N (default 10) most frequent words are printed (ties by word),
+ * and every count is saved as "word<TAB>count" lines under --out DIR (one file per reduce
+ * partition).
  *
  * Run: ember-submit word_count.so -- --in lines --out /tmp/word-counts --top 10
+ *      ember-submit word_count.so -- --files /data/books --out /tmp/word-counts
  */
 #include <ember/ember.h>
 #include <stdio.h>
@@ -56,16 +59,17 @@ static int by_count_then_word(const void *pa, const void *pb)
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
     ember_opts *o = ember_opts_new(ctx, argc, argv,
-                                   "word_count.so -- [--in TOPIC] [--out DIR] [--top N] "
-                                   "[--partitions N (0: one per topic partition)]");
+                                   "word_count.so -- [--in TOPIC | --files PATH] [--out DIR] "
+                                   "[--top N] [--partitions N (0: one per input partition)]");
     const char *in = ember_opt_str(o, "--in", "lines");
+    const char *files = ember_opt_str(o, "--files", NULL);
     const char *out = ember_opt_str(o, "--out", "word-counts");
     int top = (int)ember_opt_int(o, "--top", 10);
     int partitions = (int)ember_opt_int(o, "--partitions", 8);
     if (ember_opts_check(o) != EMBER_OK) return 2;
-    ember_dataset *counts =
-        ember_reduce_by_key(ember_flat_map(ember_kafka_topic(ctx, in), wc_split_words, NULL, 0),
-                            EMBER_SUM_I64, partitions);
+    ember_dataset *lines = files ? ember_text_file(ctx, files, 0) : ember_kafka_topic(ctx, in);
+    ember_dataset *counts = ember_reduce_by_key(ember_flat_map(lines, wc_split_words, NULL, 0),
+                                                EMBER_SUM_I64, partitions);
     ember_collected all;
     int64_t saved;
     if (ember_collect(counts, &all) != EMBER_OK ||

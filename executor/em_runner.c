@@ -28,6 +28,7 @@
 #include "em_persist.h"
 #include "em_redis_sink.h"
 #include "em_shuffle.h"
+#include "em_text_file.h"
 #include "em_time.h"
 #include "em_wide.h"
 
@@ -499,6 +500,7 @@ typedef struct task_source {
     void *arg;
     kafka_source kafka;
     em_range_source_arg range;
+    em_text_source_arg text;
     em_batches_source_arg batches; /* parallelized records, or a cached partition */
     em_shuffle_read_arg shuffle;
     em_fetch_failure failed; /* a shuffle read could not read a map output */
@@ -522,6 +524,10 @@ static void pick_source(slot *sl, const ex_stage *st, const em_pipeline *pl, con
         ts->kafka = (kafka_source){sl, src, src->ranges[src_part]};
         ts->fn = kafka_read;
         ts->arg = &ts->kafka;
+    } else if (src->kind == EMBER__NODE_KIND__NODE_TEXT_FILE) {
+        ts->text = (em_text_source_arg){src, src_part};
+        ts->fn = em_text_source;
+        ts->arg = &ts->text;
     } else if (src->kind == EMBER__NODE_KIND__NODE_PARALLELIZE) {
         ts->batches = (em_batches_source_arg){task->data, task->data_len};
         ts->fn = em_batches_source;

@@ -21,6 +21,7 @@ const char *em_node_kind_name(Ember__NodeKind kind)
     case EMBER__NODE_KIND__NODE_PARALLELIZE: return "parallelize";
     case EMBER__NODE_KIND__NODE_RANGE: return "range";
     case EMBER__NODE_KIND__NODE_KAFKA_STREAM: return "kafka_stream";
+    case EMBER__NODE_KIND__NODE_TEXT_FILE: return "text_file";
     case EMBER__NODE_KIND__NODE_MAP: return "map";
     case EMBER__NODE_KIND__NODE_FLAT_MAP: return "flat_map";
     case EMBER__NODE_KIND__NODE_FILTER: return "filter";
@@ -54,7 +55,7 @@ const char *em_action_kind_name(Ember__ActionKind kind)
 int em_node_is_source(Ember__NodeKind kind)
 {
     return kind == EMBER__NODE_KIND__NODE_KAFKA || kind == EMBER__NODE_KIND__NODE_PARALLELIZE ||
-           kind == EMBER__NODE_KIND__NODE_RANGE;
+           kind == EMBER__NODE_KIND__NODE_RANGE || kind == EMBER__NODE_KIND__NODE_TEXT_FILE;
 }
 
 int em_node_is_wide(Ember__NodeKind kind)
@@ -119,6 +120,21 @@ static int validate_source(const Ember__Node *n, size_t data_len, char *err, siz
             FAIL("node %u: range with %u partitions (1..%d)", n->id, n->partitions,
                  EM_GRAPH_MAX_PARTITIONS);
         if (n->range_end < n->range_start) FAIL("node %u: range end before start", n->id);
+        return EMBER_OK;
+    case EMBER__NODE_KIND__NODE_TEXT_FILE:
+        if (n->n_splits == 0 || n->n_splits > EM_GRAPH_MAX_PARTITIONS)
+            FAIL("node %u: text file source with %zu splits (1..%d)", n->id, n->n_splits,
+                 EM_GRAPH_MAX_PARTITIONS);
+        for (size_t i = 0; i < n->n_splits; i++) {
+            const Ember__FileSplit *sp = n->splits[i];
+            if (!bounded_string(sp->path, EM_GRAPH_MAX_PATH) || sp->path[0] != '/')
+                FAIL("node %u: split %zu: not an absolute path of at most %d bytes", n->id, i,
+                     EM_GRAPH_MAX_PATH);
+            if (sp->offset > sp->file_size || sp->length > sp->file_size - sp->offset)
+                FAIL("node %u: split %zu: bytes [%llu, +%llu) of a file of %llu", n->id, i,
+                     (unsigned long long)sp->offset, (unsigned long long)sp->length,
+                     (unsigned long long)sp->file_size);
+        }
         return EMBER_OK;
     default: FAIL("node %u: unknown kind %d", n->id, (int)n->kind);
     }
@@ -377,6 +393,7 @@ int em_graph_validate_query(const Ember__JobGraph *g, int32_t *stream_node, char
 static uint64_t partitions_of(const Ember__Node *n, const uint64_t *parts)
 {
     if (n->kind == EMBER__NODE_KIND__NODE_KAFKA) return n->n_ranges;
+    if (n->kind == EMBER__NODE_KIND__NODE_TEXT_FILE) return n->n_splits;
     if (em_node_is_source(n->kind) || em_node_is_wide(n->kind)) return n->partitions;
     if (n->kind == EMBER__NODE_KIND__NODE_UNION) return parts[n->parents[0]] + parts[n->parents[1]];
     return parts[n->parents[0]];

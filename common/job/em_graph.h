@@ -14,6 +14,7 @@
 
 #define EM_GRAPH_MAX_NODES      4096
 #define EM_GRAPH_MAX_PARTITIONS 1000000
+#define EM_GRAPH_MAX_PATH       1024 /* a text file source's paths */
 #define EM_SYMBOL_MAX           255
 #define EM_GRAPH_MAX_KEY        65536     /* bytes of a sort bound */
 #define EM_WINDOW_MAX_PANES     100000    /* slides in one window */

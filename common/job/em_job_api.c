@@ -19,6 +19,7 @@
 #include "em_graph.h"
 #include "em_job_ctx.h"
 #include "em_log.h"
+#include "em_text_file.h"
 
 ember_ctx *em_ctx_new(void *lib, const char *lib_path, const uint8_t sha256[32],
                       const char *kafka_bootstrap, const em_job_runner *runner)
@@ -55,6 +56,7 @@ static void node_free(Ember__Node *n)
     for (size_t i = 0; i < n->n_start_offsets; i++) free(n->start_offsets[i]);
     free(n->start_offsets);
     free(n->data_offsets);
+    em_text_splits_free(n->splits, n->n_splits);
     free_string(n->comb_symbol);
     free_string(n->late_topic);
     for (size_t i = 0; i < n->n_sort_bounds; i++) free(n->sort_bounds[i].data);
@@ -356,6 +358,34 @@ ember_dataset *ember_range(ember_ctx *ctx, int64_t start, int64_t end, int parti
     n->range_start = start;
     n->range_end = end;
     n->partitions = (uint32_t)partitions;
+    return ds;
+}
+
+ember_dataset *ember_text_file(ember_ctx *ctx, const char *path, int min_partitions)
+{
+    if (!ctx) return NULL;
+    if (!path || !path[0] || min_partitions < 0 || min_partitions > EM_GRAPH_MAX_PARTITIONS) {
+        em_ctx_fail(ctx, EMBER_ERR_INVALID, "text_file: no path, or %d partitions (0..%d)",
+                    min_partitions, EM_GRAPH_MAX_PARTITIONS);
+        return failed_dataset(ctx);
+    }
+    Ember__FileSplit **splits;
+    size_t n_splits;
+    char err[512];
+    int rc = em_text_plan(path, (uint32_t)(min_partitions ? min_partitions : 1), &splits, &n_splits,
+                          err, sizeof err);
+    if (rc != EMBER_OK) {
+        em_ctx_fail(ctx, rc, "%s", err);
+        return failed_dataset(ctx);
+    }
+    Ember__Node *n = NULL;
+    ember_dataset *ds = new_node(ctx, EMBER__NODE_KIND__NODE_TEXT_FILE, NULL, &n);
+    if (ds->failed) {
+        em_text_splits_free(splits, n_splits);
+        return ds;
+    }
+    n->splits = splits;
+    n->n_splits = n_splits;
     return ds;
 }
 

@@ -147,6 +147,16 @@ ember_dataset *ember_parallelize(ember_ctx *ctx, const ember_record *records, si
  * record has an empty key and an 8-byte little-endian int64 value (see ember_value_i64). */
 ember_dataset *ember_range(ember_ctx *ctx, int64_t start, int64_t end, int partitions);
 
+/* ember_text_file reads the lines of text files, like Spark's textFile: `path` is a file, a
+ * directory (its files, skipping names that start with '.' or '_') or a glob pattern ("logs/
+ * *.txt"). Each line is a record with an empty key and the line as its value, without its
+ * "\n" or "\r\n". The files are listed and cut into splits of at most 32 MiB here, when the
+ * dataset is made, into at least min_partitions partitions (0: one split per 32 MiB); every
+ * executor reads them at the same absolute paths, so they must be on one machine or a shared
+ * file system, and unchanged while the job runs (a task finding a file of another size or
+ * modification time fails, naming it). Lines up to 64 MiB. */
+ember_dataset *ember_text_file(ember_ctx *ctx, const char *path, int min_partitions);
+
 /* ember_value_i64 decodes a value written by ember_range (or any 8-byte little-endian int). */
 int64_t ember_value_i64(const ember_record *rec);
 

@@ -6,7 +6,8 @@
 #     price; the quantities of all batches add up to awk's totals; items missing from the
 #     catalog never appear;
 #   - the catalog may grow between runs of the query: the same checkpoint resumes (a static
-#     topic's offsets are not part of the query's identity), and the new item joins.
+#     topic's offsets are not part of the query's identity), and the new item joins;
+#   - the catalog as a text file (ember_text_file) instead: every batch joins with its prices.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -61,4 +62,21 @@ grep -q '^i20,[0-9]*,100$' <(cat "$OUT"/batch-*/part-*) || fail "the item added 
 wait "$QUERY_PID" || fail "the query failed: $(tail -3 "$T/query.err")"
 expect_eq "$(out_qty)" "$want" "quantities joined over both runs"
 echo "ok: the same checkpoint resumed with a larger catalog, and the new item joined"
+
+# ---- the catalog as a text file -----------------------------------------------------------------
+seq 0 24 | awk '{ print "i" $1 "," ($1 * 7 + 2) }' >"$T/catalog.csv"
+OUT=$T/out-file CK=$T/checkpoint-file
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/stream_join.so" -- --topic sales \
+    --catalog-file "$T/catalog.csv" --name join-file --checkpoint "$CK" --out "$OUT" --interval-ms 50 \
+    >>"$T/query.out" 2>>"$T/query.err" &
+QUERY_PID=$!
+# the query starts at the topic's first records: every sale so far, all 25 items in the file
+want=$(awk -F, '{ s += $2 } END { print s }' "$T/produced")
+wait_until 60 bash -c "[ \"\$(cat '$OUT'/batch-*/part-* 2>/dev/null | awk -F, '{ s += \$2 } END { print s + 0 }')\" -ge $want ]"
+"$EMBER_BIN/ember-submit" --driver "$DRIVER" --stop join-file >/dev/null 2>&1 || fail "ember-submit --stop failed"
+wait "$QUERY_PID" || fail "the query over the catalog file failed: $(tail -3 "$T/query.err")"
+expect_eq "$(out_qty)" "$want" "quantities joined with the catalog file"
+awk -F, 'NR == FNR { price[$1] = $2; next } !($1 in price) || price[$1] != $3 { bad++; print } END { exit bad > 0 }' \
+    "$T/catalog.csv" <(cat "$OUT"/batch-*/part-*) || fail "a line without the catalog file's price"
+echo "ok: a query joined every batch with a catalog read from a text file"
 echo "PASS"

@@ -1,10 +1,12 @@
 /* stream_join.c -- a query joining a stream with a static dataset, for the tests: sales lines
  * "item,qty" from a stream, summed per item within each batch (reduce_by_key), joined with a
- * static catalog topic of lines "item,price" (read again by every batch), each batch's
+ * static catalog of lines "item,price" (a topic, or with --catalog-file a text file; read
+ * again by every batch), each batch's
  * result a line "item,qty,price" in a directory per batch. Items missing from the catalog
  * drop out of the (inner) join.
  *
- *   stream_join --topic T --catalog T2 --name NAME --checkpoint DIR --out DIR [--interval-ms N]
+ *   stream_join --topic T (--catalog T2 | --catalog-file F) --name NAME --checkpoint DIR --out DIR
+ *               [--interval-ms N]
  */
 #include <ember/ember.h>
 #include <inttypes.h>
@@ -43,23 +45,26 @@ int stream_join_line(ember_task *task, const ember_record *in)
 int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
     ember_opts *o = ember_opts_new(ctx, argc, argv,
-                                   "stream_join.so -- --topic T --catalog T --out DIR --name Q "
-                                   "--checkpoint DIR [--interval-ms N] [--detach]");
+                                   "stream_join.so -- --topic T (--catalog T | --catalog-file F) "
+                                   "--out DIR --name Q --checkpoint DIR [--interval-ms N] "
+                                   "[--detach]");
     const char *topic = ember_opt_str(o, "--topic", NULL),
                *catalog = ember_opt_str(o, "--catalog", NULL),
+               *catalog_file = ember_opt_str(o, "--catalog-file", NULL),
                *out = ember_opt_str(o, "--out", NULL);
     ember_query_options q = query_args(o);
     if (ember_opts_check(o) != EMBER_OK) return 2;
-    if (!topic || !catalog || !out) {
-        fprintf(stderr, "stream_join: give --topic, --catalog and --out\n");
+    if (!topic || !(catalog || catalog_file) || !out) {
+        fprintf(stderr, "stream_join: give --topic, --catalog or --catalog-file, and --out\n");
         return 2;
     }
     ember_stream_source src = {.earliest = 1};
     ember_dataset *sales = ember_reduce_by_key(
         ember_flat_map(ember_kafka_stream(ctx, topic, &src), stream_join_pair, NULL, 0),
         EMBER_SUM_I64, 2);
-    ember_dataset *prices =
-        ember_flat_map(ember_kafka_topic(ctx, catalog), stream_join_pair, NULL, 0);
+    ember_dataset *prices = ember_flat_map(catalog_file ? ember_text_file(ctx, catalog_file, 2)
+                                                        : ember_kafka_topic(ctx, catalog),
+                                           stream_join_pair, NULL, 0);
     ember_dataset *lines = ember_map(ember_join(sales, prices, 2), stream_join_line, NULL, 0);
     ember_query *query;
     if (ember_stream_to_files(lines, out, &q, &query) != EMBER_OK) return 1;

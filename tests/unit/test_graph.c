@@ -330,6 +330,35 @@ static void test_validate_parallelize_and_range(void **state)
     expect_invalid(&fx.g, 0, "node 0: range end before start");
 }
 
+static void test_validate_text_file(void **state)
+{
+    (void)state;
+    fixture fx;
+    build(&fx);
+    Ember__FileSplit a = EMBER__FILE_SPLIT__INIT, b = EMBER__FILE_SPLIT__INIT;
+    a.path = b.path = "/data/a.txt";
+    a.length = b.offset = 100;
+    b.length = 20;
+    a.file_size = b.file_size = 120;
+    Ember__FileSplit *splits[] = {&a, &b};
+    fx.nodes[0].kind = EMBER__NODE_KIND__NODE_TEXT_FILE;
+    fx.nodes[0].splits = splits;
+    fx.nodes[0].n_splits = 2;
+    expect_valid(&fx.g, 0);
+    assert_int_equal(em_node_partitions(&fx.g, 2), 2);
+    b.length = 21; /* past the file's end */
+    expect_invalid(&fx.g, 0, "node 0: split 1: bytes [100, +21) of a file of 120");
+    b.length = 20;
+    b.offset = UINT64_MAX; /* no wrap-around */
+    expect_invalid(&fx.g, 0, "node 0: split 1: bytes");
+    b.offset = 100;
+    a.path = "data/a.txt";
+    expect_invalid(&fx.g, 0, "node 0: split 0: not an absolute path");
+    a.path = "/data/a.txt";
+    fx.nodes[0].n_splits = 0;
+    expect_invalid(&fx.g, 0, "node 0: text file source with 0 splits");
+}
+
 static void test_validate_action_and_library(void **state)
 {
     (void)state;
@@ -514,6 +543,8 @@ static void test_kind_names(void **state)
     assert_string_equal(em_action_kind_name(EMBER__ACTION_KIND__ACTION_UNSPECIFIED), "unknown");
     assert_true(em_node_is_source(EMBER__NODE_KIND__NODE_RANGE));
     assert_true(em_node_is_source(EMBER__NODE_KIND__NODE_PARALLELIZE));
+    assert_true(em_node_is_source(EMBER__NODE_KIND__NODE_TEXT_FILE));
+    assert_string_equal(em_node_kind_name(EMBER__NODE_KIND__NODE_TEXT_FILE), "text_file");
     assert_false(em_node_is_source(EMBER__NODE_KIND__NODE_FILTER));
     assert_false(em_node_is_wide(EMBER__NODE_KIND__NODE_MAP)); /* API v1: narrow only */
 }
@@ -526,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_validate_functions),
         cmocka_unit_test(test_validate_kafka_source),
         cmocka_unit_test(test_validate_parallelize_and_range),
+        cmocka_unit_test(test_validate_text_file),
         cmocka_unit_test(test_validate_action_and_library),
         cmocka_unit_test(test_validate_window),
         cmocka_unit_test(test_validate_map_with_state),
