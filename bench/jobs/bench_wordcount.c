@@ -19,6 +19,9 @@
  *                        (default 16; the bench has checked that every low watermark is 0)
  *   --expect-distinct D  fail unless every run finds exactly D distinct words (0: no check)
  *   --expect-words W     fail unless the counts of every run sum to W (0: no check)
+ *   --files PATH         read the lines from text files (ember_text_file: a directory or a
+ *                        glob pattern) instead of the topic; the warm-up is then one untimed
+ *                        run over the files, into R + 1 reducers
  *
  * Before timing, one untimed warm-up action reads the first record of every source partition
  * (ember_kafka_ranges) and counts it through the same flat_map and reduce_by_key, so that
@@ -93,8 +96,10 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
 {
     ember_opts *o = ember_opts_new(ctx, argc, argv,
                                    "bench_wordcount.so -- [--topic T] [--partitions R] [--reps N] "
-                                   "[--source-parts P] [--expect-distinct D] [--expect-words W]");
+                                   "[--source-parts P] [--expect-distinct D] [--expect-words W] "
+                                   "[--files PATH]");
     const char *topic = ember_opt_str(o, "--topic", "lines");
+    const char *files = ember_opt_str(o, "--files", NULL);
     int partitions = (int)ember_opt_int(o, "--partitions", 16);
     int reps = (int)ember_opt_int(o, "--reps", 3);
     int source_parts = (int)ember_opt_int(o, "--source-parts", 16);
@@ -107,14 +112,19 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
         return 2;
     }
 
-    /* warm-up: one record of every partition through the same pipeline (see the top) */
+    /* warm-up: one record of every partition through the same pipeline (see the top), or
+     * every file */
     ember_kafka_range *first = calloc((size_t)source_parts, sizeof *first);
     if (!first) return 1;
     for (int p = 0; p < source_parts; p++) first[p] = (ember_kafka_range){p, 0, 1};
     int64_t distinct = 0, words = 0;
     ember_set_job_name(ctx, "bench_wordcount-warmup");
-    int rc = word_count(ctx, ember_kafka_ranges(ctx, topic, first, (size_t)source_parts),
-                        partitions, &distinct, &words);
+    /* (over the files with one more reducer: another shuffle, whose map output the timed runs
+     * of this session cannot reuse in place of reading the files) */
+    int rc = word_count(ctx,
+                        files ? ember_text_file(ctx, files, 0)
+                              : ember_kafka_ranges(ctx, topic, first, (size_t)source_parts),
+                        files ? partitions + 1 : partitions, &distinct, &words);
     free(first);
     if (rc != 0) return 1;
     if (words < source_parts) { /* at least one word per line */
@@ -129,7 +139,7 @@ int ember_main(ember_ctx *ctx, int argc, char **argv)
         char name[64];
         snprintf(name, sizeof name, "bench_wordcount-%d", r + 1);
         ember_set_job_name(ctx, name);
-        ember_dataset *src = ember_kafka_topic(ctx, topic);
+        ember_dataset *src = files ? ember_text_file(ctx, files, 0) : ember_kafka_topic(ctx, topic);
         double t0 = now_s();
         rc = word_count(ctx, src, partitions, &distinct, &words);
         secs[r] = now_s() - t0;
