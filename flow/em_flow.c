@@ -21,9 +21,9 @@
 #define ID_BYTES 41 /* a node id's bytes, NUL included: "flow.ID.failed" fits a counter name */
 
 static const char *const KIND_NAMES[EM_N_KINDS] = {
-    "kafka_source", "csv",        "json",       "concat",    "cast",  "filter",
-    "derive",       "select",     "key_by",     "aggregate", "rules", "lookup",
-    "function",     "kafka_sink", "redis_sink", "files_sink"};
+    "kafka_source", "csv",        "json",       "concat",     "cast",       "filter",
+    "derive",       "select",     "key_by",     "aggregate",  "rules",      "lookup",
+    "function",     "kafka_sink", "redis_sink", "files_sink", "file_source"};
 
 const char *em_flow_kind_name(em_node_kind k) { return k < EM_N_KINDS ? KIND_NAMES[k] : "?"; }
 
@@ -31,6 +31,8 @@ int em_flow_is_sink(em_node_kind k)
 {
     return k == EM_N_KAFKA_SINK || k == EM_N_REDIS_SINK || k == EM_N_FILES_SINK;
 }
+
+int em_flow_is_source(em_node_kind k) { return k == EM_N_KAFKA_SOURCE || k == EM_N_FILE_SOURCE; }
 
 /* can_fail: nodes whose records can fail (and so can have an error edge) */
 static int can_fail(em_node_kind k)
@@ -159,7 +161,7 @@ static int read_edge(em_flow *f, json_t *e, size_t k, int *error_input, char *er
     if (em_flow_is_sink(a->kind))
         return failf(err, errlen, "edge %zu: '%s' is a sink: nothing comes out of it", k + 1,
                      a->id);
-    if (b->kind == EM_N_KAFKA_SOURCE)
+    if (em_flow_is_source(b->kind))
         return failf(err, errlen, "edge %zu: '%s' is a source: nothing goes into it", k + 1, b->id);
     /* one input per node; a dead-letter sink may have several error edges (error_paths_ok) */
     if (b->input >= 0 || (error_input[to] >= 0 && !on))
@@ -192,7 +194,7 @@ static int topo_order(em_flow *f, const int *error_input, int *order, char *err,
     int depth[EM_FLOW_NODES_MAX];
     for (int k = 0; k < f->n; k++) {
         em_flow_node *n = &f->nodes[k];
-        if (n->kind != EM_N_KAFKA_SOURCE && n->input < 0 && error_input[k] < 0)
+        if (!em_flow_is_source(n->kind) && n->input < 0 && error_input[k] < 0)
             return failf(err, errlen, "node '%s' has no input: add an edge to it", n->id);
         if (!em_flow_is_sink(n->kind) && n->outputs == 0 && n->errors_to < 0)
             return failf(err, errlen, "node '%s' (%s) leads nowhere: add an edge from it to a sink",
@@ -341,7 +343,7 @@ static int check_mode(em_flow *f, char *err, size_t errlen)
 {
     int batch = 0, stream = 0;
     for (int k = 0; k < f->n; k++)
-        if (f->nodes[k].kind == EM_N_KAFKA_SOURCE) {
+        if (em_flow_is_source(f->nodes[k].kind)) { /* a file source is read as a batch */
             if (f->nodes[k].compiled->stream)
                 stream++;
             else
@@ -521,7 +523,7 @@ void em_flow_explain(const em_flow *f, FILE *out)
                         em_lookup_on_name(n->compiled), em_lookup_topic(n->compiled),
                         f->streaming ? ": every batch" : "");
                 fprintf(out, "  stage %d\n", ++stage);
-            } else if (n->kind != EM_N_KAFKA_SOURCE && n->outputs > 1 && i > 0 && !f->streaming)
+            } else if (!em_flow_is_source(n->kind) && n->outputs > 1 && i > 0 && !f->streaming)
                 fprintf(out, "    cached: '%s' feeds %d nodes\n", n->id, n->outputs);
         }
     }

@@ -45,6 +45,7 @@ typedef enum em_node_kind {
     EM_N_KAFKA_SINK,
     EM_N_REDIS_SINK,
     EM_N_FILES_SINK,
+    EM_N_FILE_SOURCE,
     EM_N_KINDS
 } em_node_kind;
 
@@ -92,6 +93,8 @@ int em_flow_find(const em_flow *f, const char *id);
 const char *em_flow_kind_name(em_node_kind k);
 /* em_flow_is_sink: kafka_sink, redis_sink or files_sink */
 int em_flow_is_sink(em_node_kind k);
+/* em_flow_is_source: kafka_source or file_source (their records: key, value, timestamp) */
+int em_flow_is_source(em_node_kind k);
 /* em_flow_is_topic_lookup: a lookup whose table is a topic (a cogroup with its rows) */
 int em_flow_is_topic_lookup(const em_flow_node *n);
 

@@ -2,6 +2,7 @@
  * columns they receive, then run record by record without allocating.
  *
  *   kafka_source  key, value (strings) and timestamp of each Kafka record
+ *   file_source   the same columns for each line of text files (an empty key, no timestamp)
  *   csv           splits a column at a delimiter into named (optionally typed) columns
  *   json          picks fields of a JSON column by path into typed columns
  *   concat        joins columns as text with a separator into a new column (row keys)
@@ -229,6 +230,17 @@ static int compile_select(em_node *n, json_t *params, em_schema *out, char *err,
     return 0;
 }
 
+/* source_columns: what both sources give: key, value, timestamp */
+static int source_columns(em_schema *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    return add_column(out, "key", EM_T_STRING, err, errlen) ||
+                   add_column(out, "value", EM_T_STRING, err, errlen) ||
+                   add_column(out, "timestamp", EM_T_TIMESTAMP, err, errlen)
+               ? -1
+               : 0;
+}
+
 static int compile_source(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
 {
     static const char *const keys[] = {"topic", "mode", "earliest", "max_per_partition", NULL};
@@ -258,12 +270,21 @@ static int compile_source(em_node *n, json_t *params, em_schema *out, char *err,
         return -1;
     }
     if (!(n->target = strdup(topic))) return snprintf(err, errlen, "out of memory"), -1;
-    memset(out, 0, sizeof *out);
-    return add_column(out, "key", EM_T_STRING, err, errlen) ||
-                   add_column(out, "value", EM_T_STRING, err, errlen) ||
-                   add_column(out, "timestamp", EM_T_TIMESTAMP, err, errlen)
-               ? -1
-               : 0;
+    return source_columns(out, err, errlen);
+}
+
+static int compile_file_source(em_node *n, json_t *params, em_schema *out, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"path", "partitions", NULL};
+    const char *path;
+    int64_t partitions;
+    if (param_check(params, keys, err, errlen) != 0 ||
+        param_str(params, "path", 1, NULL, &path, err, errlen) != 0 ||
+        param_int(params, "partitions", 0, 0, 1000000, &partitions, err, errlen) != 0)
+        return -1;
+    n->partitions = (int)partitions; /* at least: ember_text_file's min_partitions */
+    if (!(n->target = strdup(path))) return snprintf(err, errlen, "out of memory"), -1;
+    return source_columns(out, err, errlen);
 }
 
 em_node *em_node_compile(em_node_kind k, json_t *params, const em_schema *in, em_schema *out,
@@ -280,6 +301,7 @@ em_node *em_node_compile(em_node_kind k, json_t *params, const em_schema *in, em
     int rc;
     switch (k) {
     case EM_N_KAFKA_SOURCE: rc = compile_source(n, params, out, err, errlen); break;
+    case EM_N_FILE_SOURCE: rc = compile_file_source(n, params, out, err, errlen); break;
     case EM_N_CSV:
     case EM_N_JSON: rc = compile_split(n, params, out, err, errlen); break;
     case EM_N_CONCAT: rc = compile_concat(n, params, out, err, errlen); break;
@@ -512,6 +534,7 @@ void em_node_describe(const em_node *n, char *buf, size_t cap)
     case EM_N_KAFKA_SOURCE:
     case EM_N_KAFKA_SINK: snprintf(buf, cap, "topic %s", n->target); break;
     case EM_N_FILES_SINK: snprintf(buf, cap, "directory %s", n->target); break;
+    case EM_N_FILE_SOURCE: snprintf(buf, cap, "text files %s", n->target); break;
     case EM_N_REDIS_SINK:
         snprintf(buf, cap, "%s %s", n->redis_set ? "SET" : "HSET", n->key.source);
         break;

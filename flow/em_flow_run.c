@@ -127,6 +127,7 @@ static int read_input(em_flow_step *st, const ember_record *rec, em_value *cols)
     const em_flow_node *in = &st->flow->nodes[st->input];
     switch (in->kind) {
     case EM_N_KAFKA_SOURCE:
+    case EM_N_FILE_SOURCE: /* (an empty key, the line, no timestamp) */
         cols[0].s = rec->key, cols[0].len = (uint32_t)rec->key_len;
         cols[1].s = rec->value, cols[1].len = (uint32_t)rec->value_len;
         cols[2].i = rec->timestamp;

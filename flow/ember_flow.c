@@ -118,8 +118,8 @@ typedef struct plan {
 static int is_boundary(const em_flow *f, int k)
 {
     const em_flow_node *n = &f->nodes[k];
-    return n->kind == EM_N_KAFKA_SOURCE || n->kind == EM_N_AGGREGATE ||
-           em_flow_is_topic_lookup(n) || (n->outputs > 1 && !f->streaming);
+    return em_flow_is_source(n->kind) || n->kind == EM_N_AGGREGATE || em_flow_is_topic_lookup(n) ||
+           (n->outputs > 1 && !f->streaming);
 }
 
 static ember_dataset *dataset_of(plan *p, int k);
@@ -134,8 +134,7 @@ static ember_dataset *step_to(plan *p, int last, int errors_of)
         from = p->f->nodes[last].input;
     }
     path[m++] = last;
-    while (errors_of >= 0 ? p->f->nodes[from].kind != EM_N_KAFKA_SOURCE
-                          : !is_boundary(p->f, from)) {
+    while (errors_of >= 0 ? !em_flow_is_source(p->f->nodes[from].kind) : !is_boundary(p->f, from)) {
         path[m++] = from;
         from = p->f->nodes[from].input;
     }
@@ -165,6 +164,8 @@ static ember_dataset *dataset_of(plan *p, int k)
         ds = ember_kafka_stream(p->ctx, c->target, &src);
     } else if (n->kind == EM_N_KAFKA_SOURCE)
         ds = ember_kafka_topic(p->ctx, c->target);
+    else if (n->kind == EM_N_FILE_SOURCE)
+        ds = ember_text_file(p->ctx, c->target, c->partitions);
     else if (n->kind == EM_N_AGGREGATE) {
         uint8_t zero[EMBER_ACC_MAX];
         size_t len = em_agg_acc_len(c);
@@ -320,7 +321,7 @@ static void print_counters(plan *p, ember_query **q, int nq)
     printf("%-24s %-12s %12s %12s %12s %10s\n", "node", "type", "in", "out", "failed", "ms");
     for (int k = 0; k < p->f->n; k++) {
         const em_flow_node *n = &p->f->nodes[k];
-        if (n->kind == EM_N_KAFKA_SOURCE || em_flow_is_sink(n->kind) || n->kind == EM_N_AGGREGATE)
+        if (em_flow_is_source(n->kind) || em_flow_is_sink(n->kind) || n->kind == EM_N_AGGREGATE)
             continue;
         int64_t v[EM_FLOW_COUNTERS];
         for (int w = 0; w < EM_FLOW_COUNTERS; w++) {

@@ -114,6 +114,27 @@ for f in bad totals hashes points files alerts named; do
     }
 done
 echo "ok: $n_bad dead letters, $n_items totals (topic and Redis), $n_kept row keys and JSON lines, $(wc -l <"$T/want.alerts") alerts, $(wc -l <"$T/want.named") sales joined with the catalog, exactly"
+# the same sales read from the CSV file by a file_source (ember_text_file, at least 5 splits)
+# instead of the topic, through the nodes that lead to the two files sinks: the same lines
+jq --arg csv "$T/sales.csv" --arg out "$T/from-file" '
+    def keep: IN("in", "parse", "positive", "big", "catalog", "discounts", "named");
+    .name = "sales-from-file"
+    | .nodes |= map(select(.id | keep))
+    | .nodes[0] = {"id": "in", "type": "file_source", "path": $csv, "partitions": 5}
+    | (.nodes[] | select(.id == "big")).dir = $out
+    | (.nodes[] | select(.id == "named")).dir = ($out + "-named")
+    | .edges |= map(select((.from | keep) and (.to | keep)))' "$T/sales.json" >"$T/from-file.json"
+"$FLOW" --explain "$T/from-file.json" >"$T/from-file.explain" || fail "--explain of the file flow failed"
+expect_contains "$(cat "$T/from-file.explain")" "file_source" "--explain: the source's type"
+expect_contains "$(cat "$T/from-file.explain")" "text files $T/sales.csv" "--explain: the source's files"
+"$FLOW" run "$T/from-file.json" --driver "$DRIVER" >"$T/from-file.out" 2>"$T/from-file.err" ||
+    fail "the flow reading the file failed: $(tail -5 "$T/from-file.err")"
+cat "$T"/from-file/part-* | LC_ALL=C sort >"$T/got-file.files"
+cat "$T"/from-file-named/part-* | LC_ALL=C sort >"$T/got-file.named"
+cmp -s "$T/want.files" "$T/got-file.files" || fail "the kept sales read from the file differ from the reference"
+cmp -s "$T/want.named" "$T/got-file.named" || fail "the named sales read from the file differ from the reference"
+echo "ok: a file_source over the CSV file gives the same $n_kept kept and $(wc -l <"$T/want.named") named sales"
+
 # a lookup whose table is a topic (tests/flows/lookup_topic.json): the same catalog, a line per
 # record, cogrouped with the sales, gives the same joined sales as the file's lookup; with
 # missing "fail" the misses are counted as failed; a key twice in the topic fails the run

@@ -430,6 +430,24 @@ static void documents(void **state)
          "\"kafka_sink\", \"topic\": \"u\"}], \"edges\": [{\"from\": \"s\", \"to\": \"o\"}, "
          "{\"from\": \"b\", \"to\": \"p\"}], \"checkpoint\": \"/ck\"}",
          "the sources are 1 batch and 1 stream"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\", \"mode\": "
+         "\"stream\"}, {\"id\": \"b\", \"type\": \"file_source\", \"path\": \"/d\"}, {\"id\": "
+         "\"o\", \"type\": \"kafka_sink\", \"topic\": \"u\"}, {\"id\": \"p\", \"type\": "
+         "\"kafka_sink\", \"topic\": \"u\"}], \"edges\": [{\"from\": \"s\", \"to\": \"o\"}, "
+         "{\"from\": \"b\", \"to\": \"p\"}], \"checkpoint\": \"/ck\"}",
+         "the sources are 1 batch and 1 stream"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"file_source\"}, {\"id\": \"o\", \"type\": "
+         "\"kafka_sink\", \"topic\": \"u\"}], \"edges\": [{\"from\": \"s\", \"to\": \"o\"}]}",
+         "node 's' (file_source): the parameter 'path' is missing"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"file_source\", \"path\": \"/d\", \"topic\": "
+         "\"t\"}, {\"id\": \"o\", \"type\": \"kafka_sink\", \"topic\": \"u\"}], \"edges\": "
+         "[{\"from\": \"s\", \"to\": \"o\"}]}",
+         "node 's' (file_source): unknown parameter 'topic'"},
+        {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\"}, {\"id\": "
+         "\"f\", \"type\": \"file_source\", \"path\": \"/d\"}, {\"id\": \"o\", \"type\": "
+         "\"kafka_sink\", \"topic\": \"u\"}], \"edges\": [{\"from\": \"s\", \"to\": \"f\"}, "
+         "{\"from\": \"f\", \"to\": \"o\"}]}",
+         "edge 1: 'f' is a source: nothing goes into it"},
         {"{\"nodes\": [{\"id\": \"s\", \"type\": \"kafka_source\", \"topic\": \"t\"}, {\"id\": "
          "\"a\", \"type\": \"aggregate\", \"by\": [\"key\"], \"window\": {\"time\": "
          "\"timestamp\", \"length_s\": 60}, \"aggregates\": [{\"op\": \"count\", \"as\": "
