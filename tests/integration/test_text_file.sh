@@ -10,10 +10,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-start_driver
-start_executor ex1 --slots 2
-start_executor ex2 --slots 2
-wait_executors 2
+cluster_up
 
 in="$T/in"
 mkdir -p "$in"
