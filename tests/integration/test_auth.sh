@@ -30,7 +30,7 @@ expect_contains "$(cat "$T/fail.err")" "could not prove the cluster secret" "ano
 expect_fail "submit without a secret" env EMBER_SECRET_FILE="$T/missing.secret" \
     "$EMBER_BIN/ember-submit" --driver "$DRIVER" "$EMBER_JOBS/api_tour.so"
 expect_contains "$(cat "$T/fail.err")" "requires the cluster secret" "no secret: the message"
-wait_api /api/v1/driver '.auth_failures >= 2' 5
+wait_api /api/v1/driver '.auth_failures >= 2' 30
 expect_tour_exact "a wrong and a missing secret"
 
 # ---- 2. replayed and truncated handshakes ------------------------------------------------------
@@ -40,7 +40,7 @@ expect_contains "$out" "EMBER_ERR_UNAUTHENTICATED connection refused: authentica
 before=$(api /api/v1/driver | jq .rejected_messages)
 out=$(abuse truncated "$DRIVER")
 expect_contains "$out" "answer: none" "a truncated Auth gets no answer"
-wait_api /api/v1/driver ".rejected_messages > $before" 5
+wait_api /api/v1/driver ".rejected_messages > $before" 30
 expect_tour_exact "a replayed and a truncated handshake"
 
 # ---- 3. roles ---------------------------------------------------------------------------------

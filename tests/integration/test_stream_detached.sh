@@ -62,7 +62,7 @@ expect_eq "$(kept_libraries)" 0 "job libraries kept after the query was stopped"
 kill -9 "$DRIVER_PID" "$ex1_PID" "$ex2_PID"
 mv "$T/driver.log" "$T/driver-2.log"
 cluster_up --state-dir "$STATE"
-wait_api /api/v1/streaming/queries 'length == 0' 5
+wait_api /api/v1/streaming/queries 'length == 0' 30
 if grep -q "query restored" "$T/driver.log"; then fail "a stopped query was restored"; fi
 echo "ok: a stopped query leaves the state directory; the next driver restores nothing"
 
@@ -95,7 +95,7 @@ expect_eq "${#TOKEN}" 64 "the stop token's length"
 expect_eq "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$STOP_URL")" 405 "a GET of the stop path"
 expect_eq "$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $TOKEN" \
     "$STATUS/api/v1/streaming/queries/nosuch/stop")" 404 "a stop of a query that does not exist"
-wait_api /api/v1/streaming/queries '.[] | select(.name == "viahttp") | .state == "running"' 5
+wait_api /api/v1/streaming/queries '.[] | select(.name == "viahttp") | .state == "running"' 30
 expect_eq "$(http_stop -H "Authorization: Bearer $TOKEN")" 202 "a stop with the token"
 expect_contains "$(cat "$T/stop.body")" '"stop_requested":true' "a stop with the token: the answer"
 wait_api /api/v1/streaming/queries '.[] | select(.name == "viahttp") | .state == "stopped"' 20

@@ -58,6 +58,6 @@ wait_jobs_logged
 executors=$(api /api/v1/executors)
 expect_eq "$(jq '[.[] | select(.tasks_completed > 0)] | length' <<<"$executors")" 2 "executors that ran tasks"
 expect_eq "$(api /api/v1/driver | jq '.jobs_failed')" 1 "failed jobs (bounded_actions' poisoned foreach)"
-wait_api /api/v1/executors '[.[].blocks] | add == 0' 4
+wait_api /api/v1/executors '[.[].blocks] | add == 0' 30
 echo "ok: shuffle blocks dropped after the jobs"
 echo "PASS test_wide_ops"

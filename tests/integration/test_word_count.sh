@@ -54,7 +54,7 @@ shuffled=$(api /metrics | awk '$1 == "ember_shuffle_bytes_total" {print $2}')
 [ "$shuffled" -gt 0 ] || fail "no shuffle bytes counted"
 expect_eq "$(api /api/v1/executors | jq '[.[].shuffle_bytes] | add')" "$shuffled" "shuffle bytes by executor add up to /metrics"
 expect_eq "$(api /api/v1/stages | jq '[.[].shuffle_bytes_written // 0] | add')" "$shuffled" "shuffle bytes by stage add up to /metrics"
-wait_api /api/v1/executors '[.[].blocks] | add == 0' 4
+wait_api /api/v1/executors '[.[].blocks] | add == 0' 30
 echo "ok: shuffle blocks dropped after the jobs"
 
 submit "$EMBER_JOBS/wide_ops.so" -- --partitions "1 3 50" || fail "wide_ops: $(cat "$T/submit.out" "$T/submit.err" | tail -3)"
