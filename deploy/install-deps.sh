@@ -12,7 +12,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config
           libnng-dev libprotobuf-c-dev protobuf-c-compiler librdkafka-dev liblz4-dev libcmocka-dev
           libxxhash-dev libmbedtls-dev libjansson-dev libmicrohttpd-dev
-          libhiredis-dev redis-server redis-tools
+          libhiredis-dev redis-server redis-tools zlib1g-dev
           curl jq prometheus chromium clang-format iproute2 socat openssh-client openssl kcat
           python3 python3-jsonschema procps "$@")
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "em_graph.h"
 
@@ -122,6 +123,12 @@ static int list_files(listing *l, const char *pattern, char *err, size_t errlen)
     return rc;
 }
 
+int em_text_is_gzip(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 3 && strcmp(path + n - 3, ".gz") == 0;
+}
+
 void em_text_splits_free(Ember__FileSplit **splits, size_t n)
 {
     for (size_t i = 0; splits && i < n; i++) {
@@ -170,7 +177,9 @@ int em_text_plan(const char *pattern, uint32_t min_partitions, Ember__FileSplit 
     }
     uint64_t size = rc == EMBER_OK ? split_size(&l, min_partitions) : 1, count = 0;
     for (size_t i = 0; i < l.n; i++)
-        count += l.files[i].size ? (l.files[i].size + size - 1) / size : 1;
+        count += l.files[i].size && !em_text_is_gzip(l.files[i].path)
+                     ? (l.files[i].size + size - 1) / size
+                     : 1;
     if (rc == EMBER_OK && count > EM_GRAPH_MAX_PARTITIONS) {
         snprintf(err, errlen, "text files %s: %llu splits, more than %d", pattern,
                  (unsigned long long)count, EM_GRAPH_MAX_PARTITIONS);
@@ -181,9 +190,9 @@ int em_text_plan(const char *pattern, uint32_t min_partitions, Ember__FileSplit 
     size_t made = 0;
     for (size_t i = 0; rc == EMBER_OK && i < l.n; i++) {
         const listed *f = &l.files[i];
-        uint64_t at = 0;
+        uint64_t at = 0, piece = em_text_is_gzip(f->path) ? f->size : size; /* gzip: whole */
         do {
-            uint64_t len = f->size - at < size ? f->size - at : size;
+            uint64_t len = f->size - at < piece ? f->size - at : piece;
             rc = add_split(&out[made], f, at, len);
             made += rc == EMBER_OK;
             at += len;
@@ -203,20 +212,85 @@ int em_text_plan(const char *pattern, uint32_t min_partitions, Ember__FileSplit 
 
 /* ---- reading a split (the task) ------------------------------------------------------------ */
 
-/* reader: a file read forward, up to the size it had when listed, through one buffer */
+#define READ_CHUNK (1u << 20) /* bytes read from the file at once, and the first line buffer */
+
+/* reader: a split's text read forward through one buffer, from the file as it was listed
+ * (nothing past its listed size), through an inflater for a gzip file */
 typedef struct reader {
+    const char *path;
     int fd;
-    uint64_t limit; /* the listed size: nothing past it is read */
+    uint64_t limit;   /* the listed size */
+    uint64_t file_at; /* the next file offset to read */
+    z_stream *z;      /* gzip only */
+    uint8_t *zbuf;    /* gzip: compressed bytes read, the inflater's input */
+    int in_member;    /* gzip: inside a member (its end not reached yet) */
     uint8_t *buf;
     size_t cap;
-    size_t start, end; /* unconsumed bytes: buf[start, end) */
+    size_t start, end; /* unconsumed text: buf[start, end) */
     size_t scanned;    /* of those, bytes already searched for '\n' */
-    uint64_t pos;      /* the file offset of buf[start] */
+    uint64_t pos;      /* the text offset of buf[start] (decompressed, for gzip) */
 } reader;
 
-/* fill reads more after buf[end], first moving the unconsumed bytes to the front and growing
- * the buffer if they fill it. 1: read some; 0: the end (the listed size); <0: an error. */
-static int fill(reader *r, const char *path, char *err, size_t errlen)
+/* read_file reads up to `want` bytes of the file at file_at, never past the listed size;
+ * 0 at that size; <0 an error */
+static ssize_t read_file(reader *r, uint8_t *dst, size_t want, char *err, size_t errlen)
+{
+    uint64_t left = r->limit - r->file_at;
+    if (want > left) want = (size_t)left;
+    if (want == 0) return 0;
+    ssize_t got;
+    while ((got = pread(r->fd, dst, want, (off_t)r->file_at)) < 0 && errno == EINTR) {
+    }
+    if (got <= 0) {
+        snprintf(err, errlen, "text file %s: %s at byte %llu", r->path,
+                 got < 0 ? strerror(errno) : "shorter than when the job listed it",
+                 (unsigned long long)r->file_at);
+        return got < 0 ? EMBER_ERR_IO : EMBER_ERR_DATA_LOST;
+    }
+    r->file_at += (uint64_t)got;
+    return got;
+}
+
+/* inflate_some inflates at least one byte into dst (room bytes), reading the file as needed;
+ * members follow one another (as gzip writes concatenated files). 0 at the end; <0 an error */
+static ssize_t inflate_some(reader *r, uint8_t *dst, size_t room, char *err, size_t errlen)
+{
+    z_stream *z = r->z;
+    z->next_out = dst;
+    z->avail_out = (uInt)(room > UINT32_MAX ? UINT32_MAX : room);
+    uInt before = z->avail_out;
+    while (z->avail_out == before) {
+        if (z->avail_in == 0) {
+            ssize_t got = read_file(r, r->zbuf, READ_CHUNK, err, errlen);
+            if (got < 0) return got;
+            if (got == 0) {
+                if (!r->in_member) return 0;
+                snprintf(err, errlen, "text file %s: gzip data cut short at byte %llu", r->path,
+                         (unsigned long long)r->file_at);
+                return EMBER_ERR_MALFORMED;
+            }
+            z->next_in = r->zbuf;
+            z->avail_in = (uInt)got;
+        }
+        int zr = inflate(z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            r->in_member = 0;
+            if (inflateReset(z) != Z_OK) return EMBER_ERR_NOMEM;
+        } else if (zr == Z_OK || zr == Z_BUF_ERROR) {
+            r->in_member = 1;
+        } else {
+            snprintf(err, errlen, "text file %s: not gzip data, or corrupt, near byte %llu (%s)",
+                     r->path, (unsigned long long)(r->file_at - z->avail_in),
+                     z->msg ? z->msg : zError(zr));
+            return zr == Z_MEM_ERROR ? EMBER_ERR_NOMEM : EMBER_ERR_MALFORMED;
+        }
+    }
+    return (ssize_t)(before - z->avail_out);
+}
+
+/* fill adds text after buf[end], first moving the unconsumed bytes to the front and growing
+ * the buffer if they fill it. 1: added some; 0: the end; <0: an error. */
+static int fill(reader *r, char *err, size_t errlen)
 {
     if (r->start > 0) {
         memmove(r->buf, r->buf + r->start, r->end - r->start);
@@ -225,8 +299,8 @@ static int fill(reader *r, const char *path, char *err, size_t errlen)
     }
     if (r->end == r->cap) {
         if (r->cap > EM_TEXT_LINE_MAX) {
-            snprintf(err, errlen, "text file %s: the line at byte %llu is longer than %u MiB", path,
-                     (unsigned long long)r->pos, EM_TEXT_LINE_MAX >> 20);
+            snprintf(err, errlen, "text file %s: the line at byte %llu is longer than %u MiB",
+                     r->path, (unsigned long long)r->pos, EM_TEXT_LINE_MAX >> 20);
             return EMBER_ERR_TOO_LARGE;
         }
         uint8_t *b = realloc(r->buf, 2 * r->cap);
@@ -234,26 +308,17 @@ static int fill(reader *r, const char *path, char *err, size_t errlen)
         r->buf = b;
         r->cap *= 2;
     }
-    uint64_t at = r->pos + r->end, left = r->limit - at;
-    size_t want = r->cap - r->end < left ? r->cap - r->end : (size_t)left;
-    if (want == 0) return 0;
-    ssize_t got;
-    while ((got = pread(r->fd, r->buf + r->end, want, (off_t)at)) < 0 && errno == EINTR) {
-    }
-    if (got <= 0) {
-        snprintf(err, errlen, "text file %s: %s at byte %llu", path,
-                 got < 0 ? strerror(errno) : "shorter than when the job listed it",
-                 (unsigned long long)at);
-        return got < 0 ? EMBER_ERR_IO : EMBER_ERR_DATA_LOST;
-    }
+    size_t room = r->cap - r->end;
+    ssize_t got = r->z ? inflate_some(r, r->buf + r->end, room, err, errlen)
+                       : read_file(r, r->buf + r->end, room, err, errlen);
+    if (got <= 0) return (int)got;
     r->end += (size_t)got;
     return 1;
 }
 
 /* next_line sets *line and *len to the next line (without its '\n') and consumes it.
  * 1: a line; 0: no more; <0: an error. */
-static int next_line(reader *r, const char *path, const uint8_t **line, size_t *len, char *err,
-                     size_t errlen)
+static int next_line(reader *r, const uint8_t **line, size_t *len, char *err, size_t errlen)
 {
     for (;;) {
         size_t from = r->start + r->scanned;
@@ -268,7 +333,7 @@ static int next_line(reader *r, const char *path, const uint8_t **line, size_t *
             return 1;
         }
         r->scanned = r->end - r->start;
-        int rc = fill(r, path, err, errlen);
+        int rc = fill(r, err, errlen);
         if (rc < 0) return rc;
         if (rc == 0) { /* the end: the rest is a last line without '\n' */
             if (r->start == r->end) return 0;
@@ -318,6 +383,39 @@ static int open_split(const Ember__FileSplit *sp, int *fd, char *err, size_t err
     return EMBER_OK;
 }
 
+/* reader_open sets r up to read split sp from fd (an inflater for a gzip file) */
+static int reader_open(reader *r, const Ember__FileSplit *sp, int fd)
+{
+    *r = (reader){.path = sp->path,
+                  .fd = fd,
+                  .limit = sp->file_size,
+                  .file_at = sp->offset,
+                  .buf = malloc(READ_CHUNK),
+                  .cap = READ_CHUNK,
+                  .pos = sp->offset};
+    if (!r->buf) return EMBER_ERR_NOMEM;
+    if (!em_text_is_gzip(sp->path)) return EMBER_OK;
+    r->z = calloc(1, sizeof *r->z);
+    r->zbuf = malloc(READ_CHUNK);
+    /* 15 + 16: a gzip header and trailer around deflate data */
+    if (!r->z || !r->zbuf || inflateInit2(r->z, 15 + 16) != Z_OK) {
+        free(r->zbuf);
+        free(r->z);
+        r->z = NULL;
+        return EMBER_ERR_NOMEM;
+    }
+    return EMBER_OK;
+}
+
+static void reader_close(reader *r)
+{
+    if (r->z) inflateEnd(r->z);
+    free(r->z);
+    free(r->zbuf);
+    free(r->buf);
+    close(r->fd);
+}
+
 int em_text_source(void *src, em_record_fn emit, void *emit_arg, char *err, size_t errlen)
 {
     const em_text_source_arg *a = src;
@@ -325,25 +423,27 @@ int em_text_source(void *src, em_record_fn emit, void *emit_arg, char *err, size
     int fd;
     int rc = open_split(sp, &fd, err, errlen);
     if (rc != EMBER_OK) return rc;
-    reader r = {fd, sp->file_size, malloc(1u << 20), 1u << 20, 0, 0, 0, sp->offset};
-    if (!r.buf) {
+    reader r;
+    if ((rc = reader_open(&r, sp, fd)) != EMBER_OK) {
+        free(r.buf);
         close(fd);
-        return EMBER_ERR_NOMEM;
+        return rc;
     }
-    uint64_t end = sp->offset + sp->length;
+    /* a gzip file is one split, read whole; a plain one's split holds the lines starting in
+     * (offset, offset + length], and the first line for the split at 0 */
+    uint64_t end = r.z ? UINT64_MAX : sp->offset + sp->length;
     const uint8_t *line;
     size_t len;
     /* past offset 0 the first line is the one after the first '\n' at or after offset: the
      * bytes before it belong to a line that started in an earlier split */
-    int got = sp->offset > 0 ? next_line(&r, sp->path, &line, &len, err, errlen) : 1;
-    while (got > 0 && rc == EMBER_OK && r.pos < sp->file_size && r.pos <= end) {
-        if ((got = next_line(&r, sp->path, &line, &len, err, errlen)) <= 0) break;
+    int got = sp->offset > 0 ? next_line(&r, &line, &len, err, errlen) : 1;
+    while (got > 0 && rc == EMBER_OK && r.pos <= end) {
+        if ((got = next_line(&r, &line, &len, err, errlen)) <= 0) break;
         if (len > 0 && line[len - 1] == '\r') len--;
         ember_record rec = {NULL, 0, line, len, 0};
         rc = emit(emit_arg, &rec);
     }
     if (got < 0) rc = got;
-    free(r.buf);
-    close(fd);
+    reader_close(&r);
     return rc;
 }

@@ -5,9 +5,11 @@
  * first byte lies in that range (and the file's first line, for the split at offset 0), read
  * to their end even past the range. So every line of a file belongs to exactly one split,
  * however the file is cut, and a line is never read twice. Lines end at '\n'; a '\r' before
- * it is dropped, and a last line without '\n' is a line. Files are read by path on the
- * executors, which must see them as the submitter did (one machine, or a shared file system):
- * a task whose file has another size or modification time than when it was listed fails. */
+ * it is dropped, and a last line without '\n' is a line. A file whose name ends in ".gz" is
+ * gzip (zlib inflates it, members one after another) and one split, read whole. Files are read by
+ * path on the executors, which must see them as the submitter did (one machine, or a shared file
+ * system): a task whose file has another size or modification time than when it was listed fails.
+ */
 #ifndef EM_TEXT_FILE_H
 #define EM_TEXT_FILE_H
 
@@ -31,6 +33,8 @@
 int em_text_plan(const char *pattern, uint32_t min_partitions, Ember__FileSplit ***splits,
                  size_t *n, char *err, size_t errlen);
 void em_text_splits_free(Ember__FileSplit **splits, size_t n);
+/* em_text_is_gzip: the path ends in ".gz" */
+int em_text_is_gzip(const char *path);
 
 /* em_text_source_arg: partition `partition` of a text file node (an em_source_fn). Each line is
  * a record with an empty key and the line as its value. */

@@ -154,7 +154,8 @@ ember_dataset *ember_range(ember_ctx *ctx, int64_t start, int64_t end, int parti
  * dataset is made, into at least min_partitions partitions (0: one split per 32 MiB); every
  * executor reads them at the same absolute paths, so they must be on one machine or a shared
  * file system, and unchanged while the job runs (a task finding a file of another size or
- * modification time fails, naming it). Lines up to 64 MiB. */
+ * modification time fails, naming it). Lines up to 64 MiB. A file named *.gz is gzip: one
+ * partition, decompressed as it is read. */
 ember_dataset *ember_text_file(ember_ctx *ctx, const char *path, int min_partitions);
 
 /* ember_value_i64 decodes a value written by ember_range (or any 8-byte little-endian int). */

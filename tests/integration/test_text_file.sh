@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_text_file.sh -- the text file source (ember_text_file) on a driver and two executors.
 # A directory of files of every shape (20,000 lines of 0 to 120 bytes in three files, CRLF
-# lines, a last line without '\n', an empty file, and a hidden and an underscore file that
-# must be skipped) is read by tests/jobs/text_lines.c cut into 1 and 37 partitions and saved
+# lines, a last line without '\n', an empty file, a gzip file, and a hidden and an underscore
+# file that must be skipped) is read by tests/jobs/text_lines.c cut into 1 and 37 partitions and saved
 # unchanged: the saved parts, in order, are the files' lines exactly (awk's reading of them).
 # examples/word_count.c counts the words of a glob of them, equal to a tr/sort reference. A
 # path with no file, and a file changed after the job listed it, fail with messages naming
@@ -23,10 +23,13 @@ done
 printf 'crlf one\r\ncrlf two\r\n\r\ncrlf four\r\n' >"$in/d.txt"
 printf 'first\nno newline at the end' >"$in/e.txt"
 : >"$in/f-empty.txt"
+printf 'gzip one\r\ngzip two\n' | gzip -c >"$in/g.txt.gz"
 echo "hidden line" >"$in/.hidden"
 echo "marker" >"$in/_SUCCESS"
-# the reference: every visible file's lines in name order, without "\r"
-(cd "$in" && LC_ALL=C ls | grep -v '^[._]' | xargs awk '{ sub(/\r$/, ""); print }') >"$T/want-lines"
+# the reference: every visible file's lines in name order (gzip ones decompressed), without "\r"
+for f in $(cd "$in" && LC_ALL=C ls | grep -v '^[._]'); do
+    case $f in *.gz) gzip -dc "$in/$f" ;; *) cat "$in/$f" ;; esac | awk '{ sub(/\r$/, ""); print }'
+done >"$T/want-lines"
 
 for parts in 1 37; do
     submit "$EMBER_JOBS/text_lines.so" -- --files "$in" --partitions "$parts" --out "$T/out-$parts" ||

@@ -7,7 +7,9 @@
  * skips names starting with '.' or '_' and subdirectories, a glob pattern matches in path
  * order, an empty file is one empty split, splits stay within 32 MiB, and a path that matches
  * nothing is NOT_FOUND. A file changed or removed after it was listed fails its tasks, naming
- * it, instead of being read.
+ * it, instead of being read. Gzip files (".gz"): one split whatever the cut, read whole (2 MiB
+ * of text, two members one after another), beside a plain file; cut short, or not gzip at all,
+ * they fail, naming the file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "em_text_file.h"
 
@@ -267,6 +270,88 @@ static void test_a_file_changed_after_listing_is_not_read(void **state)
     em_text_splits_free(splits, n);
 }
 
+/* write_gzip writes data as gzip, appended as a new member with append */
+static void write_gzip(const char *path, const char *data, size_t len, int append)
+{
+    gzFile gz = gzopen(path, append ? "ab" : "wb");
+    assert_non_null(gz);
+    assert_int_equal(gzwrite(gz, data, (unsigned)len), (int)len);
+    assert_int_equal(gzclose(gz), Z_OK);
+}
+
+static void test_gzip_files(void **state)
+{
+    fixture *f = *state;
+    /* 2 MiB of numbered lines: more than the reader's first buffer, in several reads */
+    size_t cap = 3u << 20, len = 0;
+    char *text = malloc(cap);
+    for (int i = 0; len < (2u << 20); i++)
+        len += (size_t)snprintf(text + len, cap - len, "line %d of the gzip file%s\n", i,
+                                i % 7 ? "" : " with a longer tail to vary the lengths");
+    char path[160], err[512] = "";
+    snprintf(path, sizeof path, "%s/big.txt.gz", f->dir);
+    size_t half = len / 2;
+    while (text[half - 1] != '\n') half++; /* two members, each whole lines */
+    write_gzip(path, text, half, 0);
+    write_gzip(path, text + half, len - half, 1);
+
+    lines_seen seen = {0};
+    assert_int_equal(read_all(path, 8, &seen), 1); /* not cut, however many asked for */
+    size_t want_len;
+    char *want = expected_lines(text, len, &want_len);
+    assert_int_equal(seen.len, want_len);
+    assert_memory_equal(seen.text, want, want_len);
+    free(seen.text);
+
+    /* beside a small plain file, in a directory, in name order */
+    char plain[160];
+    snprintf(plain, sizeof plain, "%s/a-plain.txt", f->dir);
+    write_file(plain, "plain one\nplain two\n", 20);
+    seen = (lines_seen){0};
+    assert_int_equal(read_all(f->dir, 8, &seen), 2); /* each file one split */
+    assert_int_equal(seen.len, 20 + want_len);
+    assert_memory_equal(seen.text, "plain one\nplain two\n", 20);
+    assert_memory_equal(seen.text + 20, want, want_len);
+    free(seen.text);
+    free(want);
+
+    /* cut short: the last 100 bytes gone (its listing sees the shorter file) */
+    char cut[160];
+    snprintf(cut, sizeof cut, "%s/cut.gz", f->dir);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    char *gz = malloc(cap);
+    size_t gz_len = fread(gz, 1, cap, fp);
+    fclose(fp);
+    write_file(cut, gz, gz_len - 100);
+    Ember__FileSplit **splits;
+    size_t n;
+    assert_int_equal(em_text_plan(cut, 1, &splits, &n, err, sizeof err), EMBER_OK);
+    Ember__Node node = EMBER__NODE__INIT;
+    node.splits = splits;
+    node.n_splits = n;
+    em_text_source_arg a = {&node, 0};
+    seen = (lines_seen){0};
+    assert_int_equal(em_text_source(&a, collect, &seen, err, sizeof err), EMBER_ERR_MALFORMED);
+    assert_non_null(strstr(err, "gzip data cut short"));
+    assert_non_null(strstr(err, "cut.gz"));
+    free(seen.text);
+    em_text_splits_free(splits, n);
+
+    /* named .gz, but plain text */
+    snprintf(cut, sizeof cut, "%s/fake.gz", f->dir);
+    write_file(cut, "not compressed\n", 15);
+    assert_int_equal(em_text_plan(cut, 1, &splits, &n, err, sizeof err), EMBER_OK);
+    node.splits = splits;
+    seen = (lines_seen){0};
+    assert_int_equal(em_text_source(&a, collect, &seen, err, sizeof err), EMBER_ERR_MALFORMED);
+    assert_non_null(strstr(err, "fake.gz: not gzip data"));
+    assert_int_equal(seen.len, 0);
+    em_text_splits_free(splits, n);
+    free(gz);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +360,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_listing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_file_changed_after_listing_is_not_read, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_gzip_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
