@@ -331,6 +331,7 @@ void em_streams_status(em_streams *s, const char *name, em_query_status_buf *out
     out->msg.name = out->name;
     out->msg.state = out->state;
     out->msg.error = out->error;
+    out->msg.warning = out->warning;
     out->msg.last_committed = -1;
     em_query_view *v = malloc(sizeof *v);
     pthread_mutex_lock(&s->lock);
@@ -342,6 +343,7 @@ void em_streams_status(em_streams *s, const char *name, em_query_status_buf *out
         snprintf(out->name, sizeof out->name, "%s", v->name);
         snprintf(out->state, sizeof out->state, "%s", v->state);
         snprintf(out->error, sizeof out->error, "%s", v->error);
+        snprintf(out->warning, sizeof out->warning, "%s", v->warning);
         out->msg.query_id = v->id;
         out->msg.last_committed = v->last_committed;
         out->msg.batches = v->batches;

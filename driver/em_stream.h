@@ -208,7 +208,7 @@ void em_streams_owner_gone(em_streams *s, em_session_id owner);
 /* em_streams_status fills a QueryStatus of the named query (strings copied into its buffers) */
 typedef struct em_query_status_buf {
     Ember__QueryStatus msg;
-    char name[EM_QUERY_NAME_MAX + 1], state[16], error[1024];
+    char name[EM_QUERY_NAME_MAX + 1], state[16], error[1024], warning[512];
     em_acc accs[EM_ACCS_MAX]; /* the accumulators msg points into */
     Ember__Accumulator acc_items[EM_ACCS_MAX], *acc_ptrs[EM_ACCS_MAX];
 } em_query_status_buf;

@@ -130,6 +130,7 @@ static int query_status(void *arg, const char *name, int stop, em_query_info *ou
     } else {
         snprintf(out->state, sizeof out->state, "%s", st->state);
         snprintf(out->error, sizeof out->error, "%s", st->error);
+        snprintf(out->warning, sizeof out->warning, "%s", st->warning);
         out->last_committed = st->last_committed;
         out->batches = (int64_t)st->batches;
         out->records_in = st->records_in;

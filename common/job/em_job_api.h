@@ -28,6 +28,7 @@ typedef struct em_job_outcome {
 typedef struct em_query_info {
     char state[16]; /* "starting", "running", "stopped", "failed" */
     char error[1024];
+    char warning[512]; /* a passing problem the driver tries again (the broker out of reach) */
     int64_t last_committed, batches, records_in, records_out, lag;
     double input_rate;
     int64_t watermark_ms; /* -1: none (no windows, or no event time seen yet) */

@@ -94,10 +94,11 @@ static void report(const ember_query *q, const em_query_info *info, int tty)
                  (long long)info->watermark_ms, (long long)info->late_records);
     fprintf(stderr,
             "%squery %s: %s, batch %lld committed, %lld records in (%.0f/s), %lld out, "
-            "lag %lld%s%s",
+            "lag %lld%s%s%s%s",
             tty ? "\r\033[K" : "", q->name, info->state, (long long)info->last_committed,
             (long long)info->records_in, info->input_rate, (long long)info->records_out,
-            (long long)info->lag, windows, tty ? "" : "\n");
+            (long long)info->lag, windows, info->warning[0] ? ", warning: " : "", info->warning,
+            tty ? "" : "\n");
 }
 
 int ember_query_await(ember_query *q, int64_t timeout_ms)
