@@ -372,8 +372,7 @@ ember_dataset *ember_text_file(ember_ctx *ctx, const char *path, int min_partiti
     Ember__FileSplit **splits;
     size_t n_splits;
     char err[512];
-    int rc = em_text_plan(path, (uint32_t)(min_partitions ? min_partitions : 1), &splits, &n_splits,
-                          err, sizeof err);
+    int rc = em_text_plan(path, (uint32_t)min_partitions, &splits, &n_splits, err, sizeof err);
     if (rc != EMBER_OK) {
         em_ctx_fail(ctx, rc, "%s", err);
         return failed_dataset(ctx);

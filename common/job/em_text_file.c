@@ -164,6 +164,18 @@ static int add_split(Ember__FileSplit **out, const listed *f, uint64_t offset, u
     return EMBER_OK;
 }
 
+/* piece_of: the bytes of each of a file's splits (a gzip file is one split, read whole) */
+static uint64_t piece_of(const listed *f, uint64_t size)
+{
+    return em_text_is_gzip(f->path) ? f->size : size;
+}
+
+/* splits_of: how many splits a file is cut into (an empty file is one empty split) */
+static uint64_t splits_of(const listed *f, uint64_t piece)
+{
+    return f->size ? (f->size + piece - 1) / piece : 1;
+}
+
 int em_text_plan(const char *pattern, uint32_t min_partitions, Ember__FileSplit ***splits,
                  size_t *n, char *err, size_t errlen)
 {
@@ -176,10 +188,7 @@ int em_text_plan(const char *pattern, uint32_t min_partitions, Ember__FileSplit 
         rc = EMBER_ERR_NOT_FOUND;
     }
     uint64_t size = rc == EMBER_OK ? split_size(&l, min_partitions) : 1, count = 0;
-    for (size_t i = 0; i < l.n; i++)
-        count += l.files[i].size && !em_text_is_gzip(l.files[i].path)
-                     ? (l.files[i].size + size - 1) / size
-                     : 1;
+    for (size_t i = 0; i < l.n; i++) count += splits_of(&l.files[i], piece_of(&l.files[i], size));
     if (rc == EMBER_OK && count > EM_GRAPH_MAX_PARTITIONS) {
         snprintf(err, errlen, "text files %s: %llu splits, more than %d", pattern,
                  (unsigned long long)count, EM_GRAPH_MAX_PARTITIONS);
@@ -190,7 +199,7 @@ int em_text_plan(const char *pattern, uint32_t min_partitions, Ember__FileSplit 
     size_t made = 0;
     for (size_t i = 0; rc == EMBER_OK && i < l.n; i++) {
         const listed *f = &l.files[i];
-        uint64_t at = 0, piece = em_text_is_gzip(f->path) ? f->size : size; /* gzip: whole */
+        uint64_t at = 0, piece = piece_of(f, size);
         do {
             uint64_t len = f->size - at < piece ? f->size - at : piece;
             rc = add_split(&out[made], f, at, len);

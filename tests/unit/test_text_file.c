@@ -243,6 +243,22 @@ static void test_listing(void **state)
     assert_int_equal(chdir("/"), 0);
 }
 
+/* read_one_split lists path (one split) and reads that split into seen: its code, err set */
+static int read_one_split(const char *path, lines_seen *seen, char *err, size_t errlen)
+{
+    Ember__FileSplit **splits;
+    size_t n;
+    assert_int_equal(em_text_plan(path, 1, &splits, &n, err, errlen), EMBER_OK);
+    assert_int_equal(n, 1);
+    Ember__Node node = EMBER__NODE__INIT;
+    node.splits = splits;
+    node.n_splits = n;
+    em_text_source_arg a = {&node, 0};
+    int rc = em_text_source(&a, collect, seen, err, errlen);
+    em_text_splits_free(splits, n);
+    return rc;
+}
+
 static void test_a_file_changed_after_listing_is_not_read(void **state)
 {
     fixture *f = *state;
@@ -324,30 +340,19 @@ static void test_gzip_files(void **state)
     size_t gz_len = fread(gz, 1, cap, fp);
     fclose(fp);
     write_file(cut, gz, gz_len - 100);
-    Ember__FileSplit **splits;
-    size_t n;
-    assert_int_equal(em_text_plan(cut, 1, &splits, &n, err, sizeof err), EMBER_OK);
-    Ember__Node node = EMBER__NODE__INIT;
-    node.splits = splits;
-    node.n_splits = n;
-    em_text_source_arg a = {&node, 0};
     seen = (lines_seen){0};
-    assert_int_equal(em_text_source(&a, collect, &seen, err, sizeof err), EMBER_ERR_MALFORMED);
+    assert_int_equal(read_one_split(cut, &seen, err, sizeof err), EMBER_ERR_MALFORMED);
     assert_non_null(strstr(err, "gzip data cut short"));
     assert_non_null(strstr(err, "cut.gz"));
     free(seen.text);
-    em_text_splits_free(splits, n);
 
     /* named .gz, but plain text */
     snprintf(cut, sizeof cut, "%s/fake.gz", f->dir);
     write_file(cut, "not compressed\n", 15);
-    assert_int_equal(em_text_plan(cut, 1, &splits, &n, err, sizeof err), EMBER_OK);
-    node.splits = splits;
     seen = (lines_seen){0};
-    assert_int_equal(em_text_source(&a, collect, &seen, err, sizeof err), EMBER_ERR_MALFORMED);
+    assert_int_equal(read_one_split(cut, &seen, err, sizeof err), EMBER_ERR_MALFORMED);
     assert_non_null(strstr(err, "fake.gz: not gzip data"));
     assert_int_equal(seen.len, 0);
-    em_text_splits_free(splits, n);
     free(gz);
     free(text);
 }
